@@ -1,0 +1,193 @@
+// The validated configuration of one idsync instance (contracts/config.md),
+// and the loader that builds it from YAML.
+//
+// Loading reads the file, checks every key, type and value, resolves secrets
+// (${env:NAME}, ${file:NAME}), and compiles presets and rules against a
+// catalog. Any problem is one kInvalidArgument whose message starts with
+// "FILE:LINE:COLUMN: ". A Config is an immutable value once loaded; share it
+// read-only between threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "idsync/mapping/catalog.h"
+#include "idsync/mapping/reconcile.h"
+#include "idsync/mapping/rules.h"
+#include "idsync/mapping/status.h"
+
+namespace idsync::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct AccountConfig {
+  std::string url;    // Account API base, e.g. https://studio.example.com/api/v1
+  std::string token;  // resolved secret; never logged
+  std::string ca_file;
+  bool verify = true;
+  double max_requests_per_second = 20;
+  int concurrency = 4;
+  Duration timeout = std::chrono::seconds(10);
+  Duration retry_for = std::chrono::hours(24);
+};
+
+enum class SourceType { kLdap, kLdif, kScim };
+enum class Flavor { kOpenLdap, kActiveDirectory };
+
+struct TlsConfig {
+  std::string ca_file;
+  bool start_tls = false;
+  bool verify = true;
+  std::string cert;  // client certificate (for SASL EXTERNAL over TLS)
+  std::string key;
+};
+
+struct BindConfig {
+  enum class Kind { kAnonymous, kSimple, kSaslExternal };
+  Kind kind = Kind::kAnonymous;
+  std::string dn;
+  std::string password;  // resolved secret; never logged
+};
+
+struct UserQuery {
+  std::string base;
+  std::string filter = "(objectClass=*)";
+  std::string email = "mail";
+  std::string name = "cn";
+  std::string disabled_filter;  // empty: nobody is disabled by filter
+  std::string id;               // stable-id attribute; empty: by flavor (entryUUID / objectGUID)
+};
+
+struct GroupQuery {
+  std::string base;
+  std::string filter = "(objectClass=*)";
+  std::string name = "cn";
+  std::string member = "member";
+  bool nested = true;
+  int max_depth = 32;
+  bool in_chain = false;
+};
+
+struct SourceConfig {
+  std::string name;
+  SourceType type = SourceType::kLdap;
+
+  // ldap
+  std::vector<std::string> urls;  // tried in order
+  TlsConfig tls;
+  bool allow_insecure = false;
+  BindConfig bind;
+  Flavor flavor = Flavor::kOpenLdap;
+  int page_size = 1000;
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(30);
+  Duration idle_timeout = std::chrono::minutes(5);
+  bool watch = false;
+  Duration watch_interval = std::chrono::seconds(30);
+
+  // ldap and ldif
+  UserQuery users;
+  GroupQuery groups;
+  Duration interval = std::chrono::minutes(15);
+  Duration jitter = std::chrono::minutes(1);
+
+  // ldif
+  std::string path;
+
+  // scim: "sha256:<64 hex>" hashes of the bearer tokens that write to this source
+  std::vector<std::string> token_hashes;
+};
+
+struct ServerConfig {
+  std::vector<std::string> listen;  // "host:port" for SCIM; empty: no SCIM listener
+  std::string tls_cert;
+  std::string tls_key;
+  std::string scim_path = "/scim/v2";
+  std::uint64_t max_body = 1024 * 1024;
+  std::vector<std::string> admin_listen = {"127.0.0.1:9107"};
+  std::vector<std::string> admin_tokens;  // "sha256:<64 hex>"
+};
+
+enum class CatalogSource { kAccount, kBuiltin };
+
+struct SafetyConfig {
+  mapping::Limit max_removals;
+  mapping::Limit max_changes;
+  Duration window = std::chrono::hours(1);
+};
+
+struct LoggingConfig {
+  enum class Format { kText, kJson };
+  enum class Level { kDebug, kInfo, kWarning, kError };
+  Format format = Format::kText;
+  Level level = Level::kInfo;
+};
+
+// Where a configuration element was written, for later messages.
+struct Location {
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+};
+
+struct Config {
+  std::string path;  // the file it was loaded from
+  AccountConfig account;
+  std::string store = "sqlite:///var/lib/idsync/state.db";
+  std::vector<SourceConfig> sources;
+  ServerConfig server;
+  CatalogSource catalog_source = CatalogSource::kAccount;
+  std::vector<mapping::Preset> custom_presets;
+  std::vector<mapping::Rule> rules;
+  std::vector<Location> rule_locations;  // parallel to rules
+  mapping::DeprovisionMode deprovision = mapping::DeprovisionMode::kRemove;
+  bool adopt_existing = false;
+  std::vector<std::string> protect;  // lower-cased e-mail addresses
+  SafetyConfig safety;
+  LoggingConfig logging;
+
+  // The source with this name, or nullptr.
+  const SourceConfig* FindSource(std::string_view name) const;
+
+  // The store path of a sqlite:// URL ("" for another scheme).
+  std::string SqlitePath() const;
+
+  // The reconcile policy these settings give (force off, empty window).
+  mapping::ReconcilePolicy Policy() const;
+};
+
+struct LoadOptions {
+  // The catalog presets and permission keys are checked against; nullptr: the
+  // built-in one.
+  const mapping::Catalog* catalog = nullptr;
+  // Looks up ${env:NAME}; unset: the process environment.
+  std::function<std::optional<std::string>(const std::string&)> getenv;
+  // Where a relative ${file:NAME} is read from; unset: $CREDENTIALS_DIRECTORY.
+  std::optional<std::string> credentials_directory;
+};
+
+// Reads and validates `path`. kInvalidArgument "FILE:LINE:COL: message" for
+// bad YAML, unknown keys, wrong types, bad values, unknown presets, sources or
+// permission keys, and missing secrets (the message names the reference,
+// never a value); kNotFound when the file cannot be read.
+Result<Config> LoadConfig(const std::string& path, const LoadOptions& options = {});
+
+// As LoadConfig, from text already read; `file_name` is used in messages and
+// to resolve relative paths (the directory of the file).
+Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
+                           const LoadOptions& options = {});
+
+// Parses "30s", "15m", "2h", "1d", "500ms" (also combined, "1h30m").
+// kInvalidArgument otherwise.
+Result<Duration> ParseDuration(std::string_view text);
+
+// Parses "10" (a count) or "5%" (of managed users; 0-100). kInvalidArgument otherwise.
+Result<mapping::Limit> ParseLimit(std::string_view text);
+
+// Parses "1MiB", "512KiB", "1048576", "2MB". kInvalidArgument otherwise.
+Result<std::uint64_t> ParseByteSize(std::string_view text);
+
+}  // namespace idsync::config

@@ -1,0 +1,124 @@
+// Rules: from group membership to access. A RuleSet is compiled once from the
+// configuration (presets expanded, DNs normalized, globs kept); Map() then
+// joins the sources' snapshots by e-mail, resolves nested groups, and gives
+// every person a role, a level per catalog item with the rule behind it, and
+// projects.
+//
+// Pure: no I/O, clock or threads. A RuleSet is immutable and may be shared by
+// threads; Map() is reentrant.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "idsync/mapping/catalog.h"
+#include "idsync/mapping/model.h"
+#include "idsync/mapping/status.h"
+
+namespace idsync::mapping {
+
+// A rule as configured (config.md, "rules").
+struct Rule {
+  std::string name;
+  // match.group: any of these. A value containing '=' is a DN (compared as a
+  // DN), else a name glob ('*', '?', any case). Empty: no group condition.
+  std::vector<std::string> groups;
+  std::string source;  // match.source; empty: any source
+  std::string email;   // match.email glob; empty: any address
+  std::optional<Role> role;
+  std::vector<std::string> presets;
+  PermissionSpec permissions;         // the rule's own keys, applied after presets
+  std::vector<std::string> projects;  // project names
+};
+
+// Rules compiled against a catalog and presets.
+class RuleSet {
+ public:
+  // kInvalidArgument naming the rule when: a name is empty or repeated; match
+  // has no condition; it grants nothing (no admin role, preset, permission or
+  // project, and no explicit role); a preset is unknown; a permission key is
+  // not in the catalog; a group DN is malformed. `known_sources` non-empty:
+  // match.source must be one of them.
+  static Result<RuleSet> Compile(const std::vector<Rule>& rules, const Catalog& catalog,
+                                 const PresetBook& presets,
+                                 const std::vector<std::string>& known_sources);
+
+  const std::vector<Rule>& rules() const { return rules_; }
+  const Catalog& catalog() const { return catalog_; }
+
+  // The levels one rule gives a member, after its presets and own keys.
+  const ItemLevels& RuleLevels(std::size_t rule) const { return levels_[rule]; }
+
+  // The normalized DN patterns of a rule's match.group ("" for name globs),
+  // parallel to rules()[rule].groups.
+  const std::vector<std::string>& NormalizedGroupDns(std::size_t rule) const {
+    return group_dns_[rule];
+  }
+
+ private:
+  std::vector<Rule> rules_;
+  Catalog catalog_;
+  std::vector<ItemLevels> levels_;
+  std::vector<std::vector<std::string>> group_dns_;
+};
+
+// A group a person belongs to, directly or through nesting.
+struct GroupRef {
+  std::string source;
+  std::string name;
+  std::string dn;  // empty for SCIM groups
+
+  friend bool operator==(const GroupRef&, const GroupRef&) = default;
+};
+
+// One rule that matched a person, and the groups that made it match (empty
+// for a rule without a group condition).
+struct RuleMatch {
+  std::uint32_t rule = 0;  // index into RuleSet::rules()
+  std::vector<GroupRef> via;
+};
+
+// What one person should have. People are keyed by lower-cased e-mail.
+struct PersonAccess {
+  std::string email;                 // lower-cased
+  std::string name;                  // from the first source (config order) that has one
+  std::vector<std::string> sources;  // sources that know this person, in snapshot order
+  bool disabled = false;             // disabled or inactive in at least one source
+  bool has_access = false;           // some rule matched and the person is not disabled
+  Role role = Role::kMember;
+  ItemLevels levels;                 // every item; all kEdit for an admin
+  std::vector<std::int32_t> why;     // per item: rule index that gave the level, -1 if none
+  std::vector<std::string> projects;  // names, sorted, unique
+  std::vector<RuleMatch> matches;    // matched rules in rule order (even when disabled)
+  std::vector<std::string> rules;    // their names, parallel to `matches`
+  // Sources whose entries made a matching rule match: the person's access
+  // depends on them (used to hold back reductions while a source fails).
+  std::vector<std::string> granting_sources;
+  // Every group the person is in, direct or nested (only with MapOptions::details).
+  std::vector<GroupRef> groups;
+};
+
+struct MapOptions {
+  // Fill PersonAccess::groups and RuleMatch::via (explain). Costs time.
+  bool details = false;
+};
+
+struct MappingResult {
+  std::vector<PersonAccess> people;  // every person some source knows, sorted by e-mail
+  // Entries left out, for people: "corp-ad: entry CN=x has no e-mail address".
+  std::vector<std::string> warnings;
+  std::size_t entries_without_email = 0;
+  std::size_t duplicate_emails = 0;
+
+  // The person with this address (any case), or nullptr.
+  const PersonAccess* Find(std::string_view email) const;
+};
+
+// Maps the snapshots through the rules. kFailedPrecondition naming the source
+// and group when nesting is deeper than the source's max_depth.
+Result<MappingResult> Map(const RuleSet& rules, const std::vector<SourceSnapshot>& sources,
+                          const MapOptions& options = {});
+
+}  // namespace idsync::mapping

@@ -1,0 +1,43 @@
+// Secret references in configuration strings: ${env:NAME} and ${file:NAME}.
+// Internal to idsync::config.
+//
+// A SecretResolver substitutes every reference in a string. Its error
+// messages name the reference (and, for files, the path read), never the
+// value: callers may show them to anyone. Not thread-safe (it may read the
+// process environment); use one per load.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "idsync/mapping/status.h"
+
+namespace idsync::config::internal {
+
+class SecretResolver {
+ public:
+  using Getenv = std::function<std::optional<std::string>(const std::string&)>;
+
+  // `getenv` unset: the process environment. `credentials_directory` unset:
+  // $CREDENTIALS_DIRECTORY, looked up through `getenv`.
+  SecretResolver(Getenv getenv, std::optional<std::string> credentials_directory);
+
+  // `text` with every ${env:NAME} and ${file:NAME} replaced by its value and
+  // every "$${" by a literal "${". kInvalidArgument (message without a
+  // position) for a malformed reference, an unset or empty variable, or a
+  // file that cannot be read or is empty. `*used` (optional) is set to true
+  // when at least one reference was substituted.
+  Result<std::string> Expand(std::string_view text, bool* used = nullptr) const;
+
+ private:
+  std::optional<std::string> Lookup(const std::string& name) const;
+  Result<std::string> ReadEnv(const std::string& name) const;
+  Result<std::string> ReadFile(const std::string& name) const;
+
+  Getenv getenv_;
+  std::optional<std::string> credentials_directory_;
+};
+
+}  // namespace idsync::config::internal

@@ -1,0 +1,35 @@
+// The offline account state file (account-api.md, "Offline account state"):
+// the answer of GET /users, optionally with "projects" and "catalog", read so
+// that `idsync plan --account-state FILE` can plan without the account.
+//
+// Pure parsing; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "idsync/mapping/catalog.h"
+#include "idsync/mapping/model.h"
+#include "idsync/mapping/status.h"
+
+namespace idsync::daemon {
+
+struct AccountState {
+  std::vector<mapping::AccountUser> users;  // levels expanded against `catalog` (or the built-in one)
+  std::vector<mapping::Project> projects;   // empty when the file has none
+  bool has_projects = false;                // the file listed projects
+  std::optional<mapping::Catalog> catalog;  // when the file carries one
+};
+
+// Parses the JSON text of a state file. Users' permissions are expanded
+// against the file's catalog when present, else against `fallback`. Keys the
+// catalog does not know are ignored. kInvalidArgument naming the user and
+// field for malformed JSON, a missing id or email, or an unknown role,
+// status or level.
+Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback);
+
+// Reads and parses `path`. kNotFound when it cannot be read.
+Result<AccountState> LoadAccountState(const std::string& path, const mapping::Catalog& fallback);
+
+}  // namespace idsync::daemon

@@ -1,0 +1,168 @@
+#include "idsync/daemon/account_state.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "idsync/mapping/glob.h"
+
+namespace idsync::daemon {
+namespace {
+
+using nlohmann::json;
+
+Result<std::string> StringField(const json& obj, const char* key, const std::string& where,
+                                bool required) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) return InvalidArgumentError(where + ": missing \"" + key + "\"");
+    return std::string();
+  }
+  if (!it->is_string()) {
+    return InvalidArgumentError(where + ": \"" + key + "\" must be a string");
+  }
+  return it->get<std::string>();
+}
+
+Result<mapping::Catalog> ParseCatalog(const json& j) {
+  if (!j.is_object() || !j.contains("areas") || !j["areas"].is_array()) {
+    return InvalidArgumentError("catalog: expected {\"areas\": [...]}");
+  }
+  std::vector<mapping::CatalogArea> areas;
+  for (const json& a : j["areas"]) {
+    mapping::CatalogArea area;
+    ASSIGN_OR_RETURN(area.key, StringField(a, "key", "catalog area", true));
+    ASSIGN_OR_RETURN(area.label, StringField(a, "label", "catalog area " + area.key, false));
+    if (a.contains("items") && a["items"].is_array()) {
+      for (const json& i : a["items"]) {
+        mapping::CatalogItem item;
+        ASSIGN_OR_RETURN(item.key, StringField(i, "key", "catalog area " + area.key, true));
+        ASSIGN_OR_RETURN(item.label, StringField(i, "label", "catalog item " + item.key, false));
+        area.items.push_back(std::move(item));
+      }
+    }
+    areas.push_back(std::move(area));
+  }
+  return mapping::Catalog::Create(std::move(areas));
+}
+
+Result<std::vector<mapping::Project>> ParseProjects(const json& j) {
+  // Accept both the bare array and GET /projects' answer {"projects": [...]}.
+  const json& list = j.is_object() && j.contains("projects") ? j["projects"] : j;
+  if (!list.is_array()) return InvalidArgumentError("projects: expected an array");
+  std::vector<mapping::Project> projects;
+  for (const json& p : list) {
+    mapping::Project project;
+    ASSIGN_OR_RETURN(project.id, StringField(p, "id", "project", true));
+    ASSIGN_OR_RETURN(project.name, StringField(p, "name", "project " + project.id, true));
+    projects.push_back(std::move(project));
+  }
+  return projects;
+}
+
+Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
+                                       const mapping::Catalog& catalog) {
+  std::string where = "users[" + std::to_string(index) + "]";
+  if (!u.is_object()) return InvalidArgumentError(where + ": expected an object");
+  mapping::AccountUser user;
+  ASSIGN_OR_RETURN(user.id, StringField(u, "id", where, true));
+  ASSIGN_OR_RETURN(user.email, StringField(u, "email", where, true));
+  where += " (" + user.email + ")";
+  ASSIGN_OR_RETURN(user.name, StringField(u, "name", where, false));
+  ASSIGN_OR_RETURN(std::string role, StringField(u, "role", where, true));
+  if (role == "admin") {
+    user.role = mapping::Role::kAdmin;
+  } else if (role == "member") {
+    user.role = mapping::Role::kMember;
+  } else {
+    return InvalidArgumentError(where + ": unknown role \"" + role + "\"");
+  }
+  ASSIGN_OR_RETURN(std::string status, StringField(u, "status", where, false));
+  if (status.empty() || status == "active") {
+    user.status = mapping::AccountUser::Status::kActive;
+  } else if (status == "invited") {
+    user.status = mapping::AccountUser::Status::kInvited;
+  } else {
+    return InvalidArgumentError(where + ": unknown status \"" + status + "\"");
+  }
+  mapping::PermissionSpec spec;
+  if (auto it = u.find("permissions"); it != u.end() && !it->is_null()) {
+    if (!it->is_object()) return InvalidArgumentError(where + ": permissions must be an object");
+    for (const auto& [key, value] : it->items()) {
+      if (!value.is_string()) {
+        return InvalidArgumentError(where + ": permission " + key + " must be a string");
+      }
+      auto level = mapping::ParseLevel(value.get<std::string>());
+      if (!level) {
+        return InvalidArgumentError(where + ": unknown level \"" + value.get<std::string>() +
+                                    "\" for " + key);
+      }
+      spec[key] = *level;
+    }
+  }
+  user.levels = catalog.ExpandLenient(spec);
+  if (auto it = u.find("projects"); it != u.end() && !it->is_null()) {
+    if (!it->is_array()) return InvalidArgumentError(where + ": projects must be an array");
+    for (const json& p : *it) {
+      if (!p.is_string()) return InvalidArgumentError(where + ": project ids must be strings");
+      user.projects.push_back(p.get<std::string>());
+    }
+    std::sort(user.projects.begin(), user.projects.end());
+    user.projects.erase(std::unique(user.projects.begin(), user.projects.end()),
+                        user.projects.end());
+  }
+  if (auto it = u.find("managed"); it != u.end()) {
+    if (!it->is_boolean()) return InvalidArgumentError(where + ": managed must be true or false");
+    user.managed = it->get<bool>();
+  }
+  return user;
+}
+
+}  // namespace
+
+Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgumentError("not valid JSON");
+  if (!j.is_object() || !j.contains("users") || !j["users"].is_array()) {
+    return InvalidArgumentError("expected an object with a \"users\" array");
+  }
+  AccountState state;
+  if (j.contains("catalog") && !j["catalog"].is_null()) {
+    ASSIGN_OR_RETURN(mapping::Catalog catalog, ParseCatalog(j["catalog"]));
+    state.catalog = std::move(catalog);
+  }
+  if (j.contains("projects") && !j["projects"].is_null()) {
+    ASSIGN_OR_RETURN(state.projects, ParseProjects(j["projects"]));
+    state.has_projects = true;
+  }
+  const mapping::Catalog& catalog = state.catalog ? *state.catalog : fallback;
+  const json& users = j["users"];
+  state.users.reserve(users.size());
+  std::vector<std::string> seen;
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog));
+    seen.push_back(mapping::AsciiLower(user.email));
+    state.users.push_back(std::move(user));
+  }
+  // The account keeps addresses unique case-insensitively; a file that does
+  // not would make the plan ambiguous.
+  std::sort(seen.begin(), seen.end());
+  if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end()) {
+    return InvalidArgumentError("two users share the address " + *dup);
+  }
+  return state;
+}
+
+Result<AccountState> LoadAccountState(const std::string& path, const mapping::Catalog& fallback) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot read account state " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  Result<AccountState> state = ParseAccountState(text.str(), fallback);
+  if (!state.ok()) return state.status().WithContext(path);
+  return state;
+}
+
+}  // namespace idsync::daemon

@@ -1,0 +1,45 @@
+#include "idsync/daemon/connector_registry.h"
+
+#include "idsync/ldif/ldif_source.h"
+
+namespace idsync::daemon {
+
+void ConnectorRegistry::Register(std::string type, Factory factory) {
+  factories_[std::move(type)] = std::move(factory);
+}
+
+Result<std::unique_ptr<mapping::IdentitySource>> ConnectorRegistry::Create(
+    const config::SourceConfig& source) const {
+  std::string type = SourceTypeName(source.type);
+  auto it = factories_.find(type);
+  if (it == factories_.end()) {
+    return NotFoundError("source " + source.name + ": this build cannot read sources of type " +
+                         type + " yet");
+  }
+  return it->second(source);
+}
+
+std::string SourceTypeName(config::SourceType type) {
+  switch (type) {
+    case config::SourceType::kLdap: return "ldap";
+    case config::SourceType::kLdif: return "ldif";
+    case config::SourceType::kScim: return "scim";
+  }
+  return "unknown";
+}
+
+ConnectorRegistry& BuiltinConnectors() {
+  static ConnectorRegistry* registry = [] {
+    auto* r = new ConnectorRegistry();
+    r->Register("ldif", [](const config::SourceConfig& source)
+                            -> Result<std::unique_ptr<mapping::IdentitySource>> {
+      return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(source));
+    });
+    // TODO(#4): the ldap connector registers here. TODO(#5): scim sources are
+    // read from the store the SCIM server writes.
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace idsync::daemon

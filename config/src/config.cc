@@ -1,1 +1,1223 @@
-// placeholder: being written
+// The configuration loader: YAML text -> a checked Config.
+//
+// yaml-cpp is used only to build a node tree; every check is ours, so that
+// each error can point at the key or value that caused it. yaml-cpp marks are
+// 0-based; messages are 1-based ("FILE:LINE:COL: ..."). yaml-cpp exceptions
+// are caught here and never leave this file.
+//
+// Error messages quote values as written in the file, never after secret
+// substitution, so a resolved secret cannot end up in a message.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "idsync/config/config.h"
+#include "idsync/filter/filter.h"
+#include "idsync/mapping/dn.h"
+#include "idsync/mapping/glob.h"
+#include "secrets.h"
+
+namespace idsync::config {
+namespace {
+
+using internal::SecretResolver;
+using Words = std::vector<std::string>;
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+// A value as written, for messages: quoted, one line, cut when long.
+std::string Quote(std::string_view raw) {
+  constexpr std::size_t kMax = 60;
+  std::string out = "'";
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (i == kMax) {
+      out += "...";
+      break;
+    }
+    char c = raw[i];
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += c;
+    }
+  }
+  out += "'";
+  return out;
+}
+
+// "a, b or c".
+std::string JoinOr(const Words& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() ? " or " : ", ";
+    out += words[i];
+  }
+  return out;
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" when a candidate is close enough to `word` to be
+// the likely intent (a typo or a case slip), else "".
+std::string Suggest(std::string_view word, const Words& candidates) {
+  std::string lower = mapping::AsciiLower(word);
+  const std::string* best = nullptr;
+  std::size_t best_distance = 0;
+  for (const std::string& candidate : candidates) {
+    std::size_t d = EditDistance(lower, mapping::AsciiLower(candidate));
+    if (best == nullptr || d < best_distance) {
+      best = &candidate;
+      best_distance = d;
+    }
+  }
+  if (best == nullptr) return "";
+  // Two edits at most, and fewer than a third of the word: "max_removal"
+  // suggests "max_removals", but "id" does not suggest "url".
+  std::size_t limit = std::min<std::size_t>(2, std::max<std::size_t>(1, best->size() / 3));
+  if (best_distance > limit) return "";
+  return " (did you mean '" + *best + "'?)";
+}
+
+bool Contains(const Words& words, std::string_view word) {
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+bool IsLowerHex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// "sha256:<64 lowercase hex digits>", as `idsync scim-token new` prints.
+bool IsTokenHash(std::string_view text) {
+  constexpr std::string_view kPrefix = "sha256:";
+  return StartsWith(text, kPrefix) && text.size() == kPrefix.size() + 64 &&
+         IsLowerHex(text.substr(kPrefix.size()));
+}
+
+// A plain address: one '@' between a non-empty local part and a domain of
+// non-empty labels, no spaces, no globs (protect names people exactly).
+bool IsEmailAddress(std::string_view text) {
+  std::size_t at = text.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
+  if (text.find('@', at + 1) != std::string_view::npos) return false;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '*' || c == '?' || c == ',' || c == ';' ||
+        c == '<' || c == '>' || c == '"' || c == 0x7f) {
+      return false;
+    }
+  }
+  std::string_view domain = text.substr(at + 1);
+  return domain.front() != '.' && domain.back() != '.' &&
+         domain.find("..") == std::string_view::npos;
+}
+
+// An LDAP attribute description: a name ("mail", "msDS-x") or a numeric OID,
+// with optional ";options".
+bool IsAttributeName(std::string_view text) {
+  std::string_view base = text.substr(0, text.find(';'));
+  if (base.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (alpha(base[0])) {
+    return std::all_of(base.begin(), base.end(),
+                       [&](char c) { return alpha(c) || digit(c) || c == '-'; });
+  }
+  return std::all_of(base.begin(), base.end(), [&](char c) { return digit(c) || c == '.'; });
+}
+
+// "host:port", "[v6]:port"; the port 0-65535 (0: any free port, for tests).
+bool IsListenAddress(std::string_view text) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  if (std::stoi(std::string(port)) > 65535) return false;
+  if (host.front() == '[') {
+    if (host.back() != ']' || host.size() < 3) return false;
+    std::string_view v6 = host.substr(1, host.size() - 2);
+    return std::all_of(v6.begin(), v6.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+             c == ':' || c == '.';
+    });
+  }
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '.' || c == '-' || c == '_';
+  });
+}
+
+// Source names end up in metrics labels, store keys and log lines: keep them
+// to a plain alphabet.
+bool IsSourceName(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '.' || c == '-' || c == '_';
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Positions
+
+struct Value {
+  YAML::Node node;
+  YAML::Mark mark;                   // where errors about the value point
+  std::optional<YAML::Mark> key;     // the key it is written under, if any
+  std::string path;                  // "sources[0].users.base"; "" for the root
+};
+
+struct Field {
+  std::string name;
+  YAML::Node key_node;
+  Value value;
+};
+
+// A checked mapping: known keys only, each once, in file order.
+struct Section {
+  Value self;
+  std::vector<Field> fields;
+
+  const Field* Get(std::string_view name) const {
+    for (const Field& f : fields) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  }
+};
+
+std::string Child(const std::string& path, std::string_view name) {
+  return path.empty() ? std::string(name) : path + "." + std::string(name);
+}
+
+std::string Item(const std::string& path, std::size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+
+// " in PATH", or "" at the top level.
+std::string In(const std::string& path) { return path.empty() ? "" : " in " + path; }
+
+// The node's text for messages: what kind of thing it is.
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "nothing";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      break;
+  }
+  return Quote(node.Scalar());
+}
+
+// `node[key]` without the non-const operator's habit of adding the key.
+YAML::Node Lookup(const YAML::Node& node, const std::string& key) { return node[key]; }
+
+// A quoted scalar ('x', "x", block scalars, !!str) is a string, never a
+// number or a boolean.
+bool IsQuoted(const YAML::Node& node) { return node.Tag() != "?"; }
+
+// ---------------------------------------------------------------------------
+// The loader
+
+class Loader {
+ public:
+  Loader(std::string file, const LoadOptions& options, const mapping::Catalog& catalog)
+      : file_(std::move(file)),
+        secrets_(options.getenv, options.credentials_directory),
+        catalog_(catalog) {
+    std::filesystem::path dir = std::filesystem::path(file_).parent_path();
+    std::error_code ec;
+    if (dir.is_relative()) dir = std::filesystem::absolute(dir, ec);
+    base_dir_ = dir.lexically_normal();
+    for (const mapping::CatalogArea& area : catalog_.areas()) catalog_keys_.push_back(area.key);
+    for (const std::string& key : catalog_.item_keys()) catalog_keys_.push_back(key);
+  }
+
+  Result<Config> Run(const YAML::Node& root);
+
+  Status ErrorAt(const YAML::Mark& mark, const std::string& message) const {
+    int line = mark.is_null() ? 1 : mark.line + 1;
+    int column = mark.is_null() ? 1 : mark.column + 1;
+    return InvalidArgumentError(file_ + ":" + std::to_string(line) + ":" +
+                                std::to_string(column) + ": " + message);
+  }
+
+ private:
+  Status At(const Value& v, const std::string& message) const { return ErrorAt(v.mark, message); }
+  Status AtKey(const Field& f, const std::string& message) const {
+    return ErrorAt(f.key_node.Mark(), message);
+  }
+  // Missing keys are reported at the key that opens the section.
+  Status Missing(const Section& s, std::string_view key) const {
+    return ErrorAt(s.self.key.value_or(s.self.mark),
+                   "missing required key '" + std::string(key) + "'" + In(s.self.path));
+  }
+  Status TypeError(const Value& v, std::string_view expected) const {
+    return At(v, "expected " + std::string(expected) + " for " + v.path + ", got " +
+                     Describe(v.node));
+  }
+
+  // Structure.
+  Result<std::vector<Field>> Entries(const Value& v) const;
+  Result<Section> Open(const Value& v, const Words& allowed) const;
+  Result<std::vector<Value>> List(const Value& v, bool allow_single) const;
+
+  // Scalars.
+  Result<std::string> Str(const Value& v, bool* used_secret = nullptr);
+  Result<std::string> NonEmptyStr(const Value& v);
+  Result<bool> Bool(const Value& v) const;
+  Result<std::int64_t> Int(const Value& v, std::int64_t min, std::int64_t max) const;
+  Result<double> Number(const Value& v) const;
+  Result<Duration> Dur(const Value& v, bool allow_zero) const;
+  Result<mapping::Limit> Limit(const Value& v) const;
+  Result<std::string> Path(const Value& v);
+  Result<std::string> TokenHash(const Value& v);
+  Result<std::string> Filter(const Value& v, bool in_memory);
+  Result<std::string> Dn(const Value& v);
+  Result<std::string> Attribute(const Value& v);
+  template <typename T>
+  Result<T> Choice(const Value& v, const std::vector<std::pair<std::string, T>>& choices) const;
+
+  // Sections.
+  Status Account(const Value& v, AccountConfig* out);
+  Status Store(const Value& v, std::string* out);
+  Status Sources(const Value& v, std::vector<SourceConfig>* out);
+  Result<SourceConfig> Source(const Value& v);
+  Status Users(const Value& v, bool in_memory, UserQuery* out);
+  Status Groups(const Value& v, bool in_memory, GroupQuery* out);
+  Status Tls(const Value& v, TlsConfig* out);
+  Status Bind(const Value& v, BindConfig* out);
+  Status Server(const Value& v, ServerConfig* out);
+  Status Permissions(const Value& v, Config* out);
+  Result<mapping::PermissionSpec> Spec(const Value& v) const;
+  Status Rules(const Value& v, const Config& config, std::vector<mapping::Rule>* out,
+               std::vector<Location>* locations);
+  Result<mapping::Rule> Rule(const Value& v, const Config& config);
+  Status Protect(const Value& v, std::vector<std::string>* out);
+  Status Safety(const Value& v, SafetyConfig* out);
+  Status Logging(const Value& v, LoggingConfig* out);
+  Status CompileRules(const Config& config, const Value& rules_value);
+
+  std::string Resolve(const std::string& path) const {
+    std::filesystem::path p(path);
+    if (p.is_absolute()) return p.lexically_normal().string();
+    return (base_dir_ / p).lexically_normal().string();
+  }
+
+  std::string file_;
+  SecretResolver secrets_;
+  const mapping::Catalog& catalog_;
+  std::filesystem::path base_dir_;
+  Words catalog_keys_;
+  Words preset_names_;
+};
+
+Result<std::vector<Field>> Loader::Entries(const Value& v) const {
+  std::vector<Field> fields;
+  if (v.node.IsNull()) return fields;
+  if (!v.node.IsMap()) {
+    if (v.path.empty()) {
+      return At(v, "the configuration must be a map of keys, got " + Describe(v.node));
+    }
+    return TypeError(v, "a map");
+  }
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) {
+      return ErrorAt(key.Mark(), "keys must be names, got " + Describe(key) + In(v.path));
+    }
+    std::string name = key.Scalar();
+    for (const Field& f : fields) {
+      if (f.name == name) {
+        return ErrorAt(key.Mark(), "duplicate key '" + name + "'" + In(v.path) +
+                                       " (first at line " +
+                                       std::to_string(f.key_node.Mark().line + 1) + ")");
+      }
+    }
+    YAML::Node value = it->second;
+    YAML::Mark mark = value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
+    fields.push_back(Field{name, key, Value{value, mark, key.Mark(), Child(v.path, name)}});
+  }
+  return fields;
+}
+
+Result<Section> Loader::Open(const Value& v, const Words& allowed) const {
+  ASSIGN_OR_RETURN(std::vector<Field> fields, Entries(v));
+  for (const Field& f : fields) {
+    if (!Contains(allowed, f.name)) {
+      return AtKey(f, "unknown key '" + f.name + "'" + In(v.path) + Suggest(f.name, allowed));
+    }
+  }
+  return Section{v, std::move(fields)};
+}
+
+Result<std::vector<Value>> Loader::List(const Value& v, bool allow_single) const {
+  std::vector<Value> items;
+  if (v.node.IsNull()) return items;
+  if (v.node.IsScalar() && allow_single) {
+    items.push_back(v);
+    return items;
+  }
+  if (!v.node.IsSequence()) return TypeError(v, allow_single ? "a string or a list" : "a list");
+  std::size_t i = 0;
+  for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
+    YAML::Node item = *it;
+    YAML::Mark mark = item.IsNull() || item.Mark().is_null() ? v.mark : item.Mark();
+    items.push_back(Value{item, mark, std::nullopt, Item(v.path, i)});
+  }
+  return items;
+}
+
+Result<std::string> Loader::Str(const Value& v, bool* used_secret) {
+  if (!v.node.IsScalar()) return TypeError(v, "a string");
+  Result<std::string> expanded = secrets_.Expand(v.node.Scalar(), used_secret);
+  if (!expanded.ok()) return At(v, expanded.status().message());
+  return expanded;
+}
+
+Result<std::string> Loader::NonEmptyStr(const Value& v) {
+  ASSIGN_OR_RETURN(std::string s, Str(v));
+  if (s.empty()) return At(v, v.path + " must not be empty");
+  return s;
+}
+
+Result<bool> Loader::Bool(const Value& v) const {
+  // Only YAML 1.2 booleans: "yes", "on" and friends are strings there, and
+  // accepting them would make `no` (Norway) a boolean.
+  if (v.node.IsScalar() && !IsQuoted(v.node)) {
+    const std::string& s = v.node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  return TypeError(v, "a boolean (true or false)");
+}
+
+Result<std::int64_t> Loader::Int(const Value& v, std::int64_t min, std::int64_t max) const {
+  bool ok = v.node.IsScalar() && !IsQuoted(v.node);
+  std::int64_t n = 0;
+  if (ok) {
+    const std::string& s = v.node.Scalar();
+    std::size_t start = !s.empty() && s[0] == '-' ? 1 : 0;
+    ok = s.size() > start && s.size() - start <= 18 &&
+         std::all_of(s.begin() + static_cast<std::ptrdiff_t>(start), s.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+    if (ok) n = std::stoll(s);
+  }
+  if (!ok) return TypeError(v, "an integer");
+  if (n < min || n > max) {
+    return At(v, v.path + " must be between " + std::to_string(min) + " and " +
+                     std::to_string(max) + ", got " + std::to_string(n));
+  }
+  return n;
+}
+
+Result<double> Loader::Number(const Value& v) const {
+  bool ok = v.node.IsScalar() && !IsQuoted(v.node) && !v.node.Scalar().empty();
+  double d = 0;
+  if (ok) {
+    const std::string& s = v.node.Scalar();
+    ok = std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.' || c == '-'; });
+    char* end = nullptr;
+    if (ok) d = std::strtod(s.c_str(), &end);
+    ok = ok && end == s.c_str() + s.size() && std::isfinite(d);
+  }
+  if (!ok) return TypeError(v, "a number");
+  if (d <= 0) return At(v, v.path + " must be more than 0, got " + v.node.Scalar());
+  return d;
+}
+
+Result<Duration> Loader::Dur(const Value& v, bool allow_zero) const {
+  if (!v.node.IsScalar()) return TypeError(v, "a duration");
+  Result<Duration> d = ParseDuration(v.node.Scalar());
+  if (!d.ok()) return At(v, d.status().message() + " for " + v.path);
+  if (!allow_zero && d->count() == 0) {
+    return At(v, v.path + " must be longer than 0, got " + Quote(v.node.Scalar()));
+  }
+  return d;
+}
+
+Result<mapping::Limit> Loader::Limit(const Value& v) const {
+  if (!v.node.IsScalar()) return TypeError(v, "a count or a percentage");
+  Result<mapping::Limit> limit = ParseLimit(v.node.Scalar());
+  if (!limit.ok()) return At(v, limit.status().message() + " for " + v.path);
+  return limit;
+}
+
+Result<std::string> Loader::Path(const Value& v) {
+  ASSIGN_OR_RETURN(std::string s, NonEmptyStr(v));
+  return Resolve(s);
+}
+
+Result<std::string> Loader::TokenHash(const Value& v) {
+  ASSIGN_OR_RETURN(std::string s, Str(v));
+  if (!IsTokenHash(s)) {
+    return At(v, v.path + " must be sha256:<64 lowercase hex digits> (`idsync scim-token new` "
+                          "prints one), got " +
+                     Describe(v.node));
+  }
+  return s;
+}
+
+Result<std::string> Loader::Filter(const Value& v, bool in_memory) {
+  bool secret = false;
+  ASSIGN_OR_RETURN(std::string s, Str(v, &secret));
+  Result<filter::Filter> parsed = filter::Filter::Parse(s);
+  Status status = parsed.ok() ? (in_memory ? parsed->CheckEvaluable() : Status::Ok())
+                              : parsed.status();
+  if (!status.ok()) {
+    // The parser's message may quote the text; hide it when it holds a secret.
+    std::string why = secret ? "it cannot be parsed" : status.message();
+    return At(v, "bad LDAP filter " + Describe(v.node) + " for " + v.path + ": " + why);
+  }
+  return s;
+}
+
+Result<std::string> Loader::Dn(const Value& v) {
+  bool secret = false;
+  ASSIGN_OR_RETURN(std::string s, Str(v, &secret));
+  Result<std::string> normal = mapping::NormalizeDn(s);
+  if (s.empty() || !normal.ok()) {
+    std::string why = s.empty() ? "it is empty"
+                      : secret  ? "it cannot be parsed"
+                                : normal.status().message();
+    return At(v, "bad DN " + Describe(v.node) + " for " + v.path + ": " + why);
+  }
+  return s;
+}
+
+Result<std::string> Loader::Attribute(const Value& v) {
+  ASSIGN_OR_RETURN(std::string s, Str(v));
+  if (!IsAttributeName(s)) {
+    return At(v, v.path + " must be an LDAP attribute name, got " + Describe(v.node));
+  }
+  return s;
+}
+
+template <typename T>
+Result<T> Loader::Choice(const Value& v,
+                         const std::vector<std::pair<std::string, T>>& choices) const {
+  Words names;
+  for (const auto& [name, value] : choices) names.push_back(name);
+  if (!v.node.IsScalar()) return TypeError(v, "one of " + JoinOr(names));
+  for (const auto& [name, value] : choices) {
+    if (v.node.Scalar() == name) return value;
+  }
+  return At(v, "unknown value " + Quote(v.node.Scalar()) + " for " + v.path + ": use " +
+                   JoinOr(names));
+}
+
+// ---------------------------------------------------------------------------
+// Sections
+
+Status Loader::Account(const Value& v, AccountConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"url", "token", "ca_file", "verify",
+                                       "max_requests_per_second", "concurrency", "timeout",
+                                       "retry_for"}));
+  const Field* url = s.Get("url");
+  if (url == nullptr) return Missing(s, "url");
+  ASSIGN_OR_RETURN(out->url, Str(url->value));
+  std::string lower = mapping::AsciiLower(out->url);
+  std::size_t scheme = StartsWith(lower, "https://") ? 8 : StartsWith(lower, "http://") ? 7 : 0;
+  if (scheme == 0 || out->url.size() == scheme || out->url[scheme] == '/') {
+    return At(url->value, "account.url must be an http:// or https:// URL, got " +
+                              Describe(url->value.node));
+  }
+  // The client appends "/users" and friends; a trailing slash would double.
+  while (out->url.back() == '/') out->url.pop_back();
+  if (const Field* f = s.Get("token")) ASSIGN_OR_RETURN(out->token, NonEmptyStr(f->value));
+  if (const Field* f = s.Get("ca_file")) ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
+  if (const Field* f = s.Get("verify")) ASSIGN_OR_RETURN(out->verify, Bool(f->value));
+  if (const Field* f = s.Get("max_requests_per_second")) {
+    ASSIGN_OR_RETURN(out->max_requests_per_second, Number(f->value));
+  }
+  if (const Field* f = s.Get("concurrency")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 256));
+    out->concurrency = static_cast<int>(n);
+  }
+  if (const Field* f = s.Get("timeout")) ASSIGN_OR_RETURN(out->timeout, Dur(f->value, false));
+  if (const Field* f = s.Get("retry_for")) ASSIGN_OR_RETURN(out->retry_for, Dur(f->value, false));
+  return Status::Ok();
+}
+
+Status Loader::Store(const Value& v, std::string* out) {
+  ASSIGN_OR_RETURN(std::string url, Str(v));
+  std::string lower = mapping::AsciiLower(url);
+  if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
+    return At(v, "postgresql stores are not supported yet; use sqlite:///PATH");
+  }
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (!StartsWith(url, kSqlite) || url.size() == kSqlite.size()) {
+    return At(v, "unsupported store " + Describe(v.node) + ": use sqlite:///PATH");
+  }
+  std::string path = url.substr(kSqlite.size());
+  *out = std::string(kSqlite) + (path == ":memory:" ? path : Resolve(path));
+  return Status::Ok();
+}
+
+const Words kSourceKeys = {
+    "name",    "type",         "url",           "tls",       "allow_insecure", "bind",
+    "flavor",  "users",        "groups",        "page_size", "connect_timeout", "timeout",
+    "idle_timeout", "interval", "jitter",       "watch",     "watch_interval",  "path",
+    "tokens"};
+const Words kLdifKeys = {"name", "type", "path", "users", "groups", "interval", "jitter"};
+const Words kScimKeys = {"name", "type", "tokens"};
+
+std::string_view TypeName(SourceType type) {
+  switch (type) {
+    case SourceType::kLdap:
+      return "ldap";
+    case SourceType::kLdif:
+      return "ldif";
+    case SourceType::kScim:
+      return "scim";
+  }
+  return "";
+}
+
+Status Loader::Sources(const Value& v, std::vector<SourceConfig>* out) {
+  if (v.node.IsNull() || (v.node.IsSequence() && v.node.size() == 0)) {
+    return At(v, "sources must list at least one source");
+  }
+  ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
+  std::vector<YAML::Mark> name_marks;
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(SourceConfig source, Source(item));
+    const YAML::Node name_node = Lookup(item.node, "name");
+    for (std::size_t i = 0; i < out->size(); ++i) {
+      if ((*out)[i].name == source.name) {
+        return ErrorAt(name_node.Mark(), "duplicate source name '" + source.name +
+                                             "' (first at line " +
+                                             std::to_string(name_marks[i].line + 1) + ")");
+      }
+    }
+    name_marks.push_back(name_node.Mark());
+    out->push_back(std::move(source));
+  }
+  return Status::Ok();
+}
+
+Result<SourceConfig> Loader::Source(const Value& v) {
+  ASSIGN_OR_RETURN(Section s, Open(v, kSourceKeys));
+  SourceConfig out;
+  const Field* name = s.Get("name");
+  if (name == nullptr) return Missing(s, "name");
+  ASSIGN_OR_RETURN(out.name, Str(name->value));
+  if (!IsSourceName(out.name)) {
+    return At(name->value, "source names use letters, digits, '.', '-' and '_', got " +
+                               Describe(name->value.node));
+  }
+  const Field* type = s.Get("type");
+  if (type == nullptr) return Missing(s, "type");
+  ASSIGN_OR_RETURN(out.type, Choice<SourceType>(type->value, {{"ldap", SourceType::kLdap},
+                                                              {"ldif", SourceType::kLdif},
+                                                              {"scim", SourceType::kScim}}));
+  const Words& allowed = out.type == SourceType::kLdif   ? kLdifKeys
+                         : out.type == SourceType::kScim ? kScimKeys
+                                                         : kSourceKeys;
+  for (const Field& f : s.fields) {
+    bool ldap_only = f.name == "path" || f.name == "tokens";
+    if (!Contains(allowed, f.name) || (out.type == SourceType::kLdap && ldap_only)) {
+      return AtKey(f, "key '" + f.name + "' does not apply to a source of type " +
+                          std::string(TypeName(out.type)));
+    }
+  }
+
+  if (out.type == SourceType::kScim) {
+    const Field* tokens = s.Get("tokens");
+    if (tokens == nullptr) return Missing(s, "tokens");
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(tokens->value, false));
+    if (items.empty()) return At(tokens->value, "tokens must list at least one token hash");
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
+      out.token_hashes.push_back(std::move(hash));
+    }
+    return out;
+  }
+
+  const bool in_memory = out.type == SourceType::kLdif;
+  if (in_memory) {
+    const Field* path = s.Get("path");
+    if (path == nullptr) return Missing(s, "path");
+    ASSIGN_OR_RETURN(out.path, Path(path->value));
+  } else {
+    const Field* url = s.Get("url");
+    if (url == nullptr) return Missing(s, "url");
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(url->value, true));
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(std::string text, Str(item));
+      // One string may hold several URLs separated by spaces.
+      std::size_t pos = 0;
+      while (pos < text.size()) {
+        std::size_t start = text.find_first_not_of(" \t", pos);
+        if (start == std::string::npos) break;
+        std::size_t end = text.find_first_of(" \t", start);
+        if (end == std::string::npos) end = text.size();
+        std::string one = text.substr(start, end - start);
+        std::string lower = mapping::AsciiLower(one);
+        bool ldapi = StartsWith(lower, "ldapi://");
+        std::size_t scheme = StartsWith(lower, "ldap://") ? 7 : StartsWith(lower, "ldaps://") ? 8 : 0;
+        if (!ldapi && (scheme == 0 || one.size() == scheme || one[scheme] == '/')) {
+          return At(item, "bad LDAP URL in " + item.path + ": " +
+                              (item.node.Scalar().find("${") == std::string::npos
+                                   ? Quote(one)
+                                   : Describe(item.node)) +
+                              " (use ldap://HOST, ldaps://HOST or ldapi://)");
+        }
+        out.urls.push_back(one);
+        pos = end;
+      }
+    }
+    if (out.urls.empty()) return At(url->value, "url must give at least one LDAP URL");
+  }
+
+  const Field* users = s.Get("users");
+  if (users == nullptr) return Missing(s, "users");
+  RETURN_IF_ERROR(Users(users->value, in_memory, &out.users));
+  if (const Field* f = s.Get("groups")) RETURN_IF_ERROR(Groups(f->value, in_memory, &out.groups));
+  if (const Field* f = s.Get("interval")) ASSIGN_OR_RETURN(out.interval, Dur(f->value, false));
+  if (const Field* f = s.Get("jitter")) ASSIGN_OR_RETURN(out.jitter, Dur(f->value, true));
+  if (in_memory) return out;
+
+  if (const Field* f = s.Get("tls")) RETURN_IF_ERROR(Tls(f->value, &out.tls));
+  if (const Field* f = s.Get("allow_insecure")) {
+    ASSIGN_OR_RETURN(out.allow_insecure, Bool(f->value));
+  }
+  if (const Field* f = s.Get("bind")) RETURN_IF_ERROR(Bind(f->value, &out.bind));
+  if (const Field* f = s.Get("flavor")) {
+    ASSIGN_OR_RETURN(out.flavor,
+                     Choice<Flavor>(f->value, {{"openldap", Flavor::kOpenLdap},
+                                               {"active_directory", Flavor::kActiveDirectory}}));
+  }
+  if (const Field* f = s.Get("page_size")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1'000'000));
+    out.page_size = static_cast<int>(n);
+  }
+  if (const Field* f = s.Get("connect_timeout")) {
+    ASSIGN_OR_RETURN(out.connect_timeout, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("timeout")) ASSIGN_OR_RETURN(out.timeout, Dur(f->value, false));
+  if (const Field* f = s.Get("idle_timeout")) {
+    ASSIGN_OR_RETURN(out.idle_timeout, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("watch")) ASSIGN_OR_RETURN(out.watch, Bool(f->value));
+  if (const Field* f = s.Get("watch_interval")) {
+    ASSIGN_OR_RETURN(out.watch_interval, Dur(f->value, false));
+  }
+
+  // Cross-key checks, reported where the fix belongs.
+  if (out.groups.in_chain && out.flavor != Flavor::kActiveDirectory) {
+    const Field* groups = s.Get("groups");
+    const YAML::Node in_chain = Lookup(groups->value.node, "in_chain");
+    return ErrorAt(in_chain.Mark(), "groups.in_chain needs flavor: active_directory");
+  }
+  if (out.bind.kind == BindConfig::Kind::kSimple && !out.tls.start_tls && !out.allow_insecure) {
+    for (const std::string& u : out.urls) {
+      if (StartsWith(mapping::AsciiLower(u), "ldap://")) {
+        return At(s.Get("url")->value,
+                  "a password bind over " + Quote(u) +
+                      " would send the password in clear: use ldaps://, set tls.start_tls: "
+                      "true, or set allow_insecure: true");
+      }
+    }
+  }
+  if (out.bind.kind == BindConfig::Kind::kSaslExternal && out.tls.cert.empty()) {
+    for (const std::string& u : out.urls) {
+      if (!StartsWith(mapping::AsciiLower(u), "ldapi://")) {
+        return At(s.Get("bind")->value,
+                  "bind.sasl: external needs ldapi:// URLs or a client certificate "
+                  "(tls.cert and tls.key)");
+      }
+    }
+  }
+  return out;
+}
+
+Status Loader::Users(const Value& v, bool in_memory, UserQuery* out) {
+  ASSIGN_OR_RETURN(Section s,
+                   Open(v, {"base", "filter", "email", "name", "disabled_filter", "id"}));
+  const Field* base = s.Get("base");
+  if (base == nullptr) return Missing(s, "base");
+  ASSIGN_OR_RETURN(out->base, Dn(base->value));
+  if (const Field* f = s.Get("filter")) ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
+  if (const Field* f = s.Get("email")) ASSIGN_OR_RETURN(out->email, Attribute(f->value));
+  if (const Field* f = s.Get("name")) ASSIGN_OR_RETURN(out->name, Attribute(f->value));
+  if (const Field* f = s.Get("disabled_filter")) {
+    ASSIGN_OR_RETURN(out->disabled_filter, Filter(f->value, in_memory));
+  }
+  if (const Field* f = s.Get("id")) ASSIGN_OR_RETURN(out->id, Attribute(f->value));
+  return Status::Ok();
+}
+
+Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"base", "filter", "name", "member", "nested", "max_depth",
+                                       "in_chain"}));
+  // Without a base the search would cover the whole directory and, with the
+  // default filter, take every entry for a group.
+  const Field* base = s.Get("base");
+  if (base == nullptr) return Missing(s, "base");
+  ASSIGN_OR_RETURN(out->base, Dn(base->value));
+  if (const Field* f = s.Get("filter")) ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
+  if (const Field* f = s.Get("name")) ASSIGN_OR_RETURN(out->name, Attribute(f->value));
+  if (const Field* f = s.Get("member")) ASSIGN_OR_RETURN(out->member, Attribute(f->value));
+  if (const Field* f = s.Get("nested")) ASSIGN_OR_RETURN(out->nested, Bool(f->value));
+  if (const Field* f = s.Get("max_depth")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1000));
+    out->max_depth = static_cast<int>(n);
+  }
+  if (const Field* f = s.Get("in_chain")) {
+    if (in_memory) return AtKey(*f, "in_chain does not apply to a source of type ldif");
+    ASSIGN_OR_RETURN(out->in_chain, Bool(f->value));
+  }
+  return Status::Ok();
+}
+
+Status Loader::Tls(const Value& v, TlsConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"ca_file", "start_tls", "verify", "cert", "key"}));
+  if (const Field* f = s.Get("ca_file")) ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
+  if (const Field* f = s.Get("start_tls")) ASSIGN_OR_RETURN(out->start_tls, Bool(f->value));
+  if (const Field* f = s.Get("verify")) ASSIGN_OR_RETURN(out->verify, Bool(f->value));
+  if (const Field* f = s.Get("cert")) ASSIGN_OR_RETURN(out->cert, Path(f->value));
+  if (const Field* f = s.Get("key")) ASSIGN_OR_RETURN(out->key, Path(f->value));
+  if (out->cert.empty() != out->key.empty()) {
+    return Missing(s, out->cert.empty() ? "cert" : "key");
+  }
+  return Status::Ok();
+}
+
+Status Loader::Bind(const Value& v, BindConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"dn", "password", "sasl"}));
+  if (const Field* sasl = s.Get("sasl")) {
+    if (s.Get("dn") != nullptr || s.Get("password") != nullptr) {
+      return AtKey(*sasl, "bind.sasl cannot be combined with bind.dn or bind.password");
+    }
+    ASSIGN_OR_RETURN(out->kind, Choice<BindConfig::Kind>(
+                                    sasl->value, {{"external", BindConfig::Kind::kSaslExternal}}));
+    return Status::Ok();
+  }
+  const Field* dn = s.Get("dn");
+  const Field* password = s.Get("password");
+  if (dn == nullptr && password == nullptr) return Status::Ok();
+  // A DN without a password is an "unauthenticated bind" that many servers
+  // accept as anonymous: never what is meant.
+  if (dn == nullptr) return Missing(s, "dn");
+  if (password == nullptr) return Missing(s, "password");
+  ASSIGN_OR_RETURN(out->dn, Dn(dn->value));
+  ASSIGN_OR_RETURN(out->password, NonEmptyStr(password->value));
+  out->kind = BindConfig::Kind::kSimple;
+  return Status::Ok();
+}
+
+Status Loader::Server(const Value& v, ServerConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen",
+                                       "admin_tokens"}));
+  auto addresses = [&](const Field& f, std::vector<std::string>* list) -> Status {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f.value, true));
+    list->clear();
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(std::string address, Str(item));
+      if (!IsListenAddress(address)) {
+        return At(item, item.path + " must be HOST:PORT (e.g. 0.0.0.0:8443 or [::1]:8443), got " +
+                            Describe(item.node));
+      }
+      list->push_back(std::move(address));
+    }
+    return Status::Ok();
+  };
+  if (const Field* f = s.Get("listen")) RETURN_IF_ERROR(addresses(*f, &out->listen));
+  if (const Field* f = s.Get("admin_listen")) RETURN_IF_ERROR(addresses(*f, &out->admin_listen));
+  if (const Field* f = s.Get("tls")) {
+    ASSIGN_OR_RETURN(Section tls, Open(f->value, {"cert", "key"}));
+    if (const Field* c = tls.Get("cert")) ASSIGN_OR_RETURN(out->tls_cert, Path(c->value));
+    if (const Field* k = tls.Get("key")) ASSIGN_OR_RETURN(out->tls_key, Path(k->value));
+    if (out->tls_cert.empty() != out->tls_key.empty()) {
+      return Missing(tls, out->tls_cert.empty() ? "cert" : "key");
+    }
+  }
+  if (const Field* f = s.Get("scim_path")) {
+    ASSIGN_OR_RETURN(std::string path, Str(f->value));
+    bool ok = !path.empty() && path[0] == '/' &&
+              path.find_first_of(" \t?#") == std::string::npos;
+    if (!ok) {
+      return At(f->value, "server.scim_path must be a path starting with '/', got " +
+                              Describe(f->value.node));
+    }
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    out->scim_path = path;
+  }
+  if (const Field* f = s.Get("max_body")) {
+    const Value& value = f->value;
+    if (!value.node.IsScalar()) return TypeError(value, "a size");
+    Result<std::uint64_t> size = ParseByteSize(value.node.Scalar());
+    if (!size.ok()) return At(value, size.status().message() + " for " + value.path);
+    if (*size == 0) return At(value, "server.max_body must be more than 0");
+    out->max_body = *size;
+  }
+  if (const Field* f = s.Get("admin_tokens")) {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
+      out->admin_tokens.push_back(std::move(hash));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<mapping::PermissionSpec> Loader::Spec(const Value& v) const {
+  ASSIGN_OR_RETURN(std::vector<Field> fields, Entries(v));
+  mapping::PermissionSpec spec;
+  for (const Field& f : fields) {
+    if (!catalog_.Resolve(f.name)) {
+      return AtKey(f, "unknown permission key '" + f.name + "'" + In(v.path) +
+                          Suggest(f.name, catalog_keys_));
+    }
+    const Value& level = f.value;
+    std::optional<mapping::Level> parsed;
+    if (level.node.IsScalar()) parsed = mapping::ParseLevel(level.node.Scalar());
+    if (!parsed) {
+      return At(level, "unknown level " + Describe(level.node) + " for " + level.path +
+                           ": use none, read or edit");
+    }
+    spec[f.name] = *parsed;
+  }
+  return spec;
+}
+
+Status Loader::Permissions(const Value& v, Config* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"catalog", "presets"}));
+  if (const Field* f = s.Get("catalog")) {
+    ASSIGN_OR_RETURN(out->catalog_source,
+                     Choice<CatalogSource>(f->value, {{"account", CatalogSource::kAccount},
+                                                      {"builtin", CatalogSource::kBuiltin}}));
+  }
+  const Field* presets = s.Get("presets");
+  if (presets == nullptr) return Status::Ok();
+  ASSIGN_OR_RETURN(std::vector<Field> fields, Entries(presets->value));
+  for (const Field& f : fields) {
+    if (f.name.empty()) return AtKey(f, "preset names must not be empty");
+    if (Contains(preset_names_, f.name)) {
+      return AtKey(f, "preset '" + f.name + "' is built in; choose another name");
+    }
+    if (!f.value.node.IsMap() && !f.value.node.IsNull()) {
+      return TypeError(f.value, "a map of permission keys to levels");
+    }
+    ASSIGN_OR_RETURN(mapping::PermissionSpec spec, Spec(f.value));
+    out->custom_presets.push_back(mapping::Preset{f.name, std::move(spec)});
+    preset_names_.push_back(f.name);
+  }
+  Result<mapping::PresetBook> book = mapping::PresetBook::Create(catalog_, out->custom_presets);
+  if (!book.ok()) return ErrorAt(presets->key_node.Mark(), book.status().message());
+  return Status::Ok();
+}
+
+Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"name", "match", "role", "preset", "presets",
+                                       "permissions", "projects"}));
+  mapping::Rule rule;
+  const Field* name = s.Get("name");
+  if (name == nullptr) return Missing(s, "name");
+  ASSIGN_OR_RETURN(rule.name, NonEmptyStr(name->value));
+
+  const Field* match = s.Get("match");
+  if (match == nullptr) {
+    return At(s.self, "rule '" + rule.name + "' has no match: give group, source or email");
+  }
+  ASSIGN_OR_RETURN(Section m, Open(match->value, {"group", "source", "email"}));
+  if (m.fields.empty()) {
+    return At(match->value, "rule '" + rule.name +
+                                "' has an empty match: give group, source or email");
+  }
+  if (const Field* f = m.Get("group")) {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, true));
+    if (items.empty()) return At(f->value, "match.group must name at least one group");
+    for (const Value& item : items) {
+      std::string group;
+      if (item.node.IsScalar() && mapping::LooksLikeDn(item.node.Scalar())) {
+        ASSIGN_OR_RETURN(group, Dn(item));
+      } else {
+        ASSIGN_OR_RETURN(group, NonEmptyStr(item));
+      }
+      rule.groups.push_back(std::move(group));
+    }
+  }
+  if (const Field* f = m.Get("source")) {
+    ASSIGN_OR_RETURN(rule.source, NonEmptyStr(f->value));
+    if (config.FindSource(rule.source) == nullptr) {
+      Words names;
+      for (const SourceConfig& source : config.sources) names.push_back(source.name);
+      std::string hint = Suggest(rule.source, names);
+      if (hint.empty()) hint = " (sources: " + JoinOr(names) + ")";
+      return At(f->value, "unknown source " + Describe(f->value.node) + " in " + f->value.path +
+                              hint);
+    }
+  }
+  if (const Field* f = m.Get("email")) ASSIGN_OR_RETURN(rule.email, NonEmptyStr(f->value));
+
+  if (const Field* f = s.Get("role")) {
+    ASSIGN_OR_RETURN(rule.role, Choice<mapping::Role>(f->value, {{"admin", mapping::Role::kAdmin},
+                                                                 {"member", mapping::Role::kMember}}));
+  }
+  std::vector<Value> preset_values;
+  if (const Field* f = s.Get("preset")) preset_values.push_back(f->value);
+  if (const Field* f = s.Get("presets")) {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
+    preset_values.insert(preset_values.end(), items.begin(), items.end());
+  }
+  for (const Value& item : preset_values) {
+    ASSIGN_OR_RETURN(std::string preset, NonEmptyStr(item));
+    if (!Contains(preset_names_, preset)) {
+      std::string hint = Suggest(preset, preset_names_);
+      if (hint.empty()) hint = " (presets: " + JoinOr(preset_names_) + ")";
+      return At(item, "unknown preset " + Describe(item.node) + " in " + item.path + hint);
+    }
+    // preset and presets are a union; naming one twice changes nothing.
+    if (!Contains(rule.presets, preset)) rule.presets.push_back(std::move(preset));
+  }
+  if (const Field* f = s.Get("permissions")) {
+    if (!f->value.node.IsMap() && !f->value.node.IsNull()) {
+      return TypeError(f->value, "a map of permission keys to levels");
+    }
+    ASSIGN_OR_RETURN(rule.permissions, Spec(f->value));
+  }
+  if (const Field* f = s.Get("projects")) {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(std::string project, NonEmptyStr(item));
+      if (!Contains(rule.projects, project)) rule.projects.push_back(std::move(project));
+    }
+  }
+  if (!rule.role && rule.presets.empty() && rule.permissions.empty() && rule.projects.empty()) {
+    return At(s.self, "rule '" + rule.name +
+                          "' grants nothing: give it a role, a preset, permissions or projects");
+  }
+  return rule;
+}
+
+Status Loader::Rules(const Value& v, const Config& config, std::vector<mapping::Rule>* out,
+                     std::vector<Location>* locations) {
+  if (v.node.IsNull() || (v.node.IsSequence() && v.node.size() == 0)) {
+    return At(v, "rules must list at least one rule");
+  }
+  ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(mapping::Rule rule, Rule(item, config));
+    for (std::size_t i = 0; i < out->size(); ++i) {
+      if ((*out)[i].name == rule.name) {
+        return ErrorAt(Lookup(item.node, "name").Mark(),
+                       "duplicate rule name '" + rule.name + "' (first at line " +
+                           std::to_string((*locations)[i].line) + ")");
+      }
+    }
+    out->push_back(std::move(rule));
+    locations->push_back(Location{item.mark.line + 1, item.mark.column + 1});
+  }
+  return Status::Ok();
+}
+
+// The mapping library has the last word on presets and rules: what it
+// refuses is reported at the rule it names, found by compiling rules one by
+// one.
+Status Loader::CompileRules(const Config& config, const Value& rules_value) {
+  Result<mapping::PresetBook> book = mapping::PresetBook::Create(catalog_, config.custom_presets);
+  if (!book.ok()) return At(rules_value, book.status().message());
+  Words sources;
+  for (const SourceConfig& source : config.sources) sources.push_back(source.name);
+  Result<mapping::RuleSet> all = mapping::RuleSet::Compile(config.rules, catalog_, *book, sources);
+  if (all.ok()) return Status::Ok();
+  for (std::size_t i = 0; i < config.rules.size(); ++i) {
+    Result<mapping::RuleSet> one =
+        mapping::RuleSet::Compile({config.rules[i]}, catalog_, *book, sources);
+    if (one.ok()) continue;
+    YAML::Mark mark;
+    mark.line = config.rule_locations[i].line - 1;
+    mark.column = config.rule_locations[i].column - 1;
+    return ErrorAt(mark, one.status().message());
+  }
+  return At(rules_value, all.status().message());
+}
+
+Status Loader::Protect(const Value& v, std::vector<std::string>* out) {
+  ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(std::string address, Str(item));
+    if (!IsEmailAddress(address)) {
+      return At(item, item.path + " must be an e-mail address, got " + Describe(item.node));
+    }
+    address = mapping::AsciiLower(address);
+    if (!Contains(*out, address)) out->push_back(std::move(address));
+  }
+  return Status::Ok();
+}
+
+Status Loader::Safety(const Value& v, SafetyConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"max_removals", "max_changes", "window"}));
+  if (const Field* f = s.Get("max_removals")) ASSIGN_OR_RETURN(out->max_removals, Limit(f->value));
+  if (const Field* f = s.Get("max_changes")) ASSIGN_OR_RETURN(out->max_changes, Limit(f->value));
+  if (const Field* f = s.Get("window")) ASSIGN_OR_RETURN(out->window, Dur(f->value, true));
+  return Status::Ok();
+}
+
+Status Loader::Logging(const Value& v, LoggingConfig* out) {
+  using Format = LoggingConfig::Format;
+  using Level = LoggingConfig::Level;
+  ASSIGN_OR_RETURN(Section s, Open(v, {"format", "level"}));
+  if (const Field* f = s.Get("format")) {
+    ASSIGN_OR_RETURN(out->format,
+                     Choice<Format>(f->value, {{"text", Format::kText}, {"json", Format::kJson}}));
+  }
+  if (const Field* f = s.Get("level")) {
+    ASSIGN_OR_RETURN(out->level, Choice<Level>(f->value, {{"debug", Level::kDebug},
+                                                          {"info", Level::kInfo},
+                                                          {"warning", Level::kWarning},
+                                                          {"error", Level::kError}}));
+  }
+  return Status::Ok();
+}
+
+Result<Config> Loader::Run(const YAML::Node& root) {
+  Value top{root, root.Mark(), std::nullopt, ""};
+  if (root.IsNull()) return ErrorAt(YAML::Mark(), "the configuration is empty");
+  ASSIGN_OR_RETURN(Section s, Open(top, {"account", "store", "sources", "server", "permissions",
+                                         "rules", "deprovision", "adopt_existing", "protect",
+                                         "safety", "logging"}));
+  Config config;
+  config.path = file_;
+  for (const mapping::Preset& preset : mapping::BuiltinPresets()) {
+    preset_names_.push_back(preset.name);
+  }
+
+  // Sections are read in dependency order: rules need the sources and the
+  // presets.
+  if (const Field* f = s.Get("store")) RETURN_IF_ERROR(Store(f->value, &config.store));
+  if (const Field* f = s.Get("account")) RETURN_IF_ERROR(Account(f->value, &config.account));
+  const Field* sources = s.Get("sources");
+  if (sources == nullptr) return Missing(s, "sources");
+  RETURN_IF_ERROR(Sources(sources->value, &config.sources));
+  if (const Field* f = s.Get("server")) RETURN_IF_ERROR(Server(f->value, &config.server));
+  if (const Field* f = s.Get("permissions")) RETURN_IF_ERROR(Permissions(f->value, &config));
+  const Field* rules = s.Get("rules");
+  if (rules == nullptr) return Missing(s, "rules");
+  RETURN_IF_ERROR(Rules(rules->value, config, &config.rules, &config.rule_locations));
+  if (const Field* f = s.Get("deprovision")) {
+    ASSIGN_OR_RETURN(config.deprovision, Choice<mapping::DeprovisionMode>(
+                                             f->value, {{"remove", mapping::DeprovisionMode::kRemove},
+                                                        {"revoke", mapping::DeprovisionMode::kRevoke}}));
+  }
+  if (const Field* f = s.Get("adopt_existing")) {
+    ASSIGN_OR_RETURN(config.adopt_existing, Bool(f->value));
+  }
+  if (const Field* f = s.Get("protect")) RETURN_IF_ERROR(Protect(f->value, &config.protect));
+  if (const Field* f = s.Get("safety")) RETURN_IF_ERROR(Safety(f->value, &config.safety));
+  if (const Field* f = s.Get("logging")) RETURN_IF_ERROR(Logging(f->value, &config.logging));
+
+  // A SCIM source only ever receives data through the SCIM listener.
+  if (config.server.listen.empty()) {
+    for (std::size_t i = 0; i < config.sources.size(); ++i) {
+      if (config.sources[i].type != SourceType::kScim) continue;
+      const YAML::Node& list = sources->value.node;
+      YAML::Node item = list[i];
+      return ErrorAt(item.Mark(), "source '" + config.sources[i].name +
+                                      "' is of type scim but server.listen is not set: the "
+                                      "identity provider has nowhere to push");
+    }
+  }
+
+  RETURN_IF_ERROR(CompileRules(config, rules->value));
+  return config;
+}
+
+Result<Config> Parse(const std::string& text, const std::string& file_name,
+                     const LoadOptions& options) {
+  const mapping::Catalog& catalog =
+      options.catalog != nullptr ? *options.catalog : mapping::Catalog::Builtin();
+  Loader loader(file_name, options, catalog);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return loader.ErrorAt(e.mark, e.msg);
+  }
+  try {
+    return loader.Run(root);
+  } catch (const YAML::Exception& e) {
+    // Only reachable through a bug in our traversal; still report it with a
+    // position rather than let it escape.
+    return loader.ErrorAt(e.mark, e.msg);
+  } catch (const std::exception& e) {
+    return InternalError(file_name + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
+                           const LoadOptions& options) {
+  return Parse(text, file_name, options);
+}
+
+Result<Config> LoadConfig(const std::string& path, const LoadOptions& options) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return NotFoundError("cannot read " + path + ": " + std::strerror(err));
+  }
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return NotFoundError("cannot read " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return Parse(text, path, options);
+}
+
+}  // namespace idsync::config

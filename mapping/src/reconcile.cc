@@ -38,10 +38,14 @@ std::int64_t Limit::Allowed(std::int64_t managed) const {
 
 std::string_view OpKindName(OpKind kind) {
   switch (kind) {
-    case OpKind::kInvite: return "invite";
-    case OpKind::kUpdate: return "update";
-    case OpKind::kRemove: return "remove";
-    case OpKind::kRevoke: return "revoke";
+    case OpKind::kInvite:
+      return "invite";
+    case OpKind::kUpdate:
+      return "update";
+    case OpKind::kRemove:
+      return "remove";
+    case OpKind::kRevoke:
+      return "revoke";
   }
   return "invite";
 }
@@ -198,10 +202,14 @@ std::optional<std::string> CheckLimit(std::string_view setting, std::string_view
 
 int KindRank(OpKind kind) {
   switch (kind) {
-    case OpKind::kInvite: return 0;
-    case OpKind::kUpdate: return 1;
-    case OpKind::kRevoke: return 2;
-    case OpKind::kRemove: return 3;
+    case OpKind::kInvite:
+      return 0;
+    case OpKind::kUpdate:
+      return 1;
+    case OpKind::kRevoke:
+      return 2;
+    case OpKind::kRemove:
+      return 3;
   }
   return 4;
 }
@@ -235,6 +243,7 @@ class Planner {
   // Role of each active account user once the plan is applied; nullopt when
   // removed. Only for the last-admin check.
   std::unordered_map<const AccountUser*, std::optional<Role>> role_after_;
+  bool had_active_admin_ = false;
   Plan plan_;
 };
 
@@ -270,7 +279,7 @@ Status Planner::ResolveProjects() {
 // A person loses nothing while a source that granted them something is
 // failing; with no good read of some source at all, nobody does.
 bool Planner::Held(const PersonAccess* person) const {
-  if (input_.hold_all_reductions) return true;
+  
   if (person == nullptr) return false;
   return std::any_of(person->granting_sources.begin(), person->granting_sources.end(),
                      [&](const std::string& s) { return failed_.count(s) > 0; });
@@ -280,7 +289,8 @@ AccessState Planner::Desired(std::size_t person, const AccessState& current) con
   const PersonAccess& p = (*input_.people)[person];
   AccessState desired;
   desired.role = p.role;
-  desired.levels = p.role == Role::kAdmin ? catalog_.Uniform(Level::kEdit) : Normalize(p.levels, items_);
+  desired.levels =
+      p.role == Role::kAdmin ? catalog_.Uniform(Level::kEdit) : Normalize(p.levels, items_);
   desired.projects = project_ids_[person];
   // A person with no name in any source keeps the account's name.
   desired.name = p.name.empty() ? current.name : p.name;
@@ -292,10 +302,17 @@ void Planner::Emit(Operation op, const AccountUser* user) {
     auto it = role_after_.find(user);
     if (it != role_after_.end()) {
       switch (op.kind) {
-        case OpKind::kRemove: it->second = std::nullopt; break;
-        case OpKind::kRevoke: it->second = Role::kMember; break;
-        case OpKind::kUpdate: it->second = op.after.role; break;
-        case OpKind::kInvite: break;
+        case OpKind::kRemove:
+          it->second = std::nullopt;
+          break;
+        case OpKind::kRevoke:
+          it->second = Role::kMember;
+          break;
+        case OpKind::kUpdate:
+          it->second = op.after.role;
+          break;
+        case OpKind::kInvite:
+          break;
       }
     }
   }
@@ -393,11 +410,13 @@ void Planner::CheckSafety() {
   }
   // Only a plan that takes the last active admin away is refused; an account
   // that has none already is not made worse by it.
-  if (!role_after_.empty()) {
+  if (had_active_admin_) {
     const bool admin_left =
         std::any_of(role_after_.begin(), role_after_.end(),
                     [](const auto& entry) { return entry.second == Role::kAdmin; });
-    if (!admin_left) plan_.reasons.push_back("the plan would leave the account without an active admin");
+    if (!admin_left) {
+      plan_.reasons.push_back("the plan would leave the account without an active admin");
+    }
   }
   if (!plan_.reasons.empty()) {
     plan_.blocked = !policy_.force;
@@ -412,12 +431,15 @@ Result<Plan> Planner::Run() {
 
   const std::vector<PersonAccess>& people = *input_.people;
   std::unordered_map<std::string, std::size_t> by_email;
-  for (std::size_t i = 0; i < people.size(); ++i) by_email.try_emplace(AsciiLower(people[i].email), i);
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    by_email.try_emplace(AsciiLower(people[i].email), i);  // Map() gives one entry per address
+  }
 
   for (const AccountUser& user : *input_.account) {
     if (user.managed) ++plan_.managed_before;
-    if (user.role == Role::kAdmin && user.status == AccountUser::Status::kActive) {
-      role_after_[&user] = Role::kAdmin;
+    if (user.status == AccountUser::Status::kActive) {
+      role_after_[&user] = user.role;
+      if (user.role == Role::kAdmin) had_active_admin_ = true;
     }
   }
 
@@ -438,7 +460,8 @@ Result<Plan> Planner::Run() {
     }
   }
   for (std::size_t i = 0; i < people.size(); ++i) {
-    if (people[i].has_access && !has_user[i] && protected_.count(AsciiLower(people[i].email)) == 0) {
+    if (people[i].has_access && !has_user[i] &&
+        protected_.count(AsciiLower(people[i].email)) == 0) {
       Invite(i);
     }
   }
@@ -466,10 +489,18 @@ Result<Plan> Planner::Run() {
   plan_.operations = std::move(sorted);
   for (const Operation& op : plan_.operations) {
     switch (op.kind) {
-      case OpKind::kInvite: ++plan_.summary.invite; break;
-      case OpKind::kUpdate: ++plan_.summary.update; break;
-      case OpKind::kRemove: ++plan_.summary.remove; break;
-      case OpKind::kRevoke: ++plan_.summary.revoke; break;
+      case OpKind::kInvite:
+        ++plan_.summary.invite;
+        break;
+      case OpKind::kUpdate:
+        ++plan_.summary.update;
+        break;
+      case OpKind::kRemove:
+        ++plan_.summary.remove;
+        break;
+      case OpKind::kRevoke:
+        ++plan_.summary.revoke;
+        break;
     }
   }
   plan_.adopted = SortedUnique(std::move(plan_.adopted));

@@ -70,16 +70,16 @@ struct Operation {
   AccessState after;    // invite, update: the values after; remove: empty; revoke: member, none, []
   AccessState before;   // update, remove, revoke: the values now
   std::vector<std::string> rules;  // names of the rules behind `after`
-  bool adopt = false;   // this update also takes an unmanaged user under management
+  bool adopt = false;              // this update also takes an unmanaged user under management
   // remove/revoke: why ("no source knows this person", "disabled in corp-ad",
   // "no rule matches", "invite never accepted"); update: which parts change.
   std::string reason;
 };
 
 struct Plan {
-  bool blocked = false;              // a safety limit refused it (and force was not set)
-  bool forced = false;               // a limit was exceeded but force passed it
-  std::vector<std::string> reasons;  // why it is (or would have been) blocked
+  bool blocked = false;               // a safety limit refused it (and force was not set)
+  bool forced = false;                // a limit was exceeded but force passed it
+  std::vector<std::string> reasons;   // why it is (or would have been) blocked
   std::vector<Operation> operations;  // invites, updates, revokes, removes; by e-mail within each
   // Unmanaged account users adopted with nothing to change (lower-cased e-mails).
   std::vector<std::string> adopted;

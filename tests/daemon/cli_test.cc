@@ -1,0 +1,306 @@
+// The idsync command line over the example company in examples/: explain and
+// plan outputs are checked against expectations worked out by hand from the
+// rules, and every exit status of DESIGN.md's table is exercised.
+#include "idsync/daemon/cli.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "idsync/mapping/catalog.h"
+
+namespace idsync::daemon {
+namespace {
+
+using nlohmann::json;
+
+const std::string kExamples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
+const std::string kConfig = kExamples + "/idsync.yaml";
+const std::string kState = kExamples + "/account-state.json";
+
+struct Run {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+Run Cli(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  int status = RunCli(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A copy of the example configuration in a temporary directory, with LDIF
+// paths made absolute and `edit` applied (old text -> new text).
+class TempConfig {
+ public:
+  explicit TempConfig(const std::map<std::string, std::string>& edits = {}) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("idsync-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::create_directories(dir_);
+    std::string text = ReadFile(kConfig);
+    Replace(text, "path: directory.ldif", "path: " + kExamples + "/directory.ldif");
+    Replace(text, "path: contractors.ldif", "path: " + kExamples + "/contractors.ldif");
+    for (const auto& [from, to] : edits) Replace(text, from, to);
+    path_ = (dir_ / "idsync.yaml").string();
+    std::ofstream(path_) << text;
+  }
+  ~TempConfig() { std::filesystem::remove_all(dir_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  static void Replace(std::string& text, const std::string& from, const std::string& to) {
+    auto pos = text.find(from);
+    ASSERT_NE(pos, std::string::npos) << "example config lacks: " << from;
+    text.replace(pos, from.size(), to);
+  }
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+json FullLevels(const json& compact) {
+  mapping::PermissionSpec spec;
+  for (const auto& [key, value] : compact.items()) {
+    spec[key] = *mapping::ParseLevel(value.get<std::string>());
+  }
+  auto levels = mapping::Catalog::Builtin().Expand(spec);
+  EXPECT_TRUE(levels.ok()) << levels.status().ToString();
+  json full = json::object();
+  const auto& keys = mapping::Catalog::Builtin().item_keys();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    full[keys[i]] = std::string(mapping::LevelName((*levels)[i]));
+  }
+  return full;
+}
+
+TEST(CliExplain, AllJsonGivesExactlyWhatTheRulesSay) {
+  Run run = Cli({"--config", kConfig, "explain", "--all", "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json actual = json::parse(run.out);
+  json expected = json::parse(ReadFile(std::string(IDSYNC_TESTDATA_DIR) +
+                                       "/examples/expected-access.json"));
+  expected.erase("_comment");
+
+  std::set<std::string> seen;
+  for (const json& person : actual) {
+    std::string email = person["email"];
+    seen.insert(email);
+    ASSERT_TRUE(expected.contains(email)) << email << " should have no access";
+    const json& want = expected[email];
+    EXPECT_EQ(person["role"], want["role"]) << email;
+    json levels = want["role"] == "admin" ? FullLevels({{"analytics", "edit"}, {"build", "edit"},
+                                                        {"channels", "edit"},
+                                                        {"configure", "edit"},
+                                                        {"deployments", "edit"}})
+                                          : FullLevels(want["permissions"]);
+    EXPECT_EQ(person["permissions"], levels) << email;
+    EXPECT_EQ(person["projects"], want["projects"]) << email;
+    EXPECT_EQ(person["rules"], want["rules"]) << email;
+    EXPECT_EQ(person["access"], true);
+    // Every item with a level names the rule behind it, and no other item does.
+    for (const auto& [item, level] : person["permissions"].items()) {
+      EXPECT_EQ(person["why"].contains(item), level != "none") << email << " " << item;
+    }
+  }
+  std::set<std::string> want_people;
+  for (const auto& [email, _] : expected.items()) want_people.insert(email);
+  EXPECT_EQ(seen, want_people);
+}
+
+TEST(CliExplain, WhyNamesTheRuleThatGaveEachLevel) {
+  Run run = Cli({"--config", kConfig, "explain", "chen@corp.example", "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json chen = json::parse(run.out);
+  EXPECT_EQ(chen["why"]["build.knowledge"], "support-leads");
+  EXPECT_EQ(chen["why"]["build.agent"], "qa");
+  EXPECT_EQ(chen["why"]["analytics.conversations"], "qa");
+  EXPECT_EQ(chen["why"]["configure.dashboards"], "qa");
+  EXPECT_FALSE(chen["why"].contains("configure.general"));
+  // Known to both sources, joined by e-mail whatever its case.
+  EXPECT_EQ(chen["sources"], json({"hr", "contractors"}));
+  std::set<std::string> groups;
+  for (const auto& g : chen["groups"]) groups.insert(g["source"].get<std::string>() + "/" +
+                                                     g["name"].get<std::string>());
+  EXPECT_TRUE(groups.count("hr/qa-emea"));
+  EXPECT_TRUE(groups.count("contractors/Support Leads"));
+}
+
+TEST(CliExplain, NestedGroupsAndCyclesGiveTheOuterGroupsRule) {
+  Run run = Cli({"--config", kConfig, "explain", "farid@corp.example", "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json farid = json::parse(run.out);
+  EXPECT_EQ(farid["rules"], json({"voice"}));
+  std::set<std::string> groups;
+  for (const auto& g : farid["groups"]) groups.insert(g["name"]);
+  EXPECT_EQ(groups, (std::set<std::string>{"Voice Leads", "Voice Team"}));
+}
+
+TEST(CliExplain, DisabledPersonHasNoAccess) {
+  Run run = Cli({"--config", kConfig, "explain", "hugo@corp.example", "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json hugo = json::parse(run.out);
+  EXPECT_EQ(hugo["access"], false);
+  EXPECT_EQ(hugo["disabled"], true);
+  EXPECT_TRUE(hugo["role"].is_null());
+  EXPECT_EQ(hugo["permissions"]["build.knowledge"], "none");
+  EXPECT_EQ(hugo["rules"], json({"knowledge"}));
+}
+
+TEST(CliExplain, AddressIsCaseInsensitive) {
+  Run run = Cli({"--config", kConfig, "explain", "BRUNO@corp.EXAMPLE"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_NE(run.out.find("bruno@corp.example"), std::string::npos);
+  EXPECT_NE(run.out.find("qa-emea"), std::string::npos);
+}
+
+TEST(CliExplain, UnknownAddressExitsOne) {
+  Run run = Cli({"--config", kConfig, "explain", "nobody@corp.example"});
+  EXPECT_EQ(run.status, kExitFailed);
+  EXPECT_NE(run.err.find("no source knows nobody@corp.example"), std::string::npos);
+}
+
+TEST(CliExplain, NeedsOneAddressOrAll) {
+  EXPECT_EQ(Cli({"--config", kConfig, "explain"}).status, kExitUsage);
+  EXPECT_EQ(Cli({"--config", kConfig, "explain", "a@b.c", "--all"}).status, kExitUsage);
+}
+
+TEST(CliValidate, ExampleIsValid) {
+  Run run = Cli({"--config", kConfig, "validate"});
+  EXPECT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_NE(run.out.find("configuration is valid"), std::string::npos);
+}
+
+TEST(CliValidate, BadConfigExitsTwoNamingLineAndColumn) {
+  TempConfig cfg({{"adopt_existing: true", "adopt_existing: true\nadopt_exsting: false"}});
+  Run run = Cli({"--config", cfg.path(), "validate"});
+  EXPECT_EQ(run.status, kExitUsage);
+  // The misspelt key sits on the line after adopt_existing, column 1.
+  std::string text = ReadFile(cfg.path());
+  int line = 1;
+  for (std::size_t i = 0; i < text.find("adopt_exsting"); ++i) line += text[i] == '\n';
+  EXPECT_NE(run.err.find(cfg.path() + ":" + std::to_string(line) + ":1:"), std::string::npos)
+      << run.err;
+}
+
+TEST(CliValidate, MissingFileExitsTwo) {
+  EXPECT_EQ(Cli({"--config", "/nonexistent/idsync.yaml", "validate"}).status, kExitUsage);
+}
+
+json PlanJson(const Run& run) {
+  EXPECT_FALSE(run.out.empty()) << run.err;
+  return json::parse(run.out);
+}
+
+std::map<std::string, std::string> OpsByEmail(const json& plan) {
+  std::map<std::string, std::string> ops;
+  for (const auto& op : plan["operations"]) ops[op["email"]] = op["op"];
+  return ops;
+}
+
+TEST(CliPlan, AgainstExampleAccountState) {
+  Run run = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json plan = PlanJson(run);
+  EXPECT_EQ(plan["blocked"], false);
+  std::map<std::string, std::string> want = {
+      {"chen@corp.example", "invite"},   {"dana@corp.example", "invite"},
+      {"eve@corp.example", "invite"},    {"farid@corp.example", "invite"},
+      {"wang@corp.example", "invite"},   {"lena@partners.example", "invite"},
+      {"jose@corp.example", "invite"},   {"iris@corp.example", "invite"},
+      {"bruno@corp.example", "update"},  {"hugo@corp.example", "remove"},
+      {"old.timer@corp.example", "remove"}, {"Kim@corp.example", "remove"},
+  };
+  EXPECT_EQ(OpsByEmail(plan), want);
+  EXPECT_EQ(plan["summary"], json({{"invite", 8}, {"update", 1}, {"remove", 3}, {"revoke", 0},
+                                   {"unchanged", 2}}));
+  for (const auto& op : plan["operations"]) {
+    if (op["email"] == "bruno@corp.example") {
+      EXPECT_EQ(op["user_id"], "u_bruno");
+      EXPECT_EQ(op["permissions"]["analytics.smart-analyst"], "edit");
+      EXPECT_EQ(op["before"]["permissions"]["analytics.smart-analyst"], "read");
+      EXPECT_EQ(op["projects"], json({"support-bot"}));
+      EXPECT_EQ(op["permissions"].size(), 25u);
+    }
+    if (op["op"] == "invite") EXPECT_FALSE(op.contains("user_id"));
+  }
+}
+
+TEST(CliPlan, HumanOutputShowsBeforeAndAfter) {
+  Run run = Cli({"--config", kConfig, "plan", "--account-state", kState});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_NE(run.out.find("8 to invite, 1 to update"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("read -> edit"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("old.timer@corp.example"), std::string::npos);
+}
+
+TEST(CliPlan, OverTheRemovalLimitIsBlockedExitThree) {
+  TempConfig cfg({{"max_removals: 5", "max_removals: 2"}});
+  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
+  EXPECT_EQ(run.status, kExitBlocked) << run.err;
+  json plan = PlanJson(run);
+  EXPECT_EQ(plan["blocked"], true);
+  ASSERT_FALSE(plan["reasons"].empty());
+  // The blocked plan is still printed whole.
+  EXPECT_EQ(plan["summary"]["remove"], 3);
+}
+
+TEST(CliPlan, ForcePassesTheLimit) {
+  TempConfig cfg({{"max_removals: 5", "max_removals: 2"}});
+  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json", "--force"});
+  EXPECT_EQ(run.status, kExitOk) << run.err;
+  json plan = PlanJson(run);
+  EXPECT_EQ(plan["blocked"], false);
+  EXPECT_EQ(plan["forced"], true);
+}
+
+TEST(CliPlan, FailedSourceRemovesNobody) {
+  TempConfig cfg({{"path: " + kExamples + "/directory.ldif", "path: /nonexistent/export.ldif"}});
+  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
+  EXPECT_EQ(run.status, kExitFailed);
+  EXPECT_NE(run.err.find("source hr failed"), std::string::npos) << run.err;
+  json plan = PlanJson(run);
+  for (const auto& op : plan["operations"]) {
+    EXPECT_NE(op["op"], "remove") << op["email"];
+    EXPECT_NE(op["op"], "revoke") << op["email"];
+  }
+  // The contractors source still adds access.
+  EXPECT_EQ(OpsByEmail(plan)["lena@partners.example"], "invite");
+}
+
+TEST(CliPlan, NeedsAccountStateInThisVersion) {
+  EXPECT_EQ(Cli({"--config", kConfig, "plan"}).status, kExitUsage);
+}
+
+TEST(CliPlan, BadAccountStateExitsTwo) {
+  TempConfig cfg;
+  std::string bad = std::filesystem::path(cfg.path()).parent_path() / "state.json";
+  std::ofstream(bad) << R"({"users": [{"id": "u1", "email": "a@b.c", "role": "owner"}]})";
+  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", bad});
+  EXPECT_EQ(run.status, kExitUsage);
+  EXPECT_NE(run.err.find("unknown role \"owner\""), std::string::npos) << run.err;
+}
+
+TEST(Cli, UnknownCommandAndOptionExitTwo) {
+  EXPECT_EQ(Cli({"frobnicate"}).status, kExitUsage);
+  EXPECT_EQ(Cli({"validate", "--frob"}).status, kExitUsage);
+  EXPECT_EQ(Cli({}).status, kExitUsage);
+  EXPECT_EQ(Cli({"--help"}).status, kExitOk);
+}
+
+}  // namespace
+}  // namespace idsync::daemon

@@ -8,8 +8,7 @@
 // Error messages quote values as written in the file, never after secret
 // substitution, so a resolved secret cannot end up in a message.
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "idsync/config/config.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -24,12 +23,14 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include "idsync/config/config.h"
 #include "idsync/filter/filter.h"
 #include "idsync/mapping/dn.h"
 #include "idsync/mapping/glob.h"
+
 #include "secrets.h"
 
 namespace idsync::config {
@@ -73,20 +74,32 @@ std::string JoinOr(const Words& words) {
   return out;
 }
 
+// "a, b, c".
+std::string Join(const Words& words) {
+  std::string out;
+  for (const std::string& word : words) {
+    if (!out.empty()) out += ", ";
+    out += word;
+  }
+  return out;
+}
+
+// Edit distance counting a swap of two neighbours as one edit (optimal
+// string alignment): "emial" is one slip away from "email".
 std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
       std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
-      diagonal = above;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
 // " (did you mean 'x'?)" when a candidate is close enough to `word` to be
@@ -181,8 +194,8 @@ bool IsListenAddress(std::string_view text) {
     });
   }
   return std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '-' || c == '_';
   });
 }
 
@@ -190,8 +203,8 @@ bool IsListenAddress(std::string_view text) {
 // to a plain alphabet.
 bool IsSourceName(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '-' || c == '_';
   });
 }
 
@@ -200,9 +213,9 @@ bool IsSourceName(std::string_view text) {
 
 struct Value {
   YAML::Node node;
-  YAML::Mark mark;                   // where errors about the value point
-  std::optional<YAML::Mark> key;     // the key it is written under, if any
-  std::string path;                  // "sources[0].users.base"; "" for the root
+  YAML::Mark mark;                // where errors about the value point
+  std::optional<YAML::Mark> key;  // the key it is written under, if any
+  std::string path;               // "sources[0].users.base"; "" for the root
 };
 
 struct Field {
@@ -280,8 +293,8 @@ class Loader {
   Status ErrorAt(const YAML::Mark& mark, const std::string& message) const {
     int line = mark.is_null() ? 1 : mark.line + 1;
     int column = mark.is_null() ? 1 : mark.column + 1;
-    return InvalidArgumentError(file_ + ":" + std::to_string(line) + ":" +
-                                std::to_string(column) + ": " + message);
+    return InvalidArgumentError(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                ": " + message);
   }
 
  private:
@@ -295,8 +308,9 @@ class Loader {
                    "missing required key '" + std::string(key) + "'" + In(s.self.path));
   }
   Status TypeError(const Value& v, std::string_view expected) const {
-    return At(v, "expected " + std::string(expected) + " for " + v.path + ", got " +
-                     Describe(v.node));
+    std::string got = Describe(v.node);
+    if (v.node.IsScalar() && IsQuoted(v.node)) got += " (quoted, so a string)";
+    return At(v, "expected " + std::string(expected) + " for " + v.path + ", got " + got);
   }
 
   // Structure.
@@ -431,7 +445,7 @@ Result<bool> Loader::Bool(const Value& v) const {
     if (s == "true" || s == "True" || s == "TRUE") return true;
     if (s == "false" || s == "False" || s == "FALSE") return false;
   }
-  return TypeError(v, "a boolean (true or false)");
+  return TypeError(v, "a boolean");
 }
 
 Result<std::int64_t> Loader::Int(const Value& v, std::int64_t min, std::int64_t max) const {
@@ -472,7 +486,11 @@ Result<double> Loader::Number(const Value& v) const {
 Result<Duration> Loader::Dur(const Value& v, bool allow_zero) const {
   if (!v.node.IsScalar()) return TypeError(v, "a duration");
   Result<Duration> d = ParseDuration(v.node.Scalar());
-  if (!d.ok()) return At(v, d.status().message() + " for " + v.path);
+  if (!d.ok()) {
+    return At(v, "bad duration " + Quote(v.node.Scalar()) + " for " + v.path +
+                     ": write whole numbers with a unit (ms, s, m, h, d), e.g. 30s, 15m, 2h, "
+                     "1h30m");
+  }
   if (!allow_zero && d->count() == 0) {
     return At(v, v.path + " must be longer than 0, got " + Quote(v.node.Scalar()));
   }
@@ -482,7 +500,10 @@ Result<Duration> Loader::Dur(const Value& v, bool allow_zero) const {
 Result<mapping::Limit> Loader::Limit(const Value& v) const {
   if (!v.node.IsScalar()) return TypeError(v, "a count or a percentage");
   Result<mapping::Limit> limit = ParseLimit(v.node.Scalar());
-  if (!limit.ok()) return At(v, limit.status().message() + " for " + v.path);
+  if (!limit.ok()) {
+    return At(v, "bad limit " + Quote(v.node.Scalar()) + " for " + v.path +
+                     ": write a count (e.g. 10) or a percentage from 0% to 100% (e.g. 5%)");
+  }
   return limit;
 }
 
@@ -494,8 +515,9 @@ Result<std::string> Loader::Path(const Value& v) {
 Result<std::string> Loader::TokenHash(const Value& v) {
   ASSIGN_OR_RETURN(std::string s, Str(v));
   if (!IsTokenHash(s)) {
-    return At(v, v.path + " must be sha256:<64 lowercase hex digits> (`idsync scim-token new` "
-                          "prints one), got " +
+    return At(v, v.path +
+                     " must be sha256:<64 lowercase hex digits> (`idsync scim-token new` "
+                     "prints one), got " +
                      Describe(v.node));
   }
   return s;
@@ -505,8 +527,8 @@ Result<std::string> Loader::Filter(const Value& v, bool in_memory) {
   bool secret = false;
   ASSIGN_OR_RETURN(std::string s, Str(v, &secret));
   Result<filter::Filter> parsed = filter::Filter::Parse(s);
-  Status status = parsed.ok() ? (in_memory ? parsed->CheckEvaluable() : Status::Ok())
-                              : parsed.status();
+  Status status =
+      parsed.ok() ? (in_memory ? parsed->CheckEvaluable() : Status::Ok()) : parsed.status();
   if (!status.ok()) {
     // The parser's message may quote the text; hide it when it holds a secret.
     std::string why = secret ? "it cannot be parsed" : status.message();
@@ -545,31 +567,37 @@ Result<T> Loader::Choice(const Value& v,
   for (const auto& [name, value] : choices) {
     if (v.node.Scalar() == name) return value;
   }
-  return At(v, "unknown value " + Quote(v.node.Scalar()) + " for " + v.path + ": use " +
-                   JoinOr(names));
+  return At(
+      v, "unknown value " + Quote(v.node.Scalar()) + " for " + v.path + ": use " + JoinOr(names));
 }
 
 // ---------------------------------------------------------------------------
 // Sections
 
 Status Loader::Account(const Value& v, AccountConfig* out) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"url", "token", "ca_file", "verify",
-                                       "max_requests_per_second", "concurrency", "timeout",
-                                       "retry_for"}));
+  ASSIGN_OR_RETURN(Section s,
+                   Open(v, {"url", "token", "ca_file", "verify", "max_requests_per_second",
+                            "concurrency", "timeout", "retry_for"}));
   const Field* url = s.Get("url");
   if (url == nullptr) return Missing(s, "url");
   ASSIGN_OR_RETURN(out->url, Str(url->value));
   std::string lower = mapping::AsciiLower(out->url);
   std::size_t scheme = StartsWith(lower, "https://") ? 8 : StartsWith(lower, "http://") ? 7 : 0;
   if (scheme == 0 || out->url.size() == scheme || out->url[scheme] == '/') {
-    return At(url->value, "account.url must be an http:// or https:// URL, got " +
-                              Describe(url->value.node));
+    return At(url->value,
+              "account.url must be an http:// or https:// URL, got " + Describe(url->value.node));
   }
   // The client appends "/users" and friends; a trailing slash would double.
   while (out->url.back() == '/') out->url.pop_back();
-  if (const Field* f = s.Get("token")) ASSIGN_OR_RETURN(out->token, NonEmptyStr(f->value));
-  if (const Field* f = s.Get("ca_file")) ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
-  if (const Field* f = s.Get("verify")) ASSIGN_OR_RETURN(out->verify, Bool(f->value));
+  if (const Field* f = s.Get("token")) {
+    ASSIGN_OR_RETURN(out->token, NonEmptyStr(f->value));
+  }
+  if (const Field* f = s.Get("ca_file")) {
+    ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
+  }
+  if (const Field* f = s.Get("verify")) {
+    ASSIGN_OR_RETURN(out->verify, Bool(f->value));
+  }
   if (const Field* f = s.Get("max_requests_per_second")) {
     ASSIGN_OR_RETURN(out->max_requests_per_second, Number(f->value));
   }
@@ -577,8 +605,12 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
     ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 256));
     out->concurrency = static_cast<int>(n);
   }
-  if (const Field* f = s.Get("timeout")) ASSIGN_OR_RETURN(out->timeout, Dur(f->value, false));
-  if (const Field* f = s.Get("retry_for")) ASSIGN_OR_RETURN(out->retry_for, Dur(f->value, false));
+  if (const Field* f = s.Get("timeout")) {
+    ASSIGN_OR_RETURN(out->timeout, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("retry_for")) {
+    ASSIGN_OR_RETURN(out->retry_for, Dur(f->value, false));
+  }
   return Status::Ok();
 }
 
@@ -598,9 +630,9 @@ Status Loader::Store(const Value& v, std::string* out) {
 }
 
 const Words kSourceKeys = {
-    "name",    "type",         "url",           "tls",       "allow_insecure", "bind",
-    "flavor",  "users",        "groups",        "page_size", "connect_timeout", "timeout",
-    "idle_timeout", "interval", "jitter",       "watch",     "watch_interval",  "path",
+    "name",         "type",     "url",    "tls",       "allow_insecure",  "bind",
+    "flavor",       "users",    "groups", "page_size", "connect_timeout", "timeout",
+    "idle_timeout", "interval", "jitter", "watch",     "watch_interval",  "path",
     "tokens"};
 const Words kLdifKeys = {"name", "type", "path", "users", "groups", "interval", "jitter"};
 const Words kScimKeys = {"name", "type", "tokens"};
@@ -698,13 +730,15 @@ Result<SourceConfig> Loader::Source(const Value& v) {
         std::string one = text.substr(start, end - start);
         std::string lower = mapping::AsciiLower(one);
         bool ldapi = StartsWith(lower, "ldapi://");
-        std::size_t scheme = StartsWith(lower, "ldap://") ? 7 : StartsWith(lower, "ldaps://") ? 8 : 0;
+        std::size_t scheme = StartsWith(lower, "ldap://")    ? 7
+                             : StartsWith(lower, "ldaps://") ? 8
+                                                             : 0;
         if (!ldapi && (scheme == 0 || one.size() == scheme || one[scheme] == '/')) {
-          return At(item, "bad LDAP URL in " + item.path + ": " +
-                              (item.node.Scalar().find("${") == std::string::npos
-                                   ? Quote(one)
-                                   : Describe(item.node)) +
-                              " (use ldap://HOST, ldaps://HOST or ldapi://)");
+          return At(item,
+                    "bad LDAP URL in " + item.path + ": " +
+                        (item.node.Scalar().find("${") == std::string::npos ? Quote(one)
+                                                                            : Describe(item.node)) +
+                        " (use ldap://HOST, ldaps://HOST or ldapi://)");
         }
         out.urls.push_back(one);
         pos = end;
@@ -717,8 +751,12 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   if (users == nullptr) return Missing(s, "users");
   RETURN_IF_ERROR(Users(users->value, in_memory, &out.users));
   if (const Field* f = s.Get("groups")) RETURN_IF_ERROR(Groups(f->value, in_memory, &out.groups));
-  if (const Field* f = s.Get("interval")) ASSIGN_OR_RETURN(out.interval, Dur(f->value, false));
-  if (const Field* f = s.Get("jitter")) ASSIGN_OR_RETURN(out.jitter, Dur(f->value, true));
+  if (const Field* f = s.Get("interval")) {
+    ASSIGN_OR_RETURN(out.interval, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("jitter")) {
+    ASSIGN_OR_RETURN(out.jitter, Dur(f->value, true));
+  }
   if (in_memory) return out;
 
   if (const Field* f = s.Get("tls")) RETURN_IF_ERROR(Tls(f->value, &out.tls));
@@ -738,11 +776,15 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   if (const Field* f = s.Get("connect_timeout")) {
     ASSIGN_OR_RETURN(out.connect_timeout, Dur(f->value, false));
   }
-  if (const Field* f = s.Get("timeout")) ASSIGN_OR_RETURN(out.timeout, Dur(f->value, false));
+  if (const Field* f = s.Get("timeout")) {
+    ASSIGN_OR_RETURN(out.timeout, Dur(f->value, false));
+  }
   if (const Field* f = s.Get("idle_timeout")) {
     ASSIGN_OR_RETURN(out.idle_timeout, Dur(f->value, false));
   }
-  if (const Field* f = s.Get("watch")) ASSIGN_OR_RETURN(out.watch, Bool(f->value));
+  if (const Field* f = s.Get("watch")) {
+    ASSIGN_OR_RETURN(out.watch, Bool(f->value));
+  }
   if (const Field* f = s.Get("watch_interval")) {
     ASSIGN_OR_RETURN(out.watch_interval, Dur(f->value, false));
   }
@@ -781,28 +823,44 @@ Status Loader::Users(const Value& v, bool in_memory, UserQuery* out) {
   const Field* base = s.Get("base");
   if (base == nullptr) return Missing(s, "base");
   ASSIGN_OR_RETURN(out->base, Dn(base->value));
-  if (const Field* f = s.Get("filter")) ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
-  if (const Field* f = s.Get("email")) ASSIGN_OR_RETURN(out->email, Attribute(f->value));
-  if (const Field* f = s.Get("name")) ASSIGN_OR_RETURN(out->name, Attribute(f->value));
+  if (const Field* f = s.Get("filter")) {
+    ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
+  }
+  if (const Field* f = s.Get("email")) {
+    ASSIGN_OR_RETURN(out->email, Attribute(f->value));
+  }
+  if (const Field* f = s.Get("name")) {
+    ASSIGN_OR_RETURN(out->name, Attribute(f->value));
+  }
   if (const Field* f = s.Get("disabled_filter")) {
     ASSIGN_OR_RETURN(out->disabled_filter, Filter(f->value, in_memory));
   }
-  if (const Field* f = s.Get("id")) ASSIGN_OR_RETURN(out->id, Attribute(f->value));
+  if (const Field* f = s.Get("id")) {
+    ASSIGN_OR_RETURN(out->id, Attribute(f->value));
+  }
   return Status::Ok();
 }
 
 Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"base", "filter", "name", "member", "nested", "max_depth",
-                                       "in_chain"}));
+  ASSIGN_OR_RETURN(
+      Section s, Open(v, {"base", "filter", "name", "member", "nested", "max_depth", "in_chain"}));
   // Without a base the search would cover the whole directory and, with the
   // default filter, take every entry for a group.
   const Field* base = s.Get("base");
   if (base == nullptr) return Missing(s, "base");
   ASSIGN_OR_RETURN(out->base, Dn(base->value));
-  if (const Field* f = s.Get("filter")) ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
-  if (const Field* f = s.Get("name")) ASSIGN_OR_RETURN(out->name, Attribute(f->value));
-  if (const Field* f = s.Get("member")) ASSIGN_OR_RETURN(out->member, Attribute(f->value));
-  if (const Field* f = s.Get("nested")) ASSIGN_OR_RETURN(out->nested, Bool(f->value));
+  if (const Field* f = s.Get("filter")) {
+    ASSIGN_OR_RETURN(out->filter, Filter(f->value, in_memory));
+  }
+  if (const Field* f = s.Get("name")) {
+    ASSIGN_OR_RETURN(out->name, Attribute(f->value));
+  }
+  if (const Field* f = s.Get("member")) {
+    ASSIGN_OR_RETURN(out->member, Attribute(f->value));
+  }
+  if (const Field* f = s.Get("nested")) {
+    ASSIGN_OR_RETURN(out->nested, Bool(f->value));
+  }
   if (const Field* f = s.Get("max_depth")) {
     ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1000));
     out->max_depth = static_cast<int>(n);
@@ -816,11 +874,21 @@ Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) {
 
 Status Loader::Tls(const Value& v, TlsConfig* out) {
   ASSIGN_OR_RETURN(Section s, Open(v, {"ca_file", "start_tls", "verify", "cert", "key"}));
-  if (const Field* f = s.Get("ca_file")) ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
-  if (const Field* f = s.Get("start_tls")) ASSIGN_OR_RETURN(out->start_tls, Bool(f->value));
-  if (const Field* f = s.Get("verify")) ASSIGN_OR_RETURN(out->verify, Bool(f->value));
-  if (const Field* f = s.Get("cert")) ASSIGN_OR_RETURN(out->cert, Path(f->value));
-  if (const Field* f = s.Get("key")) ASSIGN_OR_RETURN(out->key, Path(f->value));
+  if (const Field* f = s.Get("ca_file")) {
+    ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
+  }
+  if (const Field* f = s.Get("start_tls")) {
+    ASSIGN_OR_RETURN(out->start_tls, Bool(f->value));
+  }
+  if (const Field* f = s.Get("verify")) {
+    ASSIGN_OR_RETURN(out->verify, Bool(f->value));
+  }
+  if (const Field* f = s.Get("cert")) {
+    ASSIGN_OR_RETURN(out->cert, Path(f->value));
+  }
+  if (const Field* f = s.Get("key")) {
+    ASSIGN_OR_RETURN(out->key, Path(f->value));
+  }
   if (out->cert.empty() != out->key.empty()) {
     return Missing(s, out->cert.empty() ? "cert" : "key");
   }
@@ -854,6 +922,8 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
   ASSIGN_OR_RETURN(Section s, Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen",
                                        "admin_tokens"}));
   auto addresses = [&](const Field& f, std::vector<std::string>* list) -> Status {
+    // An empty `admin_listen:` keeps the default; an explicit [] clears it.
+    if (f.value.node.IsNull()) return Status::Ok();
     ASSIGN_OR_RETURN(std::vector<Value> items, List(f.value, true));
     list->clear();
     for (const Value& item : items) {
@@ -870,16 +940,19 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
   if (const Field* f = s.Get("admin_listen")) RETURN_IF_ERROR(addresses(*f, &out->admin_listen));
   if (const Field* f = s.Get("tls")) {
     ASSIGN_OR_RETURN(Section tls, Open(f->value, {"cert", "key"}));
-    if (const Field* c = tls.Get("cert")) ASSIGN_OR_RETURN(out->tls_cert, Path(c->value));
-    if (const Field* k = tls.Get("key")) ASSIGN_OR_RETURN(out->tls_key, Path(k->value));
+    if (const Field* c = tls.Get("cert")) {
+      ASSIGN_OR_RETURN(out->tls_cert, Path(c->value));
+    }
+    if (const Field* k = tls.Get("key")) {
+      ASSIGN_OR_RETURN(out->tls_key, Path(k->value));
+    }
     if (out->tls_cert.empty() != out->tls_key.empty()) {
       return Missing(tls, out->tls_cert.empty() ? "cert" : "key");
     }
   }
   if (const Field* f = s.Get("scim_path")) {
     ASSIGN_OR_RETURN(std::string path, Str(f->value));
-    bool ok = !path.empty() && path[0] == '/' &&
-              path.find_first_of(" \t?#") == std::string::npos;
+    bool ok = !path.empty() && path[0] == '/' && path.find_first_of(" \t?#") == std::string::npos;
     if (!ok) {
       return At(f->value, "server.scim_path must be a path starting with '/', got " +
                               Describe(f->value.node));
@@ -891,7 +964,11 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
     const Value& value = f->value;
     if (!value.node.IsScalar()) return TypeError(value, "a size");
     Result<std::uint64_t> size = ParseByteSize(value.node.Scalar());
-    if (!size.ok()) return At(value, size.status().message() + " for " + value.path);
+    if (!size.ok()) {
+      return At(value, "bad size " + Quote(value.node.Scalar()) + " for " + value.path +
+                           ": write a number of bytes, optionally with a unit (B, KB, MB, GB, "
+                           "KiB, MiB, GiB), e.g. 1MiB");
+    }
     if (*size == 0) return At(value, "server.max_body must be more than 0");
     out->max_body = *size;
   }
@@ -953,8 +1030,8 @@ Status Loader::Permissions(const Value& v, Config* out) {
 }
 
 Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"name", "match", "role", "preset", "presets",
-                                       "permissions", "projects"}));
+  ASSIGN_OR_RETURN(Section s, Open(v, {"name", "match", "role", "preset", "presets", "permissions",
+                                       "projects"}));
   mapping::Rule rule;
   const Field* name = s.Get("name");
   if (name == nullptr) return Missing(s, "name");
@@ -966,8 +1043,8 @@ Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
   }
   ASSIGN_OR_RETURN(Section m, Open(match->value, {"group", "source", "email"}));
   if (m.fields.empty()) {
-    return At(match->value, "rule '" + rule.name +
-                                "' has an empty match: give group, source or email");
+    return At(match->value,
+              "rule '" + rule.name + "' has an empty match: give group, source or email");
   }
   if (const Field* f = m.Get("group")) {
     ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, true));
@@ -988,16 +1065,19 @@ Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
       Words names;
       for (const SourceConfig& source : config.sources) names.push_back(source.name);
       std::string hint = Suggest(rule.source, names);
-      if (hint.empty()) hint = " (sources: " + JoinOr(names) + ")";
-      return At(f->value, "unknown source " + Describe(f->value.node) + " in " + f->value.path +
-                              hint);
+      if (hint.empty()) hint = " (known: " + Join(names) + ")";
+      return At(f->value,
+                "unknown source " + Describe(f->value.node) + " in " + f->value.path + hint);
     }
   }
-  if (const Field* f = m.Get("email")) ASSIGN_OR_RETURN(rule.email, NonEmptyStr(f->value));
+  if (const Field* f = m.Get("email")) {
+    ASSIGN_OR_RETURN(rule.email, NonEmptyStr(f->value));
+  }
 
   if (const Field* f = s.Get("role")) {
-    ASSIGN_OR_RETURN(rule.role, Choice<mapping::Role>(f->value, {{"admin", mapping::Role::kAdmin},
-                                                                 {"member", mapping::Role::kMember}}));
+    ASSIGN_OR_RETURN(rule.role,
+                     Choice<mapping::Role>(f->value, {{"admin", mapping::Role::kAdmin},
+                                                      {"member", mapping::Role::kMember}}));
   }
   std::vector<Value> preset_values;
   if (const Field* f = s.Get("preset")) preset_values.push_back(f->value);
@@ -1009,7 +1089,7 @@ Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
     ASSIGN_OR_RETURN(std::string preset, NonEmptyStr(item));
     if (!Contains(preset_names_, preset)) {
       std::string hint = Suggest(preset, preset_names_);
-      if (hint.empty()) hint = " (presets: " + JoinOr(preset_names_) + ")";
+      if (hint.empty()) hint = " (known: " + Join(preset_names_) + ")";
       return At(item, "unknown preset " + Describe(item.node) + " in " + item.path + hint);
     }
     // preset and presets are a union; naming one twice changes nothing.
@@ -1093,9 +1173,15 @@ Status Loader::Protect(const Value& v, std::vector<std::string>* out) {
 
 Status Loader::Safety(const Value& v, SafetyConfig* out) {
   ASSIGN_OR_RETURN(Section s, Open(v, {"max_removals", "max_changes", "window"}));
-  if (const Field* f = s.Get("max_removals")) ASSIGN_OR_RETURN(out->max_removals, Limit(f->value));
-  if (const Field* f = s.Get("max_changes")) ASSIGN_OR_RETURN(out->max_changes, Limit(f->value));
-  if (const Field* f = s.Get("window")) ASSIGN_OR_RETURN(out->window, Dur(f->value, true));
+  if (const Field* f = s.Get("max_removals")) {
+    ASSIGN_OR_RETURN(out->max_removals, Limit(f->value));
+  }
+  if (const Field* f = s.Get("max_changes")) {
+    ASSIGN_OR_RETURN(out->max_changes, Limit(f->value));
+  }
+  if (const Field* f = s.Get("window")) {
+    ASSIGN_OR_RETURN(out->window, Dur(f->value, true));
+  }
   return Status::Ok();
 }
 
@@ -1119,9 +1205,9 @@ Status Loader::Logging(const Value& v, LoggingConfig* out) {
 Result<Config> Loader::Run(const YAML::Node& root) {
   Value top{root, root.Mark(), std::nullopt, ""};
   if (root.IsNull()) return ErrorAt(YAML::Mark(), "the configuration is empty");
-  ASSIGN_OR_RETURN(Section s, Open(top, {"account", "store", "sources", "server", "permissions",
-                                         "rules", "deprovision", "adopt_existing", "protect",
-                                         "safety", "logging"}));
+  ASSIGN_OR_RETURN(Section s,
+                   Open(top, {"account", "store", "sources", "server", "permissions", "rules",
+                              "deprovision", "adopt_existing", "protect", "safety", "logging"}));
   Config config;
   config.path = file_;
   for (const mapping::Preset& preset : mapping::BuiltinPresets()) {
@@ -1141,9 +1227,10 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   if (rules == nullptr) return Missing(s, "rules");
   RETURN_IF_ERROR(Rules(rules->value, config, &config.rules, &config.rule_locations));
   if (const Field* f = s.Get("deprovision")) {
-    ASSIGN_OR_RETURN(config.deprovision, Choice<mapping::DeprovisionMode>(
-                                             f->value, {{"remove", mapping::DeprovisionMode::kRemove},
-                                                        {"revoke", mapping::DeprovisionMode::kRevoke}}));
+    ASSIGN_OR_RETURN(config.deprovision,
+                     Choice<mapping::DeprovisionMode>(
+                         f->value, {{"remove", mapping::DeprovisionMode::kRemove},
+                                    {"revoke", mapping::DeprovisionMode::kRevoke}}));
   }
   if (const Field* f = s.Get("adopt_existing")) {
     ASSIGN_OR_RETURN(config.adopt_existing, Bool(f->value));

@@ -8,9 +8,12 @@ namespace idsync::mapping {
 
 std::string_view LevelName(Level level) {
   switch (level) {
-    case Level::kNone: return "none";
-    case Level::kRead: return "read";
-    case Level::kEdit: return "edit";
+    case Level::kNone:
+      return "none";
+    case Level::kRead:
+      return "read";
+    case Level::kEdit:
+      return "edit";
   }
   return "none";
 }
@@ -93,7 +96,8 @@ Result<Catalog> Catalog::Create(std::vector<CatalogArea> areas) {
                                     "\" is repeated");
       }
       std::string full = area.key + "." + item.key;
-      catalog.ranges_.emplace(full, Range{catalog.item_keys_.size(), catalog.item_keys_.size() + 1});
+      catalog.ranges_.emplace(full,
+                              Range{catalog.item_keys_.size(), catalog.item_keys_.size() + 1});
       catalog.item_keys_.push_back(std::move(full));
     }
     range.end = catalog.item_keys_.size();
@@ -148,8 +152,8 @@ PermissionSpec Catalog::Compact(const ItemLevels& levels) const {
     index = end;
     if (begin == end || end > levels.size()) continue;
     const Level first = levels[begin];
-    const bool uniform =
-        std::all_of(levels.begin() + begin, levels.begin() + end, [&](Level l) { return l == first; });
+    const bool uniform = std::all_of(levels.begin() + begin, levels.begin() + end,
+                                     [&](Level l) { return l == first; });
     if (uniform) {
       if (first != Level::kNone) out.emplace(area.key, first);
       continue;

@@ -1,7 +1,6 @@
 #include "idsync/mapping/dn.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 namespace idsync::mapping {
@@ -157,8 +156,7 @@ class DnParser {
     const char first = in_[pos_];
     const std::size_t start = pos_;
     if (IsAlpha(first)) {
-      while (pos_ < in_.size() &&
-             (IsAlpha(in_[pos_]) || IsDigit(in_[pos_]) || in_[pos_] == '-')) {
+      while (pos_ < in_.size() && (IsAlpha(in_[pos_]) || IsDigit(in_[pos_]) || in_[pos_] == '-')) {
         out_.push_back(Fold(in_[pos_]));
         ++pos_;
       }
@@ -302,8 +300,8 @@ class DnParser {
     out_.resize(value_start);
     for (std::size_t i = 0; i < scratch_.size(); ++i) {
       const char c = scratch_[i];
-      const bool edge = (i == 0 && (c == ' ' || c == '#')) ||
-                        (i + 1 == scratch_.size() && c == ' ');
+      const bool edge =
+          (i == 0 && (c == ' ' || c == '#')) || (i + 1 == scratch_.size() && c == ' ');
       if (edge || NeedsEscape(c)) out_.push_back('\\');
       out_.push_back(c);
     }

@@ -11,8 +11,7 @@ inline char Fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c -
 // input still advances by at least one byte.
 inline std::size_t CodePointLength(std::string_view text, std::size_t i) {
   std::size_t n = 1;
-  while (i + n < text.size() && n < 4 &&
-         (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) {
+  while (i + n < text.size() && n < 4 && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) {
     ++n;
   }
   return n;

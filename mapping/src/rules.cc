@@ -1,7 +1,6 @@
 #include "idsync/mapping/rules.h"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <set>
 #include <string_view>
@@ -44,8 +43,7 @@ Result<RuleSet> RuleSet::Compile(const std::vector<Rule>& rules, const Catalog& 
                                   ": grants nothing (no role, preset, permission or project)");
     }
     if (!rule.source.empty() && !known_sources.empty() &&
-        std::find(known_sources.begin(), known_sources.end(), rule.source) ==
-            known_sources.end()) {
+        std::find(known_sources.begin(), known_sources.end(), rule.source) == known_sources.end()) {
       return InvalidArgumentError(where + ": match.source \"" + rule.source +
                                   "\" is not a configured source");
     }
@@ -100,8 +98,9 @@ Result<RuleSet> RuleSet::Compile(const std::vector<Rule>& rules, const Catalog& 
 
 const PersonAccess* MappingResult::Find(std::string_view email) const {
   const std::string key = AsciiLower(email);
-  auto it = std::lower_bound(people.begin(), people.end(), key,
-                             [](const PersonAccess& p, const std::string& k) { return p.email < k; });
+  auto it =
+      std::lower_bound(people.begin(), people.end(), key,
+                       [](const PersonAccess& p, const std::string& k) { return p.email < k; });
   if (it == people.end() || it->email != key) return nullptr;
   return &*it;
 }
@@ -120,7 +119,9 @@ class BitRows {
   std::uint64_t* Row(std::size_t row) { return bits_.data() + row * words_; }
   const std::uint64_t* Row(std::size_t row) const { return bits_.data() + row * words_; }
 
-  void Set(std::size_t row, std::size_t bit) { Row(row)[bit / 64] |= std::uint64_t{1} << (bit % 64); }
+  void Set(std::size_t row, std::size_t bit) {
+    Row(row)[bit / 64] |= std::uint64_t{1} << (bit % 64);
+  }
   bool Test(std::size_t row, std::size_t bit) const {
     return (Row(row)[bit / 64] >> (bit % 64)) & 1U;
   }
@@ -215,8 +216,7 @@ Status ResolveGroups(const RuleSet& rule_set, const SourceSnapshot& snap, std::s
   // Direct matches.
   state.direct = BitRows(n_groups, words);
   const PatternIndex index = BuildPatternIndex(rule_set, snap.source);
-  const bool any_patterns =
-      !index.by_name.empty() || !index.by_dn.empty() || !index.globs.empty();
+  const bool any_patterns = !index.by_name.empty() || !index.by_dn.empty() || !index.globs.empty();
   if (any_patterns) {
     std::string lower;
     for (std::size_t g = 0; g < n_groups; ++g) {
@@ -336,10 +336,10 @@ Status ResolveGroups(const RuleSet& rule_set, const SourceSnapshot& snap, std::s
     }
     if (deepest > snap.max_depth) {
       const DirectoryGroup& top = snap.groups[comp_members[comp_start[deepest_comp]]];
-      return FailedPreconditionError(
-          snap.source + ": group \"" + GroupLabel(top) + "\" has groups nested " +
-          std::to_string(deepest) + " levels deep, more than max_depth " +
-          std::to_string(snap.max_depth));
+      return FailedPreconditionError(snap.source + ": group \"" + GroupLabel(top) +
+                                     "\" has groups nested " + std::to_string(deepest) +
+                                     " levels deep, more than max_depth " +
+                                     std::to_string(snap.max_depth));
     }
 
     // Push rules down from parents to children, parents first.
@@ -539,11 +539,12 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
   std::uint32_t stamp = 0;
 
   for (std::size_t out_index = 0; out_index < sorted.size(); ++out_index) {
-    const PersonBuild& build = people[sorted[out_index].second];
+    PersonBuild& build = people[sorted[out_index].second];
     PersonAccess& person = result.people[out_index];
-    person.email = build.email;
+    // The map and the sort that viewed this address are done with it.
+    person.email = std::move(build.email);
     live.clear();
-    for (std::uint32_t e : live) {
+    for (std::uint32_t e = build.first; e != kNoIndex; e = entries[e].next) {
       if (!entries[e].dropped) live.push_back(e);
     }
 
@@ -570,7 +571,8 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
       if (!rule.groups.empty() && !TestBit(acc.data(), r)) continue;
       if (!rule.source.empty()) {
         bool known = false;
-        for (std::uint32_t e : live) known = known || sources[entries[e].source].source == rule.source;
+        for (std::uint32_t e : live)
+          known = known || sources[entries[e].source].source == rule.source;
         if (!known) continue;
       }
       if (!rule.email.empty() && !GlobMatch(rule.email, person.email)) continue;
@@ -595,8 +597,8 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
         const std::uint64_t* bits = states[entry.source].users.Row(entry.user);
         for (std::uint32_t r : matched) {
           const bool by_group = !rules[r].groups.empty() && TestBit(bits, r);
-          const bool by_presence = rules[r].groups.empty() &&
-                                   rule_names_source[r * sources.size() + entry.source];
+          const bool by_presence =
+              rules[r].groups.empty() && rule_names_source[r * sources.size() + entry.source];
           if (by_group || by_presence) {
             grants[entry.source] = 1;
             break;

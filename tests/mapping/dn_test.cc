@@ -1,1 +1,144 @@
-// placeholder: being written
+#include "idsync/mapping/dn.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace idsync::mapping {
+namespace {
+
+struct NormalCase {
+  std::string dn;
+  std::string normal;
+};
+
+TEST(NormalizeDn, NormalForms) {
+  const std::vector<NormalCase> cases = {
+      {"", ""},
+      {"   ", ""},
+      {"CN=Studio Admins,OU=Groups,DC=corp,DC=example",
+       "cn=studio admins,ou=groups,dc=corp,dc=example"},
+      // Spaces around separators are insignificant, inside values they are kept.
+      {" CN = Studio Admins , OU=Groups ,DC=corp", "cn=studio admins,ou=groups,dc=corp"},
+      {"cn=a  b,dc=x", "cn=a  b,dc=x"},
+      // RFC 2253 ';' separator.
+      {"cn=a;dc=x", "cn=a,dc=x"},
+      // Escapes are undone, then only what needs it is escaped again.
+      {"cn=Doe\\, John,dc=x", "cn=doe\\, john,dc=x"},
+      {"cn=Doe\\2C John,dc=x", "cn=doe\\, john,dc=x"},
+      {"cn=Doe\\2c John,dc=x", "cn=doe\\, john,dc=x"},
+      {"cn=a\\+b", "cn=a\\+b"},
+      {"cn=a\\2Bb", "cn=a\\+b"},
+      {"cn=say \\\"hi\\\"", "cn=say \\\"hi\\\""},
+      {"cn=back\\\\slash", "cn=back\\\\slash"},
+      {"cn=\\<tag\\>", "cn=\\<tag\\>"},
+      {"cn=semi\\;colon", "cn=semi\\;colon"},
+      {"cn=a\\=b", "cn=a=b"},
+      {"cn=a=b", "cn=a=b"},
+      {"cn=\\#hash", "cn=\\#hash"},
+      {"cn=mid#hash", "cn=mid#hash"},
+      {"cn=Studio\\20Admins", "cn=studio admins"},
+      // Leading and trailing escaped spaces are kept, unescaped ones are not.
+      {"cn=\\ lead", "cn=\\ lead"},
+      {"cn=trail\\ ", "cn=trail\\ "},
+      {"cn=trail\\20", "cn=trail\\ "},
+      {"cn=trail\\  ,dc=x", "cn=trail\\ ,dc=x"},
+      {"cn=two\\ \\ ", "cn=two \\ "},
+      // Hex pairs can spell UTF-8; non-ASCII is not case-folded.
+      {"cn=\\C3\\A9t\\c3\\a9", "cn=\xc3\xa9t\xc3\xa9"},
+      {"cn=\xc3\x89t\xc3\xa9", "cn=\xc3\x89t\xc3\xa9"},
+      // '#' hex-string values are kept, lower-cased.
+      {"cn=#04024869", "cn=#04024869"},
+      {"CN=#04AbCd,dc=x", "cn=#04abcd,dc=x"},
+      // Multi-valued RDNs: parts sorted.
+      {"uid=jd+CN=John Doe,dc=x", "cn=john doe+uid=jd,dc=x"},
+      {"CN=John Doe + uid=jd,dc=x", "cn=john doe+uid=jd,dc=x"},
+      // OIDs as attribute types.
+      {"2.5.4.3=Ana,0.9.2342.19200300.100.1.25=corp", "cn=ana,dc=corp"},
+      {"OID.2.5.4.11=Groups", "ou=groups"},
+      {"1.2.3.4=x", "1.2.3.4=x"},
+      // Empty values are allowed.
+      {"cn=,dc=x", "cn=,dc=x"},
+      // RFC 2253 quoted values.
+      {"cn=\"Doe, John \",dc=x", "cn=doe\\, john\\ ,dc=x"},
+      {"x-Attr-2=V", "x-attr-2=v"},
+  };
+  for (const NormalCase& c : cases) {
+    Result<std::string> normal = NormalizeDn(c.dn);
+    ASSERT_TRUE(normal.ok()) << c.dn << ": " << normal.status().ToString();
+    EXPECT_EQ(*normal, c.normal) << c.dn;
+    // The normal form is a fixed point.
+    Result<std::string> again = NormalizeDn(*normal);
+    ASSERT_TRUE(again.ok()) << *normal;
+    EXPECT_EQ(*again, *normal);
+  }
+}
+
+TEST(DnEquals, VariantsOfOneName) {
+  const std::vector<std::vector<std::string>> groups = {
+      {"CN=Studio Admins, OU=Groups,DC=corp,DC=example",
+       "cn=studio admins,ou=groups,dc=corp,dc=example",
+       "CN=Studio\\20Admins,OU=Groups,DC=Corp,DC=Example",
+       "cn = Studio Admins ; ou = Groups ; dc = corp ; dc = example",
+       "2.5.4.3=STUDIO ADMINS,ou=GROUPS,dc=CORP,dc=EXAMPLE"},
+      {"CN=Doe\\, John,OU=People,DC=corp", "CN=Doe\\2C John,OU=People,DC=corp",
+       "cn=\"Doe, John\",ou=people,dc=corp"},
+      {"cn=a+uid=b,dc=x", "UID=b + CN=a,DC=x"},
+  };
+  for (const auto& group : groups) {
+    for (const std::string& a : group) {
+      for (const std::string& b : group) EXPECT_TRUE(DnEquals(a, b)) << a << " vs " << b;
+    }
+  }
+  // Different entries stay different.
+  EXPECT_FALSE(DnEquals("cn=a,dc=x", "cn=a,dc=y"));
+  EXPECT_FALSE(DnEquals("cn=a,dc=x", "cn=a"));
+  EXPECT_FALSE(DnEquals("cn=a\\ ", "cn=a"));
+  EXPECT_FALSE(DnEquals("cn=#41", "cn=\\#41"));
+  EXPECT_FALSE(DnEquals("cn=a+uid=b", "cn=a,uid=b"));
+  // Invalid DNs equal nothing, not even themselves.
+  EXPECT_FALSE(DnEquals("CN", "CN"));
+}
+
+TEST(NormalizeDn, RejectsInvalid) {
+  const std::vector<std::string> cases = {
+      "CN",                       // no '='
+      "=x",                       // no type
+      "cn=a,",                    // empty last RDN
+      ",cn=a",                    // empty first RDN
+      "cn=a,,dc=x",               // empty RDN between
+      "cn=a+",                    // empty AVA
+      "cn=a\\",                   // unterminated escape
+      "cn=a\\2",                  // half a hex pair
+      "cn=a\\2G",                 // bad hex
+      "cn=a\\x",                  // escape of a plain character
+      "cn=#",                     // empty hex string
+      "cn=#abc",                  // odd hex digits
+      "cn=#zz",                   // not hex
+      "cn=#41 x",                 // text after a hex string
+      "cn=\"open",                // unterminated quote
+      "cn=\"q\" x",               // text after a quoted value
+      "1cn=x",                    // type neither descr nor OID
+      "2.5..4=x",                 // bad OID
+      "2.5.4.=x",                 // bad OID
+      "c n=x",                    // space inside a type
+      "cn=a\\00",                 // NUL
+      std::string("cn=a\0b", 6),  // raw NUL
+  };
+  for (const std::string& dn : cases) {
+    Result<std::string> normal = NormalizeDn(dn);
+    ASSERT_FALSE(normal.ok()) << dn << " -> " << *normal;
+    EXPECT_EQ(normal.status().code(), StatusCode::kInvalidArgument) << dn;
+  }
+}
+
+TEST(LooksLikeDn, ContainsEquals) {
+  EXPECT_TRUE(LooksLikeDn("CN=Studio Admins,DC=corp"));
+  EXPECT_TRUE(LooksLikeDn("x=y"));
+  EXPECT_FALSE(LooksLikeDn("Studio Admins"));
+  EXPECT_FALSE(LooksLikeDn("qa-*"));
+}
+
+}  // namespace
+}  // namespace idsync::mapping

@@ -200,6 +200,7 @@ TEST(LimitAllowed, CountsPercentagesAndUnlimited) {
       {Percent(7), 100, 7},
       {Percent(14), 50, 7},
       {Percent(33.3), 1000, 333},
+      {Percent(18.4), 375, 69},  // 375 * 18.4 / 100 is 68.99999999999999 in binary
       {Percent(0.5), 10, 0},
       {Percent(100), 7, 7},
       {Percent(50), 0, 0},

@@ -52,9 +52,9 @@ struct Node {
   Rule rule = Rule::kDefault;
 
   // Prepared at parse time so evaluation of many entries does not redo it.
-  std::string folded;                    // value for case-insensitive compares
-  std::string exact;                     // value with spaces normalized, case kept
-  std::optional<std::int64_t> integer;   // value as an integer, when it is one
+  std::string folded;                   // value for case-insensitive compares
+  std::string exact;                    // value with spaces normalized, case kept
+  std::optional<std::int64_t> integer;  // value as an integer, when it is one
   std::optional<std::string> initial_folded;
   std::vector<std::string> any_folded;
   std::optional<std::string> final_folded;
@@ -298,7 +298,8 @@ class Parser {
           EqualsIgnoreCase(text_.substr(option_start, pos_ - option_start), "range")) {
         std::size_t p = pos_ + 1;
         while (p < text_.size() && (IsDigit(text_[p]) || text_[p] == '-' || text_[p] == '*')) ++p;
-        if (p > pos_ + 1 && p < text_.size() && std::string_view("=~<>:").find(text_[p]) != std::string_view::npos) {
+        if (p > pos_ + 1 && p < text_.size() &&
+            std::string_view("=~<>:").find(text_[p]) != std::string_view::npos) {
           pos_ = p;
         }
       }

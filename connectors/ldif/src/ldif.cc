@@ -29,7 +29,8 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
     std::array<std::int8_t, 256> t{};
     t.fill(-1);
     const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+    for (int i = 0; i < 64; ++i)
+      t[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
     return t;
   }();
   std::size_t padding = 0;
@@ -86,8 +87,9 @@ class LineReader {
       // A folded line whose start is missing. A line of spaces alone (trailing
       // white space in a hand-edited file) is read as a blank line.
       if (first.find_first_not_of(' ') != std::string_view::npos) {
-        return LineError(number_, "continuation line (starting with a space) without a line to "
-                                  "continue");
+        return LineError(number_,
+                         "continuation line (starting with a space) without a line to "
+                         "continue");
       }
       first = {};
     }
@@ -157,8 +159,7 @@ Result<AttrValue> ParseAttrValue(const Line& line) {
     while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
     std::optional<std::string> decoded = DecodeBase64(rest);
     if (!decoded) {
-      return LineError(line.number,
-                       "invalid base64 value for '" + std::string(out.name) + "'");
+      return LineError(line.number, "invalid base64 value for '" + std::string(out.name) + "'");
     }
     out.value = std::move(*decoded);
     return out;
@@ -217,8 +218,9 @@ Result<std::vector<filter::Entry>> ParseLdif(std::string_view text) {
       continue;
     }
     if (line.text == "-") {
-      return LineError(line.number, "'-' separates modifications in a modify record, which "
-                                    "idsync does not read");
+      return LineError(line.number,
+                       "'-' separates modifications in a modify record, which "
+                       "idsync does not read");
     }
     ASSIGN_OR_RETURN(AttrValue av, ParseAttrValue(line));
     bool first_content = !seen_content;
@@ -231,8 +233,8 @@ Result<std::vector<filter::Entry>> ParseLdif(std::string_view text) {
         continue;
       }
       if (!EqualsIgnoreCase(av.name, "dn")) {
-        return LineError(line.number, "a record must start with 'dn:', found '" +
-                                          std::string(av.name) + ":'");
+        return LineError(line.number,
+                         "a record must start with 'dn:', found '" + std::string(av.name) + ":'");
       }
       entry.dn = std::move(av.value);
       in_record = true;
@@ -240,8 +242,9 @@ Result<std::vector<filter::Entry>> ParseLdif(std::string_view text) {
       continue;
     }
     if (EqualsIgnoreCase(av.name, "dn")) {
-      return LineError(line.number, "second 'dn:' in one record (records are separated by a "
-                                    "blank line)");
+      return LineError(line.number,
+                       "second 'dn:' in one record (records are separated by a "
+                       "blank line)");
     }
     if (EqualsIgnoreCase(av.name, "changetype")) {
       // An add record carries the same attributes as a content record; every

@@ -38,8 +38,7 @@ bool IsBlank(std::string_view text) {
 }
 
 // A compiled filter setting; nullopt means "every entry" (an empty filter).
-Result<std::optional<filter::Filter>> CompileFilter(std::string_view context,
-                                                    std::string_view key,
+Result<std::optional<filter::Filter>> CompileFilter(std::string_view context, std::string_view key,
                                                     const std::string& text) {
   if (IsBlank(text)) return std::optional<filter::Filter>();
   Result<filter::Filter> parsed = filter::Filter::Parse(text);
@@ -130,8 +129,8 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
                    CompileFilter(context, "users.filter", source.users.filter));
   std::optional<filter::Filter> disabled_filter;
   if (!IsBlank(source.users.disabled_filter)) {
-    ASSIGN_OR_RETURN(disabled_filter, CompileFilter(context, "users.disabled_filter",
-                                                    source.users.disabled_filter));
+    ASSIGN_OR_RETURN(disabled_filter,
+                     CompileFilter(context, "users.disabled_filter", source.users.disabled_filter));
   }
   ASSIGN_OR_RETURN(std::optional<filter::Filter> group_filter,
                    CompileFilter(context, "groups.filter", source.groups.filter));
@@ -156,6 +155,8 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
   std::unordered_map<std::string, std::uint32_t> user_index;
   std::unordered_map<std::string, std::uint32_t> group_index;
   std::vector<const filter::Entry*> group_entries;
+  user_index.reserve(entries.size());
+  group_index.reserve(entries.size());
 
   for (const filter::Entry& entry : entries) {
     Result<std::string> normalized = mapping::NormalizeDn(entry.dn);
@@ -189,8 +190,7 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
       auto [it, inserted] =
           group_index.emplace(dn, static_cast<std::uint32_t>(snapshot.groups.size()));
       if (!inserted) {
-        return InvalidArgumentError(context + ": two group entries have the DN '" + entry.dn +
-                                    "'");
+        return InvalidArgumentError(context + ": two group entries have the DN '" + entry.dn + "'");
       }
       mapping::DirectoryGroup group;
       group.id = std::string(entry.First("entryUUID"));
@@ -205,6 +205,7 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
   // The same member DN usually appears in many groups, written the same way;
   // remembering each written form saves normalizing it again.
   std::unordered_map<std::string_view, Target> resolved;
+  resolved.reserve(entries.size());
   std::string_view member_attribute = BaseName(source.groups.member);
   for (std::size_t g = 0; g < group_entries.size(); ++g) {
     mapping::DirectoryGroup& group = snapshot.groups[g];

@@ -1,10 +1,10 @@
 #include "idsync/filter/filter.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace idsync::filter {
 namespace {
@@ -51,7 +51,8 @@ TEST(FilterParse, ValidFiltersParseAndPrint) {
       {"(ou:dn:=Sales)", "(ou:dn:=Sales)"},
       {"(ou:DN:=Sales)", "(ou:dn:=Sales)"},
       {"(cn:=x)", "(cn:=x)"},
-      {"(member:1.2.840.113556.1.4.1941:=cn=a,dc=b)", "(member:1.2.840.113556.1.4.1941:=cn=a,dc=b)"},
+      {"(member:1.2.840.113556.1.4.1941:=cn=a,dc=b)",
+       "(member:1.2.840.113556.1.4.1941:=cn=a,dc=b)"},
       // Attribute descriptions: options and OIDs.
       {"(member;range=0-1499=*)", "(member;range=0-1499=*)"},
       {"(userCertificate;binary=*)", "(userCertificate;binary=*)"},
@@ -168,8 +169,8 @@ TEST(FilterParse, ModerateNestingIsFine) {
 TEST(FilterCheck, KnownRulesAreEvaluable) {
   for (std::string_view text :
        {"(cn=a)", "(uac:1.2.840.113556.1.4.803:=2)", "(uac:1.2.840.113556.1.4.804:=3)",
-        "(cn:caseIgnoreMatch:=a)", "(cn:caseexactmatch:=a)", "(cn:2.5.13.2:=a)",
-        "(cn:2.5.13.5:=a)", "(ou:dn:=Sales)", "(&(a=1)(!(cn:2.5.13.5:=a)))"}) {
+        "(cn:caseIgnoreMatch:=a)", "(cn:caseexactmatch:=a)", "(cn:2.5.13.2:=a)", "(cn:2.5.13.5:=a)",
+        "(ou:dn:=Sales)", "(&(a=1)(!(cn:2.5.13.5:=a)))"}) {
     Result<Filter> f = Filter::Parse(text);
     ASSERT_TRUE(f.ok()) << text;
     EXPECT_TRUE(f->CheckEvaluable().ok()) << text << ": " << f->CheckEvaluable().ToString();

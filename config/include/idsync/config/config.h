@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idsync/mapping/catalog.h"
@@ -63,7 +64,7 @@ struct UserQuery {
 };
 
 struct GroupQuery {
-  std::string base;
+  std::string base;  // empty only when the source has no `groups` section
   std::string filter = "(objectClass=*)";
   std::string name = "cn";
   std::string member = "member";
@@ -152,7 +153,8 @@ struct Config {
   // The source with this name, or nullptr.
   const SourceConfig* FindSource(std::string_view name) const;
 
-  // The store path of a sqlite:// URL ("" for another scheme).
+  // The store path of a sqlite:// URL ("" for another scheme). The loader
+  // makes the path absolute (":memory:" stays as is).
   std::string SqlitePath() const;
 
   // The reconcile policy these settings give (force off, empty window).
@@ -163,7 +165,8 @@ struct LoadOptions {
   // The catalog presets and permission keys are checked against; nullptr: the
   // built-in one.
   const mapping::Catalog* catalog = nullptr;
-  // Looks up ${env:NAME}; unset: the process environment.
+  // Looks up ${env:NAME} (and $CREDENTIALS_DIRECTORY when
+  // credentials_directory is unset); unset: the process environment.
   std::function<std::optional<std::string>(const std::string&)> getenv;
   // Where a relative ${file:NAME} is read from; unset: $CREDENTIALS_DIRECTORY.
   std::optional<std::string> credentials_directory;
@@ -172,7 +175,9 @@ struct LoadOptions {
 // Reads and validates `path`. kInvalidArgument "FILE:LINE:COL: message" for
 // bad YAML, unknown keys, wrong types, bad values, unknown presets, sources or
 // permission keys, and missing secrets (the message names the reference,
-// never a value); kNotFound when the file cannot be read.
+// never a value); kNotFound "cannot read FILE: reason" when the file cannot
+// be read. Relative paths in the file resolve against its directory. Blocks
+// on file reads; safe to call from several threads when `options.getenv` is.
 Result<Config> LoadConfig(const std::string& path, const LoadOptions& options = {});
 
 // As LoadConfig, from text already read; `file_name` is used in messages and
@@ -180,14 +185,17 @@ Result<Config> LoadConfig(const std::string& path, const LoadOptions& options = 
 Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
                            const LoadOptions& options = {});
 
-// Parses "30s", "15m", "2h", "1d", "500ms" (also combined, "1h30m").
-// kInvalidArgument otherwise.
+// Parses "30s", "15m", "2h", "1d", "500ms" (also combined, largest unit
+// first, each unit once: "1h30m"); "0s" is zero. kInvalidArgument otherwise
+// (no spaces, signs, fractions or bare numbers).
 Result<Duration> ParseDuration(std::string_view text);
 
-// Parses "10" (a count) or "5%" (of managed users; 0-100). kInvalidArgument otherwise.
+// Parses "10" (a count) or "5%" (of managed users; 0-100, "2.5%" allowed).
+// kInvalidArgument otherwise.
 Result<mapping::Limit> ParseLimit(std::string_view text);
 
-// Parses "1MiB", "512KiB", "1048576", "2MB". kInvalidArgument otherwise.
+// Parses "1MiB", "512KiB", "1048576", "2MB" (units B, KB/kB, MB, GB, KiB,
+// MiB, GiB). kInvalidArgument otherwise.
 Result<std::uint64_t> ParseByteSize(std::string_view text);
 
 }  // namespace idsync::config

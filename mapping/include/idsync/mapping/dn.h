@@ -15,7 +15,10 @@ namespace idsync::mapping {
 
 // The normal form of `dn`: attribute types lower-cased, values unescaped and
 // ASCII lower-cased, then re-escaped minimally; the parts of a multi-valued RDN
-// sorted; joined by ',', '+' and '=' with no spaces. kInvalidArgument when `dn` is not a valid RFC 4514 string.
+// sorted; joined by ',', '+' and '=' with no spaces. The empty string is the
+// root DN (normal form ""). ';' is accepted as an RDN separator and "..."
+// quoted values as RFC 2253 wrote them. kInvalidArgument when `dn` is not a
+// valid RFC 4514 string.
 Result<std::string> NormalizeDn(std::string_view dn);
 
 // True when both are valid DNs naming the same entry.

@@ -88,11 +88,11 @@ struct PersonAccess {
   bool disabled = false;             // disabled or inactive in at least one source
   bool has_access = false;           // some rule matched and the person is not disabled
   Role role = Role::kMember;
-  ItemLevels levels;                 // every item; all kEdit for an admin
-  std::vector<std::int32_t> why;     // per item: rule index that gave the level, -1 if none
+  ItemLevels levels;                  // every item; all kEdit for an admin
+  std::vector<std::int32_t> why;      // per item: rule index that gave the level, -1 if none
   std::vector<std::string> projects;  // names, sorted, unique
-  std::vector<RuleMatch> matches;    // matched rules in rule order (even when disabled)
-  std::vector<std::string> rules;    // their names, parallel to `matches`
+  std::vector<RuleMatch> matches;     // matched rules in rule order (even when disabled)
+  std::vector<std::string> rules;     // their names, parallel to `matches`
   // Sources whose entries made a matching rule match: the person's access
   // depends on them (used to hold back reductions while a source fails).
   std::vector<std::string> granting_sources;
@@ -110,14 +110,20 @@ struct MappingResult {
   // Entries left out, for people: "corp-ad: entry CN=x has no e-mail address".
   std::vector<std::string> warnings;
   std::size_t entries_without_email = 0;
+  // Entries left out because another entry of their source has the same
+  // address (every such entry counts).
   std::size_t duplicate_emails = 0;
 
   // The person with this address (any case), or nullptr.
   const PersonAccess* Find(std::string_view email) const;
 };
 
-// Maps the snapshots through the rules. kFailedPrecondition naming the source
-// and group when nesting is deeper than the source's max_depth.
+// Maps the snapshots through the rules. A disabled person keeps `matches`,
+// `rules` and `granting_sources` (for explain) but gets role member, no
+// levels and no projects. kFailedPrecondition naming the source and group
+// when nesting is deeper than the source's max_depth (the longest chain of
+// groups below a group, a cycle counting as one level); kInvalidArgument when
+// a group's member index is out of range.
 Result<MappingResult> Map(const RuleSet& rules, const std::vector<SourceSnapshot>& sources,
                           const MapOptions& options = {});
 

@@ -34,8 +34,7 @@ struct LdifStats {
 // does not parse or cannot be evaluated in memory, an entry whose DN does not
 // parse, or two users (or two groups) with the same DN.
 Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& source,
-                                                 std::string_view text,
-                                                 LdifStats* stats = nullptr);
+                                                 std::string_view text, LdifStats* stats = nullptr);
 
 // An IdentitySource that reads `source.path` on every Read().
 class LdifSource : public mapping::IdentitySource {

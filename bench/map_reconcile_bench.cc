@@ -2,15 +2,14 @@
 // 100,000 users, 10,000 groups, about 1,000,000 memberships (nested, with
 // cycles, a few groups of 20k-50k members) under 50 rules, against an account
 // that already holds most of them. See bench/README.md for measured numbers.
-#include <sys/resource.h>
-
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include "idsync/gen/directory_generator.h"
 #include "idsync/mapping/catalog.h"
@@ -29,10 +28,11 @@ std::vector<Rule> FiftyRules() {
   rules.push_back(admins);
 
   // One broad rule per team, by name glob.
-  const char* teams[] = {"engineering", "qa", "voice", "support", "sales", "knowledge",
-                         "analytics", "ops"};
-  const char* presets[] = {"qa-analyst", "qa-analyst", "voice-specialist", "support-lead",
-                           "content-editor", "content-editor", "qa-analyst", "voice-specialist"};
+  const char* teams[] = {"engineering", "qa",        "voice",     "support",
+                         "sales",       "knowledge", "analytics", "ops"};
+  const char* presets[] = {"qa-analyst",   "qa-analyst",      "voice-specialist",
+                           "support-lead", "content-editor",  "content-editor",
+                           "qa-analyst",   "voice-specialist"};
   for (int t = 0; t < 8; ++t) {
     Rule r;
     r.name = std::string("team-") + teams[t];
@@ -89,10 +89,11 @@ const World& TheWorld() {
     w->sources.push_back(gen::GenerateDirectory(options, "directory"));
     w->memberships = gen::CountMemberships(w->sources[0]);
     const Catalog& catalog = Catalog::Builtin();
-    auto book = PresetBook::Create(
-        catalog, {{"support-lead",
-                   {{"analytics", Level::kEdit}, {"build", Level::kRead},
-                    {"build.knowledge", Level::kEdit}, {"channels", Level::kRead}}}});
+    auto book = PresetBook::Create(catalog, {{"support-lead",
+                                              {{"analytics", Level::kEdit},
+                                               {"build", Level::kRead},
+                                               {"build.knowledge", Level::kEdit},
+                                               {"channels", Level::kRead}}}});
     auto rules = RuleSet::Compile(FiftyRules(), catalog, *book, {"directory"});
     if (!rules.ok()) {
       std::fprintf(stderr, "rules: %s\n", rules.status().ToString().c_str());

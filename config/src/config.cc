@@ -378,7 +378,8 @@ Result<std::vector<Field>> Loader::Entries(const Value& v) const {
     return TypeError(v, "a map");
   }
   for (auto it = v.node.begin(); it != v.node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: the iterator hands out a temporary pair.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       return ErrorAt(key.Mark(), "keys must be names, got " + Describe(key) + In(v.path));
     }
@@ -629,13 +630,31 @@ Status Loader::Store(const Value& v, std::string* out) {
   return Status::Ok();
 }
 
-const Words kSourceKeys = {
-    "name",         "type",     "url",    "tls",       "allow_insecure",  "bind",
-    "flavor",       "users",    "groups", "page_size", "connect_timeout", "timeout",
-    "idle_timeout", "interval", "jitter", "watch",     "watch_interval",  "path",
-    "tokens"};
-const Words kLdifKeys = {"name", "type", "path", "users", "groups", "interval", "jitter"};
-const Words kScimKeys = {"name", "type", "tokens"};
+// The keys a source may have, all types together, then per type (ldap takes
+// all but `path` and `tokens`).
+const Words& SourceKeys() {
+  static const Words* const kKeys =
+      new Words{"name",         "type",     "url",    "tls",       "allow_insecure",  "bind",
+                "flavor",       "users",    "groups", "page_size", "connect_timeout", "timeout",
+                "idle_timeout", "interval", "jitter", "watch",     "watch_interval",  "path",
+                "tokens"};
+  return *kKeys;
+}
+
+bool AppliesTo(SourceType type, std::string_view key) {
+  static const Words* const kLdif =
+      new Words{"name", "type", "path", "users", "groups", "interval", "jitter"};
+  static const Words* const kScim = new Words{"name", "type", "tokens"};
+  switch (type) {
+    case SourceType::kLdap:
+      return key != "path" && key != "tokens";
+    case SourceType::kLdif:
+      return Contains(*kLdif, key);
+    case SourceType::kScim:
+      return Contains(*kScim, key);
+  }
+  return false;
+}
 
 std::string_view TypeName(SourceType type) {
   switch (type) {
@@ -672,7 +691,7 @@ Status Loader::Sources(const Value& v, std::vector<SourceConfig>* out) {
 }
 
 Result<SourceConfig> Loader::Source(const Value& v) {
-  ASSIGN_OR_RETURN(Section s, Open(v, kSourceKeys));
+  ASSIGN_OR_RETURN(Section s, Open(v, SourceKeys()));
   SourceConfig out;
   const Field* name = s.Get("name");
   if (name == nullptr) return Missing(s, "name");
@@ -686,12 +705,8 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   ASSIGN_OR_RETURN(out.type, Choice<SourceType>(type->value, {{"ldap", SourceType::kLdap},
                                                               {"ldif", SourceType::kLdif},
                                                               {"scim", SourceType::kScim}}));
-  const Words& allowed = out.type == SourceType::kLdif   ? kLdifKeys
-                         : out.type == SourceType::kScim ? kScimKeys
-                                                         : kSourceKeys;
   for (const Field& f : s.fields) {
-    bool ldap_only = f.name == "path" || f.name == "tokens";
-    if (!Contains(allowed, f.name) || (out.type == SourceType::kLdap && ldap_only)) {
+    if (!AppliesTo(out.type, f.name)) {
       return AtKey(f, "key '" + f.name + "' does not apply to a source of type " +
                           std::string(TypeName(out.type)));
     }

@@ -197,7 +197,8 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
         if (i) out << "\n";
         ExplainText(out, *loaded->rules, *people[i]);
       }
-      out << "\n" << people.size() << " people with access, " << mapped->people.size()
+      out << "\n"
+          << people.size() << " people with access, " << mapped->people.size()
           << " known to the sources\n";
     }
     return status;

@@ -21,9 +21,12 @@ Result<std::unique_ptr<mapping::IdentitySource>> ConnectorRegistry::Create(
 
 std::string SourceTypeName(config::SourceType type) {
   switch (type) {
-    case config::SourceType::kLdap: return "ldap";
-    case config::SourceType::kLdif: return "ldif";
-    case config::SourceType::kScim: return "scim";
+    case config::SourceType::kLdap:
+      return "ldap";
+    case config::SourceType::kLdif:
+      return "ldif";
+    case config::SourceType::kScim:
+      return "scim";
   }
   return "unknown";
 }
@@ -31,10 +34,11 @@ std::string SourceTypeName(config::SourceType type) {
 ConnectorRegistry& BuiltinConnectors() {
   static ConnectorRegistry* registry = [] {
     auto* r = new ConnectorRegistry();
-    r->Register("ldif", [](const config::SourceConfig& source)
-                            -> Result<std::unique_ptr<mapping::IdentitySource>> {
-      return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(source));
-    });
+    r->Register(
+        "ldif",
+        [](const config::SourceConfig& source) -> Result<std::unique_ptr<mapping::IdentitySource>> {
+          return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(source));
+        });
     // TODO(#4): the ldap connector registers here. TODO(#5): scim sources are
     // read from the store the SCIM server writes.
     return r;

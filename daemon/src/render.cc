@@ -10,10 +10,10 @@
 namespace idsync::daemon {
 namespace {
 
-using nlohmann::ordered_json;
 using mapping::Level;
 using mapping::LevelName;
 using mapping::Role;
+using nlohmann::ordered_json;
 
 std::string ProjectName(const std::vector<mapping::Project>& projects, const std::string& id) {
   for (const auto& p : projects) {
@@ -55,23 +55,36 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-// "analytics edit, build read, configure.dashboards edit" or "nothing".
+// A short reading of the levels, area by area: the area's most common level,
+// then the items that differ, e.g. "analytics edit, build read (knowledge
+// edit), channels.voice edit, deployments read"; "nothing" when all are none.
 std::string CompactText(const mapping::Catalog& catalog, const mapping::ItemLevels& levels) {
-  mapping::PermissionSpec compact = catalog.Compact(levels);
-  if (compact.empty()) return "nothing";
-  // Keep catalog order rather than alphabetical order: it reads like the product's menu.
   std::vector<std::string> parts;
   for (const auto& area : catalog.areas()) {
-    if (auto it = compact.find(area.key); it != compact.end()) {
-      parts.push_back(area.key + " " + std::string(LevelName(it->second)));
+    auto range = catalog.Resolve(area.key);
+    if (!range || range->begin == range->end) continue;
+    int counts[3] = {0, 0, 0};
+    for (std::size_t i = range->begin; i < range->end; ++i) counts[static_cast<int>(levels[i])]++;
+    Level base = Level::kNone;
+    for (int l = 1; l < 3; ++l) {
+      if (counts[l] > counts[static_cast<int>(base)]) base = static_cast<Level>(l);
     }
-    for (const auto& item : area.items) {
-      std::string key = area.key + "." + item.key;
-      if (auto it = compact.find(key); it != compact.end()) {
-        parts.push_back(key + " " + std::string(LevelName(it->second)));
+    std::vector<std::string> exceptions;
+    for (std::size_t i = range->begin; i < range->end; ++i) {
+      if (levels[i] == base) continue;
+      const std::string& item = area.items[i - range->begin].key;
+      if (base == Level::kNone) {
+        parts.push_back(area.key + "." + item + " " + std::string(LevelName(levels[i])));
+      } else {
+        exceptions.push_back(item + " " + std::string(LevelName(levels[i])));
       }
     }
+    if (base == Level::kNone) continue;
+    std::string part = area.key + " " + std::string(LevelName(base));
+    if (!exceptions.empty()) part += " (" + Join(exceptions, ", ") + ")";
+    parts.push_back(std::move(part));
   }
+  if (parts.empty()) return "nothing";
   return Join(parts, ", ");
 }
 
@@ -153,8 +166,7 @@ std::string ExplainAllJson(const mapping::RuleSet& rules,
   return all.dump(2);
 }
 
-void ExplainText(std::ostream& out, const mapping::RuleSet& rules,
-                 const mapping::PersonAccess& p) {
+void ExplainText(std::ostream& out, const mapping::RuleSet& rules, const mapping::PersonAccess& p) {
   const mapping::Catalog& catalog = rules.catalog();
   out << p.email;
   if (!p.name.empty()) out << "  (" << p.name << ")";
@@ -215,8 +227,12 @@ void ExplainText(std::ostream& out, const mapping::RuleSet& rules,
                   return a.second < b.second;
                 })->first;
     auto line = [&](std::string_view label, Level level, std::int32_t why) {
-      out << "    " << Pad(label, 28) << Pad(LevelName(level), 6);
-      if (why >= 0) out << rules.rules()[why].name;
+      out << "    " << Pad(label, 24);
+      if (why >= 0) {
+        out << Pad(LevelName(level), 6) << rules.rules()[why].name;
+      } else {
+        out << LevelName(level);
+      }
       out << "\n";
     };
     line(area.key, base.first, base.second);
@@ -250,8 +266,10 @@ std::string PlanJson(const mapping::Plan& plan, const mapping::Catalog& catalog,
     ops.push_back(std::move(o));
   }
   j["operations"] = ops;
-  j["summary"] = {{"invite", plan.summary.invite},   {"update", plan.summary.update},
-                  {"remove", plan.summary.remove},   {"revoke", plan.summary.revoke},
+  j["summary"] = {{"invite", plan.summary.invite},
+                  {"update", plan.summary.update},
+                  {"remove", plan.summary.remove},
+                  {"revoke", plan.summary.revoke},
                   {"unchanged", plan.summary.unchanged}};
   j["managed_before"] = plan.managed_before;
   j["adopted"] = plan.adopted;
@@ -283,14 +301,26 @@ void PlanText(std::ostream& out, const mapping::Plan& plan, const mapping::Catal
     out << "\n";
     const char* mark = "+";
     switch (op.kind) {
-      case mapping::OpKind::kInvite: mark = "+"; break;
-      case mapping::OpKind::kUpdate: mark = "~"; break;
-      case mapping::OpKind::kRevoke: mark = "!"; break;
-      case mapping::OpKind::kRemove: mark = "-"; break;
+      case mapping::OpKind::kInvite:
+        mark = "+";
+        break;
+      case mapping::OpKind::kUpdate:
+        mark = "~";
+        break;
+      case mapping::OpKind::kRevoke:
+        mark = "!";
+        break;
+      case mapping::OpKind::kRemove:
+        mark = "-";
+        break;
     }
-    out << mark << " " << Pad(mapping::OpKindName(op.kind), 7) << Pad(op.email, width + 2);
-    if (!op.user_id.empty()) out << "(" << op.user_id << ")";
-    if (op.adopt) out << "  adopting an existing account user";
+    out << mark << " " << Pad(mapping::OpKindName(op.kind), 7);
+    if (op.user_id.empty()) {
+      out << op.email;
+    } else {
+      out << Pad(op.email, width + 2) << "(" << op.user_id << ")";
+    }
+    if (op.adopt) out << "  adopted: not managed by idsync until now";
     out << "\n";
     auto row = [&](std::string_view label, const std::string& value) {
       out << "    " << Pad(label, 12) << value << "\n";

@@ -363,6 +363,7 @@ TEST(ConfigSecrets, ErrorsNeverShowResolvedValues) {
       ParseConfig(Base("account:\n  url: \"${env:TOKEN}\"\n  token: ${env:TOKEN}\n"), "t.yaml",
                   WithEnv({{"TOKEN", secret}}));
   ASSERT_FALSE(bad_url.ok());
+  EXPECT_EQ(bad_url.status().message().find(secret), std::string::npos);
   EXPECT_EQ(bad_url.status().message(),
             "t.yaml:11:8: account.url must be an http:// or https:// URL, got '${env:TOKEN}'");
 

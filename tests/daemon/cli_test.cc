@@ -3,16 +3,15 @@
 // rules, and every exit status of DESIGN.md's table is exercised.
 #include "idsync/daemon/cli.h"
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "idsync/mapping/catalog.h"
 
@@ -25,13 +24,13 @@ const std::string kExamples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
 const std::string kConfig = kExamples + "/idsync.yaml";
 const std::string kState = kExamples + "/account-state.json";
 
-struct Run {
+struct CliRun {
   int status;
   std::string out;
   std::string err;
 };
 
-Run Cli(std::vector<std::string> args) {
+CliRun Cli(std::vector<std::string> args) {
   std::ostringstream out, err;
   int status = RunCli(args, out, err);
   return {status, out.str(), err.str()};
@@ -46,9 +45,11 @@ std::string ReadFile(const std::string& path) {
 
 // A copy of the example configuration in a temporary directory, with LDIF
 // paths made absolute and `edit` applied (old text -> new text).
+using Edits = std::map<std::string, std::string>;
+
 class TempConfig {
  public:
-  explicit TempConfig(const std::map<std::string, std::string>& edits = {}) {
+  explicit TempConfig(const Edits& edits = {}) {
     dir_ = std::filesystem::temp_directory_path() /
            ("idsync-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(dir_);
@@ -89,11 +90,11 @@ json FullLevels(const json& compact) {
 }
 
 TEST(CliExplain, AllJsonGivesExactlyWhatTheRulesSay) {
-  Run run = Cli({"--config", kConfig, "explain", "--all", "--json"});
+  CliRun run = Cli({"--config", kConfig, "explain", "--all", "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   json actual = json::parse(run.out);
-  json expected = json::parse(ReadFile(std::string(IDSYNC_TESTDATA_DIR) +
-                                       "/examples/expected-access.json"));
+  json expected =
+      json::parse(ReadFile(std::string(IDSYNC_TESTDATA_DIR) + "/examples/expected-access.json"));
   expected.erase("_comment");
 
   std::set<std::string> seen;
@@ -103,7 +104,8 @@ TEST(CliExplain, AllJsonGivesExactlyWhatTheRulesSay) {
     ASSERT_TRUE(expected.contains(email)) << email << " should have no access";
     const json& want = expected[email];
     EXPECT_EQ(person["role"], want["role"]) << email;
-    json levels = want["role"] == "admin" ? FullLevels({{"analytics", "edit"}, {"build", "edit"},
+    json levels = want["role"] == "admin" ? FullLevels({{"analytics", "edit"},
+                                                        {"build", "edit"},
                                                         {"channels", "edit"},
                                                         {"configure", "edit"},
                                                         {"deployments", "edit"}})
@@ -123,7 +125,7 @@ TEST(CliExplain, AllJsonGivesExactlyWhatTheRulesSay) {
 }
 
 TEST(CliExplain, WhyNamesTheRuleThatGaveEachLevel) {
-  Run run = Cli({"--config", kConfig, "explain", "chen@corp.example", "--json"});
+  CliRun run = Cli({"--config", kConfig, "explain", "chen@corp.example", "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   json chen = json::parse(run.out);
   EXPECT_EQ(chen["why"]["build.knowledge"], "support-leads");
@@ -134,14 +136,14 @@ TEST(CliExplain, WhyNamesTheRuleThatGaveEachLevel) {
   // Known to both sources, joined by e-mail whatever its case.
   EXPECT_EQ(chen["sources"], json({"hr", "contractors"}));
   std::set<std::string> groups;
-  for (const auto& g : chen["groups"]) groups.insert(g["source"].get<std::string>() + "/" +
-                                                     g["name"].get<std::string>());
+  for (const auto& g : chen["groups"])
+    groups.insert(g["source"].get<std::string>() + "/" + g["name"].get<std::string>());
   EXPECT_TRUE(groups.count("hr/qa-emea"));
   EXPECT_TRUE(groups.count("contractors/Support Leads"));
 }
 
 TEST(CliExplain, NestedGroupsAndCyclesGiveTheOuterGroupsRule) {
-  Run run = Cli({"--config", kConfig, "explain", "farid@corp.example", "--json"});
+  CliRun run = Cli({"--config", kConfig, "explain", "farid@corp.example", "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   json farid = json::parse(run.out);
   EXPECT_EQ(farid["rules"], json({"voice"}));
@@ -151,7 +153,7 @@ TEST(CliExplain, NestedGroupsAndCyclesGiveTheOuterGroupsRule) {
 }
 
 TEST(CliExplain, DisabledPersonHasNoAccess) {
-  Run run = Cli({"--config", kConfig, "explain", "hugo@corp.example", "--json"});
+  CliRun run = Cli({"--config", kConfig, "explain", "hugo@corp.example", "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   json hugo = json::parse(run.out);
   EXPECT_EQ(hugo["access"], false);
@@ -162,14 +164,14 @@ TEST(CliExplain, DisabledPersonHasNoAccess) {
 }
 
 TEST(CliExplain, AddressIsCaseInsensitive) {
-  Run run = Cli({"--config", kConfig, "explain", "BRUNO@corp.EXAMPLE"});
+  CliRun run = Cli({"--config", kConfig, "explain", "BRUNO@corp.EXAMPLE"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   EXPECT_NE(run.out.find("bruno@corp.example"), std::string::npos);
   EXPECT_NE(run.out.find("qa-emea"), std::string::npos);
 }
 
 TEST(CliExplain, UnknownAddressExitsOne) {
-  Run run = Cli({"--config", kConfig, "explain", "nobody@corp.example"});
+  CliRun run = Cli({"--config", kConfig, "explain", "nobody@corp.example"});
   EXPECT_EQ(run.status, kExitFailed);
   EXPECT_NE(run.err.find("no source knows nobody@corp.example"), std::string::npos);
 }
@@ -180,14 +182,14 @@ TEST(CliExplain, NeedsOneAddressOrAll) {
 }
 
 TEST(CliValidate, ExampleIsValid) {
-  Run run = Cli({"--config", kConfig, "validate"});
+  CliRun run = Cli({"--config", kConfig, "validate"});
   EXPECT_EQ(run.status, kExitOk) << run.err;
   EXPECT_NE(run.out.find("configuration is valid"), std::string::npos);
 }
 
 TEST(CliValidate, BadConfigExitsTwoNamingLineAndColumn) {
-  TempConfig cfg({{"adopt_existing: true", "adopt_existing: true\nadopt_exsting: false"}});
-  Run run = Cli({"--config", cfg.path(), "validate"});
+  TempConfig cfg(Edits{{"adopt_existing: true", "adopt_existing: true\nadopt_exsting: false"}});
+  CliRun run = Cli({"--config", cfg.path(), "validate"});
   EXPECT_EQ(run.status, kExitUsage);
   // The misspelt key sits on the line after adopt_existing, column 1.
   std::string text = ReadFile(cfg.path());
@@ -201,7 +203,7 @@ TEST(CliValidate, MissingFileExitsTwo) {
   EXPECT_EQ(Cli({"--config", "/nonexistent/idsync.yaml", "validate"}).status, kExitUsage);
 }
 
-json PlanJson(const Run& run) {
+json PlanJson(const CliRun& run) {
   EXPECT_FALSE(run.out.empty()) << run.err;
   return json::parse(run.out);
 }
@@ -213,21 +215,21 @@ std::map<std::string, std::string> OpsByEmail(const json& plan) {
 }
 
 TEST(CliPlan, AgainstExampleAccountState) {
-  Run run = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
+  CliRun run = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   json plan = PlanJson(run);
   EXPECT_EQ(plan["blocked"], false);
   std::map<std::string, std::string> want = {
-      {"chen@corp.example", "invite"},   {"dana@corp.example", "invite"},
-      {"eve@corp.example", "invite"},    {"farid@corp.example", "invite"},
-      {"wang@corp.example", "invite"},   {"lena@partners.example", "invite"},
-      {"jose@corp.example", "invite"},   {"iris@corp.example", "invite"},
-      {"bruno@corp.example", "update"},  {"hugo@corp.example", "remove"},
+      {"chen@corp.example", "invite"},      {"dana@corp.example", "invite"},
+      {"eve@corp.example", "invite"},       {"farid@corp.example", "invite"},
+      {"wang@corp.example", "invite"},      {"lena@partners.example", "invite"},
+      {"jose@corp.example", "invite"},      {"iris@corp.example", "invite"},
+      {"bruno@corp.example", "update"},     {"hugo@corp.example", "remove"},
       {"old.timer@corp.example", "remove"}, {"Kim@corp.example", "remove"},
   };
   EXPECT_EQ(OpsByEmail(plan), want);
-  EXPECT_EQ(plan["summary"], json({{"invite", 8}, {"update", 1}, {"remove", 3}, {"revoke", 0},
-                                   {"unchanged", 2}}));
+  EXPECT_EQ(plan["summary"],
+            json({{"invite", 8}, {"update", 1}, {"remove", 3}, {"revoke", 0}, {"unchanged", 2}}));
   for (const auto& op : plan["operations"]) {
     if (op["email"] == "bruno@corp.example") {
       EXPECT_EQ(op["user_id"], "u_bruno");
@@ -236,12 +238,14 @@ TEST(CliPlan, AgainstExampleAccountState) {
       EXPECT_EQ(op["projects"], json({"support-bot"}));
       EXPECT_EQ(op["permissions"].size(), 25u);
     }
-    if (op["op"] == "invite") EXPECT_FALSE(op.contains("user_id"));
+    if (op["op"] == "invite") {
+      EXPECT_FALSE(op.contains("user_id"));
+    }
   }
 }
 
 TEST(CliPlan, HumanOutputShowsBeforeAndAfter) {
-  Run run = Cli({"--config", kConfig, "plan", "--account-state", kState});
+  CliRun run = Cli({"--config", kConfig, "plan", "--account-state", kState});
   ASSERT_EQ(run.status, kExitOk) << run.err;
   EXPECT_NE(run.out.find("8 to invite, 1 to update"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("read -> edit"), std::string::npos) << run.out;
@@ -249,8 +253,8 @@ TEST(CliPlan, HumanOutputShowsBeforeAndAfter) {
 }
 
 TEST(CliPlan, OverTheRemovalLimitIsBlockedExitThree) {
-  TempConfig cfg({{"max_removals: 5", "max_removals: 2"}});
-  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
+  TempConfig cfg(Edits{{"max_removals: 5", "max_removals: 2"}});
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
   EXPECT_EQ(run.status, kExitBlocked) << run.err;
   json plan = PlanJson(run);
   EXPECT_EQ(plan["blocked"], true);
@@ -260,8 +264,9 @@ TEST(CliPlan, OverTheRemovalLimitIsBlockedExitThree) {
 }
 
 TEST(CliPlan, ForcePassesTheLimit) {
-  TempConfig cfg({{"max_removals: 5", "max_removals: 2"}});
-  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json", "--force"});
+  TempConfig cfg(Edits{{"max_removals: 5", "max_removals: 2"}});
+  CliRun run =
+      Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json", "--force"});
   EXPECT_EQ(run.status, kExitOk) << run.err;
   json plan = PlanJson(run);
   EXPECT_EQ(plan["blocked"], false);
@@ -269,8 +274,9 @@ TEST(CliPlan, ForcePassesTheLimit) {
 }
 
 TEST(CliPlan, FailedSourceRemovesNobody) {
-  TempConfig cfg({{"path: " + kExamples + "/directory.ldif", "path: /nonexistent/export.ldif"}});
-  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
+  TempConfig cfg(
+      Edits{{"path: " + kExamples + "/directory.ldif", "path: /nonexistent/export.ldif"}});
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", kState, "--json"});
   EXPECT_EQ(run.status, kExitFailed);
   EXPECT_NE(run.err.find("source hr failed"), std::string::npos) << run.err;
   json plan = PlanJson(run);
@@ -290,7 +296,7 @@ TEST(CliPlan, BadAccountStateExitsTwo) {
   TempConfig cfg;
   std::string bad = std::filesystem::path(cfg.path()).parent_path() / "state.json";
   std::ofstream(bad) << R"({"users": [{"id": "u1", "email": "a@b.c", "role": "owner"}]})";
-  Run run = Cli({"--config", cfg.path(), "plan", "--account-state", bad});
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", bad});
   EXPECT_EQ(run.status, kExitUsage);
   EXPECT_NE(run.err.find("unknown role \"owner\""), std::string::npos) << run.err;
 }

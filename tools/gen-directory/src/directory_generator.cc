@@ -24,7 +24,8 @@ class Rng {
   double Unit() { return static_cast<double>(Next() >> 11) / static_cast<double>(1ull << 53); }
   // Log-uniform in [lo, hi]: many small values, a tail of large ones.
   std::uint64_t LogRange(double lo, double hi) {
-    return static_cast<std::uint64_t>(std::exp(std::log(lo) + Unit() * (std::log(hi) - std::log(lo))));
+    return static_cast<std::uint64_t>(
+        std::exp(std::log(lo) + Unit() * (std::log(hi) - std::log(lo))));
   }
 
  private:
@@ -36,13 +37,13 @@ constexpr const char* kTeams[] = {"engineering", "qa",        "voice",     "supp
 constexpr const char* kGiven[] = {"Ana",  "Bruno", "Chen", "Dana",  "Eve",  "Farid",
                                   "Gita", "Hugo",  "Iris", "Jonas", "Kim",  "Lena",
                                   "Mona", "Nils",  "Omar", "Paula", "Quin", "Rosa"};
-constexpr const char* kFamily[] = {"Lima", "Costa", "Wei",   "Ito",   "Martin", "Haddad",
-                                   "Rao",  "Blanc", "Novak", "Berg",  "Park",   "Silva",
+constexpr const char* kFamily[] = {"Lima",   "Costa", "Wei",      "Ito",   "Martin", "Haddad",
+                                   "Rao",    "Blanc", "Novak",    "Berg",  "Park",   "Silva",
                                    "Okafor", "Smith", "Kowalski", "Nguyen"};
 // Names that exercise UTF-8 handling end to end.
-constexpr const char* kNonAscii[] = {"José Müller", "Zoë Ångström", "王小明", "Łukasz Żółć",
-                                     "Søren Kierkegård", "Ñandú Pérez", "Дмитрий Орлов",
-                                     "Ayşe Yılmaz"};
+constexpr const char* kNonAscii[] = {"José Müller",   "Zoë Ångström",     "王小明",
+                                     "Łukasz Żółć",   "Søren Kierkegård", "Ñandú Pérez",
+                                     "Дмитрий Орлов", "Ayşe Yılmaz"};
 
 std::string Pad(std::uint64_t n, int width) {
   char buf[32];
@@ -59,8 +60,8 @@ std::string Base64(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) |
-                      std::uint8_t(in[i + 2]);
+    std::uint32_t v =
+        (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
   }
   if (i < in.size()) {
@@ -178,8 +179,8 @@ mapping::SourceSnapshot GenerateDirectory(const DirectoryOptions& o,
 }
 
 void WriteLdif(const mapping::SourceSnapshot& snap, const std::string& base, std::ostream& out) {
-  std::string dc = base.substr(3, base.find(',') == std::string::npos ? std::string::npos
-                                                                       : base.find(',') - 3);
+  std::string dc =
+      base.substr(3, base.find(',') == std::string::npos ? std::string::npos : base.find(',') - 3);
   out << "version: 1\n\n";
   out << "dn: " << base << "\nobjectClass: dcObject\nobjectClass: organization\no: " << dc
       << "\ndc: " << dc << "\n\n";
@@ -190,8 +191,8 @@ void WriteLdif(const mapping::SourceSnapshot& snap, const std::string& base, std
     std::string uid = u.dn.substr(4, u.dn.find(',') - 4);
     out << "uid: " << uid << "\n";
     Attr(out, "cn", u.name);
-    std::string family = u.name.substr(u.name.rfind(' ') == std::string::npos ? 0
-                                                                             : u.name.rfind(' ') + 1);
+    std::string family =
+        u.name.substr(u.name.rfind(' ') == std::string::npos ? 0 : u.name.rfind(' ') + 1);
     Attr(out, "sn", family);
     out << "mail: " << u.email << "\n";
     if (u.disabled) out << "employeeType: former\n";

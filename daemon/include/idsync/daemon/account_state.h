@@ -16,7 +16,8 @@
 namespace idsync::daemon {
 
 struct AccountState {
-  std::vector<mapping::AccountUser> users;  // levels expanded against `catalog` (or the built-in one)
+  std::vector<mapping::AccountUser>
+      users;  // levels expanded against `catalog` (or the built-in one)
   std::vector<mapping::Project> projects;   // empty when the file has none
   bool has_projects = false;                // the file listed projects
   std::optional<mapping::Catalog> catalog;  // when the file carries one

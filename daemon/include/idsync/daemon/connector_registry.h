@@ -18,16 +18,15 @@ namespace idsync::daemon {
 
 class ConnectorRegistry {
  public:
-  using Factory = std::function<Result<std::unique_ptr<mapping::IdentitySource>>(
-      const config::SourceConfig&)>;
+  using Factory =
+      std::function<Result<std::unique_ptr<mapping::IdentitySource>>(const config::SourceConfig&)>;
 
   // Adds or replaces the factory for `type` ("ldap", "ldif", "scim").
   void Register(std::string type, Factory factory);
 
   // Builds the source. kNotFound when no connector serves its type, else
   // whatever the factory returns.
-  Result<std::unique_ptr<mapping::IdentitySource>> Create(
-      const config::SourceConfig& source) const;
+  Result<std::unique_ptr<mapping::IdentitySource>> Create(const config::SourceConfig& source) const;
 
  private:
   std::map<std::string, Factory> factories_;

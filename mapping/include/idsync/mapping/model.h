@@ -63,7 +63,7 @@ struct AccountUser {
   std::string name;
   Role role = Role::kMember;
   Status status = Status::kActive;
-  ItemLevels levels;  // one per catalog item (expanded from the stored map)
+  ItemLevels levels;                  // one per catalog item (expanded from the stored map)
   std::vector<std::string> projects;  // project ids, sorted
   bool managed = false;
 };

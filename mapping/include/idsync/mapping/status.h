@@ -87,7 +87,7 @@ Status InternalError(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -126,10 +126,10 @@ class [[nodiscard]] Result {
 #define IDSYNC_CONCAT_(a, b) IDSYNC_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    ::idsync::Status idsync_status_ = (expr);         \
-    if (!idsync_status_.ok()) return idsync_status_;  \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::idsync::Status idsync_status_ = (expr);        \
+    if (!idsync_status_.ok()) return idsync_status_; \
   } while (0)
 
 // `lhs = value of expr`, or returns its Status from the enclosing function.

@@ -19,8 +19,8 @@ struct DirectoryOptions {
   std::uint32_t users = 1000;
   std::uint32_t groups = 100;
   std::uint64_t seed = 1;
-  std::uint32_t cycles = 0;           // group-in-group cycles to add
-  double disabled_fraction = 0.02;    // users marked disabled (employeeType: former)
+  std::uint32_t cycles = 0;         // group-in-group cycles to add
+  double disabled_fraction = 0.02;  // users marked disabled (employeeType: former)
   std::string base = "dc=corp,dc=example";
   std::string mail_domain = "corp.example";
 };

@@ -137,6 +137,9 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
   ASSIGN_OR_RETURN(std::string user_base, NormalizeBase(context, "users.base", source.users.base));
   ASSIGN_OR_RETURN(std::string group_base,
                    NormalizeBase(context, "groups.base", source.groups.base));
+  // A source without a `groups` section reads no groups (the configuration
+  // requires groups.base whenever groups are configured).
+  const bool read_groups = !IsBlank(source.groups.base);
 
   Result<std::vector<filter::Entry>> parsed = ParseLdif(text);
   if (!parsed.ok()) return parsed.status().WithContext(context);
@@ -168,7 +171,7 @@ Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& sou
     }
     const std::string& dn = *normalized;
     bool is_user = InScope(dn, user_base) && Matches(user_filter, entry);
-    bool is_group = InScope(dn, group_base) && Matches(group_filter, entry);
+    bool is_group = read_groups && InScope(dn, group_base) && Matches(group_filter, entry);
 
     if (is_user) {
       auto [it, inserted] =

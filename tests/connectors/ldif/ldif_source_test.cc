@@ -175,6 +175,14 @@ TEST(SnapshotFromLdif, EmptyBaseIsTheWholeFile) {
   EXPECT_EQ(s.users.size(), 5u);  // svc too
 }
 
+TEST(SnapshotFromLdif, NoGroupsSectionReadsNoGroups) {
+  config::SourceConfig source = CorpSource();
+  source.groups = config::GroupQuery{};  // what the loader gives without `groups:`
+  mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
+  EXPECT_TRUE(s.groups.empty());
+  EXPECT_FALSE(s.users.empty());
+}
+
 TEST(SnapshotFromLdif, DefaultFilterTakesEveryEntryBelowBase) {
   config::SourceConfig source = CorpSource();
   source.users.filter = config::UserQuery{}.filter;  // (objectClass=*)
@@ -232,6 +240,7 @@ TEST(SnapshotFromLdif, MemberWrittenTwiceIsOneMember) {
   config::SourceConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
+  source.groups.base = "dc=x";
   source.groups.filter = "(objectClass=groupOfNames)";
   mapping::SourceSnapshot s = MustRead(source, kText);
   ASSERT_EQ(s.groups.size(), 1u);
@@ -247,6 +256,7 @@ TEST(SnapshotFromLdif, MemberAttributeIsConfigurable) {
   config::SourceConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
+  source.groups.base = "dc=x";
   source.groups.filter = "(objectClass=groupOfUniqueNames)";
   source.groups.member = "uniqueMember";
   mapping::SourceSnapshot s = MustRead(source, kText);
@@ -261,6 +271,7 @@ TEST(SnapshotFromLdif, EntryMatchingBothFiltersIsUserAndGroup) {
   config::SourceConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
+  source.groups.base = "dc=x";
   source.groups.filter = "(objectClass=group)";
   mapping::SourceSnapshot s = MustRead(source, kText);
   ASSERT_EQ(s.users.size(), 1u);

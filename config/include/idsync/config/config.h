@@ -116,7 +116,9 @@ struct ServerConfig {
 enum class CatalogSource { kAccount, kBuiltin };
 
 struct SafetyConfig {
-  mapping::Limit max_removals;
+  // Unset, removals are held to 10% of managed users: a directory outage
+  // that empties a group must not deprovision everyone by default.
+  mapping::Limit max_removals{mapping::Limit::Kind::kPercent, 10};
   mapping::Limit max_changes;
   Duration window = std::chrono::hours(1);
 };

@@ -63,7 +63,8 @@ Result<std::vector<mapping::Project>> ParseProjects(const json& j) {
 }
 
 Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
-                                       const mapping::Catalog& catalog) {
+                                       const mapping::Catalog& catalog,
+                                       mapping::PermissionSpec& spec) {
   std::string where = "users[" + std::to_string(index) + "]";
   if (!u.is_object()) return InvalidArgumentError(where + ": expected an object");
   mapping::AccountUser user;
@@ -87,7 +88,6 @@ Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
   } else {
     return InvalidArgumentError(where + ": unknown status \"" + status + "\"");
   }
-  mapping::PermissionSpec spec;
   if (auto it = u.find("permissions"); it != u.end() && !it->is_null()) {
     if (!it->is_object()) return InvalidArgumentError(where + ": permissions must be an object");
     for (const auto& [key, value] : it->items()) {
@@ -142,7 +142,9 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
   state.users.reserve(users.size());
   std::vector<std::string> seen;
   for (std::size_t i = 0; i < users.size(); ++i) {
-    ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog));
+    mapping::PermissionSpec spec;
+    ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog, spec));
+    state.permissions.push_back(std::move(spec));
     seen.push_back(mapping::AsciiLower(user.email));
     state.users.push_back(std::move(user));
   }
@@ -153,6 +155,12 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
     return InvalidArgumentError("two users share the address " + *dup);
   }
   return state;
+}
+
+void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog) {
+  for (std::size_t i = 0; i < state.users.size(); ++i) {
+    state.users[i].levels = catalog.ExpandLenient(state.permissions[i]);
+  }
 }
 
 Result<AccountState> LoadAccountState(const std::string& path, const mapping::Catalog& fallback) {

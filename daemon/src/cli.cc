@@ -205,7 +205,15 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
   }
   const mapping::PersonAccess* person = mapped->Find(args.positional[0]);
   if (person == nullptr) {
-    err << "idsync: no source knows " << args.positional[0] << "\n";
+    err << "idsync: no source knows " << args.positional[0];
+    if (!loaded->failed_sources.empty()) {
+      err << " (not read: ";
+      for (std::size_t i = 0; i < loaded->failed_sources.size(); ++i) {
+        err << (i ? ", " : "") << loaded->failed_sources[i];
+      }
+      err << ")";
+    }
+    err << "\n";
     return kExitFailed;
   }
   if (args.json) {
@@ -232,14 +240,19 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: " << state.status().message() << "\n";
     return kExitUsage;
   }
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, mapping::Catalog::Builtin(), err);
+  // The plan compares rules and account users item by item, so both must be
+  // read in one catalog: the account's (from the file) when the
+  // configuration says `catalog: account` and the file has one, else the
+  // built-in one.
+  const mapping::Catalog& file_catalog =
+      state->catalog ? *state->catalog : mapping::Catalog::Builtin();
+  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, file_catalog, err);
   if (!loaded) return kExitUsage;
-  if (loaded->config.catalog_source == config::CatalogSource::kAccount && state->catalog) {
-    // The account's own catalog decides which keys exist.
-    loaded = LoadConfigAndRules(args.config, *state->catalog, err);
+  if (loaded->config.catalog_source == config::CatalogSource::kBuiltin && state->catalog) {
+    loaded = LoadConfigAndRules(args.config, mapping::Catalog::Builtin(), err);
     if (!loaded) return kExitUsage;
-    // Users were expanded against the same catalog when the file carries one.
   }
+  ExpandUserLevels(*state, loaded->catalog);
   ReadSources(*loaded, err);
   Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, loaded->snapshots);
   if (!mapped.ok()) {

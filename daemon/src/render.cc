@@ -142,13 +142,13 @@ ordered_json ExplainObject(const mapping::RuleSet& rules, const mapping::PersonA
   return j;
 }
 
-// Two-column alignment helper: pads `label` to `width`.
+// Column alignment: pads `text` to `width` code points (so non-ASCII names
+// line up), always leaving at least one space after it.
 std::string Pad(std::string_view text, std::size_t width) {
   std::string out(text);
-  // Pad by code points so non-ASCII names line up.
   std::size_t cps = 0;
   for (unsigned char c : text) cps += (c & 0xC0) != 0x80;
-  if (cps < width) out.append(width - cps, ' ');
+  out.append(cps < width ? width - cps : 1, ' ');
   return out;
 }
 
@@ -258,6 +258,11 @@ std::string PlanJson(const mapping::Plan& plan, const mapping::Catalog& catalog,
     if (op.kind != mapping::OpKind::kRemove) {
       ordered_json after = StateJson(catalog, op.after, projects);
       for (auto& [k, v] : after.items()) o[k] = v;
+    } else {
+      // After a removal the person has no role, nothing and no project.
+      o["role"] = nullptr;
+      o["permissions"] = LevelsJson(catalog, catalog.Uniform(Level::kNone));
+      o["projects"] = ordered_json::array();
     }
     o["rules"] = op.rules;
     if (op.adopt) o["adopt"] = true;

@@ -31,6 +31,11 @@ std::int64_t Limit::Allowed(std::int64_t managed) const {
       allowed = static_cast<double>(std::max<std::int64_t>(managed, 0)) * value / 100.0 + 1e-9;
       break;
   }
+  if (kind == Kind::kPercent && value > 0) {
+    // A percentage rounds down but always lets one through: with 5% of 10
+    // managed users, one person leaving is not a mass deprovisioning.
+    allowed = std::max(allowed, 1.0);
+  }
   if (!(allowed > 0)) return 0;  // also NaN
   if (allowed >= 9.2e18) return kMax;
   return static_cast<std::int64_t>(std::floor(allowed));

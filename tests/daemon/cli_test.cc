@@ -288,6 +288,75 @@ TEST(CliPlan, FailedSourceRemovesNobody) {
   EXPECT_EQ(OpsByEmail(plan)["lena@partners.example"], "invite");
 }
 
+// The example account state plus the account's own catalog: the built-in
+// one with one more item, analytics.reports, listed first in its area.
+std::string StateWithAccountCatalog(const std::string& dir) {
+  json state = json::parse(ReadFile(kState));
+  json areas = json::array();
+  for (const auto& area : mapping::Catalog::Builtin().areas()) {
+    json items = json::array();
+    if (area.key == "analytics") items.push_back({{"key", "reports"}, {"label", "Reports"}});
+    for (const auto& item : area.items) items.push_back({{"key", item.key}, {"label", item.label}});
+    areas.push_back({{"key", area.key}, {"label", area.label}, {"items", items}});
+  }
+  state["catalog"] = {{"levels", {"none", "read", "edit"}}, {"areas", areas}};
+  std::string path = dir + "/state-with-catalog.json";
+  std::ofstream(path) << state.dump();
+  return path;
+}
+
+TEST(CliPlan, BuiltinCatalogIsUsedForBothSidesWhenConfigured) {
+  TempConfig cfg;  // the example says `catalog: builtin`
+  std::string state = StateWithAccountCatalog(std::filesystem::path(cfg.path()).parent_path());
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", state, "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json plan = PlanJson(run);
+  // The same plan as without the file's catalog: bruno's analytics, nothing else.
+  EXPECT_EQ(plan["summary"]["update"], 1);
+  EXPECT_EQ(plan["summary"]["unchanged"], 2);
+  for (const auto& op : plan["operations"]) {
+    EXPECT_EQ(op["permissions"].size(), 25u);
+    EXPECT_FALSE(op["permissions"].contains("analytics.reports"));
+  }
+}
+
+TEST(CliPlan, AccountCatalogDecidesWhichKeysExist) {
+  TempConfig cfg(Edits{
+      {"catalog: builtin", "catalog: account"},
+      {"preset: qa-analyst", "preset: qa-analyst\n    permissions: {analytics.reports: edit}"}});
+  std::string state = StateWithAccountCatalog(std::filesystem::path(cfg.path()).parent_path());
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", state, "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  json plan = PlanJson(run);
+  bool saw_bruno = false;
+  for (const auto& op : plan["operations"]) {
+    EXPECT_EQ(op["permissions"].size(), 26u);
+    if (op["email"] != "bruno@corp.example") continue;
+    saw_bruno = true;
+    EXPECT_EQ(op["permissions"]["analytics.reports"], "edit");
+    EXPECT_EQ(op["before"]["permissions"]["analytics.reports"],
+              "read");  // from "analytics": "read"
+  }
+  EXPECT_TRUE(saw_bruno);
+  // Offline, without the account's catalog, the same key is unknown: exit 2.
+  EXPECT_EQ(Cli({"--config", cfg.path(), "validate"}).status, kExitUsage);
+}
+
+TEST(CliPlan, RemoveCarriesTheFixedFields) {
+  CliRun run = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
+  ASSERT_EQ(run.status, kExitOk) << run.err;
+  for (const auto& op : PlanJson(run)["operations"]) {
+    for (const char* key : {"op", "email", "role", "permissions", "projects", "rules"}) {
+      EXPECT_TRUE(op.contains(key)) << op["email"] << " lacks " << key;
+    }
+    if (op["op"] == "remove") {
+      EXPECT_TRUE(op["role"].is_null());
+      EXPECT_EQ(op["permissions"]["build.agent"], "none");
+      EXPECT_TRUE(op.contains("before"));
+    }
+  }
+}
+
 TEST(CliPlan, NeedsAccountStateInThisVersion) {
   EXPECT_EQ(Cli({"--config", kConfig, "plan"}).status, kExitUsage);
 }

@@ -16,8 +16,10 @@
 namespace idsync::daemon {
 
 struct AccountState {
-  std::vector<mapping::AccountUser>
-      users;  // levels expanded against `catalog` (or the built-in one)
+  // Levels expanded against `catalog` (or the built-in one).
+  std::vector<mapping::AccountUser> users;
+  // Each user's stored permission map, parallel to `users`.
+  std::vector<mapping::PermissionSpec> permissions;
   std::vector<mapping::Project> projects;   // empty when the file has none
   bool has_projects = false;                // the file listed projects
   std::optional<mapping::Catalog> catalog;  // when the file carries one
@@ -29,6 +31,10 @@ struct AccountState {
 // field for malformed JSON, a missing id or email, or an unknown role,
 // status or level.
 Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback);
+
+// Expands every user's stored permissions again against `catalog` (the one
+// the plan is computed in). Keys that catalog does not know are ignored.
+void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog);
 
 // Reads and parses `path`. kNotFound when it cannot be read.
 Result<AccountState> LoadAccountState(const std::string& path, const mapping::Catalog& fallback);

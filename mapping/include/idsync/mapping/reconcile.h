@@ -26,7 +26,8 @@ struct Limit {
   double value = 0;  // count, or percent (0..100)
 
   // The most operations allowed when idsync manages `managed` users; a
-  // percentage rounds down. INT64_MAX when unlimited.
+  // percentage rounds down but is at least 1 when above 0%. INT64_MAX when
+  // unlimited.
   std::int64_t Allowed(std::int64_t managed) const;
 };
 

@@ -1,9 +1,13 @@
-// The seams between the pure core and the outside: sources of identities.
-// Adapters in connectors/ implement them; tests substitute in-memory ones.
+// The seams between the pure core and the outside: sources of identities and
+// the account. Adapters in connectors/ implement them; tests substitute
+// in-memory ones.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "idsync/mapping/catalog.h"
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/status.h"
 
@@ -21,6 +25,72 @@ class IdentitySource {
   // One complete, consistent read. Any failure (unreachable, timed out,
   // truncated) is an error: a partial read is never returned.
   virtual Result<SourceSnapshot> Read() = 0;
+};
+
+// One user as the account stores it (GET /users), before its permission map
+// is expanded against a catalog.
+struct AccountRecord {
+  std::string id;
+  std::string email;  // as stored
+  std::string name;
+  Role role = Role::kMember;
+  AccountUser::Status status = AccountUser::Status::kInvited;
+  PermissionSpec permissions;         // as stored (compact or not)
+  std::vector<std::string> projects;  // project ids, as stored
+  std::string created_at;             // RFC 3339, as the account gave it
+  std::string updated_at;
+};
+
+// One write to the account, fully specified, so that it can be stored in the
+// outbox and sent again unchanged after a crash.
+struct AccountWrite {
+  enum class Kind : std::uint8_t {
+    kInvite,  // POST /users
+    kPatch,   // PATCH /users/{user_id}
+    kDelete,  // DELETE /users/{user_id}
+  };
+  Kind kind = Kind::kInvite;
+  std::string user_id;  // kPatch, kDelete
+  // kInvite: all four are sent (email too); kPatch: those that are set.
+  std::string email;
+  std::optional<std::string> name;
+  std::optional<Role> role;
+  std::optional<PermissionSpec> permissions;       // compact form
+  std::optional<std::vector<std::string>> projects;  // ids
+  // Sent as Idempotency-Key; the same for every retry of this write, also
+  // across restarts.
+  std::string idempotency_key;
+};
+
+// The account: read whole, written one user at a time. Implementations are
+// thread-safe: several writes may be in flight at once.
+class AccountDirectory {
+ public:
+  virtual ~AccountDirectory() = default;
+
+  // GET /catalog. kUnavailable / kDeadlineExceeded when the account cannot
+  // be reached in time; kUnauthenticated / kPermissionDenied on 401 / 403.
+  virtual Result<Catalog> GetCatalog() = 0;
+
+  // GET /projects.
+  virtual Result<std::vector<Project>> ListProjects() = 0;
+
+  // Every page of GET /users. Fails whole: a partial list is never returned.
+  virtual Result<std::vector<AccountRecord>> ListUsers() = 0;
+
+  // GET /users/{id}. kNotFound when it does not exist.
+  virtual Result<AccountRecord> GetUser(const std::string& id) = 0;
+
+  // Sends one write, retrying transient failures (5xx, timeouts, dropped
+  // connections, 429 after its Retry-After) with the same idempotency key
+  // until the account answers for good or the retry deadline passes. Returns
+  // the user after the write (kDelete: the record is empty). Errors:
+  // kAlreadyExists on invite 409, with the existing user's id as the message;
+  // kUnauthenticated / kPermissionDenied on 401 / 403 (stop the run);
+  // kInvalidArgument (other 4xx) with the account's message; kNotFound on
+  // PATCH of a user that is gone (DELETE of a gone user is success);
+  // kDeadlineExceeded when the retry deadline ran out.
+  virtual Result<AccountRecord> Write(const AccountWrite& write) = 0;
 };
 
 }  // namespace idsync::mapping

@@ -1,0 +1,52 @@
+// The Account API client: the account (contracts/account-api.md) over HTTPS
+// through Poco, as a mapping::AccountDirectory.
+//
+// It sends the bearer token, verifies TLS (CA file or the system store) unless
+// told not to, reads every page of GET /users, and retries transient failures
+// (5xx, timeouts, dropped connections) with exponential backoff and jitter,
+// honouring 429's Retry-After, until account.retry_for runs out. It keeps at
+// most account.concurrency requests in flight and at most
+// account.max_requests_per_second per second, across all threads.
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "idsync/config/config.h"
+#include "idsync/mapping/ports.h"
+#include "idsync/mapping/status.h"
+
+namespace idsync::account {
+
+struct ClientOptions {
+  // Time and sleep, replaceable by tests. Unset: the steady clock and a real sleep.
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(std::chrono::milliseconds)> sleep;
+  // First retry delay and the cap; each retry doubles, with full jitter.
+  std::chrono::milliseconds initial_backoff{200};
+  std::chrono::milliseconds max_backoff{std::chrono::seconds(30)};
+  std::uint64_t jitter_seed = 0;  // 0: seeded from the OS
+  int page_size = 1000;           // GET /users limit
+};
+
+// Request counts by HTTP status (0 for a transport failure), for metrics.
+struct ClientCounters {
+  std::int64_t requests = 0;
+  std::int64_t retries = 0;
+  std::int64_t status_2xx = 0, status_4xx = 0, status_429 = 0, status_5xx = 0, transport = 0;
+};
+
+class AccountClient : public mapping::AccountDirectory {
+ public:
+  // Checks the configuration (URL scheme and host, CA file readable) without
+  // connecting. kInvalidArgument naming the problem.
+  static Result<std::unique_ptr<AccountClient>> Create(const config::AccountConfig& config,
+                                                       ClientOptions options = {});
+
+  virtual ClientCounters counters() const = 0;
+};
+
+}  // namespace idsync::account

@@ -5,8 +5,11 @@
 // 0-based; messages are 1-based ("FILE:LINE:COL: ..."). yaml-cpp exceptions
 // are caught here and never leave this file.
 //
-// Error messages quote values as written in the file, never after secret
-// substitution, so a resolved secret cannot end up in a message.
+// Secrets are expanded in two fields only, account.token and
+// sources[].bind.password, and no message quotes those. Every other string is
+// taken as written and a secret reference in it is refused (CheckSecrets), so
+// a secret can never reach a rule name, a group, a glob or a project, which
+// explain, plans and audit entries show.
 
 #include "idsync/config/config.h"
 
@@ -199,6 +202,29 @@ bool IsListenAddress(std::string_view text) {
   });
 }
 
+// The only values whose secret references are expanded: `path` as Value
+// builds it ("account.token", "sources[2].bind.password").
+bool IsSecretField(std::string_view path) {
+  if (path == "account.token") return true;
+  constexpr std::string_view kPrefix = "sources[";
+  constexpr std::string_view kSuffix = "].bind.password";
+  if (!StartsWith(path, kPrefix) || path.size() <= kPrefix.size() + kSuffix.size()) return false;
+  if (path.substr(path.size() - kSuffix.size()) != kSuffix) return false;
+  std::string_view index =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  return std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A reference anywhere else, even written "$${env:", is refused rather than
+// kept literally: whoever wrote it expected a secret there.
+bool HasSecretReference(std::string_view text) {
+  return text.find("${env:") != std::string_view::npos ||
+         text.find("${file:") != std::string_view::npos;
+}
+
+constexpr char kSecretsOnlyIn[] =
+    "secrets (${env:...}, ${file:...}) are only read in account.token and bind.password";
+
 // Source names end up in metrics labels, store keys and log lines: keep them
 // to a plain alphabet.
 bool IsSourceName(std::string_view text) {
@@ -318,19 +344,25 @@ class Loader {
   Result<Section> Open(const Value& v, const Words& allowed) const;
   Result<std::vector<Value>> List(const Value& v, bool allow_single) const;
 
+  // Refuses a secret reference in any value but the secret fields, walking
+  // the whole tree so that no key, present or future, is missed.
+  Status CheckSecrets(const YAML::Node& node, const std::string& path) const;
+
   // Scalars.
-  Result<std::string> Str(const Value& v, bool* used_secret = nullptr);
-  Result<std::string> NonEmptyStr(const Value& v);
+  Result<std::string> Str(const Value& v) const;
+  Result<std::string> NonEmptyStr(const Value& v) const;
+  // A secret field: references expanded, the result non-empty.
+  Result<std::string> Secret(const Value& v) const;
   Result<bool> Bool(const Value& v) const;
   Result<std::int64_t> Int(const Value& v, std::int64_t min, std::int64_t max) const;
   Result<double> Number(const Value& v) const;
   Result<Duration> Dur(const Value& v, bool allow_zero) const;
   Result<mapping::Limit> Limit(const Value& v) const;
-  Result<std::string> Path(const Value& v);
-  Result<std::string> TokenHash(const Value& v);
-  Result<std::string> Filter(const Value& v, bool in_memory);
-  Result<std::string> Dn(const Value& v);
-  Result<std::string> Attribute(const Value& v);
+  Result<std::string> Path(const Value& v) const;
+  Result<std::string> TokenHash(const Value& v) const;
+  Result<std::string> Filter(const Value& v, bool in_memory) const;
+  Result<std::string> Dn(const Value& v) const;
+  Result<std::string> Attribute(const Value& v) const;
   template <typename T>
   Result<T> Choice(const Value& v, const std::vector<std::pair<std::string, T>>& choices) const;
 
@@ -349,6 +381,7 @@ class Loader {
   Status Rules(const Value& v, const Config& config, std::vector<mapping::Rule>* out,
                std::vector<Location>* locations);
   Result<mapping::Rule> Rule(const Value& v, const Config& config);
+  bool GrantsSomething(const mapping::Rule& rule) const;
   Status Protect(const Value& v, std::vector<std::string>* out);
   Status Safety(const Value& v, SafetyConfig* out);
   Status Logging(const Value& v, LoggingConfig* out);
@@ -366,6 +399,8 @@ class Loader {
   std::filesystem::path base_dir_;
   Words catalog_keys_;
   Words preset_names_;
+  // Built-in and custom presets, set once `permissions` has been read.
+  std::optional<mapping::PresetBook> presets_;
 };
 
 Result<std::vector<Field>> Loader::Entries(const Value& v) const {
@@ -425,17 +460,53 @@ Result<std::vector<Value>> Loader::List(const Value& v, bool allow_single) const
   return items;
 }
 
-Result<std::string> Loader::Str(const Value& v, bool* used_secret) {
-  if (!v.node.IsScalar()) return TypeError(v, "a string");
-  Result<std::string> expanded = secrets_.Expand(v.node.Scalar(), used_secret);
-  if (!expanded.ok()) return At(v, expanded.status().message());
-  return expanded;
+Status Loader::CheckSecrets(const YAML::Node& node, const std::string& path) const {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      if (HasSecretReference(node.Scalar()) && !IsSecretField(path)) {
+        return ErrorAt(node.Mark(), kSecretsOnlyIn);
+      }
+      return Status::Ok();
+    case YAML::NodeType::Sequence: {
+      std::size_t i = 0;
+      for (auto it = node.begin(); it != node.end(); ++it, ++i) {
+        RETURN_IF_ERROR(CheckSecrets(*it, Item(path, i)));
+      }
+      return Status::Ok();
+    }
+    case YAML::NodeType::Map:
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        // A non-scalar key is refused later, where the map is read.
+        std::string name = it->first.IsScalar() ? it->first.Scalar() : "?";
+        RETURN_IF_ERROR(CheckSecrets(it->second, Child(path, name)));
+      }
+      return Status::Ok();
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return Status::Ok();
 }
 
-Result<std::string> Loader::NonEmptyStr(const Value& v) {
+Result<std::string> Loader::Str(const Value& v) const {
+  if (!v.node.IsScalar()) return TypeError(v, "a string");
+  return v.node.Scalar();
+}
+
+Result<std::string> Loader::NonEmptyStr(const Value& v) const {
   ASSIGN_OR_RETURN(std::string s, Str(v));
   if (s.empty()) return At(v, v.path + " must not be empty");
   return s;
+}
+
+Result<std::string> Loader::Secret(const Value& v) const {
+  if (!v.node.IsScalar()) return TypeError(v, "a string");
+  if (v.node.Scalar().empty()) return At(v, v.path + " must not be empty");
+  // Expansion refuses an empty variable or file, so the result is never
+  // empty; messages name references only.
+  Result<std::string> expanded = secrets_.Expand(v.node.Scalar());
+  if (!expanded.ok()) return At(v, expanded.status().message());
+  return expanded;
 }
 
 Result<bool> Loader::Bool(const Value& v) const {
@@ -499,21 +570,22 @@ Result<Duration> Loader::Dur(const Value& v, bool allow_zero) const {
 }
 
 Result<mapping::Limit> Loader::Limit(const Value& v) const {
-  if (!v.node.IsScalar()) return TypeError(v, "a count or a percentage");
+  if (!v.node.IsScalar()) return TypeError(v, "a count, a percentage or none");
   Result<mapping::Limit> limit = ParseLimit(v.node.Scalar());
   if (!limit.ok()) {
     return At(v, "bad limit " + Quote(v.node.Scalar()) + " for " + v.path +
-                     ": write a count (e.g. 10) or a percentage from 0% to 100% (e.g. 5%)");
+                     ": write a count (e.g. 10), a percentage from 0% to 100% (e.g. 5%) or "
+                     "none (no limit)");
   }
   return limit;
 }
 
-Result<std::string> Loader::Path(const Value& v) {
+Result<std::string> Loader::Path(const Value& v) const {
   ASSIGN_OR_RETURN(std::string s, NonEmptyStr(v));
   return Resolve(s);
 }
 
-Result<std::string> Loader::TokenHash(const Value& v) {
+Result<std::string> Loader::TokenHash(const Value& v) const {
   ASSIGN_OR_RETURN(std::string s, Str(v));
   if (!IsTokenHash(s)) {
     return At(v, v.path +
@@ -524,34 +596,29 @@ Result<std::string> Loader::TokenHash(const Value& v) {
   return s;
 }
 
-Result<std::string> Loader::Filter(const Value& v, bool in_memory) {
-  bool secret = false;
-  ASSIGN_OR_RETURN(std::string s, Str(v, &secret));
+Result<std::string> Loader::Filter(const Value& v, bool in_memory) const {
+  ASSIGN_OR_RETURN(std::string s, Str(v));
   Result<filter::Filter> parsed = filter::Filter::Parse(s);
   Status status =
       parsed.ok() ? (in_memory ? parsed->CheckEvaluable() : Status::Ok()) : parsed.status();
   if (!status.ok()) {
-    // The parser's message may quote the text; hide it when it holds a secret.
-    std::string why = secret ? "it cannot be parsed" : status.message();
-    return At(v, "bad LDAP filter " + Describe(v.node) + " for " + v.path + ": " + why);
+    return At(v,
+              "bad LDAP filter " + Describe(v.node) + " for " + v.path + ": " + status.message());
   }
   return s;
 }
 
-Result<std::string> Loader::Dn(const Value& v) {
-  bool secret = false;
-  ASSIGN_OR_RETURN(std::string s, Str(v, &secret));
+Result<std::string> Loader::Dn(const Value& v) const {
+  ASSIGN_OR_RETURN(std::string s, Str(v));
   Result<std::string> normal = mapping::NormalizeDn(s);
   if (s.empty() || !normal.ok()) {
-    std::string why = s.empty() ? "it is empty"
-                      : secret  ? "it cannot be parsed"
-                                : normal.status().message();
+    std::string why = s.empty() ? "it is empty" : normal.status().message();
     return At(v, "bad DN " + Describe(v.node) + " for " + v.path + ": " + why);
   }
   return s;
 }
 
-Result<std::string> Loader::Attribute(const Value& v) {
+Result<std::string> Loader::Attribute(const Value& v) const {
   ASSIGN_OR_RETURN(std::string s, Str(v));
   if (!IsAttributeName(s)) {
     return At(v, v.path + " must be an LDAP attribute name, got " + Describe(v.node));
@@ -591,7 +658,7 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   // The client appends "/users" and friends; a trailing slash would double.
   while (out->url.back() == '/') out->url.pop_back();
   if (const Field* f = s.Get("token")) {
-    ASSIGN_OR_RETURN(out->token, NonEmptyStr(f->value));
+    ASSIGN_OR_RETURN(out->token, Secret(f->value));
   }
   if (const Field* f = s.Get("ca_file")) {
     ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
@@ -749,11 +816,8 @@ Result<SourceConfig> Loader::Source(const Value& v) {
                              : StartsWith(lower, "ldaps://") ? 8
                                                              : 0;
         if (!ldapi && (scheme == 0 || one.size() == scheme || one[scheme] == '/')) {
-          return At(item,
-                    "bad LDAP URL in " + item.path + ": " +
-                        (item.node.Scalar().find("${") == std::string::npos ? Quote(one)
-                                                                            : Describe(item.node)) +
-                        " (use ldap://HOST, ldaps://HOST or ldapi://)");
+          return At(item, "bad LDAP URL in " + item.path + ": " + Quote(one) +
+                              " (use ldap://HOST, ldaps://HOST or ldapi://)");
         }
         out.urls.push_back(one);
         pos = end;
@@ -928,7 +992,7 @@ Status Loader::Bind(const Value& v, BindConfig* out) {
   if (dn == nullptr) return Missing(s, "dn");
   if (password == nullptr) return Missing(s, "password");
   ASSIGN_OR_RETURN(out->dn, Dn(dn->value));
-  ASSIGN_OR_RETURN(out->password, NonEmptyStr(password->value));
+  ASSIGN_OR_RETURN(out->password, Secret(password->value));
   out->kind = BindConfig::Kind::kSimple;
   return Status::Ok();
 }
@@ -1041,6 +1105,7 @@ Status Loader::Permissions(const Value& v, Config* out) {
   }
   Result<mapping::PresetBook> book = mapping::PresetBook::Create(catalog_, out->custom_presets);
   if (!book.ok()) return ErrorAt(presets->key_node.Mark(), book.status().message());
+  presets_ = std::move(*book);
   return Status::Ok();
 }
 
@@ -1123,11 +1188,39 @@ Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
       if (!Contains(rule.projects, project)) rule.projects.push_back(std::move(project));
     }
   }
-  if (!rule.role && rule.presets.empty() && rule.permissions.empty() && rule.projects.empty()) {
+  if (!GrantsSomething(rule)) {
     return At(s.self, "rule '" + rule.name +
-                          "' grants nothing: give it a role, a preset, permissions or projects");
+                          "' grants nothing: give it role admin, a preset, a permission above "
+                          "none, or a project");
   }
   return rule;
+}
+
+// What RuleSet::Compile will hold against the rule, checked here so that the
+// message points at the rule: admin, a project, or a level above none once
+// its presets are combined (highest level per item) and its own keys have set
+// their items exactly (area keys first, then item keys, as Catalog::Expand).
+bool Loader::GrantsSomething(const mapping::Rule& rule) const {
+  if (rule.role == mapping::Role::kAdmin || !rule.projects.empty()) return true;
+  mapping::ItemLevels levels = catalog_.Uniform(mapping::Level::kNone);
+  for (const std::string& name : rule.presets) {
+    const mapping::ItemLevels* preset = presets_ ? presets_->Find(name) : nullptr;
+    if (preset == nullptr) continue;  // unknown names were refused before
+    for (std::size_t i = 0; i < levels.size() && i < preset->size(); ++i) {
+      levels[i] = std::max(levels[i], (*preset)[i]);
+    }
+  }
+  for (bool areas : {true, false}) {
+    for (const auto& [key, level] : rule.permissions) {
+      if ((key.find('.') == std::string::npos) != areas) continue;
+      std::optional<mapping::Catalog::Range> range = catalog_.Resolve(key);
+      if (!range) continue;  // unknown keys were refused before
+      std::fill(levels.begin() + static_cast<std::ptrdiff_t>(range->begin),
+                levels.begin() + static_cast<std::ptrdiff_t>(range->end), level);
+    }
+  }
+  return std::any_of(levels.begin(), levels.end(),
+                     [](mapping::Level level) { return level != mapping::Level::kNone; });
 }
 
 Status Loader::Rules(const Value& v, const Config& config, std::vector<mapping::Rule>* out,
@@ -1155,15 +1248,14 @@ Status Loader::Rules(const Value& v, const Config& config, std::vector<mapping::
 // refuses is reported at the rule it names, found by compiling rules one by
 // one.
 Status Loader::CompileRules(const Config& config, const Value& rules_value) {
-  Result<mapping::PresetBook> book = mapping::PresetBook::Create(catalog_, config.custom_presets);
-  if (!book.ok()) return At(rules_value, book.status().message());
   Words sources;
   for (const SourceConfig& source : config.sources) sources.push_back(source.name);
-  Result<mapping::RuleSet> all = mapping::RuleSet::Compile(config.rules, catalog_, *book, sources);
+  Result<mapping::RuleSet> all =
+      mapping::RuleSet::Compile(config.rules, catalog_, *presets_, sources);
   if (all.ok()) return Status::Ok();
   for (std::size_t i = 0; i < config.rules.size(); ++i) {
     Result<mapping::RuleSet> one =
-        mapping::RuleSet::Compile({config.rules[i]}, catalog_, *book, sources);
+        mapping::RuleSet::Compile({config.rules[i]}, catalog_, *presets_, sources);
     if (one.ok()) continue;
     YAML::Mark mark;
     mark.line = config.rule_locations[i].line - 1;
@@ -1223,6 +1315,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   ASSIGN_OR_RETURN(Section s,
                    Open(top, {"account", "store", "sources", "server", "permissions", "rules",
                               "deprovision", "adopt_existing", "protect", "safety", "logging"}));
+  RETURN_IF_ERROR(CheckSecrets(root, ""));
   Config config;
   config.path = file_;
   for (const mapping::Preset& preset : mapping::BuiltinPresets()) {
@@ -1238,6 +1331,12 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   RETURN_IF_ERROR(Sources(sources->value, &config.sources));
   if (const Field* f = s.Get("server")) RETURN_IF_ERROR(Server(f->value, &config.server));
   if (const Field* f = s.Get("permissions")) RETURN_IF_ERROR(Permissions(f->value, &config));
+  if (!presets_) {
+    // No custom presets: the built-in ones alone, which cannot fail.
+    Result<mapping::PresetBook> book = mapping::PresetBook::Create(catalog_, {});
+    if (!book.ok()) return At(top, book.status().message());
+    presets_ = std::move(*book);
+  }
   const Field* rules = s.Get("rules");
   if (rules == nullptr) return Missing(s, "rules");
   RETURN_IF_ERROR(Rules(rules->value, config, &config.rules, &config.rule_locations));

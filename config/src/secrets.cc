@@ -95,7 +95,7 @@ Result<std::string> SecretResolver::ReadFile(const std::string& name) const {
   return content;
 }
 
-Result<std::string> SecretResolver::Expand(std::string_view text, bool* used) const {
+Result<std::string> SecretResolver::Expand(std::string_view text) const {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
@@ -130,7 +130,6 @@ Result<std::string> SecretResolver::Expand(std::string_view text, bool* used) co
     Result<std::string> value = env ? ReadEnv(name) : ReadFile(name);
     if (!value.ok()) return value.status();
     out += *value;
-    if (used != nullptr) *used = true;
     i = close + 1;
   }
   return out;

@@ -1,7 +1,8 @@
 // Secret references in configuration strings: ${env:NAME} and ${file:NAME}.
 // Internal to idsync::config.
 //
-// A SecretResolver substitutes every reference in a string. Its error
+// A SecretResolver substitutes every reference in a string. The loader uses
+// it for the secret-bearing fields only (account.token, bind.password). Its error
 // messages name the reference (and, for files, the path read), never the
 // value: callers may show them to anyone. Not thread-safe (it may read the
 // process environment); use one per load.
@@ -27,9 +28,8 @@ class SecretResolver {
   // `text` with every ${env:NAME} and ${file:NAME} replaced by its value and
   // every "$${" by a literal "${". kInvalidArgument (message without a
   // position) for a malformed reference, an unset or empty variable, or a
-  // file that cannot be read or is empty. `*used` (optional) is set to true
-  // when at least one reference was substituted.
-  Result<std::string> Expand(std::string_view text, bool* used = nullptr) const;
+  // file that cannot be read or is empty.
+  Result<std::string> Expand(std::string_view text) const;
 
  private:
   std::optional<std::string> Lookup(const std::string& name) const;

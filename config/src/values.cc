@@ -37,8 +37,8 @@ Status BadDuration(std::string_view text) {
 
 Status BadLimit(std::string_view text) {
   return InvalidArgumentError("bad limit '" + std::string(text) +
-                              "': write a count (e.g. 10) or a percentage from 0% to 100% "
-                              "(e.g. 5%)");
+                              "': write a count (e.g. 10), a percentage from 0% to 100% "
+                              "(e.g. 5%) or none (no limit)");
 }
 
 Status BadByteSize(std::string_view text) {
@@ -88,6 +88,12 @@ Result<Duration> ParseDuration(std::string_view text) {
 Result<mapping::Limit> ParseLimit(std::string_view text) {
   if (text.empty()) return BadLimit(text);
   mapping::Limit limit;
+  // A word rather than a huge count or an empty value: turning a safety
+  // limit off should be visible when the file is read.
+  if (text == "none") {
+    limit.kind = mapping::Limit::Kind::kUnlimited;
+    return limit;
+  }
   if (text.back() == '%') {
     std::string_view number = text.substr(0, text.size() - 1);
     std::size_t pos = 0;

@@ -56,6 +56,9 @@ class TempDir {
   fs::path path_;
 };
 
+constexpr char kSecretsOnlyIn[] =
+    "secrets (${env:...}, ${file:...}) are only read in account.token and bind.password";
+
 // A minimal valid configuration; cases below append to it from line 10.
 constexpr char kBase[] =
     "sources:\n"                                  // 1
@@ -177,8 +180,12 @@ const ErrorCase kErrorCases[] = {
     {"ZeroTimeout", Base("account:\n  url: https://a.example\n  timeout: 0s\n"),
      "t.yaml:12:12: account.timeout must be longer than 0, got '0s'"},
     {"BadPercentage", Base("safety:\n  max_removals: 150%\n"),
-     "t.yaml:11:17: bad limit '150%' for safety.max_removals: write a count (e.g. 10) or a "
-     "percentage from 0% to 100% (e.g. 5%)"},
+     "t.yaml:11:17: bad limit '150%' for safety.max_removals: write a count (e.g. 10), a "
+     "percentage from 0% to 100% (e.g. 5%) or none (no limit)"},
+    {"LimitWordOtherThanNone", Base("safety:\n  max_changes: unlimited\n"),
+     "t.yaml:11:16: bad limit 'unlimited' for safety.max_changes: ", true},
+    {"EmptyLimit", Base("safety:\n  max_removals:\n"),
+     "t.yaml:11:3: expected a count, a percentage or none for safety.max_removals, got nothing"},
     {"NegativeLimit", Base("safety:\n  max_changes: -1\n"),
      "t.yaml:11:16: bad limit '-1' for safety.max_changes: ", true},
     {"BadByteSize", Base("server:\n  max_body: 1 megabyte\n"),
@@ -218,7 +225,26 @@ const ErrorCase kErrorCases[] = {
     {"NoMatch", WithRules("rules:\n  - name: qa\n    preset: qa-analyst\n"),
      "t.yaml:7:5: rule 'qa' has no match: give group, source or email"},
     {"RuleGrantsNothing", WithRules("rules:\n  - name: qa\n    match: {group: qa}\n"),
-     "t.yaml:7:5: rule 'qa' grants nothing: give it a role, a preset, permissions or projects"},
+     "t.yaml:7:5: rule 'qa' grants nothing: give it role admin, a preset, a permission above "
+     "none, or a project"},
+    {"RuleWithOnlyMemberRole",
+     WithRules("rules:\n  - name: qa\n    match: {group: qa}\n    role: member\n"),
+     "t.yaml:7:5: rule 'qa' grants nothing: give it role admin, a preset, a permission above "
+     "none, or a project"},
+    {"RuleWithOnlyNoneLevels",
+     WithRules("rules:\n  - name: qa\n    match: {group: qa}\n    permissions: {build: none}\n"),
+     "t.yaml:7:5: rule 'qa' grants nothing: give it role admin, a preset, a permission above "
+     "none, or a project"},
+    {"RuleWhoseOwnKeysLowerItsPresetToNone",
+     WithRules("rules:\n  - name: qa\n    match: {group: qa}\n    preset: content-editor\n"
+               "    permissions: {analytics: none, build: none, channels: none}\n"),
+     "t.yaml:7:5: rule 'qa' grants nothing: give it role admin, a preset, a permission above "
+     "none, or a project"},
+    {"RuleWithAnAllNoneCustomPreset",
+     WithRules("permissions:\n  presets:\n    nothing: {build: none}\n"
+               "rules:\n  - name: qa\n    match: {group: qa}\n    preset: nothing\n"),
+     "t.yaml:10:5: rule 'qa' grants nothing: give it role admin, a preset, a permission above "
+     "none, or a project"},
     {"BadRole", WithRules("rules:\n  - name: qa\n    match: {group: qa}\n    role: owner\n"),
      "t.yaml:9:11: unknown value 'owner' for rules[0].role: use admin or member"},
     {"DuplicateRuleName", Base("  - name: staff\n    match: {group: qa}\n    role: admin\n"),
@@ -309,6 +335,37 @@ const ErrorCase kErrorCases[] = {
     {"MalformedSecretReference", Base("account:\n  url: https://a.example\n  token: ${foo}\n"),
      "t.yaml:12:10: malformed secret reference '${foo}': write ${env:NAME} or ${file:NAME} (or "
      "$${ for a literal ${)"},
+
+    // Secret references outside account.token and bind.password.
+    {"SecretInRuleName",
+     WithRules("rules:\n  - name: \"r-${env:X}\"\n    match: {group: qa}\n    role: admin\n"),
+     "t.yaml:7:11: " + std::string(kSecretsOnlyIn)},
+    {"SecretInGroup",
+     WithRules("rules:\n  - name: r\n    match: {group: [qa, \"${file:g}\"]}\n    role: admin\n"),
+     "t.yaml:8:25: " + std::string(kSecretsOnlyIn)},
+    {"SecretInEmailGlob",
+     WithRules("rules:\n  - name: r\n    match: {email: \"*@${env:DOMAIN}\"}\n    role: admin\n"),
+     "t.yaml:8:20: " + std::string(kSecretsOnlyIn)},
+    {"SecretInProject",
+     WithRules("rules:\n  - name: r\n    match: {group: qa}\n    projects: [\"${env:P}\"]\n"),
+     "t.yaml:9:16: " + std::string(kSecretsOnlyIn)},
+    {"SecretInAccountUrl", Base("account:\n  url: \"https://${env:HOST}/api\"\n"),
+     "t.yaml:11:8: " + std::string(kSecretsOnlyIn)},
+    {"SecretInFilter",
+     WithSources("sources:\n  - name: dir\n    type: ldif\n    path: x.ldif\n"
+                 "    users: {base: \"dc=x\", filter: \"(uid=${env:U})\"}\n"),
+     "t.yaml:5:35: " + std::string(kSecretsOnlyIn)},
+    {"SecretInBindDn",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
+                 "    users: {base: \"dc=x\"}\n"
+                 "    bind: {dn: \"${env:DN}\", password: \"${env:PW}\"}\n"),
+     "t.yaml:6:16: " + std::string(kSecretsOnlyIn)},
+    {"SecretInAdminToken", Base("server:\n  admin_tokens: [\"${env:HASH}\"]\n"),
+     "t.yaml:11:18: " + std::string(kSecretsOnlyIn)},
+    {"SecretInNonStringValue", Base("logging: {level: \"${env:LEVEL}\"}\n"),
+     "t.yaml:10:18: " + std::string(kSecretsOnlyIn)},
+    {"EscapedSecretOutsideSecretFields", Base("protect: [\"$${env:X}@corp.example\"]\n"),
+     "t.yaml:10:11: " + std::string(kSecretsOnlyIn)},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, ConfigErrorTest, testing::ValuesIn(kErrorCases),
@@ -355,41 +412,55 @@ TEST(ConfigSecrets, EmptySecretIsRefused) {
             InvalidArgumentError("t.yaml:12:10: secret ${env:ACCOUNT_TOKEN} is empty"));
 }
 
-TEST(ConfigSecrets, ErrorsNeverShowResolvedValues) {
-  // The same secret resolves fine in one place and makes two other values
-  // invalid; neither message may carry it.
-  const std::string secret = "hunter2-not-a-url";
-  Result<Config> bad_url =
-      ParseConfig(Base("account:\n  url: \"${env:TOKEN}\"\n  token: ${env:TOKEN}\n"), "t.yaml",
-                  WithEnv({{"TOKEN", secret}}));
-  ASSERT_FALSE(bad_url.ok());
-  EXPECT_EQ(bad_url.status().message().find(secret), std::string::npos);
-  EXPECT_EQ(bad_url.status().message(),
-            "t.yaml:11:8: account.url must be an http:// or https:// URL, got '${env:TOKEN}'");
-
-  Result<Config> bad_filter =
-      ParseConfig(WithSources("sources:\n  - name: dir\n    type: ldif\n    path: x.ldif\n"
-                              "    users: {base: \"dc=x\", filter: \"${env:FILTER}\"}\n"),
-                  "t.yaml", WithEnv({{"FILTER", "(&(" + secret}}));
-  ASSERT_FALSE(bad_filter.ok());
-  EXPECT_EQ(bad_filter.status().message().find(secret), std::string::npos)
-      << bad_filter.status().message();
-  EXPECT_EQ(bad_filter.status().message(),
-            "t.yaml:5:35: bad LDAP filter '${env:FILTER}' for sources[0].users.filter: it cannot "
-            "be parsed");
+TEST(ConfigSecrets, OtherFieldsAreNeverExpanded) {
+  // A reference outside the secret fields is refused before anything is
+  // looked up: the secret is never read, so it cannot reach any output.
+  std::vector<std::string> looked_up;
+  LoadOptions options;
+  options.getenv = [&looked_up](const std::string& name) -> std::optional<std::string> {
+    looked_up.push_back(name);
+    return "hunter2";
+  };
+  Result<Config> config = ParseConfig(
+      WithRules("rules:\n  - name: r\n    match: {group: \"${env:GROUP}\"}\n    role: admin\n"),
+      "t.yaml", options);
+  EXPECT_EQ(config.status(), InvalidArgumentError("t.yaml:8:20: " + std::string(kSecretsOnlyIn)));
+  EXPECT_TRUE(looked_up.empty());
 }
 
-TEST(ConfigSecrets, SubstitutesSeveralReferencesAndEscapes) {
+TEST(ConfigSecrets, OtherFieldsKeepDollarBracesLiterally) {
+  // Without expansion there is nothing to escape: "${x}" and "$${x}" are
+  // taken as written.
+  Result<Config> config = ParseConfig(
+      WithRules("rules:\n  - name: \"a${x}\"\n    match: {group: \"$${x}\"}\n    role: admin\n"),
+      "t.yaml", WithEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->rules[0].name, "a${x}");
+  EXPECT_EQ(config->rules[0].groups, std::vector<std::string>{"$${x}"});
+}
+
+TEST(ConfigSecrets, SecretFieldSubstitutesSeveralReferencesAndEscapes) {
   TempDir dir;
   dir.Write("user", "svc\n");
   LoadOptions options = WithEnv({{"HOST", "studio.example.com"}});
   options.credentials_directory = dir.path();
-  Result<Config> config = ParseConfig(Base("account:\n  url: https://${env:HOST}/api\n  token: "
-                                           "${file:user}:$${env:X}:${env:HOST}\n"),
-                                      "t.yaml", options);
+  Result<Config> config = ParseConfig(
+      Base("account:\n  url: https://a.example/api\n  token: ${file:user}:$${env:X}:${env:HOST}\n"),
+      "t.yaml", options);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(config->account.url, "https://studio.example.com/api");
   EXPECT_EQ(config->account.token, "svc:${env:X}:studio.example.com");
+}
+
+TEST(ConfigSecrets, BindPasswordOfAnySourceIsExpanded) {
+  Result<Config> config =
+      ParseConfig(WithSources(std::string(kSources) +
+                              "  - name: ad\n    type: ldap\n    url: ldaps://dc1\n"
+                              "    users: {base: \"dc=x\"}\n"
+                              "    bind: {dn: \"cn=svc,dc=x\", password: \"${env:PW}\"}\n"),
+                  "t.yaml", WithEnv({{"PW", "ldap-secret"}}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->sources[1].bind.password, "ldap-secret");
+  EXPECT_EQ(config->sources[1].bind.kind, BindConfig::Kind::kSimple);
 }
 
 TEST(ConfigSecrets, FileSecretDropsTrailingNewlines) {
@@ -431,7 +502,7 @@ class FullConfig : public testing::Test {
   void SetUp() override {
     dir_.Write("account-token", "account-secret\n");
     dir_.Write("ldap-password", "ldap-secret\n");
-    options_ = WithEnv({{"ADMIN_TOKEN_HASH", kAdminHash}});
+    options_ = WithEnv({});
     options_.credentials_directory = dir_.path();
   }
   static constexpr char kAdminHash[] =
@@ -609,6 +680,40 @@ TEST(ParseConfig, PercentLimitsAndDefaults) {
   EXPECT_EQ(config->store, "sqlite:///var/lib/idsync/state.db");
 }
 
+TEST(ParseConfig, SafetyDefaults) {
+  Result<Config> config = ParseConfig(kBase, "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->safety.max_removals.kind, mapping::Limit::Kind::kPercent);
+  EXPECT_EQ(config->safety.max_removals.value, 10);
+  EXPECT_EQ(config->safety.max_changes.kind, mapping::Limit::Kind::kUnlimited);
+}
+
+TEST(ParseConfig, NoneTurnsALimitOff) {
+  Result<Config> config =
+      ParseConfig(Base("safety: {max_removals: none, max_changes: none}\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->safety.max_removals.kind, mapping::Limit::Kind::kUnlimited);
+  EXPECT_EQ(config->safety.max_changes.kind, mapping::Limit::Kind::kUnlimited);
+  EXPECT_EQ(config->Policy().max_removals.kind, mapping::Limit::Kind::kUnlimited);
+}
+
+TEST(ParseConfig, RulesThatGrantSomethingAreAccepted) {
+  // The counterparts of the "grants nothing" error cases: one thing granted
+  // is enough.
+  const char* const kRuleBodies[] = {
+      "    role: admin\n",
+      "    role: member\n    projects: [bot]\n",
+      "    permissions: {build: none, build.agent: read}\n",
+      "    preset: content-editor\n    permissions: {analytics: none, build: none}\n",
+      "    presets: [content-editor]\n    permissions: {analytics: none, channels: none}\n",
+  };
+  for (const char* body : kRuleBodies) {
+    Result<Config> config = ParseConfig(
+        WithRules(std::string("rules:\n  - name: r\n    match: {group: qa}\n") + body), "t.yaml");
+    EXPECT_TRUE(config.ok()) << body << config.status().ToString();
+  }
+}
+
 TEST(ParseConfig, ChecksKeysAgainstTheGivenCatalog) {
   Result<mapping::Catalog> catalog =
       mapping::Catalog::Create({{"build", "Build", {{"agent", "Agent"}}}});
@@ -671,6 +776,7 @@ TEST(ParseLimit, AcceptsCountsAndPercentages) {
       {"0", mapping::Limit::Kind::kCount, 0},        {"10", mapping::Limit::Kind::kCount, 10},
       {"5%", mapping::Limit::Kind::kPercent, 5},     {"0%", mapping::Limit::Kind::kPercent, 0},
       {"100%", mapping::Limit::Kind::kPercent, 100}, {"2.5%", mapping::Limit::Kind::kPercent, 2.5},
+      {"none", mapping::Limit::Kind::kUnlimited, 0},
   };
   for (const Case& c : kCases) {
     Result<mapping::Limit> limit = ParseLimit(c.text);
@@ -681,7 +787,8 @@ TEST(ParseLimit, AcceptsCountsAndPercentages) {
 }
 
 TEST(ParseLimit, RefusesEverythingElse) {
-  for (const char* text : {"", "-1", "101%", "150%", "%", "5 %", "1.5", "ten", "-5%", "5%%"}) {
+  for (const char* text : {"", "-1", "101%", "150%", "%", "5 %", "1.5", "ten", "-5%", "5%%", "None",
+                           "unlimited", "none%"}) {
     EXPECT_EQ(ParseLimit(text).status().code(), StatusCode::kInvalidArgument) << text;
   }
 }

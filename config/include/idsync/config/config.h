@@ -2,8 +2,9 @@
 // and the loader that builds it from YAML.
 //
 // Loading reads the file, checks every key, type and value, resolves secrets
-// (${env:NAME}, ${file:NAME}), and compiles presets and rules against a
-// catalog. Any problem is one kInvalidArgument whose message starts with
+// (${env:NAME}, ${file:NAME}) in account.token and sources[].bind.password
+// only (a reference in any other value is an error), and compiles presets and
+// rules against a catalog. Any problem is one kInvalidArgument whose message starts with
 // "FILE:LINE:COLUMN: ". A Config is an immutable value once loaded; share it
 // read-only between threads.
 #pragma once
@@ -176,7 +177,8 @@ struct LoadOptions {
 
 // Reads and validates `path`. kInvalidArgument "FILE:LINE:COL: message" for
 // bad YAML, unknown keys, wrong types, bad values, unknown presets, sources or
-// permission keys, and missing secrets (the message names the reference,
+// permission keys, rules that grant nothing, secret references outside the
+// secret fields, and missing secrets (the message names the reference,
 // never a value); kNotFound "cannot read FILE: reason" when the file cannot
 // be read. Relative paths in the file resolve against its directory. Blocks
 // on file reads; safe to call from several threads when `options.getenv` is.
@@ -192,8 +194,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file_name
 // (no spaces, signs, fractions or bare numbers).
 Result<Duration> ParseDuration(std::string_view text);
 
-// Parses "10" (a count) or "5%" (of managed users; 0-100, "2.5%" allowed).
-// kInvalidArgument otherwise.
+// Parses "10" (a count), "5%" (of managed users; 0-100, "2.5%" allowed) or
+// "none" (unlimited). kInvalidArgument otherwise.
 Result<mapping::Limit> ParseLimit(std::string_view text);
 
 // Parses "1MiB", "512KiB", "1048576", "2MB" (units B, KB/kB, MB, GB, KiB,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "idsync/mapping/glob.h"
+
 namespace idsync::mapping {
 
 namespace {
@@ -239,10 +241,11 @@ class DnParser {
         ++pos_;
       }
       if (c == '\0') return Error("NUL in value");
-      out_.push_back(Fold(c));
+      out_.push_back(c);
     }
     SkipSpaces();
     RETURN_IF_ERROR(EndOfValue());
+    FoldValue(value_start);
     Reescape(value_start);
     return Status::Ok();
   }
@@ -258,18 +261,37 @@ class DnParser {
       if (c == '\\') {
         RETURN_IF_ERROR(ReadEscape(c));
         if (c == '\0') return Error("NUL in value");
-        out_.push_back(Fold(c));
+        out_.push_back(c);
         significant_end = out_.size();
         continue;
       }
       if (c == '\0') return Error("NUL in value");
       ++pos_;
-      out_.push_back(Fold(c));
+      out_.push_back(c);
       if (c != ' ') significant_end = out_.size();
     }
     out_.resize(significant_end);
+    FoldValue(value_start);
     Reescape(value_start);
     return Status::Ok();
+  }
+
+  // out_[value_start..] holds a raw (unescaped) value; case-fold it. The
+  // value is complete first because escapes can spell a code point byte by
+  // byte ("\C3\89"). ASCII is folded in place; only from the first
+  // non-ASCII byte on does the rest go through FoldCase, via scratch_.
+  void FoldValue(std::size_t value_start) {
+    const std::size_t end = out_.size();
+    for (std::size_t i = value_start; i < end; ++i) {
+      const char c = out_[i];
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        scratch_.assign(out_, i, end - i);
+        out_.resize(i);
+        AppendFoldCase(scratch_, &out_);
+        return;
+      }
+      out_[i] = Fold(c);
+    }
   }
 
   static bool NeedsEscape(char c) {
@@ -287,7 +309,7 @@ class DnParser {
     }
   }
 
-  // out_[value_start..] holds the raw (unescaped, lower-cased) value; escape
+  // out_[value_start..] holds the raw (unescaped, case-folded) value; escape
   // it minimally: the RFC 4514 specials, a leading ' ' or '#', a trailing ' '.
   // Most values need nothing, so the common path only scans.
   void Reescape(std::size_t value_start) {

@@ -37,11 +37,6 @@ Result<RuleSet> RuleSet::Compile(const std::vector<Rule>& rules, const Catalog& 
     if (rule.groups.empty() && rule.source.empty() && rule.email.empty()) {
       return InvalidArgumentError(where + ": match has no group, source or email condition");
     }
-    if (!rule.role.has_value() && rule.presets.empty() && rule.permissions.empty() &&
-        rule.projects.empty()) {
-      return InvalidArgumentError(where +
-                                  ": grants nothing (no role, preset, permission or project)");
-    }
     if (!rule.source.empty() && !known_sources.empty() &&
         std::find(known_sources.begin(), known_sources.end(), rule.source) == known_sources.end()) {
       return InvalidArgumentError(where + ": match.source \"" + rule.source +
@@ -86,6 +81,17 @@ Result<RuleSet> RuleSet::Compile(const std::vector<Rule>& rules, const Catalog& 
         const Catalog::Range range = *catalog.Resolve(key);
         std::fill(levels.begin() + range.begin, levels.begin() + range.end, level);
       }
+    }
+    // Judged on the outcome, not on which keys are written: `role: member`
+    // alone, or permissions that are all none, give a matched person nothing
+    // (config.md: such a rule is a configuration error).
+    const bool grants =
+        rule.role == Role::kAdmin || !rule.projects.empty() ||
+        std::any_of(levels.begin(), levels.end(), [](Level l) { return l != Level::kNone; });
+    if (!grants) {
+      return InvalidArgumentError(where +
+                                  " grants nothing: give it a role admin, a preset, a permission "
+                                  "above none, or a project");
     }
     set.levels_.push_back(std::move(levels));
     set.group_dns_.push_back(std::move(dns));
@@ -159,7 +165,7 @@ struct SourceState {
 // The group patterns of the rules that apply to one source, indexed so each
 // group is looked up rather than compared with every pattern.
 struct PatternIndex {
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_name;  // lower-cased names
+  std::unordered_map<std::string, std::vector<std::uint32_t>> by_name;  // FoldCase'd names
   std::unordered_map<std::string, std::vector<std::uint32_t>> by_dn;    // normalized DNs
   std::vector<std::pair<std::string_view, std::uint32_t>> globs;        // pattern, rule
 };
@@ -177,7 +183,7 @@ PatternIndex BuildPatternIndex(const RuleSet& rule_set, const std::string& sourc
       } else if (HasGlob(rule.groups[p])) {
         index.globs.emplace_back(rule.groups[p], r);
       } else {
-        index.by_name[AsciiLower(rule.groups[p])].push_back(r);
+        index.by_name[FoldCase(rule.groups[p])].push_back(r);
       }
     }
   }
@@ -218,22 +224,20 @@ Status ResolveGroups(const RuleSet& rule_set, const SourceSnapshot& snap, std::s
   const PatternIndex index = BuildPatternIndex(rule_set, snap.source);
   const bool any_patterns = !index.by_name.empty() || !index.by_dn.empty() || !index.globs.empty();
   if (any_patterns) {
-    std::string lower;
+    std::string folded;  // reused: folding a name allocates only when it outgrows the buffer
     for (std::size_t g = 0; g < n_groups; ++g) {
       const DirectoryGroup& group = snap.groups[g];
       if (!index.by_name.empty() || !index.globs.empty()) {
-        lower.assign(group.name);
-        for (char& c : lower) {
-          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        }
+        folded.clear();
+        AppendFoldCase(group.name, &folded);
         if (!index.by_name.empty()) {
-          auto it = index.by_name.find(lower);
+          auto it = index.by_name.find(folded);
           if (it != index.by_name.end()) {
             for (std::uint32_t r : it->second) state.direct.Set(g, r);
           }
         }
         for (const auto& [pattern, r] : index.globs) {
-          if (!state.direct.Test(g, r) && GlobMatch(pattern, lower)) state.direct.Set(g, r);
+          if (!state.direct.Test(g, r) && GlobMatch(pattern, folded)) state.direct.Set(g, r);
         }
       }
       if (!index.by_dn.empty() && !group.dn.empty()) {
@@ -405,7 +409,10 @@ struct Entry {
   std::uint32_t source;
   std::uint32_t user;
   std::uint32_t next;
-  bool dropped;  // the address is shared within the source: not mapped
+  // The address is shared within the source: the entry is not mapped (its
+  // groups and name count for nothing), yet it still makes the person known
+  // to the source and, when disabled, disabled.
+  bool dropped;
 };
 
 struct PersonBuild {
@@ -446,7 +453,7 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
     // Join by lower-cased address. A person's entries are chained in
     // snapshot order, so a second entry of one source finds the first at
     // the tail of the chain: then every entry of that address in this source
-    // is dropped.
+    // is marked dropped.
     std::vector<std::uint32_t> shared;  // people whose address two entries here share
     for (std::uint32_t u = 0; u < snap.users.size(); ++u) {
       const DirectoryUser& user = snap.users[u];
@@ -513,17 +520,11 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
     }
   }
 
-  // People with a live entry, by address.
+  // Every person, by address: one known only through dropped entries is
+  // still known (adoption, explain), just without access.
   std::vector<std::pair<std::string_view, std::uint32_t>> sorted;
   sorted.reserve(people.size());
-  for (std::uint32_t p = 0; p < people.size(); ++p) {
-    for (std::uint32_t e = people[p].first; e != kNoIndex; e = entries[e].next) {
-      if (!entries[e].dropped) {
-        sorted.emplace_back(people[p].email, p);
-        break;
-      }
-    }
-  }
+  for (std::uint32_t p = 0; p < people.size(); ++p) sorted.emplace_back(people[p].email, p);
   std::sort(sorted.begin(), sorted.end());
 
   result.people.resize(sorted.size());
@@ -544,12 +545,8 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
     // The map and the sort that viewed this address are done with it.
     person.email = std::move(build.email);
     live.clear();
-    for (std::uint32_t e = build.first; e != kNoIndex; e = entries[e].next) {
-      if (!entries[e].dropped) live.push_back(e);
-    }
-
     std::fill(acc.begin(), acc.end(), 0);
-    for (std::uint32_t e : live) {
+    for (std::uint32_t e = build.first; e != kNoIndex; e = entries[e].next) {
       const Entry& entry = entries[e];
       const SourceSnapshot& snap = sources[entry.source];
       const DirectoryUser& user = snap.users[entry.user];
@@ -557,8 +554,13 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
           person.sources.end()) {
         person.sources.push_back(snap.source);
       }
-      if (person.name.empty() && !user.name.empty()) person.name = user.name;
+      // "Disabled in any source means no access" holds even for an entry
+      // that cannot be mapped: which of the entries sharing the address is
+      // the person is unknown, so any of them being disabled counts.
       if (user.disabled) person.disabled = true;
+      if (entry.dropped) continue;
+      live.push_back(e);
+      if (person.name.empty() && !user.name.empty()) person.name = user.name;
       const std::uint64_t* bits = states[entry.source].users.Row(entry.user);
       for (std::size_t w = 0; w < words; ++w) acc[w] |= bits[w];
     }

@@ -45,9 +45,17 @@ TEST(NormalizeDn, NormalForms) {
       {"cn=trail\\20", "cn=trail\\ "},
       {"cn=trail\\  ,dc=x", "cn=trail\\ ,dc=x"},
       {"cn=two\\ \\ ", "cn=two \\ "},
-      // Hex pairs can spell UTF-8; non-ASCII is not case-folded.
+      // Hex pairs can spell UTF-8; non-ASCII letters are case-folded too.
       {"cn=\\C3\\A9t\\c3\\a9", "cn=\xc3\xa9t\xc3\xa9"},
-      {"cn=\xc3\x89t\xc3\xa9", "cn=\xc3\x89t\xc3\xa9"},
+      {"cn=\xc3\x89t\xc3\xa9", "cn=\xc3\xa9t\xc3\xa9"},
+      {"CN=\\C3\\89quipe,DC=x", "cn=\xc3\xa9quipe,dc=x"},  // an escaped É
+      {"cn=\xce\x9f\xce\x9c\xce\x86\xce\x94\xce\x91",
+       "cn=\xce\xbf\xce\xbc\xce\xac\xce\xb4\xce\xb1"},  // ΟΜΆΔΑ
+      {"cn=\xd0\x9e\xd0\xa2\xd0\x94\xd0\x81\xd0\x9b",
+       "cn=\xd0\xbe\xd1\x82\xd0\xb4\xd1\x91\xd0\xbb"},  // ОТДЁЛ
+      {"cn=Stra\xc3\x9f", "cn=stra\xc3\x9f"},           // ß stays ß
+      {"cn=\\FFX\xc3", "cn=\xffx\xc3"},                 // bytes that are not UTF-8 stay
+      {"cn=\xc3\x89\\2C", "cn=\xc3\xa9\\,"},            // folded, then re-escaped
       // '#' hex-string values are kept, lower-cased.
       {"cn=#04024869", "cn=#04024869"},
       {"CN=#04AbCd,dc=x", "cn=#04abcd,dc=x"},
@@ -85,6 +93,9 @@ TEST(DnEquals, VariantsOfOneName) {
       {"CN=Doe\\, John,OU=People,DC=corp", "CN=Doe\\2C John,OU=People,DC=corp",
        "cn=\"Doe, John\",ou=people,dc=corp"},
       {"cn=a+uid=b,dc=x", "UID=b + CN=a,DC=x"},
+      {"cn=\xc3\x89quipe,dc=corp", "CN=\xc3\xa9quipe,DC=corp", "cn=\\C3\\89QUIPE,dc=corp",
+       "cn=\xc3\xa9QUIPE,dc=corp"},                              // Équipe
+      {"cn=\xd0\x90\xd0\xaf,dc=x", "cn=\xd0\xb0\xd1\x8f,dc=x"},  // АЯ, ая
   };
   for (const auto& group : groups) {
     for (const std::string& a : group) {
@@ -97,6 +108,7 @@ TEST(DnEquals, VariantsOfOneName) {
   EXPECT_FALSE(DnEquals("cn=a\\ ", "cn=a"));
   EXPECT_FALSE(DnEquals("cn=#41", "cn=\\#41"));
   EXPECT_FALSE(DnEquals("cn=a+uid=b", "cn=a,uid=b"));
+  EXPECT_FALSE(DnEquals("cn=stra\xc3\x9f", "cn=strass"));  // no full folding
   // Invalid DNs equal nothing, not even themselves.
   EXPECT_FALSE(DnEquals("CN", "CN"));
 }

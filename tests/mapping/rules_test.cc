@@ -148,6 +148,23 @@ TEST(RuleSetCompile, Errors) {
     cases.push_back({"grants nothing", {r}, {}, "nothing"});
   }
   {
+    Rule r = MakeRule("member-only", {"staff"});
+    r.role = Role::kMember;
+    cases.push_back({"role member alone", {r}, {}, "\"member-only\" grants nothing"});
+  }
+  {
+    Rule r = MakeRule("all-none", {"staff"});
+    r.permissions = {{"build", N}};
+    cases.push_back({"permissions all none", {r}, {}, "\"all-none\" grants nothing"});
+  }
+  {
+    Rule r = MakeRule("lowered", {"staff"});
+    r.role = Role::kMember;
+    r.presets = {"support-lead"};
+    r.permissions = {{"analytics", N}, {"channels", N}};
+    cases.push_back({"preset lowered to none", {r}, {}, "\"lowered\" grants nothing"});
+  }
+  {
     Rule r = good;
     r.name = "badpreset";
     r.presets = {"qa-analyst", "no-such-preset"};
@@ -186,9 +203,22 @@ TEST(RuleSetCompile, Errors) {
   }
 }
 
+TEST(RuleSetCompile, GrantsNothingMessage) {
+  Rule rule = MakeRule("members", {"staff"});
+  rule.role = Role::kMember;
+  Result<RuleSet> set = Compile({rule});
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(set.status().message(),
+            "rule \"members\" grants nothing: give it a role admin, a preset, a permission above "
+            "none, or a project");
+}
+
 TEST(RuleSetCompile, AcceptsWhatGrantsSomething) {
+  // A member with one item above none, though its area is none.
   Rule member_only = MakeRule("member-only", {"staff"});
   member_only.role = Role::kMember;
+  member_only.permissions = {{"build", N}, {"build.tools", R}};
   Rule projects_only = MakeRule("projects-only", {});
   projects_only.email = "*@corp.example";
   projects_only.projects = {"support-bot"};
@@ -385,9 +415,10 @@ TEST(Map, AdminGetsEditEverywhereFromFirstAdminRule) {
   EXPECT_EQ(a.projects, (std::vector<std::string>{"p1"}));
 }
 
-TEST(Map, MemberRoleOnlyRuleGivesAccessWithoutLevels) {
+TEST(Map, MemberRoleWithOnlyProjectsGivesAccessWithoutLevels) {
   Rule rule = MakeRule("members", {"staff"});
   rule.role = Role::kMember;
+  rule.projects = {"p"};
   RuleSet set = Compile({rule}).value();
   SourceSnapshot snap =
       SnapshotBuilder("ad").User("a", "a@x.example").Group("staff", {"a"}).Build();
@@ -396,6 +427,7 @@ TEST(Map, MemberRoleOnlyRuleGivesAccessWithoutLevels) {
   EXPECT_TRUE(result.people[0].has_access);
   EXPECT_EQ(result.people[0].role, Role::kMember);
   EXPECT_EQ(result.people[0].levels, Cat().Uniform(N));
+  EXPECT_EQ(result.people[0].projects, (std::vector<std::string>{"p"}));
 }
 
 TEST(Map, GroupPatternsByDnAndNameGlob) {
@@ -419,6 +451,35 @@ TEST(Map, GroupPatternsByDnAndNameGlob) {
       SnapshotBuilder("ad").User("a", "a@x.example").Group("Studio Admins", {"a"}).Build();
   for (const Case& c : cases) {
     Rule rule = MakeRule("r", {"nothing-here", c.pattern});
+    rule.presets = {"qa-analyst"};
+    RuleSet set = Compile({rule}).value();
+    MappingResult result = MapOk(set, {snap});
+    ASSERT_EQ(result.people.size(), 1u);
+    EXPECT_EQ(result.people[0].has_access, c.match) << c.pattern;
+  }
+}
+
+TEST(Map, GroupPatternsFoldNonAsciiCase) {
+  struct Case {
+    std::string pattern;
+    bool match;
+  };
+  // The user's group is "CN=Équipe Paris,OU=Groups,DC=corp,DC=example",
+  // name "Équipe Paris".
+  const std::vector<Case> cases = {
+      {"\xc3\xa9quipe paris", true},                                  // by name
+      {"\xc3\x89QUIPE PARIS", true},                                  // by name
+      {"\xc3\xa9quipe-*", false},                                     // glob, no '-'
+      {"\xc3\xa9quipe *", true},                                      // glob
+      {"?QUIPE PARIS", true},                                         // '?' is one code point
+      {"cn=\xc3\xa9quipe paris,ou=groups,dc=corp,dc=example", true},  // by DN
+      {"CN=\\C3\\A9QUIPE PARIS,OU=Groups,DC=corp,DC=example", true},  // by DN, escaped
+      {"equipe paris", false},                                        // accents matter
+  };
+  SourceSnapshot snap =
+      SnapshotBuilder("ad").User("a", "a@x.example").Group("\xc3\x89quipe Paris", {"a"}).Build();
+  for (const Case& c : cases) {
+    Rule rule = MakeRule("r", {c.pattern});
     rule.presets = {"qa-analyst"};
     RuleSet set = Compile({rule}).value();
     MappingResult result = MapOk(set, {snap});
@@ -724,23 +785,65 @@ TEST(Map, SharedEmailWithinOneSourceIsNotMapped) {
   ASSERT_EQ(result.people.size(), 2u);
   const PersonAccess* dup = result.Find("dup@x.example");
   ASSERT_NE(dup, nullptr);
-  EXPECT_EQ(dup->sources, (std::vector<std::string>{"okta"}));
+  // corp-ad knows the address, though it maps neither entry.
+  EXPECT_EQ(dup->sources, (std::vector<std::string>{"corp-ad", "okta"}));
+  EXPECT_FALSE(dup->disabled);
   EXPECT_FALSE(dup->has_access);
+  EXPECT_TRUE(dup->rules.empty());
   EXPECT_TRUE(result.Find("b@x.example")->has_access);
 }
 
-TEST(Map, SharedEmailOnlySourceLeavesNoPerson) {
+TEST(Map, SharedEmailOnlyIsKnownWithoutAccess) {
+  Rule rule = MakeRule("qa", {"qa"});
+  rule.projects = {"p"};
+  RuleSet set = Compile({rule}).value();
+  for (const bool one_disabled : {false, true}) {
+    SourceSnapshot ad = SnapshotBuilder("corp-ad")
+                            .User("a1", "dup@x.example", "A One")
+                            .User("a2", "dup@x.example", "A Two", one_disabled)
+                            .Group("qa", {"a1", "a2"})
+                            .Build();
+    MappingResult result = MapOk(set, {ad});
+    EXPECT_EQ(result.duplicate_emails, 2u);
+    ASSERT_EQ(result.people.size(), 1u) << one_disabled;
+    const PersonAccess& dup = result.people[0];
+    EXPECT_EQ(dup.email, "dup@x.example");
+    EXPECT_EQ(dup.sources, (std::vector<std::string>{"corp-ad"}));
+    EXPECT_EQ(dup.disabled, one_disabled);
+    EXPECT_FALSE(dup.has_access);
+    EXPECT_TRUE(dup.name.empty());  // which entry is the person is unknown
+    EXPECT_TRUE(dup.rules.empty());
+    EXPECT_TRUE(dup.granting_sources.empty());
+    EXPECT_TRUE(dup.projects.empty());
+    EXPECT_EQ(dup.levels, Cat().Uniform(N));
+  }
+}
+
+TEST(Map, SharedEmailDisabledEntryDisablesEverywhere) {
+  // Disabled in corp-ad, where the address is shared: okta's entry, which is
+  // mapped and matches, must not give access.
   Rule rule = MakeRule("qa", {"qa"});
   rule.projects = {"p"};
   RuleSet set = Compile({rule}).value();
   SourceSnapshot ad = SnapshotBuilder("corp-ad")
-                          .User("a1", "dup@x.example")
-                          .User("a2", "dup@x.example")
-                          .Group("qa", {"a1", "a2"})
+                          .User("a1", "dup@x.example", "", /*disabled=*/true)
+                          .User("a2", "Dup@x.example")
                           .Build();
-  MappingResult result = MapOk(set, {ad});
-  EXPECT_TRUE(result.people.empty());
+  SourceSnapshot okta =
+      SnapshotBuilder("okta").User("d", "dup@x.example", "Dee").Group("qa", {"d"}).Build();
+  MappingResult result = MapOk(set, {ad, okta});
   EXPECT_EQ(result.duplicate_emails, 2u);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  ASSERT_EQ(result.people.size(), 1u);
+  const PersonAccess& dup = result.people[0];
+  EXPECT_EQ(dup.sources, (std::vector<std::string>{"corp-ad", "okta"}));
+  EXPECT_TRUE(dup.disabled);
+  EXPECT_FALSE(dup.has_access);
+  EXPECT_TRUE(dup.projects.empty());
+  EXPECT_EQ(dup.name, "Dee");
+  // What matched is still reported, for explain.
+  EXPECT_EQ(dup.rules, (std::vector<std::string>{"qa"}));
+  EXPECT_EQ(dup.granting_sources, (std::vector<std::string>{"okta"}));
 }
 
 TEST(Map, DetailsListGroupsAndVia) {

@@ -23,10 +23,12 @@ namespace idsync::mapping {
 struct Rule {
   std::string name;
   // match.group: any of these. A value containing '=' is a DN (compared as a
-  // DN), else a name glob ('*', '?', any case). Empty: no group condition.
+  // DN, values case-folded: dn.h), else a name glob ('*', '?') compared after
+  // FoldCase (glob.h: Unicode simple case folding of Latin, Greek, Cyrillic
+  // and Armenian). Empty: no group condition.
   std::vector<std::string> groups;
   std::string source;  // match.source; empty: any source
-  std::string email;   // match.email glob; empty: any address
+  std::string email;   // match.email glob (GlobMatch, FoldCase); empty: any address
   std::optional<Role> role;
   std::vector<std::string> presets;
   PermissionSpec permissions;         // the rule's own keys, applied after presets
@@ -37,10 +39,12 @@ struct Rule {
 class RuleSet {
  public:
   // kInvalidArgument naming the rule when: a name is empty or repeated; match
-  // has no condition; it grants nothing (no admin role, preset, permission or
-  // project, and no explicit role); a preset is unknown; a permission key is
-  // not in the catalog; a group DN is malformed. `known_sources` non-empty:
-  // match.source must be one of them.
+  // has no condition; a preset is unknown; a permission key is not in the
+  // catalog; a group DN is malformed; it grants nothing ("rule \"X\" grants
+  // nothing: ..."): its role is not admin, every item of its levels (presets
+  // then own keys) is none, and it has no project, so `role: member` alone
+  // or `permissions: {build: none}` alone is an error. `known_sources`
+  // non-empty: match.source must be one of them.
   static Result<RuleSet> Compile(const std::vector<Rule>& rules, const Catalog& catalog,
                                  const PresetBook& presets,
                                  const std::vector<std::string>& known_sources);
@@ -80,13 +84,19 @@ struct RuleMatch {
   std::vector<GroupRef> via;
 };
 
-// What one person should have. People are keyed by lower-cased e-mail.
+// What one person should have. People are keyed by e-mail, ASCII
+// lower-cased (non-ASCII letters are kept as they are).
 struct PersonAccess {
-  std::string email;                 // lower-cased
-  std::string name;                  // from the first source (config order) that has one
-  std::vector<std::string> sources;  // sources that know this person, in snapshot order
-  bool disabled = false;             // disabled or inactive in at least one source
-  bool has_access = false;           // some rule matched and the person is not disabled
+  std::string email;  // ASCII lower-cased
+  // From the first mapped entry (snapshot order) that has one.
+  std::string name;
+  // Sources that know this address, in snapshot order, including a source
+  // whose entries share it (those entries are not mapped).
+  std::vector<std::string> sources;
+  // Disabled or inactive in at least one entry of any source, including an
+  // entry not mapped because its address is shared.
+  bool disabled = false;
+  bool has_access = false;  // some rule matched (through mapped entries) and not disabled
   Role role = Role::kMember;
   ItemLevels levels;                  // every item; all kEdit for an admin
   std::vector<std::int32_t> why;      // per item: rule index that gave the level, -1 if none
@@ -106,24 +116,30 @@ struct MapOptions {
 };
 
 struct MappingResult {
-  std::vector<PersonAccess> people;  // every person some source knows, sorted by e-mail
+  // Every address some source knows, sorted by e-mail; also one known only
+  // through entries that share it (has_access false then).
+  std::vector<PersonAccess> people;
   // Entries left out, for people: "corp-ad: entry CN=x has no e-mail address".
   std::vector<std::string> warnings;
   std::size_t entries_without_email = 0;
-  // Entries left out because another entry of their source has the same
-  // address (every such entry counts).
+  // Entries not mapped because another entry of their source has the same
+  // address (every such entry counts). Their groups give nothing, but they
+  // still count in PersonAccess::sources and ::disabled.
   std::size_t duplicate_emails = 0;
 
-  // The person with this address (any case), or nullptr.
+  // The person with this address (ASCII case ignored), or nullptr.
   const PersonAccess* Find(std::string_view email) const;
 };
 
-// Maps the snapshots through the rules. A disabled person keeps `matches`,
-// `rules` and `granting_sources` (for explain) but gets role member, no
-// levels and no projects. kFailedPrecondition naming the source and group
-// when nesting is deeper than the source's max_depth (the longest chain of
-// groups below a group, a cycle counting as one level); kInvalidArgument when
-// a group's member index is out of range.
+// Maps the snapshots through the rules, joining entries by ASCII-lower-cased
+// e-mail. Entries of one source that share an address are not mapped (a
+// warning each, counted in duplicate_emails) but still make the address known
+// to that source and disable the person if any of them is disabled. A
+// disabled person keeps `matches`, `rules` and `granting_sources` (for
+// explain) but gets role member, no levels and no projects. kFailedPrecondition naming the source
+// and group when nesting is deeper than the source's max_depth (the longest chain of groups below a
+// group, a cycle counting as one level); kInvalidArgument when a group's member index is out of
+// range.
 Result<MappingResult> Map(const RuleSet& rules, const std::vector<SourceSnapshot>& sources,
                           const MapOptions& options = {});
 

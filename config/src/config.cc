@@ -1422,3 +1422,20 @@ Result<Config> LoadConfig(const std::string& path, const LoadOptions& options) {
 }
 
 }  // namespace idsync::config
+
+namespace idsync::config {
+
+Result<std::string> ReadStoreUrl(const std::string& path) {
+  // Only locates the store: the full load (and its errors) comes after.
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    if (root.IsMap() && root["store"] && root["store"].IsScalar()) {
+      return root["store"].as<std::string>();
+    }
+    return Config{}.store;
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(path + ": " + e.what());
+  }
+}
+
+}  // namespace idsync::config

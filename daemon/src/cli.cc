@@ -7,50 +7,91 @@
 #include <ostream>
 #include <set>
 
+#include <sys/stat.h>
+
 #include "idsync/config/config.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/connector_registry.h"
+#include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
 
+#include "cli_internal.h"
+
 namespace idsync::daemon {
+namespace cli {
+
+std::optional<Loaded> LoadConfigAndRules(const std::string& path, const mapping::Catalog& catalog,
+                                         std::ostream& err) {
+  config::LoadOptions options;
+  options.catalog = &catalog;
+  Result<config::Config> cfg = config::LoadConfig(path, options);
+  if (!cfg.ok()) {
+    err << "idsync: " << cfg.status().message() << "\n";
+    return std::nullopt;
+  }
+  Result<std::unique_ptr<mapping::RuleSet>> rules = CompileRules(*cfg, catalog);
+  if (!rules.ok()) {
+    err << "idsync: " << path << ": " << rules.status().message() << "\n";
+    return std::nullopt;
+  }
+  return Loaded{std::move(cfg).value(), catalog, std::move(rules).value()};
+}
+
+mapping::Catalog OfflineCatalog(const std::string& config_path) {
+  Result<std::string> url = config::ReadStoreUrl(config_path);
+  if (!url.ok() || url->rfind("sqlite://", 0) != 0) return mapping::Catalog::Builtin();
+  std::string path = url->substr(std::string("sqlite://").size());
+  struct stat st {};
+  // Never create a store just to look into it.
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return mapping::Catalog::Builtin();
+  Result<std::unique_ptr<store::Store>> store = store::Store::Open(*url);
+  if (!store.ok()) return mapping::Catalog::Builtin();
+  Result<std::optional<std::string>> cached = (*store)->GetMeta("catalog");
+  if (!cached.ok() || !cached->has_value()) return mapping::Catalog::Builtin();
+  Result<mapping::Catalog> catalog = CatalogFromJson(**cached);
+  return catalog.ok() ? std::move(catalog).value() : mapping::Catalog::Builtin();
+}
+
+}  // namespace cli
+
 namespace {
 
-constexpr const char* kDefaultConfig = "/etc/idsync/idsync.yaml";
+using cli::Args;
+using cli::LoadConfigAndRules;
+using cli::Loaded;
+
+void PrintSourceErrors(const SourceReads& reads, std::ostream& err) {
+  for (const auto& e : reads.errors) err << "idsync: source " << e << "\n";
+}
 
 constexpr const char* kUsage = R"(usage: idsync [--config FILE] COMMAND [OPTIONS]
 
 Keeps an account's users in step with the directory. Commands:
-  validate                      check the configuration (offline) and exit
+  validate [--online]           check the configuration; --online also asks the account
   explain EMAIL [--json]        show a person's groups, matching rules, role, levels and why
   explain --all [--json]        the same for every person with access
-  plan --account-state FILE [--json] [--force]
-                                show what would change in the account, changing nothing
+  plan [--json] [--force]       show what would change in the account, changing nothing
+  plan --account-state FILE     the same against an offline account state file
+  apply [--force]               one full run: plan, check safety, send, record, audit
+  status [--json]               last runs, pending and failed operations, the audit head
+  audit [--since TIME] [--json] the changes idsync made (TIME: 2026-11-28, RFC 3339, or 24h ago as 24h)
+  audit verify [--head HASH]    check the audit log's hash chain (and that it still ends at HASH)
 
 Options:
   --config FILE   configuration file (default /etc/idsync/idsync.yaml)
   --json          machine-readable output
+  --force         pass the safety limits (after reviewing the plan)
   -h, --help      this text
   --version       print the version
 
-Exit status: 0 done; 1 something failed (a source unreadable, an unknown address);
-2 bad configuration or usage; 3 a safety limit refused the plan.
+Exit status: 0 done; 1 something failed (a source or the account unreachable, an operation
+rejected, a broken audit chain, an unknown address); 2 bad configuration or usage;
+3 a safety limit refused the plan.
 )";
-
-struct Args {
-  std::string command;
-  std::vector<std::string> positional;
-  std::string config = kDefaultConfig;
-  std::string account_state;
-  bool json = false;
-  bool all = false;
-  bool force = false;
-  bool help = false;
-  bool version = false;
-};
 
 Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   Args args;
@@ -66,6 +107,12 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       ASSIGN_OR_RETURN(args.config, value("--config"));
     } else if (a == "--account-state" || a.rfind("--account-state=", 0) == 0) {
       ASSIGN_OR_RETURN(args.account_state, value("--account-state"));
+    } else if (a == "--since" || a.rfind("--since=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.since, value("--since"));
+    } else if (a == "--head" || a.rfind("--head=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.head, value("--head"));
+    } else if (a == "--online") {
+      args.online = true;
     } else if (a == "--json") {
       args.json = true;
     } else if (a == "--all") {
@@ -87,68 +134,6 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   return args;
 }
 
-// Everything a command needs once the configuration and sources are read.
-struct Loaded {
-  config::Config config;
-  mapping::Catalog catalog;
-  std::unique_ptr<mapping::RuleSet> rules;
-  std::vector<mapping::SourceSnapshot> snapshots;
-  std::vector<std::string> failed_sources;
-  bool hold_all = false;
-};
-
-// Loads the configuration against `catalog`, compiles presets and rules.
-// Prints the problem and returns nullopt on failure.
-std::optional<Loaded> LoadConfigAndRules(const std::string& path, const mapping::Catalog& catalog,
-                                         std::ostream& err) {
-  config::LoadOptions options;
-  options.catalog = &catalog;
-  Result<config::Config> cfg = config::LoadConfig(path, options);
-  if (!cfg.ok()) {
-    err << "idsync: " << cfg.status().message() << "\n";
-    return std::nullopt;
-  }
-  Result<mapping::PresetBook> presets = mapping::PresetBook::Create(catalog, cfg->custom_presets);
-  if (!presets.ok()) {
-    err << "idsync: " << path << ": " << presets.status().message() << "\n";
-    return std::nullopt;
-  }
-  std::vector<std::string> source_names;
-  for (const auto& s : cfg->sources) source_names.push_back(s.name);
-  Result<mapping::RuleSet> rules =
-      mapping::RuleSet::Compile(cfg->rules, catalog, *presets, source_names);
-  if (!rules.ok()) {
-    err << "idsync: " << path << ": " << rules.status().message() << "\n";
-    return std::nullopt;
-  }
-  Loaded loaded{std::move(cfg).value(), catalog, nullptr, {}, {}, false};
-  loaded.rules = std::make_unique<mapping::RuleSet>(std::move(rules).value());
-  return loaded;
-}
-
-// Reads every source. A source that fails is reported and kept as a failed
-// snapshot: this command keeps no earlier read, so nobody may lose access.
-void ReadSources(Loaded& loaded, std::ostream& err) {
-  for (const auto& source : loaded.config.sources) {
-    Result<mapping::SourceSnapshot> snapshot = [&]() -> Result<mapping::SourceSnapshot> {
-      ASSIGN_OR_RETURN(auto reader, BuiltinConnectors().Create(source));
-      return reader->Read();
-    }();
-    if (snapshot.ok()) {
-      loaded.snapshots.push_back(std::move(snapshot).value());
-      continue;
-    }
-    err << "idsync: source " << source.name << " failed: " << snapshot.status().message() << "\n";
-    mapping::SourceSnapshot failed;
-    failed.source = source.name;
-    failed.failed = true;
-    failed.never_read = true;
-    loaded.snapshots.push_back(std::move(failed));
-    loaded.failed_sources.push_back(source.name);
-    loaded.hold_all = true;
-  }
-}
-
 void PrintWarnings(const mapping::MappingResult& result, std::ostream& err) {
   constexpr std::size_t kShown = 20;
   for (std::size_t i = 0; i < result.warnings.size() && i < kShown; ++i) {
@@ -160,11 +145,14 @@ void PrintWarnings(const mapping::MappingResult& result, std::ostream& err) {
 }
 
 int Validate(const Args& args, std::ostream& out, std::ostream& err) {
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, mapping::Catalog::Builtin(), err);
+  if (args.online) return cli::ValidateOnline(args, out, err);
+  mapping::Catalog catalog = cli::OfflineCatalog(args.config);
+  bool builtin = catalog.item_keys() == mapping::Catalog::Builtin().item_keys();
+  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, catalog, err);
   if (!loaded) return kExitUsage;
   out << args.config << ": configuration is valid (" << loaded->config.sources.size()
-      << " sources, " << loaded->config.rules.size() << " rules, checked against the built-in "
-      << "catalog)\n";
+      << " sources, " << loaded->config.rules.size() << " rules, checked against the "
+      << (builtin ? "built-in catalog" : "account's catalog cached by the last run") << ")\n";
   return kExitOk;
 }
 
@@ -173,18 +161,20 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: explain takes one e-mail address or --all\n";
     return kExitUsage;
   }
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, mapping::Catalog::Builtin(), err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args.config, cli::OfflineCatalog(args.config), err);
   if (!loaded) return kExitUsage;
-  ReadSources(*loaded, err);
+  SourceReads reads = ReadAllSources(loaded->config);
+  PrintSourceErrors(reads, err);
   mapping::MapOptions options;
   options.details = true;
-  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, loaded->snapshots, options);
+  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, reads.snapshots, options);
   if (!mapped.ok()) {
     err << "idsync: " << mapped.status().message() << "\n";
     return kExitFailed;
   }
   PrintWarnings(*mapped, err);
-  int status = loaded->failed_sources.empty() ? kExitOk : kExitFailed;
+  int status = reads.failed.empty() ? kExitOk : kExitFailed;
   if (args.all) {
     std::vector<const mapping::PersonAccess*> people;
     for (const auto& p : mapped->people) {
@@ -206,10 +196,10 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
   const mapping::PersonAccess* person = mapped->Find(args.positional[0]);
   if (person == nullptr) {
     err << "idsync: no source knows " << args.positional[0];
-    if (!loaded->failed_sources.empty()) {
+    if (!reads.failed.empty()) {
       err << " (not read: ";
-      for (std::size_t i = 0; i < loaded->failed_sources.size(); ++i) {
-        err << (i ? ", " : "") << loaded->failed_sources[i];
+      for (std::size_t i = 0; i < reads.failed.size(); ++i) {
+        err << (i ? ", " : "") << reads.failed[i];
       }
       err << ")";
     }
@@ -229,12 +219,7 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: plan takes no arguments\n";
     return kExitUsage;
   }
-  if (args.account_state.empty()) {
-    // TODO(#3): read the live account through the account client.
-    err << "idsync: plan needs --account-state FILE in this version (reading the live account "
-           "is not available yet)\n";
-    return kExitUsage;
-  }
+  if (args.account_state.empty()) return cli::PlanLive(args, out, err);
   Result<AccountState> state = LoadAccountState(args.account_state, mapping::Catalog::Builtin());
   if (!state.ok()) {
     err << "idsync: " << state.status().message() << "\n";
@@ -253,8 +238,9 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     if (!loaded) return kExitUsage;
   }
   ExpandUserLevels(*state, loaded->catalog);
-  ReadSources(*loaded, err);
-  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, loaded->snapshots);
+  SourceReads reads = ReadAllSources(loaded->config);
+  PrintSourceErrors(reads, err);
+  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, reads.snapshots);
   if (!mapped.ok()) {
     err << "idsync: " << mapped.status().message() << "\n";
     return kExitFailed;
@@ -272,8 +258,8 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
   input.people = &mapped->people;
   input.account = &state->users;
   input.projects = &projects;
-  input.failed_sources = loaded->failed_sources;
-  input.hold_all_reductions = loaded->hold_all;
+  input.failed_sources = reads.failed;
+  input.hold_all_reductions = reads.hold_all;
   mapping::ReconcilePolicy policy = loaded->config.Policy();
   policy.force = args.force;
   Result<mapping::Plan> plan = mapping::Reconcile(input, loaded->catalog, policy);
@@ -287,7 +273,7 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     PlanText(out, *plan, loaded->catalog, projects);
   }
   if (plan->blocked) return kExitBlocked;
-  return loaded->failed_sources.empty() ? kExitOk : kExitFailed;
+  return reads.failed.empty() ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -309,7 +295,10 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (args->command == "validate") return Validate(*args, out, err);
   if (args->command == "explain") return Explain(*args, out, err);
   if (args->command == "plan") return Plan(*args, out, err);
-  static const std::set<std::string> kLater = {"apply", "status", "audit", "scim-token"};
+  if (args->command == "apply") return cli::Apply(*args, out, err);
+  if (args->command == "status") return cli::StatusCommand(*args, out, err);
+  if (args->command == "audit") return cli::Audit(*args, out, err);
+  static const std::set<std::string> kLater = {"scim-token"};
   if (kLater.count(args->command)) {
     err << "idsync: " << args->command << " is not available in this version yet\n";
     return kExitUsage;

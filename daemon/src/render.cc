@@ -152,7 +152,34 @@ std::string Pad(std::string_view text, std::size_t width) {
   return out;
 }
 
+ordered_json OperationObject(const mapping::Operation& op, const mapping::Catalog& catalog,
+                             const std::vector<mapping::Project>& projects) {
+  ordered_json o;
+  o["op"] = std::string(mapping::OpKindName(op.kind));
+  o["email"] = op.email;
+  if (op.kind != mapping::OpKind::kInvite) o["user_id"] = op.user_id;
+  if (op.kind != mapping::OpKind::kRemove) {
+    ordered_json after = StateJson(catalog, op.after, projects);
+    for (auto& [k, v] : after.items()) o[k] = v;
+  } else {
+    // After a removal the person has no role, nothing and no project.
+    o["role"] = nullptr;
+    o["permissions"] = LevelsJson(catalog, catalog.Uniform(Level::kNone));
+    o["projects"] = ordered_json::array();
+  }
+  o["rules"] = op.rules;
+  if (op.adopt) o["adopt"] = true;
+  if (!op.reason.empty()) o["reason"] = op.reason;
+  if (op.kind != mapping::OpKind::kInvite) o["before"] = StateJson(catalog, op.before, projects);
+  return o;
+}
+
 }  // namespace
+
+std::string OperationJson(const mapping::Operation& op, const mapping::Catalog& catalog,
+                          const std::vector<mapping::Project>& projects) {
+  return OperationObject(op, catalog, projects).dump();
+}
 
 std::string ExplainJson(const mapping::RuleSet& rules, const mapping::PersonAccess& person,
                         bool pretty) {
@@ -250,26 +277,7 @@ std::string PlanJson(const mapping::Plan& plan, const mapping::Catalog& catalog,
   j["forced"] = plan.forced;
   j["reasons"] = plan.reasons;
   ordered_json ops = ordered_json::array();
-  for (const auto& op : plan.operations) {
-    ordered_json o;
-    o["op"] = std::string(mapping::OpKindName(op.kind));
-    o["email"] = op.email;
-    if (op.kind != mapping::OpKind::kInvite) o["user_id"] = op.user_id;
-    if (op.kind != mapping::OpKind::kRemove) {
-      ordered_json after = StateJson(catalog, op.after, projects);
-      for (auto& [k, v] : after.items()) o[k] = v;
-    } else {
-      // After a removal the person has no role, nothing and no project.
-      o["role"] = nullptr;
-      o["permissions"] = LevelsJson(catalog, catalog.Uniform(Level::kNone));
-      o["projects"] = ordered_json::array();
-    }
-    o["rules"] = op.rules;
-    if (op.adopt) o["adopt"] = true;
-    if (!op.reason.empty()) o["reason"] = op.reason;
-    if (op.kind != mapping::OpKind::kInvite) o["before"] = StateJson(catalog, op.before, projects);
-    ops.push_back(std::move(o));
-  }
+  for (const auto& op : plan.operations) ops.push_back(OperationObject(op, catalog, projects));
   j["operations"] = ops;
   j["summary"] = {{"invite", plan.summary.invite},
                   {"update", plan.summary.update},

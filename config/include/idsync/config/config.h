@@ -189,6 +189,11 @@ Result<Config> LoadConfig(const std::string& path, const LoadOptions& options = 
 Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
                            const LoadOptions& options = {});
 
+// The `store` URL written in `path` (or the default), read without checking
+// the rest of the file: where to find the cached account catalog before
+// the file can be checked against it.
+Result<std::string> ReadStoreUrl(const std::string& path);
+
 // Parses "30s", "15m", "2h", "1d", "500ms" (also combined, largest unit
 // first, each unit once: "1h30m"); "0s" is zero. kInvalidArgument otherwise
 // (no spaces, signs, fractions or bare numbers).

@@ -34,6 +34,11 @@ void ExplainText(std::ostream& out, const mapping::RuleSet& rules,
 std::string PlanJson(const mapping::Plan& plan, const mapping::Catalog& catalog,
                      const std::vector<mapping::Project>& projects);
 
+// One operation as the plan's JSON shows it (compact, one line): what the
+// outbox and the audit log keep of it.
+std::string OperationJson(const mapping::Operation& op, const mapping::Catalog& catalog,
+                          const std::vector<mapping::Project>& projects);
+
 // The plan as a reviewable diff: one block per operation with before and after.
 void PlanText(std::ostream& out, const mapping::Plan& plan, const mapping::Catalog& catalog,
               const std::vector<mapping::Project>& projects);

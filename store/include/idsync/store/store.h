@@ -33,10 +33,10 @@ std::string_view OutboxStateName(OutboxState state);  // "planned", "sent", ...
 
 // One planned write to the account.
 struct OutboxEntry {
-  std::int64_t id = 0;      // assigned by Enqueue
-  std::int64_t run_id = 0;  // the run that planned it
-  std::string op;           // the plan's kind: "invite" | "update" | "remove" | "revoke"
-  std::string email;        // the person's address
+  std::int64_t id = 0;          // assigned by Enqueue
+  std::int64_t run_id = 0;      // the run that planned it
+  std::string op;               // the plan's kind: "invite" | "update" | "remove" | "revoke"
+  std::string email;            // the person's address
   mapping::AccountWrite write;  // exactly what is sent; write.idempotency_key is unique
   // The plan's operation as JSON (before, after, rules, reason): copied into
   // the audit entry when the write lands.
@@ -55,7 +55,7 @@ struct AuditEntry {
   std::int64_t seq = 0;  // 1, 2, 3, ... in the order written
   std::int64_t at_ms = 0;
   std::int64_t run_id = 0;
-  std::string action;   // "invite" | "update" | "remove" | "revoke" | "adopt"
+  std::string action;  // "invite" | "update" | "remove" | "revoke" | "adopt"
   std::string email;
   std::string user_id;
   std::string source;
@@ -73,6 +73,7 @@ struct AuditCheck {
   // and what is wrong with it: edited, removed, reordered, or cut off.
   std::int64_t bad_seq = 0;
   std::string problem;
+  std::string message;  // for people: names the first bad entry and what is wrong
 };
 
 // One run (apply, or a partial run).
@@ -117,31 +118,42 @@ class Store {
   // or "sqlite://relative/path.db"; runs pending schema migrations.
   // kInvalidArgument for another scheme (postgresql:// is not supported yet);
   // kUnavailable when the file cannot be opened or written; kFailedPrecondition
-  // when its schema is newer than this build knows.
+  // when its schema is newer than this build knows (or the file is not an
+  // SQLite database). A new file is created with mode 0600; its directory
+  // must exist.
   static Result<std::unique_ptr<Store>> Open(const std::string& url);
 
   // --- runs ---
   virtual Result<std::int64_t> BeginRun(const std::string& kind, std::int64_t at_ms) = 0;
-  virtual Status FinishRun(const RunRecord& run) = 0;  // by run.id
-  virtual Result<std::vector<RunRecord>> RecentRuns(int limit) = 0;  // newest first
+  // Records the end of run.id (finished_ms, result, summary, audit head,
+  // error). kNotFound for an unknown id; kInvalidArgument for an empty result
+  // ("" means still running).
+  virtual Status FinishRun(const RunRecord& run) = 0;
+  // Newest first; limit <= 0: all.
+  virtual Result<std::vector<RunRecord>> RecentRuns(int limit) = 0;
   // Runs begun and never finished (the process died): marked "stopped".
   virtual Status CloseInterruptedRuns(std::int64_t at_ms) = 0;
 
   // --- outbox ---
-  // Writes every entry in one transaction, assigning ids (in order) and
-  // created_ms. kAlreadyExists if an idempotency key is already stored.
+  // Writes every entry in one transaction, assigning ids (in order); each is
+  // stored kPlanned with no attempts, created_ms as given and updated_ms =
+  // created_ms. kAlreadyExists if an idempotency key is already stored (or
+  // repeated in the batch); kInvalidArgument for an empty key. On error nothing
+  // of the batch is stored and the ids stay 0.
   virtual Status Enqueue(std::vector<OutboxEntry>& entries) = 0;
   // Entries in kPlanned or kSent, highest priority first, then by id.
   virtual Result<std::vector<OutboxEntry>> Unfinished() = 0;
-  // Entries that failed, newest first (for status).
+  // Entries that failed, newest first (for status). limit <= 0: all.
   virtual Result<std::vector<OutboxEntry>> Failed(int limit) = 0;
   // Before a send: kPlanned/kSent -> kSent, attempts+1. Durable when it returns.
   virtual Status MarkSent(std::int64_t entry_id, std::int64_t at_ms) = 0;
   // A send failed transiently and will be retried later: records the error.
-  virtual Status NoteError(std::int64_t entry_id, const std::string& error,
-                           std::int64_t at_ms) = 0;
+  virtual Status NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) = 0;
   // The write landed: entry -> kDone, mirror and managed set updated, audit
   // entry appended, all in one transaction. Returns the new audit head.
+  // MarkSent, NoteError, Fail, Complete: kNotFound for an unknown entry,
+  // kFailedPrecondition when it is no longer kPlanned or kSent; on any error
+  // nothing changed.
   virtual Result<std::string> Complete(const Completion& completion) = 0;
   // Rejected for good: entry -> kFailed with the error (not audited: nothing changed).
   virtual Status Fail(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) = 0;

@@ -1,0 +1,383 @@
+// The commands that talk to the account and the store: plan (live), apply,
+// validate --online, status and audit.
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "idsync/account/account_client.h"
+#include "idsync/daemon/account_state.h"
+#include "idsync/daemon/cli.h"
+#include "idsync/daemon/render.h"
+#include "idsync/daemon/sync.h"
+
+#include "cli_internal.h"
+
+namespace idsync::daemon::cli {
+namespace {
+
+using nlohmann::ordered_json;
+
+std::string FormatTime(std::int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "2026-11-28", "2026-11-28T10:00:00Z", or a duration meaning that long ago.
+Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
+  if (text.empty()) return std::int64_t{0};
+  std::tm tm{};
+  for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
+    tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+  }
+  Result<config::Duration> ago = config::ParseDuration(text);
+  if (ago.ok()) return now_ms - ago->count();
+  return InvalidArgumentError(
+      "--since takes a date (2026-11-28), a UTC time "
+      "(2026-11-28T10:00:00Z) or a duration (24h), not '" +
+      text + "'");
+}
+
+// The configuration, store and account client the live commands share.
+struct Live {
+  Loaded loaded;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<account::AccountClient> account;
+};
+
+// Loads everything, printing the problem; `exit` is set on failure.
+std::optional<Live> OpenLive(const Args& args, std::ostream& err, int& exit) {
+  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  if (!loaded) {
+    exit = kExitUsage;
+    return std::nullopt;
+  }
+  if (loaded->config.account.url.empty()) {
+    err << "idsync: " << args.config << " has no `account:` section; use --account-state FILE "
+        << "to plan offline\n";
+    exit = kExitUsage;
+    return std::nullopt;
+  }
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
+  if (!store) {
+    exit = kExitFailed;
+    return std::nullopt;
+  }
+  Result<std::unique_ptr<account::AccountClient>> client =
+      account::AccountClient::Create(loaded->config.account);
+  if (!client.ok()) {
+    err << "idsync: account: " << client.status().message() << "\n";
+    exit = kExitUsage;
+    return std::nullopt;
+  }
+  return Live{std::move(*loaded), std::move(store), std::move(client).value()};
+}
+
+// Shows progress on a terminal in place, else as a log line every few seconds.
+ProgressFn ProgressPrinter(std::ostream& err) {
+  bool tty = &err == &std::cerr && ::isatty(STDERR_FILENO);
+  auto last_line = std::make_shared<double>(-10.0);
+  return [&err, tty, last_line](const Progress& p) {
+    double rate = p.elapsed_s > 0 ? p.done / p.elapsed_s : 0;
+    double left = rate > 0 ? (p.total - p.done) / rate : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "apply: %lld/%lld done, %.1f/s, %.0f s left, %lld failed",
+                  static_cast<long long>(p.done), static_cast<long long>(p.total), rate, left,
+                  static_cast<long long>(p.failed));
+    if (tty) {
+      err << "\r" << line << "   " << (p.done == p.total ? "\n" : "") << std::flush;
+    } else if (p.elapsed_s - *last_line >= 5 || p.done == p.total) {
+      *last_line = p.elapsed_s;
+      err << "idsync: " << line << "\n";
+    }
+  };
+}
+
+void PrintReport(const ApplyReport& r, std::ostream& out) {
+  if (r.recovered > 0 || r.dropped > 0) {
+    out << "Finished " << r.recovered << " operations an interrupted run had sent; " << r.dropped
+        << " it had not sent were planned again.\n";
+  }
+  out << "Applied " << r.applied << " operations in " << std::fixed << std::setprecision(1)
+      << r.elapsed_s << " s: " << r.failed << " failed, " << r.pending << " pending.\n";
+  for (const auto& f : r.failures) out << "  failed: " << f << "\n";
+  if (r.stopped) {
+    out << "Stopped: the account refused idsync's credentials (401/403). The remaining "
+           "operations stay pending for the next run.\n";
+  }
+  for (const auto& s : r.failed_sources) {
+    out << "Source failed: " << s << " (nobody it granted lost access)\n";
+  }
+  if (!r.audit_head.empty()) out << "Audit head: " << r.audit_head << "\n";
+}
+
+}  // namespace
+
+std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err) {
+  Result<std::unique_ptr<store::Store>> store = store::Store::Open(config.store);
+  if (!store.ok()) {
+    err << "idsync: store " << config.store << ": " << store.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+int PlanLive(const Args& args, std::ostream& out, std::ostream& err) {
+  int exit = kExitOk;
+  std::optional<Live> live = OpenLive(args, err, exit);
+  if (!live) return exit;
+  Syncer syncer(live->loaded.config, *live->store, *live->account);
+  Result<PlannedRun> run = syncer.Plan(args.force);
+  if (!run.ok()) {
+    err << "idsync: " << run.status().message() << "\n";
+    return run.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  for (const auto& s : run->failed_sources) err << "idsync: source " << s << "\n";
+  if (args.json) {
+    out << PlanJson(run->plan, run->catalog, run->projects) << "\n";
+  } else {
+    PlanText(out, run->plan, run->catalog, run->projects);
+  }
+  if (run->plan.blocked) return kExitBlocked;
+  return run->failed_sources.empty() ? kExitOk : kExitFailed;
+}
+
+int Apply(const Args& args, std::ostream& out, std::ostream& err) {
+  if (!args.positional.empty()) {
+    err << "idsync: apply takes no arguments\n";
+    return kExitUsage;
+  }
+  int exit = kExitOk;
+  std::optional<Live> live = OpenLive(args, err, exit);
+  if (!live) return exit;
+  Syncer syncer(live->loaded.config, *live->store, *live->account);
+  ApplyOptions options;
+  options.force = args.force;
+  options.progress = ProgressPrinter(err);
+  Result<ApplyReport> report = syncer.Apply(options);
+  if (!report.ok()) {
+    err << "idsync: apply: " << report.status().message() << "\n";
+    return report.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  if (report->blocked) {
+    mapping::Catalog catalog = OfflineCatalog(args.config);
+    PlanText(out, report->plan, catalog, {});
+    out << "\nNothing was sent.\n";
+    return kExitBlocked;
+  }
+  const auto& s = report->plan.summary;
+  out << "Plan: " << s.invite << " to invite, " << s.update << " to update, " << s.revoke
+      << " to revoke, " << s.remove << " to remove, " << s.unchanged << " unchanged\n";
+  PrintReport(*report, out);
+  return ApplyExitCode(*report);
+}
+
+int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
+  int exit = kExitOk;
+  std::optional<Live> live = OpenLive(args, err, exit);
+  if (!live) return exit;
+  const config::Config& config = live->loaded.config;
+  int status = kExitOk;
+  mapping::Catalog catalog = mapping::Catalog::Builtin();
+  if (config.catalog_source == config::CatalogSource::kAccount) {
+    Result<mapping::Catalog> fetched = live->account->GetCatalog();
+    if (!fetched.ok()) {
+      err << "idsync: account: " << fetched.status().message() << "\n";
+      return kExitFailed;
+    }
+    catalog = std::move(fetched).value();
+    live->store->PutMeta("catalog", CatalogToJson(catalog)).IgnoreError();
+    out << "account: answers; catalog has " << catalog.item_count() << " items\n";
+  }
+  // Every preset and permission key against the catalog in force.
+  std::optional<Loaded> again = LoadConfigAndRules(args.config, catalog, err);
+  if (!again) return kExitUsage;
+  Result<std::vector<mapping::Project>> projects = live->account->ListProjects();
+  if (!projects.ok()) {
+    err << "idsync: account: " << projects.status().message() << "\n";
+    return kExitFailed;
+  }
+  for (const auto& rule : config.rules) {
+    for (const auto& name : rule.projects) {
+      bool known = std::any_of(projects->begin(), projects->end(),
+                               [&](const mapping::Project& p) { return p.name == name; });
+      if (!known) {
+        err << "idsync: rule " << rule.name << " names project '" << name
+            << "', which the account does not have\n";
+        status = kExitFailed;
+      }
+    }
+  }
+  if (status == kExitOk) {
+    out << args.config << ": configuration is valid and matches the account (" << projects->size()
+        << " projects)\n";
+  }
+  return status;
+}
+
+int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
+  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  if (!loaded) return kExitUsage;
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
+  if (!store) return kExitFailed;
+  auto runs = store->RecentRuns(10);
+  auto pending = store->Unfinished();
+  auto failed = store->Failed(20);
+  auto check = store->VerifyAudit(std::nullopt);
+  for (const Status& s : {runs.status(), pending.status(), failed.status(), check.status()}) {
+    if (!s.ok()) {
+      err << "idsync: store: " << s.message() << "\n";
+      return kExitFailed;
+    }
+  }
+  if (args.json) {
+    ordered_json j;
+    j["runs"] = ordered_json::array();
+    for (const auto& r : *runs) {
+      ordered_json run{{"id", r.id},
+                       {"kind", r.kind},
+                       {"started", FormatTime(r.started_ms)},
+                       {"finished", FormatTime(r.finished_ms)},
+                       {"result", r.result},
+                       {"error", r.error},
+                       {"audit_head", r.audit_head}};
+      run["summary"] =
+          nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
+      j["runs"].push_back(run);
+    }
+    auto entry = [](const store::OutboxEntry& e) {
+      return ordered_json{{"id", e.id},
+                          {"op", e.op},
+                          {"email", e.email},
+                          {"state", std::string(store::OutboxStateName(e.state))},
+                          {"attempts", e.attempts},
+                          {"error", e.error},
+                          {"updated", FormatTime(e.updated_ms)}};
+    };
+    j["pending"] = ordered_json::array();
+    for (const auto& e : *pending) j["pending"].push_back(entry(e));
+    j["failed"] = ordered_json::array();
+    for (const auto& e : *failed) j["failed"].push_back(entry(e));
+    j["audit"] = {{"head", check->head}, {"entries", check->entries}, {"intact", check->ok}};
+    out << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  out << "Runs (newest first):\n";
+  if (runs->empty()) out << "  none yet\n";
+  for (const auto& r : *runs) {
+    out << "  #" << std::left << std::setw(5) << r.id << FormatTime(r.started_ms) << "  "
+        << std::setw(8) << r.kind << std::setw(9) << (r.result.empty() ? "running" : r.result);
+    nlohmann::json sj =
+        nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
+    if (sj.is_object()) {
+      out << "invite " << sj.value("invite", 0) << ", update " << sj.value("update", 0)
+          << ", revoke " << sj.value("revoke", 0) << ", remove " << sj.value("remove", 0)
+          << "; applied " << sj.value("applied", 0) << ", failed " << sj.value("failed", 0);
+      if (sj.contains("failed_sources") && !sj["failed_sources"].empty()) {
+        out << "; sources failed: " << sj["failed_sources"].size();
+      }
+    }
+    if (!r.error.empty()) out << "  (" << r.error << ")";
+    out << "\n";
+  }
+  out << "Pending operations: " << pending->size() << "\n";
+  for (const auto& e : *pending) {
+    out << "  " << e.op << " " << e.email << " (" << store::OutboxStateName(e.state) << ", "
+        << e.attempts << " attempts" << (e.error.empty() ? "" : ": " + e.error) << ")\n";
+  }
+  out << "Failed operations (latest " << failed->size() << "):\n";
+  for (const auto& e : *failed) {
+    out << "  " << FormatTime(e.updated_ms) << "  " << e.op << " " << e.email << ": " << e.error
+        << "\n";
+  }
+  out << "Audit log: " << check->entries << " entries, head "
+      << (check->head.empty() ? "(empty)" : check->head)
+      << (check->ok ? "" : "  BROKEN: run `idsync audit verify`") << "\n";
+  return kExitOk;
+}
+
+int Audit(const Args& args, std::ostream& out, std::ostream& err) {
+  bool verify = !args.positional.empty() && args.positional[0] == "verify";
+  if (args.positional.size() > (verify ? 1u : 0u)) {
+    err << "idsync: audit takes `verify` or nothing\n";
+    return kExitUsage;
+  }
+  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  if (!loaded) return kExitUsage;
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
+  if (!store) return kExitFailed;
+  if (verify) {
+    std::optional<std::string> head;
+    if (!args.head.empty()) head = args.head;
+    Result<store::AuditCheck> check = store->VerifyAudit(head);
+    if (!check.ok()) {
+      err << "idsync: store: " << check.status().message() << "\n";
+      return kExitFailed;
+    }
+    if (!check->ok) {
+      out << "audit log BROKEN";
+      if (check->bad_seq > 0) out << " at entry " << check->bad_seq;
+      out << ": " << check->problem << "\n";
+      return kExitFailed;
+    }
+    out << "audit log intact: " << check->entries << " entries, head "
+        << (check->head.empty() ? "(empty)" : check->head) << "\n";
+    return kExitOk;
+  }
+  Result<std::int64_t> since = ParseSince(args.since, SystemNowMs());
+  if (!since.ok()) {
+    err << "idsync: " << since.status().message() << "\n";
+    return kExitUsage;
+  }
+  Result<std::vector<store::AuditEntry>> entries = store->Audit(*since);
+  if (!entries.ok()) {
+    err << "idsync: store: " << entries.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (args.json) {
+    ordered_json all = ordered_json::array();
+    for (const auto& e : *entries) {
+      ordered_json j{{"seq", e.seq},       {"at", FormatTime(e.at_ms)}, {"run", e.run_id},
+                     {"action", e.action}, {"email", e.email},          {"user_id", e.user_id},
+                     {"source", e.source}};
+      j["detail"] =
+          nlohmann::json::parse(e.detail_json.empty() ? "{}" : e.detail_json, nullptr, false);
+      j["hash"] = e.hash;
+      j["prev_hash"] = e.prev_hash;
+      all.push_back(j);
+    }
+    out << all.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& e : *entries) {
+    nlohmann::json d =
+        nlohmann::json::parse(e.detail_json.empty() ? "{}" : e.detail_json, nullptr, false);
+    std::string rules;
+    if (d.is_object() && d.contains("rules") && d["rules"].is_array()) {
+      for (const auto& r : d["rules"]) rules += (rules.empty() ? "" : ",") + r.get<std::string>();
+    }
+    out << std::left << std::setw(7) << e.seq << FormatTime(e.at_ms) << "  " << std::setw(8)
+        << e.action << std::setw(32) << e.email << std::setw(12) << e.user_id << e.source;
+    if (!rules.empty()) out << "  rules: " << rules;
+    out << "\n";
+  }
+  if (entries->empty())
+    out << "no audit entries" << (args.since.empty() ? "" : " since then") << "\n";
+  return kExitOk;
+}
+
+}  // namespace idsync::daemon::cli

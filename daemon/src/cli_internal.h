@@ -1,0 +1,56 @@
+// Shared by the command implementations of the `idsync` CLI (not installed).
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "idsync/config/config.h"
+#include "idsync/mapping/catalog.h"
+#include "idsync/mapping/rules.h"
+#include "idsync/store/store.h"
+
+namespace idsync::daemon::cli {
+
+struct Args {
+  std::string command;
+  std::vector<std::string> positional;
+  std::string config = "/etc/idsync/idsync.yaml";
+  std::string account_state;
+  std::string since;
+  std::string head;
+  bool json = false;
+  bool all = false;
+  bool force = false;
+  bool online = false;
+  bool help = false;
+  bool version = false;
+};
+
+// The configuration loaded against `catalog`, with its rules compiled.
+struct Loaded {
+  config::Config config;
+  mapping::Catalog catalog;
+  std::unique_ptr<mapping::RuleSet> rules;
+};
+
+// Loads and compiles; prints the problem to `err` and returns nullopt on failure.
+std::optional<Loaded> LoadConfigAndRules(const std::string& path, const mapping::Catalog& catalog,
+                                         std::ostream& err);
+
+// The catalog offline commands check against: the account's, as cached in the
+// store by the last run, when the store exists and has one; else the built-in one.
+mapping::Catalog OfflineCatalog(const std::string& config_path);
+
+// Opens the configured store, printing the problem on failure.
+std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err);
+
+int Apply(const Args& args, std::ostream& out, std::ostream& err);
+int PlanLive(const Args& args, std::ostream& out, std::ostream& err);
+int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err);
+int StatusCommand(const Args& args, std::ostream& out, std::ostream& err);
+int Audit(const Args& args, std::ostream& out, std::ostream& err);
+
+}  // namespace idsync::daemon::cli

@@ -1,0 +1,392 @@
+#include "idsync/daemon/sync.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "idsync/daemon/account_state.h"
+#include "idsync/daemon/inputs.h"
+#include "idsync/daemon/render.h"
+#include "idsync/mapping/glob.h"
+
+namespace idsync::daemon {
+namespace {
+
+using mapping::AccountWrite;
+using mapping::OpKind;
+
+// Keys must stay unique across processes and restarts: 128 random bits.
+std::string NewIdempotencyKey() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+mapping::AccountUser ToAccountUser(const mapping::AccountRecord& r, const mapping::Catalog& catalog,
+                                   bool managed) {
+  mapping::AccountUser u;
+  u.id = r.id;
+  u.email = r.email;
+  u.name = r.name;
+  u.role = r.role;
+  u.status = r.status;
+  u.levels = catalog.ExpandLenient(r.permissions);
+  u.projects = r.projects;
+  std::sort(u.projects.begin(), u.projects.end());
+  u.projects.erase(std::unique(u.projects.begin(), u.projects.end()), u.projects.end());
+  u.managed = managed;
+  return u;
+}
+
+// The body DESIGN.md's "Writes to the account" gives each kind of operation.
+AccountWrite WriteFor(const mapping::Operation& op, const mapping::Catalog& catalog) {
+  AccountWrite w;
+  w.idempotency_key = NewIdempotencyKey();
+  w.email = op.email;
+  w.user_id = op.user_id;
+  auto permissions = [&](const mapping::AccessState& s) {
+    // An admin has everything; its map is sent empty and never diffed.
+    return s.role == mapping::Role::kAdmin ? mapping::PermissionSpec{} : catalog.Compact(s.levels);
+  };
+  switch (op.kind) {
+    case OpKind::kInvite:
+      w.kind = AccountWrite::Kind::kInvite;
+      w.name = op.after.name;
+      w.role = op.after.role;
+      w.permissions = permissions(op.after);
+      w.projects = op.after.projects;
+      break;
+    case OpKind::kUpdate:
+      w.kind = AccountWrite::Kind::kPatch;
+      // Role, permissions and projects are sent whole: PATCH replaces them,
+      // so the write means the same thing however often it lands.
+      w.role = op.after.role;
+      w.permissions = permissions(op.after);
+      w.projects = op.after.projects;
+      if (!op.after.name.empty() && op.after.name != op.before.name) w.name = op.after.name;
+      break;
+    case OpKind::kRevoke:
+      w.kind = AccountWrite::Kind::kPatch;
+      w.role = mapping::Role::kMember;
+      w.permissions = mapping::PermissionSpec{};
+      w.projects = std::vector<std::string>{};
+      break;
+    case OpKind::kRemove:
+      w.kind = AccountWrite::Kind::kDelete;
+      break;
+  }
+  return w;
+}
+
+bool IsReduction(const store::OutboxEntry& e) { return e.op == "remove" || e.op == "revoke"; }
+
+bool OperationAdopts(const store::OutboxEntry& e) {
+  nlohmann::json j = nlohmann::json::parse(e.operation_json, nullptr, false);
+  return !j.is_discarded() && j.value("adopt", false);
+}
+
+std::string SummaryJson(const ApplyReport& r) {
+  nlohmann::ordered_json j;
+  j["invite"] = r.plan.summary.invite;
+  j["update"] = r.plan.summary.update;
+  j["remove"] = r.plan.summary.remove;
+  j["revoke"] = r.plan.summary.revoke;
+  j["unchanged"] = r.plan.summary.unchanged;
+  j["applied"] = r.applied;
+  j["failed"] = r.failed;
+  j["pending"] = r.pending;
+  j["recovered"] = r.recovered;
+  j["dropped"] = r.dropped;
+  j["failed_sources"] = r.failed_sources;
+  j["blocked"] = r.blocked;
+  j["reasons"] = r.plan.reasons;
+  return j.dump();
+}
+
+}  // namespace
+
+std::int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int ApplyExitCode(const ApplyReport& r) {
+  if (r.blocked) return 3;
+  if (r.failed > 0 || r.pending > 0 || r.stopped || !r.failed_sources.empty()) return 1;
+  return 0;
+}
+
+Syncer::Syncer(const config::Config& config, store::Store& store,
+               mapping::AccountDirectory& account, NowFn now)
+    : config_(config), store_(store), account_(account), now_(std::move(now)) {}
+
+Result<PlannedRun> Syncer::Plan(bool force) {
+  PlannedRun run{mapping::Catalog::Builtin(), nullptr, {}, {}, {}, {}, {}};
+  if (config_.catalog_source == config::CatalogSource::kAccount) {
+    Result<mapping::Catalog> catalog = account_.GetCatalog();
+    if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
+    run.catalog = std::move(catalog).value();
+  }
+  ASSIGN_OR_RETURN(run.rules, CompileRules(config_, run.catalog));
+  Result<std::vector<mapping::Project>> projects = account_.ListProjects();
+  if (!projects.ok()) return projects.status().WithContext("reading the account's projects");
+  run.projects = std::move(projects).value();
+  Result<std::vector<mapping::AccountRecord>> users = account_.ListUsers();
+  if (!users.ok()) return users.status().WithContext("reading the account's users");
+  run.account = std::move(users).value();
+
+  SourceReads reads = ReadAllSources(config_);
+  run.failed_sources = reads.errors;
+  Result<mapping::MappingResult> mapped = mapping::Map(*run.rules, reads.snapshots);
+  if (!mapped.ok()) return mapped.status();
+  run.mapped = std::move(mapped).value();
+
+  ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
+  std::set<std::string> managed_ids;
+  for (const auto& m : managed) managed_ids.insert(m.user_id);
+  std::vector<mapping::AccountUser> actual;
+  actual.reserve(run.account.size());
+  for (const auto& r : run.account) {
+    actual.push_back(ToAccountUser(r, run.catalog, managed_ids.count(r.id) > 0));
+  }
+
+  mapping::ReconcileInput input;
+  input.people = &run.mapped.people;
+  input.account = &actual;
+  input.projects = &run.projects;
+  input.failed_sources = reads.failed;
+  input.hold_all_reductions = reads.hold_all;
+  mapping::ReconcilePolicy policy = config_.Policy();
+  policy.force = force;
+  ASSIGN_OR_RETURN(run.plan, mapping::Reconcile(input, run.catalog, policy));
+  return run;
+}
+
+Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  ApplyReport report;
+  RETURN_IF_ERROR(store_.CloseInterruptedRuns(now_()));
+  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("apply", now_()));
+
+  store::RunRecord run;
+  run.id = report.run_id;
+  run.kind = "apply";
+  auto finish = [&](const std::string& result, const std::string& error) -> Status {
+    report.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Result<std::string> head = store_.AuditHead();
+    if (head.ok()) report.audit_head = *head;
+    run.finished_ms = now_();
+    run.result = result;
+    run.error = error;
+    run.summary_json = SummaryJson(report);
+    run.audit_head = report.audit_head;
+    return store_.FinishRun(run);
+  };
+
+  // An interrupted run first: what it sent is finished with the same keys
+  // before anything new is planned.
+  Status recovered = Recover(report, options);
+  if (!recovered.ok() || report.stopped) {
+    RETURN_IF_ERROR(finish(report.stopped ? "stopped" : "failed", recovered.message()));
+    if (!recovered.ok()) return recovered;
+    return report;
+  }
+
+  Result<PlannedRun> planned = Plan(options.force);
+  if (!planned.ok()) {
+    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    return planned.status();
+  }
+  report.plan = planned->plan;
+  report.failed_sources = planned->failed_sources;
+  if (config_.catalog_source == config::CatalogSource::kAccount) {
+    // Offline commands (validate, explain) check against the account's catalog.
+    store_.PutMeta("catalog", CatalogToJson(planned->catalog)).IgnoreError();
+  }
+  if (report.plan.blocked) {
+    report.blocked = true;
+    RETURN_IF_ERROR(finish("blocked", ""));
+    return report;
+  }
+
+  // Adoptions with nothing to change are recorded without a write.
+  std::unordered_map<std::string, const mapping::AccountRecord*> by_email;
+  for (const auto& r : planned->account) by_email[mapping::AsciiLower(r.email)] = &r;
+  for (const auto& email : report.plan.adopted) {
+    auto it = by_email.find(email);
+    if (it == by_email.end()) continue;
+    RETURN_IF_ERROR(store_.SetManaged({it->second->id, it->second->email, "adopted", now_()}));
+    store::AuditEntry audit;
+    audit.at_ms = now_();
+    audit.run_id = report.run_id;
+    audit.action = "adopt";
+    audit.email = it->second->email;
+    audit.user_id = it->second->id;
+    audit.source = options.source;
+    audit.detail_json =
+        R"({"reason":"adopt_existing: the address belongs to a person a source knows"})";
+    RETURN_IF_ERROR(store_.AppendAudit(audit).status());
+  }
+
+  std::vector<store::OutboxEntry> entries;
+  entries.reserve(report.plan.operations.size());
+  for (const auto& op : report.plan.operations) {
+    store::OutboxEntry e;
+    e.run_id = report.run_id;
+    e.op = std::string(mapping::OpKindName(op.kind));
+    e.email = op.email;
+    e.write = WriteFor(op, planned->catalog);
+    e.operation_json = OperationJson(op, planned->catalog, planned->projects);
+    e.source = options.source;
+    e.created_ms = now_();
+    entries.push_back(std::move(e));
+  }
+  // Every operation is durable before the first one is sent.
+  RETURN_IF_ERROR(store_.Enqueue(entries));
+  Status executed = Execute(std::move(entries), report, options);
+  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
+  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(executed);
+  return report;
+}
+
+Status Syncer::Recover(ApplyReport& report, const ApplyOptions& options) {
+  ASSIGN_OR_RETURN(report.dropped, store_.DropPlanned(now_()));
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> sent, store_.Unfinished());
+  report.recovered = static_cast<std::int64_t>(sent.size());
+  if (sent.empty()) return Status::Ok();
+  return Execute(std::move(sent), report, options);
+}
+
+Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
+                       const ApplyOptions& options) {
+  // Grants first, reductions after: a promotion lands before a removal that
+  // relies on it, and a stop (401/403) part-way leaves reductions unsent.
+  std::stable_partition(entries.begin(), entries.end(),
+                        [](const store::OutboxEntry& e) { return !IsReduction(e); });
+  const auto started = std::chrono::steady_clock::now();
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;  // guards report and progress
+  Status first_error;
+  Progress progress;
+  progress.total = static_cast<std::int64_t>(entries.size());
+  const std::size_t reductions_begin = static_cast<std::size_t>(
+      std::find_if(entries.begin(), entries.end(), IsReduction) - entries.begin());
+  std::atomic<std::size_t> grants_done{0};
+
+  auto worker = [&] {
+    while (!stop.load()) {
+      std::size_t i = next.fetch_add(1);
+      if (i >= entries.size()) return;
+      if (i >= reductions_begin) {
+        // Wait for every grant to finish before the first reduction.
+        while (grants_done.load() < reductions_begin && !stop.load()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        if (stop.load()) return;
+      }
+      bool stop_now = false;
+      ApplyReport local;
+      Status s = SendOne(entries[i], local, stop_now);
+      if (i < reductions_begin) grants_done.fetch_add(1);
+      std::lock_guard<std::mutex> lock(mu);
+      report.applied += local.applied;
+      report.failed += local.failed;
+      report.failures.insert(report.failures.end(), local.failures.begin(), local.failures.end());
+      if (!s.ok() && first_error.ok()) first_error = s;
+      if (stop_now || !s.ok()) {
+        report.stopped = report.stopped || stop_now;
+        stop.store(true);
+      }
+      progress.done += local.applied + local.failed;
+      progress.failed = report.failed;
+      progress.elapsed_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (options.progress) options.progress(progress);
+    }
+  };
+  int threads = std::clamp(config_.account.concurrency, 1, 64);
+  threads =
+      static_cast<int>(std::min<std::size_t>(threads, std::max<std::size_t>(entries.size(), 1)));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  report.pending += progress.total - progress.done;
+  return first_error;
+}
+
+Status Syncer::SendOne(const store::OutboxEntry& entry, ApplyReport& report, bool& stop) {
+  RETURN_IF_ERROR(store_.MarkSent(entry.id, now_()));
+  Result<mapping::AccountRecord> written = account_.Write(entry.write);
+  store::Completion done;
+  done.entry_id = entry.id;
+  done.adopted = OperationAdopts(entry);
+
+  if (!written.ok() && written.status().code() == StatusCode::kAlreadyExists &&
+      entry.write.kind == AccountWrite::Kind::kInvite) {
+    // The person is already in the account (invited by hand, or by a run
+    // whose answer was lost and whose key has expired).
+    const std::string existing_id = written.status().message();
+    const std::string email = mapping::AsciiLower(entry.email);
+    bool is_protected =
+        std::find(config_.protect.begin(), config_.protect.end(), email) != config_.protect.end();
+    if (!config_.adopt_existing || is_protected) {
+      RETURN_IF_ERROR(store_.Fail(entry.id,
+                                  "conflict: the account already has " + entry.email + " (" +
+                                      existing_id + ") and adopt_existing is false",
+                                  now_()));
+      report.failed++;
+      report.failures.push_back(entry.email + ": already in the account, not adopted");
+      return Status::Ok();
+    }
+    AccountWrite adopt = entry.write;
+    adopt.kind = AccountWrite::Kind::kPatch;
+    adopt.user_id = existing_id;
+    adopt.email.clear();
+    // Derived from the invite's key, so a retry after a crash replays it.
+    adopt.idempotency_key = entry.write.idempotency_key + "-adopt";
+    written = account_.Write(adopt);
+    done.adopted = true;
+    done.action = "adopt";
+  }
+
+  if (written.ok()) {
+    done.at_ms = now_();
+    if (entry.write.kind == AccountWrite::Kind::kDelete) {
+      done.user_id = entry.write.user_id;
+    } else {
+      done.user_id = written->id;
+      done.user = *written;
+    }
+    RETURN_IF_ERROR(store_.Complete(done).status());
+    report.applied++;
+    return Status::Ok();
+  }
+  const Status& s = written.status();
+  if (s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kPermissionDenied) {
+    // The account refuses our credentials: stop, keep everything pending.
+    RETURN_IF_ERROR(store_.NoteError(entry.id, s.ToString(), now_()));
+    stop = true;
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(store_.Fail(entry.id, s.ToString(), now_()));
+  report.failed++;
+  report.failures.push_back(entry.email + ": " + s.message());
+  return Status::Ok();
+}
+
+}  // namespace idsync::daemon

@@ -1,0 +1,162 @@
+#include "codec.h"
+
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace idsync::store::sqlite {
+namespace {
+
+using nlohmann::json;
+
+std::string_view WriteKindName(mapping::AccountWrite::Kind kind) {
+  switch (kind) {
+    case mapping::AccountWrite::Kind::kInvite:
+      return "invite";
+    case mapping::AccountWrite::Kind::kPatch:
+      return "patch";
+    case mapping::AccountWrite::Kind::kDelete:
+      return "delete";
+  }
+  return "invite";
+}
+
+// nlohmann::json reports text that is not UTF-8 by throwing from dump();
+// exceptions stop here.
+Result<std::string> Dump(const json& value) {
+  try {
+    return value.dump();
+  } catch (const json::exception& e) {
+    return InvalidArgumentError(std::string("cannot store a value: ") + e.what());
+  }
+}
+
+Result<json> Parse(std::string_view text, std::string_view what) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    return InternalError("stored " + std::string(what) + " is not JSON: " + std::string(text));
+  }
+  return value;
+}
+
+Status Corrupt(std::string_view what, std::string_view text) {
+  return InternalError("stored " + std::string(what) +
+                       " is not what idsync writes: " + std::string(text));
+}
+
+json PermissionsJson(const mapping::PermissionSpec& spec) {
+  json out = json::object();
+  for (const auto& [key, level] : spec) out[key] = std::string(mapping::LevelName(level));
+  return out;
+}
+
+Result<mapping::PermissionSpec> PermissionsFromJson(const json& value, std::string_view text) {
+  if (!value.is_object()) return Corrupt("permission map", text);
+  mapping::PermissionSpec spec;
+  for (const auto& [key, level_json] : value.items()) {
+    if (!level_json.is_string()) return Corrupt("permission map", text);
+    std::optional<mapping::Level> level = mapping::ParseLevel(level_json.get<std::string>());
+    if (!level) return Corrupt("permission map", text);
+    spec.emplace(key, *level);
+  }
+  return spec;
+}
+
+Result<std::vector<std::string>> StringsFromJson(const json& value, std::string_view text) {
+  if (!value.is_array()) return Corrupt("list", text);
+  std::vector<std::string> out;
+  out.reserve(value.size());
+  for (const json& item : value) {
+    if (!item.is_string()) return Corrupt("list", text);
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+Result<std::string> StringField(const json& obj, const char* key, std::string_view text) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return Corrupt("account write", text);
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Result<std::string> EncodeWrite(const mapping::AccountWrite& write) {
+  json out = json::object();
+  out["kind"] = std::string(WriteKindName(write.kind));
+  out["user_id"] = write.user_id;
+  out["email"] = write.email;
+  if (write.name) out["name"] = *write.name;
+  if (write.role) out["role"] = std::string(mapping::RoleName(*write.role));
+  if (write.permissions) out["permissions"] = PermissionsJson(*write.permissions);
+  if (write.projects) out["projects"] = *write.projects;
+  out["idempotency_key"] = write.idempotency_key;
+  return Dump(out);
+}
+
+Result<mapping::AccountWrite> DecodeWrite(std::string_view text) {
+  ASSIGN_OR_RETURN(json in, Parse(text, "account write"));
+  if (!in.is_object()) return Corrupt("account write", text);
+  mapping::AccountWrite write;
+  ASSIGN_OR_RETURN(std::string kind, StringField(in, "kind", text));
+  if (kind == "invite") {
+    write.kind = mapping::AccountWrite::Kind::kInvite;
+  } else if (kind == "patch") {
+    write.kind = mapping::AccountWrite::Kind::kPatch;
+  } else if (kind == "delete") {
+    write.kind = mapping::AccountWrite::Kind::kDelete;
+  } else {
+    return Corrupt("account write", text);
+  }
+  ASSIGN_OR_RETURN(write.user_id, StringField(in, "user_id", text));
+  ASSIGN_OR_RETURN(write.email, StringField(in, "email", text));
+  ASSIGN_OR_RETURN(write.idempotency_key, StringField(in, "idempotency_key", text));
+  if (in.contains("name")) {
+    ASSIGN_OR_RETURN(write.name, StringField(in, "name", text));
+  }
+  if (in.contains("role")) {
+    ASSIGN_OR_RETURN(std::string role, StringField(in, "role", text));
+    ASSIGN_OR_RETURN(write.role, DecodeRole(role));
+  }
+  if (in.contains("permissions")) {
+    ASSIGN_OR_RETURN(write.permissions, PermissionsFromJson(in["permissions"], text));
+  }
+  if (in.contains("projects")) {
+    ASSIGN_OR_RETURN(write.projects, StringsFromJson(in["projects"], text));
+  }
+  return write;
+}
+
+Result<std::string> EncodePermissions(const mapping::PermissionSpec& spec) {
+  return Dump(PermissionsJson(spec));
+}
+
+Result<mapping::PermissionSpec> DecodePermissions(std::string_view text) {
+  ASSIGN_OR_RETURN(json in, Parse(text, "permission map"));
+  return PermissionsFromJson(in, text);
+}
+
+Result<std::string> EncodeStrings(const std::vector<std::string>& list) { return Dump(list); }
+
+Result<std::vector<std::string>> DecodeStrings(std::string_view text) {
+  ASSIGN_OR_RETURN(json in, Parse(text, "list"));
+  return StringsFromJson(in, text);
+}
+
+Result<mapping::Role> DecodeRole(std::string_view name) {
+  if (name == "member") return mapping::Role::kMember;
+  if (name == "admin") return mapping::Role::kAdmin;
+  return Corrupt("role", name);
+}
+
+std::string_view AccountStatusName(mapping::AccountUser::Status status) {
+  return status == mapping::AccountUser::Status::kInvited ? "invited" : "active";
+}
+
+Result<mapping::AccountUser::Status> DecodeAccountStatus(std::string_view name) {
+  if (name == "invited") return mapping::AccountUser::Status::kInvited;
+  if (name == "active") return mapping::AccountUser::Status::kActive;
+  return Corrupt("account status", name);
+}
+
+}  // namespace idsync::store::sqlite

@@ -1,0 +1,127 @@
+#include "schema.h"
+
+#include <string>
+
+#include "sqlite_db.h"
+
+namespace idsync::store::sqlite {
+namespace {
+
+// Version 1: runs, the outbox, the account mirror, the managed users, the
+// audit chain and cached metadata.
+//
+// outbox.run_id is NULL for an entry planned outside any run, so that the
+// foreign key holds. The audit table has no foreign keys on purpose: it must
+// stand on its own and be checkable by its hashes alone.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE runs (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind         TEXT NOT NULL,
+  started_ms   INTEGER NOT NULL,
+  finished_ms  INTEGER NOT NULL DEFAULT 0,
+  result       TEXT NOT NULL DEFAULT '',
+  summary_json TEXT NOT NULL DEFAULT '',
+  audit_head   TEXT NOT NULL DEFAULT '',
+  error        TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id          INTEGER REFERENCES runs (id),
+  op              TEXT NOT NULL,
+  email           TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  write_json      TEXT NOT NULL,
+  operation_json  TEXT NOT NULL,
+  source          TEXT NOT NULL,
+  priority        INTEGER NOT NULL DEFAULT 0,
+  state           TEXT NOT NULL
+                  CHECK (state IN ('planned', 'sent', 'done', 'failed', 'dropped')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  error           TEXT NOT NULL DEFAULT '',
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_state ON outbox (state, priority DESC, id);
+
+CREATE TABLE mirror (
+  id               TEXT PRIMARY KEY,
+  email            TEXT NOT NULL,
+  name             TEXT NOT NULL,
+  role             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  permissions_json TEXT NOT NULL,
+  projects_json    TEXT NOT NULL,
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL,
+  seen_ms          INTEGER NOT NULL
+);
+
+CREATE TABLE managed (
+  user_id  TEXT PRIMARY KEY,
+  email    TEXT NOT NULL,
+  how      TEXT NOT NULL CHECK (how IN ('invited', 'adopted')),
+  since_ms INTEGER NOT NULL
+);
+
+CREATE TABLE audit (
+  seq         INTEGER PRIMARY KEY,
+  at_ms       INTEGER NOT NULL,
+  run_id      INTEGER NOT NULL,
+  action      TEXT NOT NULL,
+  email       TEXT NOT NULL,
+  user_id     TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  prev_hash   TEXT NOT NULL,
+  hash        TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (at_ms);
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+Result<int> SchemaVersion(sqlite3* db) {
+  ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(db, "PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return InternalError("PRAGMA user_version returned nothing");
+  return static_cast<int>(stmt.Int(0));
+}
+
+Status ApplyMigrations(sqlite3* db, std::span<const Migration> migrations) {
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  ASSIGN_OR_RETURN(int version, SchemaVersion(db));
+  if (version > latest) {
+    return FailedPreconditionError("the store's schema version " + std::to_string(version) +
+                                   " is newer than this build knows (" + std::to_string(latest) +
+                                   "): upgrade idsync");
+  }
+  for (const Migration& migration : migrations) {
+    if (migration.version <= version) continue;
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    // Another process sharing the file may have migrated while this one
+    // waited for the write lock: read the version again under the lock.
+    ASSIGN_OR_RETURN(version, SchemaVersion(db));
+    if (migration.version <= version) continue;
+    const std::string context = "schema migration " + std::to_string(migration.version);
+    RETURN_IF_ERROR(Exec(db, migration.sql).WithContext(context));
+    const std::string bump = "PRAGMA user_version = " + std::to_string(migration.version);
+    RETURN_IF_ERROR(Exec(db, bump.c_str()).WithContext(context));
+    RETURN_IF_ERROR(tx.Commit().WithContext(context));
+    version = migration.version;
+  }
+  return Status::Ok();
+}
+
+}  // namespace idsync::store::sqlite

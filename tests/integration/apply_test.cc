@@ -1,0 +1,474 @@
+// `idsync apply` end to end over real HTTP on loopback: the account emulator
+// (tools/account-emulator) on port 0, a SQLite store in a temporary directory,
+// LDIF sources. The account must end equal to what `explain --all` says,
+// whatever faults the account injects and wherever the process is killed,
+// with every change landing exactly once.
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "idsync/daemon/cli.h"
+#include "idsync/emulator/emulator.h"
+#include "idsync/gen/directory_generator.h"
+#include "idsync/mapping/catalog.h"
+
+namespace idsync {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr const char* kToken = "integration-test-token";
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct CliRun {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+// The account before idsync's first run: the owner (an admin idsync must
+// never touch) and a vendor's account nobody manages.
+constexpr const char* kSeed = R"({
+  "projects": [{"id": "p_support", "name": "support-bot"}, {"id": "p_sales", "name": "sales-bot"}],
+  "users": [
+    {"id": "u_owner", "email": "owner@corp.example", "name": "Account Owner", "role": "admin",
+     "status": "active", "permissions": {}, "projects": []},
+    {"id": "u_vendor", "email": "help@vendor.example", "name": "Vendor", "role": "member",
+     "status": "active", "permissions": {"configure": "read"}, "projects": []}
+  ]
+})";
+
+class ApplyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("idsync-apply-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ::setenv("IDSYNC_TEST_ACCOUNT_TOKEN", kToken, 1);
+    StartEmulator({});
+  }
+  void TearDown() override {
+    emulator_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void StartEmulator(const emulator::Faults& faults) {
+    emulator::EmulatorOptions options;
+    options.token = kToken;
+    options.seed_json = kSeed;
+    options.faults = faults;
+    options.random_seed = 42;
+    auto started = emulator::AccountEmulator::Start(options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    emulator_ = std::move(started).value();
+  }
+
+  // The example company (examples/*.ldif) under the example rules, pointed
+  // at the emulator; `extra` is appended (YAML keys not in the base).
+  std::string WriteConfig(const std::string& sources_yaml, const std::string& rules_yaml,
+                          const std::string& safety = "max_removals: 5\n  max_changes: none") {
+    std::ostringstream y;
+    y << "account:\n"
+      << "  url: " << emulator_->base_url() << "\n"
+      << "  token: ${env:IDSYNC_TEST_ACCOUNT_TOKEN}\n"
+      << "  concurrency: 4\n"
+      << "  max_requests_per_second: 1000\n"
+      << "  timeout: 5s\n"
+      << "  retry_for: 2m\n"
+      << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
+      << "sources:\n"
+      << sources_yaml << "permissions:\n  catalog: account\n"
+      << "  presets:\n    support-lead: {analytics: edit, build: read, build.knowledge: edit, "
+         "channels: read}\n"
+      << "rules:\n"
+      << rules_yaml << "deprovision: remove\nadopt_existing: false\n"
+      << "protect: [owner@corp.example]\n"
+      << "safety:\n  " << safety << "\n";
+    config_ = (dir_ / "idsync.yaml").string();
+    std::ofstream(config_) << y.str();
+    return config_;
+  }
+
+  std::string ExampleConfig(const std::string& safety = "max_removals: 5\n  max_changes: none") {
+    std::string examples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
+    std::string full = ReadFile(examples + "/idsync.yaml");
+    // Reuse the example's sources and rules sections verbatim.
+    std::string sources = full.substr(full.find("sources:\n") + 9);
+    sources = sources.substr(0, sources.find("permissions:"));
+    auto replace = [](std::string& s, const std::string& a, const std::string& b) {
+      s.replace(s.find(a), a.size(), b);
+    };
+    replace(sources, "path: directory.ldif", "path: " + examples + "/directory.ldif");
+    replace(sources, "path: contractors.ldif", "path: " + examples + "/contractors.ldif");
+    std::string rules = full.substr(full.find("rules:\n") + 7);
+    rules = rules.substr(0, rules.find("deprovision:"));
+    return WriteConfig(sources, rules, safety);
+  }
+
+  // A generated company of `users` people under one broad rule per team.
+  std::string GeneratedConfig(std::uint32_t users) {
+    gen::DirectoryOptions o;
+    o.users = users;
+    o.groups = users / 10;
+    o.seed = 11;
+    o.disabled_fraction = 0;
+    std::ofstream ldif(dir_ / "company.ldif");
+    gen::WriteLdif(gen::GenerateDirectory(o), o.base, ldif);
+    ldif.close();
+    std::string sources =
+        "  - name: hr\n    type: ldif\n    path: " + (dir_ / "company.ldif").string() +
+        "\n    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
+        "\"(objectClass=inetOrgPerson)\", email: mail, name: cn}\n"
+        "    groups: {base: \"ou=groups,dc=corp,dc=example\", filter: "
+        "\"(objectClass=groupOfNames)\", name: cn, member: member}\n";
+    std::string rules =
+        "  - {name: qa, match: {group: \"qa-*\"}, preset: qa-analyst, projects: [support-bot]}\n"
+        "  - {name: voice, match: {group: \"voice-*\"}, preset: voice-specialist, "
+        "projects: [sales-bot]}\n"
+        "  - {name: know, match: {group: \"knowledge-*\"}, preset: content-editor, "
+        "permissions: {build.tools: none}, projects: [support-bot]}\n"
+        "  - {name: eng, match: {group: \"engineering-*\"}, permissions: {build: edit, "
+        "deployments: read}, projects: [support-bot, sales-bot]}\n";
+    return WriteConfig(sources, rules);
+  }
+
+  CliRun Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config_});
+    std::ostringstream out, err;
+    int status = daemon::RunCli(args, out, err);
+    return {status, out.str(), err.str()};
+  }
+
+  // What explain --all says everyone should have, by lower-cased e-mail.
+  std::map<std::string, json> Desired() {
+    CliRun run = Cli({"explain", "--all", "--json"});
+    EXPECT_EQ(run.status, daemon::kExitOk) << run.err;
+    std::map<std::string, json> people;
+    for (const json& p : json::parse(run.out)) people[p["email"]] = p;
+    return people;
+  }
+
+  json State() { return json::parse(emulator_->StateJson()); }
+
+  // Checks every person with access is in the account with exactly their
+  // access, and that nobody else idsync could have invited is there.
+  void ExpectAccountEqualsDesired() {
+    std::map<std::string, json> desired = Desired();
+    json state = State();
+    std::map<std::string, std::string> project_ids;
+    for (const auto& p : state["projects"]) project_ids[p["name"]] = p["id"];
+    std::map<std::string, json> users;
+    for (const auto& u : state["users"]) {
+      std::string email = u["email"];
+      std::transform(email.begin(), email.end(), email.begin(), ::tolower);
+      EXPECT_EQ(users.count(email), 0u) << "two account users for " << email;
+      users[email] = u;
+    }
+    const auto& catalog = mapping::Catalog::Builtin();
+    for (const auto& [email, want] : desired) {
+      if (email == "owner@corp.example") continue;  // protected: left as it was
+      ASSERT_TRUE(users.count(email)) << email << " missing from the account";
+      const json& have = users[email];
+      EXPECT_EQ(have["role"], want["role"]) << email;
+      if (want["role"] == "member") {
+        mapping::PermissionSpec spec;
+        for (const auto& [k, v] : have["permissions"].items()) {
+          spec[k] = *mapping::ParseLevel(v.get<std::string>());
+        }
+        auto levels = catalog.Expand(spec);
+        ASSERT_TRUE(levels.ok()) << email;
+        for (std::size_t i = 0; i < catalog.item_count(); ++i) {
+          EXPECT_EQ(mapping::LevelName((*levels)[i]),
+                    want["permissions"][catalog.item_keys()[i]].get<std::string>())
+              << email << " " << catalog.item_keys()[i];
+        }
+      }
+      std::set<std::string> want_projects;
+      for (const auto& name : want["projects"]) want_projects.insert(project_ids[name]);
+      std::set<std::string> have_projects(have["projects"].begin(), have["projects"].end());
+      EXPECT_EQ(have_projects, want_projects) << email;
+    }
+    for (const auto& [email, u] : users) {
+      if (email == "owner@corp.example" || email == "help@vendor.example") continue;
+      EXPECT_TRUE(desired.count(email)) << email << " is in the account without access";
+    }
+  }
+
+  // Writes the emulator applied, and the checks that nothing landed twice.
+  void ExpectEveryWriteOnce() {
+    std::map<std::string, int> applied_by_key;
+    std::map<std::string, int> invites_by_user;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.method == "GET" || !r.applied) continue;
+      EXPECT_FALSE(r.idempotency_key.empty()) << r.method << " " << r.path;
+      EXPECT_EQ(++applied_by_key[r.idempotency_key], 1)
+          << "write applied twice: " << r.method << " " << r.path;
+      if (r.endpoint == "POST /users") ++invites_by_user[r.user_id];
+    }
+    json state = State();
+    std::map<std::string, int> per_email;
+    for (const auto& u : state["users"]) {
+      std::string email = u["email"];
+      EXPECT_EQ(++per_email[email], 1) << "duplicate user " << email;
+    }
+  }
+
+  int CountWrites(std::uint64_t after = 0) {
+    int n = 0;
+    for (const auto& r : emulator_->Requests(after)) n += r.method != "GET";
+    return n;
+  }
+
+  fs::path dir_;
+  std::string config_;
+  std::unique_ptr<emulator::AccountEmulator> emulator_;
+};
+
+TEST_F(ApplyTest, FirstApplyMakesTheAccountEqualTheDesiredState) {
+  ExampleConfig();
+  CliRun run = Cli({"apply"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  ExpectAccountEqualsDesired();
+  ExpectEveryWriteOnce();
+}
+
+TEST_F(ApplyTest, SecondApplySendsNoWrite) {
+  ExampleConfig();
+  ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+  std::uint64_t seen = emulator_->Requests().back().seq;
+  CliRun run = Cli({"apply"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.err;
+  EXPECT_EQ(CountWrites(seen), 0) << run.out;
+}
+
+TEST_F(ApplyTest, ChangeMadeByHandIsRevertedByTheNextApply) {
+  ExampleConfig();
+  ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+  json state = State();
+  for (auto& u : state["users"]) {
+    if (u["email"] == "bruno@corp.example") u["permissions"] = {{"analytics", "read"}};
+    if (u["email"] == "eve@corp.example") u["role"] = "admin";
+  }
+  ASSERT_TRUE(emulator_->SetStateJson(state.dump()).ok());
+  CliRun run = Cli({"apply"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.err;
+  EXPECT_NE(run.out.find("2 to update"), std::string::npos) << run.out;
+  ExpectAccountEqualsDesired();
+}
+
+TEST_F(ApplyTest, ConvergesUnderFaultsWithoutDoubleWrites) {
+  emulator_.reset();
+  emulator::Faults faults;
+  faults.error_rate = {{"*", 0.2}};
+  faults.throttle_rate = {{"*", 0.2}};
+  faults.retry_after_seconds = 1;
+  faults.latency = {std::chrono::milliseconds(200), std::chrono::milliseconds(200)};
+  faults.drop_before_rate = {{"*", 0.05}};
+  faults.drop_after_rate = {{"POST *", 0.1}, {"PATCH *", 0.1}, {"DELETE *", 0.1}};
+  StartEmulator(faults);
+  GeneratedConfig(120);
+  CliRun run = Cli({"apply"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  // The faults really happened.
+  std::map<std::string, int> faults_seen;
+  for (const auto& r : emulator_->Requests()) faults_seen[r.fault]++;
+  EXPECT_GT(faults_seen["error"], 0);
+  EXPECT_GT(faults_seen["throttle"], 0);
+  EXPECT_GT(faults_seen["drop_after"], 0);
+  emulator_->SetFaults({});
+  ExpectAccountEqualsDesired();
+  ExpectEveryWriteOnce();
+  // And a clean second run has nothing left to do.
+  std::uint64_t seen = emulator_->Requests().back().seq;
+  ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+  EXPECT_EQ(CountWrites(seen), 0);
+}
+
+TEST_F(ApplyTest, KilledMidRunThenRunAgainLandsEveryChangeOnce) {
+  emulator_.reset();
+  emulator::Faults slow;
+  slow.latency = {std::chrono::milliseconds(60), std::chrono::milliseconds(60)};
+  slow.drop_after_rate = {{"POST *", 0.05}};
+  StartEmulator(slow);
+  GeneratedConfig(300);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(IDSYNC_BINARY, IDSYNC_BINARY, "--config", config_.c_str(), "apply", nullptr);
+    ::_exit(127);
+  }
+  // Kill it once a good part of the writes has landed.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int writes = 0;
+    for (const auto& r : emulator_->Requests()) writes += r.applied && r.method != "GET";
+    if (writes >= 40) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "apply finished before it could be killed";
+
+  emulator_->SetFaults({});
+  CliRun run = Cli({"apply"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  EXPECT_NE(run.out.find("interrupted run"), std::string::npos) << run.out;
+  ExpectAccountEqualsDesired();
+  ExpectEveryWriteOnce();
+}
+
+TEST_F(ApplyTest, PlanOverASafetyLimitExitsThreeAndSendsNothing) {
+  ExampleConfig("max_removals: 5\n  max_changes: 3");
+  CliRun run = Cli({"apply"});
+  EXPECT_EQ(run.status, daemon::kExitBlocked) << run.out << run.err;
+  EXPECT_NE(run.out.find("BLOCKED"), std::string::npos) << run.out;
+  EXPECT_EQ(CountWrites(), 0);
+  // `--force` passes it.
+  EXPECT_EQ(Cli({"apply", "--force"}).status, daemon::kExitOk);
+  ExpectAccountEqualsDesired();
+}
+
+TEST_F(ApplyTest, ProtectedAndUnmanagedUsersAreNeverTouched) {
+  ExampleConfig();
+  json before = State();
+  ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+  // Make the rules want the owner changed, and the vendor known to nobody.
+  for (const auto& r : emulator_->Requests()) {
+    EXPECT_NE(r.user_id, "u_owner") << r.method << " " << r.path;
+    EXPECT_NE(r.user_id, "u_vendor") << r.method << " " << r.path;
+  }
+  json after = State();
+  for (const char* id : {"u_owner", "u_vendor"}) {
+    json b, a;
+    for (const auto& u : before["users"])
+      if (u["id"] == id) b = u;
+    for (const auto& u : after["users"])
+      if (u["id"] == id) a = u;
+    EXPECT_EQ(a, b) << id;
+  }
+}
+
+TEST_F(ApplyTest, UnauthorizedStopsTheRunAndKeepsOperationsPending) {
+  ExampleConfig();
+  emulator_->SetFaults([] {
+    emulator::Faults f;
+    f.latency = {std::chrono::milliseconds(150), std::chrono::milliseconds(150)};
+    return f;
+  }());
+  // The token is revoked while the run is reading: every write gets 401.
+  std::thread revoke([&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& r : emulator_->Requests()) {
+        if (r.endpoint == "GET /users") {
+          emulator_->SetTokens("rotated-token", "");
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  CliRun run = Cli({"apply"});
+  revoke.join();
+  EXPECT_EQ(run.status, daemon::kExitFailed) << run.out << run.err;
+  EXPECT_NE(run.out.find("pending"), std::string::npos) << run.out;
+  int applied = 0;
+  for (const auto& r : emulator_->Requests()) applied += r.applied;
+  EXPECT_EQ(applied, 0);
+  CliRun status = Cli({"status", "--json"});
+  ASSERT_EQ(status.status, daemon::kExitOk) << status.err;
+  EXPECT_FALSE(json::parse(status.out)["pending"].empty()) << status.out;
+
+  // With the token back, the next run finishes the work.
+  emulator_->SetTokens(kToken, "");
+  emulator_->SetFaults({});
+  CliRun again = Cli({"apply"});
+  ASSERT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
+  ExpectAccountEqualsDesired();
+  ExpectEveryWriteOnce();
+}
+
+// Runs raw SQL against the store behind idsync's back.
+void Tamper(const fs::path& db, const std::string& sql) {
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+  char* error = nullptr;
+  int rc = sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(handle);
+}
+
+class AuditTamperTest : public ApplyTest {
+ protected:
+  void SetUp() override {
+    ApplyTest::SetUp();
+    ExampleConfig();
+    ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+    CliRun ok = Cli({"audit", "verify"});
+    ASSERT_EQ(ok.status, daemon::kExitOk) << ok.out << ok.err;
+    head_ = json::parse(Cli({"status", "--json"}).out)["audit"]["head"];
+    ASSERT_FALSE(head_.empty());
+  }
+  std::string head_;
+};
+
+TEST_F(AuditTamperTest, EditedEntryIsFound) {
+  Tamper(dir_ / "state.db", "UPDATE audit SET email = 'mallory@corp.example' WHERE seq = 3");
+  CliRun run = Cli({"audit", "verify"});
+  EXPECT_EQ(run.status, daemon::kExitFailed);
+  EXPECT_NE(run.out.find("entry 3"), std::string::npos) << run.out;
+}
+
+TEST_F(AuditTamperTest, DeletedEntryIsFound) {
+  Tamper(dir_ / "state.db", "DELETE FROM audit WHERE seq = 4");
+  CliRun run = Cli({"audit", "verify"});
+  EXPECT_EQ(run.status, daemon::kExitFailed);
+  EXPECT_NE(run.out.find("entry"), std::string::npos) << run.out;
+}
+
+TEST_F(AuditTamperTest, SwappedEntriesAreFound) {
+  Tamper(dir_ / "state.db",
+         "UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 5; "
+         "UPDATE audit SET seq = 5 WHERE seq = -1;");
+  CliRun run = Cli({"audit", "verify"});
+  EXPECT_EQ(run.status, daemon::kExitFailed);
+  EXPECT_NE(run.out.find("entry 2"), std::string::npos) << run.out;
+}
+
+TEST_F(AuditTamperTest, CutEndIsFoundOnlyAgainstAKeptHead) {
+  Tamper(dir_ / "state.db", "DELETE FROM audit WHERE seq >= (SELECT MAX(seq) - 1 FROM audit)");
+  EXPECT_EQ(Cli({"audit", "verify"}).status, daemon::kExitOk);  // what is left is consistent
+  CliRun run = Cli({"audit", "verify", "--head", head_});
+  EXPECT_EQ(run.status, daemon::kExitFailed);
+  EXPECT_NE(run.out.find("cut"), std::string::npos) << run.out;
+}
+
+}  // namespace
+}  // namespace idsync

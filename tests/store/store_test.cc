@@ -1,0 +1,1355 @@
+#include "idsync/store/store.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "audit_hash.h"
+#include "schema.h"
+
+namespace idsync::store {
+namespace {
+
+namespace fs = std::filesystem;
+using mapping::AccountRecord;
+using mapping::AccountWrite;
+using mapping::Level;
+using mapping::Role;
+
+// A fresh directory per test, removed afterwards.
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "idsync-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = (dir_ / "state.db").string();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string Url() const { return "sqlite://" + path_; }  // path_ is absolute
+
+  Store& Open() {
+    Result<std::unique_ptr<Store>> opened = Store::Open(Url());
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) std::abort();
+    store_ = std::move(opened).value();
+    return *store_;
+  }
+
+  fs::path dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+// A second connection to the same file, as an operator (or attacker) with
+// the sqlite3 shell would have.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path, bool create = false) {
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr), SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error ? error : "");
+    sqlite3_free(error);
+  }
+
+  // The first column of the first row, as text ("" when there is none).
+  std::string Text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  std::int64_t Int(const std::string& sql) { return std::stoll("0" + Text(sql)); }
+
+  sqlite3* get() { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+int FileMode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int>(st.st_mode & 0777);
+}
+
+int LatestSchemaVersion() { return sqlite::Migrations().back().version; }
+
+OutboxEntry MakeEntry(const std::string& key, int priority = 0, std::int64_t run_id = 0) {
+  OutboxEntry e;
+  e.run_id = run_id;
+  e.op = "invite";
+  e.email = key + "@example.com";
+  e.write.kind = AccountWrite::Kind::kInvite;
+  e.write.email = e.email;
+  e.write.name = "Person " + key;
+  e.write.role = Role::kMember;
+  e.write.permissions = mapping::PermissionSpec{{"build", Level::kRead}};
+  e.write.projects = std::vector<std::string>{"p1"};
+  e.write.idempotency_key = key;
+  e.operation_json = R"({"op":"invite","email":")" + e.email + R"("})";
+  e.source = "full-run";
+  e.priority = priority;
+  e.created_ms = 1000;
+  return e;
+}
+
+AccountRecord MakeUser(const std::string& id, const std::string& email) {
+  AccountRecord u;
+  u.id = id;
+  u.email = email;
+  u.name = "Name " + id;
+  u.role = Role::kMember;
+  u.status = mapping::AccountUser::Status::kActive;
+  u.permissions = {{"build", Level::kEdit}, {"insights.reports", Level::kRead}};
+  u.projects = {"p1", "p2"};
+  u.created_at = "2024-01-02T03:04:05Z";
+  u.updated_at = "2024-02-03T04:05:06Z";
+  return u;
+}
+
+void ExpectSameWrite(const AccountWrite& a, const AccountWrite& b) {
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.user_id, b.user_id);
+  EXPECT_EQ(a.email, b.email);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.permissions, b.permissions);
+  EXPECT_EQ(a.projects, b.projects);
+  EXPECT_EQ(a.idempotency_key, b.idempotency_key);
+}
+
+void ExpectSameEntry(const OutboxEntry& a, const OutboxEntry& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.run_id, b.run_id);
+  EXPECT_EQ(a.op, b.op);
+  EXPECT_EQ(a.email, b.email);
+  ExpectSameWrite(a.write, b.write);
+  EXPECT_EQ(a.operation_json, b.operation_json);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.priority, b.priority);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.error, b.error);
+  EXPECT_EQ(a.created_ms, b.created_ms);
+  EXPECT_EQ(a.updated_ms, b.updated_ms);
+}
+
+void ExpectSameUser(const AccountRecord& a, const AccountRecord& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.email, b.email);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.permissions, b.permissions);
+  EXPECT_EQ(a.projects, b.projects);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+std::vector<std::int64_t> Ids(const std::vector<OutboxEntry>& entries) {
+  std::vector<std::int64_t> ids;
+  for (const OutboxEntry& e : entries) ids.push_back(e.id);
+  return ids;
+}
+
+// --- opening ---
+
+TEST_F(StoreTest, OpenCreatesPrivateFileInWalModeAtLatestSchema) {
+  Store& store = Open();
+  ASSERT_TRUE(store.PutMeta("k", "v").ok());
+  EXPECT_EQ(FileMode(path_), 0600);
+  // The -wal file exists while the store is open and takes the file's mode.
+  EXPECT_EQ(FileMode(path_ + "-wal"), 0600);
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), LatestSchemaVersion());
+  for (const char* table : {"runs", "outbox", "mirror", "managed", "audit", "meta"}) {
+    EXPECT_EQ(raw.Int(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = '") +
+                      table + "'"),
+              1)
+        << table;
+  }
+}
+
+TEST_F(StoreTest, OpenRelativeUrlIsRelativeToWorkingDirectory) {
+  fs::path before = fs::current_path();
+  fs::current_path(dir_);
+  Result<std::unique_ptr<Store>> store = Store::Open("sqlite://rel.db");
+  fs::current_path(before);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE(fs::exists(dir_ / "rel.db"));
+}
+
+TEST_F(StoreTest, OpenRejectsOtherUrls) {
+  struct Case {
+    std::string url;
+    std::string message;  // exact when not empty
+  };
+  const Case cases[] = {
+      {"postgresql://idsync:s3cret@db.example.com/idsync",
+       "postgresql stores are not supported yet"},
+      {"postgres://idsync:s3cret@db/idsync", "postgresql stores are not supported yet"},
+      {"mysql://u:s3cret@h/db", ""},
+      {"/var/lib/idsync/state.db", ""},
+      {"sqlite:/state.db", ""},
+      {"sqlite://", ""},
+      {"sqlite:///var/lib/idsync/", ""},
+      {"", ""},
+  };
+  for (const Case& c : cases) {
+    Result<std::unique_ptr<Store>> store = Store::Open(c.url);
+    ASSERT_FALSE(store.ok()) << c.url;
+    EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument) << c.url;
+    if (!c.message.empty()) {
+      EXPECT_EQ(store.status().message(), c.message) << c.url;
+    }
+    // A database URL may carry a password: it never shows in the error.
+    EXPECT_EQ(store.status().message().find("s3cret"), std::string::npos) << c.url;
+  }
+}
+
+TEST_F(StoreTest, OpenInMissingDirectoryIsUnavailableAndCreatesNothing) {
+  Result<std::unique_ptr<Store>> store = Store::Open("sqlite://" + (dir_ / "nodir/x.db").string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(fs::exists(dir_ / "nodir"));
+}
+
+TEST_F(StoreTest, OpenDirectoryIsUnavailable) {
+  Result<std::unique_ptr<Store>> store = Store::Open("sqlite://" + dir_.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(StoreTest, OpenFileThatIsNotADatabaseFails) {
+  std::ofstream(path_) << "this is not an SQLite database, just some text that is long enough\n";
+  Result<std::unique_ptr<Store>> store = Store::Open(Url());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+}
+
+TEST_F(StoreTest, OpenKeepsModeOfExistingFile) {
+  { std::ofstream create(path_); }
+  ASSERT_EQ(::chmod(path_.c_str(), 0640), 0);
+  Open();
+  EXPECT_EQ(FileMode(path_), 0640);
+}
+
+TEST_F(StoreTest, ReopenKeepsDataAndVersion) {
+  std::vector<OutboxEntry> entries = {MakeEntry("a")};
+  {
+    Store& store = Open();
+    ASSERT_TRUE(store.PutMeta("catalog", "{}").ok());
+    ASSERT_TRUE(store.Enqueue(entries).ok());
+    AuditEntry a;
+    a.action = "adopt";
+    ASSERT_TRUE(store.AppendAudit(a).ok());
+    store_.reset();
+  }
+  Store& store = Open();
+  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>("{}"));
+  ASSERT_EQ(store.Unfinished()->size(), 1u);
+  ExpectSameEntry(store.Unfinished()->front(), entries[0]);
+  EXPECT_EQ(store.VerifyAudit(std::nullopt)->entries, 1);
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), LatestSchemaVersion());
+}
+
+TEST_F(StoreTest, TwoStoresShareOneFile) {
+  // The CLI and the daemon each open the file; both see the other's writes.
+  Store& daemon = Open();
+  Result<std::unique_ptr<Store>> cli = Store::Open(Url());
+  ASSERT_TRUE(cli.ok()) << cli.status().ToString();
+  std::vector<OutboxEntry> entries = {MakeEntry("a")};
+  ASSERT_TRUE(daemon.Enqueue(entries).ok());
+  ASSERT_EQ((*cli)->Unfinished()->size(), 1u);
+  ASSERT_TRUE((*cli)->PutMeta("k", "from cli").ok());
+  EXPECT_EQ(daemon.GetMeta("k").value(), std::optional<std::string>("from cli"));
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  Open();
+  store_.reset();
+  {
+    RawDb raw(path_);
+    raw.Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1));
+  }
+  Result<std::unique_ptr<Store>> store = Store::Open(Url());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+}
+
+// --- migrations, with lists of the test's own ---
+
+class MigrationTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    raw_ = std::make_unique<RawDb>(path_ + ".m", /*create=*/true);
+  }
+  void TearDown() override {
+    raw_.reset();
+    StoreTest::TearDown();
+  }
+  std::unique_ptr<RawDb> raw_;
+};
+
+TEST_F(MigrationTest, AppliesInOrderAndRecordsVersion) {
+  const sqlite::Migration list[] = {
+      {1, "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);"},
+      {2, "ALTER TABLE t ADD COLUMN b TEXT NOT NULL DEFAULT 'x';"},
+  };
+  ASSERT_TRUE(sqlite::ApplyMigrations(raw_->get(), list).ok());
+  EXPECT_EQ(raw_->Int("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw_->Text("SELECT b FROM t WHERE a = 1"), "x");
+}
+
+TEST_F(MigrationTest, AppliesOnlyWhatIsMissing) {
+  const sqlite::Migration first[] = {{1, "CREATE TABLE t (a INTEGER);"}};
+  ASSERT_TRUE(sqlite::ApplyMigrations(raw_->get(), first).ok());
+  // Running version 1 again would fail (the table exists): it is skipped.
+  const sqlite::Migration both[] = {{1, "CREATE TABLE t (a INTEGER);"},
+                                    {2, "CREATE TABLE u (a INTEGER);"}};
+  ASSERT_TRUE(sqlite::ApplyMigrations(raw_->get(), both).ok());
+  EXPECT_EQ(raw_->Int("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw_->Int("SELECT count(*) FROM sqlite_master WHERE name = 'u'"), 1);
+}
+
+TEST_F(MigrationTest, FailedMigrationLeavesPreviousVersionWhole) {
+  const sqlite::Migration list[] = {
+      {1, "CREATE TABLE t (a INTEGER);"},
+      {2, "CREATE TABLE u (a INTEGER); INSERT INTO no_such_table VALUES (1);"},
+  };
+  Status status = sqlite::ApplyMigrations(raw_->get(), list);
+  EXPECT_EQ(status.code(), StatusCode::kInternal) << status.ToString();
+  EXPECT_NE(status.message().find("schema migration 2"), std::string::npos) << status.message();
+  EXPECT_EQ(raw_->Int("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw_->Int("SELECT count(*) FROM sqlite_master WHERE name = 'u'"), 0);
+}
+
+TEST_F(MigrationTest, NewerVersionIsFailedPrecondition) {
+  raw_->Exec("PRAGMA user_version = 3");
+  const sqlite::Migration list[] = {{1, "CREATE TABLE t (a INTEGER);"}};
+  EXPECT_EQ(sqlite::ApplyMigrations(raw_->get(), list).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(raw_->Int("SELECT count(*) FROM sqlite_master WHERE name = 't'"), 0);
+}
+
+// --- outbox ---
+
+TEST_F(StoreTest, EnqueueAssignsIdsInOrderAndStoresEntriesPlanned) {
+  Store& store = Open();
+  std::vector<OutboxEntry> entries = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c")};
+  entries[1].state = OutboxState::kDone;  // ignored: new entries are planned
+  entries[1].attempts = 4;
+  ASSERT_TRUE(store.Enqueue(entries).ok());
+  EXPECT_GT(entries[0].id, 0);
+  EXPECT_EQ(entries[1].id, entries[0].id + 1);
+  EXPECT_EQ(entries[2].id, entries[0].id + 2);
+  for (const OutboxEntry& e : entries) {
+    EXPECT_EQ(e.state, OutboxState::kPlanned);
+    EXPECT_EQ(e.attempts, 0);
+    EXPECT_EQ(e.updated_ms, e.created_ms);
+  }
+  std::vector<OutboxEntry> stored = store.Unfinished().value();
+  ASSERT_EQ(stored.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) ExpectSameEntry(stored[i], entries[i]);
+}
+
+TEST_F(StoreTest, EnqueueRejectsDuplicateKeysAtomically) {
+  struct Case {
+    std::string name;
+    std::vector<std::string> stored;  // enqueued first
+    std::vector<std::string> batch;
+  };
+  const Case cases[] = {
+      {"key already stored", {"k1"}, {"n1", "n2", "k1"}},
+      {"key repeated in the batch", {}, {"n1", "n2", "n1"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TearDown();
+    SetUp();
+    Store& store = Open();
+    std::vector<OutboxEntry> first;
+    for (const std::string& key : c.stored) first.push_back(MakeEntry(key));
+    ASSERT_TRUE(store.Enqueue(first).ok());
+    std::vector<OutboxEntry> batch;
+    for (const std::string& key : c.batch) batch.push_back(MakeEntry(key));
+    Status status = store.Enqueue(batch);
+    EXPECT_EQ(status.code(), StatusCode::kAlreadyExists) << status.ToString();
+    for (const OutboxEntry& e : batch) EXPECT_EQ(e.id, 0);
+    EXPECT_EQ(store.Unfinished()->size(), c.stored.size());
+  }
+}
+
+TEST_F(StoreTest, EnqueueRejectsEmptyKey) {
+  Store& store = Open();
+  std::vector<OutboxEntry> batch = {MakeEntry("a"), MakeEntry("")};
+  EXPECT_EQ(store.Enqueue(batch).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store.Unfinished()->empty());
+}
+
+TEST_F(StoreTest, EnqueueRejectsTextThatIsNotUtf8) {
+  Store& store = Open();
+  std::vector<OutboxEntry> batch = {MakeEntry("a"), MakeEntry("b")};
+  batch[1].write.name = std::string("Bad \xff name");
+  EXPECT_EQ(store.Enqueue(batch).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store.Unfinished()->empty());
+}
+
+TEST_F(StoreTest, EnqueueRefusesUnknownRun) {
+  // Foreign keys are on: an entry must belong to a run that exists (or none).
+  Store& store = Open();
+  std::int64_t run = store.BeginRun("apply", 1).value();
+  std::vector<OutboxEntry> ok = {MakeEntry("a", 0, run), MakeEntry("b", 0, 0)};
+  ASSERT_TRUE(store.Enqueue(ok).ok());
+  std::vector<OutboxEntry> bad = {MakeEntry("c", 0, run + 100)};
+  EXPECT_EQ(store.Enqueue(bad).code(), StatusCode::kInternal);
+  std::vector<OutboxEntry> stored = store.Unfinished().value();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].run_id, run);
+  EXPECT_EQ(stored[1].run_id, 0);
+}
+
+TEST_F(StoreTest, UnfinishedOrdersByPriorityThenId) {
+  Store& store = Open();
+  std::vector<OutboxEntry> entries = {MakeEntry("a", 0), MakeEntry("b", 5), MakeEntry("c", 0),
+                                      MakeEntry("d", 5), MakeEntry("e", 1), MakeEntry("f", -1)};
+  ASSERT_TRUE(store.Enqueue(entries).ok());
+  auto id = [&](int i) { return entries[static_cast<std::size_t>(i)].id; };
+  EXPECT_EQ(Ids(store.Unfinished().value()),
+            (std::vector<std::int64_t>{id(1), id(3), id(4), id(0), id(2), id(5)}));
+}
+
+TEST_F(StoreTest, UnfinishedHoldsPlannedAndSentOnly) {
+  Store& store = Open();
+  std::vector<OutboxEntry> dropped = {MakeEntry("dropped")};
+  ASSERT_TRUE(store.Enqueue(dropped).ok());
+  ASSERT_EQ(store.DropPlanned(4).value(), 1);
+  std::vector<OutboxEntry> e = {MakeEntry("planned"), MakeEntry("sent"), MakeEntry("done"),
+                                MakeEntry("failed")};
+  ASSERT_TRUE(store.Enqueue(e).ok());
+  ASSERT_TRUE(store.MarkSent(e[1].id, 2).ok());
+  ASSERT_TRUE(store.MarkSent(e[2].id, 2).ok());
+  Completion c;
+  c.entry_id = e[2].id;
+  c.user_id = "u-done";
+  ASSERT_TRUE(store.Complete(c).ok());
+  ASSERT_TRUE(store.Fail(e[3].id, "rejected", 3).ok());
+  EXPECT_EQ(Ids(store.Unfinished().value()), (std::vector<std::int64_t>{e[0].id, e[1].id}));
+}
+
+// Each transition from each state: the outcome and the state after it.
+TEST_F(StoreTest, OutboxTransitions) {
+  enum class Op { kMarkSent, kNoteError, kFail, kComplete };
+  struct Case {
+    Op op;
+    OutboxState from;
+    StatusCode code;
+    OutboxState to;
+  };
+  using S = OutboxState;
+  using C = StatusCode;
+  const Case cases[] = {
+      {Op::kMarkSent, S::kPlanned, C::kOk, S::kSent},
+      {Op::kMarkSent, S::kSent, C::kOk, S::kSent},
+      {Op::kMarkSent, S::kDone, C::kFailedPrecondition, S::kDone},
+      {Op::kMarkSent, S::kFailed, C::kFailedPrecondition, S::kFailed},
+      {Op::kMarkSent, S::kDropped, C::kFailedPrecondition, S::kDropped},
+      {Op::kNoteError, S::kPlanned, C::kOk, S::kPlanned},
+      {Op::kNoteError, S::kSent, C::kOk, S::kSent},
+      {Op::kNoteError, S::kDone, C::kFailedPrecondition, S::kDone},
+      {Op::kNoteError, S::kFailed, C::kFailedPrecondition, S::kFailed},
+      {Op::kNoteError, S::kDropped, C::kFailedPrecondition, S::kDropped},
+      {Op::kFail, S::kPlanned, C::kOk, S::kFailed},
+      {Op::kFail, S::kSent, C::kOk, S::kFailed},
+      {Op::kFail, S::kDone, C::kFailedPrecondition, S::kDone},
+      {Op::kFail, S::kFailed, C::kFailedPrecondition, S::kFailed},
+      {Op::kFail, S::kDropped, C::kFailedPrecondition, S::kDropped},
+      {Op::kComplete, S::kPlanned, C::kOk, S::kDone},
+      {Op::kComplete, S::kSent, C::kOk, S::kDone},
+      {Op::kComplete, S::kDone, C::kFailedPrecondition, S::kDone},
+      {Op::kComplete, S::kFailed, C::kFailedPrecondition, S::kFailed},
+      {Op::kComplete, S::kDropped, C::kFailedPrecondition, S::kDropped},
+  };
+  Store& store = Open();
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("case " + std::to_string(n) + " from " + std::string(OutboxStateName(c.from)));
+    std::vector<OutboxEntry> batch = {MakeEntry("k" + std::to_string(n++))};
+    ASSERT_TRUE(store.Enqueue(batch).ok());
+    const std::int64_t id = batch[0].id;
+    Completion done;
+    done.entry_id = id;
+    done.user_id = "u" + std::to_string(id);
+    switch (c.from) {
+      case S::kPlanned:
+        break;
+      case S::kSent:
+        ASSERT_TRUE(store.MarkSent(id, 10).ok());
+        break;
+      case S::kDone:
+        ASSERT_TRUE(store.Complete(done).ok());
+        break;
+      case S::kFailed:
+        ASSERT_TRUE(store.Fail(id, "no", 10).ok());
+        break;
+      case S::kDropped:
+        ASSERT_TRUE(store.DropPlanned(10).ok());
+        break;
+    }
+    const std::string head_before = store.AuditHead().value();
+    Status status;
+    switch (c.op) {
+      case Op::kMarkSent:
+        status = store.MarkSent(id, 20);
+        break;
+      case Op::kNoteError:
+        status = store.NoteError(id, "timeout", 20);
+        break;
+      case Op::kFail:
+        status = store.Fail(id, "rejected", 20);
+        break;
+      case Op::kComplete:
+        status = store.Complete(done).status();
+        break;
+    }
+    EXPECT_EQ(status.code(), c.code) << status.ToString();
+    RawDb raw(path_);
+    EXPECT_EQ(raw.Text("SELECT state FROM outbox WHERE id = " + std::to_string(id)),
+              OutboxStateName(c.to));
+    // Only a successful Complete writes an audit entry.
+    const bool audited = c.op == Op::kComplete && c.code == C::kOk;
+    EXPECT_EQ(store.AuditHead().value() != head_before, audited);
+  }
+}
+
+TEST_F(StoreTest, TransitionsOfUnknownEntryAreNotFound) {
+  Store& store = Open();
+  Completion c;
+  c.entry_id = 42;
+  c.user_id = "u";
+  EXPECT_EQ(store.MarkSent(42, 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.NoteError(42, "x", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Fail(42, "x", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Complete(c).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, MarkSentCountsAttempts) {
+  Store& store = Open();
+  std::vector<OutboxEntry> e = {MakeEntry("a")};
+  ASSERT_TRUE(store.Enqueue(e).ok());
+  ASSERT_TRUE(store.MarkSent(e[0].id, 2000).ok());
+  ASSERT_TRUE(store.MarkSent(e[0].id, 3000).ok());
+  OutboxEntry stored = store.Unfinished()->front();
+  EXPECT_EQ(stored.state, OutboxState::kSent);
+  EXPECT_EQ(stored.attempts, 2);
+  EXPECT_EQ(stored.updated_ms, 3000);
+  EXPECT_EQ(stored.created_ms, 1000);
+}
+
+TEST_F(StoreTest, NoteErrorRecordsErrorAndKeepsState) {
+  Store& store = Open();
+  std::vector<OutboxEntry> e = {MakeEntry("a")};
+  ASSERT_TRUE(store.Enqueue(e).ok());
+  ASSERT_TRUE(store.MarkSent(e[0].id, 2000).ok());
+  ASSERT_TRUE(store.NoteError(e[0].id, "503 from the account", 2500).ok());
+  OutboxEntry stored = store.Unfinished()->front();
+  EXPECT_EQ(stored.state, OutboxState::kSent);
+  EXPECT_EQ(stored.error, "503 from the account");
+  EXPECT_EQ(stored.updated_ms, 2500);
+  EXPECT_EQ(stored.attempts, 1);
+}
+
+TEST_F(StoreTest, FailedListsNewestFirstWithLimit) {
+  Store& store = Open();
+  std::vector<OutboxEntry> e = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c"), MakeEntry("d")};
+  ASSERT_TRUE(store.Enqueue(e).ok());
+  ASSERT_TRUE(store.Fail(e[0].id, "first", 30).ok());
+  ASSERT_TRUE(store.Fail(e[1].id, "second", 10).ok());
+  ASSERT_TRUE(store.Fail(e[2].id, "third", 20).ok());
+  std::vector<OutboxEntry> failed = store.Failed(0).value();
+  EXPECT_EQ(Ids(failed), (std::vector<std::int64_t>{e[0].id, e[2].id, e[1].id}));
+  EXPECT_EQ(failed[0].error, "first");
+  EXPECT_EQ(failed[0].state, OutboxState::kFailed);
+  EXPECT_EQ(Ids(store.Failed(2).value()), (std::vector<std::int64_t>{e[0].id, e[2].id}));
+}
+
+TEST_F(StoreTest, DropPlannedDropsOnlyPlanned) {
+  Store& store = Open();
+  std::vector<OutboxEntry> e = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c"), MakeEntry("d")};
+  ASSERT_TRUE(store.Enqueue(e).ok());
+  ASSERT_TRUE(store.MarkSent(e[1].id, 5).ok());
+  ASSERT_TRUE(store.Fail(e[3].id, "no", 5).ok());
+  EXPECT_EQ(store.DropPlanned(9).value(), 2);
+  EXPECT_EQ(Ids(store.Unfinished().value()), (std::vector<std::int64_t>{e[1].id}));
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Text("SELECT group_concat(state, ',') FROM (SELECT state FROM outbox ORDER BY id)"),
+            "dropped,sent,dropped,failed");
+  EXPECT_EQ(store.DropPlanned(10).value(), 0);
+}
+
+TEST_F(StoreTest, AccountWriteRoundTripsForEveryKind) {
+  struct Case {
+    std::string name;
+    AccountWrite write;
+  };
+  auto write = [](AccountWrite::Kind kind, const std::string& key) {
+    AccountWrite w;
+    w.kind = kind;
+    w.idempotency_key = key;
+    return w;
+  };
+  std::vector<Case> cases;
+  {
+    AccountWrite w = write(AccountWrite::Kind::kInvite, "invite-full");
+    w.email = "Ada.Lovelace@Example.com";
+    w.name = "Ada Lovelace — ÆØÅ ✓";
+    w.role = Role::kAdmin;
+    w.permissions = mapping::PermissionSpec{};
+    w.projects = std::vector<std::string>{};
+    cases.push_back({"invite admin", w});
+  }
+  {
+    AccountWrite w = write(AccountWrite::Kind::kInvite, "invite-member");
+    w.email = "b@example.com";
+    w.name = "";
+    w.role = Role::kMember;
+    w.permissions = mapping::PermissionSpec{
+        {"build", Level::kEdit}, {"build.knowledge", Level::kNone}, {"insights", Level::kRead}};
+    w.projects = std::vector<std::string>{"p-1", "p \"quoted\"", ""};
+    cases.push_back({"invite member", w});
+  }
+  {
+    AccountWrite w = write(AccountWrite::Kind::kPatch, "patch-role");
+    w.user_id = "u-1";
+    w.role = Role::kMember;
+    cases.push_back({"patch role only", w});
+  }
+  {
+    AccountWrite w = write(AccountWrite::Kind::kPatch, "patch-revoke");
+    w.user_id = "u-2";
+    w.role = Role::kMember;
+    w.permissions = mapping::PermissionSpec{};
+    w.projects = std::vector<std::string>{};
+    cases.push_back({"patch revoke: empty maps are kept, not dropped", w});
+  }
+  {
+    AccountWrite w = write(AccountWrite::Kind::kPatch, "patch-name");
+    w.user_id = "u-3";
+    w.email = "c@example.com";
+    w.name = "New Name";
+    cases.push_back({"patch name", w});
+  }
+  {
+    AccountWrite w = write(AccountWrite::Kind::kDelete, "delete");
+    w.user_id = "u-4";
+    cases.push_back({"delete", w});
+  }
+  Store& store = Open();
+  std::vector<OutboxEntry> entries;
+  for (const Case& c : cases) {
+    OutboxEntry e = MakeEntry(c.write.idempotency_key);
+    e.write = c.write;
+    entries.push_back(e);
+  }
+  ASSERT_TRUE(store.Enqueue(entries).ok());
+  store_.reset();  // read back from the file, not from anything cached
+  std::vector<OutboxEntry> stored = Open().Unfinished().value();
+  ASSERT_EQ(stored.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    ExpectSameWrite(stored[i].write, cases[i].write);
+  }
+}
+
+// --- Complete ---
+
+class CompleteTest : public StoreTest {
+ protected:
+  // One entry of `kind`, sent, in run 1.
+  OutboxEntry Sent(AccountWrite::Kind kind, const std::string& op, const std::string& user_id) {
+    Store& store = *store_;
+    if (run_ == 0) run_ = store.BeginRun("apply", 100).value();
+    OutboxEntry e = MakeEntry(op + "-" + user_id, 0, run_);
+    e.op = op;
+    e.email = user_id + "@example.com";
+    e.write.kind = kind;
+    e.write.user_id = kind == AccountWrite::Kind::kInvite ? "" : user_id;
+    e.operation_json = R"({"op":")" + op + R"(","rules":["r1"]})";
+    e.source = "scim:okta";
+    std::vector<OutboxEntry> batch = {e};
+    EXPECT_TRUE(store.Enqueue(batch).ok());
+    EXPECT_TRUE(store.MarkSent(batch[0].id, 200).ok());
+    return batch[0];
+  }
+  std::int64_t run_ = 0;
+};
+
+TEST_F(CompleteTest, InviteUpdatesMirrorManagedAndAudit) {
+  Store& store = Open();
+  OutboxEntry e = Sent(AccountWrite::Kind::kInvite, "invite", "u-1");
+  Completion c;
+  c.entry_id = e.id;
+  c.at_ms = 5000;
+  c.user = MakeUser("u-1", "u-1@example.com");
+  c.user_id = "u-1";
+  Result<std::string> head = store.Complete(c);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(*head, store.AuditHead().value());
+  EXPECT_TRUE(store.Unfinished()->empty());
+
+  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_EQ(mirror.size(), 1u);
+  ExpectSameUser(mirror[0], *c.user);
+
+  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_EQ(managed.size(), 1u);
+  EXPECT_EQ(managed[0].user_id, "u-1");
+  EXPECT_EQ(managed[0].email, "u-1@example.com");
+  EXPECT_EQ(managed[0].how, "invited");
+  EXPECT_EQ(managed[0].since_ms, 5000);
+
+  std::vector<AuditEntry> audit = store.Audit(0).value();
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].seq, 1);
+  EXPECT_EQ(audit[0].at_ms, 5000);
+  EXPECT_EQ(audit[0].run_id, run_);
+  EXPECT_EQ(audit[0].action, "invite");
+  EXPECT_EQ(audit[0].email, "u-1@example.com");
+  EXPECT_EQ(audit[0].user_id, "u-1");
+  EXPECT_EQ(audit[0].source, "scim:okta");
+  EXPECT_EQ(audit[0].detail_json, e.operation_json);
+  EXPECT_EQ(audit[0].prev_hash, "");
+  EXPECT_EQ(audit[0].hash, *head);
+}
+
+TEST_F(CompleteTest, AdoptionMakesUserManagedAsAdoptedWithGivenAction) {
+  Store& store = Open();
+  OutboxEntry e = Sent(AccountWrite::Kind::kPatch, "update", "u-7");
+  Completion c;
+  c.entry_id = e.id;
+  c.at_ms = 6000;
+  c.user = MakeUser("u-7", "u-7@example.com");
+  c.user_id = "u-7";
+  c.adopted = true;
+  c.action = "adopt";
+  ASSERT_TRUE(store.Complete(c).ok());
+  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_EQ(managed.size(), 1u);
+  EXPECT_EQ(managed[0].how, "adopted");
+  EXPECT_EQ(managed[0].since_ms, 6000);
+  EXPECT_EQ(store.Audit(0)->front().action, "adopt");
+}
+
+TEST_F(CompleteTest, PatchUpdatesMirrorAndKeepsManagement) {
+  Store& store = Open();
+  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-2", "u-2@example.com")}, 10).ok());
+  ASSERT_TRUE(store.SetManaged({"u-2", "u-2@example.com", "invited", 50}).ok());
+  OutboxEntry e = Sent(AccountWrite::Kind::kPatch, "update", "u-2");
+  Completion c;
+  c.entry_id = e.id;
+  c.at_ms = 7000;
+  c.user = MakeUser("u-2", "u-2@example.com");
+  c.user->role = Role::kAdmin;
+  c.user->permissions = {};
+  c.user_id = "u-2";
+  ASSERT_TRUE(store.Complete(c).ok());
+  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_EQ(mirror.size(), 1u);
+  ExpectSameUser(mirror[0], *c.user);
+  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_EQ(managed.size(), 1u);
+  EXPECT_EQ(managed[0].how, "invited");
+  EXPECT_EQ(managed[0].since_ms, 50);
+  EXPECT_EQ(store.Audit(0)->front().action, "update");
+}
+
+TEST_F(CompleteTest, DeleteRemovesMirrorRowAndForgetsUser) {
+  Store& store = Open();
+  ASSERT_TRUE(store
+                  .ReplaceMirror(
+                      {MakeUser("u-3", "u-3@example.com"), MakeUser("u-4", "u-4@example.com")}, 10)
+                  .ok());
+  ASSERT_TRUE(store.SetManaged({"u-3", "u-3@example.com", "adopted", 50}).ok());
+  ASSERT_TRUE(store.SetManaged({"u-4", "u-4@example.com", "invited", 50}).ok());
+  OutboxEntry e = Sent(AccountWrite::Kind::kDelete, "remove", "u-3");
+  Completion c;
+  c.entry_id = e.id;
+  c.at_ms = 8000;
+  c.user_id = "u-3";
+  ASSERT_TRUE(store.Complete(c).ok());
+  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_EQ(mirror.size(), 1u);
+  EXPECT_EQ(mirror[0].id, "u-4");
+  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_EQ(managed.size(), 1u);
+  EXPECT_EQ(managed[0].user_id, "u-4");
+  std::vector<AuditEntry> audit = store.Audit(0).value();
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].action, "remove");
+  EXPECT_EQ(audit[0].user_id, "u-3");
+}
+
+TEST_F(CompleteTest, UserIdDefaultsToTheReturnedUser) {
+  Store& store = Open();
+  OutboxEntry e = Sent(AccountWrite::Kind::kInvite, "invite", "u-9");
+  Completion c;
+  c.entry_id = e.id;
+  c.user = MakeUser("u-9", "u-9@example.com");
+  ASSERT_TRUE(store.Complete(c).ok());
+  EXPECT_EQ(store.Audit(0)->front().user_id, "u-9");
+  EXPECT_EQ(store.ManagedUsers()->front().user_id, "u-9");
+}
+
+// Everything Complete touches, to compare before and after a failure.
+struct Snapshot {
+  std::string head;
+  std::vector<std::int64_t> unfinished;
+  std::size_t mirror = 0;
+  std::size_t managed = 0;
+  std::string states;
+  bool operator==(const Snapshot&) const = default;
+};
+
+Snapshot Take(Store& store, const std::string& path) {
+  Snapshot s;
+  s.head = store.AuditHead().value();
+  s.unfinished = Ids(store.Unfinished().value());
+  s.mirror = store.Mirror()->size();
+  s.managed = store.ManagedUsers()->size();
+  RawDb raw(path);
+  s.states =
+      raw.Text("SELECT group_concat(state, ',') FROM (SELECT state FROM outbox ORDER BY id)");
+  return s;
+}
+
+TEST_F(CompleteTest, FailuresChangeNothing) {
+  Store& store = Open();
+  OutboxEntry done = Sent(AccountWrite::Kind::kInvite, "invite", "u-1");
+  Completion first;
+  first.entry_id = done.id;
+  first.user = MakeUser("u-1", "u-1@example.com");
+  ASSERT_TRUE(store.Complete(first).ok());
+  OutboxEntry pending = Sent(AccountWrite::Kind::kInvite, "invite", "u-2");
+
+  struct Case {
+    std::string name;
+    Completion completion;
+    StatusCode code;
+  };
+  Completion unknown;
+  unknown.entry_id = 999;
+  unknown.user = MakeUser("u-x", "x@example.com");
+  Completion again = first;
+  Completion no_user;
+  no_user.entry_id = pending.id;  // an invite, and no user id anywhere
+  const Case cases[] = {
+      {"unknown entry", unknown, StatusCode::kNotFound},
+      {"entry already done", again, StatusCode::kFailedPrecondition},
+      {"no account user named", no_user, StatusCode::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Snapshot before = Take(store, path_);
+    EXPECT_EQ(store.Complete(c.completion).status().code(), c.code);
+    EXPECT_TRUE(Take(store, path_) == before);
+  }
+}
+
+TEST_F(CompleteTest, FailureInsideTheTransactionRollsEverythingBack) {
+  Store& store = Open();
+  OutboxEntry e = Sent(AccountWrite::Kind::kInvite, "invite", "u-1");
+  // The audit insert, the last step, fails: the mirror, managed and outbox
+  // updates before it must not land either.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TRIGGER fail_audit BEFORE INSERT ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END");
+  }
+  Snapshot before = Take(store, path_);
+  Completion c;
+  c.entry_id = e.id;
+  c.user = MakeUser("u-1", "u-1@example.com");
+  Result<std::string> head = store.Complete(c);
+  ASSERT_FALSE(head.ok());
+  EXPECT_EQ(head.status().code(), StatusCode::kInternal);
+  EXPECT_TRUE(Take(store, path_) == before);
+  EXPECT_EQ(before.states, "sent");
+  EXPECT_EQ(before.mirror, 0u);
+
+  // Once the fault is gone the same completion lands.
+  {
+    RawDb raw(path_);
+    raw.Exec("DROP TRIGGER fail_audit");
+  }
+  ASSERT_TRUE(store.Complete(c).ok());
+  EXPECT_EQ(store.Mirror()->size(), 1u);
+}
+
+// --- mirror, managed users, runs, metadata ---
+
+TEST_F(StoreTest, ReplaceMirrorReplacesEverything) {
+  Store& store = Open();
+  ASSERT_TRUE(
+      store.ReplaceMirror({MakeUser("u-1", "b@example.com"), MakeUser("u-2", "a@example.com")}, 1)
+          .ok());
+  AccountRecord invited = MakeUser("u-3", "c@example.com");
+  invited.status = mapping::AccountUser::Status::kInvited;
+  invited.role = Role::kAdmin;
+  invited.permissions = {};
+  invited.projects = {};
+  invited.name = "";
+  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-2", "a@example.com"), invited}, 2).ok());
+  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_EQ(mirror.size(), 2u);
+  ExpectSameUser(mirror[0], MakeUser("u-2", "a@example.com"));
+  ExpectSameUser(mirror[1], invited);
+  ASSERT_TRUE(store.ReplaceMirror({}, 3).ok());
+  EXPECT_TRUE(store.Mirror()->empty());
+}
+
+TEST_F(StoreTest, ReplaceMirrorWithDuplicateIdKeepsOldMirror) {
+  Store& store = Open();
+  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-1", "a@example.com")}, 1).ok());
+  Status status =
+      store.ReplaceMirror({MakeUser("u-2", "b@example.com"), MakeUser("u-2", "c@example.com")}, 2);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_EQ(mirror.size(), 1u);
+  EXPECT_EQ(mirror[0].id, "u-1");
+}
+
+TEST_F(StoreTest, MirrorRowEditedToNonsenseIsInternal) {
+  Store& store = Open();
+  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-1", "a@example.com")}, 1).ok());
+  RawDb raw(path_);
+  raw.Exec("UPDATE mirror SET role = 'owner'");
+  EXPECT_EQ(store.Mirror().status().code(), StatusCode::kInternal);
+}
+
+TEST_F(StoreTest, ManagedUsersSetReplaceAndForget) {
+  Store& store = Open();
+  ASSERT_TRUE(store.SetManaged({"u-2", "b@example.com", "invited", 10}).ok());
+  ASSERT_TRUE(store.SetManaged({"u-1", "a@example.com", "adopted", 20}).ok());
+  ASSERT_TRUE(store.SetManaged({"u-2", "b2@example.com", "adopted", 30}).ok());
+  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_EQ(managed.size(), 2u);
+  EXPECT_EQ(managed[0].user_id, "u-1");
+  EXPECT_EQ(managed[1].user_id, "u-2");
+  EXPECT_EQ(managed[1].email, "b2@example.com");
+  EXPECT_EQ(managed[1].how, "adopted");
+  EXPECT_EQ(managed[1].since_ms, 30);
+  ASSERT_TRUE(store.ForgetManaged("u-1").ok());
+  ASSERT_TRUE(store.ForgetManaged("never-managed").ok());
+  ASSERT_EQ(store.ManagedUsers()->size(), 1u);
+  EXPECT_EQ(store.ManagedUsers()->front().user_id, "u-2");
+}
+
+TEST_F(StoreTest, SetManagedRejectsBadInput) {
+  Store& store = Open();
+  EXPECT_EQ(store.SetManaged({"u-1", "a@example.com", "found", 1}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.SetManaged({"", "a@example.com", "invited", 1}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store.ManagedUsers()->empty());
+}
+
+TEST_F(StoreTest, RunsBeginFinishAndListNewestFirst) {
+  Store& store = Open();
+  std::int64_t a = store.BeginRun("apply", 100).value();
+  std::int64_t b = store.BeginRun("partial", 200).value();
+  EXPECT_GT(b, a);
+  RunRecord finished;
+  finished.id = a;
+  finished.finished_ms = 150;
+  finished.result = "ok";
+  finished.summary_json = R"({"invite":3})";
+  finished.audit_head = "abc";
+  finished.error = "";
+  ASSERT_TRUE(store.FinishRun(finished).ok());
+  std::vector<RunRecord> runs = store.RecentRuns(10).value();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].id, b);
+  EXPECT_EQ(runs[0].kind, "partial");
+  EXPECT_EQ(runs[0].started_ms, 200);
+  EXPECT_EQ(runs[0].finished_ms, 0);
+  EXPECT_EQ(runs[0].result, "");
+  EXPECT_EQ(runs[1].id, a);
+  EXPECT_EQ(runs[1].kind, "apply");
+  EXPECT_EQ(runs[1].started_ms, 100);
+  EXPECT_EQ(runs[1].finished_ms, 150);
+  EXPECT_EQ(runs[1].result, "ok");
+  EXPECT_EQ(runs[1].summary_json, R"({"invite":3})");
+  EXPECT_EQ(runs[1].audit_head, "abc");
+  EXPECT_EQ(store.RecentRuns(1)->size(), 1u);
+  EXPECT_EQ(store.RecentRuns(0)->size(), 2u);
+}
+
+TEST_F(StoreTest, FinishRunErrors) {
+  Store& store = Open();
+  std::int64_t id = store.BeginRun("apply", 100).value();
+  RunRecord unknown;
+  unknown.id = id + 1;
+  unknown.result = "ok";
+  EXPECT_EQ(store.FinishRun(unknown).code(), StatusCode::kNotFound);
+  RunRecord no_result;
+  no_result.id = id;
+  EXPECT_EQ(store.FinishRun(no_result).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, CloseInterruptedRunsStopsOnlyUnfinishedRuns) {
+  Store& store = Open();
+  std::int64_t done = store.BeginRun("apply", 100).value();
+  std::int64_t died = store.BeginRun("apply", 200).value();
+  RunRecord r;
+  r.id = done;
+  r.finished_ms = 150;
+  r.result = "failed";
+  r.error = "account unreachable";
+  ASSERT_TRUE(store.FinishRun(r).ok());
+  ASSERT_TRUE(store.CloseInterruptedRuns(900).ok());
+  std::vector<RunRecord> runs = store.RecentRuns(0).value();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].id, died);
+  EXPECT_EQ(runs[0].result, "stopped");
+  EXPECT_EQ(runs[0].finished_ms, 900);
+  EXPECT_FALSE(runs[0].error.empty());
+  EXPECT_EQ(runs[1].result, "failed");
+  EXPECT_EQ(runs[1].finished_ms, 150);
+  EXPECT_EQ(runs[1].error, "account unreachable");
+}
+
+TEST_F(StoreTest, MetaPutGetAndOverwrite) {
+  Store& store = Open();
+  EXPECT_EQ(store.GetMeta("catalog").value(), std::nullopt);
+  ASSERT_TRUE(store.PutMeta("catalog", R"({"areas":[]})").ok());
+  ASSERT_TRUE(store.PutMeta("empty", "").ok());
+  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>(R"({"areas":[]})"));
+  EXPECT_EQ(store.GetMeta("empty").value(), std::optional<std::string>(""));
+  ASSERT_TRUE(store.PutMeta("catalog", "v2").ok());
+  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>("v2"));
+}
+
+// --- audit chain ---
+
+AuditEntry MakeAudit(int i) {
+  AuditEntry a;
+  a.at_ms = 1000 * i;
+  a.run_id = 7;
+  a.action = "update";
+  a.email = "user" + std::to_string(i) + "@example.com";
+  a.user_id = "u-" + std::to_string(i);
+  a.source = "full-run";
+  a.detail_json = R"({"reason":"rule )" + std::to_string(i) + R"("})";
+  return a;
+}
+
+TEST(AuditHash, IsHexSha256OfTheCanonicalForm) {
+  AuditEntry a = MakeAudit(1);
+  a.seq = 1;
+  std::string hash = sqlite::AuditHash(a).value();
+  EXPECT_EQ(hash.size(), 64u);
+  EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(hash, sqlite::Sha256Hex(sqlite::AuditCanonical(a)).value());
+  // A known digest, so that the chain stays checkable across builds.
+  EXPECT_EQ(sqlite::Sha256Hex("abc").value(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AuditHash, EveryFieldCountsAndFieldBoundariesAreUnambiguous) {
+  AuditEntry base = MakeAudit(1);
+  base.seq = 1;
+  base.prev_hash = "00ff";
+  const std::string hash = sqlite::AuditHash(base).value();
+  struct Case {
+    std::string name;
+    void (*edit)(AuditEntry&);
+  };
+  const Case cases[] = {
+      {"seq", [](AuditEntry& a) { a.seq = 2; }},
+      {"at_ms", [](AuditEntry& a) { a.at_ms += 1; }},
+      {"run_id", [](AuditEntry& a) { a.run_id = 8; }},
+      {"action", [](AuditEntry& a) { a.action = "remove"; }},
+      {"email", [](AuditEntry& a) { a.email = "x@example.com"; }},
+      {"user_id", [](AuditEntry& a) { a.user_id = "u-x"; }},
+      {"source", [](AuditEntry& a) { a.source = "scim:okta"; }},
+      {"detail_json", [](AuditEntry& a) { a.detail_json = "{}"; }},
+      {"prev_hash", [](AuditEntry& a) { a.prev_hash = "00fe"; }},
+      // Text moved across a field boundary.
+      {"email/user_id boundary",
+       [](AuditEntry& a) {
+         a.email = "user1@example.comu";
+         a.user_id = "-1";
+       }},
+      {"action/email boundary",
+       [](AuditEntry& a) {
+         a.action = "updat";
+         a.email = "euser1@example.com";
+       }},
+      {"at_ms/run_id digits",
+       [](AuditEntry& a) {
+         a.at_ms = 10007;
+         a.run_id = 0;
+       }},
+  };
+  for (const Case& c : cases) {
+    AuditEntry edited = base;
+    c.edit(edited);
+    EXPECT_NE(sqlite::AuditHash(edited).value(), hash) << c.name;
+  }
+  AuditEntry with_hash = base;
+  with_hash.hash = "whatever";  // the stored hash is not hashed
+  EXPECT_EQ(sqlite::AuditHash(with_hash).value(), hash);
+}
+
+TEST_F(StoreTest, AppendAuditChainsEntries) {
+  Store& store = Open();
+  EXPECT_EQ(store.AuditHead().value(), "");
+  std::vector<AuditEntry> appended;
+  for (int i = 1; i <= 3; ++i) {
+    AuditEntry a = MakeAudit(i);
+    std::string head = store.AppendAudit(a).value();
+    EXPECT_EQ(a.seq, i);
+    EXPECT_EQ(a.hash, head);
+    EXPECT_EQ(a.prev_hash, appended.empty() ? "" : appended.back().hash);
+    EXPECT_EQ(store.AuditHead().value(), head);
+    appended.push_back(a);
+  }
+  std::vector<AuditEntry> stored = store.Audit(0).value();
+  ASSERT_EQ(stored.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(stored[i].seq, appended[i].seq);
+    EXPECT_EQ(stored[i].email, appended[i].email);
+    EXPECT_EQ(stored[i].detail_json, appended[i].detail_json);
+    EXPECT_EQ(stored[i].hash, appended[i].hash);
+    EXPECT_EQ(stored[i].prev_hash, appended[i].prev_hash);
+  }
+}
+
+TEST_F(StoreTest, AuditSinceFiltersByTime) {
+  Store& store = Open();
+  for (int i = 1; i <= 4; ++i) {
+    AuditEntry a = MakeAudit(i);
+    ASSERT_TRUE(store.AppendAudit(a).ok());
+  }
+  std::vector<AuditEntry> since = store.Audit(2500).value();
+  ASSERT_EQ(since.size(), 2u);
+  EXPECT_EQ(since[0].seq, 3);
+  EXPECT_EQ(since[1].seq, 4);
+  EXPECT_EQ(store.Audit(4000)->size(), 1u);
+  EXPECT_TRUE(store.Audit(4001)->empty());
+}
+
+TEST_F(StoreTest, VerifyEmptyChain) {
+  Store& store = Open();
+  AuditCheck check = store.VerifyAudit(std::nullopt).value();
+  EXPECT_TRUE(check.ok);
+  EXPECT_EQ(check.entries, 0);
+  EXPECT_EQ(check.head, "");
+  EXPECT_TRUE(store.VerifyAudit(std::string()).value().ok);
+  AuditCheck cut = store.VerifyAudit(std::string(64, 'a')).value();
+  EXPECT_FALSE(cut.ok);
+  EXPECT_EQ(cut.problem, "cut off");
+}
+
+TEST_F(StoreTest, ConcurrentAppendsFromTwoConnectionsKeepOneChain) {
+  // Two connections (as the CLI and the daemon have), two threads each.
+  Store& first = Open();
+  Result<std::unique_ptr<Store>> second = Store::Open(Url());
+  ASSERT_TRUE(second.ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    Store* store = t % 2 == 0 ? &first : second->get();
+    threads.emplace_back([store, t] {
+      for (int i = 0; i < 25; ++i) {
+        AuditEntry a = MakeAudit(t * 100 + i);
+        EXPECT_TRUE(store->AppendAudit(a).ok());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  AuditCheck check = first.VerifyAudit(std::nullopt).value();
+  EXPECT_TRUE(check.ok) << check.message;
+  EXPECT_EQ(check.entries, 100);
+  EXPECT_EQ(check.head, (*second)->AuditHead().value());
+}
+
+// A chain of five entries, then raw SQL through a second connection.
+class TamperTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    Store& store = Open();
+    heads_.clear();
+    for (int i = 1; i <= 5; ++i) {
+      AuditEntry a = MakeAudit(i);
+      heads_.push_back(store.AppendAudit(a).value());
+    }
+  }
+  AuditCheck Verify(const std::optional<std::string>& head = std::nullopt) {
+    Result<AuditCheck> check = store_->VerifyAudit(head);
+    EXPECT_TRUE(check.ok()) << check.status().ToString();
+    return check.ok() ? *check : AuditCheck();
+  }
+  // Rewrites the row at `seq` as someone who knows the hash format would:
+  // fields edited, its own hash recomputed.
+  void Forge(std::int64_t seq, const std::string& email) {
+    AuditEntry row = store_->Audit(0).value().at(static_cast<std::size_t>(seq - 1));
+    row.email = email;
+    std::string hash = sqlite::AuditHash(row).value();
+    RawDb raw(path_);
+    raw.Exec("UPDATE audit SET email = '" + email + "', hash = '" + hash +
+             "' WHERE seq = " + std::to_string(seq));
+  }
+  std::vector<std::string> heads_;  // heads_[i]: the head after entry i + 1
+};
+
+TEST_F(TamperTest, IntactChainVerifies) {
+  AuditCheck check = Verify();
+  EXPECT_TRUE(check.ok) << check.message;
+  EXPECT_EQ(check.entries, 5);
+  EXPECT_EQ(check.head, heads_.back());
+  EXPECT_EQ(check.bad_seq, 0);
+  EXPECT_TRUE(check.problem.empty());
+}
+
+TEST_F(TamperTest, RawEditsAreFoundAndNamed) {
+  // Swapping the contents of two rows keeps every row intact but moves it to
+  // a seq its hash was not computed with: "reordered". Removing a row and
+  // renumbering the rest also moves rows, but the row after the gap was
+  // chained to an entry that no longer exists: "removed".
+  const char kSwap[] =
+      "UPDATE audit SET seq = -1 WHERE seq = %A; UPDATE audit SET seq = %A WHERE seq = %B; "
+      "UPDATE audit SET seq = %B WHERE seq = -1;";
+  auto swap = [&](int a, int b) {
+    std::string sql = kSwap;
+    for (std::size_t p; (p = sql.find("%A")) != std::string::npos;) {
+      sql.replace(p, 2, std::to_string(a));
+    }
+    for (std::size_t p; (p = sql.find("%B")) != std::string::npos;) {
+      sql.replace(p, 2, std::to_string(b));
+    }
+    return sql;
+  };
+  struct Case {
+    std::string name;
+    std::string sql;
+    std::string problem;
+    std::int64_t bad_seq;
+  };
+  const Case cases[] = {
+      {"edit email", "UPDATE audit SET email = 'mallory@example.com' WHERE seq = 3", "edited", 3},
+      {"edit first detail", "UPDATE audit SET detail_json = '{}' WHERE seq = 1", "edited", 1},
+      {"edit last time", "UPDATE audit SET at_ms = at_ms + 1 WHERE seq = 5", "edited", 5},
+      {"edit action", "UPDATE audit SET action = 'invite' WHERE seq = 2", "edited", 2},
+      {"edit prev_hash", "UPDATE audit SET prev_hash = '' WHERE seq = 2", "edited", 2},
+      {"edit stored hash", "UPDATE audit SET hash = lower(hex(randomblob(32))) WHERE seq = 4",
+       "edited", 4},
+      {"delete middle row", "DELETE FROM audit WHERE seq = 3", "removed", 3},
+      {"delete first row", "DELETE FROM audit WHERE seq = 1", "removed", 1},
+      {"delete two rows", "DELETE FROM audit WHERE seq IN (2, 3)", "removed", 2},
+      {"delete and renumber",
+       "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3", "removed",
+       3},
+      {"swap rows 2 and 4", swap(2, 4), "reordered", 2},
+      {"swap adjacent rows 4 and 5", swap(4, 5), "reordered", 4},
+      {"swap rows 1 and 2", swap(1, 2), "reordered", 1},
+      {"move row 2 past the end", "UPDATE audit SET seq = 9 WHERE seq = 2", "reordered", 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TearDown();
+    SetUp();
+    {
+      RawDb raw(path_);
+      raw.Exec(c.sql);
+    }
+    AuditCheck check = Verify();
+    EXPECT_FALSE(check.ok);
+    EXPECT_EQ(check.problem, c.problem) << check.message;
+    EXPECT_EQ(check.bad_seq, c.bad_seq) << check.message;
+    EXPECT_NE(check.message.find("entr"), std::string::npos);
+    EXPECT_NE(check.message.find(std::to_string(c.bad_seq)), std::string::npos) << check.message;
+    // A head kept elsewhere does not hide the problem.
+    EXPECT_FALSE(Verify(heads_.back()).ok);
+  }
+}
+
+TEST_F(TamperTest, RewrittenEntryWithRecomputedHashBreaksTheNextLink) {
+  Forge(3, "mallory@example.com");
+  AuditCheck check = Verify();
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.problem, "removed") << check.message;
+  EXPECT_EQ(check.bad_seq, 4);
+}
+
+TEST_F(TamperTest, CutEndIsFoundOnlyWithExpectedHead) {
+  {
+    RawDb raw(path_);
+    raw.Exec("DELETE FROM audit WHERE seq >= 4");
+  }
+  AuditCheck alone = Verify();
+  EXPECT_TRUE(alone.ok) << alone.message;
+  EXPECT_EQ(alone.entries, 3);
+  EXPECT_EQ(alone.head, heads_[2]);
+
+  AuditCheck against_head = Verify(heads_.back());
+  EXPECT_FALSE(against_head.ok);
+  EXPECT_EQ(against_head.problem, "cut off");
+  EXPECT_EQ(against_head.bad_seq, 0);
+  EXPECT_NE(against_head.message.find(heads_.back()), std::string::npos);
+
+  // Appending after the cut does not bring the old head back.
+  AuditEntry a = MakeAudit(6);
+  ASSERT_TRUE(store_->AppendAudit(a).ok());
+  EXPECT_TRUE(Verify().ok);
+  EXPECT_EQ(Verify(heads_.back()).problem, "cut off");
+}
+
+TEST_F(TamperTest, ReplacedEndIsFoundWithExpectedHead) {
+  Forge(5, "mallory@example.com");
+  EXPECT_TRUE(Verify().ok);
+  EXPECT_EQ(Verify(heads_.back()).problem, "cut off");
+}
+
+TEST_F(TamperTest, ExpectedHeadEarlierInTheChainIsFine) {
+  // Entries appended after the head was taken are expected.
+  for (std::size_t i = 0; i < heads_.size(); ++i) {
+    AuditCheck check = Verify(heads_[i]);
+    EXPECT_TRUE(check.ok) << i << ": " << check.message;
+  }
+  EXPECT_TRUE(Verify(std::string()).ok);
+  EXPECT_EQ(Verify(std::string(64, '0')).problem, "cut off");
+}
+
+}  // namespace
+}  // namespace idsync::store

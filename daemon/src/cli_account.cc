@@ -9,7 +9,9 @@
 #include <ostream>
 #include <sstream>
 
+#include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "idsync/account/account_client.h"
@@ -125,6 +127,28 @@ void PrintReport(const ApplyReport& r, std::ostream& out) {
   if (!r.audit_head.empty()) out << "Audit head: " << r.audit_head << "\n";
 }
 
+// Holds an exclusive lock beside the store for the life of a run, so that two
+// runs (the CLI and the daemon, or two CLIs) never plan and send at once.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& store_path) : path_(store_path + ".lock") {}
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Acquire() {
+    fd_ = ::open(path_.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd_ < 0) return UnavailableError("cannot open " + path_);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return FailedPreconditionError("another idsync run is in progress (" + path_ + " is locked)");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 }  // namespace
 
 std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err) {
@@ -164,6 +188,14 @@ int Apply(const Args& args, std::ostream& out, std::ostream& err) {
   int exit = kExitOk;
   std::optional<Live> live = OpenLive(args, err, exit);
   if (!live) return exit;
+  std::optional<RunLock> lock;
+  if (std::string path = live->loaded.config.SqlitePath(); !path.empty()) {
+    lock.emplace(path);
+    if (Status s = lock->Acquire(); !s.ok()) {
+      err << "idsync: " << s.message() << "\n";
+      return kExitFailed;
+    }
+  }
   Syncer syncer(live->loaded.config, *live->store, *live->account);
   ApplyOptions options;
   options.force = args.force;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -412,6 +413,58 @@ TEST_F(ApplyTest, UnauthorizedStopsTheRunAndKeepsOperationsPending) {
   ASSERT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
   ExpectAccountEqualsDesired();
   ExpectEveryWriteOnce();
+}
+
+TEST_F(ApplyTest, ValidateOnlineChecksTheAccountsCatalogAndProjects) {
+  ExampleConfig();
+  CliRun ok = Cli({"validate", "--online"});
+  EXPECT_EQ(ok.status, daemon::kExitOk) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("matches the account"), std::string::npos) << ok.out;
+
+  std::string text = ReadFile(config_);
+  text.replace(text.find("projects: [support-bot, sales-bot]"),
+               std::string("projects: [support-bot, sales-bot]").size(),
+               "projects: [support-bot, retired-bot]");
+  std::ofstream(config_) << text;
+  CliRun bad = Cli({"validate", "--online"});
+  EXPECT_EQ(bad.status, daemon::kExitFailed);
+  EXPECT_NE(bad.err.find("retired-bot"), std::string::npos) << bad.err;
+  // Offline validation cannot know the account's projects.
+  EXPECT_EQ(Cli({"validate"}).status, daemon::kExitOk);
+}
+
+TEST_F(ApplyTest, TwoRunsNeverOverlap) {
+  ExampleConfig();
+  std::string lock = (dir_ / "state.db.lock").string();
+  int fd = ::open(lock.c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as a run in another process would hold it
+  CliRun run = Cli({"apply"});
+  EXPECT_EQ(run.status, daemon::kExitFailed);
+  EXPECT_NE(run.err.find("another idsync run is in progress"), std::string::npos) << run.err;
+  EXPECT_EQ(CountWrites(), 0);
+  ::close(fd);
+  EXPECT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+}
+
+TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
+  ExampleConfig();
+  ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
+  CliRun run = Cli({"audit", "--json"});
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.err;
+  json entries = json::parse(run.out);
+  std::map<std::string, json> by_email;
+  for (const auto& e : entries) by_email[e["email"]] = e;
+  ASSERT_TRUE(by_email.count("chen@corp.example")) << run.out;
+  const json& chen = by_email["chen@corp.example"];
+  EXPECT_EQ(chen["action"], "invite");
+  EXPECT_EQ(chen["detail"]["rules"], json({"qa", "support-leads"}));
+  EXPECT_EQ(chen["detail"]["permissions"]["build.knowledge"], "edit");
+  EXPECT_EQ(Desired().size() - 1, entries.size());  // everyone but the protected owner
+  // Nothing since tomorrow.
+  CliRun later = Cli({"audit", "--since", "2999-01-01"});
+  EXPECT_NE(later.out.find("no audit entries"), std::string::npos) << later.out;
+  EXPECT_EQ(Cli({"audit", "--since", "yesterday-ish"}).status, daemon::kExitUsage);
 }
 
 // Runs raw SQL against the store behind idsync's back.

@@ -125,6 +125,14 @@ void PrintReport(const ApplyReport& r, std::ostream& out) {
     out << "Source failed: " << s << " (nobody it granted lost access)\n";
   }
   if (!r.audit_head.empty()) out << "Audit head: " << r.audit_head << "\n";
+  if (!r.timings.empty()) {
+    out << "Timings:";
+    for (std::size_t i = 0; i < r.timings.size(); ++i) {
+      out << (i ? ", " : " ") << r.timings[i].first << " " << std::fixed << std::setprecision(2)
+          << r.timings[i].second << " s";
+    }
+    out << "\n";
+  }
 }
 
 // Holds an exclusive lock beside the store for the life of a run, so that two

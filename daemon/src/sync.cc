@@ -132,8 +132,28 @@ Syncer::Syncer(const config::Config& config, store::Store& store,
                mapping::AccountDirectory& account, NowFn now)
     : config_(config), store_(store), account_(account), now_(std::move(now)) {}
 
+namespace {
+
+// Times the phases of a run for the operator (and for benchmarks).
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(std::vector<std::pair<std::string, double>>& out) : out_(out) {}
+  void Done(const char* phase) {
+    auto now = std::chrono::steady_clock::now();
+    out_.emplace_back(phase, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  std::vector<std::pair<std::string, double>>& out_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
 Result<PlannedRun> Syncer::Plan(bool force) {
-  PlannedRun run{mapping::Catalog::Builtin(), nullptr, {}, {}, {}, {}, {}};
+  PlannedRun run{mapping::Catalog::Builtin(), nullptr, {}, {}, {}, {}, {}, {}};
+  PhaseTimer timer(run.timings);
   if (config_.catalog_source == config::CatalogSource::kAccount) {
     Result<mapping::Catalog> catalog = account_.GetCatalog();
     if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
@@ -146,12 +166,15 @@ Result<PlannedRun> Syncer::Plan(bool force) {
   Result<std::vector<mapping::AccountRecord>> users = account_.ListUsers();
   if (!users.ok()) return users.status().WithContext("reading the account's users");
   run.account = std::move(users).value();
+  timer.Done("read account");
 
   SourceReads reads = ReadAllSources(config_);
   run.failed_sources = reads.errors;
+  timer.Done("read sources");
   Result<mapping::MappingResult> mapped = mapping::Map(*run.rules, reads.snapshots);
   if (!mapped.ok()) return mapped.status();
   run.mapped = std::move(mapped).value();
+  timer.Done("map");
 
   ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
   std::set<std::string> managed_ids;
@@ -171,6 +194,7 @@ Result<PlannedRun> Syncer::Plan(bool force) {
   mapping::ReconcilePolicy policy = config_.Policy();
   policy.force = force;
   ASSIGN_OR_RETURN(run.plan, mapping::Reconcile(input, run.catalog, policy));
+  timer.Done("reconcile");
   return run;
 }
 
@@ -212,6 +236,12 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
   report.plan = planned->plan;
   report.failed_sources = planned->failed_sources;
+  report.timings = planned->timings;
+  PhaseTimer timer(report.timings);
+  // The mirror follows the account as read, drift included; each landed
+  // write then updates it.
+  RETURN_IF_ERROR(store_.ReplaceMirror(planned->account, now_()));
+  timer.Done("mirror");
   if (config_.catalog_source == config::CatalogSource::kAccount) {
     // Offline commands (validate, explain) check against the account's catalog.
     store_.PutMeta("catalog", CatalogToJson(planned->catalog)).IgnoreError();
@@ -256,7 +286,9 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
   // Every operation is durable before the first one is sent.
   RETURN_IF_ERROR(store_.Enqueue(entries));
+  timer.Done("outbox");
   Status executed = Execute(std::move(entries), report, options);
+  timer.Done("send");
   std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
   RETURN_IF_ERROR(finish(result, executed.message()));
   RETURN_IF_ERROR(executed);

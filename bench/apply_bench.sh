@@ -104,6 +104,7 @@ for s in $scenarios; do
       read -r secs kb < <(timed_apply)
       read -r w throttled < <(writes)
       awk -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "3. no-op apply, 100,000-user account: %.1f s, peak %.0f MB, %d writes\n", s, kb / 1024, w }'
+      grep '^Timings:' "$work/apply.out" | sed 's/^/   /'
       ;;
   esac
 done

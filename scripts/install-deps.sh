@@ -8,7 +8,9 @@ packages=(
   libldap-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev
   nlohmann-json3-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  python3
+  python3 time
+  # Integration tests: a throwaway OpenLDAP server per test.
+  slapd openssl
 )
 
 missing=()
@@ -29,6 +31,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "==> installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own slapd instances; the package must not configure
+# (or start) a system one.
+echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "==> dependencies installed"

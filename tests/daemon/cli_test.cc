@@ -345,7 +345,8 @@ TEST(CliPlan, AccountCatalogDecidesWhichKeysExist) {
 TEST(CliPlan, RemoveCarriesTheFixedFields) {
   CliRun run = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
   ASSERT_EQ(run.status, kExitOk) << run.err;
-  for (const auto& op : PlanJson(run)["operations"]) {
+  json plan = PlanJson(run);
+  for (const auto& op : plan["operations"]) {
     for (const char* key : {"op", "email", "role", "permissions", "projects", "rules"}) {
       EXPECT_TRUE(op.contains(key)) << op["email"] << " lacks " << key;
     }

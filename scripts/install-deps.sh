@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libldap-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev
+  libldap-dev libsasl2-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev
   nlohmann-json3-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 time

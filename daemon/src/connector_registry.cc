@@ -1,5 +1,6 @@
 #include "idsync/daemon/connector_registry.h"
 
+#include "idsync/ldap/ldap_source.h"
 #include "idsync/ldif/ldif_source.h"
 
 namespace idsync::daemon {
@@ -39,8 +40,14 @@ ConnectorRegistry& BuiltinConnectors() {
         [](const config::SourceConfig& source) -> Result<std::unique_ptr<mapping::IdentitySource>> {
           return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(source));
         });
-    // TODO(#4): the ldap connector registers here. TODO(#5): scim sources are
-    // read from the store the SCIM server writes.
+    r->Register(
+        "ldap",
+        [](const config::SourceConfig& source) -> Result<std::unique_ptr<mapping::IdentitySource>> {
+          ASSIGN_OR_RETURN(std::unique_ptr<ldap::LdapSource> created,
+                           ldap::LdapSource::Create(source));
+          return std::unique_ptr<mapping::IdentitySource>(std::move(created));
+        });
+    // TODO(#5): scim sources are read from the store the SCIM server writes.
     return r;
   }();
   return *registry;

@@ -1,0 +1,56 @@
+// SCIM PATCH (RFC 7644 3.5.2): a parsed PatchOp request and its application
+// to a resource, with the dialects Okta and Microsoft Entra ID send:
+// - op names in any case ("Add", "Replace", "Remove");
+// - add/replace without a path whose value keys are attribute paths
+//   ("name.givenName", URN-qualified extension attributes) and may carry the
+//   read-only id (ignored when it equals the resource's id);
+// - paths: attribute, sub-attribute, URN-qualified, value filter
+//   (members[value eq "id"]) and value filter plus sub-attribute
+//   (emails[type eq "work"].value); an add through a value filter that
+//   matches nothing creates the element from the filter's eq terms;
+// - add of an existing member is a no-op; remove on members with a value
+//   removes only those members; replace on members replaces the list;
+// - booleans as strings and bare-string complex values are coerced (see
+//   NormalizeResource); a User's password is dropped.
+// Remove through a value filter that matches nothing is a no-op (idempotent
+// retries); replace through one is noTarget.
+//
+// A parsed Patch is immutable and may be shared between threads.
+#pragma once
+
+#include <memory>
+
+#include "idsync/mapping/status.h"
+#include "idsync/scim/json.h"
+#include "idsync/scim/resource.h"
+
+namespace idsync::scim {
+
+class Patch {
+ public:
+  // Parses a PatchOp body. kInvalidArgument with scimType: invalidSyntax (not
+  // an object, no "Operations", unknown op, schemas without the PatchOp URN),
+  // invalidPath (malformed path or path-less value key), invalidFilter
+  // (malformed value filter), invalidValue (add/replace without a value, or
+  // path-less with a non-object value), noTarget (remove without a path).
+  // Messages name the operation: "Operations[1]: ...".
+  static Result<Patch> Parse(const Json& body);
+
+  Patch(Patch&&) noexcept;
+  Patch& operator=(Patch&&) noexcept;
+  ~Patch();
+
+  // Applies every operation in order to `resource` (a JSON object), then
+  // normalises it (NormalizeResource). All or nothing: on error `resource` is
+  // unchanged. Returns whether the resource changed. Errors (kInvalidArgument
+  // with scimType): mutability (id, meta, a User's groups), noTarget,
+  // invalidPath, invalidValue (wrong type; removing userName/displayName).
+  Result<bool> ApplyTo(Json& resource, ResourceType type) const;
+
+ private:
+  struct Rep;
+  explicit Patch(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace idsync::scim

@@ -1,0 +1,561 @@
+// SCIM PATCH: request parsing and application. Operations run on a copy of
+// the resource, which replaces the original only when every operation and
+// the final normalisation succeed: a PATCH is all or nothing.
+#include "idsync/scim/patch.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "idsync/scim/errors.h"
+
+#include "ast.h"
+#include "json_internal.h"
+#include "json_util.h"
+#include "normalize.h"
+#include "text.h"
+
+namespace idsync::scim {
+
+using nlohmann::json;
+
+enum class PatchOpKind { kAdd, kReplace, kRemove };
+
+// One operation, after expansion: a path-less add/replace becomes one
+// operation per key of its value.
+struct PatchOperation {
+  PatchOpKind kind = PatchOpKind::kAdd;
+  AttrPath path;
+  bool has_value = false;
+  json value;
+  bool from_pathless = false;  // came from a key of a path-less value
+  size_t index = 0;            // position in "Operations", for messages
+};
+
+struct Patch::Rep {
+  std::vector<PatchOperation> ops;
+};
+
+namespace {
+
+Status InOperation(size_t index, const Status& status) {
+  const ScimType type = ScimTypeOf(status);
+  if (type == ScimType::kNone) return status;
+  return ScimError(
+      type, "Operations[" + std::to_string(index) + "]: " + std::string(ScimErrorDetail(status)));
+}
+
+// Where a value lives, or would live once written.
+struct Slot {
+  json* parent = nullptr;  // the object holding it
+  std::string name;        // as the request spelled it
+  SchemaId schema = SchemaId::kCore;
+  std::string dotted;              // schema name ("name.givenName"); "" for a whole extension
+  const AttrInfo* info = nullptr;  // null when the schema does not know it
+};
+
+Slot ChildSlot(json& parent_value, const Slot& parent, std::string_view name) {
+  Slot s;
+  s.parent = &parent_value;
+  s.name = std::string(name);
+  s.schema = parent.schema;
+  s.dotted = parent.dotted.empty() ? s.name : parent.dotted + "." + s.name;
+  s.info = FindAttr(s.schema, s.dotted);
+  return s;
+}
+
+json* Find(const Slot& s) { return FindMember(*s.parent, s.name); }
+
+// An existing member keeps its key; a new one gets the schema spelling.
+json& Create(const Slot& s) {
+  if (std::optional<std::string> key = FindKey(*s.parent, s.name)) return (*s.parent)[*key];
+  if (s.info != nullptr) return (*s.parent)[std::string(LeafName(*s.info))];
+  if (s.dotted.empty()) return (*s.parent)[CanonicalUrn(s.name)];
+  return (*s.parent)[s.name];
+}
+
+void Erase(const Slot& s) { EraseMember(*s.parent, s.name); }
+
+bool IsMulti(const Slot& s, const json* existing, const json& input) {
+  if (s.info != nullptr) return s.info->multi_valued;
+  if (s.dotted.empty()) return false;
+  if (existing != nullptr && !existing->is_null()) return existing->is_array();
+  return input.is_array();
+}
+
+bool IsComplex(const Slot& s, const json* existing) {
+  if (s.dotted.empty()) return true;
+  if (s.info != nullptr) return s.info->type == AttrType::kComplex;
+  return existing != nullptr && existing->is_object();
+}
+
+// Group members and a User's groups are references: two values with the
+// same "value" are the same member whatever else they carry.
+bool IdentifiedByValue(const Slot& s) {
+  return s.schema == SchemaId::kCore &&
+         (EqualsIgnoreCase(s.dotted, "members") || EqualsIgnoreCase(s.dotted, "groups"));
+}
+
+bool SameElement(const json& existing, const json& item, const Slot& s, bool by_value) {
+  if (by_value && existing.is_object() && item.is_object()) {
+    const json* a = FindMember(existing, "value");
+    const json* b = FindMember(item, "value");
+    if (a != nullptr && b != nullptr) {
+      if (a->is_string() && b->is_string()) {
+        const AttrInfo* vi = FindAttr(s.schema, s.dotted + ".value");
+        if (vi != nullptr && vi->case_exact) return *a == *b;
+        return EqualsIgnoreCase(a->get_ref<const std::string&>(), b->get_ref<const std::string&>());
+      }
+      return *a == *b;
+    }
+  }
+  return existing == item;
+}
+
+bool IsPrimary(const json& e) {
+  const json* p = FindMember(e, "primary");
+  return p != nullptr && p->is_boolean() && p->get<bool>();
+}
+
+// RFC 7643 2.4: at most one value of a multi-valued attribute is primary;
+// the one just written wins.
+void KeepOnlyPrimary(json& arr, size_t keep) {
+  for (size_t i = 0; i < arr.size(); ++i) {
+    if (i != keep && IsPrimary(arr[i])) *FindMember(arr[i], "primary") = false;
+  }
+}
+
+json LiteralToJson(const Literal& lit) {
+  switch (lit.kind) {
+    case Literal::Kind::kString:
+      return lit.text;
+    case Literal::Kind::kNumber:
+      return json::parse(lit.text, nullptr, /*allow_exceptions=*/false);
+    case Literal::Kind::kBool:
+      return lit.boolean;
+    case Literal::Kind::kNull:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+void AddSchemaUrn(json& root, const std::string& urn) {
+  json* schemas = FindMember(root, "schemas");
+  if (schemas == nullptr || !schemas->is_array()) return;
+  for (const json& s : *schemas) {
+    if (s.is_string() && EqualsIgnoreCase(s.get_ref<const std::string&>(), urn)) return;
+  }
+  schemas->push_back(urn);
+}
+
+void DropSchemaUrn(json& root, const std::string& urn) {
+  json* schemas = FindMember(root, "schemas");
+  if (schemas == nullptr || !schemas->is_array()) return;
+  for (size_t i = schemas->size(); i-- > 0;) {
+    const json& s = (*schemas)[i];
+    if (s.is_string() && EqualsIgnoreCase(s.get_ref<const std::string&>(), urn)) {
+      schemas->erase(i);
+    }
+  }
+}
+
+class Applier {
+ public:
+  Applier(json& root, ResourceType type) : root_(root), type_(type) {}
+
+  Status Apply(const PatchOperation& op) {
+    const AttrPath& p = op.path;
+    if (p.schema == SchemaId::kCore) {
+      if (EqualsIgnoreCase(p.attr, "id")) {
+        // Okta's group rename repeats the id in a path-less replace.
+        const json* id = FindMember(root_, "id");
+        if (op.from_pathless && op.kind != PatchOpKind::kRemove && p.sub.empty() && id != nullptr &&
+            *id == op.value) {
+          return Status::Ok();
+        }
+        return ScimError(ScimType::kMutability, "'id' is read-only");
+      }
+      if (EqualsIgnoreCase(p.attr, "meta")) {
+        return ScimError(ScimType::kMutability, "'meta' is read-only");
+      }
+      if (type_ == ResourceType::kUser && EqualsIgnoreCase(p.attr, "groups")) {
+        return ScimError(ScimType::kMutability,
+                         "'groups' is read-only; change the Group's members instead");
+      }
+      if (type_ == ResourceType::kUser && EqualsIgnoreCase(p.attr, "password")) {
+        return Status::Ok();  // dropped on arrival: idsync never stores a password
+      }
+    }
+
+    Slot slot;
+    if (p.schema != SchemaId::kCore && p.attr.empty()) {
+      // The whole extension object, e.g. path "urn:...:enterprise:2.0:User".
+      slot = Slot{&root_, p.urn, p.schema, "", nullptr};
+      if (op.kind == PatchOpKind::kRemove) {
+        Erase(slot);
+        DropSchemaUrn(root_, p.urn);
+        return Status::Ok();
+      }
+      if (!op.value.is_object() && !op.value.is_null()) {
+        return ScimError(ScimType::kInvalidValue, "'" + p.urn + "' takes an object");
+      }
+      AddSchemaUrn(root_, p.urn);
+      return Write(slot, op.value, op.kind);
+    }
+    if (p.schema != SchemaId::kCore) {
+      json* ext = FindMember(root_, p.urn);
+      if (ext == nullptr || ext->is_null()) {
+        if (op.kind == PatchOpKind::kRemove) return Status::Ok();
+        ext = &root_[p.urn];
+        *ext = json::object();
+        AddSchemaUrn(root_, p.urn);
+      }
+      if (!ext->is_object()) {
+        return ScimError(ScimType::kInvalidPath, "'" + p.urn + "' is not an object");
+      }
+      slot = Slot{ext, p.attr, p.schema, p.attr, FindAttr(p.schema, p.attr)};
+    } else {
+      slot = Slot{&root_, p.attr, SchemaId::kCore, p.attr, FindAttr(SchemaId::kCore, p.attr)};
+    }
+
+    if (p.filter != nullptr) return ApplyFiltered(slot, op);
+    if (!p.sub.empty()) return ApplySub(slot, op);
+    if (op.kind == PatchOpKind::kRemove) return Remove(slot, op);
+    return Write(slot, op.value, op.kind);
+  }
+
+ private:
+  // add or replace `input` at `s`. A null input unassigns. A complex value
+  // merges sub-attribute by sub-attribute (RFC 7644 3.5.2.1 and 3.5.2.3);
+  // a multi-valued one appends (add) or replaces the list (replace).
+  Status Write(const Slot& s, const json& input, PatchOpKind mode) {
+    if (input.is_null()) {
+      Erase(s);
+      return Status::Ok();
+    }
+    json* existing = Find(s);
+    if (IsMulti(s, existing, input)) return WriteMulti(s, input, mode);
+    if (input.is_object() && IsComplex(s, existing)) {
+      json& target = Create(s);
+      if (!target.is_object()) target = json::object();
+      for (auto it = input.begin(); it != input.end(); ++it) {
+        RETURN_IF_ERROR(Write(ChildSlot(target, s, it.key()), it.value(), mode));
+      }
+      return Status::Ok();
+    }
+    json v = input;
+    RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, v));
+    Create(s) = std::move(v);
+    return Status::Ok();
+  }
+
+  Status WriteMulti(const Slot& s, const json& input, PatchOpKind mode) {
+    json items = input.is_array() ? input : json::array({input});
+    RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
+    json& target = Create(s);
+    if (mode == PatchOpKind::kReplace || !target.is_array()) target = json::array();
+    const bool by_value = IdentifiedByValue(s);
+    for (json& item : items) {
+      bool present = false;
+      for (const json& e : target) {
+        if (SameElement(e, item, s, by_value)) {
+          present = true;
+          break;
+        }
+      }
+      if (present) continue;  // adding an existing member is a no-op
+      target.push_back(std::move(item));
+      if (IsPrimary(target.back())) KeepOnlyPrimary(target, target.size() - 1);
+    }
+    return Status::Ok();
+  }
+
+  Status Remove(const Slot& s, const PatchOperation& op) {
+    json* existing = Find(s);
+    if (existing == nullptr) return Status::Ok();
+    if (op.has_value && !op.value.is_null() && existing->is_array()) {
+      // Entra removes members by listing them in "value".
+      json items = op.value.is_array() ? op.value : json::array({op.value});
+      RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
+      if (!items.is_array()) items = json::array({items});
+      for (size_t i = existing->size(); i-- > 0;) {
+        for (const json& item : items) {
+          if (SameElement((*existing)[i], item, s, /*by_value=*/true)) {
+            existing->erase(i);
+            break;
+          }
+        }
+      }
+      if (existing->empty()) Erase(s);
+      return Status::Ok();
+    }
+    Erase(s);
+    return Status::Ok();
+  }
+
+  Status ApplySub(const Slot& s, const PatchOperation& op) {
+    const std::string& sub = op.path.sub;
+    if (s.info != nullptr && s.info->type != AttrType::kComplex) {
+      return ScimError(ScimType::kInvalidPath, "'" + s.dotted + "' has no sub-attributes");
+    }
+    json* parent = Find(s);
+    if (op.kind == PatchOpKind::kRemove) {
+      if (parent == nullptr || parent->is_null()) return Status::Ok();
+      if (parent->is_object()) {
+        EraseMember(*parent, sub);
+        if (parent->empty()) Erase(s);
+        return Status::Ok();
+      }
+      if (parent->is_array()) {
+        for (json& e : *parent) EraseMember(e, sub);
+        return Status::Ok();
+      }
+      return ScimError(ScimType::kInvalidPath, "'" + s.dotted + "' has no sub-attributes");
+    }
+    if (parent == nullptr || parent->is_null()) {
+      if (IsMulti(s, nullptr, json())) {
+        return ScimError(ScimType::kNoTarget, "'" + s.dotted + "' has no values");
+      }
+      parent = &Create(s);
+      *parent = json::object();
+    }
+    if (parent->is_object()) return Write(ChildSlot(*parent, s, sub), op.value, op.kind);
+    if (parent->is_array()) {
+      bool any = false;
+      for (json& e : *parent) {
+        if (!e.is_object()) continue;
+        RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, op.kind));
+        any = true;
+      }
+      if (!any) return ScimError(ScimType::kNoTarget, "'" + s.dotted + "' has no values");
+      return Status::Ok();
+    }
+    return ScimError(ScimType::kInvalidPath, "'" + s.dotted + "' has no sub-attributes");
+  }
+
+  // Builds the element an add through a value filter creates when nothing
+  // matches: emails[type eq "work"] gives {"type": "work"}.
+  Status ElementFromFilter(const FilterNode& n, const Slot& s, json& e) {
+    if (n.kind == FilterNode::Kind::kAnd) {
+      RETURN_IF_ERROR(ElementFromFilter(*n.left, s, e));
+      return ElementFromFilter(*n.right, s, e);
+    }
+    if (n.kind == FilterNode::Kind::kCompare && n.op == CompareOp::kEq && n.path.urn.empty() &&
+        n.path.filter == nullptr && n.path.sub.empty() && n.value.kind != Literal::Kind::kNull) {
+      json v = LiteralToJson(n.value);
+      if (const json* have = FindMember(e, n.path.attr)) {
+        if (*have != v) {
+          return ScimError(ScimType::kNoTarget,
+                           "the filter on '" + s.dotted + "' cannot be satisfied");
+        }
+        return Status::Ok();
+      }
+      return Write(ChildSlot(e, s, n.path.attr), v, PatchOpKind::kAdd);
+    }
+    return ScimError(ScimType::kNoTarget,
+                     "no value of '" + s.dotted +
+                         "' matches the filter, and only eq terms joined by and can create one");
+  }
+
+  Status ApplyFiltered(const Slot& s, const PatchOperation& op) {
+    const std::string& sub = op.path.sub;
+    json* arr = Find(s);
+    if ((s.info != nullptr && !s.info->multi_valued) ||
+        (arr != nullptr && !arr->is_null() && !arr->is_array())) {
+      return ScimError(ScimType::kInvalidPath, "'" + s.dotted + "' is not multi-valued");
+    }
+    std::vector<size_t> hits;
+    if (arr != nullptr && arr->is_array()) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const json& e = (*arr)[i];
+        if (e.is_object() && EvaluateFilter(*op.path.filter, e)) hits.push_back(i);
+      }
+    }
+    switch (op.kind) {
+      case PatchOpKind::kRemove:
+        // Nothing matching is already the state asked for: retries and
+        // removals of members deleted meanwhile succeed.
+        if (hits.empty()) return Status::Ok();
+        if (!sub.empty()) {
+          for (size_t i : hits) EraseMember((*arr)[i], sub);
+          return Status::Ok();
+        }
+        for (size_t k = hits.size(); k-- > 0;) arr->erase(hits[k]);
+        if (arr->empty()) Erase(s);
+        return Status::Ok();
+      case PatchOpKind::kReplace:
+        if (hits.empty()) {
+          return ScimError(ScimType::kNoTarget,
+                           "no value of '" + s.dotted + "' matches the filter");
+        }
+        for (size_t i : hits) {
+          json& e = (*arr)[i];
+          if (!sub.empty()) {
+            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
+          } else {
+            if (!op.value.is_object()) {
+              return ScimError(ScimType::kInvalidValue,
+                               "a value of '" + s.dotted + "' must be an object");
+            }
+            json v = op.value;
+            RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
+            e = std::move(v);
+          }
+          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
+        }
+        return Status::Ok();
+      case PatchOpKind::kAdd:
+        if (sub.empty() && !op.value.is_object()) {
+          return ScimError(ScimType::kInvalidValue,
+                           "a value of '" + s.dotted + "' must be an object");
+        }
+        if (hits.empty()) {
+          // Entra adds emails[type eq "work"].value to a user without one.
+          json e = json::object();
+          RETURN_IF_ERROR(ElementFromFilter(*op.path.filter, s, e));
+          json& target = Create(s);
+          if (!target.is_array()) target = json::array();
+          target.push_back(std::move(e));
+          arr = &target;
+          hits.push_back(arr->size() - 1);
+        }
+        for (size_t i : hits) {
+          json& e = (*arr)[i];
+          if (!sub.empty()) {
+            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
+          } else {
+            for (auto it = op.value.begin(); it != op.value.end(); ++it) {
+              RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+            }
+          }
+          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
+        }
+        return Status::Ok();
+    }
+    return Status::Ok();
+  }
+
+  json& root_;
+  ResourceType type_;
+};
+
+Result<PatchOpKind> ParseOpName(const json& op) {
+  const json* name = FindMember(op, "op");
+  if (name == nullptr || !name->is_string()) {
+    return ScimError(ScimType::kInvalidSyntax, "'op' must be a string");
+  }
+  const std::string& s = name->get_ref<const std::string&>();
+  if (EqualsIgnoreCase(s, "add")) return PatchOpKind::kAdd;
+  if (EqualsIgnoreCase(s, "replace")) return PatchOpKind::kReplace;
+  if (EqualsIgnoreCase(s, "remove")) return PatchOpKind::kRemove;
+  return ScimError(ScimType::kInvalidSyntax, "unknown op '" + s + "'");
+}
+
+Status ParseOperation(const json& op, size_t index, std::vector<PatchOperation>& out) {
+  if (!op.is_object()) return ScimError(ScimType::kInvalidSyntax, "not an object");
+  ASSIGN_OR_RETURN(PatchOpKind kind, ParseOpName(op));
+  const json* path = FindMember(op, "path");
+  const json* value = FindMember(op, "value");
+  if (path != nullptr && !path->is_null() && !path->is_string()) {
+    return ScimError(ScimType::kInvalidPath, "'path' must be a string");
+  }
+  const bool has_path =
+      path != nullptr && path->is_string() &&
+      path->get_ref<const std::string&>().find_first_not_of(" \t") != std::string::npos;
+  if (kind != PatchOpKind::kRemove && value == nullptr) {
+    return ScimError(ScimType::kInvalidValue, "'value' is required");
+  }
+  if (has_path) {
+    PatchOperation parsed;
+    parsed.kind = kind;
+    ASSIGN_OR_RETURN(parsed.path, ParsePatchPath(path->get_ref<const std::string&>()));
+    parsed.has_value = value != nullptr;
+    if (value != nullptr) parsed.value = *value;
+    parsed.index = index;
+    out.push_back(std::move(parsed));
+    return Status::Ok();
+  }
+  if (kind == PatchOpKind::kRemove) {
+    return ScimError(ScimType::kNoTarget, "remove needs a path");
+  }
+  if (!value->is_object()) {
+    return ScimError(ScimType::kInvalidValue, "without a path, 'value' must be an object");
+  }
+  // Each key is an attribute path: "active", "name.givenName",
+  // "urn:...:enterprise:2.0:User:department" (Entra) or "id" (Okta).
+  for (auto it = value->begin(); it != value->end(); ++it) {
+    if (EqualsIgnoreCase(it.key(), "schemas")) continue;
+    PatchOperation parsed;
+    parsed.kind = kind;
+    Result<AttrPath> key_path = ParsePatchPath(it.key());
+    if (!key_path.ok()) {
+      const ScimType type = ScimTypeOf(key_path.status());
+      return ScimError(
+          type == ScimType::kNone ? ScimType::kInvalidPath : type,
+          "value key '" + it.key() + "': " + std::string(ScimErrorDetail(key_path.status())));
+    }
+    parsed.path = std::move(key_path).value();
+    parsed.has_value = true;
+    parsed.value = it.value();
+    parsed.from_pathless = true;
+    parsed.index = index;
+    out.push_back(std::move(parsed));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Patch::Patch(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Patch::Patch(Patch&&) noexcept = default;
+Patch& Patch::operator=(Patch&&) noexcept = default;
+Patch::~Patch() = default;
+
+Result<Patch> Patch::Parse(const Json& body_json) {
+  const json& body = JsonAccess::Get(body_json);
+  if (!body.is_object()) {
+    return ScimError(ScimType::kInvalidSyntax, "a PATCH body must be a JSON object");
+  }
+  if (const json* schemas = FindMember(body, "schemas")) {
+    bool found = false;
+    if (schemas->is_array()) {
+      for (const json& s : *schemas) {
+        found = found || (s.is_string() &&
+                          EqualsIgnoreCase(s.get_ref<const std::string&>(), kPatchOpSchema));
+      }
+    }
+    if (!found) {
+      return ScimError(ScimType::kInvalidSyntax,
+                       "'schemas' must list " + std::string(kPatchOpSchema));
+    }
+  }
+  const json* ops = FindMember(body, "Operations");
+  if (ops == nullptr || !ops->is_array() || ops->empty()) {
+    return ScimError(ScimType::kInvalidSyntax, "'Operations' must be a non-empty array");
+  }
+  auto rep = std::make_unique<Rep>();
+  for (size_t i = 0; i < ops->size(); ++i) {
+    Status s = ParseOperation((*ops)[i], i, rep->ops);
+    if (!s.ok()) return InOperation(i, s);
+  }
+  return Patch(std::move(rep));
+}
+
+Result<bool> Patch::ApplyTo(Json& resource, ResourceType type) const {
+  json& original = JsonAccess::Get(resource);
+  if (!original.is_object()) {
+    return ScimError(ScimType::kInvalidSyntax, "a resource must be a JSON object");
+  }
+  json work = original;
+  Applier applier(work, type);
+  for (const PatchOperation& op : rep_->ops) {
+    Status s = applier.Apply(op);
+    if (!s.ok()) return InOperation(op.index, s);
+  }
+  RETURN_IF_ERROR(NormalizeJson(work, type));
+  if (work == original) return false;
+  original = std::move(work);
+  return true;
+}
+
+}  // namespace idsync::scim

@@ -1,0 +1,596 @@
+#include "idsync/scim/patch.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "idsync/scim/errors.h"
+#include "idsync/scim/json.h"
+#include "idsync/scim/resource.h"
+
+namespace idsync::scim {
+namespace {
+
+Json ParseJson(std::string_view text) {
+  Result<Json> json = Json::Parse(text);
+  EXPECT_TRUE(json.ok()) << json.status().ToString() << "\n" << text;
+  return json.ok() ? *json : Json();
+}
+
+// The stored shapes the cases start from.
+constexpr std::string_view kUser = R"({
+  "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+  "id": "u1",
+  "userName": "bjensen@contoso.com",
+  "active": true,
+  "name": {"givenName": "Barbara", "familyName": "Jensen"},
+  "emails": [{"value": "babs@home.example", "type": "home", "primary": true}]
+})";
+
+constexpr std::string_view kGroup = R"({
+  "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+  "id": "g1",
+  "displayName": "Tour Guides",
+  "members": [{"value": "m1", "display": "Ann"}, {"value": "m2", "display": "Bob"}]
+})";
+
+struct PatchCase {
+  std::string_view name;
+  ResourceType type;
+  std::string_view before;
+  std::string_view body;   // the PatchOp request as the client sends it
+  std::string_view after;  // the whole resource afterwards
+  bool changed;
+};
+
+void RunCases(const std::vector<PatchCase>& cases) {
+  for (const PatchCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Result<Patch> patch = Patch::Parse(ParseJson(c.body));
+    ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+    Json resource = ParseJson(c.before);
+    Result<bool> changed = patch->ApplyTo(resource, c.type);
+    ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+    EXPECT_EQ(resource, ParseJson(c.after)) << resource.Dump();
+    EXPECT_EQ(*changed, c.changed);
+  }
+}
+
+TEST(ScimPatch, OktaDialect) {
+  RunCases({
+      {"deactivation: path-less replace of active", ResourceType::kUser, kUser,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "value": {"active": false}}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+           "userName": "bjensen@contoso.com", "active": false,
+           "name": {"givenName": "Barbara", "familyName": "Jensen"},
+           "emails": [{"value": "babs@home.example", "type": "home", "primary": true}]})",
+       true},
+      {"reactivation", ResourceType::kUser,
+       R"({"id": "u1", "userName": "bjensen@contoso.com", "active": false})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "value": {"active": true}}]})",
+       R"({"id": "u1", "userName": "bjensen@contoso.com", "active": true})", true},
+      {"password change is dropped, never stored", ResourceType::kUser,
+       R"({"id": "u1", "userName": "bjensen@contoso.com", "active": true})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "value": {"password": "t1meMa$heen"}}]})",
+       R"({"id": "u1", "userName": "bjensen@contoso.com", "active": true})", false},
+      {"password by path is dropped too", ResourceType::kUser,
+       R"({"id": "u1", "userName": "bjensen@contoso.com"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "password", "value": "x"}]})",
+       R"({"id": "u1", "userName": "bjensen@contoso.com"})", false},
+      {"group rename: path-less replace carrying the read-only id", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace",
+                           "value": {"id": "g1", "displayName": "Test SCIMv2"}}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Test SCIMv2",
+           "members": [{"value": "m1", "display": "Ann"}, {"value": "m2", "display": "Bob"}]})",
+       true},
+      {"membership: remove by value filter plus add, in one PATCH", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [
+             {"op": "remove", "path": "members[value eq \"m1\"]"},
+             {"op": "add", "path": "members",
+              "value": [{"value": "m3", "display": "test.user@okta.local"}]}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides",
+           "members": [{"value": "m2", "display": "Bob"},
+                       {"value": "m3", "display": "test.user@okta.local"}]})",
+       true},
+      {"removing a member already gone is a no-op", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "members[value eq \"m9\"]"}]})",
+       kGroup, false},
+      {"push now: replace members whole", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "members",
+                           "value": [{"value": "m2", "display": "Bob"},
+                                     {"value": "m4", "display": "Dee"}]}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides",
+           "members": [{"value": "m2", "display": "Bob"}, {"value": "m4", "display": "Dee"}]})",
+       true},
+      {"push now with no members left", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "members", "value": []}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides", "members": []})",
+       true},
+  });
+}
+
+TEST(ScimPatch, EntraDialect) {
+  RunCases({
+      {"capitalised Replace with a boolean as a string", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com", "active": true})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com", "active": false})", true},
+      {"path-less Replace whose keys are paths and extension attributes", ResourceType::kUser,
+       kUser,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Replace", "value": {
+             "displayName": "Babs Jensen",
+             "name.givenName": "Babs",
+             "name.familyName": "Jensen-Smith",
+             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Finance",
+             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "701984",
+             "active": "True"}}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+           "id": "u1", "userName": "bjensen@contoso.com", "active": true,
+           "displayName": "Babs Jensen",
+           "name": {"givenName": "Babs", "familyName": "Jensen-Smith"},
+           "emails": [{"value": "babs@home.example", "type": "home", "primary": true}],
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"department": "Finance", "employeeNumber": "701984"}})",
+       true},
+      {"Add on a value path that matches nothing creates the element", ResourceType::kUser, kUser,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Add", "path": "emails[type eq \"work\"].value",
+                           "value": "bjensen@contoso.com"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+           "userName": "bjensen@contoso.com", "active": true,
+           "name": {"givenName": "Barbara", "familyName": "Jensen"},
+           "emails": [{"value": "babs@home.example", "type": "home", "primary": true},
+                      {"type": "work", "value": "bjensen@contoso.com"}]})",
+       true},
+      {"Add on value paths for phone and address, the second reusing the first's element",
+       ResourceType::kUser, R"({"id": "u1", "userName": "a@contoso.com"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [
+             {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"},
+             {"op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Redmond"},
+             {"op": "Add", "path": "addresses[type eq \"work\"].postalCode", "value": "98052"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "phoneNumbers": [{"type": "mobile", "value": "+1 555 0100"}],
+           "addresses": [{"type": "work", "locality": "Redmond", "postalCode": "98052"}]})",
+       true},
+      {"Add on a value path that matches sets the sub-attribute", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "emails": [{"type": "work", "value": "old@contoso.com", "primary": true}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Add", "path": "emails[type eq \"work\"].value",
+                           "value": "new@contoso.com"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "emails": [{"type": "work", "value": "new@contoso.com", "primary": true}]})",
+       true},
+      {"Replace on a value path plus sub-attribute", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "emails": [{"type": "work", "value": "old@contoso.com"},
+                      {"type": "home", "value": "me@home.example"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [
+             {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@contoso.com"},
+             {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "name": {"familyName": "updatedFamilyName"},
+           "emails": [{"type": "work", "value": "new@contoso.com"},
+                      {"type": "home", "value": "me@home.example"}]})",
+       true},
+      {"manager as a bare id", ResourceType::kUser, R"({"id": "u1", "userName": "a@contoso.com"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Add",
+             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+             "value": "26118915-6090-4610-87e4-49d8ca9f808d"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}})",
+       true},
+      {"manager as an object replaces the previous manager", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"manager": {"value": "old", "displayName": "Old Boss"}}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Replace",
+             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+             "value": "new"}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"manager": {"value": "new"}}})",
+       true},
+      {"manager removed, Entra listing the old value", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"manager": {"value": "old"}, "department": "Sales"}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Remove",
+             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+             "value": [{"value": "old"}]}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}})",
+       true},
+      {"Add members", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"name": "addMember", "op": "Add", "path": "members",
+                           "value": [{"displayName": "new User", "value": "m3"}]}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides",
+           "members": [{"value": "m1", "display": "Ann"}, {"value": "m2", "display": "Bob"},
+                       {"value": "m3", "displayName": "new User"}]})",
+       true},
+      {"adding an existing member is a no-op", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Add", "path": "members", "value": [{"value": "M1"}]}]})",
+       kGroup, false},
+      {"Remove on members with a value array removes only those", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G",
+           "members": [{"value": "m1"}, {"value": "m2"}, {"value": "m3"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Remove", "path": "members",
+                           "value": [{"value": "m1"}, {"value": "m3"}, {"value": "m9"}]}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m2"}]})", true},
+      {"Remove of the last members unassigns the attribute", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m1"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Remove", "path": "members", "value": [{"value": "m1"}]}]})",
+       R"({"id": "g1", "displayName": "G"})", true},
+      {"Replace displayName and externalId", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [
+             {"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"},
+             {"op": "Replace", "path": "externalId", "value": "ext-9"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName",
+           "externalId": "ext-9",
+           "members": [{"value": "m1", "display": "Ann"}, {"value": "m2", "display": "Bob"}]})",
+       true},
+      {"members given as bare id strings (Microsoft's suite)", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "Group 1"})",
+       R"({"id": "g1", "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "add", "path": "members", "value": "string id 1"}]})",
+       R"({"id": "g1", "displayName": "Group 1", "members": [{"value": "string id 1"}]})", true},
+      {"remove path members without a value clears them", ResourceType::kGroup, kGroup,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "members"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides"})",
+       true},
+      {"roles with primary as a string", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Add", "path": "roles", "value": [
+             {"primary": "True", "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]}]})",
+       R"({"id": "u1", "userName": "a@contoso.com",
+           "roles": [{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]})",
+       true},
+      {"Replace userName and Add externalId", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a@contoso.com"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "Replace", "path": "userName", "value": "ryan3"},
+                          {"op": "Add", "path": "externalId", "value": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"}]})",
+       R"({"id": "u1", "userName": "ryan3", "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"})",
+       true},
+  });
+}
+
+TEST(ScimPatch, GenericRfcSemantics) {
+  RunCases({
+      {"replace on a complex attribute merges its sub-attributes", ResourceType::kUser, kUser,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "name", "value": {"givenName": "Babs"}}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+           "userName": "bjensen@contoso.com", "active": true,
+           "name": {"givenName": "Babs", "familyName": "Jensen"},
+           "emails": [{"value": "babs@home.example", "type": "home", "primary": true}]})",
+       true},
+      {"remove a sub-attribute", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a", "name": {"givenName": "A", "familyName": "B"}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "name.givenName"}]})",
+       R"({"id": "u1", "userName": "a", "name": {"familyName": "B"}})", true},
+      {"remove the last sub-attribute unassigns the parent", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a", "name": {"givenName": "A"}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "NAME.GIVENNAME"}]})",
+       R"({"id": "u1", "userName": "a"})", true},
+      {"remove elements through a value filter", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a",
+           "emails": [{"type": "work", "value": "w@x"}, {"type": "home", "value": "h@x"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "emails[type eq \"home\"]"}]})",
+       R"({"id": "u1", "userName": "a", "emails": [{"type": "work", "value": "w@x"}]})", true},
+      {"remove a sub-attribute through a value filter", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a",
+           "emails": [{"type": "work", "value": "w@x", "display": "W"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "emails[type eq \"work\"].display"}]})",
+       R"({"id": "u1", "userName": "a", "emails": [{"type": "work", "value": "w@x"}]})", true},
+      {"replace whole elements through a value filter", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a",
+           "emails": [{"type": "work", "value": "w@x", "display": "W"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "emails[type eq \"work\"]",
+                           "value": {"type": "work", "value": "v@x"}}]})",
+       R"({"id": "u1", "userName": "a", "emails": [{"type": "work", "value": "v@x"}]})", true},
+      {"an added primary value takes primary from the others", ResourceType::kUser, kUser,
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "add", "path": "emails",
+                           "value": [{"value": "w@x", "type": "work", "primary": true}]}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+           "userName": "bjensen@contoso.com", "active": true,
+           "name": {"givenName": "Barbara", "familyName": "Jensen"},
+           "emails": [{"value": "babs@home.example", "type": "home", "primary": false},
+                      {"value": "w@x", "type": "work", "primary": true}]})",
+       true},
+      {"add to an extension creates it and lists its schema", ResourceType::kUser,
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1", "userName": "a"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "add",
+             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+             "value": 4130}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+           "id": "u1", "userName": "a",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "4130"}})",
+       true},
+      {"path-less add of a whole extension object merges it", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"division": "D"}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "add", "value": {
+             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"Department": "X"}}}]})",
+       R"({"id": "u1", "userName": "a",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+             {"division": "D", "department": "X"}})",
+       true},
+      {"remove a whole extension drops its schema", ResourceType::kUser,
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+           "id": "u1", "userName": "a",
+           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"division": "D"}})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove",
+             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1", "userName": "a"})",
+       true},
+      {"an unknown extension and unknown attributes are kept as sent", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [
+             {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:badge", "value": 7},
+             {"op": "add", "path": "favouriteColours", "value": ["green"]},
+             {"op": "add", "path": "favouriteColours", "value": ["blue"]}]})",
+       R"({"id": "u1", "userName": "a", "favouriteColours": ["green", "blue"],
+           "urn:ietf:params:scim:schemas:extension:Acme:2.0:User": {"badge": 7}})",
+       true},
+      {"replace with null unassigns", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a", "title": "T"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "title", "value": null}]})",
+       R"({"id": "u1", "userName": "a"})", true},
+      {"remove of an absent attribute is a no-op", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "remove", "path": "nickName"},
+                          {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]})",
+       R"({"id": "u1", "userName": "a"})", false},
+      {"attribute names in any case keep the stored spelling", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a", "displayName": "A"})",
+       R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "REPLACE", "path": "DisplayName", "value": "B"}]})",
+       R"({"id": "u1", "userName": "a", "displayName": "B"})", true},
+      {"a body without schemas is accepted", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a"})",
+       R"({"Operations": [{"op": "add", "path": "title", "value": "T"}]})",
+       R"({"id": "u1", "userName": "a", "title": "T"})", true},
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+struct ErrorCase {
+  std::string_view name;
+  ResourceType type;
+  std::string_view before;
+  std::string_view body;
+  ScimType scim_type;
+  std::string_view detail;
+};
+
+TEST(ScimPatch, ApplyErrorsHaveTheirScimTypeAndChangeNothing) {
+  const std::vector<ErrorCase> cases = {
+      {"id by path", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "id", "value": "u2"}]})", ScimType::kMutability,
+       "Operations[0]: 'id' is read-only"},
+      {"a different id in a path-less replace", ResourceType::kGroup, kGroup,
+       R"({"Operations": [{"op": "replace", "value": {"id": "g2", "displayName": "X"}}]})",
+       ScimType::kMutability, "Operations[0]: 'id' is read-only"},
+      {"meta", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "meta.lastModified", "value": "2024-01-01T00:00:00Z"}]})",
+       ScimType::kMutability, "Operations[0]: 'meta' is read-only"},
+      {"a User's groups", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "add", "path": "groups", "value": [{"value": "g1"}]}]})",
+       ScimType::kMutability,
+       "Operations[0]: 'groups' is read-only; change the Group's members instead"},
+      {"replace through a filter matching nothing", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x"}]})",
+       ScimType::kNoTarget, "Operations[0]: no value of 'emails' matches the filter"},
+      {"add through a filter that cannot build an element", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "add", "path": "emails[type ne \"home\"].value", "value": "w@x"}]})",
+       ScimType::kNoTarget,
+       "Operations[0]: no value of 'emails' matches the filter, and only eq terms joined by and "
+       "can create one"},
+      {"a sub-attribute of a multi-valued attribute with no values", ResourceType::kUser,
+       R"({"id": "u1", "userName": "a"})",
+       R"({"Operations": [{"op": "replace", "path": "emails.value", "value": "w@x"}]})",
+       ScimType::kNoTarget, "Operations[0]: 'emails' has no values"},
+      {"a boolean that is not one", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "Replace", "path": "active", "value": "maybe"}]})",
+       ScimType::kInvalidValue, "Operations[0]: 'active' must be a boolean"},
+      {"a complex attribute given a number", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "name", "value": 5}]})",
+       ScimType::kInvalidValue, "Operations[0]: 'name' must be an object"},
+      {"a string attribute given an object", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "value": {"userName": {"x": 1}}}]})",
+       ScimType::kInvalidValue, "Operations[0]: 'userName' must be a string"},
+      {"a sub-attribute of a simple attribute", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "userName.first", "value": "x"}]})",
+       ScimType::kInvalidPath, "Operations[0]: 'userName' has no sub-attributes"},
+      {"a value filter on a single-valued attribute", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "name[givenName eq \"B\"].familyName", "value": "x"}]})",
+       ScimType::kInvalidPath, "Operations[0]: 'name' is not multi-valued"},
+      {"a whole extension given a string", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "value": "x"}]})",
+       ScimType::kInvalidValue,
+       "Operations[0]: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User' takes an "
+       "object"},
+      {"removing userName", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "remove", "path": "userName"}]})", ScimType::kInvalidValue,
+       "userName is required"},
+      {"removing a Group's displayName", ResourceType::kGroup, kGroup,
+       R"({"Operations": [{"op": "replace", "path": "displayName", "value": ""}]})",
+       ScimType::kInvalidValue, "displayName is required"},
+  };
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Result<Patch> patch = Patch::Parse(ParseJson(c.body));
+    ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+    Json resource = ParseJson(c.before);
+    const Json before = resource;
+    Result<bool> changed = patch->ApplyTo(resource, c.type);
+    ASSERT_FALSE(changed.ok());
+    EXPECT_EQ(changed.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(ScimTypeOf(changed.status()), c.scim_type) << changed.status().ToString();
+    EXPECT_EQ(ScimErrorDetail(changed.status()), c.detail);
+    EXPECT_EQ(resource, before) << resource.Dump();
+  }
+}
+
+TEST(ScimPatch, MalformedRequestsFailToParse) {
+  struct Case {
+    std::string_view body;
+    ScimType scim_type;
+    std::string_view detail;
+  };
+  const std::vector<Case> cases = {
+      {"[]", ScimType::kInvalidSyntax, "a PATCH body must be a JSON object"},
+      {R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]})",
+       ScimType::kInvalidSyntax, "'Operations' must be a non-empty array"},
+      {R"({"Operations": []})", ScimType::kInvalidSyntax, "'Operations' must be a non-empty array"},
+      {R"({"Operations": {"op": "add"}})", ScimType::kInvalidSyntax,
+       "'Operations' must be a non-empty array"},
+      {R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+           "Operations": [{"op": "add", "path": "title", "value": "x"}]})",
+       ScimType::kInvalidSyntax,
+       "'schemas' must list urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+      {R"({"Operations": ["add"]})", ScimType::kInvalidSyntax, "Operations[0]: not an object"},
+      {R"({"Operations": [{"path": "title", "value": "x"}]})", ScimType::kInvalidSyntax,
+       "Operations[0]: 'op' must be a string"},
+      {R"({"Operations": [{"op": "add", "path": "title", "value": "x"},
+                          {"op": "copy", "path": "title"}]})",
+       ScimType::kInvalidSyntax, "Operations[1]: unknown op 'copy'"},
+      {R"({"Operations": [{"op": "add", "path": "title"}]})", ScimType::kInvalidValue,
+       "Operations[0]: 'value' is required"},
+      {R"({"Operations": [{"op": "replace", "value": "x"}]})", ScimType::kInvalidValue,
+       "Operations[0]: without a path, 'value' must be an object"},
+      {R"({"Operations": [{"op": "remove"}]})", ScimType::kNoTarget,
+       "Operations[0]: remove needs a path"},
+      {R"({"Operations": [{"op": "remove", "path": ""}]})", ScimType::kNoTarget,
+       "Operations[0]: remove needs a path"},
+      {R"({"Operations": [{"op": "add", "path": 5, "value": "x"}]})", ScimType::kInvalidPath,
+       "Operations[0]: 'path' must be a string"},
+      {R"({"Operations": [{"op": "add", "path": "name..givenName", "value": "x"}]})",
+       ScimType::kInvalidPath,
+       "Operations[0]: malformed sub-attribute in 'name..givenName' at offset 0"},
+      {R"({"Operations": [{"op": "add", "path": "title x", "value": "x"}]})",
+       ScimType::kInvalidPath, "Operations[0]: unexpected 'x' at offset 6"},
+      {R"({"Operations": [{"op": "remove", "path": "members[value eq \"m1\""}]})",
+       ScimType::kInvalidFilter, "Operations[0]: expected ']' at offset 21"},
+      {R"({"Operations": [{"op": "remove", "path": "members[value zz \"m1\"]"}]})",
+       ScimType::kInvalidFilter, "Operations[0]: unknown operator 'zz' at offset 14"},
+      {R"({"Operations": [{"op": "replace", "value": {"na me": "x"}}]})", ScimType::kInvalidPath,
+       "Operations[0]: value key 'na me': unexpected 'm' at offset 3"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    Result<Patch> patch = Patch::Parse(ParseJson(c.body));
+    ASSERT_FALSE(patch.ok());
+    EXPECT_EQ(patch.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(ScimTypeOf(patch.status()), c.scim_type) << patch.status().ToString();
+    EXPECT_EQ(ScimErrorDetail(patch.status()), c.detail);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Atomicity
+
+TEST(ScimPatch, FailingSecondOperationLeavesResourceUnchanged) {
+  Result<Patch> patch = Patch::Parse(ParseJson(R"({
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [
+      {"op": "replace", "path": "displayName", "value": "Changed"},
+      {"op": "replace", "path": "emails[type eq \"other\"].value", "value": "x@y"}]})"));
+  ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+  Json resource = ParseJson(kUser);
+  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kNoTarget);
+  EXPECT_EQ(ScimErrorDetail(changed.status()),
+            "Operations[1]: no value of 'emails' matches the filter");
+  EXPECT_EQ(resource, ParseJson(kUser)) << resource.Dump();
+}
+
+TEST(ScimPatch, FailingFinalCheckLeavesResourceUnchanged) {
+  Result<Patch> patch = Patch::Parse(ParseJson(R"({
+    "Operations": [{"op": "add", "path": "title", "value": "T"},
+                   {"op": "remove", "path": "userName"}]})"));
+  ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+  Json resource = ParseJson(kUser);
+  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kInvalidValue);
+  EXPECT_EQ(resource, ParseJson(kUser)) << resource.Dump();
+}
+
+TEST(ScimPatch, ParsedPatchAppliesToManyResources) {
+  Result<Patch> patch = Patch::Parse(ParseJson(
+      R"({"Operations": [{"op": "add", "path": "members", "value": [{"value": "m9"}]}]})"));
+  ASSERT_TRUE(patch.ok());
+  Json a = ParseJson(R"({"id": "g1", "displayName": "A"})");
+  Json b = ParseJson(R"({"id": "g2", "displayName": "B", "members": [{"value": "m9"}]})");
+  ASSERT_TRUE(patch->ApplyTo(a, ResourceType::kGroup).ok());
+  Result<bool> b_changed = patch->ApplyTo(b, ResourceType::kGroup);
+  ASSERT_TRUE(b_changed.ok());
+  EXPECT_FALSE(*b_changed);
+  EXPECT_EQ(a, ParseJson(R"({"id": "g1", "displayName": "A", "members": [{"value": "m9"}]})"));
+}
+
+TEST(ScimPatch, NonObjectResourceIsInvalidSyntax) {
+  Result<Patch> patch =
+      Patch::Parse(ParseJson(R"({"Operations": [{"op": "add", "path": "t", "value": 1}]})"));
+  ASSERT_TRUE(patch.ok());
+  Json resource = ParseJson("[1]");
+  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kInvalidSyntax);
+}
+
+}  // namespace
+}  // namespace idsync::scim

@@ -201,7 +201,7 @@ TEST(LimitAllowed, CountsPercentagesAndUnlimited) {
       {Percent(14), 50, 7},
       {Percent(33.3), 1000, 333},
       {Percent(18.4), 375, 69},  // 375 * 18.4 / 100 is 68.99999999999999 in binary
-      {Percent(0.5), 10, 1},  // above 0%: at least one
+      {Percent(0.5), 10, 1},     // above 0%: at least one
       {Percent(100), 7, 7},
       {Percent(50), 0, 1},
       {Percent(0), 100, 0},

@@ -55,7 +55,7 @@ struct AccountWrite {
   std::string email;
   std::optional<std::string> name;
   std::optional<Role> role;
-  std::optional<PermissionSpec> permissions;       // compact form
+  std::optional<PermissionSpec> permissions;         // compact form
   std::optional<std::vector<std::string>> projects;  // ids
   // Sent as Idempotency-Key; the same for every retry of this write, also
   // across restarts.

@@ -357,9 +357,19 @@ TEST_F(ApplyTest, PlanOverASafetyLimitExitsThreeAndSendsNothing) {
 
 TEST_F(ApplyTest, ProtectedAndUnmanagedUsersAreNeverTouched) {
   ExampleConfig();
+  // With adopt_existing the owner (in Studio Admins, so the rules want an
+  // admin) would be taken over and promoted: only `protect` keeps it as it
+  // is. The vendor is known to no source, so it stays unmanaged.
+  std::string text = ReadFile(config_);
+  text.replace(text.find("adopt_existing: false"), 21, "adopt_existing: true");
+  std::ofstream(config_) << text;
+  json seeded = State();
+  for (auto& u : seeded["users"]) {
+    if (u["id"] == "u_owner") u["role"] = "member";
+  }
+  ASSERT_TRUE(emulator_->SetStateJson(seeded.dump()).ok());
   json before = State();
   ASSERT_EQ(Cli({"apply"}).status, daemon::kExitOk);
-  // Make the rules want the owner changed, and the vendor known to nobody.
   for (const auto& r : emulator_->Requests()) {
     EXPECT_NE(r.user_id, "u_owner") << r.method << " " << r.path;
     EXPECT_NE(r.user_id, "u_vendor") << r.method << " " << r.path;

@@ -84,8 +84,29 @@ CREATE TABLE meta (
 );
 )sql";
 
+// Version 2: the resources SCIM identity providers pushed, and each
+// source's last good read (a binary snapshot, see snapshot_codec.h).
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE scim_resources (
+  source     TEXT NOT NULL,
+  type       TEXT NOT NULL CHECK (type IN ('User', 'Group')),
+  id         TEXT NOT NULL,
+  json       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (source, type, id)
+);
+
+CREATE TABLE source_reads (
+  source   TEXT PRIMARY KEY,
+  read_ms  INTEGER NOT NULL,
+  snapshot BLOB NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 
 }  // namespace

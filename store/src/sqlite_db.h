@@ -44,6 +44,8 @@ class Stmt {
   Stmt& Bind(int index, std::int64_t value);
   Stmt& Bind(int index, std::string_view value);
   Stmt& BindNull(int index);
+  // Binds bytes as a BLOB (no text encoding assumed).
+  Stmt& BindBlob(int index, std::string_view bytes);
 
   // Steps once: true when a row is ready, false when the statement is done.
   Result<bool> Step();
@@ -56,6 +58,8 @@ class Stmt {
   // NULL reads as "".
   std::string Text(int column) const;
   bool IsNull(int column) const;
+  // The column's bytes (a BLOB or text); NULL reads as "".
+  std::string Blob(int column) const;
 
  private:
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}

@@ -16,6 +16,7 @@
 #include "audit_hash.h"
 #include "codec.h"
 #include "schema.h"
+#include "snapshot_codec.h"
 #include "sqlite_db.h"
 
 namespace idsync::store::sqlite {
@@ -195,6 +196,14 @@ class SqliteStore final : public Store {
 
   Status PutMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+
+  Status PutScimResource(const ScimResourceRow& row) override;
+  Status DeleteScimResource(const std::string& source, const std::string& type,
+                            const std::string& id) override;
+  Result<std::vector<ScimResourceRow>> ScimResources(const std::string& source) override;
+
+  Status PutSourceRead(const SourceRead& read) override;
+  Result<std::optional<SourceRead>> GetSourceRead(const std::string& source) override;
 
  private:
   // Everything below expects mu_ held.
@@ -839,6 +848,103 @@ Result<std::optional<std::string>> SqliteStore::GetMeta(const std::string& key) 
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<std::string>();
   return std::optional<std::string>(stmt.Text(0));
+}
+
+Status SqliteStore::PutScimResource(const ScimResourceRow& row) {
+  if (row.source.empty() || row.id.empty()) {
+    return InvalidArgumentError("SCIM resource without a source or an id");
+  }
+  if (row.type != "User" && row.type != "Group") {
+    return InvalidArgumentError("SCIM resource type must be User or Group, not \"" + row.type +
+                                "\"");
+  }
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      Stmt stmt,
+      Stmt::Prepare(db(),
+                    "INSERT INTO scim_resources (source, type, id, json, version, updated_ms) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, type, id) DO UPDATE "
+                    "SET json = excluded.json, version = excluded.version, "
+                    "updated_ms = excluded.updated_ms"));
+  stmt.Bind(1, row.source)
+      .Bind(2, row.type)
+      .Bind(3, row.id)
+      .Bind(4, row.json)
+      .Bind(5, row.version)
+      .Bind(6, row.updated_ms);
+  return stmt.Run().WithContext("store SCIM " + row.type + " " + row.id);
+}
+
+Status SqliteStore::DeleteScimResource(const std::string& source, const std::string& type,
+                                       const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(db(),
+                                            "DELETE FROM scim_resources WHERE source = ?1 AND "
+                                            "type = ?2 AND id = ?3"));
+  stmt.Bind(1, source).Bind(2, type).Bind(3, id);
+  return stmt.Run().WithContext("delete SCIM " + type + " " + id);
+}
+
+Result<std::vector<ScimResourceRow>> SqliteStore::ScimResources(const std::string& source) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Stmt::Prepare(db(),
+                                 "SELECT type, id, json, version, updated_ms FROM scim_resources "
+                                 "WHERE source = ?1 ORDER BY type, id"));
+  stmt.Bind(1, source);
+  std::vector<ScimResourceRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ScimResourceRow r;
+    r.source = source;
+    r.type = stmt.Text(0);
+    r.id = stmt.Text(1);
+    r.json = stmt.Text(2);
+    r.version = stmt.Int(3);
+    r.updated_ms = stmt.Int(4);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+Status SqliteStore::PutSourceRead(const SourceRead& read) {
+  if (read.snapshot.source.empty()) return InvalidArgumentError("source read without a source");
+  // Encoded outside the lock: a large directory takes a moment.
+  std::string bytes = EncodeSnapshot(read.snapshot);
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Stmt::Prepare(db(),
+                                 "INSERT INTO source_reads (source, read_ms, snapshot) VALUES "
+                                 "(?1, ?2, ?3) ON CONFLICT (source) DO UPDATE SET "
+                                 "read_ms = excluded.read_ms, snapshot = excluded.snapshot"));
+  stmt.Bind(1, read.snapshot.source).Bind(2, read.read_ms).BindBlob(3, bytes);
+  return stmt.Run().WithContext("store the last good read of " + read.snapshot.source);
+}
+
+Result<std::optional<SourceRead>> SqliteStore::GetSourceRead(const std::string& source) {
+  std::string bytes;
+  std::int64_t read_ms = 0;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(
+        Stmt stmt,
+        Stmt::Prepare(db(), "SELECT read_ms, snapshot FROM source_reads WHERE source = ?1"));
+    stmt.Bind(1, source);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<SourceRead>();
+    read_ms = stmt.Int(0);
+    bytes = stmt.Blob(1);
+  }
+  ASSIGN_OR_RETURN(mapping::SourceSnapshot snapshot, DecodeSnapshot(bytes));
+  if (snapshot.source != source) {
+    return InternalError("stored read of source " + source + " names another source (" +
+                         snapshot.source + ")");
+  }
+  SourceRead read;
+  read.snapshot = std::move(snapshot);
+  read.read_ms = read_ms;
+  return std::optional<SourceRead>(std::move(read));
 }
 
 // Creates a missing file with mode 0600 before SQLite opens it, since SQLite

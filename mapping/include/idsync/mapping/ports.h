@@ -3,8 +3,11 @@
 // in-memory ones.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idsync/mapping/catalog.h"
@@ -12,6 +15,46 @@
 #include "idsync/mapping/status.h"
 
 namespace idsync::mapping {
+
+// Durable state of a change feed (a sync cookie, a high-water mark, the
+// entries it follows), kept in the store under keys the feed chooses.
+class FeedStateStore {
+ public:
+  virtual ~FeedStateStore() = default;
+  virtual Result<std::optional<std::string>> Load(const std::string& key) = 0;
+  // Durable when it returns.
+  virtual Status Save(const std::string& key, const std::string& value) = 0;
+};
+
+// The source after some changes, and whom they touched.
+struct SourceChange {
+  SourceSnapshot snapshot;  // the whole source after the changes
+  // Lower-cased e-mail addresses whose entries or groups changed, before and
+  // after the change (a renamed address appears twice), nested members of a
+  // changed group included.
+  std::vector<std::string> emails;
+  // Everything may have changed (a full refresh: first sync, cookie refused,
+  // another domain controller): reconcile everyone.
+  bool full = false;
+};
+
+// Follows one source's changes between full reads (`watch: true`).
+// Used from one thread; Interrupt() may be called from any thread.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  // Waits up to `wait` for changes and returns them, or nullopt when there
+  // were none. The first call may return a full refresh. An error means the
+  // feed lost track (connection lost, cookie refused, server stopped
+  // answering): the caller falls back to full reads and starts a new feed
+  // later; the read is never partially trusted.
+  virtual Result<std::optional<SourceChange>> Next(std::chrono::milliseconds wait) = 0;
+  // Makes a blocked Next() return soon (with nullopt or an error).
+  virtual void Interrupt() = 0;
+  // How it follows: "syncrepl", "syncrepl-poll", "dirsync", "usnchanged",
+  // "modifytimestamp".
+  virtual std::string_view method() const = 0;
+};
 
 // A directory or identity provider, read whole. Implementations document
 // their thread-safety; callers use one from one thread at a time.
@@ -25,6 +68,14 @@ class IdentitySource {
   // One complete, consistent read. Any failure (unreachable, timed out,
   // truncated) is an error: a partial read is never returned.
   virtual Result<SourceSnapshot> Read() = 0;
+
+  // Starts following changes, resuming from `state` when it holds a feed's
+  // state. kFailedPrecondition when the source cannot be followed (no method
+  // the server supports, or not configured to watch).
+  virtual Result<std::unique_ptr<ChangeFeed>> Follow(FeedStateStore& state) {
+    (void)state;
+    return Status(StatusCode::kFailedPrecondition, "source " + name() + " cannot be followed");
+  }
 };
 
 // One user as the account stores it (GET /users), before its permission map

@@ -110,6 +110,22 @@ struct Completion {
   bool adopted = false;
 };
 
+// One SCIM resource as the SCIM endpoint stored it.
+struct ScimResourceRow {
+  std::string source;  // the scim source
+  std::string type;    // "User" | "Group"
+  std::string id;
+  std::string json;
+  std::int64_t version = 0;
+  std::int64_t updated_ms = 0;
+};
+
+// A source's last good read.
+struct SourceRead {
+  mapping::SourceSnapshot snapshot;
+  std::int64_t read_ms = 0;  // when it was read
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -180,7 +196,24 @@ class Store {
   virtual Result<AuditCheck> VerifyAudit(const std::optional<std::string>& expected_head) = 0;
   virtual Result<std::string> AuditHead() = 0;
 
-  // --- cached account metadata (JSON as the account returned it) ---
+  // --- SCIM resources ---
+  // Inserts or replaces (source, type, id).
+  virtual Status PutScimResource(const ScimResourceRow& row) = 0;
+  // Removing an absent resource is not an error.
+  virtual Status DeleteScimResource(const std::string& source, const std::string& type,
+                                    const std::string& id) = 0;
+  // Every resource of `source`, ordered by type then id.
+  virtual Result<std::vector<ScimResourceRow>> ScimResources(const std::string& source) = 0;
+
+  // --- each source's last good read ---
+  // Replaces the source's stored read (snapshot.source names it). The
+  // snapshot's failed/never_read flags are not stored.
+  virtual Status PutSourceRead(const SourceRead& read) = 0;
+  // nullopt when the source never read successfully.
+  virtual Result<std::optional<SourceRead>> GetSourceRead(const std::string& source) = 0;
+
+  // --- cached metadata: account catalog and projects (JSON as the account
+  // returned it), change-feed state, source states; values may be any bytes ---
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
 };

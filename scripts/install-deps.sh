@@ -9,9 +9,16 @@ packages=(
   nlohmann-json3-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 time
-  # Integration tests: a throwaway OpenLDAP server per test.
-  slapd openssl
+  # Integration tests: a throwaway OpenLDAP server per test, a throwaway
+  # Active Directory domain controller (Samba), nginx as the HTTP baseline of
+  # the SCIM benchmark, the Prometheus text parser, systemd-analyze.
+  slapd openssl samba samba-ad-dc winbind
+  prometheus-cpp-dev python3-prometheus-client
+  nginx-light wrk jq curl ccache systemd dpkg-dev
 )
+
+# npm tools: newman runs the SCIM conformance collection.
+npm_tools=(newman@6)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -20,8 +27,21 @@ for p in "${packages[@]}"; do
   fi
 done
 
+install_npm_tools() {
+  if command -v newman >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "==> npm is missing: installing nodejs and npm from Debian"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "==> installing npm tools: ${npm_tools[*]}"
+  npm install -g --no-fund --no-audit --loglevel=error "${npm_tools[@]}" >/dev/null
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "==> all build dependencies are installed"
+  install_npm_tools
   exit 0
 fi
 
@@ -31,9 +51,24 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "==> installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages must not start their system services (samba, nginx, slapd): the
+# tests start their own instances on loopback. policy-rc.d says so for the
+# duration of the install.
+policy=/usr/sbin/policy-rc.d
+had_policy=0
+[ -e "$policy" ] && had_policy=1
+if [ $had_policy -eq 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 # The tests start their own slapd instances; the package must not configure
 # (or start) a system one.
 echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Samba's packages add winbind to the passwd and group lookups; idsync's
+# tests do not use it, and it slows every user lookup on the machine.
+sed -i -E '/^(passwd|group):/ s/ winbind//' /etc/nsswitch.conf
 echo "==> dependencies installed"
+install_npm_tools

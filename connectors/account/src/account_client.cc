@@ -183,7 +183,8 @@ class HttpAccountClient final : public AccountClient {
                                           static_cast<double>(std::max(1, config.concurrency)))),
               now_, sleep_),
         in_flight_(config.concurrency),
-        backoff_(options.initial_backoff, options.max_backoff, options.jitter_seed) {}
+        backoff_(options.initial_backoff, options.max_backoff, options.jitter_seed),
+        on_response_(std::move(options.on_response)) {}
 
   Result<mapping::Catalog> GetCatalog() override {
     Request req = Get(endpoint_.prefix + "/catalog");
@@ -378,6 +379,7 @@ class HttpAccountClient final : public AccountClient {
       Status s;
       if (!a.response) {
         ++transport_;
+        if (on_response_) on_response_(0);
         if (a.permanent) return a.error;
         s = a.error;
         if (a.reused && !fresh_retry_done) {
@@ -390,6 +392,7 @@ class HttpAccountClient final : public AccountClient {
         }
       } else {
         CountStatus(a.response->status);
+        if (on_response_) on_response_(a.response->status);
         s = interpret(*a.response);
         if (s.code() != StatusCode::kUnavailable) return s;
       }
@@ -570,6 +573,7 @@ class HttpAccountClient final : public AccountClient {
   std::mutex pool_mu_;
   std::vector<PooledSession> idle_;
 
+  std::function<void(int)> on_response_;
   std::atomic<std::int64_t> requests_{0}, retries_{0}, status_2xx_{0}, status_4xx_{0},
       status_429_{0}, status_5xx_{0}, transport_{0};
 };

@@ -643,6 +643,24 @@ TEST(AccountClient, DroppedConnectionIsRetried) {
   EXPECT_EQ(time.sleeps().size(), 1u);
 }
 
+TEST(AccountClient, EveryAttemptIsReportedWithItsStatus) {
+  FakeAccount fake;
+  fake.Script({Drop(), Json(503, ErrorJson("unavailable", "busy")),
+               Json(429, ErrorJson("rate_limited", "slow down")),
+               Json(201, UserJson("u_new", "Ana@Corp.example"))});
+  FakeTime time;
+  ClientOptions options = time.Options();
+  std::mutex mu;
+  std::vector<int> statuses;
+  options.on_response = [&](int status) {
+    std::lock_guard lock(mu);
+    statuses.push_back(status);
+  };
+  auto client = MakeClient(Config(fake.url()), options);
+  ASSERT_TRUE(client->Write(Invite()).ok());
+  EXPECT_EQ(statuses, (std::vector<int>{0, 503, 429, 201}));
+}
+
 TEST(AccountClient, ReusedConnectionDroppedByServerRecoversAtOnce) {
   FakeAccount fake;
   fake.Script({Json(200, R"({"projects":[]})"), Drop(), Json(200, R"({"projects":[]})")});

@@ -30,6 +30,10 @@ struct ClientOptions {
   std::chrono::milliseconds max_backoff{std::chrono::seconds(30)};
   std::uint64_t jitter_seed = 0;  // 0: seeded from the OS
   int page_size = 1000;           // GET /users limit
+  // Called once per attempt with the HTTP status the account answered, or 0
+  // when there was no answer (connection, TLS or timeout), from the thread
+  // that made the request; for metrics. Unset: not called.
+  std::function<void(int status)> on_response;
 };
 
 // Request counts by HTTP status (0 for a transport failure), for metrics.

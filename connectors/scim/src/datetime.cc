@@ -1,5 +1,7 @@
 #include "datetime.h"
 
+#include <cstdio>
+
 namespace idsync::scim {
 namespace {
 
@@ -23,6 +25,21 @@ int64_t DaysFromCivil(int64_t y, int m, int d) {
   const int64_t day_of_year = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
   const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
   return era * 146097 + day_of_era - 719468;
+}
+
+// The inverse of DaysFromCivil.
+void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t day_of_era = z - era * 146097;
+  const int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t mp = (5 * day_of_year + 2) / 153;
+  *d = static_cast<int>(day_of_year - (153 * mp + 2) / 5 + 1);
+  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *y = year_of_era + era * 400 + (*m <= 2 ? 1 : 0);
 }
 
 bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
@@ -81,6 +98,24 @@ std::optional<Instant> ParseDateTime(std::string_view s) {
       DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
   out.nanos = nanos;
   return out;
+}
+
+std::string FormatMillis(int64_t millis) {
+  int64_t days = millis / 86400000;
+  int64_t rest = millis % 86400000;
+  if (rest < 0) {
+    rest += 86400000;
+    --days;
+  }
+  int64_t year;
+  int month, day;
+  CivilFromDays(days, &year, &month, &day);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                static_cast<long long>(year), month, day, static_cast<int>(rest / 3600000),
+                static_cast<int>(rest / 60000 % 60), static_cast<int>(rest / 1000 % 60),
+                static_cast<int>(rest % 1000));
+  return buf;
 }
 
 }  // namespace idsync::scim

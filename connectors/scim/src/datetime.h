@@ -6,6 +6,7 @@
 #include <compare>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace idsync::scim {
@@ -19,5 +20,9 @@ struct Instant {
 // "YYYY-MM-DDThh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]" (no offset means UTC);
 // nullopt for anything else.
 std::optional<Instant> ParseDateTime(std::string_view text);
+
+// "YYYY-MM-DDThh:mm:ss.mmmZ" for `millis` milliseconds since the epoch, the
+// form idsync writes in meta.created and meta.lastModified.
+std::string FormatMillis(int64_t millis);
 
 }  // namespace idsync::scim

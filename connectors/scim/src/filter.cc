@@ -761,7 +761,7 @@ std::optional<IndexedEquality> Filter::AsIndexedEquality() const {
       n.path.filter != nullptr || !n.path.sub.empty()) {
     return std::nullopt;
   }
-  for (std::string_view attr : {"id", "userName", "externalId"}) {
+  for (std::string_view attr : {"id", "userName", "externalId", "displayName"}) {
     if (EqualsIgnoreCase(n.path.attr, attr)) {
       const AttrInfo* info = FindAttr(SchemaId::kCore, attr);
       return IndexedEquality{std::string(attr), n.value.text, info->case_exact};

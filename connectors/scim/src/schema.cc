@@ -161,6 +161,18 @@ const AttrInfo* FindAttr(SchemaId schema, std::string_view dotted) {
   return nullptr;
 }
 
+std::span<const AttrInfo> SchemaAttrs(SchemaId schema) {
+  switch (schema) {
+    case SchemaId::kCore:
+      return kCoreAttrs;
+    case SchemaId::kEnterprise:
+      return kEnterpriseAttrs;
+    case SchemaId::kOther:
+      return {};
+  }
+  return {};
+}
+
 std::string_view LeafName(const AttrInfo& info) {
   const size_t dot = info.name.rfind('.');
   return dot == std::string_view::npos ? info.name : info.name.substr(dot + 1);

@@ -4,6 +4,7 @@
 // Read-only tables; safe from any thread.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,11 @@ std::string_view KnownUrnPrefix(std::string_view token);
 // Facts of `dotted` (ASCII case-insensitive) in `schema`; nullptr when
 // unknown (always for kOther).
 const AttrInfo* FindAttr(SchemaId schema, std::string_view dotted);
+
+// Every attribute `schema` describes (top-level ones and, after each, its
+// sub-attributes), in table order; empty for kOther. The core table holds the
+// User and Group attributes together.
+std::span<const AttrInfo> SchemaAttrs(SchemaId schema);
 
 // The last segment of info.name: the key to store a value under.
 std::string_view LeafName(const AttrInfo& info);

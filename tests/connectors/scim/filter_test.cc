@@ -371,6 +371,7 @@ TEST(ScimFilterIndex, SimpleEqualityOnIndexedAttributes) {
       {R"(externalId eq "00uA1b")", "externalId", "00uA1b", true},
       {"externalId eq 12345", "externalId", "12345", true},
       {R"(id eq "2819c223")", "id", "2819c223", true},
+      {R"(displayName eq "Tour Guides")", "displayName", "Tour Guides", false},
       {R"(urn:ietf:params:scim:schemas:core:2.0:User:userName eq "b")", "userName", "b", false},
       {R"(  ( userName eq "a\"b" )  )", "userName", "a\"b", false},
   };
@@ -392,7 +393,7 @@ TEST(ScimFilterIndex, OtherFiltersHaveNoFastPath) {
            R"(userName eq "x" and active eq true)",
            R"(userName eq "x" or userName eq "y")",
            R"(not (userName eq "x"))",
-           R"(displayName eq "x")",
+           R"(displayName co "x")",
            R"(emails.value eq "x")",
            R"(emails[type eq "work"].value eq "x")",
            "userName eq null",

@@ -35,9 +35,10 @@ struct FilterNode;  // defined in src/ast.h
 
 // A filter the server can answer from an index: `attribute eq "value"`.
 struct IndexedEquality {
-  std::string attribute;  // "id", "userName" or "externalId" (schema spelling)
-  std::string value;      // as written in the filter (quotes and escapes removed)
-  bool case_exact;        // false for userName: compare ASCII case-insensitively
+  // "id", "userName", "externalId" or "displayName" (schema spelling).
+  std::string attribute;
+  std::string value;  // as written in the filter (quotes and escapes removed)
+  bool case_exact;    // false for userName and displayName: compare ASCII case-insensitively
 };
 
 class Filter {
@@ -53,9 +54,10 @@ class Filter {
   // True when `resource` (a JSON object) matches.
   bool Matches(const Json& resource) const;
 
-  // When the whole filter is `id eq`, `userName eq` or `externalId eq` a
-  // value (unqualified or qualified with the core User or Group URN), that
-  // attribute and value; Matches() agrees with an exact lookup on them.
+  // When the whole filter is `id eq`, `userName eq`, `externalId eq` or
+  // `displayName eq` a value (unqualified or qualified with the core User or
+  // Group URN), that attribute and value; Matches() agrees with an exact
+  // lookup on them (ASCII case-folded unless case_exact).
   std::optional<IndexedEquality> AsIndexedEquality() const;
 
   // The filter fully parenthesised, names as written, strings quoted:

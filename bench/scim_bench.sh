@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# SCIM listener throughput with 100,000 users stored, next to nginx serving a
+# static file of the same size as the SCIM answer, on the same machine in the
+# same run:
+#   1. GET /Users?filter=userName eq "…" (a different user each request), wrk,
+#      64 connections, throughput and latency percentiles;
+#   2. nginx (started here, temp config, free loopback port) serving a file of
+#      the same size as one such answer, same wrk settings;
+#   3. sustained POST /Users (a new user each request), 16 connections.
+# Usage: bench/scim_bench.sh [BUILD_DIR] [SECONDS]   (defaults: build, 20)
+# Environment: USERS (100000), THREADS (server worker threads, 72),
+#              CONNECTIONS (64), POST_CONNECTIONS (16).
+# Needs: wrk, nginx (nginx-light), curl. Prints a summary; bench/README.md
+# records the numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${2:-20}
+users=${USERS:-100000}
+threads=${THREADS:-72}
+connections=${CONNECTIONS:-64}
+post_connections=${POST_CONNECTIONS:-16}
+server=$PWD/$build/tests/scim_server/scim_test_server
+[ -x "$server" ] || { echo "scim_bench.sh: build $server first" >&2; exit 2; }
+for tool in wrk nginx curl python3; do
+  command -v "$tool" >/dev/null || { echo "scim_bench.sh: $tool not installed" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/idsync-scim-bench.XXXXXX)
+chmod 755 "$work"
+server_pid=""
+nginx_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export SCIM_TOKEN="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SCIM_USERS=$users
+
+# --- the SCIM server, seeded through the service -------------------------------
+# Seeding writes every user through the service and the store; it runs on tmpfs
+# (each durable write is an fsync), then the server starts over a copy of that
+# store on disk, so the runs below measure the real, fsync-per-write store.
+seed_dir=$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/idsync-scim-seed.XXXXXX")
+echo "seeding $users users ..." >&2
+seed_start=$(date +%s.%N)
+"$server" --store-dir "$seed_dir" --source bench --seed "$users" --seed-only 2>"$work/seed.log" ||
+  { cat "$work/seed.log" >&2; rm -rf "$seed_dir"; exit 1; }
+seed_end=$(date +%s.%N)
+cat "$work/seed.log" >&2
+mkdir "$work/store"
+cp "$seed_dir"/state.db* "$work/store/"
+rm -rf "$seed_dir"
+
+load_start=$(date +%s.%N)
+"$server" --port-file "$work/port" --token "$SCIM_TOKEN" --source bench \
+  --threads "$threads" --store-dir "$work/store" 2>"$work/server.log" &
+server_pid=$!
+while [ ! -s "$work/port" ]; do
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+load_end=$(date +%s.%N)
+scim_port=$(cat "$work/port")
+
+sample_path='/scim/v2/Users?filter=userName%20eq%20%22seed000042%40bench.test%22'
+curl -sf -H "Authorization: Bearer $SCIM_TOKEN" "http://127.0.0.1:$scim_port$sample_path" \
+  >"$work/sample.json"
+answer_bytes=$(wc -c <"$work/sample.json")
+grep -q '"totalResults":1' "$work/sample.json" || {
+  echo "scim_bench.sh: unexpected answer: $(cat "$work/sample.json")" >&2
+  exit 1
+}
+
+# --- nginx on a free port, serving a file of the same size -----------------------
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx/html" "$work/nginx/logs" "$work/nginx/tmp"
+chmod -R 755 "$work/nginx"
+head -c "$answer_bytes" /dev/zero | tr '\0' 'x' >"$work/nginx/html/answer.json"
+chmod 644 "$work/nginx/html/answer.json"
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root root;"
+cat >"$work/nginx/nginx.conf" <<CONF
+$user_line
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/scim+json;
+  client_body_temp_path $work/nginx/tmp/body;
+  proxy_temp_path $work/nginx/tmp/proxy;
+  fastcgi_temp_path $work/nginx/tmp/fastcgi;
+  uwsgi_temp_path $work/nginx/tmp/uwsgi;
+  scgi_temp_path $work/nginx/tmp/scgi;
+  keepalive_requests 1000000;
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=16;
+  server {
+    # reuseport spreads connections over both workers (without it one worker
+    # tends to take them all on a 2-core machine).
+    listen 127.0.0.1:$nginx_port reuseport;
+    root $work/nginx/html;
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/logs/stderr" &
+nginx_pid=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$nginx_port/answer.json" -o /dev/null && break
+  sleep 0.1
+done
+nginx_bytes=$(curl -sf "http://127.0.0.1:$nginx_port/answer.json" | wc -c)
+
+# --- wrk scripts ---------------------------------------------------------------
+cat >"$work/get.lua" <<'LUA'
+-- A different seeded user on each request.
+local token = os.getenv("SCIM_TOKEN")
+local n_users = tonumber(os.getenv("SCIM_USERS"))
+local headers = { ["Authorization"] = "Bearer " .. token }
+function setup(thread) thread:set("seed", math.random(1, 1000000)) end
+function init(args) math.randomseed(seed or os.time()) end
+request = function()
+  local n = math.random(1, n_users)
+  local path = string.format(
+    "/scim/v2/Users?filter=userName%%20eq%%20%%22seed%06d%%40bench.test%%22", n)
+  return wrk.format("GET", path, headers)
+end
+LUA
+cat >"$work/post.lua" <<'LUA'
+-- A new user on each request; names never repeat across threads.
+local token = os.getenv("SCIM_TOKEN")
+local headers = { ["Authorization"] = "Bearer " .. token,
+                  ["Content-Type"] = "application/scim+json" }
+local counter = 0
+local threads = {}
+function setup(thread) thread:set("tid", #threads + 1); table.insert(threads, thread) end
+request = function()
+  counter = counter + 1
+  local name = string.format("post-%d-%d@bench.test", tid, counter)
+  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' ..
+    name .. '","active":true,"emails":[{"value":"' .. name .. '","type":"work","primary":true}]}'
+  return wrk.format("POST", "/scim/v2/Users", headers, body)
+end
+LUA
+
+run_wrk() {  # $1: label, rest: wrk arguments
+  local label=$1
+  shift
+  echo "== $label: wrk $*" >&2
+  wrk "$@" >"$work/$label.txt" 2>&1 || true
+  cat "$work/$label.txt" >&2
+}
+rate() { awk '/^Requests\/sec/ {print $2}' "$work/$1.txt"; }
+pct() { awk -v p="$2%" '$1 == p {print $2}' "$work/$1.txt"; }
+errors() {
+  awk '/Non-2xx/ {n += $NF} /Socket errors/ {n += 1} END {print n + 0}' "$work/$1.txt"
+}
+
+run_wrk scim_get -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/get.lua" \
+  "http://127.0.0.1:$scim_port"
+run_wrk nginx_static -t2 -c"$connections" -d"${seconds}s" --latency \
+  "http://127.0.0.1:$nginx_port/answer.json"
+run_wrk scim_post -t2 -c"$post_connections" -d"${seconds}s" --latency -s "$work/post.lua" \
+  "http://127.0.0.1:$scim_port"
+
+total=$(curl -sf -H "Authorization: Bearer $SCIM_TOKEN" \
+  "http://127.0.0.1:$scim_port/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])')
+server_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")
+
+get_rate=$(rate scim_get)
+nginx_rate=$(rate nginx_static)
+ratio=$(python3 -c "print(f'{$get_rate / $nginx_rate:.2f}')")
+cat <<SUMMARY
+
+SCIM benchmark ($(nproc) cores, server threads $threads, ${seconds} s per run)
+$users users seeded through the service in $(python3 -c "print(f'{$seed_end - $seed_start:.1f}')") s (tmpfs); server start over them (loading the store): $(python3 -c "print(f'{$load_end - $load_start:.1f}')") s
+answer size: $answer_bytes bytes (nginx file: $nginx_bytes bytes)
+GET filter userName eq, $connections conns: $get_rate req/s, p50 $(pct scim_get 50) p99 $(pct scim_get 99), errors $(errors scim_get)
+nginx static file,      $connections conns: $nginx_rate req/s, p50 $(pct nginx_static 50) p99 $(pct nginx_static 99), errors $(errors nginx_static)
+SCIM GET / nginx: $ratio
+POST /Users, $post_connections conns: $(rate scim_post) req/s, p50 $(pct scim_post 50) p99 $(pct scim_post 99), errors $(errors scim_post)
+users stored at the end: $total; server peak RSS: $server_rss
+SUMMARY

@@ -1,0 +1,140 @@
+// The SCIM 2.0 service provider, without its transport: one call per HTTP
+// request, answered with a status, headers and a SCIM JSON body. It keeps the
+// resources of every `type: scim` source in memory (indexed for the filters
+// identity providers send), writes each change through a persistence port
+// before answering, and tells a listener whom a change touched so that the
+// daemon can reconcile just those people.
+//
+// Thread-safe: Handle(), Snapshot() and Counts() may be called from many
+// threads at once. Reads run concurrently; writes to one source are
+// serialized (writes to different sources run in parallel). A write is
+// persisted before it becomes visible to readers, and the ChangeListener is
+// called after that, still inside the source's write (so calls for one
+// source come in commit order): it may call Snapshot() and Counts() but must
+// not send a write to the same source through Handle().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "idsync/mapping/model.h"
+#include "idsync/mapping/status.h"
+
+namespace idsync::scim {
+
+// One stored resource, as the persistence port keeps it.
+struct StoredResource {
+  std::string source;  // the scim source it belongs to
+  std::string type;    // "User" | "Group"
+  std::string id;
+  std::string json;  // the full resource as answered (meta included)
+  std::int64_t version = 0;
+};
+
+// Where resources live durably (the store, in the daemon; memory in tests).
+// Put/Delete are durable when they return.
+class ResourcePersistence {
+ public:
+  virtual ~ResourcePersistence() = default;
+  virtual Status Put(const StoredResource& resource) = 0;
+  virtual Status Delete(const std::string& source, const std::string& type,
+                        const std::string& id) = 0;
+  // Every resource of `source`, in any order.
+  virtual Result<std::vector<StoredResource>> LoadAll(const std::string& source) = 0;
+};
+
+// What one accepted write changed, for the daemon's partial run. A write
+// that changes nothing (a PATCH or PUT that leaves the resource as it was) is
+// not a change: no new version, no persistence call, no listener call.
+struct ScimChange {
+  std::string source;
+  // Lower-cased e-mail addresses (sorted, unique) of everyone whose access
+  // may differ, where a user's address is the one Snapshot() gives it:
+  // - a user written or deleted: its address before and after;
+  // - a group created, deleted or renamed (displayName changed): every user
+  //   in it before and after, members of nested groups included;
+  // - any other group change (membership): the users that are members
+  //   (directly or through nested groups) before or after but not both.
+  // Deleting a user touches that user only (the groups keep their member
+  // entries; Snapshot() ignores ids no longer known).
+  std::vector<std::string> emails;
+  std::string method;  // "POST" | "PUT" | "PATCH" | "DELETE"
+  std::string type;    // "User" | "Group"
+  std::string id;
+};
+using ChangeListener = std::function<void(const ScimChange&)>;
+
+// A request, already authenticated to `source` by the transport.
+struct ScimRequest {
+  std::string source;
+  std::string method;
+  // The path below the SCIM base: "/Users", "/Users/{id}", "/Groups",
+  // "/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/User",
+  // "/Schemas", "/Schemas/{urn}", "/Bulk", "/Me", ...
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::string content_type;                                // as sent ("" when absent)
+  std::string if_match;                                    // If-Match header, or ""
+  std::string body;
+  // The absolute SCIM base URL for meta.location, e.g. "https://idp.corp:8443/scim/v2".
+  std::string base_url;
+};
+
+struct ScimResponse {
+  int status = 200;
+  std::string body;      // SCIM JSON ("" for 204)
+  std::string etag;      // W/"<version>" for a single resource (also a 204 PATCH), else ""
+  std::string location;  // for 201
+  std::string allow;     // for 405: the methods the path takes ("GET, POST"), for an Allow header
+  // Always "application/scim+json" (errors too).
+};
+
+struct ServiceOptions {
+  std::vector<std::string> sources;  // names of the type: scim sources
+  int max_json_depth = 64;
+  int max_results = 1000;  // a list's page size is capped here (and the default count)
+  // Milliseconds since the Unix epoch, for meta.created / lastModified.
+  std::function<std::int64_t()> now;
+};
+
+class ScimService {
+ public:
+  // Loads every source's resources from `persistence` (which must outlive
+  // the service). The error of LoadAll() (with context) when it fails;
+  // kInternal with a message starting "data loss: " when a stored resource
+  // cannot be read back (unparsable, wrong id or type, a userName stored
+  // twice). (StatusCode has no kDataLoss yet.)
+  static Result<std::unique_ptr<ScimService>> Create(const ServiceOptions& options,
+                                                     ResourcePersistence& persistence,
+                                                     ChangeListener listener);
+  virtual ~ScimService() = default;
+
+  // Answers one request. Every failure is a SCIM error body (RFC 7644 3.12)
+  // with the right status; nothing is changed when the answer is an error:
+  // 400 (scimType invalidSyntax, invalidFilter, invalidValue, invalidPath,
+  // noTarget, mutability), 404 unknown path or id (an id of another source is
+  // unknown), 405 (with `allow`), 409 uniqueness (userName, compared
+  // case-insensitively within the source), 412 If-Match names another
+  // version, 500/503 the persistence failed, 501 /Bulk, /Me and /.search.
+  // Endpoint names match case-insensitively and a trailing '/' is ignored.
+  // PATCH answers 204, or 200 with the resource when the query carries
+  // `attributes` or `excludedAttributes`. Blocks only on the persistence.
+  virtual ScimResponse Handle(const ScimRequest& request) = 0;
+
+  // The source as a directory snapshot for the mapping: users (id = SCIM id,
+  // email per config.md: primary, else work, else first, else userName when it
+  // is an address; name = displayName, else name.formatted, else userName;
+  // disabled = active false) and groups (name = displayName, members resolved
+  // to users and groups of the same source, unknown ids left out), both in
+  // list order; nested = true. An unknown source gives an empty snapshot.
+  virtual mapping::SourceSnapshot Snapshot(const std::string& source) const = 0;
+
+  // Number of users and groups stored in `source` (for metrics and status).
+  virtual std::pair<std::int64_t, std::int64_t> Counts(const std::string& source) const = 0;
+};
+
+}  // namespace idsync::scim

@@ -1,769 +1,30 @@
 #include "idsync/ldap/ldap_source.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <condition_variable>
-#include <csignal>
 #include <cstdint>
-#include <cstring>
-#include <functional>
-#include <mutex>
-#include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <lber.h>
 #include <ldap.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openldap.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sasl/sasl.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
+#include "connection.h"
+#include "feeds.h"
+#include "in_chain.h"
 #include "ldap_util.h"
 #include "snapshot_builder.h"
 
 namespace idsync::ldap {
 namespace {
 
-using internal::ConnectPlan;
+using internal::Connection;
+using internal::Descriptions;
+using internal::EntryDn;
+using internal::First;
 using internal::MemberDescription;
+using internal::Session;
+using internal::SigpipeGuard;
+using internal::Values;
 using SteadyClock = std::chrono::steady_clock;
-
-struct LdapDeleter {
-  void operator()(LDAP* ld) const { ldap_unbind_ext_s(ld, nullptr, nullptr); }
-};
-using LdapHandle = std::unique_ptr<LDAP, LdapDeleter>;
-
-struct MessageDeleter {
-  void operator()(LDAPMessage* message) const { ldap_msgfree(message); }
-};
-using Message = std::unique_ptr<LDAPMessage, MessageDeleter>;
-
-struct MemDeleter {
-  void operator()(char* text) const { ldap_memfree(text); }
-};
-using LdapString = std::unique_ptr<char, MemDeleter>;
-
-struct ValuesDeleter {
-  void operator()(berval** values) const { ldap_value_free_len(values); }
-};
-
-struct ControlDeleter {
-  void operator()(LDAPControl* control) const { ldap_control_free(control); }
-};
-
-struct ControlsDeleter {
-  void operator()(LDAPControl** controls) const { ldap_controls_free(controls); }
-};
-
-struct ReferralsDeleter {
-  void operator()(char** referrals) const { ber_memvfree(reinterpret_cast<void**>(referrals)); }
-};
-
-struct BerDeleter {
-  void operator()(BerElement* ber) const { ber_free(ber, 0); }
-};
-
-// Blocks SIGPIPE in the calling thread while the source talks to the server
-// and swallows one that a write to a closed connection raised: a server
-// going away must fail the read, not kill the daemon, and a library should
-// not change the process's signal handling.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigemptyset(&pending);
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigpipeGuard() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigemptyset(&pending);
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        timespec zero{0, 0};
-        while (sigtimedwait(&pipe_, nullptr, &zero) == -1 && errno == EINTR) {
-        }
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-  bool was_pending_ = false;
-};
-
-timeval ToTimeval(std::chrono::microseconds duration) {
-  if (duration.count() < 0) duration = std::chrono::microseconds(0);
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(duration.count() / 1'000'000);
-  tv.tv_usec = static_cast<suseconds_t>(duration.count() % 1'000'000);
-  return tv;
-}
-
-int ResultCode(LDAP* ld) {
-  int code = LDAP_OTHER;
-  if (ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code) != LDAP_OPT_SUCCESS) return LDAP_OTHER;
-  return code;
-}
-
-std::string Diagnostic(LDAP* ld) {
-  char* text = nullptr;
-  if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &text) != LDAP_OPT_SUCCESS ||
-      text == nullptr) {
-    return {};
-  }
-  LdapString owned(text);
-  return std::string(owned.get());
-}
-
-// "what: <the result code's text> (<the server's or library's diagnostic>)",
-// with the code's canonical status. Never given a secret.
-Status LdapError(int result_code, const std::string& what, const std::string& diagnostic) {
-  StatusCode code = internal::CodeForLdapResult(result_code);
-  if (code == StatusCode::kOk) code = StatusCode::kInternal;
-  std::string message = what + ": " + ldap_err2string(result_code);
-  // GnuTLS failures reach libldap as an "(unknown error code)" diagnostic,
-  // which only confuses.
-  if (!diagnostic.empty() && diagnostic != ldap_err2string(result_code) &&
-      diagnostic != "(unknown error code)") {
-    message += " (" + diagnostic + ")";
-  }
-  return Status(code, std::move(message));
-}
-
-Status OptionError(const std::string& url, const char* option) {
-  return InternalError(url + ": cannot set the libldap option " + option);
-}
-
-// libldap asks for SASL parameters through this callback; EXTERNAL needs
-// none beyond the defaults (no authorization identity: the one the
-// transport proved is used).
-int SaslInteract(LDAP* /*ld*/, unsigned /*flags*/, void* /*defaults*/, void* prompts) {
-  for (auto* prompt = static_cast<sasl_interact_t*>(prompts); prompt->id != SASL_CB_LIST_END;
-       ++prompt) {
-    const char* value = prompt->defresult != nullptr ? prompt->defresult : "";
-    prompt->result = value;
-    prompt->len = static_cast<unsigned>(std::strlen(value));
-  }
-  return LDAP_SUCCESS;
-}
-
-// Shuts a socket down when a deadline passes, so that a call blocked inside
-// libldap or GnuTLS returns. libldap bounds its waits for whole messages,
-// but not a read inside a TLS record or handshake: with a network timeout
-// set, Debian's GnuTLS build busy-loops in a handshake the server never
-// answers; without one, it blocks for ever. One thread per connection,
-// idle unless armed.
-class Watchdog {
- public:
-  explicit Watchdog(int fd) : fd_(fd), thread_([this] { Run(); }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
-  void Arm(SteadyClock::time_point deadline) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      deadline_ = deadline;
-    }
-    wake_.notify_one();
-  }
-  void Disarm() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    deadline_.reset();
-  }
-  // True once the socket was shut down.
-  bool fired() const { return fired_.load(); }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stop_) {
-      if (!deadline_) {
-        wake_.wait(lock);
-        continue;
-      }
-      SteadyClock::time_point deadline = *deadline_;
-      if (wake_.wait_until(lock, deadline) == std::cv_status::timeout && deadline_ == deadline) {
-        ::shutdown(fd_, SHUT_RDWR);
-        fired_ = true;
-        deadline_.reset();
-      }
-    }
-  }
-
-  const int fd_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::optional<SteadyClock::time_point> deadline_;
-  bool stop_ = false;
-  std::atomic<bool> fired_{false};
-  std::thread thread_;
-};
-
-// Arms a watchdog for one scope.
-class Armed {
- public:
-  Armed(Watchdog& watchdog, SteadyClock::time_point deadline) : watchdog_(watchdog) {
-    watchdog_.Arm(deadline);
-  }
-  ~Armed() { watchdog_.Disarm(); }
-  Armed(const Armed&) = delete;
-  Armed& operator=(const Armed&) = delete;
-
- private:
-  Watchdog& watchdog_;
-};
-
-// Time a call blocked inside libldap gets beyond its own deadline before the
-// watchdog ends it; libldap's own timeout normally ends it first.
-constexpr std::chrono::milliseconds kWatchdogGrace(200);
-
-// A TCP connection to the URL's host and port, made by us rather than by
-// libldap so that connect_timeout bounds it without libldap's non-blocking
-// mode (see Watchdog). The socket is returned blocking.
-Result<int> ConnectTcp(const ConnectPlan& plan) {
-  LDAPURLDesc* parsed = nullptr;
-  if (ldap_url_parse(plan.url.c_str(), &parsed) != LDAP_URL_SUCCESS || parsed == nullptr) {
-    return InvalidArgumentError(plan.url + ": not a usable LDAP URL");
-  }
-  std::string host =
-      parsed->lud_host != nullptr && *parsed->lud_host != '\0' ? parsed->lud_host : "localhost";
-  int port = parsed->lud_port != 0 ? parsed->lud_port
-                                   : (plan.scheme == internal::Scheme::kLdaps ? 636 : 389);
-  ldap_free_urldesc(parsed);
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* addresses = nullptr;
-  int resolved = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
-  if (resolved != 0) {
-    return UnavailableError(plan.url + ": cannot resolve '" + host +
-                            "': " + ::gai_strerror(resolved));
-  }
-  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(addresses, ::freeaddrinfo);
-
-  const SteadyClock::time_point deadline = SteadyClock::now() + plan.connect_timeout;
-  std::string failure = "no address";
-  bool timed_out = false;
-  for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      failure = std::strerror(errno);
-      continue;
-    }
-    int error = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
-    if (error == EINPROGRESS) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-      pollfd wait{fd, POLLOUT, 0};
-      int ready;
-      do {
-        ready = ::poll(&wait, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
-      } while (ready < 0 && errno == EINTR);
-      if (ready == 0) {
-        ::close(fd);
-        timed_out = true;
-        break;  // the deadline covers every address
-      }
-      socklen_t length = sizeof error;
-      if (ready < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-    }
-    if (error == 0) {
-      // Requests are small and answered one by one; without this, Nagle's
-      // algorithm and delayed acknowledgements add tens of milliseconds to
-      // round trips (libldap sets it on the sockets it connects).
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      int flags = ::fcntl(fd, F_GETFL);
-      if (flags >= 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0) return fd;
-      error = errno;
-    }
-    ::close(fd);
-    failure = std::strerror(error);
-  }
-  if (timed_out) {
-    return DeadlineExceededError(plan.url + ": connect: no answer within " +
-                                 std::to_string(plan.connect_timeout.count()) + " ms");
-  }
-  return UnavailableError(plan.url + ": connect: " + failure);
-}
-
-// Sets the handle's options: protocol, referrals, timeouts and, for TLS,
-// the verification settings in a TLS context of its own.
-Status SetOptions(LDAP* ld, const ConnectPlan& plan) {
-  int version = LDAP_VERSION3;
-  if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_PROTOCOL_VERSION");
-  }
-  // A referral is never chased: it would read a server nobody configured,
-  // possibly with our credentials. The search sees it and fails instead.
-  if (ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_REFERRALS");
-  }
-  // Bounds the synchronous calls (StartTLS, bind); searches wait with their
-  // own deadline. LDAP_OPT_NETWORK_TIMEOUT stays unset on purpose: the
-  // connect is ours, and the option makes handshakes spin (see Watchdog).
-  timeval operation = ToTimeval(plan.timeout);
-  if (ldap_set_option(ld, LDAP_OPT_TIMEOUT, &operation) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_TIMEOUT");
-  }
-  if (!plan.tls) return Status::Ok();
-
-  // Options set on the handle only take effect in a TLS context made for it
-  // (LDAP_OPT_X_TLS_NEWCTX, last); the process-wide defaults, which
-  // /etc/ldap/ldap.conf and LDAPTLS_* shape, are left alone.
-  int require = plan.cert_check == internal::CertCheck::kDemand ? LDAP_OPT_X_TLS_DEMAND
-                                                                : LDAP_OPT_X_TLS_NEVER;
-  if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_X_TLS_REQUIRE_CERT");
-  }
-  int minimum = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-  if (ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &minimum) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_X_TLS_PROTOCOL_MIN");
-  }
-  if (!plan.ca_file.empty() &&
-      ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, plan.ca_file.c_str()) != LDAP_OPT_SUCCESS) {
-    return OptionError(plan.url, "LDAP_OPT_X_TLS_CACERTFILE");
-  }
-  if (!plan.cert.empty()) {
-    if (ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, plan.cert.c_str()) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, plan.key.c_str()) != LDAP_OPT_SUCCESS) {
-      return OptionError(plan.url, "LDAP_OPT_X_TLS_CERTFILE");
-    }
-  }
-  int is_server = 0;
-  if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS) {
-    // The files are read here: a missing or unreadable CA, certificate or
-    // key is a configuration problem, the same on every URL.
-    std::string detail = Diagnostic(ld);
-    return InvalidArgumentError(plan.url +
-                                ": cannot set up TLS from tls.ca_file, tls.cert and tls.key" +
-                                (detail.empty() ? "" : " (" + detail + ")"));
-  }
-  return Status::Ok();
-}
-
-// A connected, secured and bound handle, and the watchdog of its socket
-// (declared last, so destroyed first: it must never shut down a socket
-// number libldap has closed and reused).
-struct OpenHandle {
-  LdapHandle ld;
-  std::unique_ptr<Watchdog> watchdog;
-};
-
-// Creates a handle for `plan.url`, connects, secures and binds it. Messages
-// start with the URL; the caller adds the source. Connection-level failures
-// (the server cannot be reached, TLS, StartTLS, no answer) are kUnavailable
-// or kDeadlineExceeded, so that the next URL is tried.
-Result<OpenHandle> Open(const ConnectPlan& plan, const config::BindConfig& bind) {
-  OpenHandle open;
-  int fd = -1;
-  if (plan.scheme == internal::Scheme::kLdapi) {
-    // A local socket: libldap connects it (nothing to wait for, no TLS).
-    LDAP* raw = nullptr;
-    int rc = ldap_initialize(&raw, plan.url.c_str());
-    if (rc != LDAP_SUCCESS || raw == nullptr) {
-      return InvalidArgumentError(plan.url + ": not a usable LDAP URL: " + ldap_err2string(rc));
-    }
-    open.ld.reset(raw);
-    RETURN_IF_ERROR(SetOptions(open.ld.get(), plan));
-    rc = ldap_connect(open.ld.get());
-    if (rc != LDAP_SUCCESS) {
-      return UnavailableError(
-          LdapError(rc, plan.url + ": connect", Diagnostic(open.ld.get())).message());
-    }
-    if (ldap_get_option(open.ld.get(), LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS || fd < 0) {
-      return InternalError(plan.url + ": libldap gave no socket after connecting");
-    }
-  } else {
-    ASSIGN_OR_RETURN(fd, ConnectTcp(plan));
-    LDAP* raw = nullptr;
-    int rc = ldap_init_fd(fd, LDAP_PROTO_TCP, plan.url.c_str(), &raw);
-    if (rc != LDAP_SUCCESS || raw == nullptr) {
-      ::close(fd);
-      return InvalidArgumentError(plan.url + ": not a usable LDAP URL: " + ldap_err2string(rc));
-    }
-    open.ld.reset(raw);  // owns the socket from here on
-    RETURN_IF_ERROR(SetOptions(open.ld.get(), plan));
-  }
-  LDAP* ld = open.ld.get();
-  open.watchdog = std::make_unique<Watchdog>(fd);
-  // Securing, binding and the probe below share one deadline.
-  Armed armed(*open.watchdog, SteadyClock::now() + plan.timeout + kWatchdogGrace);
-
-  // The TLS hint: libldap reports certificate problems as "Can't contact
-  // LDAP server", and checks a "localhost" URL against this machine's name.
-  auto connection_error = [&](int code, const std::string& what) {
-    if (open.watchdog->fired()) {
-      return DeadlineExceededError(plan.url + ": " + what + ": no answer within " +
-                                   std::to_string(plan.timeout.count()) + " ms");
-    }
-    Status status = LdapError(code, plan.url + ": " + what, Diagnostic(ld));
-    std::string message = status.message();
-    if (plan.tls) {
-      message += "; if the server answers, check its certificate against " +
-                 (plan.ca_file.empty() ? std::string("the system CAs") : "'" + plan.ca_file + "'");
-      if (plan.localhost) {
-        message +=
-            " (for a 'localhost' URL libldap checks the certificate against this machine's "
-            "host name)";
-      }
-    }
-    StatusCode out = status.code();
-    if (out != StatusCode::kDeadlineExceeded) out = StatusCode::kUnavailable;
-    return Status(out, std::move(message));
-  };
-
-  int rc = LDAP_SUCCESS;
-  if (plan.scheme == internal::Scheme::kLdaps) {
-    rc = ldap_install_tls(ld);
-    if (rc != LDAP_SUCCESS) return connection_error(rc, "TLS handshake");
-  }
-  if (plan.start_tls) {
-    // No fallback to plain text: a failed StartTLS ends this URL.
-    rc = ldap_start_tls_s(ld, nullptr, nullptr);
-    if (rc != LDAP_SUCCESS) return connection_error(rc, "StartTLS");
-  }
-
-  switch (plan.bind) {
-    case config::BindConfig::Kind::kAnonymous:
-      break;
-    case config::BindConfig::Kind::kSimple: {
-      berval credentials{};
-      credentials.bv_val = const_cast<char*>(bind.password.data());
-      credentials.bv_len = bind.password.size();
-      rc = ldap_sasl_bind_s(ld, bind.dn.c_str(), LDAP_SASL_SIMPLE, &credentials, nullptr, nullptr,
-                            nullptr);
-      if (rc != LDAP_SUCCESS) {
-        if (open.watchdog->fired()) return connection_error(rc, "bind");
-        return LdapError(rc, plan.url + ": bind as '" + bind.dn + "'", Diagnostic(ld));
-      }
-      break;
-    }
-    case config::BindConfig::Kind::kSaslExternal:
-      rc = ldap_sasl_interactive_bind_s(ld, nullptr, "EXTERNAL", nullptr, nullptr, LDAP_SASL_QUIET,
-                                        SaslInteract, nullptr);
-      if (rc != LDAP_SUCCESS) {
-        if (open.watchdog->fired()) return connection_error(rc, "SASL EXTERNAL bind");
-        return LdapError(rc, plan.url + ": SASL EXTERNAL bind", Diagnostic(ld));
-      }
-      break;
-  }
-
-  // A TCP connect can succeed against a listener that closes at once (a
-  // balancer without a backend); reading the root DSE proves that an LDAP
-  // server answers here before the read commits to this URL. Its content is
-  // not needed, and a server that hides it (an error result) still answered.
-  const char* probe_attributes[] = {"supportedControl", nullptr};
-  int probe_id = 0;
-  rc = ldap_search_ext(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)",
-                       const_cast<char**>(probe_attributes), 0, nullptr, nullptr, nullptr, 1,
-                       &probe_id);
-  if (rc != LDAP_SUCCESS) return connection_error(rc, "reading the root DSE");
-  const SteadyClock::time_point deadline = SteadyClock::now() + plan.timeout;
-  while (true) {
-    timeval wait = ToTimeval(
-        std::chrono::duration_cast<std::chrono::microseconds>(deadline - SteadyClock::now()));
-    LDAPMessage* raw_message = nullptr;
-    int type = ldap_result(ld, probe_id, LDAP_MSG_ONE, &wait, &raw_message);
-    Message message(raw_message);
-    if (type == 0) {
-      return DeadlineExceededError(plan.url + ": no answer to a root DSE read within " +
-                                   std::to_string(plan.timeout.count()) + " ms");
-    }
-    if (type < 0) return connection_error(ResultCode(ld), "reading the root DSE");
-    if (type == LDAP_RES_SEARCH_RESULT) break;
-  }
-  return open;
-}
-
-std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const std::string& part : parts) {
-    if (!out.empty()) out += separator;
-    out += part;
-  }
-  return out;
-}
-
-// One read's conversation with the server: searches with deadlines, entries
-// handed to a callback, every failure turned into a Status that names the
-// source, the URL and the search.
-class Session {
- public:
-  using EntryFn = std::function<Status(LDAPMessage* entry)>;
-
-  Session(const config::SourceConfig& source, LDAP* ld, Watchdog& watchdog, const std::string& url,
-          LdapStats* stats)
-      : source_(source),
-        ld_(ld),
-        watchdog_(watchdog),
-        prefix_("source '" + source.name + "': " + url + ": "),
-        stats_(stats) {}
-
-  Status Error(StatusCode code, const std::string& message) const {
-    return Status(code, prefix_ + message);
-  }
-
-  Status Ldap(int result_code, const std::string& what, const std::string& diagnostic) const {
-    Status status = LdapError(result_code, what, diagnostic);
-    return Status(status.code(), prefix_ + status.message());
-  }
-
-  // Runs one search to its end. With `paged`, pages of page_size with the
-  // paged-results control marked critical, until the server returns an empty
-  // cookie. A reference, a result code other than success, a missing page
-  // control, a timeout or a lost connection is an error.
-  Status Search(const std::string& what, const std::string& base, int scope,
-                const std::string& filter, const std::vector<std::string>& attributes, bool paged,
-                const EntryFn& on_entry) {
-    std::vector<char*> attrs;
-    attrs.reserve(attributes.size() + 1);
-    for (const std::string& a : attributes) attrs.push_back(const_cast<char*>(a.c_str()));
-    attrs.push_back(nullptr);
-
-    std::string cookie;
-    bool first_page = true;
-    while (true) {
-      std::unique_ptr<LDAPControl, ControlDeleter> page_control;
-      if (paged) {
-        berval cookie_value{};
-        cookie_value.bv_val = cookie.data();
-        cookie_value.bv_len = cookie.size();
-        LDAPControl* control = nullptr;
-        int rc = ldap_create_page_control(ld_, static_cast<ber_int_t>(source_.page_size),
-                                          &cookie_value, 1, &control);
-        if (rc != LDAP_SUCCESS) return Ldap(rc, what + ": building the paging control", "");
-        page_control.reset(control);
-      }
-      LDAPControl* server_controls[] = {page_control.get(), nullptr};
-      // The backstop for a read stuck inside a TLS record; libldap's own
-      // wait below normally ends first.
-      Armed armed(watchdog_, SteadyClock::now() + source_.timeout + kWatchdogGrace);
-
-      // The time limit the server enforces, in whole seconds (at least 1);
-      // ours, below, is exact.
-      timeval limit = ToTimeval(source_.timeout);
-      if (limit.tv_sec == 0) limit = timeval{1, 0};
-      int message_id = 0;
-      int rc = ldap_search_ext(ld_, base.c_str(), scope, filter.c_str(), attrs.data(), 0,
-                               paged ? server_controls : nullptr, nullptr, &limit, LDAP_NO_LIMIT,
-                               &message_id);
-      if (rc != LDAP_SUCCESS) return Ldap(rc, what, Diagnostic(ld_));
-
-      std::size_t entries = 0;
-      Message done;
-      RETURN_IF_ERROR(Collect(what, message_id, on_entry, &entries, &done));
-      if (paged) ++stats_->pages;
-
-      int result_code = LDAP_SUCCESS;
-      char* matched = nullptr;
-      char* text = nullptr;
-      char** referrals = nullptr;
-      LDAPControl** controls = nullptr;
-      rc = ldap_parse_result(ld_, done.get(), &result_code, &matched, &text, &referrals, &controls,
-                             0);
-      LdapString matched_owner(matched);
-      LdapString text_owner(text);
-      std::unique_ptr<char*, ReferralsDeleter> referrals_owner(referrals);
-      std::unique_ptr<LDAPControl*, ControlsDeleter> controls_owner(controls);
-      if (rc != LDAP_SUCCESS) return Ldap(rc, what + ": reading the result", Diagnostic(ld_));
-      if (result_code == LDAP_REFERRAL) {
-        return Error(StatusCode::kFailedPrecondition,
-                     what + ": the server answered with a referral" + ReferralText(referrals) +
-                         "; referrals are not followed: point url at a server that holds '" + base +
-                         "'");
-      }
-      if (result_code != LDAP_SUCCESS) {
-        return Ldap(result_code, what, text != nullptr ? text : "");
-      }
-      if (!paged) return Status::Ok();
-
-      LDAPControl* page = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, controls, nullptr);
-      if (page == nullptr) {
-        return Error(StatusCode::kInternal,
-                     what + ": the server answered a page without the paged-results control");
-      }
-      ber_int_t estimate = 0;
-      berval next{};
-      rc = ldap_parse_pageresponse_control(ld_, page, &estimate, &next);
-      if (rc != LDAP_SUCCESS) {
-        return Ldap(rc, what + ": reading the paged-results control", Diagnostic(ld_));
-      }
-      std::string next_cookie(next.bv_val != nullptr ? next.bv_val : "", next.bv_len);
-      ber_memfree(next.bv_val);
-      if (next_cookie.empty()) return Status::Ok();
-      // A server that hands back the cookie it was given without making
-      // progress would keep us here for ever.
-      if (!first_page && entries == 0 && next_cookie == cookie) {
-        return Error(StatusCode::kInternal,
-                     what + ": the server repeated its paging cookie without returning entries");
-      }
-      cookie = std::move(next_cookie);
-      first_page = false;
-    }
-  }
-
- private:
-  static std::string ReferralText(char** referrals) {
-    if (referrals == nullptr || referrals[0] == nullptr) return "";
-    std::vector<std::string> list;
-    for (char** r = referrals; *r != nullptr; ++r) list.push_back(*r);
-    return " to " + Join(list, ", ");
-  }
-
-  // Waits for the messages of one search operation, handing entries to
-  // `on_entry`, until its final result, which goes to `*done`. Each wait is
-  // bounded by what is left of `timeout` for this operation.
-  Status Collect(const std::string& what, int message_id, const EntryFn& on_entry,
-                 std::size_t* entries, Message* done) {
-    const SteadyClock::time_point deadline = SteadyClock::now() + source_.timeout;
-    while (true) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::microseconds>(deadline - SteadyClock::now());
-      timeval wait = ToTimeval(left);
-      LDAPMessage* raw = nullptr;
-      int type = ldap_result(ld_, message_id, LDAP_MSG_ONE, &wait, &raw);
-      Message message(raw);
-      if (type == 0) {
-        ldap_abandon_ext(ld_, message_id, nullptr, nullptr);
-        return Error(
-            StatusCode::kDeadlineExceeded,
-            what + ": no answer within " + std::to_string(source_.timeout.count()) + " ms");
-      }
-      if (type < 0) {
-        if (watchdog_.fired()) {
-          return Error(
-              StatusCode::kDeadlineExceeded,
-              what + ": no answer within " + std::to_string(source_.timeout.count()) + " ms");
-        }
-        return Ldap(ResultCode(ld_), what, Diagnostic(ld_));
-      }
-      switch (type) {
-        case LDAP_RES_SEARCH_ENTRY:
-          ++*entries;
-          RETURN_IF_ERROR(on_entry(message.get()));
-          break;
-        case LDAP_RES_SEARCH_REFERENCE: {
-          char** referrals = nullptr;
-          ldap_parse_reference(ld_, message.get(), &referrals, nullptr, 0);
-          std::unique_ptr<char*, ReferralsDeleter> owner(referrals);
-          ldap_abandon_ext(ld_, message_id, nullptr, nullptr);
-          return Error(StatusCode::kFailedPrecondition,
-                       what + ": the server returned a continuation reference" +
-                           ReferralText(referrals) +
-                           "; referrals are not followed, and the entries behind it would be "
-                           "missing from the read");
-        }
-        case LDAP_RES_SEARCH_RESULT:
-          *done = std::move(message);
-          return Status::Ok();
-        default:
-          ldap_abandon_ext(ld_, message_id, nullptr, nullptr);
-          return Error(StatusCode::kInternal,
-                       what + ": unexpected LDAP message type " + std::to_string(type));
-      }
-    }
-  }
-
-  const config::SourceConfig& source_;
-  LDAP* ld_;
-  Watchdog& watchdog_;
-  std::string prefix_;
-  LdapStats* stats_;
-};
-
-Result<std::string> EntryDn(const Session& session, LDAP* ld, LDAPMessage* entry) {
-  char* dn = ldap_get_dn(ld, entry);
-  if (dn == nullptr) {
-    return session.Ldap(ResultCode(ld), "reading an entry's DN", Diagnostic(ld));
-  }
-  LdapString owned(dn);
-  return std::string(owned.get());
-}
-
-std::vector<std::string> Values(LDAP* ld, LDAPMessage* entry, const std::string& attribute) {
-  std::vector<std::string> out;
-  if (attribute.empty()) return out;
-  std::unique_ptr<berval*, ValuesDeleter> values(ldap_get_values_len(ld, entry, attribute.c_str()));
-  if (!values) return out;
-  for (berval** v = values.get(); *v != nullptr; ++v) {
-    out.emplace_back((*v)->bv_val != nullptr ? (*v)->bv_val : "", (*v)->bv_len);
-  }
-  return out;
-}
-
-std::string First(LDAP* ld, LDAPMessage* entry, const std::string& attribute) {
-  std::vector<std::string> values = Values(ld, entry, attribute);
-  return values.empty() ? std::string() : std::move(values.front());
-}
-
-// Every attribute description the entry carries ("member;range=0-1499"
-// included), in order.
-Result<std::vector<std::string>> Descriptions(const Session& session, LDAP* ld,
-                                              LDAPMessage* entry) {
-  std::vector<std::string> out;
-  // libldap leaves the result code of earlier calls in the handle (a lookup
-  // of an absent attribute sets a decoding error), and the end of the list
-  // is told from a failure only by that code.
-  int success = LDAP_SUCCESS;
-  ldap_set_option(ld, LDAP_OPT_RESULT_CODE, &success);
-  BerElement* raw_ber = nullptr;
-  char* name = ldap_first_attribute(ld, entry, &raw_ber);
-  std::unique_ptr<BerElement, BerDeleter> ber(raw_ber);
-  while (name != nullptr) {
-    LdapString owned(name);
-    out.emplace_back(owned.get());
-    name = ldap_next_attribute(ld, entry, ber.get());
-  }
-  int code = ResultCode(ld);
-  if (code != LDAP_SUCCESS) {
-    return session.Ldap(code, "reading an entry's attributes", Diagnostic(ld));
-  }
-  return out;
-}
-
-// The stable id of an entry: `attribute`'s first value, a GUID rendered as
-// text. "" when the entry has none.
-Result<std::string> EntryId(const Session& session, const config::SourceConfig& source, LDAP* ld,
-                            LDAPMessage* entry, const std::string& attribute,
-                            const std::string& dn) {
-  std::string value = First(ld, entry, attribute);
-  if (value.empty() || !internal::IsGuidAttribute(source.flavor, attribute)) return value;
-  Result<std::string> guid = internal::FormatGuid(value);
-  if (!guid.ok()) {
-    return session.Error(StatusCode::kInternal,
-                         "entry '" + dn + "': " + std::string(guid.status().message()));
-  }
-  return guid;
-}
 
 // A group whose member values come in ranges, and the last range read.
 struct RangedGroup {
@@ -773,12 +34,6 @@ struct RangedGroup {
 };
 
 }  // namespace
-
-struct LdapSource::Connection {
-  OpenHandle handle;
-  std::string url;
-  SteadyClock::time_point last_used;
-};
 
 LdapSource::LdapSource(config::SourceConfig source, LdapSourceOptions options)
     : source_(std::move(source)), options_(std::move(options)) {}
@@ -805,37 +60,16 @@ SteadyClock::time_point LdapSource::Now() const {
 
 Status LdapSource::Connect() {
   connection_.reset();
-  std::vector<std::string> failures;
-  Status last;
-  for (const std::string& url : source_.urls) {
-    Result<ConnectPlan> plan = internal::PlanConnection(source_, url);
-    if (!plan.ok()) return plan.status();
-    Result<OpenHandle> handle = Open(*plan, source_.bind);
-    if (handle.ok()) {
-      connection_ = std::make_unique<Connection>();
-      connection_->handle = std::move(handle).value();
-      connection_->url = url;
-      connection_->last_used = Now();
-      return Status::Ok();
-    }
-    last = handle.status();
-    // Only an unreachable server sends us to the next URL: a refused bind
-    // would be refused there too, and retrying it can lock the account.
-    if (last.code() != StatusCode::kUnavailable && last.code() != StatusCode::kDeadlineExceeded) {
-      return last.WithContext("source '" + source_.name + "'");
-    }
-    failures.push_back(last.message());
-  }
-  std::string message = "source '" + source_.name + "': ";
-  if (failures.size() > 1) message += "no URL could be used: ";
-  return Status(last.code(), message + Join(failures, "; "));
+  ASSIGN_OR_RETURN(connection_, internal::OpenConnection(source_));
+  last_used_ = Now();
+  return Status::Ok();
 }
 
 Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
   if (connection_ == nullptr) RETURN_IF_ERROR(Connect());
-  LDAP* ld = connection_->handle.ld.get();
+  LDAP* ld = connection_->ld.get();
   stats->url = connection_->url;
-  Session session(source_, ld, *connection_->handle.watchdog, connection_->url, stats);
+  Session session(source_, *connection_, &stats->pages);
   internal::SnapshotBuilder builder(source_.name, source_.groups.nested, source_.groups.max_depth);
 
   // Users.
@@ -844,14 +78,8 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
       "users search under '" + source_.users.base + "'", source_.users.base, LDAP_SCOPE_SUBTREE,
       internal::Parenthesize(source_.users.filter), internal::UserAttributes(source_), true,
       [&](LDAPMessage* entry) -> Status {
-        ASSIGN_OR_RETURN(std::string dn, EntryDn(session, ld, entry));
-        std::string id;
-        if (!source_.users.id.empty()) {
-          ASSIGN_OR_RETURN(id, EntryId(session, source_, ld, entry, source_.users.id, dn));
-        }
-        if (id.empty()) {
-          ASSIGN_OR_RETURN(id, EntryId(session, source_, ld, entry, flavor_id, dn));
-        }
+        ASSIGN_OR_RETURN(std::string dn, EntryDn(session, entry));
+        ASSIGN_OR_RETURN(std::string id, internal::UserId(session, entry, dn));
         return builder.AddUser(std::move(dn), std::move(id), First(ld, entry, source_.users.email),
                                First(ld, entry, source_.users.name));
       }));
@@ -864,7 +92,7 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
                        source_.users.base, LDAP_SCOPE_SUBTREE,
                        internal::AndFilter(source_.users.filter, source_.users.disabled_filter),
                        {LDAP_NO_ATTRS}, true, [&](LDAPMessage* entry) -> Status {
-                         ASSIGN_OR_RETURN(std::string dn, EntryDn(session, ld, entry));
+                         ASSIGN_OR_RETURN(std::string dn, EntryDn(session, entry));
                          Result<bool> marked = builder.MarkDisabled(dn);
                          return marked.status();
                        }));
@@ -872,18 +100,26 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
 
   // Groups, and the member ranges still to fetch.
   std::vector<RangedGroup> ranged;
+  const bool in_chain =
+      source_.flavor == config::Flavor::kActiveDirectory && source_.groups.in_chain;
+  std::vector<std::uint32_t> group_indices;  // in_chain: the groups read, in order
+  std::vector<std::string> group_dns;
   if (source_.groups.base.find_first_not_of(" \t\r\n") != std::string::npos) {
     const std::string& member = source_.groups.member;
     RETURN_IF_ERROR(session.Search(
         "groups search under '" + source_.groups.base + "'", source_.groups.base,
         LDAP_SCOPE_SUBTREE, internal::Parenthesize(source_.groups.filter),
         internal::GroupAttributes(source_), true, [&](LDAPMessage* entry) -> Status {
-          ASSIGN_OR_RETURN(std::string dn, EntryDn(session, ld, entry));
-          ASSIGN_OR_RETURN(std::string id, EntryId(session, source_, ld, entry, flavor_id, dn));
+          ASSIGN_OR_RETURN(std::string dn, EntryDn(session, entry));
+          ASSIGN_OR_RETURN(std::string id, internal::EntryId(session, entry, flavor_id, dn));
           ASSIGN_OR_RETURN(
               std::uint32_t index,
               builder.AddGroup(dn, std::move(id), First(ld, entry, source_.groups.name)));
-          ASSIGN_OR_RETURN(std::vector<std::string> descriptions, Descriptions(session, ld, entry));
+          if (in_chain) {
+            group_indices.push_back(index);
+            group_dns.push_back(dn);
+          }
+          ASSIGN_OR_RETURN(std::vector<std::string> descriptions, Descriptions(session, entry));
           for (const std::string& description : descriptions) {
             Result<MemberDescription> kind =
                 internal::ClassifyMemberDescription(description, member);
@@ -909,8 +145,7 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
       RETURN_IF_ERROR(session.Search(
           what, group.dn, LDAP_SCOPE_BASE, "(objectClass=*)", {wanted}, false,
           [&](LDAPMessage* entry) -> Status {
-            ASSIGN_OR_RETURN(std::vector<std::string> descriptions,
-                             Descriptions(session, ld, entry));
+            ASSIGN_OR_RETURN(std::vector<std::string> descriptions, Descriptions(session, entry));
             for (const std::string& description : descriptions) {
               Result<MemberDescription> kind =
                   internal::ClassifyMemberDescription(description, source_.groups.member);
@@ -938,6 +173,20 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
     }
   }
 
+  // groups.in_chain: the server lists every user in each group, however
+  // deep the nesting; they join the direct members (the closure over the
+  // union is the same set, so nesting settings keep their meaning).
+  if (in_chain && !group_dns.empty()) {
+    ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> chains,
+                     internal::ResolveInChain(session, group_dns));
+    if (chains.size() != group_dns.size()) {
+      return session.Error(StatusCode::kInternal, "in-chain resolution lost groups");
+    }
+    for (std::size_t i = 0; i < chains.size(); ++i) {
+      builder.AddMembers(group_indices[i], std::move(chains[i]));
+    }
+  }
+
   internal::BuildCounts counts;
   mapping::SourceSnapshot snapshot = builder.Finish(&counts);
   stats->users = snapshot.users.size();
@@ -950,7 +199,7 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
 
 Result<mapping::SourceSnapshot> LdapSource::Read() {
   SigpipeGuard guard;
-  if (connection_ != nullptr && Now() - connection_->last_used >= source_.idle_timeout) {
+  if (connection_ != nullptr && Now() - last_used_ >= source_.idle_timeout) {
     // Servers and firewalls drop idle connections quietly; starting afresh
     // is cheaper than finding out half-way through a read.
     connection_.reset();
@@ -973,9 +222,49 @@ Result<mapping::SourceSnapshot> LdapSource::Read() {
     }
   }
   if (!result.ok()) return result.status();
-  connection_->last_used = Now();
+  last_used_ = Now();
   last_stats_ = stats;
   return result;
+}
+
+Result<std::unique_ptr<mapping::ChangeFeed>> LdapSource::Follow(mapping::FeedStateStore& state) {
+  if (!source_.watch) {
+    return FailedPreconditionError("source '" + source_.name +
+                                   "': watch is off, so changes are not followed");
+  }
+  SigpipeGuard guard;
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, internal::OpenConnection(source_));
+  internal::FeedContext context;
+  context.source = std::make_shared<const config::SourceConfig>(source_);
+  context.state = &state;
+  context.supported_controls = connection->supported_controls;
+  context.state_key = "ldap/" + source_.name;
+  bool syncrepl = false;
+  if (source_.flavor != config::Flavor::kActiveDirectory &&
+      connection->Supports(internal::kSyncRequestOid)) {
+    ASSIGN_OR_RETURN(syncrepl, internal::SyncReplUsable(*connection, source_));
+  }
+  // The feed opens its own connection when it starts; this one only told
+  // what the server supports.
+  connection.reset();
+  if (source_.flavor == config::Flavor::kActiveDirectory) {
+    if (std::find(context.supported_controls.begin(), context.supported_controls.end(),
+                  internal::kDirSyncOid) != context.supported_controls.end()) {
+      Result<std::unique_ptr<mapping::ChangeFeed>> dirsync =
+          internal::NewDirSyncFeed(std::move(context));
+      // Not permitted for the bind account: uSNChanged polling instead.
+      if (dirsync.ok() || dirsync.status().code() != StatusCode::kPermissionDenied) {
+        return dirsync;
+      }
+      context = internal::FeedContext{};
+      context.source = std::make_shared<const config::SourceConfig>(source_);
+      context.state = &state;
+      context.state_key = "ldap/" + source_.name;
+    }
+    return internal::NewUsnChangedFeed(std::move(context));
+  }
+  if (syncrepl) return internal::NewSyncReplFeed(std::move(context));
+  return internal::NewModifyTimestampFeed(std::move(context));
 }
 
 }  // namespace idsync::ldap

@@ -66,7 +66,48 @@ Result<std::uint32_t> SnapshotBuilder::AddGroup(std::string dn, std::string id, 
   group.name = std::move(name);
   snapshot_.groups.push_back(std::move(group));
   members_.emplace_back();
+  normalized_members_.push_back(nullptr);
   return index;
+}
+
+Status SnapshotBuilder::AddNormalizedUser(std::string dn, std::string normalized_dn, std::string id,
+                                          std::string email, std::string name, bool disabled) {
+  auto [it, inserted] =
+      user_index_.emplace(normalized_dn, static_cast<std::uint32_t>(snapshot_.users.size()));
+  if (!inserted) {
+    return InternalError("source '" + snapshot_.source + "': two users have the DN '" + dn + "'");
+  }
+  mapping::DirectoryUser user;
+  user.id = id.empty() ? std::move(normalized_dn) : std::move(id);
+  user.dn = std::move(dn);
+  user.email = std::move(email);
+  user.name = std::move(name);
+  user.disabled = disabled;
+  if (disabled) ++disabled_;
+  snapshot_.users.push_back(std::move(user));
+  return Status::Ok();
+}
+
+Result<std::uint32_t> SnapshotBuilder::AddNormalizedGroup(std::string dn, std::string normalized_dn,
+                                                          std::string id, std::string name) {
+  auto index = static_cast<std::uint32_t>(snapshot_.groups.size());
+  auto [it, inserted] = group_index_.emplace(normalized_dn, index);
+  if (!inserted) {
+    return InternalError("source '" + snapshot_.source + "': two groups have the DN '" + dn + "'");
+  }
+  mapping::DirectoryGroup group;
+  group.id = id.empty() ? std::move(normalized_dn) : std::move(id);
+  group.dn = std::move(dn);
+  group.name = std::move(name);
+  snapshot_.groups.push_back(std::move(group));
+  members_.emplace_back();
+  normalized_members_.push_back(nullptr);
+  return index;
+}
+
+void SnapshotBuilder::AddNormalizedMembers(std::uint32_t group,
+                                           const std::vector<std::string>& normalized) {
+  normalized_members_[group] = &normalized;
 }
 
 void SnapshotBuilder::AddMembers(std::uint32_t group, std::vector<std::string> values) {
@@ -91,8 +132,18 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
   // The same member DN usually appears in many groups, written the same
   // way; remembering each written form saves normalizing it again.
   std::unordered_map<std::string_view, Target> resolved;
+  resolved.reserve(user_index_.size() + group_index_.size());
   for (std::size_t g = 0; g < snapshot_.groups.size(); ++g) {
     mapping::DirectoryGroup& group = snapshot_.groups[g];
+    if (const std::vector<std::string>* normalized = normalized_members_[g]) {
+      for (const std::string& value : *normalized) {
+        auto u = user_index_.find(value);
+        auto h = group_index_.find(value);
+        if (u == user_index_.end() && h == group_index_.end()) ++tally.unresolved_members;
+        if (u != user_index_.end()) group.member_users.push_back(u->second);
+        if (h != group_index_.end()) group.member_groups.push_back(h->second);
+      }
+    }
     for (const std::string& value : members_[g]) {
       auto [it, inserted] = resolved.try_emplace(value);
       Target& target = it->second;
@@ -127,6 +178,7 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
   }
   resolved.clear();
   members_.clear();
+  normalized_members_.clear();
   if (counts != nullptr) *counts = tally;
   return std::move(snapshot_);
 }

@@ -43,6 +43,16 @@ class SnapshotBuilder {
   // Appends member values (DNs as the server wrote them) to a group.
   void AddMembers(std::uint32_t group, std::vector<std::string> values);
 
+  // As AddUser, AddGroup and AddMembers for entries whose DN and member
+  // values are normalized already (mapping::NormalizeDn), as the change
+  // feeds' cache keeps them: nothing is parsed again. Members added this
+  // way are resolved without normalizing; invalid ones were dropped before.
+  Status AddNormalizedUser(std::string dn, std::string normalized_dn, std::string id,
+                           std::string email, std::string name, bool disabled);
+  Result<std::uint32_t> AddNormalizedGroup(std::string dn, std::string normalized_dn,
+                                           std::string id, std::string name);
+  void AddNormalizedMembers(std::uint32_t group, const std::vector<std::string>& normalized);
+
   // The snapshot, members resolved. The builder is spent afterwards.
   mapping::SourceSnapshot Finish(BuildCounts* counts);
 
@@ -53,6 +63,8 @@ class SnapshotBuilder {
   std::unordered_map<std::string, std::uint32_t> user_index_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
   std::vector<std::vector<std::string>> members_;  // parallel to snapshot_.groups
+  // Parallel to snapshot_.groups: members given normalized (not owned).
+  std::vector<const std::vector<std::string>*> normalized_members_;
   std::size_t disabled_ = 0;
 };
 

@@ -96,6 +96,11 @@ TcpProxy::~TcpProxy() {
   }
 }
 
+void TcpProxy::CutNow() {
+  char byte = 1;
+  (void)!::write(wake_write_, &byte, 1);
+}
+
 void TcpProxy::Run() {
   struct Pair {
     int client = -1;
@@ -124,7 +129,14 @@ void TcpProxy::Run() {
       if (errno == EINTR) continue;
       break;
     }
-    if (fds[0].revents != 0) break;
+    if (fds[0].revents != 0) {
+      char byte = 0;
+      if (::read(wake_read_, &byte, 1) != 1 || byte == 0) break;
+      // CutNow(): every open connection is closed; new ones are served.
+      for (Pair& pair : pairs) close_pair(pair);
+      std::erase_if(pairs, [](const Pair& pair) { return pair.client < 0; });
+      continue;
+    }
     const std::size_t polled = pairs.size();  // a pair accepted now is polled next round
     if ((fds[1].revents & POLLIN) != 0) {
       int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);

@@ -34,6 +34,9 @@ class TcpProxy {
   std::uint16_t port() const { return port_; }
   std::string url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_.load(); }
+  // Closes every connection open now (a server or firewall dropping them);
+  // later connections are forwarded as before. Returns at once.
+  void CutNow();
   bool faulted() const { return faulted_.load(); }
 
  private:

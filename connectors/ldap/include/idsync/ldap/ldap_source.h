@@ -34,6 +34,9 @@
 #include "idsync/mapping/ports.h"
 
 namespace idsync::ldap {
+namespace internal {
+struct Connection;
+}  // namespace internal
 
 // What the last successful read saw, for logs and metrics.
 struct LdapStats {
@@ -87,12 +90,21 @@ class LdapSource : public mapping::IdentitySource {
   //  kInternal          a protocol oddity (missing paging control, bad GUID, ...)
   Result<mapping::SourceSnapshot> Read() override;
 
+  // Starts following changes (`watch: true`), resuming from what an earlier
+  // feed of this source saved in `state` (which must outlive the feed).
+  // Opens its own connection and reads the root DSE's supportedControl to
+  // pick the method: OpenLDAP with the sync control: RFC 4533
+  // refreshAndPersist ("syncrepl", falling back to refreshOnly polling every
+  // watch_interval, "syncrepl-poll"); Active Directory: DirSync when listed,
+  // else uSNChanged polling; otherwise modifyTimestamp polling. Blocks while
+  // connecting. kFailedPrecondition when watch is off; connection errors as
+  // Read() documents. The feed is independent of this source object.
+  Result<std::unique_ptr<mapping::ChangeFeed>> Follow(mapping::FeedStateStore& state) override;
+
   // The counts of the last successful Read().
   const LdapStats& last_stats() const { return last_stats_; }
 
  private:
-  struct Connection;  // the libldap handle, defined in the .cc
-
   LdapSource(config::SourceConfig source, LdapSourceOptions options);
 
   // One attempt at a read on the current connection (made if missing).
@@ -102,7 +114,8 @@ class LdapSource : public mapping::IdentitySource {
 
   config::SourceConfig source_;
   LdapSourceOptions options_;
-  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<internal::Connection> connection_;
+  std::chrono::steady_clock::time_point last_used_;
   LdapStats last_stats_;
 };
 

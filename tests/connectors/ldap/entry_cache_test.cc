@@ -1,0 +1,296 @@
+// The change feeds' entry cache, in memory: whom a batch of changes touches
+// (users before and after, groups' members nested ones included), renames
+// keeping membership, the snapshot it rebuilds, and its saved form.
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "feeds.h"
+
+namespace idsync::ldap::internal {
+namespace {
+
+using Kind = CachedEntry::Kind;
+using Emails = std::vector<std::string>;
+
+CachedEntry User(const std::string& key, const std::string& uid, const std::string& email) {
+  CachedEntry e;
+  e.kind = Kind::kUser;
+  e.key = key;
+  e.id = key;
+  e.dn = "uid=" + uid + ",ou=people,dc=x";
+  e.email = email;
+  e.name = uid;
+  return e;
+}
+
+CachedEntry Group(const std::string& key, const std::string& cn, std::vector<std::string> members) {
+  CachedEntry e;
+  e.kind = Kind::kGroup;
+  e.key = key;
+  e.id = key;
+  e.dn = "cn=" + cn + ",ou=groups,dc=x";
+  e.name = cn;
+  e.members = std::move(members);
+  return e;
+}
+
+config::SourceConfig Source() {
+  config::SourceConfig source;
+  source.name = "corp";
+  return source;
+}
+
+// alice, bob in eng; carol in sub, sub in eng; dave alone.
+EntryCache Seeded() {
+  EntryCache cache(Source());
+  cache.Begin();
+  cache.Put(User("u1", "alice", "Alice@X"));
+  cache.Put(User("u2", "bob", "bob@x"));
+  cache.Put(User("u3", "carol", "carol@x"));
+  cache.Put(User("u4", "dave", "dave@x"));
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x"}));
+  cache.Put(Group("g2", "eng",
+                  {"uid=alice,ou=people,dc=x", "UID=Bob, OU=People, DC=X", "cn=sub,ou=groups,dc=x",
+                   "uid=ghost,ou=people,dc=x"}));
+  cache.Commit();
+  return cache;
+}
+
+TEST(EntryCache, AnEmailChangeTouchesTheOldAndTheNewAddress) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  cache.Put(User("u2", "bob", "Robert@X"));
+  bool changed = false;
+  EXPECT_EQ(cache.Commit(&changed), (Emails{"bob@x", "robert@x"}));
+  EXPECT_TRUE(changed);
+}
+
+TEST(EntryCache, AnUnchangedEntryTouchesNobody) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  cache.Put(User("u2", "bob", "bob@x"));
+  bool changed = true;
+  EXPECT_EQ(cache.Commit(&changed), Emails{});
+  EXPECT_FALSE(changed);
+}
+
+TEST(EntryCache, AGroupChangeTouchesItsMembersNestedOnesIncludedBeforeAndAfter) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  cache.Put(Group("g2", "eng", {"uid=dave,ou=people,dc=x", "cn=sub,ou=groups,dc=x"}));
+  EXPECT_EQ(cache.Commit(), (Emails{"alice@x", "bob@x", "carol@x", "dave@x"}));
+}
+
+TEST(EntryCache, NestedMembersAreLeftOutWhenNestingIsOff) {
+  config::SourceConfig source = Source();
+  source.groups.nested = false;
+  EntryCache cache(source);
+  cache.Begin();
+  cache.Put(User("u3", "carol", "carol@x"));
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x"}));
+  cache.Put(Group("g2", "eng", {"cn=sub,ou=groups,dc=x"}));
+  cache.Commit();
+  cache.Begin();
+  cache.Remove(Kind::kGroup, "g2");
+  EXPECT_EQ(cache.Commit(), Emails{});
+}
+
+TEST(EntryCache, ADeleteTouchesTheUserAndTheSnapshotLosesIt) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  EXPECT_TRUE(cache.RemoveAny("u4"));
+  EXPECT_FALSE(cache.RemoveAny("nope"));
+  EXPECT_EQ(cache.Commit(), Emails{"dave@x"});
+  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->users.size(), 3u);
+}
+
+TEST(EntryCache, ARenameKeepsTheUserInItsGroups) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  CachedEntry renamed = User("u2", "robert", "bob@x");
+  cache.Put(renamed);
+  EXPECT_EQ(cache.Commit(), (Emails{"alice@x", "bob@x", "carol@x"}));
+  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  ASSERT_TRUE(snapshot.ok());
+  for (const mapping::DirectoryGroup& group : snapshot->groups) {
+    if (group.name != "eng") continue;
+    bool found = false;
+    for (std::uint32_t u : group.member_users) found |= snapshot->users[u].dn == renamed.dn;
+    EXPECT_TRUE(found);
+  }
+}
+
+TEST(EntryCache, TheSnapshotResolvesMembersAsAFullReadDoes) {
+  EntryCache cache = Seeded();
+  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->source, "corp");
+  ASSERT_EQ(snapshot->groups.size(), 2u);
+  const mapping::DirectoryGroup& eng =
+      snapshot->groups[0].name == "eng" ? snapshot->groups[0] : snapshot->groups[1];
+  EXPECT_EQ(eng.member_users.size(), 2u);   // alice, bob (another spelling); ghost unresolved
+  EXPECT_EQ(eng.member_groups.size(), 1u);  // sub
+}
+
+TEST(EntryCache, DisabledIsKeptAcrossAReplaceUnlessAsked) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  EXPECT_TRUE(cache.SetDisabled("u1", true));
+  EXPECT_FALSE(cache.SetDisabled("g1", true));
+  EXPECT_EQ(cache.Commit(), Emails{"alice@x"});
+  cache.Begin();
+  cache.Put(User("u1", "alice", "Alice@X"));
+  cache.Commit();
+  EXPECT_TRUE(cache.Find(Kind::kUser, "u1")->disabled);
+  cache.Begin();
+  cache.Put(User("u1", "alice", "Alice@X"), /*keep_disabled=*/false);
+  cache.Commit();
+  EXPECT_FALSE(cache.Find(Kind::kUser, "u1")->disabled);
+}
+
+TEST(EntryCache, SavesAndLoadsItselfWithTheCookie) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  cache.SetDisabled("u3", true);
+  cache.Commit();
+  const std::string saved = cache.Serialize("rid=000,csn=1\nx");
+  EntryCache loaded(Source());
+  std::string cookie;
+  ASSERT_TRUE(loaded.Parse(saved, &cookie).ok());
+  EXPECT_EQ(cookie, "rid=000,csn=1\nx");
+  EXPECT_EQ(loaded.Serialize(cookie), saved);
+  EXPECT_TRUE(loaded.Find(Kind::kUser, "u3")->disabled);
+  EXPECT_EQ(loaded.Find(Kind::kGroup, "g2")->members.size(), 4u);
+}
+
+TEST(EntryCache, DamagedStateIsRefused) {
+  EntryCache cache = Seeded();
+  std::string saved = cache.Serialize("c");
+  EntryCache loaded(Source());
+  std::string cookie;
+  Status status = loaded.Parse(saved.substr(0, saved.size() - 3), &cookie);
+  EXPECT_EQ(status.code(), StatusCode::kInternal);
+  EXPECT_EQ(loaded.users(), 0u);
+  EXPECT_EQ(loaded.Parse("something else", &cookie).code(), StatusCode::kInternal);
+}
+
+}  // namespace
+}  // namespace idsync::ldap::internal
+
+namespace idsync::ldap::internal {
+namespace {
+
+class MapState : public mapping::FeedStateStore {
+ public:
+  Result<std::optional<std::string>> Load(const std::string& key) override {
+    auto it = values.find(key);
+    if (it == values.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  Status Save(const std::string& key, const std::string& value) override {
+    values[key] = value;
+    return Status::Ok();
+  }
+  std::map<std::string, std::string> values;
+};
+
+TEST(EntryCache, SmallChangesAreJournaledAndLoadBack) {
+  MapState state;
+  EntryCache cache = Seeded();
+  ASSERT_TRUE(cache.Save(state, "k", "c1").ok());
+  const std::string full = state.values["k"];
+  cache.Begin();
+  cache.Put(User("u2", "bob", "robert@x"));
+  cache.RemoveAny("u4");
+  cache.Commit();
+  ASSERT_TRUE(cache.Save(state, "k", "c2").ok());
+  EXPECT_EQ(state.values["k"], full);  // the full copy was not rewritten
+  EXPECT_FALSE(state.values["k/journal"].empty());
+
+  EntryCache loaded(Source());
+  Result<std::optional<std::string>> cookie = loaded.Load(state, "k");
+  ASSERT_TRUE(cookie.ok());
+  ASSERT_TRUE(cookie->has_value());
+  EXPECT_EQ(**cookie, "c2");
+  EXPECT_EQ(loaded.Serialize("x"), cache.Serialize("x"));
+  EXPECT_EQ(loaded.Find(Kind::kUser, "u4"), nullptr);
+}
+
+TEST(EntryCache, NothingSavedLoadsAsNothing) {
+  MapState state;
+  EntryCache cache(Source());
+  Result<std::optional<std::string>> cookie = cache.Load(state, "k");
+  ASSERT_TRUE(cookie.ok());
+  EXPECT_FALSE(cookie->has_value());
+}
+
+}  // namespace
+}  // namespace idsync::ldap::internal
+
+namespace idsync::ldap::internal {
+namespace {
+
+// A snapshot as sets of names, independent of entry order.
+std::map<std::string, std::set<std::string>> View(const mapping::SourceSnapshot& s) {
+  std::map<std::string, std::set<std::string>> out;
+  for (const mapping::DirectoryUser& u : s.users) {
+    out["users"].insert(u.id + "|" + u.dn + "|" + u.email + "|" + u.name + "|" +
+                        (u.disabled ? "d" : "e"));
+  }
+  for (const mapping::DirectoryGroup& g : s.groups) {
+    std::set<std::string>& members = out["group " + g.name];
+    members.insert("#" + g.id);
+    for (std::uint32_t u : g.member_users) members.insert(s.users[u].dn);
+    for (std::uint32_t h : g.member_groups) members.insert(s.groups[h].dn);
+  }
+  return out;
+}
+
+TEST(EntryCache, PatchedSnapshotsEqualRebuiltOnes) {
+  EntryCache cache = Seeded();
+  ASSERT_TRUE(cache.Snapshot().ok());  // built once; what follows is patched
+  cache.Begin();
+  cache.Put(User("u2", "bob", "robert@x"));   // modify
+  cache.RemoveAny("u1");                      // remove alice
+  cache.Put(User("u5", "ghost", "ghost@x"));  // eng named it
+  cache.SetDisabled("u3", true);              // disable
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x", "uid=dave,ou=people,dc=x"}));
+  cache.Commit();
+  Result<mapping::SourceSnapshot> patched = cache.Snapshot();
+  ASSERT_TRUE(patched.ok());
+
+  EntryCache rebuilt(Source());
+  std::string cookie;
+  ASSERT_TRUE(rebuilt.Parse(cache.Serialize("c"), &cookie).ok());
+  Result<mapping::SourceSnapshot> fresh = rebuilt.Snapshot();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(View(*patched), View(*fresh));
+  EXPECT_EQ(patched->users.size(), 4u);
+  EXPECT_TRUE(View(*patched)["group eng"].count("uid=ghost,ou=people,dc=x"));
+  EXPECT_FALSE(View(*patched)["group eng"].count("uid=alice,ou=people,dc=x"));
+
+  // And again, removing the user that moved into the hole.
+  cache.Begin();
+  cache.RemoveAny("u5");
+  cache.RemoveAny("u4");
+  cache.Commit();
+  patched = cache.Snapshot();
+  ASSERT_TRUE(patched.ok());
+  ASSERT_TRUE(rebuilt.Parse(cache.Serialize("c"), &cookie).ok());
+  fresh = rebuilt.Snapshot();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(View(*patched), View(*fresh));
+  for (const mapping::DirectoryGroup& g : patched->groups) {
+    for (std::uint32_t u : g.member_users) EXPECT_LT(u, patched->users.size());
+  }
+}
+
+}  // namespace
+}  // namespace idsync::ldap::internal

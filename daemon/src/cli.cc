@@ -48,6 +48,7 @@ mapping::Catalog OfflineCatalog(const std::string& config_path) {
   struct stat st {};
   // Never create a store just to look into it.
   if (path.empty() || ::stat(path.c_str(), &st) != 0) return mapping::Catalog::Builtin();
+  if (!EnterStoreOwner(path).ok()) return mapping::Catalog::Builtin();
   Result<std::unique_ptr<store::Store>> store = store::Store::Open(*url);
   if (!store.ok()) return mapping::Catalog::Builtin();
   Result<std::optional<std::string>> cached = (*store)->GetMeta("catalog");
@@ -80,6 +81,7 @@ Keeps an account's users in step with the directory. Commands:
   status [--json]               last runs, pending and failed operations, the audit head
   audit [--since TIME] [--json] the changes idsync made (TIME: 2026-11-28, RFC 3339, or 24h ago as 24h)
   audit verify [--head HASH]    check the audit log's hash chain (and that it still ends at HASH)
+  scim-token new                print a new SCIM bearer token (once) and the hash for the config
 
 Options:
   --config FILE   configuration file (default /etc/idsync/idsync.yaml)
@@ -87,6 +89,14 @@ Options:
   --force         pass the safety limits (after reviewing the plan)
   -h, --help      this text
   --version       print the version
+
+While idsyncd runs it holds the run lock beside the store, so `apply` refuses and says so:
+ask the daemon for a run with POST /v1/sync on its admin listener instead.
+
+Run as root, idsync switches to the `idsync` system user when that user owns the store file
+(or its directory) before it opens the store; when another user owns it, commands that use
+the store refuse (exit 2) rather than leave files that user cannot write: run them as that
+user (sudo -u idsync idsync ...).
 
 Exit status: 0 done; 1 something failed (a source or the account unreachable, an operation
 rejected, a broken audit chain, an unknown address); 2 bad configuration or usage;
@@ -164,7 +174,11 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded =
       LoadConfigAndRules(args.config, cli::OfflineCatalog(args.config), err);
   if (!loaded) return kExitUsage;
-  SourceReads reads = ReadAllSources(loaded->config);
+  // SCIM sources and the last good reads of failing sources live in the store.
+  std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
+  ReadContext context;
+  context.store = store.get();
+  SourceReads reads = ReadAllSources(loaded->config, context);
   PrintSourceErrors(reads, err);
   mapping::MapOptions options;
   options.details = true;
@@ -238,7 +252,10 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     if (!loaded) return kExitUsage;
   }
   ExpandUserLevels(*state, loaded->catalog);
-  SourceReads reads = ReadAllSources(loaded->config);
+  std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
+  ReadContext context;
+  context.store = store.get();
+  SourceReads reads = ReadAllSources(loaded->config, context);
   PrintSourceErrors(reads, err);
   Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, reads.snapshots);
   if (!mapped.ok()) {
@@ -298,11 +315,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (args->command == "apply") return cli::Apply(*args, out, err);
   if (args->command == "status") return cli::StatusCommand(*args, out, err);
   if (args->command == "audit") return cli::Audit(*args, out, err);
-  static const std::set<std::string> kLater = {"scim-token"};
-  if (kLater.count(args->command)) {
-    err << "idsync: " << args->command << " is not available in this version yet\n";
-    return kExitUsage;
-  }
+  if (args->command == "scim-token") return cli::ScimToken(*args, out, err);
   err << "idsync: unknown command " << args->command << "\n" << kUsage;
   return kExitUsage;
 }

@@ -3,22 +3,27 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <ostream>
 #include <sstream>
 
-#include <fcntl.h>
+#include <grp.h>
 #include <nlohmann/json.hpp>
-#include <sys/file.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "idsync/account/account_client.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/cli.h"
+#include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
+#include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/sync.h"
+#include "idsync/scim/endpoint.h"
 
 #include "cli_internal.h"
 
@@ -26,6 +31,11 @@ namespace idsync::daemon::cli {
 namespace {
 
 using nlohmann::ordered_json;
+
+std::string SourceStateName(const SourceStatus& s) {
+  if (s.failing) return s.never_read ? "never-read" : "failing";
+  return s.last_success_ms > 0 ? "ok" : "not-read";
+}
 
 std::string FormatTime(std::int64_t ms) {
   if (ms <= 0) return "-";
@@ -74,11 +84,10 @@ std::optional<Live> OpenLive(const Args& args, std::ostream& err, int& exit) {
     exit = kExitUsage;
     return std::nullopt;
   }
-  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
-  if (!store) {
-    exit = kExitFailed;
-    return std::nullopt;
-  }
+  exit = kExitFailed;
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
+  if (!store) return std::nullopt;
+  exit = kExitOk;
   Result<std::unique_ptr<account::AccountClient>> client =
       account::AccountClient::Create(loaded->config.account);
   if (!client.ok()) {
@@ -135,37 +144,61 @@ void PrintReport(const ApplyReport& r, std::ostream& out) {
   }
 }
 
-// Holds an exclusive lock beside the store for the life of a run, so that two
-// runs (the CLI and the daemon, or two CLIs) never plan and send at once.
-class RunLock {
- public:
-  explicit RunLock(const std::string& store_path) : path_(store_path + ".lock") {}
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);
+}  // namespace
+
+Status EnterStoreOwner(const std::string& sqlite_path) {
+  if (::geteuid() != 0 || sqlite_path.empty() || sqlite_path == ":memory:") return Status::Ok();
+  struct stat st {};
+  std::string what = sqlite_path;
+  if (::stat(sqlite_path.c_str(), &st) != 0) {
+    // No store yet: whoever owns its directory will own it.
+    what = std::filesystem::path(sqlite_path).parent_path().string();
+    if (what.empty()) what = ".";
+    if (::stat(what.c_str(), &st) != 0) return Status::Ok();  // Open reports the problem
   }
-  Status Acquire() {
-    fd_ = ::open(path_.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd_ < 0) return UnavailableError("cannot open " + path_);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return FailedPreconditionError("another idsync run is in progress (" + path_ + " is locked)");
+  if (st.st_uid == 0) return Status::Ok();
+  const struct passwd* pw = ::getpwnam("idsync");
+  if (pw != nullptr && pw->pw_uid == st.st_uid) {
+    if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
+        ::setuid(pw->pw_uid) != 0) {
+      return PermissionDeniedError(std::string("running as root, cannot switch to the idsync "
+                                               "user that owns ") +
+                                   what + ": " + std::strerror(errno));
     }
     return Status::Ok();
   }
+  const struct passwd* owner = ::getpwuid(st.st_uid);
+  std::string owner_name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
+  return PermissionDeniedError(
+      "running as root would leave files in " + what + " that its owner (" + owner_name +
+      ") cannot write; run idsync as that user, e.g. sudo -u " + owner_name + " idsync ...");
+}
 
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
-}  // namespace
-
-std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err) {
+std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err,
+                                        int* exit) {
+  if (Status s = EnterStoreOwner(config.SqlitePath()); !s.ok()) {
+    err << "idsync: " << s.message() << "\n";
+    if (exit != nullptr) *exit = kExitUsage;
+    return nullptr;
+  }
   Result<std::unique_ptr<store::Store>> store = store::Store::Open(config.store);
   if (!store.ok()) {
     err << "idsync: store " << config.store << ": " << store.status().message() << "\n";
+    if (exit != nullptr) {
+      *exit = store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+    }
     return nullptr;
   }
   return std::move(store).value();
+}
+
+std::unique_ptr<store::Store> OpenExistingStore(const config::Config& config) {
+  std::string path = config.SqlitePath();
+  struct stat st {};
+  if (path.empty() || path == ":memory:" || ::stat(path.c_str(), &st) != 0) return nullptr;
+  if (!EnterStoreOwner(path).ok()) return nullptr;
+  Result<std::unique_ptr<store::Store>> store = store::Store::Open(config.store);
+  return store.ok() ? std::move(store).value() : nullptr;
 }
 
 int PlanLive(const Args& args, std::ostream& out, std::ostream& err) {
@@ -197,10 +230,17 @@ int Apply(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Live> live = OpenLive(args, err, exit);
   if (!live) return exit;
   std::optional<RunLock> lock;
-  if (std::string path = live->loaded.config.SqlitePath(); !path.empty()) {
+  if (std::string path = live->loaded.config.SqlitePath(); !path.empty() && path != ":memory:") {
     lock.emplace(path);
-    if (Status s = lock->Acquire(); !s.ok()) {
+    if (Status s = lock->Acquire("apply"); !s.ok()) {
       err << "idsync: " << s.message() << "\n";
+      if (lock->HeldByDaemon()) {
+        // The daemon owns runs while it lives: ask it rather than race it.
+        err << "idsync: idsyncd runs the syncs for this store; ask it for a full run with\n"
+            << "  curl -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" "
+            << "http://" << live->loaded.config.server.admin_listen.front() << "/v1/sync\n"
+            << "or stop it (systemctl stop idsyncd) to apply by hand.\n";
+      }
       return kExitFailed;
     }
   }
@@ -269,11 +309,69 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   return status;
 }
 
+Result<std::string> StatusJson(const config::Config& config, store::Store& store) {
+  ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store.RecentRuns(10));
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> pending, store.Unfinished());
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> failed, store.Failed(20));
+  ASSIGN_OR_RETURN(store::AuditCheck check, store.VerifyAudit(std::nullopt));
+  const std::vector<SourceStatus> sources = LoadSourceStatuses(config, store);
+  ordered_json j;
+  j["runs"] = ordered_json::array();
+  for (const auto& r : runs) {
+    ordered_json run{{"id", r.id},
+                     {"kind", r.kind},
+                     {"started", FormatTime(r.started_ms)},
+                     {"finished", FormatTime(r.finished_ms)},
+                     {"result", r.result},
+                     {"error", r.error},
+                     {"audit_head", r.audit_head}};
+    run["summary"] =
+        nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
+    j["runs"].push_back(run);
+  }
+  auto entry = [](const store::OutboxEntry& e) {
+    return ordered_json{{"id", e.id},
+                        {"op", e.op},
+                        {"email", e.email},
+                        {"state", std::string(store::OutboxStateName(e.state))},
+                        {"attempts", e.attempts},
+                        {"error", e.error},
+                        {"updated", FormatTime(e.updated_ms)}};
+  };
+  j["pending"] = ordered_json::array();
+  for (const auto& e : pending) j["pending"].push_back(entry(e));
+  j["failed"] = ordered_json::array();
+  for (const auto& e : failed) j["failed"].push_back(entry(e));
+  j["audit"] = {{"head", check.head}, {"entries", check.entries}, {"intact", check.ok}};
+  j["sources"] = ordered_json::array();
+  for (const auto& st : sources) {
+    j["sources"].push_back(ordered_json{{"name", st.name},
+                                        {"type", st.type},
+                                        {"state", SourceStateName(st)},
+                                        {"last_success", FormatTime(st.last_success_ms)},
+                                        {"last_error", st.last_error},
+                                        {"last_error_at", FormatTime(st.last_error_ms)},
+                                        {"users", st.users},
+                                        {"groups", st.groups}});
+  }
+  return j.dump(2);
+}
+
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
   if (!loaded) return kExitUsage;
-  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
-  if (!store) return kExitFailed;
+  int exit = kExitFailed;
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
+  if (!store) return exit;
+  if (args.json) {
+    Result<std::string> text = StatusJson(loaded->config, *store);
+    if (!text.ok()) {
+      err << "idsync: store: " << text.status().message() << "\n";
+      return kExitFailed;
+    }
+    out << *text << "\n";
+    return kExitOk;
+  }
   auto runs = store->RecentRuns(10);
   auto pending = store->Unfinished();
   auto failed = store->Failed(20);
@@ -284,38 +382,7 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitFailed;
     }
   }
-  if (args.json) {
-    ordered_json j;
-    j["runs"] = ordered_json::array();
-    for (const auto& r : *runs) {
-      ordered_json run{{"id", r.id},
-                       {"kind", r.kind},
-                       {"started", FormatTime(r.started_ms)},
-                       {"finished", FormatTime(r.finished_ms)},
-                       {"result", r.result},
-                       {"error", r.error},
-                       {"audit_head", r.audit_head}};
-      run["summary"] =
-          nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
-      j["runs"].push_back(run);
-    }
-    auto entry = [](const store::OutboxEntry& e) {
-      return ordered_json{{"id", e.id},
-                          {"op", e.op},
-                          {"email", e.email},
-                          {"state", std::string(store::OutboxStateName(e.state))},
-                          {"attempts", e.attempts},
-                          {"error", e.error},
-                          {"updated", FormatTime(e.updated_ms)}};
-    };
-    j["pending"] = ordered_json::array();
-    for (const auto& e : *pending) j["pending"].push_back(entry(e));
-    j["failed"] = ordered_json::array();
-    for (const auto& e : *failed) j["failed"].push_back(entry(e));
-    j["audit"] = {{"head", check->head}, {"entries", check->entries}, {"intact", check->ok}};
-    out << j.dump(2) << "\n";
-    return kExitOk;
-  }
+  const std::vector<SourceStatus> sources = LoadSourceStatuses(loaded->config, *store);
   out << "Runs (newest first):\n";
   if (runs->empty()) out << "  none yet\n";
   for (const auto& r : *runs) {
@@ -334,6 +401,18 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
     if (!r.error.empty()) out << "  (" << r.error << ")";
     out << "\n";
   }
+  out << "Sources:\n";
+  for (const auto& st : sources) {
+    out << "  " << std::left << std::setw(16) << st.name << std::setw(6) << st.type << std::setw(11)
+        << SourceStateName(st) << "last success " << FormatTime(st.last_success_ms) << ", "
+        << st.users << " users, " << st.groups << " groups";
+    if (st.failing) {
+      out << "; failing since " << FormatTime(st.last_error_ms) << ": " << st.last_error
+          << (st.never_read ? " (never read: nobody loses access)"
+                            : " (its last good read stands in)");
+    }
+    out << "\n";
+  }
   out << "Pending operations: " << pending->size() << "\n";
   for (const auto& e : *pending) {
     out << "  " << e.op << " " << e.email << " (" << store::OutboxStateName(e.state) << ", "
@@ -350,6 +429,19 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+int ScimToken(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1 || args.positional[0] != "new") {
+    err << "idsync: usage: idsync scim-token new\n";
+    return kExitUsage;
+  }
+  scim::TokenPair pair = scim::NewTokenPair();
+  out << "token: " << pair.token << "\n"
+      << "hash:  " << pair.hash << "\n"
+      << "Give the token to the identity provider (it is shown only this once) and add the\n"
+      << "hash to the scim source's `tokens:` list in the configuration.\n";
+  return kExitOk;
+}
+
 int Audit(const Args& args, std::ostream& out, std::ostream& err) {
   bool verify = !args.positional.empty() && args.positional[0] == "verify";
   if (args.positional.size() > (verify ? 1u : 0u)) {
@@ -358,8 +450,9 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
   }
   std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
   if (!loaded) return kExitUsage;
-  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err);
-  if (!store) return kExitFailed;
+  int exit = kExitFailed;
+  std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
+  if (!store) return exit;
   if (verify) {
     std::optional<std::string> head;
     if (!args.head.empty()) head = args.head;

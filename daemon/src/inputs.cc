@@ -1,8 +1,36 @@
 #include "idsync/daemon/inputs.h"
 
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
 #include "idsync/daemon/connector_registry.h"
 
 namespace idsync::daemon {
+namespace {
+
+std::int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string StateKey(const std::string& source) { return "source_state:" + source; }
+
+SourceStatus LoadStatus(store::Store& store, const config::SourceConfig& source) {
+  SourceStatus status;
+  Result<std::optional<std::string>> stored = store.GetMeta(StateKey(source.name));
+  if (stored.ok() && stored->has_value()) {
+    status = SourceStatusFromJson(source.name, **stored);
+  } else {
+    status.never_read = true;
+  }
+  status.name = source.name;
+  status.type = SourceTypeName(source.type);
+  return status;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& config,
                                                        const mapping::Catalog& catalog) {
@@ -15,27 +43,112 @@ Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& con
   return std::make_unique<mapping::RuleSet>(std::move(rules));
 }
 
-SourceReads ReadAllSources(const config::Config& config) {
+std::string SourceStatusJson(const SourceStatus& s) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["type"] = s.type;
+  j["failing"] = s.failing;
+  j["never_read"] = s.never_read;
+  j["last_success_ms"] = s.last_success_ms;
+  j["last_error_ms"] = s.last_error_ms;
+  j["last_error"] = s.last_error;
+  j["users"] = s.users;
+  j["groups"] = s.groups;
+  return j.dump();
+}
+
+SourceStatus SourceStatusFromJson(const std::string& name, const std::string& json) {
+  SourceStatus s;
+  s.name = name;
+  s.never_read = true;
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return s;
+  s.type = j.value("type", "");
+  s.failing = j.value("failing", false);
+  s.never_read = j.value("never_read", false);
+  s.last_success_ms = j.value("last_success_ms", std::int64_t{0});
+  s.last_error_ms = j.value("last_error_ms", std::int64_t{0});
+  s.last_error = j.value("last_error", "");
+  s.users = j.value("users", std::int64_t{0});
+  s.groups = j.value("groups", std::int64_t{0});
+  return s;
+}
+
+SourceReads ReadAllSources(const config::Config& config, const ReadContext& context) {
   SourceReads reads;
+  const auto now = [&] { return context.now ? context.now() : WallNowMs(); };
+  ConnectorContext connectors;
+  connectors.store = context.store;
   for (const auto& source : config.sources) {
     Result<mapping::SourceSnapshot> snapshot = [&]() -> Result<mapping::SourceSnapshot> {
-      ASSIGN_OR_RETURN(auto reader, BuiltinConnectors().Create(source));
+      if (context.read) {
+        std::optional<Result<mapping::SourceSnapshot>> read = context.read(source);
+        if (read.has_value()) return std::move(*read);
+      }
+      ASSIGN_OR_RETURN(auto reader, BuiltinConnectors().Create(source, connectors));
       return reader->Read();
     }();
+    SourceStatus status;
+    if (context.store != nullptr) status = LoadStatus(*context.store, source);
+    status.name = source.name;
+    status.type = SourceTypeName(source.type);
+    const std::int64_t at = now();
+
     if (snapshot.ok()) {
+      snapshot->source = source.name;
+      status.failing = false;
+      status.never_read = false;
+      status.last_success_ms = at;
+      status.users = static_cast<std::int64_t>(snapshot->users.size());
+      status.groups = static_cast<std::int64_t>(snapshot->groups.size());
+      // SCIM sources are their own durable copy (the store's SCIM resources).
+      if (context.store != nullptr && context.record && source.type != config::SourceType::kScim) {
+        store::SourceRead good;
+        good.snapshot = *snapshot;
+        good.read_ms = at;
+        context.store->PutSourceRead(good).IgnoreError();
+      }
       reads.snapshots.push_back(std::move(snapshot).value());
-      continue;
+    } else {
+      // The read is never partially trusted: the last good read stands in.
+      std::optional<store::SourceRead> last;
+      if (context.store != nullptr) {
+        Result<std::optional<store::SourceRead>> stored = context.store->GetSourceRead(source.name);
+        if (stored.ok()) last = std::move(stored).value();
+      }
+      mapping::SourceSnapshot stand_in;
+      if (last.has_value()) {
+        stand_in = std::move(last->snapshot);
+      } else {
+        stand_in.nested = source.groups.nested;
+        stand_in.max_depth = source.groups.max_depth;
+        stand_in.never_read = true;
+        reads.hold_all = true;
+      }
+      stand_in.source = source.name;
+      stand_in.failed = true;
+      status.failing = true;
+      status.never_read = stand_in.never_read;
+      status.last_error_ms = at;
+      status.last_error = snapshot.status().message();
+      status.users = static_cast<std::int64_t>(stand_in.users.size());
+      status.groups = static_cast<std::int64_t>(stand_in.groups.size());
+      reads.snapshots.push_back(std::move(stand_in));
+      reads.failed.push_back(source.name);
+      reads.errors.push_back(source.name + ": " + snapshot.status().message());
     }
-    mapping::SourceSnapshot failed;
-    failed.source = source.name;
-    failed.failed = true;
-    failed.never_read = true;
-    reads.snapshots.push_back(std::move(failed));
-    reads.failed.push_back(source.name);
-    reads.errors.push_back(source.name + ": " + snapshot.status().message());
-    reads.hold_all = true;
+    if (context.store != nullptr && context.record) {
+      context.store->PutMeta(StateKey(source.name), SourceStatusJson(status)).IgnoreError();
+    }
+    reads.states.push_back(std::move(status));
   }
   return reads;
+}
+
+std::vector<SourceStatus> LoadSourceStatuses(const config::Config& config, store::Store& store) {
+  std::vector<SourceStatus> out;
+  for (const auto& source : config.sources) out.push_back(LoadStatus(store, source));
+  return out;
 }
 
 }  // namespace idsync::daemon

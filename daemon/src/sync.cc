@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -114,6 +115,23 @@ std::string SummaryJson(const ApplyReport& r) {
   return j.dump();
 }
 
+std::string ProjectsToJson(const std::vector<mapping::Project>& projects) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& p : projects) j.push_back({{"id", p.id}, {"name", p.name}});
+  return j.dump();
+}
+
+std::optional<std::vector<mapping::Project>> ProjectsFromJson(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) return std::nullopt;
+  std::vector<mapping::Project> out;
+  for (const auto& p : j) {
+    if (!p.is_object()) return std::nullopt;
+    out.push_back({p.value("id", ""), p.value("name", "")});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::int64_t SystemNowMs() {
@@ -129,8 +147,15 @@ int ApplyExitCode(const ApplyReport& r) {
 }
 
 Syncer::Syncer(const config::Config& config, store::Store& store,
-               mapping::AccountDirectory& account, NowFn now)
-    : config_(config), store_(store), account_(account), now_(std::move(now)) {}
+               mapping::AccountDirectory& account, NowFn now, ReadContext reads)
+    : config_(config),
+      store_(store),
+      account_(account),
+      now_(std::move(now)),
+      reads_(std::move(reads)) {
+  if (reads_.store == nullptr) reads_.store = &store_;
+  if (!reads_.now) reads_.now = now_;
+}
 
 namespace {
 
@@ -151,8 +176,10 @@ class PhaseTimer {
 
 }  // namespace
 
-Result<PlannedRun> Syncer::Plan(bool force) {
-  PlannedRun run{mapping::Catalog::Builtin(), nullptr, {}, {}, {}, {}, {}, {}};
+Result<PlannedRun> Syncer::Plan(bool force) { return PlanWith(force, /*record=*/false); }
+
+Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
+  PlannedRun run{mapping::Catalog::Builtin(), nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
   PhaseTimer timer(run.timings);
   if (config_.catalog_source == config::CatalogSource::kAccount) {
     Result<mapping::Catalog> catalog = account_.GetCatalog();
@@ -168,8 +195,11 @@ Result<PlannedRun> Syncer::Plan(bool force) {
   run.account = std::move(users).value();
   timer.Done("read account");
 
-  SourceReads reads = ReadAllSources(config_);
+  ReadContext context = reads_;
+  context.record = record;
+  SourceReads reads = ReadAllSources(config_, context);
   run.failed_sources = reads.errors;
+  run.source_states = reads.states;
   timer.Done("read sources");
   Result<mapping::MappingResult> mapped = mapping::Map(*run.rules, reads.snapshots);
   if (!mapped.ok()) return mapped.status();
@@ -195,6 +225,7 @@ Result<PlannedRun> Syncer::Plan(bool force) {
   policy.force = force;
   ASSIGN_OR_RETURN(run.plan, mapping::Reconcile(input, run.catalog, policy));
   timer.Done("reconcile");
+  run.snapshots = std::move(reads.snapshots);
   return run;
 }
 
@@ -229,13 +260,14 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
     return report;
   }
 
-  Result<PlannedRun> planned = Plan(options.force);
+  Result<PlannedRun> planned = PlanWith(options.force, /*record=*/true);
   if (!planned.ok()) {
     RETURN_IF_ERROR(finish("failed", planned.status().message()));
     return planned.status();
   }
   report.plan = planned->plan;
   report.failed_sources = planned->failed_sources;
+  report.source_states = planned->source_states;
   report.timings = planned->timings;
   PhaseTimer timer(report.timings);
   // The mirror follows the account as read, drift included; each landed
@@ -246,16 +278,31 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
     // Offline commands (validate, explain) check against the account's catalog.
     store_.PutMeta("catalog", CatalogToJson(planned->catalog)).IgnoreError();
   }
+  // Partial runs between full runs use these without asking the account.
+  store_.PutMeta("projects", ProjectsToJson(planned->projects)).IgnoreError();
+  report.snapshots = std::move(planned->snapshots);
   if (report.plan.blocked) {
     report.blocked = true;
     RETURN_IF_ERROR(finish("blocked", ""));
     return report;
   }
+  Status executed =
+      Commit(report.plan, planned->catalog, planned->projects, planned->account, report, options);
+  timer.Done("send");
+  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
+  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(executed);
+  return report;
+}
 
+Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog,
+                      const std::vector<mapping::Project>& projects,
+                      const std::vector<mapping::AccountRecord>& account, ApplyReport& report,
+                      const ApplyOptions& options) {
   // Adoptions with nothing to change are recorded without a write.
   std::unordered_map<std::string, const mapping::AccountRecord*> by_email;
-  for (const auto& r : planned->account) by_email[mapping::AsciiLower(r.email)] = &r;
-  for (const auto& email : report.plan.adopted) {
+  for (const auto& r : account) by_email[mapping::AsciiLower(r.email)] = &r;
+  for (const auto& email : plan.adopted) {
     auto it = by_email.find(email);
     if (it == by_email.end()) continue;
     RETURN_IF_ERROR(store_.SetManaged({it->second->id, it->second->email, "adopted", now_()}));
@@ -272,22 +319,157 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
 
   std::vector<store::OutboxEntry> entries;
-  entries.reserve(report.plan.operations.size());
-  for (const auto& op : report.plan.operations) {
+  entries.reserve(plan.operations.size());
+  for (const auto& op : plan.operations) {
     store::OutboxEntry e;
     e.run_id = report.run_id;
     e.op = std::string(mapping::OpKindName(op.kind));
     e.email = op.email;
-    e.write = WriteFor(op, planned->catalog);
-    e.operation_json = OperationJson(op, planned->catalog, planned->projects);
+    e.write = WriteFor(op, catalog);
+    e.operation_json = OperationJson(op, catalog, projects);
     e.source = options.source;
+    e.priority = options.priority;
     e.created_ms = now_();
     entries.push_back(std::move(e));
   }
   // Every operation is durable before the first one is sent.
   RETURN_IF_ERROR(store_.Enqueue(entries));
-  timer.Done("outbox");
-  Status executed = Execute(std::move(entries), report, options);
+  return Execute(std::move(entries), report, options);
+}
+
+Result<mapping::Catalog> Syncer::CachedCatalog() {
+  if (config_.catalog_source != config::CatalogSource::kAccount) {
+    return mapping::Catalog::Builtin();
+  }
+  Result<std::optional<std::string>> cached = store_.GetMeta("catalog");
+  if (cached.ok() && cached->has_value()) {
+    Result<mapping::Catalog> catalog = CatalogFromJson(**cached);
+    if (catalog.ok()) return catalog;
+  }
+  Result<mapping::Catalog> catalog = account_.GetCatalog();
+  if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
+  store_.PutMeta("catalog", CatalogToJson(*catalog)).IgnoreError();
+  return catalog;
+}
+
+Result<std::vector<mapping::Project>> Syncer::CachedProjects() {
+  Result<std::optional<std::string>> cached = store_.GetMeta("projects");
+  if (cached.ok() && cached->has_value()) {
+    std::optional<std::vector<mapping::Project>> projects = ProjectsFromJson(**cached);
+    if (projects.has_value()) return std::move(*projects);
+  }
+  Result<std::vector<mapping::Project>> projects = account_.ListProjects();
+  if (!projects.ok()) return projects.status().WithContext("reading the account's projects");
+  store_.PutMeta("projects", ProjectsToJson(*projects)).IgnoreError();
+  return projects;
+}
+
+Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
+                                         const ApplyOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (request.snapshots == nullptr) return InvalidArgumentError("partial run without snapshots");
+  ApplyReport report;
+  report.failed_sources = request.failed_sources;
+  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("partial", now_()));
+  store::RunRecord run;
+  run.id = report.run_id;
+  run.kind = "partial";
+  auto finish = [&](const std::string& result, const std::string& error) -> Status {
+    report.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Result<std::string> head = store_.AuditHead();
+    if (head.ok()) report.audit_head = *head;
+    run.finished_ms = now_();
+    run.result = result;
+    run.error = error;
+    run.summary_json = SummaryJson(report);
+    run.audit_head = report.audit_head;
+    return store_.FinishRun(run);
+  };
+  PhaseTimer timer(report.timings);
+
+  auto planned = [&]() -> Result<std::tuple<mapping::Catalog, std::vector<mapping::Project>,
+                                            std::vector<mapping::AccountRecord>>> {
+    ASSIGN_OR_RETURN(mapping::Catalog catalog, CachedCatalog());
+    ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(config_, catalog));
+    ASSIGN_OR_RETURN(std::vector<mapping::Project> projects, CachedProjects());
+    std::vector<std::string> emails;
+    for (const auto& e : request.emails) emails.push_back(mapping::AsciiLower(e));
+    std::sort(emails.begin(), emails.end());
+    emails.erase(std::unique(emails.begin(), emails.end()), emails.end());
+    mapping::MapOptions map_options;
+    map_options.only_emails = &emails;
+    ASSIGN_OR_RETURN(mapping::MappingResult mapped,
+                     mapping::Map(*rules, *request.snapshots, map_options));
+    timer.Done("map");
+
+    ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.Mirror());
+    ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
+    std::set<std::string> managed_ids;
+    for (const auto& m : managed) managed_ids.insert(m.user_id);
+    const std::set<std::string> scope(emails.begin(), emails.end());
+    // Only the people in scope are planned. Other active admins are shown to
+    // reconcile as unmanaged users (left alone) so that the last-admin check
+    // still sees the whole account.
+    std::vector<mapping::AccountRecord> in_scope;
+    std::vector<mapping::AccountUser> actual;
+    std::int64_t managed_total = 0;
+    for (const auto& r : mirror) {
+      const bool is_managed = managed_ids.count(r.id) > 0;
+      if (is_managed) ++managed_total;
+      if (scope.count(mapping::AsciiLower(r.email)) > 0) {
+        actual.push_back(ToAccountUser(r, catalog, is_managed));
+        in_scope.push_back(r);
+      } else if (r.role == mapping::Role::kAdmin &&
+                 r.status == mapping::AccountUser::Status::kActive) {
+        actual.push_back(ToAccountUser(r, catalog, false));
+      }
+    }
+
+    mapping::ReconcileInput input;
+    input.people = &mapped.people;
+    input.account = &actual;
+    input.projects = &projects;
+    input.failed_sources = request.failed_sources;
+    input.hold_all_reductions = request.hold_all;
+    mapping::ReconcilePolicy policy = config_.Policy();
+    policy.force = options.force;
+    // Percentages are of every managed user, not of the few in scope.
+    auto as_count = [&](const mapping::Limit& limit) {
+      if (limit.kind != mapping::Limit::Kind::kPercent) return limit;
+      return mapping::Limit{mapping::Limit::Kind::kCount,
+                            static_cast<double>(limit.Allowed(managed_total))};
+    };
+    policy.max_removals = as_count(policy.max_removals);
+    policy.max_changes = as_count(policy.max_changes);
+    ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store_.RecentRuns(1000));
+    const std::int64_t window_start = now_() - config_.safety.window.count();
+    for (const auto& r : runs) {
+      if (r.id == report.run_id || r.kind != "partial" || r.started_ms < window_start) continue;
+      if (r.result == "blocked" || r.summary_json.empty()) continue;
+      nlohmann::json j = nlohmann::json::parse(r.summary_json, nullptr, false);
+      if (!j.is_object()) continue;
+      const std::int64_t removals =
+          j.value("remove", std::int64_t{0}) + j.value("revoke", std::int64_t{0});
+      policy.window_removals += removals;
+      policy.window_changes +=
+          removals + j.value("invite", std::int64_t{0}) + j.value("update", std::int64_t{0});
+    }
+    ASSIGN_OR_RETURN(report.plan, mapping::Reconcile(input, catalog, policy));
+    timer.Done("reconcile");
+    return std::make_tuple(std::move(catalog), std::move(projects), std::move(in_scope));
+  }();
+  if (!planned.ok()) {
+    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    return planned.status();
+  }
+  auto& [catalog, projects, account] = *planned;
+  if (report.plan.blocked) {
+    report.blocked = true;
+    RETURN_IF_ERROR(finish("blocked", ""));
+    return report;
+  }
+  Status executed = Commit(report.plan, catalog, projects, account, report, options);
   timer.Done("send");
   std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
   RETURN_IF_ERROR(finish(result, executed.message()));
@@ -322,6 +504,10 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
 
   auto worker = [&] {
     while (!stop.load()) {
+      if (options.cancelled && options.cancelled()) {
+        stop.store(true);
+        return;
+      }
       std::size_t i = next.fetch_add(1);
       if (i >= entries.size()) return;
       if (i >= reductions_begin) {
@@ -343,6 +529,11 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
       if (stop_now || !s.ok()) {
         report.stopped = report.stopped || stop_now;
         stop.store(true);
+      }
+      if (options.operation_done) {
+        options.operation_done(entries[i].op, local.applied > 0  ? "applied"
+                                              : local.failed > 0 ? "failed"
+                                                                 : "pending");
       }
       progress.done += local.applied + local.failed;
       progress.failed = report.failed;

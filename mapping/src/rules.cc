@@ -6,6 +6,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "idsync/mapping/dn.h"
@@ -443,8 +444,15 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
   // Keys view people[p].email: `people` is reserved for every entry up front,
   // so it never reallocates while the map lives.
   std::unordered_map<std::string_view, std::uint32_t> by_email;
-  by_email.reserve(total_users);
+  by_email.reserve(options.only_emails != nullptr ? options.only_emails->size() : total_users);
   std::string key;
+  // A partial mapping joins only the entries of the people asked for; the
+  // rule bits of every group are still resolved whole (nesting needs them).
+  std::unordered_set<std::string_view> wanted;
+  if (options.only_emails != nullptr) {
+    wanted.reserve(options.only_emails->size());
+    for (const std::string& email : *options.only_emails) wanted.insert(email);
+  }
 
   for (std::uint32_t s = 0; s < sources.size(); ++s) {
     const SourceSnapshot& snap = sources[s];
@@ -467,6 +475,7 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
       for (char& c : key) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       }
+      if (options.only_emails != nullptr && wanted.count(key) == 0) continue;
       std::uint32_t p;
       auto it = by_email.find(key);
       if (it == by_email.end()) {

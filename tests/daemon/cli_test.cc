@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "idsync/mapping/catalog.h"
+#include "idsync/scim/endpoint.h"
 
 namespace idsync::daemon {
 namespace {
@@ -376,6 +378,52 @@ TEST(Cli, UnknownCommandAndOptionExitTwo) {
   EXPECT_EQ(Cli({"validate", "--frob"}).status, kExitUsage);
   EXPECT_EQ(Cli({}).status, kExitUsage);
   EXPECT_EQ(Cli({"--help"}).status, kExitOk);
+}
+
+TEST(CliScimToken, PrintsANewTokenOnceWithItsHash) {
+  CliRun first = Cli({"scim-token", "new"});
+  ASSERT_EQ(first.status, kExitOk) << first.err;
+  std::smatch token, hash;
+  ASSERT_TRUE(std::regex_search(first.out, token, std::regex("token: ([A-Za-z0-9_-]{43})\n")))
+      << first.out;
+  ASSERT_TRUE(std::regex_search(first.out, hash, std::regex("hash: +(sha256:[0-9a-f]{64})\n")))
+      << first.out;
+  EXPECT_EQ(hash[1].str(), scim::HashToken(token[1].str()));
+  CliRun second = Cli({"scim-token", "new"});
+  EXPECT_EQ(second.status, kExitOk);
+  EXPECT_EQ(second.out.find(token[1].str()), std::string::npos) << "the same token twice";
+  EXPECT_EQ(Cli({"scim-token"}).status, kExitUsage);
+  EXPECT_EQ(Cli({"scim-token", "old"}).status, kExitUsage);
+}
+
+// Run as root, commands that use the store refuse a store another user owns
+// (there is no `idsync` user here to switch to) and leave no file behind.
+TEST(CliRoot, RefusesAStoreAnotherUserOwns) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  const std::filesystem::path owned =
+      std::filesystem::temp_directory_path() / ("idsync-cli-owned-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(owned);
+  ASSERT_EQ(::chown(owned.c_str(), 54321, 54321), 0);
+  TempConfig cfg(Edits{{"deprovision: remove", "store: sqlite://" + (owned / "state.db").string() +
+                                                   "\ndeprovision: remove"}});
+  CliRun status = Cli({"--config", cfg.path(), "status"});
+  EXPECT_EQ(status.status, kExitUsage) << status.out << status.err;
+  EXPECT_NE(status.err.find("run idsync as that user"), std::string::npos) << status.err;
+  EXPECT_EQ(Cli({"--config", cfg.path(), "audit", "verify"}).status, kExitUsage);
+  EXPECT_TRUE(std::filesystem::is_empty(owned)) << "root left files in the store's directory";
+  std::filesystem::remove_all(owned);
+
+  // A store root owns is root's to use.
+  const std::filesystem::path mine =
+      std::filesystem::temp_directory_path() / ("idsync-cli-root-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(mine);
+  TempConfig root_cfg(
+      Edits{{"deprovision: remove",
+             "store: sqlite://" + (mine / "state.db").string() + "\ndeprovision: remove"}});
+  CliRun ok = Cli({"--config", root_cfg.path(), "status"});
+  EXPECT_EQ(ok.status, kExitOk) << ok.err;
+  EXPECT_NE(ok.out.find("Sources:"), std::string::npos) << ok.out;
+  std::filesystem::remove_all(mine);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Finds the connector for a source's `type:` and builds it. Registration is
-// explicit (RegisterBuiltinConnectors), not by static initializers.
+// explicit (BuiltinConnectors), not by static initializers.
 //
 // A registry is filled once at start and then only read: reads are
 // thread-safe after that.
@@ -13,20 +13,29 @@
 #include "idsync/config/config.h"
 #include "idsync/mapping/ports.h"
 #include "idsync/mapping/status.h"
+#include "idsync/store/store.h"
 
 namespace idsync::daemon {
 
+// What a connector may use besides its configuration.
+struct ConnectorContext {
+  // The store (SCIM sources read the resources the SCIM endpoint stored);
+  // nullptr when the command has none. Must outlive the built source.
+  store::Store* store = nullptr;
+};
+
 class ConnectorRegistry {
  public:
-  using Factory =
-      std::function<Result<std::unique_ptr<mapping::IdentitySource>>(const config::SourceConfig&)>;
+  using Factory = std::function<Result<std::unique_ptr<mapping::IdentitySource>>(
+      const config::SourceConfig&, const ConnectorContext&)>;
 
   // Adds or replaces the factory for `type` ("ldap", "ldif", "scim").
   void Register(std::string type, Factory factory);
 
   // Builds the source. kNotFound when no connector serves its type, else
   // whatever the factory returns.
-  Result<std::unique_ptr<mapping::IdentitySource>> Create(const config::SourceConfig& source) const;
+  Result<std::unique_ptr<mapping::IdentitySource>> Create(
+      const config::SourceConfig& source, const ConnectorContext& context = {}) const;
 
  private:
   std::map<std::string, Factory> factories_;
@@ -35,7 +44,9 @@ class ConnectorRegistry {
 // The type name of a configured source ("ldap", "ldif", "scim").
 std::string SourceTypeName(config::SourceType type);
 
-// The registry with every connector this build has.
+// The registry with every connector this build has. The "scim" connector
+// reads the source's resources from the context's store (what the daemon's
+// SCIM endpoint wrote); without a store it fails with kFailedPrecondition.
 ConnectorRegistry& BuiltinConnectors();
 
 }  // namespace idsync::daemon

@@ -1,10 +1,16 @@
 // What every run and every command reads first: the rules compiled against a
-// catalog, and a snapshot of each source.
+// catalog, and a snapshot of each source. A source whose read fails stands in
+// with its last good read from the store, marked failed, so that nobody it
+// granted anything loses access while it fails (DESIGN.md, "Failed sources").
 //
-// Thread-compatible: functions keep no state.
+// Thread-compatible: functions keep no state of their own (the store they are
+// given is thread-safe).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +19,7 @@
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/rules.h"
 #include "idsync/mapping/status.h"
+#include "idsync/store/store.h"
 
 namespace idsync::daemon {
 
@@ -22,18 +29,58 @@ namespace idsync::daemon {
 Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& config,
                                                        const mapping::Catalog& catalog);
 
+// One source's state for `status`, /v1/status and the metrics. Kept in the
+// store (meta "source_state:NAME") so that the CLI and the daemon show the same.
+struct SourceStatus {
+  std::string name;
+  std::string type;                  // "ldap" | "ldif" | "scim"
+  bool failing = false;              // the latest read failed
+  bool never_read = false;           // failing with no good read to stand in
+  std::int64_t last_success_ms = 0;  // 0: never
+  std::int64_t last_error_ms = 0;    // 0: never failed
+  std::string last_error;            // the latest failure (kept after a recovery)
+  std::int64_t users = 0;            // entries of the snapshot used (last good read when failing)
+  std::int64_t groups = 0;
+};
+
+// The JSON object of a SourceStatus (status --json, /v1/status), and back.
+std::string SourceStatusJson(const SourceStatus& status);
+SourceStatus SourceStatusFromJson(const std::string& name, const std::string& json);
+
 struct SourceReads {
   std::vector<mapping::SourceSnapshot> snapshots;  // one per source, config order
   std::vector<std::string> failed;                 // names of the sources that failed
   std::vector<std::string> errors;                 // "NAME: message", parallel to failed
+  std::vector<SourceStatus> states;                // one per source, config order
   // A failed source has no earlier good read to stand in for it, so nobody
   // may lose access in this run.
   bool hold_all = false;
 };
 
-// Reads every source through the built-in connectors. A source that fails is
-// kept as an empty failed snapshot and listed; the others are still read.
-// TODO(#4): stand in the store's last good read for a failed source.
-SourceReads ReadAllSources(const config::Config& config);
+// How ReadAllSources reads and what it keeps.
+struct ReadContext {
+  // The last good reads and the source states; nullptr: neither is used (a
+  // failed source then counts as never read).
+  store::Store* store = nullptr;
+  // Store each good read and each source's state (apply, the daemon). Off,
+  // the store is only read (plan, explain).
+  bool record = false;
+  // Reads a source instead of its connector (the daemon answers SCIM sources
+  // from its live SCIM service); nullopt: use the connector.
+  std::function<std::optional<Result<mapping::SourceSnapshot>>(const config::SourceConfig&)> read;
+  // Milliseconds since the Unix epoch; unset: the system clock.
+  std::function<std::int64_t()> now;
+};
+
+// Reads every source (through `context.read` or the built-in connectors).
+// A source that fails is replaced by its last good read (failed = true) or,
+// when it has none, by an empty snapshot (never_read = true, hold_all set);
+// the others are still read. A failure to record in the store is not a read
+// failure (the run goes on; the state is written next time).
+SourceReads ReadAllSources(const config::Config& config, const ReadContext& context = {});
+
+// Each configured source's state as last recorded in `store` (config order);
+// a source never recorded shows as never read.
+std::vector<SourceStatus> LoadSourceStatuses(const config::Config& config, store::Store& store);
 
 }  // namespace idsync::daemon

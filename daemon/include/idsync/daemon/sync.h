@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "idsync/config/config.h"
+#include "idsync/daemon/inputs.h"
 #include "idsync/mapping/ports.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
@@ -36,6 +37,9 @@ struct PlannedRun {
   mapping::MappingResult mapped;
   mapping::Plan plan;
   std::vector<std::string> failed_sources;  // with their errors: "hr: cannot read ..."
+  std::vector<SourceStatus> source_states;  // one per source, config order
+  // The snapshots mapped (a failed source's last good read in its place).
+  std::vector<mapping::SourceSnapshot> snapshots;
   // How long each phase took, in order: ("account", 1.2), ("sources", 0.8), ...
   std::vector<std::pair<std::string, double>> timings;
 };
@@ -52,7 +56,15 @@ using ProgressFn = std::function<void(const Progress&)>;
 struct ApplyOptions {
   bool force = false;               // pass the safety limits
   std::string source = "full-run";  // recorded in the outbox and audit
-  ProgressFn progress;              // called as operations finish (from worker threads, serialized)
+  int priority = 0;                 // outbox priority (partial runs go ahead of bulk work)
+  // Checked before each send: true parks the rest (they stay planned in the
+  // outbox, are dropped on the next run's recovery and planned afresh);
+  // writes already sent finish. The report counts them as pending.
+  std::function<bool()> cancelled;
+  // Called as each operation ends (from worker threads, serialized): its
+  // kind ("invite", ...) and "applied", "failed" or "pending".
+  std::function<void(const std::string& op, const char* result)> operation_done;
+  ProgressFn progress;  // called as operations finish (from worker threads, serialized)
 };
 
 // How a run ended.
@@ -66,6 +78,8 @@ struct ApplyReport {
   std::int64_t pending = 0;           // left unsent because the account refused our credentials
   std::vector<std::string> failures;  // "email: reason"
   std::vector<std::string> failed_sources;
+  std::vector<SourceStatus> source_states;         // full runs: each source's read
+  std::vector<mapping::SourceSnapshot> snapshots;  // full runs: what was mapped
   bool blocked = false;  // a safety limit refused the plan; nothing was sent
   bool stopped = false;  // 401/403: the run stopped, operations kept pending
   std::string audit_head;
@@ -73,10 +87,22 @@ struct ApplyReport {
   std::vector<std::pair<std::string, double>> timings;  // phases, as PlannedRun's plus "send"
 };
 
+// A partial run: a few people reconciled between full runs, after a SCIM
+// write or a followed directory change.
+struct PartialRequest {
+  std::vector<std::string> emails;  // ASCII lower-cased, the people to reconcile
+  // Every source's current snapshot, config order (SCIM: the live service;
+  // directories: the last read or change feed). Must outlive the call.
+  const std::vector<mapping::SourceSnapshot>* snapshots = nullptr;
+  std::vector<std::string> failed_sources;  // sources whose latest read failed
+  bool hold_all = false;                    // a failed source was never read
+};
+
 class Syncer {
  public:
+  // The sources are read with `reads` (its store defaults to `store`).
   Syncer(const config::Config& config, store::Store& store, mapping::AccountDirectory& account,
-         NowFn now = SystemNowMs);
+         NowFn now = SystemNowMs, ReadContext reads = {});
 
   // Reads the sources and the account and computes the plan; changes
   // nothing. Errors: the account unreachable or refusing us (its status),
@@ -89,8 +115,23 @@ class Syncer {
   // an error status means the run could not start (store, account, plan).
   Result<ApplyReport> Apply(const ApplyOptions& options);
 
+  // Reconciles only request.emails against the account mirror in the store
+  // (no account or directory read), with the safety limits counted over the
+  // partial runs of the last safety.window, and sends the operations (with
+  // options.priority). Recorded as a run of kind "partial". The account
+  // catalog and projects come from the store's cache of the last full run
+  // (read from the account when absent). Errors as Apply's.
+  Result<ApplyReport> ApplyPartial(const PartialRequest& request, const ApplyOptions& options);
+
  private:
-  struct Send;
+  Result<PlannedRun> PlanWith(bool force, bool record);
+  // Records adoptions, writes every operation to the outbox and sends them.
+  Status Commit(const mapping::Plan& plan, const mapping::Catalog& catalog,
+                const std::vector<mapping::Project>& projects,
+                const std::vector<mapping::AccountRecord>& account, ApplyReport& report,
+                const ApplyOptions& options);
+  Result<mapping::Catalog> CachedCatalog();
+  Result<std::vector<mapping::Project>> CachedProjects();
   Status Recover(ApplyReport& report, const ApplyOptions& options);
   Status Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
                  const ApplyOptions& options);
@@ -100,6 +141,7 @@ class Syncer {
   store::Store& store_;
   mapping::AccountDirectory& account_;
   NowFn now_;
+  ReadContext reads_;
 };
 
 // The exit status DESIGN.md gives a finished apply: 3 blocked, 1 when anything

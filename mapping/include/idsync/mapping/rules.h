@@ -113,6 +113,11 @@ struct PersonAccess {
 struct MapOptions {
   // Fill PersonAccess::groups and RuleMatch::via (explain). Costs time.
   bool details = false;
+  // When set, map only the people with these addresses (ASCII lower-cased,
+  // any order): MappingResult::people holds just those a source knows, each
+  // exactly as a full Map() would give it. For partial runs, which reconcile
+  // a few people between full runs. Warnings still cover every entry.
+  const std::vector<std::string>* only_emails = nullptr;
 };
 
 struct MappingResult {

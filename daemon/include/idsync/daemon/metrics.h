@@ -1,0 +1,74 @@
+// Metrics: idsync's Prometheus metrics, one object per daemon process.
+//
+// Each method records one event under a fixed metric name (idsync_ prefix,
+// units in the name, _total for counters); Render() returns the page that
+// GET /metrics serves, in the Prometheus text format 0.0.4. The library behind
+// it never shows here. Thread-safe: every method may be called from any thread.
+//
+// Labels are free text from idsync's own vocabulary (a run result, an
+// operation kind, a configured source name); never a person, a token or an
+// e-mail address, so the number of series stays bounded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace idsync::daemon {
+
+class Metrics {
+ public:
+  // Registers every metric family and sets idsync_build_info{version} to 1.
+  explicit Metrics(std::string_view version);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // A full or partial run ended. `result`: "ok", "failed", "blocked" (a
+  // safety limit refused the plan), "partial" (some operations failed).
+  // idsync_runs_total{result}, idsync_run_duration_seconds (histogram),
+  // idsync_last_run_timestamp_seconds{result} = `finished_at_unix`.
+  void RunFinished(std::string_view result, double seconds, double finished_at_unix);
+
+  // One outbox operation finished. `kind`: invite|update|remove|revoke|delete;
+  // `result`: "applied", "rejected", "expired", ...
+  // idsync_operations_total{kind,result}.
+  void Operation(std::string_view kind, std::string_view result);
+
+  // The outbox now: idsync_outbox_depth (pending operations) and
+  // idsync_outbox_oldest_age_seconds (0 when empty).
+  void OutboxDepth(std::int64_t depth, double oldest_age_seconds);
+
+  // A source was read. ok: idsync_source_last_success_timestamp_seconds{source}
+  // = `at_unix`, idsync_source_entries{source} = `entries`, and
+  // idsync_source_up{source} = 1; failed: idsync_source_read_failures_total
+  // {source} + 1 and idsync_source_up{source} = 0 (entries is ignored).
+  void SourceRead(std::string_view source, bool ok, std::int64_t entries, double at_unix);
+
+  // One SCIM request answered (fits scim::RequestObserver):
+  // idsync_scim_requests_total{method,status},
+  // idsync_scim_request_duration_seconds (histogram).
+  void ScimRequest(std::string_view method, int status, double seconds);
+
+  // A safety limit refused a plan. `limit`: "max_removals", "max_changes",
+  // "last_admin". idsync_safety_limit_trips_total{limit}.
+  void SafetyTrip(std::string_view limit);
+
+  // One Account API response. `status` the HTTP status, or 0 when no answer
+  // came (connection refused, timeout, TLS): label status="error".
+  // idsync_account_requests_total{status}.
+  void AccountRequest(int status);
+
+  // A SIGHUP reload ended: idsync_config_reloads_total{result="ok"|"failed"}.
+  void ConfigReload(bool ok);
+
+  // The whole page, text format 0.0.4 (serve as "text/plain; version=0.0.4").
+  std::string Render() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace idsync::daemon

@@ -1,0 +1,207 @@
+// Metrics over prometheus-cpp. Families are registered once in the
+// constructor; Family::Add is idempotent per label set and internally locked,
+// counters and gauges are atomic, so the recorders need no lock of their own.
+
+#include "idsync/daemon/metrics.h"
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace idsync::daemon {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// Runs take from under a second (nothing changed) to many minutes (a first
+// import at the account's rate limit).
+const Histogram::BucketBoundaries& RunBuckets() {
+  static const Histogram::BucketBoundaries kBuckets = {0.5, 1,   2.5, 5,   10,   30,
+                                                       60,  120, 300, 600, 1800, 3600};
+  return kBuckets;
+}
+
+// SCIM requests are answered from the store: milliseconds, with a tail.
+const Histogram::BucketBoundaries& ScimBuckets() {
+  static const Histogram::BucketBoundaries kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                       0.1,   0.25,   0.5,   1,    2.5,   5};
+  return kBuckets;
+}
+
+}  // namespace
+
+struct Metrics::Impl {
+  explicit Impl(std::string_view version)
+      : registry(std::make_shared<prometheus::Registry>()),
+        build_info(BuildGauge()
+                       .Name("idsync_build_info")
+                       .Help("Always 1; the version label says which idsync runs.")
+                       .Register(*registry)),
+        runs(BuildCounter()
+                 .Name("idsync_runs_total")
+                 .Help("Sync runs finished, by result (ok, failed, partial, blocked).")
+                 .Register(*registry)),
+        run_duration(BuildHistogram()
+                         .Name("idsync_run_duration_seconds")
+                         .Help("Wall time of sync runs, from reading the sources to the last "
+                               "operation sent.")
+                         .Register(*registry)),
+        last_run(BuildGauge()
+                     .Name("idsync_last_run_timestamp_seconds")
+                     .Help("Unix time the last run with this result finished.")
+                     .Register(*registry)),
+        operations(BuildCounter()
+                       .Name("idsync_operations_total")
+                       .Help("Account operations finished, by kind and result.")
+                       .Register(*registry)),
+        outbox_depth(BuildGauge()
+                         .Name("idsync_outbox_depth")
+                         .Help("Operations waiting in the outbox.")
+                         .Register(*registry)),
+        outbox_oldest(BuildGauge()
+                          .Name("idsync_outbox_oldest_age_seconds")
+                          .Help("Age of the oldest operation waiting in the outbox (0 when empty).")
+                          .Register(*registry)),
+        source_last_success(BuildGauge()
+                                .Name("idsync_source_last_success_timestamp_seconds")
+                                .Help("Unix time of the source's last successful read.")
+                                .Register(*registry)),
+        source_entries(BuildGauge()
+                           .Name("idsync_source_entries")
+                           .Help("Entries the source's last successful read returned.")
+                           .Register(*registry)),
+        source_failures(BuildCounter()
+                            .Name("idsync_source_read_failures_total")
+                            .Help("Failed reads of the source.")
+                            .Register(*registry)),
+        source_up(BuildGauge()
+                      .Name("idsync_source_up")
+                      .Help("1 when the source's last read succeeded, else 0.")
+                      .Register(*registry)),
+        scim_requests(BuildCounter()
+                          .Name("idsync_scim_requests_total")
+                          .Help("SCIM requests answered, by HTTP method and status.")
+                          .Register(*registry)),
+        scim_duration(BuildHistogram()
+                          .Name("idsync_scim_request_duration_seconds")
+                          .Help("Time to answer a SCIM request.")
+                          .Register(*registry)),
+        safety_trips(BuildCounter()
+                         .Name("idsync_safety_limit_trips_total")
+                         .Help("Plans refused by a safety limit, by limit.")
+                         .Register(*registry)),
+        account_requests(BuildCounter()
+                             .Name("idsync_account_requests_total")
+                             .Help("Account API responses, by HTTP status (error: no answer).")
+                             .Register(*registry)),
+        config_reloads(BuildCounter()
+                           .Name("idsync_config_reloads_total")
+                           .Help("Configuration reloads, by result (ok, failed).")
+                           .Register(*registry)),
+        run_duration_all(run_duration.Add({}, RunBuckets())),
+        scim_duration_all(scim_duration.Add({}, ScimBuckets())),
+        outbox_depth_all(outbox_depth.Add({})),
+        outbox_oldest_all(outbox_oldest.Add({})) {
+    build_info.Add({{"version", std::string(version)}}).Set(1);
+  }
+
+  std::shared_ptr<prometheus::Registry> registry;
+  Family<Gauge>& build_info;
+  Family<Counter>& runs;
+  Family<Histogram>& run_duration;
+  Family<Gauge>& last_run;
+  Family<Counter>& operations;
+  Family<Gauge>& outbox_depth;
+  Family<Gauge>& outbox_oldest;
+  Family<Gauge>& source_last_success;
+  Family<Gauge>& source_entries;
+  Family<Counter>& source_failures;
+  Family<Gauge>& source_up;
+  Family<Counter>& scim_requests;
+  Family<Histogram>& scim_duration;
+  Family<Counter>& safety_trips;
+  Family<Counter>& account_requests;
+  Family<Counter>& config_reloads;
+  Histogram& run_duration_all;
+  Histogram& scim_duration_all;
+  Gauge& outbox_depth_all;
+  Gauge& outbox_oldest_all;
+};
+
+Metrics::Metrics(std::string_view version) : impl_(std::make_unique<Impl>(version)) {}
+
+Metrics::~Metrics() = default;
+
+void Metrics::RunFinished(std::string_view result, double seconds, double finished_at_unix) {
+  const std::string r(result);
+  impl_->runs.Add({{"result", r}}).Increment();
+  impl_->run_duration_all.Observe(seconds);
+  impl_->last_run.Add({{"result", r}}).Set(finished_at_unix);
+}
+
+void Metrics::Operation(std::string_view kind, std::string_view result) {
+  impl_->operations.Add({{"kind", std::string(kind)}, {"result", std::string(result)}}).Increment();
+}
+
+void Metrics::OutboxDepth(std::int64_t depth, double oldest_age_seconds) {
+  impl_->outbox_depth_all.Set(static_cast<double>(depth));
+  impl_->outbox_oldest_all.Set(depth > 0 ? oldest_age_seconds : 0.0);
+}
+
+void Metrics::SourceRead(std::string_view source, bool ok, std::int64_t entries, double at_unix) {
+  const prometheus::Labels labels = {{"source", std::string(source)}};
+  if (ok) {
+    impl_->source_last_success.Add(labels).Set(at_unix);
+    impl_->source_entries.Add(labels).Set(static_cast<double>(entries));
+    impl_->source_up.Add(labels).Set(1);
+    // Make the failure series exist at 0 so rate() sees the first failure.
+    impl_->source_failures.Add(labels);
+  } else {
+    impl_->source_failures.Add(labels).Increment();
+    impl_->source_up.Add(labels).Set(0);
+  }
+}
+
+void Metrics::ScimRequest(std::string_view method, int status, double seconds) {
+  impl_->scim_requests.Add({{"method", std::string(method)}, {"status", std::to_string(status)}})
+      .Increment();
+  impl_->scim_duration_all.Observe(seconds);
+}
+
+void Metrics::SafetyTrip(std::string_view limit) {
+  impl_->safety_trips.Add({{"limit", std::string(limit)}}).Increment();
+}
+
+void Metrics::AccountRequest(int status) {
+  impl_->account_requests.Add({{"status", status > 0 ? std::to_string(status) : "error"}})
+      .Increment();
+}
+
+void Metrics::ConfigReload(bool ok) {
+  impl_->config_reloads.Add({{"result", ok ? "ok" : "failed"}}).Increment();
+}
+
+std::string Metrics::Render() const {
+  try {
+    return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+  } catch (const std::exception&) {
+    // Serializing only formats numbers and strings; a failure here is a bug,
+    // but a scrape must not take the daemon down.
+    return "# idsync: metrics could not be rendered\n";
+  }
+}
+
+}  // namespace idsync::daemon

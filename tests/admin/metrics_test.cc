@@ -1,0 +1,148 @@
+// Metrics: each recorder moves the right series, and the rendered page is
+// valid Prometheus text as prometheus_client's parser reads it.
+
+#include "idsync/daemon/metrics.h"
+
+#include <cmath>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "prom_parse.h"
+
+namespace idsync::daemon {
+namespace {
+
+using nlohmann::json;
+using testing::ParsePrometheusText;
+using testing::SampleValue;
+
+json Parse(const Metrics& m) {
+  json parsed = ParsePrometheusText(m.Render());
+  EXPECT_EQ(parsed["ok"], true) << parsed.dump();
+  return parsed;
+}
+
+TEST(Metrics, FreshPageParsesWithBuildInfoAndFamilyTypes) {
+  Metrics m("1.2.3");
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_build_info", {{"version", "1.2.3"}}), 1);
+  EXPECT_EQ(SampleValue(p, "idsync_outbox_depth", json::object()), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_outbox_oldest_age_seconds", json::object()), 0);
+  // The parser drops the _total suffix from a counter family's name.
+  const json& fams = p["families"];
+  EXPECT_EQ(fams["idsync_run_duration_seconds"]["type"], "histogram");
+  EXPECT_EQ(fams["idsync_scim_request_duration_seconds"]["type"], "histogram");
+  EXPECT_EQ(fams["idsync_outbox_depth"]["type"], "gauge");
+}
+
+TEST(Metrics, RunFinishedCountsByResultAndObservesDuration) {
+  Metrics m("t");
+  m.RunFinished("ok", 0.7, 1700000000);
+  m.RunFinished("ok", 42, 1700000100);
+  m.RunFinished("blocked", 3, 1700000200);
+  json p = Parse(m);
+  EXPECT_EQ(p["families"]["idsync_runs"]["type"], "counter");
+  EXPECT_EQ(SampleValue(p, "idsync_runs_total", {{"result", "ok"}}), 2);
+  EXPECT_EQ(SampleValue(p, "idsync_runs_total", {{"result", "blocked"}}), 1);
+  EXPECT_EQ(SampleValue(p, "idsync_run_duration_seconds_count", json::object()), 3);
+  EXPECT_DOUBLE_EQ(SampleValue(p, "idsync_run_duration_seconds_sum", json::object()), 45.7);
+  EXPECT_EQ(SampleValue(p, "idsync_run_duration_seconds_bucket", {{"le", "1"}}), 1);
+  EXPECT_EQ(SampleValue(p, "idsync_run_duration_seconds_bucket", {{"le", "5"}}), 2);
+  EXPECT_EQ(SampleValue(p, "idsync_run_duration_seconds_bucket", {{"le", "+Inf"}}), 3);
+  EXPECT_EQ(SampleValue(p, "idsync_last_run_timestamp_seconds", {{"result", "ok"}}), 1700000100);
+}
+
+TEST(Metrics, OperationsOutboxSafetyAndReloads) {
+  Metrics m("t");
+  m.Operation("invite", "applied");
+  m.Operation("invite", "applied");
+  m.Operation("remove", "rejected");
+  m.OutboxDepth(7, 12.5);
+  m.SafetyTrip("max_removals");
+  m.ConfigReload(true);
+  m.ConfigReload(false);
+  m.ConfigReload(false);
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_operations_total", {{"kind", "invite"}, {"result", "applied"}}),
+            2);
+  EXPECT_EQ(SampleValue(p, "idsync_operations_total", {{"kind", "remove"}, {"result", "rejected"}}),
+            1);
+  EXPECT_EQ(SampleValue(p, "idsync_outbox_depth", json::object()), 7);
+  EXPECT_EQ(SampleValue(p, "idsync_outbox_oldest_age_seconds", json::object()), 12.5);
+  EXPECT_EQ(SampleValue(p, "idsync_safety_limit_trips_total", {{"limit", "max_removals"}}), 1);
+  EXPECT_EQ(SampleValue(p, "idsync_config_reloads_total", {{"result", "failed"}}), 2);
+  EXPECT_EQ(SampleValue(p, "idsync_config_reloads_total", {{"result", "ok"}}), 1);
+  // An empty outbox has no oldest operation, whatever age was passed.
+  m.OutboxDepth(0, 99);
+  p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_outbox_oldest_age_seconds", json::object()), 0);
+}
+
+TEST(Metrics, SourceReadsKeepTheLastSuccess) {
+  Metrics m("t");
+  m.SourceRead("corp-ldap", true, 1200, 1700000000);
+  m.SourceRead("corp-ldap", false, 0, 1700000060);
+  m.SourceRead("okta", false, 0, 1700000060);
+  json p = Parse(m);
+  const json ldap = {{"source", "corp-ldap"}};
+  EXPECT_EQ(SampleValue(p, "idsync_source_last_success_timestamp_seconds", ldap), 1700000000);
+  EXPECT_EQ(SampleValue(p, "idsync_source_entries", ldap), 1200);
+  EXPECT_EQ(SampleValue(p, "idsync_source_read_failures_total", ldap), 1);
+  EXPECT_EQ(SampleValue(p, "idsync_source_up", ldap), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_source_read_failures_total", {{"source", "okta"}}), 1);
+  EXPECT_TRUE(std::isnan(
+      SampleValue(p, "idsync_source_last_success_timestamp_seconds", {{"source", "okta"}})));
+}
+
+TEST(Metrics, ScimAndAccountRequests) {
+  Metrics m("t");
+  m.ScimRequest("PATCH", 200, 0.004);
+  m.ScimRequest("PATCH", 200, 0.02);
+  m.ScimRequest("POST", 401, 0.0005);
+  m.AccountRequest(200);
+  m.AccountRequest(429);
+  m.AccountRequest(429);
+  m.AccountRequest(0);
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_requests_total", {{"method", "PATCH"}, {"status", "200"}}),
+            2);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_requests_total", {{"method", "POST"}, {"status", "401"}}),
+            1);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_request_duration_seconds_count", json::object()), 3);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_request_duration_seconds_bucket", {{"le", "0.005"}}), 2);
+  EXPECT_EQ(SampleValue(p, "idsync_account_requests_total", {{"status", "429"}}), 2);
+  EXPECT_EQ(SampleValue(p, "idsync_account_requests_total", {{"status", "error"}}), 1);
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  Metrics m("t");
+  m.SourceRead("we\"ird\\name\nx", true, 1, 1);
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_source_entries", {{"source", "we\"ird\\name\nx"}}), 1);
+}
+
+TEST(Metrics, ConcurrentRecordersLoseNothing) {
+  Metrics m("t");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&m] {
+      for (int i = 0; i < 2500; ++i) {
+        m.Operation("update", "applied");
+        m.ScimRequest("GET", 200, 0.001);
+        if (i % 100 == 0) (void)m.Render();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_operations_total", {{"kind", "update"}, {"result", "applied"}}),
+            10000);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_request_duration_seconds_count", json::object()), 10000);
+}
+
+}  // namespace
+}  // namespace idsync::daemon

@@ -1,0 +1,641 @@
+// idsyncd end to end: the real binary, started as systemd would (a test
+// socket in NOTIFY_SOCKET, WATCHDOG_USEC), against the account emulator on
+// loopback, with an LDIF source and a SCIM source. Shows the ready and
+// watchdog notifications, SIGHUP with a good and a broken configuration,
+// SIGTERM in the middle of an apply with every write landing exactly once,
+// a SCIM change reaching the account within a second, and a failing source
+// deprovisioning nobody.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "idsync/daemon/cli.h"
+#include "idsync/emulator/emulator.h"
+#include "idsync/mapping/glob.h"
+#include "idsync/scim/endpoint.h"
+
+namespace idsync {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kAccountToken = "e2e-account-token";
+constexpr const char* kScimToken = "e2e-scim-token";
+constexpr const char* kAdminToken = "e2e-admin-token";
+
+constexpr const char* kSeed = R"({
+  "projects": [{"id": "p_support", "name": "support-bot"}, {"id": "p_sales", "name": "sales-bot"}],
+  "users": [
+    {"id": "u_owner", "email": "owner@corp.example", "name": "Account Owner", "role": "admin",
+     "status": "active", "permissions": {}, "projects": []}
+  ]
+})";
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+HttpAnswer Http(int port, const std::string& method, const std::string& path,
+                const std::string& token, const std::string& body = "",
+                const std::string& content_type = "application/scim+json") {
+  HttpAnswer answer;
+  try {
+    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
+    session.setTimeout(Poco::Timespan(10, 0));
+    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+    if (!token.empty()) request.set("Authorization", "Bearer " + token);
+    if (!body.empty() || method == "POST") {
+      request.setContentType(content_type);
+      request.setContentLength(static_cast<std::streamsize>(body.size()));
+    }
+    std::ostream& out = session.sendRequest(request);
+    out << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    std::ostringstream s;
+    s << in.rdbuf();
+    answer.status = static_cast<int>(response.getStatus());
+    answer.body = s.str();
+  } catch (const std::exception& e) {
+    answer.status = -1;
+    answer.body = e.what();
+  }
+  return answer;
+}
+
+// A unix datagram socket standing in for systemd's notify socket. Like
+// systemd, it reads every datagram as it comes (a full socket would block
+// the daemon's sd_notify calls); Next() hands them out in order.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    ::unlink(path_.c_str());
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    reader_ = std::thread([this] { Read(); });
+  }
+  ~NotifySocket() {
+    stop_ = true;
+    reader_.join();
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  bool bound() const { return bound_; }
+  const std::string& path() const { return path_; }
+
+  // The next datagram, or "" after `wait`.
+  std::string Next(milliseconds wait) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, wait, [&] { return !queue_.empty(); })) return "";
+    std::string m = std::move(queue_.front());
+    queue_.pop_front();
+    return m;
+  }
+
+  // Reads datagrams until one contains `needle` (returned) or `wait` passes ("").
+  std::string WaitFor(const std::string& needle, milliseconds wait) {
+    const auto until = SteadyClock::now() + wait;
+    while (SteadyClock::now() < until) {
+      std::string m = Next(std::chrono::duration_cast<milliseconds>(until - SteadyClock::now()));
+      if (m.find(needle) != std::string::npos) return m;
+    }
+    return "";
+  }
+
+ private:
+  void Read() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::lock_guard<std::mutex> l(mu_);
+      queue_.emplace_back(buf, static_cast<std::size_t>(n));
+      cv_.notify_all();
+    }
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::thread reader_;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int counter = 0;
+    dir_ = fs::temp_directory_path() /
+           ("idsync-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy_file(std::string(IDSYNC_SOURCE_DIR) + "/examples/directory.ldif",
+                  dir_ / "directory.ldif");
+    ::setenv("IDSYNC_E2E_ACCOUNT_TOKEN", kAccountToken, 1);
+    emulator::EmulatorOptions options;
+    options.token = kAccountToken;
+    options.seed_json = kSeed;
+    options.random_seed = 3;
+    auto started = emulator::AccountEmulator::Start(options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    emulator_ = std::move(started).value();
+    notify_ = std::make_unique<NotifySocket>("/tmp/idsync-e2e-" + std::to_string(::getpid()) + "-" +
+                                             std::to_string(counter) + ".sock");
+    ASSERT_TRUE(notify_->bound());
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    emulator_.reset();
+    notify_.reset();
+    if (::testing::Test::HasFailure()) {
+      std::cerr << "idsyncd's log:\n" << ReadFile(dir_ / "idsyncd.log") << "\n";
+    }
+    fs::remove_all(dir_);
+  }
+
+  // The example company's rules plus SCIM rules; `extra_rules` appended.
+  std::string WriteConfig(const std::string& extra_rules = "", int concurrency = 4,
+                          const std::string& interval = "1h") {
+    std::ostringstream y;
+    y << "account:\n"
+      << "  url: " << emulator_->base_url() << "\n"
+      << "  token: ${env:IDSYNC_E2E_ACCOUNT_TOKEN}\n"
+      << "  concurrency: " << concurrency << "\n"
+      << "  max_requests_per_second: 1000\n"
+      << "  timeout: 5s\n"
+      << "  retry_for: 1m\n"
+      << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
+      << "sources:\n"
+      << "  - name: hr\n"
+      << "    type: ldif\n"
+      << "    path: " << (dir_ / "directory.ldif").string() << "\n"
+      << "    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
+         "\"(objectClass=inetOrgPerson)\", email: mail, name: cn, disabled_filter: "
+         "\"(employeeType=former)\"}\n"
+      << "    groups: {base: \"ou=groups,dc=corp,dc=example\", filter: "
+         "\"(objectClass=groupOfNames)\", name: cn, member: member}\n"
+      << "    interval: " << interval << "\n"
+      << "    jitter: 0s\n"
+      << "  - name: okta\n"
+      << "    type: scim\n"
+      << "    tokens: [\"" << scim::HashToken(kScimToken) << "\"]\n"
+      << "server:\n"
+      << "  listen: [\"127.0.0.1:0\"]\n"
+      << "  admin_listen: [\"127.0.0.1:0\"]\n"
+      << "  admin_tokens: [\"" << scim::HashToken(kAdminToken) << "\"]\n"
+      << "permissions:\n  catalog: builtin\n"
+      << "rules:\n"
+      << "  - {name: studio-admins, match: {group: \"CN=Studio Admins,OU=Groups,DC=corp,"
+         "DC=example\"}, role: admin}\n"
+      << "  - {name: qa, match: {group: \"qa-*\", source: hr}, preset: qa-analyst, "
+         "projects: [support-bot]}\n"
+      << "  - {name: voice, match: {group: \"Voice Team\"}, presets: [voice-specialist], "
+         "projects: [support-bot, sales-bot]}\n"
+      << "  - {name: knowledge, match: {group: \"Knowledge Writers\"}, preset: content-editor, "
+         "projects: [support-bot]}\n"
+      << "  - {name: okta-voice, match: {group: \"Okta Voice\", source: okta}, "
+         "presets: [voice-specialist], projects: [support-bot]}\n"
+      << "  - {name: okta-knowledge, match: {group: \"Okta Knowledge\", source: okta}, "
+         "preset: content-editor}\n"
+      << extra_rules << "deprovision: remove\nadopt_existing: false\n"
+      << "protect: [owner@corp.example]\n"
+      << "safety:\n  max_removals: 5\n  max_changes: none\n"
+      << "logging: {format: text, level: debug}\n";
+    config_ = (dir_ / "idsync.yaml").string();
+    std::ofstream(config_) << y.str();
+    return config_;
+  }
+
+  // Starts idsyncd with systemd's environment and waits for its ports.
+  void StartDaemon(bool wait_ready = true) {
+    const std::string log = (dir_ / "idsyncd.log").string();
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, STDERR_FILENO);
+      ::dup2(fd, STDOUT_FILENO);
+      ::setenv("NOTIFY_SOCKET", notify_->path().c_str(), 1);
+      ::setenv("WATCHDOG_USEC", "200000", 1);
+      ::unsetenv("WATCHDOG_PID");
+      ::execl(IDSYNCD_BINARY, IDSYNCD_BINARY, "--config", config_.c_str(), nullptr);
+      ::_exit(127);
+    }
+    if (!wait_ready) return;
+    ASSERT_NE(notify_->WaitFor("READY=1", milliseconds(15000)), "") << "no READY=1";
+    const std::regex scim("scim:([0-9]+)"), admin("admin:([0-9]+)");
+    std::smatch m;
+    std::string text = ReadFile(log);
+    // The last start's line (a restart appends to the same log).
+    const std::size_t at = text.rfind("daemon.started");
+    ASSERT_NE(at, std::string::npos) << text;
+    std::string line = text.substr(at, text.find('\n', at) - at);
+    ASSERT_TRUE(std::regex_search(line, m, scim)) << line;
+    scim_port_ = std::stoi(m[1]);
+    ASSERT_TRUE(std::regex_search(line, m, admin)) << line;
+    admin_port_ = std::stoi(m[1]);
+  }
+
+  // Sends `sig` and waits for the exit status (-1 when it did not exit in time).
+  int StopDaemon(int sig = SIGTERM, milliseconds wait = milliseconds(30000)) {
+    ::kill(pid_, sig);
+    const auto until = SteadyClock::now() + wait;
+    int status = 0;
+    while (SteadyClock::now() < until) {
+      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return -1;
+  }
+
+  bool Alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+  json AdminJson(const std::string& path) {
+    HttpAnswer a = Http(admin_port_, "GET", path, kAdminToken);
+    EXPECT_EQ(a.status, 200) << path << ": " << a.body;
+    json j = json::parse(a.body, nullptr, false);
+    return j.is_discarded() ? json() : j;
+  }
+
+  // Waits until /v1/status shows `n` finished runs of `kind` ("apply" for full runs).
+  bool WaitForRuns(const std::string& kind, std::size_t n, milliseconds wait) {
+    const auto until = SteadyClock::now() + wait;
+    while (SteadyClock::now() < until) {
+      HttpAnswer a = Http(admin_port_, "GET", "/v1/status", kAdminToken);
+      json j = json::parse(a.body, nullptr, false);
+      if (a.status == 200 && j.is_object()) {
+        std::size_t done = 0;
+        for (const auto& r : j["runs"]) {
+          if (r["kind"] == kind && !r["result"].get<std::string>().empty()) ++done;
+        }
+        if (done >= n) return true;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+
+  std::map<std::string, json> AccountUsers() {
+    std::map<std::string, json> users;
+    json state = json::parse(emulator_->StateJson());
+    for (const auto& u : state["users"]) {
+      users[mapping::AsciiLower(u["email"].get<std::string>())] = u;
+    }
+    return users;
+  }
+
+  // Every write the emulator applied landed once: no idempotency key twice,
+  // no person invited twice.
+  void ExpectEveryWriteOnce() {
+    std::map<std::string, int> by_key;
+    std::map<std::string, int> invites;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.method == "GET" || !r.applied) continue;
+      EXPECT_EQ(++by_key[r.idempotency_key], 1) << r.method << " " << r.path;
+      if (r.endpoint == "POST /users") {
+        EXPECT_EQ(++invites[r.user_id], 1) << r.user_id;
+      }
+    }
+  }
+
+  std::string ScimCreateUser(const std::string& email) {
+    json body = {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}},
+                 {"userName", email},
+                 {"displayName", "Okta Person"},
+                 {"active", true},
+                 {"emails", {{{"value", email}, {"primary", true}, {"type", "work"}}}}};
+    HttpAnswer a = Http(scim_port_, "POST", "/scim/v2/Users", kScimToken, body.dump());
+    EXPECT_EQ(a.status, 201) << a.body;
+    json j = json::parse(a.body, nullptr, false);
+    return j.is_object() ? j.value("id", "") : "";
+  }
+
+  std::string ScimCreateGroup(const std::string& name, const std::vector<std::string>& members) {
+    json list = json::array();
+    for (const auto& m : members) list.push_back({{"value", m}});
+    json body = {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
+                 {"displayName", name},
+                 {"members", list}};
+    HttpAnswer a = Http(scim_port_, "POST", "/scim/v2/Groups", kScimToken, body.dump());
+    EXPECT_EQ(a.status, 201) << a.body;
+    json j = json::parse(a.body, nullptr, false);
+    return j.is_object() ? j.value("id", "") : "";
+  }
+
+  HttpAnswer ScimMembership(const std::string& group, const std::string& user, bool add) {
+    json op = add ? json{{"op", "add"}, {"path", "members"}, {"value", {{{"value", user}}}}}
+                  : json{{"op", "remove"}, {"path", "members[value eq \"" + user + "\"]"}};
+    json body = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+                 {"Operations", {op}}};
+    return Http(scim_port_, "PATCH", "/scim/v2/Groups/" + group, kScimToken, body.dump());
+  }
+
+  // Waits for an applied write to the account after log entry `after`
+  // whose endpoint is `endpoint`; returns its seq, or 0 after `wait`.
+  std::uint64_t WaitForWrite(std::uint64_t after, const std::string& endpoint, milliseconds wait) {
+    const auto until = SteadyClock::now() + wait;
+    while (SteadyClock::now() < until) {
+      for (const auto& r : emulator_->Requests(after)) {
+        if (r.endpoint == endpoint && r.applied) return r.seq;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    return 0;
+  }
+
+  std::uint64_t LastSeq() {
+    auto all = emulator_->Requests();
+    return all.empty() ? 0 : all.back().seq;
+  }
+
+  fs::path dir_;
+  std::string config_;
+  std::unique_ptr<emulator::AccountEmulator> emulator_;
+  std::unique_ptr<NotifySocket> notify_;
+  pid_t pid_ = -1;
+  int scim_port_ = 0;
+  int admin_port_ = 0;
+};
+
+TEST_F(DaemonTest, CheckConfigVersionAndHelp) {
+  WriteConfig();
+  auto run = [&](std::vector<std::string> args) {
+    std::string cmd = std::string(IDSYNCD_BINARY);
+    for (const auto& a : args) cmd += " '" + a + "'";
+    cmd += " >" + (dir_ / "out").string() + " 2>&1";
+    int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(run({"--check-config", "--config", config_}), 0) << ReadFile(dir_ / "out");
+  EXPECT_EQ(run({"--version"}), 0);
+  EXPECT_NE(ReadFile(dir_ / "out").find("idsyncd "), std::string::npos);
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_NE(ReadFile(dir_ / "out").find("SIGHUP"), std::string::npos);
+  std::ofstream(dir_ / "bad.yaml") << "account:\n  url: http://127.0.0.1:1\nrulez: []\n";
+  EXPECT_EQ(run({"--check-config", "--config", (dir_ / "bad.yaml").string()}), 2);
+  EXPECT_NE(ReadFile(dir_ / "out").find("bad.yaml:3:1"), std::string::npos)
+      << ReadFile(dir_ / "out");
+  EXPECT_EQ(run({"--bogus"}), 2);
+}
+
+TEST_F(DaemonTest, NotifiesReadyStatusWatchdogAndStopping) {
+  WriteConfig();
+  StartDaemon();
+  // WATCHDOG_USEC=200ms: a ping about every 100 ms.
+  const auto started = SteadyClock::now();
+  int pings = 0;
+  bool status_seen = false;
+  while (SteadyClock::now() - started < milliseconds(1000)) {
+    std::string m = notify_->Next(milliseconds(300));
+    if (m.find("WATCHDOG=1") != std::string::npos) ++pings;
+    status_seen = status_seen || m.find("STATUS=last full run ok") != std::string::npos;
+  }
+  EXPECT_GE(pings, 5) << "watchdog pings in one second";
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  if (!status_seen) {
+    status_seen = !notify_->WaitFor("STATUS=last full run ok", milliseconds(3000)).empty();
+  }
+  EXPECT_TRUE(status_seen) << "no STATUS= after the first run";
+  EXPECT_EQ(StopDaemon(SIGTERM), 0);
+  bool stopping = false;
+  for (std::string m = notify_->Next(milliseconds(500)); !m.empty();
+       m = notify_->Next(milliseconds(200))) {
+    stopping = stopping || m.find("STOPPING=1") != std::string::npos;
+  }
+  EXPECT_TRUE(stopping);
+}
+
+TEST_F(DaemonTest, FirstRunAppliesTheDirectoryAndApplyByHandIsRefused) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  auto users = AccountUsers();
+  EXPECT_TRUE(users.count("eve@corp.example"));
+  EXPECT_TRUE(users.count("bruno@corp.example"));
+  EXPECT_FALSE(users.count("kim@corp.example"));  // no rule gives kim anything
+  // The daemon holds the run lock; the CLI says where to go instead.
+  std::ostringstream out, err;
+  int status = daemon::RunCli({"--config", config_, "apply"}, out, err);
+  EXPECT_EQ(status, daemon::kExitFailed);
+  EXPECT_NE(err.str().find("idsyncd"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("/v1/sync"), std::string::npos) << err.str();
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
+TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  const std::string sam = ScimCreateUser("sam@corp.example");
+  ASSERT_FALSE(sam.empty());
+  std::uint64_t seen = LastSeq();
+  // A group that gives sam access: an invite.
+  auto asked = SteadyClock::now();
+  const std::string voice = ScimCreateGroup("Okta Voice", {sam});
+  auto answered = SteadyClock::now();
+  ASSERT_FALSE(voice.empty());
+  std::uint64_t invite = WaitForWrite(seen, "POST /users", milliseconds(3000));
+  ASSERT_NE(invite, 0u) << "sam was never invited";
+  EXPECT_LT(SteadyClock::now() - answered, milliseconds(1000));
+  (void)asked;
+  ASSERT_TRUE(AccountUsers().count("sam@corp.example"));
+  // The CLI reads the SCIM source from the store; the admin API from memory.
+  std::ostringstream out, err;
+  EXPECT_EQ(
+      daemon::RunCli({"--config", config_, "explain", "sam@corp.example", "--json"}, out, err),
+      daemon::kExitOk)
+      << err.str();
+  EXPECT_NE(out.str().find("okta-voice"), std::string::npos) << out.str();
+  json explained = AdminJson("/v1/explain/sam@corp.example");
+  EXPECT_EQ(explained["rules"], json({"okta-voice"})) << explained.dump();
+
+  const std::string knowledge = ScimCreateGroup("Okta Knowledge", {});
+  ASSERT_FALSE(knowledge.empty());
+  // p99 over PATCHes that each change sam's permissions: from the PATCH's
+  // answer to the account emulator's applied write.
+  std::vector<double> latencies_ms;
+  for (int i = 0; i < 200; ++i) {
+    seen = LastSeq();
+    HttpAnswer patched = ScimMembership(knowledge, sam, i % 2 == 0);
+    ASSERT_TRUE(patched.status == 200 || patched.status == 204) << patched.body;
+    const auto t0 = SteadyClock::now();
+    std::uint64_t write = WaitForWrite(seen, "PATCH /users/{id}", milliseconds(3000));
+    ASSERT_NE(write, 0u) << "PATCH " << i << " never reached the account";
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  const double p50 = latencies_ms[latencies_ms.size() / 2];
+  const double p99 = latencies_ms[static_cast<std::size_t>(latencies_ms.size() * 0.99)];
+  std::cout << "SCIM PATCH -> account write over " << latencies_ms.size() << " changes: p50 " << p50
+            << " ms, p99 " << p99 << " ms, max " << latencies_ms.back() << " ms\n";
+  RecordProperty("scim_to_account_p99_ms", std::to_string(p99));
+  EXPECT_LT(p99, 1000.0);
+
+  // Taking sam out of the only group that gives access removes sam.
+  seen = LastSeq();
+  HttpAnswer removed = ScimMembership(voice, sam, false);
+  ASSERT_TRUE(removed.status == 200 || removed.status == 204) << removed.body;
+  EXPECT_NE(WaitForWrite(seen, "DELETE /users/{id}", milliseconds(3000)), 0u);
+  EXPECT_FALSE(AccountUsers().count("sam@corp.example"));
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+}
+
+TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_FALSE(AccountUsers().count("kim@corp.example"));
+
+  // A good change: everyone gets analytics read. The reload starts a full run.
+  WriteConfig("  - {name: everyone, match: {group: Everyone}, permissions: {analytics: read}}\n");
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  ASSERT_NE(notify_->WaitFor("RELOADING=1", milliseconds(5000)), "");
+  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(10000)));
+  EXPECT_TRUE(AccountUsers().count("kim@corp.example")) << "the new rule did not take effect";
+
+  // A broken one: refused, the old configuration keeps serving.
+  std::ofstream(config_) << "account: [this is not\n";
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_TRUE(Alive());
+  EXPECT_NE(ReadFile(dir_ / "idsyncd.log").find("config.refused"), std::string::npos);
+  HttpAnswer users = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken);
+  EXPECT_EQ(users.status, 200) << users.body;
+  EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
+  // And it still syncs with the old rules.
+  ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
+            202);
+  ASSERT_TRUE(WaitForRuns("apply", 3, milliseconds(10000)));
+  EXPECT_TRUE(AccountUsers().count("kim@corp.example"));
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
+TEST_F(DaemonTest, SigtermMidApplyLosesNothing) {
+  // One write at a time, each 400 ms slow: the first run takes seconds.
+  emulator::Faults slow;
+  slow.latency = {milliseconds(400), milliseconds(400)};
+  emulator_->SetFaults(slow);
+  WriteConfig("", /*concurrency=*/1);
+  StartDaemon();
+  // Wait for the first writes to land, then stop in the middle.
+  const auto until = SteadyClock::now() + milliseconds(20000);
+  int applied = 0;
+  while (SteadyClock::now() < until && applied < 2) {
+    applied = 0;
+    for (const auto& r : emulator_->Requests()) applied += r.method != "GET" && r.applied;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_GE(applied, 2);
+  EXPECT_EQ(StopDaemon(SIGTERM), 0);
+  const std::size_t invited_before_restart = AccountUsers().size();
+  // Ten people to invite plus the owner: the stop parked part of the run.
+  EXPECT_LT(invited_before_restart, 11u) << "the run was not interrupted";
+
+  emulator_->SetFaults({});
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000)));
+  EXPECT_EQ(AccountUsers().size(), 11u) << "the rest was never applied";
+  // Nothing left to do: the account is what the directory says.
+  std::ostringstream out, err;
+  EXPECT_EQ(StopDaemon(), 0);
+  int status = daemon::RunCli({"--config", config_, "plan", "--json"}, out, err);
+  EXPECT_EQ(status, daemon::kExitOk) << err.str();
+  json plan = json::parse(out.str(), nullptr, false);
+  ASSERT_TRUE(plan.is_object()) << out.str();
+  EXPECT_TRUE(plan["operations"].empty()) << plan.dump(2);
+  ExpectEveryWriteOnce();
+}
+
+TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  const auto before = AccountUsers();
+  ASSERT_GT(before.size(), 5u);
+  const std::uint64_t seen = LastSeq();
+
+  // The export disappears (unreadable even to root): the next run must not
+  // take it as "everyone left".
+  fs::rename(dir_ / "directory.ldif", dir_ / "directory.ldif.away");
+  ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
+            202);
+  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(10000)));
+  EXPECT_EQ(AccountUsers(), before);
+  for (const auto& r : emulator_->Requests(seen)) {
+    EXPECT_EQ(r.method, "GET") << "a write while the source failed: " << r.path;
+  }
+  json status = AdminJson("/v1/status");
+  bool shown = false;
+  for (const auto& s : status["sources"]) {
+    if (s["name"] != "hr") continue;
+    shown = true;
+    EXPECT_EQ(s["state"], "failing") << s.dump();
+    EXPECT_FALSE(s["last_error"].get<std::string>().empty());
+    EXPECT_GT(s["users"].get<int>(), 5) << "the last good read stands in";
+  }
+  EXPECT_TRUE(shown) << status.dump(2);
+  EXPECT_NE(ReadFile(dir_ / "idsyncd.log").find("source.failed"), std::string::npos);
+  EXPECT_EQ(StopDaemon(), 0);
+
+  // `idsync status` shows the same.
+  std::ostringstream out, err;
+  EXPECT_EQ(daemon::RunCli({"--config", config_, "status"}, out, err), daemon::kExitOk)
+      << err.str();
+  EXPECT_NE(out.str().find("failing"), std::string::npos) << out.str();
+}
+
+}  // namespace
+}  // namespace idsync

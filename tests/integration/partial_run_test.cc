@@ -1,0 +1,236 @@
+// Partial runs (Syncer::ApplyPartial) over real HTTP against the account
+// emulator: only the people in scope are planned, against the store's mirror
+// (no account read), with the safety limits summed over the window and a
+// failing source holding back reductions.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "idsync/account/account_client.h"
+#include "idsync/config/config.h"
+#include "idsync/daemon/inputs.h"
+#include "idsync/daemon/sync.h"
+#include "idsync/emulator/emulator.h"
+#include "idsync/mapping/glob.h"
+#include "idsync/store/store.h"
+
+namespace idsync {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kToken = "partial-test-token";
+constexpr const char* kSeed = R"({
+  "projects": [{"id": "p_support", "name": "support-bot"}, {"id": "p_sales", "name": "sales-bot"}],
+  "users": [
+    {"id": "u_owner", "email": "owner@corp.example", "name": "Account Owner", "role": "admin",
+     "status": "active", "permissions": {}, "projects": []}
+  ]
+})";
+
+class PartialRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("idsync-partial-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    emulator::EmulatorOptions options;
+    options.token = kToken;
+    options.seed_json = kSeed;
+    options.random_seed = 7;
+    auto started = emulator::AccountEmulator::Start(options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    emulator_ = std::move(started).value();
+  }
+  void TearDown() override {
+    emulator_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // The example company and rules, `max_changes` as given.
+  void Load(const std::string& max_changes) {
+    const std::string examples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
+    std::ifstream in(examples + "/idsync.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml = yaml.substr(0, yaml.find("safety:"));
+    yaml += "safety:\n  max_removals: 5\n  max_changes: " + max_changes + "\n  window: 1h\n";
+    ::setenv("IDSYNC_PARTIAL_TEST_TOKEN", kToken, 1);
+    yaml += "account:\n  url: " + emulator_->base_url() +
+            "\n  token: ${env:IDSYNC_PARTIAL_TEST_TOKEN}\n  retry_for: 30s\n";
+    yaml += "store: sqlite://" + (dir_ / "state.db").string() + "\n";
+    // Relative LDIF paths resolve against the file's directory.
+    Result<config::Config> loaded = config::ParseConfig(yaml, examples + "/idsync.yaml");
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    config_ = std::move(loaded).value();
+    auto store = store::Store::Open(config_.store);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto client = account::AccountClient::Create(config_.account);
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    account_ = std::move(client).value();
+    daemon::SourceReads reads = daemon::ReadAllSources(config_);
+    ASSERT_TRUE(reads.failed.empty());
+    snapshots_ = reads.snapshots;
+  }
+
+  daemon::ApplyReport FullRun() {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    Result<daemon::ApplyReport> report = syncer.Apply({});
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? *report : daemon::ApplyReport{};
+  }
+
+  Result<daemon::ApplyReport> Partial(std::vector<std::string> emails,
+                                      const std::vector<mapping::SourceSnapshot>& snapshots,
+                                      std::vector<std::string> failed = {}) {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    daemon::PartialRequest request;
+    request.emails = std::move(emails);
+    request.snapshots = &snapshots;
+    request.failed_sources = std::move(failed);
+    daemon::ApplyOptions options;
+    options.source = "partial";
+    options.priority = 10;
+    return syncer.ApplyPartial(request, options);
+  }
+
+  // Puts the hr user with `email` into (or out of) the hr group `group`.
+  static void SetMember(std::vector<mapping::SourceSnapshot>& snapshots, const std::string& group,
+                        const std::string& email, bool member) {
+    mapping::SourceSnapshot& hr = snapshots[0];
+    std::uint32_t user = 0;
+    for (; user < hr.users.size(); ++user) {
+      if (mapping::AsciiLower(hr.users[user].email) == email) break;
+    }
+    ASSERT_LT(user, hr.users.size()) << email;
+    for (auto& g : hr.groups) {
+      if (g.name != group) continue;
+      auto& members = g.member_users;
+      members.erase(std::remove(members.begin(), members.end(), user), members.end());
+      if (member) members.push_back(user);
+      return;
+    }
+    FAIL() << "no group " << group;
+  }
+
+  json AccountUser(const std::string& email) {
+    json state = json::parse(emulator_->StateJson());
+    for (const auto& u : state["users"]) {
+      if (mapping::AsciiLower(u["email"].get<std::string>()) == email) return u;
+    }
+    return nullptr;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<emulator::AccountEmulator> emulator_;
+  config::Config config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<account::AccountClient> account_;
+  std::vector<mapping::SourceSnapshot> snapshots_;
+};
+
+TEST_F(PartialRunTest, PlansOnlyThePeopleInScopeAgainstTheMirror) {
+  Load("none");
+  FullRun();
+  ASSERT_TRUE(AccountUser("kim@corp.example").is_null());  // no rule gives kim anything
+  ASSERT_FALSE(AccountUser("eve@corp.example").is_null());
+  const json eve_before = AccountUser("eve@corp.example");
+  std::uint64_t seen = emulator_->Requests().empty() ? 0 : emulator_->Requests().back().seq;
+
+  std::vector<mapping::SourceSnapshot> changed = snapshots_;
+  SetMember(changed, "Voice Team", "kim@corp.example", true);
+  SetMember(changed, "Voice Team", "eve@corp.example", false);  // out of scope
+  Result<daemon::ApplyReport> report = Partial({"kim@corp.example"}, changed);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->plan.summary.invite, 1);
+  EXPECT_EQ(report->plan.operations.size(), 1u);
+  EXPECT_EQ(report->applied, 1);
+
+  const json kim = AccountUser("kim@corp.example");
+  ASSERT_FALSE(kim.is_null()) << "kim was not invited";
+  EXPECT_EQ(AccountUser("eve@corp.example"), eve_before) << "eve was out of scope";
+  std::vector<std::string> endpoints;
+  for (const auto& r : emulator_->Requests(seen)) endpoints.push_back(r.endpoint);
+  EXPECT_EQ(endpoints, std::vector<std::string>{"POST /users"})
+      << "a partial run reads nothing from the account and writes only its people";
+
+  // The run is recorded as a partial run; the invite is audited as usual.
+  auto runs = store_->RecentRuns(1);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].kind, "partial");
+  EXPECT_EQ((*runs)[0].result, "ok");
+}
+
+TEST_F(PartialRunTest, LimitsHoldOverTheSumOfTheWindow) {
+  Load("1");
+  FullRun();  // the first full run is limited too: plan it with force
+  {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    daemon::ApplyOptions force;
+    force.force = true;
+    ASSERT_TRUE(syncer.Apply(force).ok());
+  }
+  std::vector<mapping::SourceSnapshot> changed = snapshots_;
+  SetMember(changed, "Voice Team", "kim@corp.example", true);
+  Result<daemon::ApplyReport> first = Partial({"kim@corp.example"}, changed);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->blocked);
+  EXPECT_EQ(first->applied, 1);
+
+  SetMember(changed, "Knowledge Writers", "kim@corp.example", true);
+  Result<daemon::ApplyReport> second = Partial({"kim@corp.example"}, changed);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->blocked) << "1 change earlier in the window plus 1 now exceed max_changes 1";
+  ASSERT_FALSE(second->plan.reasons.empty());
+  EXPECT_NE(second->plan.reasons[0].find("earlier in the window"), std::string::npos)
+      << second->plan.reasons[0];
+  EXPECT_EQ(second->applied, 0);
+}
+
+TEST_F(PartialRunTest, AFailingSourceHoldsBackReductions) {
+  Load("none");
+  FullRun();
+  const json eve_before = AccountUser("eve@corp.example");
+  ASSERT_FALSE(eve_before.is_null());
+  // hr fails and has no good read to stand in: its snapshot is empty, so
+  // nobody seems to know eve; still nobody may lose access.
+  std::vector<mapping::SourceSnapshot> failing = snapshots_;
+  failing[0].users.clear();
+  failing[0].groups.clear();
+  failing[0].failed = true;
+  failing[0].never_read = true;
+  daemon::Syncer syncer(config_, *store_, *account_);
+  daemon::PartialRequest request;
+  request.emails = {"eve@corp.example"};
+  request.snapshots = &failing;
+  request.failed_sources = {"hr"};
+  request.hold_all = true;
+  Result<daemon::ApplyReport> held = syncer.ApplyPartial(request, {});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_TRUE(held->plan.operations.empty());
+  EXPECT_EQ(held->plan.held, std::vector<std::string>{"eve@corp.example"});
+  EXPECT_EQ(AccountUser("eve@corp.example"), eve_before);
+
+  // The same snapshot read successfully (the source really is empty): eve goes.
+  failing[0].failed = false;
+  failing[0].never_read = false;
+  Result<daemon::ApplyReport> applied = Partial({"eve@corp.example"}, failing);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  ASSERT_EQ(applied->plan.operations.size(), 1u);
+  EXPECT_EQ(applied->plan.operations[0].kind, mapping::OpKind::kRemove);
+  EXPECT_TRUE(AccountUser("eve@corp.example").is_null());
+}
+
+}  // namespace
+}  // namespace idsync

@@ -12,7 +12,7 @@ packages=(
   # Integration tests: a throwaway OpenLDAP server per test, a throwaway
   # Active Directory domain controller (Samba), nginx as the HTTP baseline of
   # the SCIM benchmark, the Prometheus text parser, systemd-analyze.
-  slapd openssl samba samba-ad-dc winbind
+  slapd openssl samba samba-ad-dc samba-ad-provision winbind
   prometheus-cpp-dev python3-prometheus-client
   nginx-light wrk jq curl ccache systemd dpkg-dev
 )

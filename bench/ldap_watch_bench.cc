@@ -153,6 +153,18 @@ int main(int argc, char** argv) {
 
   std::vector<double> latencies;
   std::vector<double> feed_only;
+  // Per change, to explain the slow ones: what was changed, how many calls
+  // of Next() and people it took, and where the time went.
+  struct Trace {
+    int index = 0;
+    bool group = false;
+    std::size_t group_size = 0;
+    int nexts = 0;
+    std::size_t emails = 0;
+    double delivered_ms = 0;
+    double map_ms = 0;
+  };
+  std::vector<Trace> traces;
   std::size_t stride = std::max<std::size_t>(1, users.size() / static_cast<std::size_t>(changes));
   for (int i = 0; i < changes; ++i) {
     const idsync::mapping::DirectoryUser& user =
@@ -161,9 +173,13 @@ int main(int argc, char** argv) {
     for (char c : user.email)
       expect.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     int rc;
+    Trace trace;
+    trace.index = i;
     if (i % group_every == group_every - 1 && !groups.empty()) {
       const idsync::mapping::DirectoryGroup& group =
           groups[static_cast<std::size_t>(i) % groups.size()];
+      trace.group = true;
+      trace.group_size = group.member_users.size() + group.member_groups.size();
       char* values[] = {const_cast<char*>(user.dn.c_str()), nullptr};
       LDAPMod mod{};
       mod.mod_op = LDAP_MOD_ADD;
@@ -190,6 +206,7 @@ int main(int argc, char** argv) {
     bool seen = false;
     while (!seen) {
       auto next = (*feed)->Next(std::chrono::seconds(5));
+      ++trace.nexts;
       if (!next.ok()) return Fail("feed: " + next.status().ToString());
       if (!next->has_value()) {
         if (Clock::now() - written > std::chrono::seconds(30)) return Fail("change never arrived");
@@ -208,6 +225,10 @@ int main(int argc, char** argv) {
       if (!mapped.ok()) return Fail(mapped.status().ToString());
       latencies.push_back(Ms(Clock::now() - written));
       feed_only.push_back(Ms(delivered - written));
+      trace.emails = change.emails.size();
+      trace.delivered_ms = feed_only.back();
+      trace.map_ms = latencies.back() - trace.delivered_ms;
+      traces.push_back(trace);
       seen = true;
     }
   }
@@ -218,10 +239,21 @@ int main(int argc, char** argv) {
     auto at = [&](double q) {
       return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
     };
-    std::printf("%s over %zu changes: median %.0f ms, p90 %.0f ms, max %.0f ms\n", what, v.size(),
-                at(0.5), at(0.9), v.back());
+    std::printf("%s over %zu changes: median %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+                what, v.size(), at(0.5), at(0.9), at(0.99), v.back());
   };
   report("change -> mapped (feed + snapshot + map)", latencies);
   report("change -> delivered by the feed", feed_only);
+  std::sort(traces.begin(), traces.end(), [](const Trace& a, const Trace& b) {
+    return a.delivered_ms + a.map_ms > b.delivered_ms + b.map_ms;
+  });
+  for (std::size_t t = 0; t < traces.size() && t < 5; ++t) {
+    const Trace& r = traces[t];
+    std::printf(
+        "slowest #%zu: change %d (%s%s), %d Next() calls, %zu people, feed %.0f ms, map %.0f ms\n",
+        t + 1, r.index, r.group ? "group membership, group of " : "rename",
+        r.group ? std::to_string(r.group_size).c_str() : "", r.nexts, r.emails, r.delivered_ms,
+        r.map_ms);
+  }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <shared_mutex>
 #include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -69,16 +70,26 @@ class StoreFeedState : public mapping::FeedStateStore {
   StoreFeedState(store::Store& store, std::string source)
       : store_(store), prefix_("feed:" + std::move(source) + ":") {}
   Result<std::optional<std::string>> Load(const std::string& key) override {
-    return store_.GetMeta(prefix_ + key);
+    Result<std::optional<std::string>> value = store_.GetMeta(prefix_ + key);
+    if (value.ok() && value->has_value() && !(*value)->empty()) loaded_ = true;
+    return value;
   }
   Status Save(const std::string& key, const std::string& value) override {
     return store_.PutMeta(prefix_ + key, value);
   }
+  // True once a feed found state saved by an earlier one (and returns to
+  // false): the feed resumes from it rather than refreshing in full.
+  bool TakeLoaded() { return std::exchange(loaded_, false); }
 
  private:
   store::Store& store_;
   std::string prefix_;
+  bool loaded_ = false;
 };
+
+// The key under which inputs.cc keeps a source's state (SourceStatus).
+// TODO(#4): use a SaveSourceStatus from inputs.h once it exists.
+std::string SourceStateKey(const std::string& source) { return "source_state:" + source; }
 
 std::vector<std::string> ScimSourceNames(const config::Config& config) {
   std::vector<std::string> names;
@@ -139,8 +150,9 @@ struct Process::Impl : public AdminBackend {
   // Directory sources' latest snapshots (full run or change feed), by name.
   std::map<std::string, mapping::SourceSnapshot> directory;
   std::map<std::string, SourceStatus> states;
-  std::string store_problem;  // for /readyz
-  std::string last_run_line;  // for STATUS=
+  std::set<std::string> feed_failing;  // sources whose feed failed last
+  std::string store_problem;           // for /readyz
+  std::string last_run_line;           // for STATUS=
 
   std::atomic<bool> cancel_run{false};
   std::thread run_thread;
@@ -535,6 +547,7 @@ struct Process::Impl : public AdminBackend {
         log.Warning("feed.unavailable",
                     "cannot follow the source's changes; full runs go on, retrying later",
                     {{"source", source.name}, {"error", followed.status().message()}});
+        FeedFailed(source, followed.status().message());
         std::unique_lock<std::mutex> l(feed.mu);
         feed.cv.wait_for(l, retry * 4, [&] { return feed.stop.load(); });
         continue;
@@ -546,6 +559,7 @@ struct Process::Impl : public AdminBackend {
       }
       log.Info("feed.started", "following the source's changes",
                {{"source", source.name}, {"method", std::string(current->method())}});
+      bool first = true;
       while (!feed.stop) {
         Result<std::optional<mapping::SourceChange>> next =
             current->Next(std::chrono::milliseconds(1000));
@@ -553,11 +567,32 @@ struct Process::Impl : public AdminBackend {
           if (!feed.stop) {
             log.Warning("feed.error", "lost track of the source's changes; full runs go on",
                         {{"source", source.name}, {"error", next.status().message()}});
+            FeedFailed(source, next.status().message());
           }
           break;
         }
+        const bool full = next->has_value() && (*next)->full;
+        if (first) {
+          // The first answer tells whether the feed picked up where the
+          // last one stopped (its saved cookie) or read everything again.
+          first = false;
+          if (state.TakeLoaded() && !full) {
+            log.Info("feed.resumed", "the change feed resumed from its saved state",
+                     {{"source", source.name}});
+          }
+        }
         if (!next->has_value()) continue;
+        const auto people = static_cast<long long>((*next)->emails.size());
+        if (full) {
+          log.Info("feed.refreshed", "the change feed read the whole source",
+                   {{"source", source.name},
+                    {"users", static_cast<long long>((*next)->snapshot.users.size())}});
+        } else {
+          log.Debug("feed.changes", "the change feed delivered changes",
+                    {{"source", source.name}, {"people", people}});
+        }
         ApplyChange(source, std::move(**next));
+        FeedRecovered(source);
       }
       {
         std::lock_guard<std::mutex> l(feed.mu);
@@ -567,6 +602,60 @@ struct Process::Impl : public AdminBackend {
       std::unique_lock<std::mutex> l(feed.mu);
       feed.cv.wait_for(l, retry, [&] { return feed.stop.load(); });
     }
+  }
+
+  // A feed that cannot follow its source makes it failing, as a failed read
+  // does: /v1/status and the metrics show it, and the snapshot the feed
+  // kept becomes the last good read (partial runs take nobody's access on
+  // its word) until a feed or a full read succeeds again.
+  void FeedFailed(const config::SourceConfig& source, const std::string& error) {
+    metrics.SourceRead(source.name, false, 0, UnixNow());
+    {
+      std::lock_guard<std::mutex> l(mu);
+      feed_failing.insert(source.name);
+      auto it = directory.find(source.name);
+      if (it != directory.end()) it->second.failed = true;
+    }
+    const std::string key = SourceStateKey(source.name);
+    SourceStatus status;
+    Result<std::optional<std::string>> stored = store->GetMeta(key);
+    if (stored.ok() && stored->has_value()) {
+      status = SourceStatusFromJson(source.name, **stored);
+    } else {
+      status.name = source.name;
+      status.never_read = true;
+    }
+    status.type = "ldap";
+    status.failing = true;
+    status.last_error = "change feed: " + error;
+    status.last_error_ms = SystemNowMs();
+    store->PutMeta(key, SourceStatusJson(status)).IgnoreError();
+  }
+
+  // After FeedFailed, a change delivered again: the source is read again.
+  void FeedRecovered(const config::SourceConfig& source) {
+    std::int64_t users = 0;
+    std::int64_t groups = 0;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (feed_failing.erase(source.name) == 0) return;
+      auto it = directory.find(source.name);
+      if (it != directory.end()) {
+        users = static_cast<std::int64_t>(it->second.users.size());
+        groups = static_cast<std::int64_t>(it->second.groups.size());
+      }
+    }
+    const std::string key = SourceStateKey(source.name);
+    Result<std::optional<std::string>> stored = store->GetMeta(key);
+    if (!stored.ok() || !stored->has_value()) return;
+    SourceStatus status = SourceStatusFromJson(source.name, **stored);
+    status.failing = false;
+    status.never_read = false;
+    status.last_success_ms = SystemNowMs();
+    status.users = users;
+    status.groups = groups;
+    store->PutMeta(key, SourceStatusJson(status)).IgnoreError();
+    metrics.SourceRead(source.name, true, users + groups, UnixNow());
   }
 
   void ApplyChange(const config::SourceConfig& source, mapping::SourceChange change) {

@@ -37,6 +37,7 @@
 #include "idsync/emulator/emulator.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
+#include "prom_parse.h"
 
 namespace idsync {
 namespace {
@@ -531,6 +532,70 @@ TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
   EXPECT_FALSE(AccountUsers().count("sam@corp.example"));
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
+}
+
+// Every admin endpoint of the real daemon, without a token, with a wrong one
+// and with the right one; /metrics as a Prometheus scraper reads it.
+TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  // Open to anyone who can reach the loopback listener.
+  EXPECT_EQ(Http(admin_port_, "GET", "/healthz", "").status, 200);
+  EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
+  EXPECT_EQ(Http(scim_port_, "GET", "/healthz", "").status, 200);
+  // A SCIM request, so that the SCIM metrics have a sample.
+  ASSERT_FALSE(ScimCreateUser("metrics@corp.example").empty());
+
+  struct Call {
+    const char* method;
+    std::string path;
+    int ok_status;
+  };
+  const std::vector<Call> calls = {
+      {"GET", "/v1/status", 200},
+      {"GET", "/v1/plan", 200},
+      {"GET", "/v1/explain/eve@corp.example", 200},
+      {"POST", "/v1/sync", 202},
+  };
+  for (const Call& call : calls) {
+    SCOPED_TRACE(std::string(call.method) + " " + call.path);
+    EXPECT_EQ(Http(admin_port_, call.method, call.path, "", "{}", "application/json").status, 401);
+    EXPECT_EQ(
+        Http(admin_port_, call.method, call.path, "not-the-token", "{}", "application/json").status,
+        401);
+    HttpAnswer good = Http(admin_port_, call.method, call.path, kAdminToken, "{}",
+                           "application/json");
+    EXPECT_EQ(good.status, call.ok_status) << good.body;
+    if (call.ok_status == 200) {
+      EXPECT_FALSE(json::parse(good.body, nullptr, false).is_discarded()) << good.body;
+    }
+  }
+  // The plan against an account the first run brought in step: nothing to do.
+  json plan = AdminJson("/v1/plan");
+  EXPECT_EQ(plan["blocked"], false) << plan.dump();
+  EXPECT_TRUE(plan["operations"].empty()) << plan.dump();
+  json explained = AdminJson("/v1/explain/eve@corp.example");
+  EXPECT_EQ(explained["email"], "eve@corp.example") << explained.dump();
+  EXPECT_EQ(Http(admin_port_, "GET", "/v1/explain/nobody@corp.example", kAdminToken).status, 404);
+  EXPECT_EQ(Http(admin_port_, "GET", "/v1/nothing-here", kAdminToken).status, 404);
+  EXPECT_EQ(Http(admin_port_, "DELETE", "/v1/status", kAdminToken).status, 405);
+
+  HttpAnswer metrics = Http(admin_port_, "GET", "/metrics", "");
+  ASSERT_EQ(metrics.status, 200);
+  json parsed = daemon::testing::ParsePrometheusText(metrics.body);
+  ASSERT_EQ(parsed["ok"], true) << parsed.dump() << "\n" << metrics.body;
+  EXPECT_GE(daemon::testing::SampleValue(parsed, "idsync_runs_total", {{"result", "ok"}}), 1.0)
+      << metrics.body;
+  for (const char* family :
+       {"idsync_run_duration_seconds", "idsync_operations", "idsync_outbox_depth",
+        "idsync_source_last_success_timestamp_seconds", "idsync_scim_requests",
+        "idsync_scim_request_duration_seconds", "idsync_account_requests"}) {
+    EXPECT_TRUE(parsed["families"].contains(family)) << family << " missing:\n" << metrics.body;
+  }
+  // No secret on the page.
+  EXPECT_EQ(metrics.body.find(kAdminToken), std::string::npos);
+  EXPECT_EQ(StopDaemon(), 0);
 }
 
 TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {

@@ -1,12 +1,9 @@
 // Replays, over real loopback HTTP, the request sequences Okta and Microsoft
 // Entra ID send (issue #5, "What the IdPs really send") against the real
 // endpoint, service and SQLite store, and checks every answer and what the
-// service reports as changed.
-//
-// TODO(#5): the account side of the replay ("and check the account") needs
-// the daemon's SCIM-driven partial runs; this test stops at the ScimChange
-// the daemon consumes (whom a write touched). An end-to-end replay against
-// the account emulator belongs with the daemon's tests.
+// service reports as changed (the ScimChange the daemon consumes: whom a
+// write touched). The same sequences replayed through the running idsyncd,
+// checking what reaches the account, are in tests/e2e/idp_replay_test.cc.
 #include <algorithm>
 #include <set>
 

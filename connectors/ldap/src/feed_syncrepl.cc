@@ -120,6 +120,9 @@ class SyncReplFeed : public mapping::ChangeFeed {
   }
 
   ~SyncReplFeed() override {
+    // What was delivered last is saved now if the next Next() never came
+    // (best effort: a feed that cannot save resumes from an older cookie).
+    if (failure_.ok()) SaveDue().IgnoreError();
     SigpipeGuard guard;
     session_.reset();
     connection_.reset();
@@ -486,17 +489,27 @@ class SyncReplFeed : public mapping::ChangeFeed {
     std::vector<std::string> emails = cache_.Commit(&changed);
     const bool full = full_;
     full_ = false;
-    const std::string cookies = Cookies();
-    if (changed || full || cookies != saved_cookies_) {
-      RETURN_IF_ERROR(SaveFeedState(*context_.state, state_key_, cache_, cookies));
-      saved_cookies_ = cookies;
-    }
+    // The state is saved in the next Next(), once the server is idle (or
+    // when the feed ends), not here: a save can take long (the whole directory now and
+    // then) and the change is not to wait for it. Resuming from an older
+    // saved state is always safe: the server sends the changes since again.
+    if (changed || full || Cookies() != saved_cookies_) save_due_ = true;
     if (!changed && !full) return std::optional<mapping::SourceChange>();
     mapping::SourceChange change;
     ASSIGN_OR_RETURN(change.snapshot, cache_.Snapshot());
     change.emails = std::move(emails);
     change.full = full;
     return std::optional<mapping::SourceChange>(std::move(change));
+  }
+
+  // Saves the cache and the cookies when a delivered batch left them unsaved.
+  Status SaveDue() {
+    if (!save_due_) return Status::Ok();
+    const std::string cookies = Cookies();
+    RETURN_IF_ERROR(SaveFeedState(*context_.state, state_key_, cache_, cookies));
+    saved_cookies_ = cookies;
+    save_due_ = false;
+    return Status::Ok();
   }
 
   Status Start() {
@@ -536,14 +549,18 @@ class SyncReplFeed : public mapping::ChangeFeed {
     if (!poll_) {
       cache_.Begin();
       applied_ = 0;
-      // Wait for a first change, then gather what came with it.
+      // Wait for a first change, then gather what came with it. The last
+      // batch's state is saved the first time the server has nothing for
+      // us: a change already waiting goes first.
       while (applied_ == 0 && !persist_ended_) {
         if (TakeInterrupt()) return Finish();
         auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
         if (left.count() <= 0) break;
         bool had = false;
-        RETURN_IF_ERROR(Pump(std::min(left, kSlice), &had));
+        RETURN_IF_ERROR(
+            Pump(save_due_ ? std::chrono::milliseconds(0) : std::min(left, kSlice), &had));
+        if (!had && applied_ == 0 && save_due_) RETURN_IF_ERROR(SaveDue());
       }
       while (applied_ > 0 && !persist_ended_) {
         bool had = false;
@@ -567,6 +584,7 @@ class SyncReplFeed : public mapping::ChangeFeed {
       Result<std::optional<mapping::SourceChange>> pending = Finish();
       if (!pending.ok() || pending->has_value()) return pending;
     }
+    RETURN_IF_ERROR(SaveDue());
     if (SteadyClock::now() < next_poll_) {
       if (!SleepUntil(std::min(deadline, next_poll_)) || SteadyClock::now() < next_poll_) {
         return std::optional<mapping::SourceChange>();
@@ -596,6 +614,7 @@ class SyncReplFeed : public mapping::ChangeFeed {
   std::size_t applied_ = 0;
   std::vector<std::string> changed_users_;
   std::string saved_cookies_;
+  bool save_due_ = false;  // the last batch delivered is not saved yet
   SteadyClock::time_point next_poll_;
   Status failure_;
   std::mutex mutex_;

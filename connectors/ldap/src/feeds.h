@@ -226,8 +226,11 @@ Status RefreshDisabled(Session& session, EntryCache& cache, const std::vector<st
 Result<std::optional<std::string>> LoadFeedState(mapping::FeedStateStore& state,
                                                  const std::string& key, EntryCache& cache);
 
-// Saves the cache and the cookie under `key` (cache.Save); call after each
-// applied batch, before returning it.
+// Saves the cache and the cookie under `key` (cache.Save). Call between
+// batches, never inside one; the syncrepl feed saves a delivered batch in
+// the next Next(), once the server has nothing waiting, so that no change
+// waits for the write (resuming from an older saved state is safe: the server sends the
+// later changes again).
 Status SaveFeedState(mapping::FeedStateStore& state, const std::string& key, EntryCache& cache,
                      const std::string& cookie);
 

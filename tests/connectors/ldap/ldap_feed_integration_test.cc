@@ -253,6 +253,11 @@ TEST_F(LdapFeedTest, SyncReplStartsWithAFullRefreshOfEverything) {
     EXPECT_EQ(fed->id, user.id);
     EXPECT_EQ(fed->email, user.email);
   }
+  // Saved in the next call, once the server is idle, not before delivery.
+  EXPECT_EQ(state_.saves(), 0);
+  Result<std::optional<mapping::SourceChange>> idle = (*feed)->Next(std::chrono::milliseconds(10));
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+  EXPECT_FALSE(idle->has_value());
   EXPECT_GE(state_.saves(), 1);
 }
 
@@ -441,7 +446,10 @@ TEST_F(LdapFeedTest, ADroppedPersistConnectionFailsTheFeedWithoutASnapshot) {
   ASSERT_TRUE(proxy.ok());
   auto feed = FollowAndRefresh(Watched((*proxy)->url()));
   ASSERT_NE(feed, nullptr);
+  // The refresh is saved in the next call, while the server is idle.
+  ASSERT_TRUE(feed->Next(std::chrono::milliseconds(10)).ok());
   const int saves = state_.saves();
+  ASSERT_GE(saves, 1);
   (*proxy)->CutNow();
   ASSERT_TRUE(Modify("dn: uid=dave,ou=people,dc=corp,dc=example\nchangetype: delete\n").ok());
   Result<Seen> seen = WaitFor(*feed, [](const Seen&) { return true; });

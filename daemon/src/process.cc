@@ -801,6 +801,9 @@ Status Process::Start(const config::Config& config) {
     o.tls_cert = config.server.tls_cert;
     o.tls_key = config.server.tls_key;
     o.max_body = config.server.max_body;
+    // Identity providers keep connections open and each open connection holds
+    // a worker: size for 64 of them (bench/README.md, "SCIM listener").
+    o.threads = 64;
     o.render_error = scim::ScimErrorResponse;
     Result<std::unique_ptr<httpd::Server>> server =
         httpd::Server::Start(o, [&p](const httpd::Request& r) { return p.HandleScim(r); });

@@ -103,10 +103,13 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       status.groups = static_cast<std::int64_t>(snapshot->groups.size());
       // SCIM sources are their own durable copy (the store's SCIM resources).
       if (context.store != nullptr && context.record && source.type != config::SourceType::kScim) {
+        // Lent to the store and taken back: a 100,000-user snapshot is not
+        // copied to be encoded.
         store::SourceRead good;
-        good.snapshot = *snapshot;
+        good.snapshot = std::move(*snapshot);
         good.read_ms = at;
         context.store->PutSourceRead(good).IgnoreError();
+        *snapshot = std::move(good.snapshot);
       }
       reads.snapshots.push_back(std::move(snapshot).value());
     } else {

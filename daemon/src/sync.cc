@@ -9,6 +9,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -34,16 +35,16 @@ std::string NewIdempotencyKey() {
   return buf;
 }
 
-mapping::AccountUser ToAccountUser(const mapping::AccountRecord& r, const mapping::Catalog& catalog,
+mapping::AccountUser ToAccountUser(mapping::AccountRecord r, const mapping::Catalog& catalog,
                                    bool managed) {
   mapping::AccountUser u;
-  u.id = r.id;
-  u.email = r.email;
-  u.name = r.name;
+  u.id = std::move(r.id);
+  u.email = std::move(r.email);
+  u.name = std::move(r.name);
   u.role = r.role;
   u.status = r.status;
   u.levels = catalog.ExpandLenient(r.permissions);
-  u.projects = r.projects;
+  u.projects = std::move(r.projects);
   std::sort(u.projects.begin(), u.projects.end());
   u.projects.erase(std::unique(u.projects.begin(), u.projects.end()), u.projects.end());
   u.managed = managed;
@@ -190,29 +191,55 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
   Result<std::vector<mapping::Project>> projects = account_.ListProjects();
   if (!projects.ok()) return projects.status().WithContext("reading the account's projects");
   run.projects = std::move(projects).value();
-  Result<std::vector<mapping::AccountRecord>> users = account_.ListUsers();
-  if (!users.ok()) return users.status().WithContext("reading the account's users");
-  run.account = std::move(users).value();
+  // Only Apply needs the records as read (the mirror, adoptions); a plan
+  // keeps each page in the compact form reconcile takes, page by page, so
+  // that 100,000 records with their permission maps are never all held.
+  // (Listing on a second thread while the sources are read was tried: the
+  // JSON parse in a second malloc arena took twice the CPU.)
+  std::vector<mapping::AccountUser> listed;
+  if (record) {
+    Result<std::vector<mapping::AccountRecord>> users = account_.ListUsers();
+    if (!users.ok()) return users.status().WithContext("reading the account's users");
+    run.account = std::move(users).value();
+  } else {
+    Status listing =
+        account_.ForEachUserPage([&](std::vector<mapping::AccountRecord>& page) -> Status {
+          if (listed.capacity() < listed.size() + page.size()) {
+            listed.reserve(std::max(listed.size() * 2, listed.size() + page.size()));
+          }
+          for (mapping::AccountRecord& r : page) {
+            listed.push_back(ToAccountUser(std::move(r), run.catalog, false));
+          }
+          return Status::Ok();
+        });
+    if (!listing.ok()) return listing.WithContext("reading the account's users");
+  }
   timer.Done("read account");
 
   ReadContext context = reads_;
   context.record = record;
   SourceReads reads = ReadAllSources(config_, context);
+  timer.Done("read sources");
   run.failed_sources = reads.errors;
   run.source_states = reads.states;
-  timer.Done("read sources");
   Result<mapping::MappingResult> mapped = mapping::Map(*run.rules, reads.snapshots);
   if (!mapped.ok()) return mapped.status();
   run.mapped = std::move(mapped).value();
   timer.Done("map");
 
   ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
-  std::set<std::string> managed_ids;
+  std::unordered_set<std::string_view> managed_ids;
+  managed_ids.reserve(managed.size());
   for (const auto& m : managed) managed_ids.insert(m.user_id);
   std::vector<mapping::AccountUser> actual;
-  actual.reserve(run.account.size());
-  for (const auto& r : run.account) {
-    actual.push_back(ToAccountUser(r, run.catalog, managed_ids.count(r.id) > 0));
+  if (record) {
+    actual.reserve(run.account.size());
+    for (const auto& r : run.account) {
+      actual.push_back(ToAccountUser(r, run.catalog, managed_ids.count(r.id) > 0));
+    }
+  } else {
+    actual = std::move(listed);
+    for (mapping::AccountUser& u : actual) u.managed = managed_ids.count(u.id) > 0;
   }
 
   mapping::ReconcileInput input;

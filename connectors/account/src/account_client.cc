@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -213,6 +214,11 @@ class HttpAccountClient final : public AccountClient {
   }
 
   Result<std::vector<AccountRecord>> ListUsers() override { return ListAll(Deadline()); }
+
+  Status ForEachUserPage(
+      const std::function<Status(std::vector<AccountRecord>& page)>& on_page) override {
+    return ForEachPage(Deadline(), on_page);
+  }
 
   Result<AccountRecord> GetUser(const std::string& id) override {
     if (id.empty()) return InvalidArgumentError("account: GetUser needs a user id");
@@ -455,6 +461,12 @@ class HttpAccountClient final : public AccountClient {
       std::istream& is = ps.session->receiveResponse(hresp);
       Response r;
       r.status = static_cast<int>(hresp.getStatus());
+      // A page of users is half a megabyte: grown piecemeal, its string is
+      // reallocated over and over among the freed records of earlier pages.
+      if (hresp.hasContentLength() && hresp.getContentLength64() > 0 &&
+          hresp.getContentLength64() <= (Poco::Int64{64} << 20)) {
+        r.body.reserve(static_cast<std::size_t>(hresp.getContentLength64()));
+      }
       Poco::StreamCopier::copyToString(is, r.body);
       if (hresp.hasContentLength() &&
           static_cast<Poco::Int64>(r.body.size()) != hresp.getContentLength64()) {
@@ -525,6 +537,20 @@ class HttpAccountClient final : public AccountClient {
 
   Result<std::vector<AccountRecord>> ListAll(Clock::time_point deadline) {
     std::vector<AccountRecord> all;
+    RETURN_IF_ERROR(ForEachPage(deadline, [&](std::vector<AccountRecord>& page) -> Status {
+      if (all.empty()) {
+        all = std::move(page);
+      } else {
+        all.reserve(all.size() + page.size());
+        for (AccountRecord& u : page) all.push_back(std::move(u));
+      }
+      return Status::Ok();
+    }));
+    return all;
+  }
+
+  Status ForEachPage(Clock::time_point deadline,
+                     const std::function<Status(std::vector<AccountRecord>& page)>& on_page) {
     std::optional<std::string> cursor;
     std::set<std::string> seen;
     do {
@@ -538,14 +564,14 @@ class HttpAccountClient final : public AccountClient {
         page = std::move(parsed).value();
         return Status::Ok();
       }));
-      for (AccountRecord& u : page.users) all.push_back(std::move(u));
+      RETURN_IF_ERROR(on_page(page.users));
       cursor = std::move(page.next_cursor);
       if (cursor && !seen.insert(*cursor).second) {
         // A cursor seen before would page forever.
         return InternalError(Describe(req) + ": the account repeated a page cursor");
       }
     } while (cursor);
-    return all;
+    return Status::Ok();
   }
 
   Result<std::string> FindIdByEmail(const std::string& email, Clock::time_point deadline) {

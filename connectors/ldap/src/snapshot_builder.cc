@@ -24,6 +24,17 @@ Result<std::string> SnapshotBuilder::Normalize(std::string_view kind, std::strin
   return normalized;
 }
 
+std::uint32_t SnapshotBuilder::Intern(std::string_view written, const std::string* normalized) {
+  if (auto it = value_ids_.find(written); it != value_ids_.end()) {
+    if (values_[it->second].normalized == nullptr) values_[it->second].normalized = normalized;
+    return it->second;
+  }
+  const auto id = static_cast<std::uint32_t>(values_.size());
+  value_ids_.emplace(std::string(written), id);
+  values_.push_back(Value{normalized});
+  return id;
+}
+
 Status SnapshotBuilder::AddUser(std::string dn, std::string id, std::string email,
                                 std::string name) {
   ASSIGN_OR_RETURN(std::string normalized, Normalize("user", dn));
@@ -33,6 +44,9 @@ Status SnapshotBuilder::AddUser(std::string dn, std::string id, std::string emai
     return InternalError("source '" + snapshot_.source + "': the server returned the user '" + dn +
                          "' twice");
   }
+  // Member values name users the way the server wrote their DNs, mostly:
+  // knowing the normalized form of that spelling saves parsing it again.
+  Intern(dn, &it->first);
   mapping::DirectoryUser user;
   user.id = id.empty() ? std::move(normalized) : std::move(id);
   user.dn = std::move(dn);
@@ -60,6 +74,7 @@ Result<std::uint32_t> SnapshotBuilder::AddGroup(std::string dn, std::string id, 
     return InternalError("source '" + snapshot_.source + "': the server returned the group '" + dn +
                          "' twice");
   }
+  Intern(dn, &it->first);
   mapping::DirectoryGroup group;
   group.id = id.empty() ? std::move(normalized) : std::move(id);
   group.dn = std::move(dn);
@@ -111,13 +126,11 @@ void SnapshotBuilder::AddNormalizedMembers(std::uint32_t group,
 }
 
 void SnapshotBuilder::AddMembers(std::uint32_t group, std::vector<std::string> values) {
-  std::vector<std::string>& list = members_[group];
-  if (list.empty()) {
-    list = std::move(values);
-  } else {
-    list.insert(list.end(), std::make_move_iterator(values.begin()),
-                std::make_move_iterator(values.end()));
-  }
+  // Only an id per value is kept: a large directory names the same few
+  // hundred thousand DNs a million times over.
+  std::vector<std::uint32_t>& list = members_[group];
+  list.reserve(list.size() + values.size());
+  for (const std::string& value : values) list.push_back(Intern(value, nullptr));
 }
 
 mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
@@ -126,13 +139,37 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
     std::int64_t user = -1;
     std::int64_t group = -1;
     bool invalid = false;
+    bool known = false;  // resolved already
   };
   BuildCounts tally;
   tally.disabled_users = disabled_;
-  // The same member DN usually appears in many groups, written the same
-  // way; remembering each written form saves normalizing it again.
-  std::unordered_map<std::string_view, Target> resolved;
-  resolved.reserve(user_index_.size() + group_index_.size());
+  // Each written value is resolved once, the first time a group names it.
+  std::vector<Target> targets(values_.size());
+  std::vector<std::string_view> written;  // by value id, for the values needing a parse
+  bool have_written = false;
+  const auto resolve = [&](std::uint32_t id) -> const Target& {
+    Target& target = targets[id];
+    if (target.known) return target;
+    target.known = true;
+    const std::string* normalized = values_[id].normalized;
+    Result<std::string> parsed{std::string()};
+    if (normalized == nullptr) {
+      if (!have_written) {
+        written.resize(values_.size());
+        for (const auto& [text, at] : value_ids_) written[at] = text;
+        have_written = true;
+      }
+      parsed = mapping::NormalizeDn(written[id]);
+      if (!parsed.ok()) {
+        target.invalid = true;
+        return target;
+      }
+      normalized = &*parsed;
+    }
+    if (auto u = user_index_.find(*normalized); u != user_index_.end()) target.user = u->second;
+    if (auto h = group_index_.find(*normalized); h != group_index_.end()) target.group = h->second;
+    return target;
+  };
   for (std::size_t g = 0; g < snapshot_.groups.size(); ++g) {
     mapping::DirectoryGroup& group = snapshot_.groups[g];
     if (const std::vector<std::string>* normalized = normalized_members_[g]) {
@@ -144,22 +181,9 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
         if (h != group_index_.end()) group.member_groups.push_back(h->second);
       }
     }
-    for (const std::string& value : members_[g]) {
-      auto [it, inserted] = resolved.try_emplace(value);
-      Target& target = it->second;
-      if (inserted) {
-        Result<std::string> normalized = mapping::NormalizeDn(value);
-        if (!normalized.ok()) {
-          target.invalid = true;
-        } else {
-          if (auto u = user_index_.find(*normalized); u != user_index_.end()) {
-            target.user = u->second;
-          }
-          if (auto h = group_index_.find(*normalized); h != group_index_.end()) {
-            target.group = h->second;
-          }
-        }
-      }
+    group.member_users.reserve(group.member_users.size() + members_[g].size());
+    for (std::uint32_t id : members_[g]) {
+      const Target& target = resolve(id);
       if (target.invalid) {
         ++tally.invalid_member_dns;
         continue;
@@ -170,15 +194,21 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
         group.member_groups.push_back(static_cast<std::uint32_t>(target.group));
       }
     }
+    std::vector<std::uint32_t>().swap(members_[g]);
     // One member written twice (or in two spellings) is one member.
     for (std::vector<std::uint32_t>* list : {&group.member_users, &group.member_groups}) {
       std::sort(list->begin(), list->end());
       list->erase(std::unique(list->begin(), list->end()), list->end());
+      list->shrink_to_fit();
     }
   }
-  resolved.clear();
-  members_.clear();
-  normalized_members_.clear();
+  members_ = {};
+  normalized_members_ = {};
+  written = {};
+  value_ids_ = {};
+  values_ = {};
+  user_index_ = {};
+  group_index_ = {};
   if (counts != nullptr) *counts = tally;
   return std::move(snapshot_);
 }

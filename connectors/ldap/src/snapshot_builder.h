@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -59,10 +60,31 @@ class SnapshotBuilder {
  private:
   Result<std::string> Normalize(std::string_view kind, std::string_view dn) const;
 
+  // A member value as the server wrote it, kept once however many groups
+  // name it; `normalized` is set when the value is the DN of an entry added
+  // (it points at that entry's key in user_index_ or group_index_).
+  struct Value {
+    const std::string* normalized = nullptr;
+  };
+
+  // The id of a written member value (or entry DN), interned.
+  std::uint32_t Intern(std::string_view written, const std::string* normalized);
+
+  // Lets value_ids_ be searched by string_view, without a temporary string.
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+
   mapping::SourceSnapshot snapshot_;
   std::unordered_map<std::string, std::uint32_t> user_index_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
-  std::vector<std::vector<std::string>> members_;  // parallel to snapshot_.groups
+  std::unordered_map<std::string, std::uint32_t, TextHash, std::equal_to<>>
+      value_ids_;  // written form -> index in values_
+  std::vector<Value> values_;
+  std::vector<std::vector<std::uint32_t>> members_;  // parallel to snapshot_.groups: value ids
   // Parallel to snapshot_.groups: members given normalized (not owned).
   std::vector<const std::vector<std::string>*> normalized_members_;
   std::size_t disabled_ = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,6 +129,19 @@ class AccountDirectory {
 
   // Every page of GET /users. Fails whole: a partial list is never returned.
   virtual Result<std::vector<AccountRecord>> ListUsers() = 0;
+
+  // The users of ListUsers, handed to `on_page` a page at a time as they
+  // arrive (it may move from them), so that a caller keeping a compact form
+  // never holds every record at once. An error from `on_page` stops the
+  // listing and is returned. Fails whole like ListUsers: after an error,
+  // whatever the earlier pages gave is to be discarded. By default the whole
+  // list is read first and handed over as one page.
+  virtual Status ForEachUserPage(
+      const std::function<Status(std::vector<AccountRecord>& page)>& on_page) {
+    Result<std::vector<AccountRecord>> all = ListUsers();
+    if (!all.ok()) return all.status();
+    return on_page(*all);
+  }
 
   // GET /users/{id}. kNotFound when it does not exist.
   virtual Result<AccountRecord> GetUser(const std::string& id) = 0;

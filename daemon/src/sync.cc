@@ -441,10 +441,23 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     std::vector<mapping::AccountRecord> in_scope;
     std::vector<mapping::AccountUser> actual;
     std::int64_t managed_total = 0;
-    for (const auto& r : mirror) {
+    for (auto& r : mirror) {
       const bool is_managed = managed_ids.count(r.id) > 0;
       if (is_managed) ++managed_total;
       if (scope.count(mapping::AsciiLower(r.email)) > 0) {
+        // The mirror says what the account held at the last full run and
+        // after idsync's own writes; whether an invite was accepted since is
+        // only known to the account. It matters: a revoke of an accepted
+        // invite keeps the user, of an unaccepted one deletes it. Ask.
+        if (r.status == mapping::AccountUser::Status::kInvited) {
+          Result<mapping::AccountRecord> fresh = account_.GetUser(r.id);
+          if (fresh.status().code() == StatusCode::kNotFound) continue;  // gone from the account
+          if (!fresh.ok()) {
+            return fresh.status().WithContext("read account user " + r.id +
+                                              " before a partial run");
+          }
+          r = std::move(fresh).value();
+        }
         actual.push_back(ToAccountUser(r, catalog, is_managed));
         in_scope.push_back(r);
       } else if (r.role == mapping::Role::kAdmin &&

@@ -675,12 +675,10 @@ void IdpReplayTest::RevokeSequence(bool full_run_after_accept) {
 
 TEST_F(IdpReplayTest, OktaDeactivationRevokesWithDeprovisionRevoke) { RevokeSequence(true); }
 
-// TODO(#5): fails today. A partial run plans from the store's account mirror,
-// which still says "invited" for an invite accepted since the last full run,
-// so deprovision: revoke deletes the person (DELETE /users/{id}) instead of
-// revoking. Enable once partial runs refresh the status of the people they
-// would revoke.
-TEST_F(IdpReplayTest, DISABLED_RevokeKeepsAnInviteAcceptedSinceTheLastFullRun) {
+// A partial run plans from the store's account mirror, which still says
+// "invited" for an invite accepted since the last full run: it must ask the
+// account, or deprovision: revoke would delete the person instead.
+TEST_F(IdpReplayTest, RevokeKeepsAnInviteAcceptedSinceTheLastFullRun) {
   RevokeSequence(false);
 }
 

@@ -37,6 +37,7 @@
 #include "idsync/emulator/emulator.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
+
 #include "prom_parse.h"
 
 namespace idsync {
@@ -564,8 +565,8 @@ TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
     EXPECT_EQ(
         Http(admin_port_, call.method, call.path, "not-the-token", "{}", "application/json").status,
         401);
-    HttpAnswer good = Http(admin_port_, call.method, call.path, kAdminToken, "{}",
-                           "application/json");
+    HttpAnswer good =
+        Http(admin_port_, call.method, call.path, kAdminToken, "{}", "application/json");
     EXPECT_EQ(good.status, call.ok_status) << good.body;
     if (call.ok_status == 200) {
       EXPECT_FALSE(json::parse(good.body, nullptr, false).is_discarded()) << good.body;

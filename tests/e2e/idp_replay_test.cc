@@ -678,9 +678,7 @@ TEST_F(IdpReplayTest, OktaDeactivationRevokesWithDeprovisionRevoke) { RevokeSequ
 // A partial run plans from the store's account mirror, which still says
 // "invited" for an invite accepted since the last full run: it must ask the
 // account, or deprovision: revoke would delete the person instead.
-TEST_F(IdpReplayTest, RevokeKeepsAnInviteAcceptedSinceTheLastFullRun) {
-  RevokeSequence(false);
-}
+TEST_F(IdpReplayTest, RevokeKeepsAnInviteAcceptedSinceTheLastFullRun) { RevokeSequence(false); }
 
 TEST_F(IdpReplayTest, EntraSequenceReachesTheAccount) {
   StartDaemon("remove");

@@ -26,7 +26,7 @@ struct Request {
   std::string path;    // decoded path, without the query: "/scim/v2/Users/abc"
   // Decoded query parameters in the order sent ("filter", "userName eq \"x\"").
   std::vector<std::pair<std::string, std::string>> query;
-  Headers headers;     // as sent; look up with Header()
+  Headers headers;  // as sent; look up with Header()
   std::string body;
   std::string remote;  // "127.0.0.1:53122"
   bool tls = false;

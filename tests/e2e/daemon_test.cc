@@ -6,215 +6,59 @@
 // a SCIM change reaching the account within a second, and a failing source
 // deprovisioning nobody.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
-#include <regex>
-#include <set>
 #include <sstream>
 #include <thread>
 
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "idsync/daemon/cli.h"
 #include "idsync/emulator/emulator.h"
-#include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
 
+#include "harness.h"
 #include "prom_parse.h"
 
-namespace idsync {
+namespace idsync::e2e {
 namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-using std::chrono::milliseconds;
-using SteadyClock = std::chrono::steady_clock;
 
 constexpr const char* kAccountToken = "e2e-account-token";
 constexpr const char* kScimToken = "e2e-scim-token";
 constexpr const char* kAdminToken = "e2e-admin-token";
 
-constexpr const char* kSeed = R"({
-  "projects": [{"id": "p_support", "name": "support-bot"}, {"id": "p_sales", "name": "sales-bot"}],
-  "users": [
-    {"id": "u_owner", "email": "owner@corp.example", "name": "Account Owner", "role": "admin",
-     "status": "active", "permissions": {}, "projects": []}
-  ]
-})";
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-
-HttpAnswer Http(int port, const std::string& method, const std::string& path,
-                const std::string& token, const std::string& body = "",
-                const std::string& content_type = "application/scim+json") {
-  HttpAnswer answer;
-  try {
-    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
-    session.setTimeout(Poco::Timespan(10, 0));
-    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!token.empty()) request.set("Authorization", "Bearer " + token);
-    if (!body.empty() || method == "POST") {
-      request.setContentType(content_type);
-      request.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    std::ostream& out = session.sendRequest(request);
-    out << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream s;
-    s << in.rdbuf();
-    answer.status = static_cast<int>(response.getStatus());
-    answer.body = s.str();
-  } catch (const std::exception& e) {
-    answer.status = -1;
-    answer.body = e.what();
-  }
-  return answer;
-}
-
-// A unix datagram socket standing in for systemd's notify socket. Like
-// systemd, it reads every datagram as it comes (a full socket would block
-// the daemon's sd_notify calls); Next() hands them out in order.
-class NotifySocket {
- public:
-  explicit NotifySocket(std::string path) : path_(std::move(path)) {
-    ::unlink(path_.c_str());
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
-    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    reader_ = std::thread([this] { Read(); });
-  }
-  ~NotifySocket() {
-    stop_ = true;
-    reader_.join();
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  bool bound() const { return bound_; }
-  const std::string& path() const { return path_; }
-
-  // The next datagram, or "" after `wait`.
-  std::string Next(milliseconds wait) {
-    std::unique_lock<std::mutex> l(mu_);
-    if (!cv_.wait_for(l, wait, [&] { return !queue_.empty(); })) return "";
-    std::string m = std::move(queue_.front());
-    queue_.pop_front();
-    return m;
-  }
-
-  // Reads datagrams until one contains `needle` (returned) or `wait` passes ("").
-  std::string WaitFor(const std::string& needle, milliseconds wait) {
-    const auto until = SteadyClock::now() + wait;
-    while (SteadyClock::now() < until) {
-      std::string m = Next(std::chrono::duration_cast<milliseconds>(until - SteadyClock::now()));
-      if (m.find(needle) != std::string::npos) return m;
-    }
-    return "";
-  }
-
- private:
-  void Read() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      char buf[4096];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) continue;
-      std::lock_guard<std::mutex> l(mu_);
-      queue_.emplace_back(buf, static_cast<std::size_t>(n));
-      cv_.notify_all();
-    }
-  }
-
-  std::string path_;
-  int fd_ = -1;
-  bool bound_ = false;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;
-  std::thread reader_;
-};
-
-class DaemonTest : public ::testing::Test {
+class DaemonTest : public E2eTest {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("idsync-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    ASSERT_NO_FATAL_FAILURE(SetUpAccount({.dir_prefix = "idsync-e2e",
+                                          .token = kAccountToken,
+                                          .seed_json = kAccountSeed,
+                                          .random_seed = 3,
+                                          .admin_token = kAdminToken}));
     fs::copy_file(std::string(IDSYNC_SOURCE_DIR) + "/examples/directory.ldif",
                   dir_ / "directory.ldif");
-    ::setenv("IDSYNC_E2E_ACCOUNT_TOKEN", kAccountToken, 1);
-    emulator::EmulatorOptions options;
-    options.token = kAccountToken;
-    options.seed_json = kSeed;
-    options.random_seed = 3;
-    auto started = emulator::AccountEmulator::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    emulator_ = std::move(started).value();
-    notify_ = std::make_unique<NotifySocket>("/tmp/idsync-e2e-" + std::to_string(::getpid()) + "-" +
-                                             std::to_string(counter) + ".sock");
+    // Directly under /tmp, not $TMPDIR: the path must fit in sun_path.
+    notify_ = std::make_unique<NotifySocket>("/tmp/" + dir_.filename().string() + ".sock");
     ASSERT_TRUE(notify_->bound());
   }
 
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    emulator_.reset();
+    E2eTest::TearDown();
     notify_.reset();
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "idsyncd's log:\n" << ReadFile(dir_ / "idsyncd.log") << "\n";
-    }
-    fs::remove_all(dir_);
   }
 
   // The example company's rules plus SCIM rules; `extra_rules` appended.
   std::string WriteConfig(const std::string& extra_rules = "", int concurrency = 4,
                           const std::string& interval = "1h") {
     std::ostringstream y;
-    y << "account:\n"
-      << "  url: " << emulator_->base_url() << "\n"
-      << "  token: ${env:IDSYNC_E2E_ACCOUNT_TOKEN}\n"
-      << "  concurrency: " << concurrency << "\n"
-      << "  max_requests_per_second: 1000\n"
-      << "  timeout: 5s\n"
-      << "  retry_for: 1m\n"
-      << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
-      << "sources:\n"
+    y << AccountAndStoreYaml(concurrency) << "sources:\n"
       << "  - name: hr\n"
       << "    type: ldif\n"
       << "    path: " << (dir_ / "directory.ldif").string() << "\n"
@@ -257,94 +101,29 @@ class DaemonTest : public ::testing::Test {
 
   // Starts idsyncd with systemd's environment and waits for its ports.
   void StartDaemon(bool wait_ready = true) {
-    const std::string log = (dir_ / "idsyncd.log").string();
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, STDERR_FILENO);
-      ::dup2(fd, STDOUT_FILENO);
-      ::setenv("NOTIFY_SOCKET", notify_->path().c_str(), 1);
-      ::setenv("WATCHDOG_USEC", "200000", 1);
-      ::unsetenv("WATCHDOG_PID");
-      ::execl(IDSYNCD_BINARY, IDSYNCD_BINARY, "--config", config_.c_str(), nullptr);
-      ::_exit(127);
-    }
+    LaunchDaemon({"NOTIFY_SOCKET=" + notify_->path(), "WATCHDOG_USEC=200000"});
     if (!wait_ready) return;
     ASSERT_NE(notify_->WaitFor("READY=1", milliseconds(15000)), "") << "no READY=1";
-    const std::regex scim("scim:([0-9]+)"), admin("admin:([0-9]+)");
-    std::smatch m;
-    std::string text = ReadFile(log);
-    // The last start's line (a restart appends to the same log).
-    const std::size_t at = text.rfind("daemon.started");
-    ASSERT_NE(at, std::string::npos) << text;
-    std::string line = text.substr(at, text.find('\n', at) - at);
-    ASSERT_TRUE(std::regex_search(line, m, scim)) << line;
-    scim_port_ = std::stoi(m[1]);
-    ASSERT_TRUE(std::regex_search(line, m, admin)) << line;
-    admin_port_ = std::stoi(m[1]);
+    const std::string line = WaitForStartLine();
+    scim_port_ = ListenerPort(line, "scim");
+    ASSERT_NE(scim_port_, 0) << line;
+    admin_port_ = ListenerPort(line, "admin");
+    ASSERT_NE(admin_port_, 0) << line;
   }
-
-  // Sends `sig` and waits for the exit status (-1 when it did not exit in time).
-  int StopDaemon(int sig = SIGTERM, milliseconds wait = milliseconds(30000)) {
-    ::kill(pid_, sig);
-    const auto until = SteadyClock::now() + wait;
-    int status = 0;
-    while (SteadyClock::now() < until) {
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return -1;
-  }
-
-  bool Alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
 
   json AdminJson(const std::string& path) {
     HttpAnswer a = Http(admin_port_, "GET", path, kAdminToken);
     EXPECT_EQ(a.status, 200) << path << ": " << a.body;
-    json j = json::parse(a.body, nullptr, false);
-    return j.is_discarded() ? json() : j;
-  }
-
-  // Waits until /v1/status shows `n` finished runs of `kind` ("apply" for full runs).
-  bool WaitForRuns(const std::string& kind, std::size_t n, milliseconds wait) {
-    const auto until = SteadyClock::now() + wait;
-    while (SteadyClock::now() < until) {
-      HttpAnswer a = Http(admin_port_, "GET", "/v1/status", kAdminToken);
-      json j = json::parse(a.body, nullptr, false);
-      if (a.status == 200 && j.is_object()) {
-        std::size_t done = 0;
-        for (const auto& r : j["runs"]) {
-          if (r["kind"] == kind && !r["result"].get<std::string>().empty()) ++done;
-        }
-        if (done >= n) return true;
-      }
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return false;
-  }
-
-  std::map<std::string, json> AccountUsers() {
-    std::map<std::string, json> users;
-    json state = json::parse(emulator_->StateJson());
-    for (const auto& u : state["users"]) {
-      users[mapping::AsciiLower(u["email"].get<std::string>())] = u;
-    }
-    return users;
+    return a.Json();
   }
 
   // Every write the emulator applied landed once: no idempotency key twice,
   // no person invited twice.
   void ExpectEveryWriteOnce() {
-    std::map<std::string, int> by_key;
+    E2eTest::ExpectEveryWriteOnce();
     std::map<std::string, int> invites;
     for (const auto& r : emulator_->Requests()) {
       if (r.method == "GET" || !r.applied) continue;
-      EXPECT_EQ(++by_key[r.idempotency_key], 1) << r.method << " " << r.path;
       if (r.endpoint == "POST /users") {
         EXPECT_EQ(++invites[r.user_id], 1) << r.user_id;
       }
@@ -396,18 +175,7 @@ class DaemonTest : public ::testing::Test {
     return 0;
   }
 
-  std::uint64_t LastSeq() {
-    auto all = emulator_->Requests();
-    return all.empty() ? 0 : all.back().seq;
-  }
-
-  fs::path dir_;
-  std::string config_;
-  std::unique_ptr<emulator::AccountEmulator> emulator_;
   std::unique_ptr<NotifySocket> notify_;
-  pid_t pid_ = -1;
-  int scim_port_ = 0;
-  int admin_port_ = 0;
 };
 
 TEST_F(DaemonTest, CheckConfigVersionAndHelp) {
@@ -704,4 +472,4 @@ TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {
 }
 
 }  // namespace
-}  // namespace idsync
+}  // namespace idsync::e2e

@@ -14,35 +14,23 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "idsync/emulator/emulator.h"
 #include "idsync/mapping/catalog.h"
-#include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
 
-namespace idsync {
-namespace {
+#include "harness.h"
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-using std::chrono::milliseconds;
-using SteadyClock = std::chrono::steady_clock;
+namespace idsync::e2e {
+namespace {
 
 constexpr char kAccountToken[] = "replay-account-token";
 constexpr char kOktaToken[] = "replay-okta-token";
@@ -59,14 +47,6 @@ constexpr char kEnterprise[] = "urn:ietf:params:scim:schemas:extension:enterpris
 // The time a SCIM change has to reach the account in these tests.
 constexpr milliseconds kWithin{2000};
 
-constexpr char kSeed[] = R"({
-  "projects": [{"id": "p_support", "name": "support-bot"}, {"id": "p_sales", "name": "sales-bot"}],
-  "users": [
-    {"id": "u_owner", "email": "owner@corp.example", "name": "Account Owner", "role": "admin",
-     "status": "active", "permissions": {}, "projects": []}
-  ]
-})";
-
 // What the rules below give, written out by hand from the built-in presets
 // (account-api.md, mapping/src/catalog.cc) so that a mapping bug shows.
 const mapping::PermissionSpec kQaAnalyst = {{"analytics", mapping::Level::kEdit},
@@ -80,13 +60,6 @@ const mapping::PermissionSpec kVoiceSpecialist = {{"analytics", mapping::Level::
                                                   {"configure", mapping::Level::kRead},
                                                   {"deployments", mapping::Level::kRead}};
 const mapping::PermissionSpec kFinance = {{"analytics", mapping::Level::kEdit}};
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string UrlEncode(const std::string& text) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -104,45 +77,6 @@ std::string UrlEncode(const std::string& text) {
 }
 
 std::string Filter(const std::string& filter) { return "filter=" + UrlEncode(filter); }
-
-struct HttpAnswer {
-  int status = 0;
-  std::string content_type;
-  std::string body;
-  json Json() const {
-    json j = json::parse(body, nullptr, false);
-    return j.is_discarded() ? json() : j;
-  }
-};
-
-HttpAnswer Http(int port, const std::string& method, const std::string& path,
-                const std::string& token, const std::string& body = "",
-                const std::string& content_type = "application/scim+json") {
-  HttpAnswer answer;
-  try {
-    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
-    session.setTimeout(Poco::Timespan(10, 0));
-    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!token.empty()) request.set("Authorization", "Bearer " + token);
-    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-      request.setContentType(content_type);
-      request.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    std::ostream& out = session.sendRequest(request);
-    out << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream s;
-    s << in.rdbuf();
-    answer.status = static_cast<int>(response.getStatus());
-    answer.content_type = response.getContentType();
-    answer.body = s.str();
-  } catch (const std::exception& e) {
-    answer.status = -1;
-    answer.body = e.what();
-  }
-  return answer;
-}
 
 // What a test expects of one account user.
 struct Access {
@@ -183,48 +117,20 @@ json PatchBody(const json& operations) {
   return {{"schemas", {kPatchSchema}}, {"Operations", operations}};
 }
 
-class IdpReplayTest : public ::testing::Test {
+class IdpReplayTest : public E2eTest {
  protected:
   void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("idsync-replay-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    ::setenv("IDSYNC_REPLAY_ACCOUNT_TOKEN", kAccountToken, 1);
-    emulator::EmulatorOptions options;
-    options.token = kAccountToken;
-    options.seed_json = kSeed;
-    options.random_seed = 7;
-    auto started = emulator::AccountEmulator::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    emulator_ = std::move(started).value();
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    emulator_.reset();
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "idsyncd's log:\n" << ReadFile(dir_ / "idsyncd.log") << "\n";
-    }
-    fs::remove_all(dir_);
+    ASSERT_NO_FATAL_FAILURE(SetUpAccount({.dir_prefix = "idsync-replay",
+                                          .token = kAccountToken,
+                                          .seed_json = kAccountSeed,
+                                          .random_seed = 7,
+                                          .admin_token = kAdminToken}));
   }
 
   // Two SCIM sources with their own tokens; rules on each source's groups.
   void WriteConfig(const std::string& deprovision) {
     std::ostringstream y;
-    y << "account:\n"
-      << "  url: " << emulator_->base_url() << "\n"
-      << "  token: ${env:IDSYNC_REPLAY_ACCOUNT_TOKEN}\n"
-      << "  concurrency: 2\n"
-      << "  max_requests_per_second: 1000\n"
-      << "  timeout: 5s\n"
-      << "  retry_for: 1m\n"
-      << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
-      << "sources:\n"
+    y << AccountAndStoreYaml(/*concurrency=*/2) << "sources:\n"
       << "  - name: okta\n"
       << "    type: scim\n"
       << "    tokens: [\"" << scim::HashToken(kOktaToken) << "\"]\n"
@@ -255,49 +161,13 @@ class IdpReplayTest : public ::testing::Test {
   // Starts idsyncd, reads its ports from the start line, waits for the first full run.
   void StartDaemon(const std::string& deprovision = "remove") {
     WriteConfig(deprovision);
-    const std::string log = (dir_ / "idsyncd.log").string();
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, STDERR_FILENO);
-      ::dup2(fd, STDOUT_FILENO);
-      ::unsetenv("NOTIFY_SOCKET");
-      ::unsetenv("WATCHDOG_USEC");
-      ::execl(IDSYNCD_BINARY, IDSYNCD_BINARY, "--config", config_.c_str(), nullptr);
-      ::_exit(127);
-    }
-    const std::regex scim("scim:([0-9]+)"), admin("admin:([0-9]+)");
-    const auto until = SteadyClock::now() + milliseconds(15000);
-    std::string line;
-    while (SteadyClock::now() < until) {
-      const std::string text = ReadFile(log);
-      const std::size_t at = text.find("daemon.started");
-      const std::size_t end = at == std::string::npos ? at : text.find('\n', at);
-      if (end != std::string::npos) {
-        line = text.substr(at, end - at);
-        break;
-      }
-      ASSERT_EQ(::waitpid(pid_, nullptr, WNOHANG), 0) << "idsyncd exited:\n" << text;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(line, m, scim)) << "no start line: " << line;
-    scim_port_ = std::stoi(m[1]);
-    ASSERT_TRUE(std::regex_search(line, m, admin)) << line;
-    admin_port_ = std::stoi(m[1]);
-    const auto runs_until = SteadyClock::now() + milliseconds(15000);
-    bool ran = false;
-    while (!ran && SteadyClock::now() < runs_until) {
-      json status = Http(admin_port_, "GET", "/v1/status", kAdminToken).Json();
-      if (status.is_object()) {
-        for (const auto& r : status["runs"]) {
-          ran = ran || (r.value("kind", "") == "apply" && !r.value("result", "").empty());
-        }
-      }
-      if (!ran) std::this_thread::sleep_for(milliseconds(50));
-    }
-    ASSERT_TRUE(ran) << "no first full run";
+    LaunchDaemon();
+    const std::string line = WaitForStartLine();
+    scim_port_ = ListenerPort(line, "scim");
+    ASSERT_NE(scim_port_, 0) << "no start line: " << line;
+    admin_port_ = ListenerPort(line, "admin");
+    ASSERT_NE(admin_port_, 0) << line;
+    ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(15000))) << "no first full run";
     ASSERT_TRUE(Settle());
   }
 
@@ -344,15 +214,6 @@ class IdpReplayTest : public ::testing::Test {
     EXPECT_TRUE(a.status == 204 || a.status == 200) << target << " " << a.status << "\n" << a.body;
     EXPECT_TRUE(Settle()) << "the daemon did not settle after PATCH " << target;
     return Scim(token, "GET", target, nullptr, 200);
-  }
-
-  std::map<std::string, json> AccountUsers() const {
-    std::map<std::string, json> users;
-    json state = json::parse(emulator_->StateJson());
-    for (const auto& u : state["users"]) {
-      users[mapping::AsciiLower(u["email"].get<std::string>())] = u;
-    }
-    return users;
   }
 
   // "" when the account user matches `want` (nullopt: absent), else what differs.
@@ -405,11 +266,6 @@ class IdpReplayTest : public ::testing::Test {
     ADD_FAILURE() << "after " << step << ", within " << kWithin.count() << " ms:" << problem;
   }
 
-  std::uint64_t LastSeq() const {
-    auto all = emulator_->Requests();
-    return all.empty() ? 0 : all.back().seq;
-  }
-
   // "METHOD endpoint user_id" of every applied write after `after`.
   std::vector<std::string> WritesSince(std::uint64_t after) const {
     std::vector<std::string> writes;
@@ -423,15 +279,6 @@ class IdpReplayTest : public ::testing::Test {
     auto users = AccountUsers();
     auto it = users.find(email);
     return it == users.end() ? "" : it->second.value("id", "");
-  }
-
-  // Every write the emulator applied landed once: no idempotency key twice.
-  void ExpectEveryWriteOnce() const {
-    std::map<std::string, int> by_key;
-    for (const auto& r : emulator_->Requests()) {
-      if (r.method == "GET" || !r.applied) continue;
-      EXPECT_EQ(++by_key[r.idempotency_key], 1) << r.method << " " << r.path;
-    }
   }
 
   // Nothing of Okta's password in the store's files or the log.
@@ -474,13 +321,6 @@ class IdpReplayTest : public ::testing::Test {
   }
 
   void RevokeSequence(bool full_run_after_accept);
-
-  fs::path dir_;
-  std::string config_;
-  std::unique_ptr<emulator::AccountEmulator> emulator_;
-  pid_t pid_ = -1;
-  int scim_port_ = 0;
-  int admin_port_ = 0;
 };
 
 const Access kEngineering{"member", kQaAnalyst, {"p_support"}};
@@ -868,4 +708,4 @@ TEST_F(IdpReplayTest, OneSourcesTokenCannotSeeOrTouchAnothers) {
 }
 
 }  // namespace
-}  // namespace idsync
+}  // namespace idsync::e2e

@@ -11,33 +11,21 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <thread>
 
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "idsync/emulator/emulator.h"
-#include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
 
+#include "harness.h"
 #include "slapd_fixture.h"
 
-namespace idsync {
+namespace idsync::e2e {
 namespace {
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-using std::chrono::milliseconds;
-using SteadyClock = std::chrono::steady_clock;
 using testing::SlapdFixture;
 using testing::SlapdOptions;
 
@@ -85,13 +73,6 @@ cn: lobby
 member: uid=carol,ou=people,dc=corp,dc=example
 )";
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::size_t Count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
   for (std::size_t at = text.find(needle); at != std::string::npos;
@@ -101,39 +82,7 @@ std::size_t Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-struct HttpAnswer {
-  int status = 0;
-  std::string body;
-};
-
-HttpAnswer Http(int port, const std::string& method, const std::string& path,
-                const std::string& body = "") {
-  HttpAnswer answer;
-  try {
-    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
-    session.setTimeout(Poco::Timespan(10, 0));
-    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    request.set("Authorization", std::string("Bearer ") + kAdminToken);
-    if (method == "POST") {
-      request.setContentType("application/json");
-      request.setContentLength(static_cast<std::streamsize>(body.size()));
-    }
-    std::ostream& out = session.sendRequest(request);
-    out << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream s;
-    s << in.rdbuf();
-    answer.status = static_cast<int>(response.getStatus());
-    answer.body = s.str();
-  } catch (const std::exception& e) {
-    answer.status = -1;
-    answer.body = e.what();
-  }
-  return answer;
-}
-
-class LdapWatchTest : public ::testing::Test {
+class LdapWatchTest : public E2eTest {
  protected:
   void SetUp() override {
     if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
@@ -145,45 +94,22 @@ class LdapWatchTest : public ::testing::Test {
     Status added = slapd_->Add(kDirectory);
     ASSERT_TRUE(added.ok()) << added.ToString();
 
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("idsync-e2e-watch-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    ::setenv("IDSYNC_E2E_WATCH_ACCOUNT_TOKEN", kAccountToken, 1);
-    emulator::EmulatorOptions emulator_options;
-    emulator_options.token = kAccountToken;
-    emulator_options.seed_json = kSeed;
-    emulator_options.random_seed = 5;
-    auto started = emulator::AccountEmulator::Start(emulator_options);
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    emulator_ = std::move(started).value();
+    ASSERT_NO_FATAL_FAILURE(SetUpAccount({.dir_prefix = "idsync-e2e-watch",
+                                          .token = kAccountToken,
+                                          .seed_json = kSeed,
+                                          .random_seed = 5,
+                                          .admin_token = kAdminToken}));
     WriteConfig();
   }
 
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    emulator_.reset();
-    if (::testing::Test::HasFailure() && !dir_.empty()) {
-      std::cerr << "idsyncd's log:\n" << ReadFile(dir_ / "idsyncd.log") << "\n";
-    }
+    E2eTest::TearDown();
     slapd_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   void WriteConfig() {
     std::ostringstream y;
-    y << "account:\n"
-      << "  url: " << emulator_->base_url() << "\n"
-      << "  token: ${env:IDSYNC_E2E_WATCH_ACCOUNT_TOKEN}\n"
-      << "  max_requests_per_second: 1000\n"
-      << "  timeout: 5s\n"
-      << "  retry_for: 1m\n"
-      << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
-      << "sources:\n"
+    y << AccountAndStoreYaml() << "sources:\n"
       << "  - name: hr\n"
       << "    type: ldap\n"
       << "    url: " << slapd_->ldap_url() << "\n"
@@ -215,54 +141,11 @@ class LdapWatchTest : public ::testing::Test {
   // Starts idsyncd and waits for its admin port (from the latest start's
   // line in the log, which restarts append to).
   void StartDaemon() {
-    const std::string log = (dir_ / "idsyncd.log").string();
-    log_offset_ = fs::exists(log) ? fs::file_size(log) : 0;
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, STDERR_FILENO);
-      ::dup2(fd, STDOUT_FILENO);
-      ::unsetenv("NOTIFY_SOCKET");
-      ::execl(IDSYNCD_BINARY, IDSYNCD_BINARY, "--config", config_.c_str(), nullptr);
-      ::_exit(127);
-    }
-    const std::regex admin("admin:([0-9]+)");
-    const auto until = SteadyClock::now() + milliseconds(15000);
-    while (SteadyClock::now() < until) {
-      const std::string text = Log();
-      const std::size_t at = text.find("daemon.started");
-      if (at != std::string::npos) {
-        std::string line = text.substr(at, text.find('\n', at) - at);
-        std::smatch m;
-        ASSERT_TRUE(std::regex_search(line, m, admin)) << line;
-        admin_port_ = std::stoi(m[1]);
-        return;
-      }
-      ASSERT_EQ(::waitpid(pid_, nullptr, WNOHANG), 0) << "idsyncd exited:\n" << text;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    FAIL() << "idsyncd did not start:\n" << Log();
-  }
-
-  int StopDaemon() {
-    ::kill(pid_, SIGTERM);
-    const auto until = SteadyClock::now() + milliseconds(30000);
-    int status = 0;
-    while (SteadyClock::now() < until) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return -1;
-  }
-
-  // What the daemon started last logged.
-  std::string Log() {
-    std::string text = ReadFile(dir_ / "idsyncd.log");
-    return log_offset_ < text.size() ? text.substr(log_offset_) : std::string();
+    LaunchDaemon();
+    const std::string line = WaitForStartLine();
+    ASSERT_FALSE(line.empty());
+    admin_port_ = ListenerPort(line, "admin");
+    ASSERT_NE(admin_port_, 0) << line;
   }
 
   bool WaitForLog(const std::string& needle, std::size_t times, milliseconds wait) {
@@ -275,31 +158,13 @@ class LdapWatchTest : public ::testing::Test {
   }
 
   json AdminStatus() {
-    HttpAnswer a = Http(admin_port_, "GET", "/v1/status");
+    HttpAnswer a = Admin("GET", "/v1/status");
     EXPECT_EQ(a.status, 200) << a.body;
-    json j = json::parse(a.body, nullptr, false);
-    return j.is_discarded() ? json() : j;
+    return a.Json();
   }
 
   // Finished runs of `kind` ("apply" is a full run) that /v1/status lists.
-  std::size_t Runs(const std::string& kind) {
-    std::size_t done = 0;
-    json j = AdminStatus();
-    if (!j.is_object()) return 0;
-    for (const auto& r : j["runs"]) {
-      if (r["kind"] == kind && !r["result"].get<std::string>().empty()) ++done;
-    }
-    return done;
-  }
-
-  bool WaitForRuns(const std::string& kind, std::size_t n, milliseconds wait) {
-    const auto until = SteadyClock::now() + wait;
-    while (SteadyClock::now() < until) {
-      if (Runs(kind) >= n) return true;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return false;
-  }
+  std::size_t Runs(const std::string& kind) { return FinishedRuns(AdminStatus(), kind); }
 
   json SourceStatus(const std::string& name) {
     json j = AdminStatus();
@@ -307,15 +172,6 @@ class LdapWatchTest : public ::testing::Test {
       if (s["name"] == name) return s;
     }
     return json();
-  }
-
-  std::map<std::string, json> AccountUsers() {
-    std::map<std::string, json> users;
-    json state = json::parse(emulator_->StateJson());
-    for (const auto& u : state["users"]) {
-      users[mapping::AsciiLower(u["email"].get<std::string>())] = u;
-    }
-    return users;
   }
 
   // True when `email` holds some access in the account: listed with a
@@ -369,12 +225,6 @@ class LdapWatchTest : public ::testing::Test {
   }
 
   std::unique_ptr<SlapdFixture> slapd_;
-  fs::path dir_;
-  std::string config_;
-  std::unique_ptr<emulator::AccountEmulator> emulator_;
-  pid_t pid_ = -1;
-  int admin_port_ = 0;
-  std::uintmax_t log_offset_ = 0;
 };
 
 TEST_F(LdapWatchTest, AWatchedMembershipChangeReachesTheAccountWithoutAFullRun) {
@@ -417,7 +267,7 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   EXPECT_EQ(source.value("state", ""), "failing") << source.dump();
   EXPECT_NE(source.value("last_error", "").find("change feed"), std::string::npos) << source.dump();
   // A full run now cannot read the source either: the last good read stands in.
-  ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", "{}").status, 202);
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
   ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000))) << Log();
   EXPECT_EQ(AccountUsers(), before);
   for (const auto& r : emulator_->Requests(seen)) {
@@ -445,4 +295,4 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
 }
 
 }  // namespace
-}  // namespace idsync
+}  // namespace idsync::e2e

@@ -436,6 +436,14 @@ Result<std::unique_ptr<Connection>> OpenConnection(const config::SourceConfig& s
   return Status(last.code(), message + Join(failures, "; "));
 }
 
+Result<std::unique_ptr<Connection>> OpenConnectionTo(const config::SourceConfig& source,
+                                                     const std::string& url) {
+  ASSIGN_OR_RETURN(ConnectPlan plan, PlanConnection(source, url));
+  Result<std::unique_ptr<Connection>> connection = Open(plan, source.bind);
+  if (!connection.ok()) return connection.status().WithContext("source '" + source.name + "'");
+  return connection;
+}
+
 std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
   for (const std::string& part : parts) {
@@ -613,6 +621,81 @@ Status Session::Collect(const std::string& what, int message_id, const EntryFn& 
                      what + ": unexpected LDAP message type " + std::to_string(type));
     }
   }
+}
+
+void EntryReader::Clear() {
+  for (berval* array : arrays_) ber_memfree(array);
+  arrays_.clear();
+  attributes_.clear();
+  if (ber_ != nullptr) ber_free(ber_, 0);
+  ber_ = nullptr;
+  dn_ = {};
+}
+
+Status EntryReader::Read(const Session& session, LDAPMessage* entry) {
+  Clear();
+  LDAP* ld = session.ld();
+  berval dn{};
+  int rc = ldap_get_dn_ber(ld, entry, &ber_, &dn);
+  if (rc != LDAP_SUCCESS) return session.Ldap(rc, "reading an entry's DN", Diagnostic(ld));
+  dn_ = std::string_view(dn.bv_val != nullptr ? dn.bv_val : "", dn.bv_len);
+  while (true) {
+    berval description{};
+    berval* values = nullptr;
+    rc = ldap_get_attribute_ber(ld, entry, ber_, &description, &values);
+    // (A failed decoding frees what it allocated.)
+    if (rc != LDAP_SUCCESS) {
+      return session.Ldap(rc, "reading the attributes of '" + std::string(dn_) + "'",
+                          Diagnostic(ld));
+    }
+    if (values != nullptr) arrays_.push_back(values);
+    if (description.bv_val == nullptr) return Status::Ok();  // the end
+    std::size_t count = 0;
+    if (values != nullptr) {
+      while (values[count].bv_val != nullptr) ++count;
+    }
+    attributes_.push_back(
+        Attribute{std::string_view(description.bv_val, description.bv_len), values, count});
+  }
+}
+
+const EntryReader::Attribute* EntryReader::Find(std::string_view description) const {
+  for (const Attribute& attribute : attributes_) {
+    if (EqualsIgnoreCase(attribute.description, description)) return &attribute;
+  }
+  return nullptr;
+}
+
+std::string_view EntryReader::First(std::string_view description) const {
+  const Attribute* attribute = Find(description);
+  if (attribute == nullptr || attribute->count == 0) return {};
+  return std::string_view(attribute->values[0].bv_val, attribute->values[0].bv_len);
+}
+
+Result<std::string> EntryId(const Session& session, const EntryReader& entry,
+                            const std::string& attribute, std::string_view dn) {
+  std::string_view value = entry.First(attribute);
+  if (value.empty() || !IsGuidAttribute(session.source().flavor, attribute)) {
+    return std::string(value);
+  }
+  Result<std::string> guid = FormatGuid(value);
+  if (!guid.ok()) {
+    return session.Error(StatusCode::kInternal,
+                         "entry '" + std::string(dn) + "': " + guid.status().message());
+  }
+  return guid;
+}
+
+Result<std::string> UserId(const Session& session, const EntryReader& entry, std::string_view dn) {
+  const config::SourceConfig& source = session.source();
+  std::string id;
+  if (!source.users.id.empty()) {
+    ASSIGN_OR_RETURN(id, EntryId(session, entry, source.users.id, dn));
+  }
+  if (id.empty()) {
+    ASSIGN_OR_RETURN(id, EntryId(session, entry, FlavorIdAttribute(source.flavor), dn));
+  }
+  return id;
 }
 
 Result<std::string> EntryDn(const Session& session, LDAPMessage* entry) {

@@ -173,6 +173,11 @@ struct Connection {
 // connect bounded by connect_timeout and the rest by timeout.
 Result<std::unique_ptr<Connection>> OpenConnection(const config::SourceConfig& source);
 
+// Opens a connection to `url` (one of source.urls) alone, as OpenConnection
+// does: a second connection to the server another one already uses.
+Result<std::unique_ptr<Connection>> OpenConnectionTo(const config::SourceConfig& source,
+                                                     const std::string& url);
+
 // One conversation with the server: searches with deadlines, entries handed
 // to a callback, every failure turned into a Status that names the source,
 // the URL and the search. Borrows the source and the connection.
@@ -222,6 +227,51 @@ class Session {
   std::string prefix_;
   std::size_t* pages_;
 };
+
+// One entry read in a single pass over its message, nothing copied: the DN
+// and each attribute's values as they sit in the message, valid until the
+// message is freed or the next Read. The full read uses it on every entry;
+// looking attributes up one by one (ldap_get_values_len) rescans the entry
+// and copies each value. Reuse one reader for many entries.
+class EntryReader {
+ public:
+  struct Attribute {
+    std::string_view description;  // "member;range=0-1499" as the server wrote it
+    const berval* values;          // `count` of them
+    std::size_t count;
+  };
+
+  EntryReader() = default;
+  ~EntryReader() { Clear(); }
+  EntryReader(const EntryReader&) = delete;
+  EntryReader& operator=(const EntryReader&) = delete;
+
+  // Reads `entry`; the error names the session's source and URL.
+  Status Read(const Session& session, LDAPMessage* entry);
+
+  std::string_view dn() const { return dn_; }
+  const std::vector<Attribute>& attributes() const { return attributes_; }
+  // The first attribute whose description is `description`
+  // (case-insensitively), or null.
+  const Attribute* Find(std::string_view description) const;
+  // Its first value, or "".
+  std::string_view First(std::string_view description) const;
+
+ private:
+  void Clear();
+
+  std::string_view dn_;
+  std::vector<Attribute> attributes_;
+  std::vector<berval*> arrays_;  // the value arrays libldap allocated
+  BerElement* ber_ = nullptr;
+};
+
+// As EntryId, from a read entry.
+Result<std::string> EntryId(const Session& session, const EntryReader& entry,
+                            const std::string& attribute, std::string_view dn);
+
+// As UserId, from a read entry.
+Result<std::string> UserId(const Session& session, const EntryReader& entry, std::string_view dn);
 
 // The entry's DN.
 Result<std::string> EntryDn(const Session& session, LDAPMessage* entry);

@@ -1,11 +1,106 @@
 #include "snapshot_builder.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <utility>
 
 #include "idsync/mapping/dn.h"
 
 namespace idsync::ldap::internal {
+
+std::uint64_t TextIndex::Hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
+
+std::string_view TextIndex::TextAt(std::uint64_t offset) const {
+  std::uint32_t length = 0;
+  std::memcpy(&length, texts_.data() + offset, sizeof length);
+  return std::string_view(texts_.data() + offset + sizeof length, length);
+}
+
+std::uint32_t TextIndex::Find(std::string_view text) const {
+  if (slots_.empty()) return kNone;
+  const std::uint64_t hash = Hash(text);
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.key == 0) return kNone;
+    if (slot.tag == tag && TextAt(slot.offset) == text) return slot.key - 1;
+  }
+}
+
+std::uint32_t TextIndex::Insert(std::string_view text, std::uint32_t value, bool* added) {
+  Reserve(1);
+  return InsertHashed(text, Hash(text), value, added);
+}
+
+std::uint32_t TextIndex::InsertHashed(std::string_view text, std::uint64_t hash,
+                                      std::uint32_t value, bool* added) {
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  for (;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.key == 0) break;
+    if (slot.tag == tag && TextAt(slot.offset) == text) {
+      *added = false;
+      return slot.key - 1;
+    }
+  }
+  const auto key = static_cast<std::uint32_t>(entries_.size());
+  const std::uint64_t offset = texts_.size();
+  const auto length = static_cast<std::uint32_t>(text.size());
+  const char* length_bytes = reinterpret_cast<const char*>(&length);
+  texts_.insert(texts_.end(), length_bytes, length_bytes + sizeof length);
+  texts_.insert(texts_.end(), text.begin(), text.end());
+  entries_.push_back(Entry{offset, value});
+  slots_[i] = Slot{tag, key + 1, offset};
+  *added = true;
+  return key;
+}
+
+void TextIndex::InsertAll(const std::string_view* texts, std::size_t count, std::uint32_t* keys) {
+  Reserve(count);
+  // A lookup misses the cache twice in a large table, on its slot and on
+  // the text the slot points at. Both are fetched ahead: the slot kAhead
+  // texts before the lookup, the text half-way.
+  constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kRing = 16;  // > kAhead, a power of two
+  std::uint64_t hashes[kRing];
+  const std::size_t mask = slots_.size() - 1;
+  bool added = false;
+  for (std::size_t i = 0; i < count + kAhead; ++i) {
+    if (i < count) {
+      hashes[i % kRing] = Hash(texts[i]);
+      __builtin_prefetch(&slots_[hashes[i % kRing] & mask]);
+    }
+    if (i >= kAhead / 2 && i - kAhead / 2 < count) {
+      const Slot& slot = slots_[hashes[(i - kAhead / 2) % kRing] & mask];
+      if (slot.key != 0) __builtin_prefetch(texts_.data() + slot.offset);
+    }
+    if (i >= kAhead) {
+      const std::size_t j = i - kAhead;
+      keys[j] = InsertHashed(texts[j], hashes[j % kRing], 0, &added);
+    }
+  }
+}
+
+void TextIndex::Reserve(std::size_t more) {
+  // Kept at most half full: probes stay short.
+  std::size_t size = slots_.empty() ? 64 : slots_.size();
+  while ((entries_.size() + more) * 2 > size) size *= 2;
+  if (size == slots_.size()) return;
+  std::vector<Slot> slots(size);
+  const std::size_t mask = size - 1;
+  for (std::uint32_t key = 0; key < entries_.size(); ++key) {
+    const std::uint64_t offset = entries_[key].offset;
+    const std::uint64_t hash = Hash(TextAt(offset));
+    std::size_t i = hash & mask;
+    while (slots[i].key != 0) i = (i + 1) & mask;
+    slots[i] = Slot{static_cast<std::uint32_t>(hash >> 32), key + 1, offset};
+  }
+  slots_ = std::move(slots);
+}
 
 SnapshotBuilder::SnapshotBuilder(std::string source, bool nested, int max_depth) {
   snapshot_.source = std::move(source);
@@ -24,29 +119,31 @@ Result<std::string> SnapshotBuilder::Normalize(std::string_view kind, std::strin
   return normalized;
 }
 
-std::uint32_t SnapshotBuilder::Intern(std::string_view written, const std::string* normalized) {
-  if (auto it = value_ids_.find(written); it != value_ids_.end()) {
-    if (values_[it->second].normalized == nullptr) values_[it->second].normalized = normalized;
-    return it->second;
+std::uint32_t SnapshotBuilder::Intern(std::string_view written, const TextIndex* index,
+                                      std::uint32_t key) {
+  bool added = false;
+  const std::uint32_t id = value_ids_.Insert(written, 0, &added);
+  if (added) {
+    values_.push_back(Value{index, key});
+  } else if (values_[id].index == nullptr) {
+    values_[id] = Value{index, key};
   }
-  const auto id = static_cast<std::uint32_t>(values_.size());
-  value_ids_.emplace(std::string(written), id);
-  values_.push_back(Value{normalized});
   return id;
 }
 
 Status SnapshotBuilder::AddUser(std::string dn, std::string id, std::string email,
                                 std::string name) {
   ASSIGN_OR_RETURN(std::string normalized, Normalize("user", dn));
-  auto [it, inserted] =
-      user_index_.emplace(normalized, static_cast<std::uint32_t>(snapshot_.users.size()));
+  bool inserted = false;
+  const std::uint32_t key =
+      user_index_.Insert(normalized, static_cast<std::uint32_t>(snapshot_.users.size()), &inserted);
   if (!inserted) {
     return InternalError("source '" + snapshot_.source + "': the server returned the user '" + dn +
                          "' twice");
   }
   // Member values name users the way the server wrote their DNs, mostly:
   // knowing the normalized form of that spelling saves parsing it again.
-  Intern(dn, &it->first);
+  Intern(dn, &user_index_, key);
   mapping::DirectoryUser user;
   user.id = id.empty() ? std::move(normalized) : std::move(id);
   user.dn = std::move(dn);
@@ -58,9 +155,9 @@ Status SnapshotBuilder::AddUser(std::string dn, std::string id, std::string emai
 
 Result<bool> SnapshotBuilder::MarkDisabled(std::string_view dn) {
   ASSIGN_OR_RETURN(std::string normalized, Normalize("disabled user", dn));
-  auto it = user_index_.find(normalized);
-  if (it == user_index_.end()) return false;
-  mapping::DirectoryUser& user = snapshot_.users[it->second];
+  const std::uint32_t key = user_index_.Find(normalized);
+  if (key == TextIndex::kNone) return false;
+  mapping::DirectoryUser& user = snapshot_.users[user_index_.Value(key)];
   if (!user.disabled) ++disabled_;
   user.disabled = true;
   return true;
@@ -69,12 +166,13 @@ Result<bool> SnapshotBuilder::MarkDisabled(std::string_view dn) {
 Result<std::uint32_t> SnapshotBuilder::AddGroup(std::string dn, std::string id, std::string name) {
   ASSIGN_OR_RETURN(std::string normalized, Normalize("group", dn));
   auto index = static_cast<std::uint32_t>(snapshot_.groups.size());
-  auto [it, inserted] = group_index_.emplace(normalized, index);
+  bool inserted = false;
+  const std::uint32_t key = group_index_.Insert(normalized, index, &inserted);
   if (!inserted) {
     return InternalError("source '" + snapshot_.source + "': the server returned the group '" + dn +
                          "' twice");
   }
-  Intern(dn, &it->first);
+  Intern(dn, &group_index_, key);
   mapping::DirectoryGroup group;
   group.id = id.empty() ? std::move(normalized) : std::move(id);
   group.dn = std::move(dn);
@@ -87,8 +185,8 @@ Result<std::uint32_t> SnapshotBuilder::AddGroup(std::string dn, std::string id, 
 
 Status SnapshotBuilder::AddNormalizedUser(std::string dn, std::string normalized_dn, std::string id,
                                           std::string email, std::string name, bool disabled) {
-  auto [it, inserted] =
-      user_index_.emplace(normalized_dn, static_cast<std::uint32_t>(snapshot_.users.size()));
+  bool inserted = false;
+  user_index_.Insert(normalized_dn, static_cast<std::uint32_t>(snapshot_.users.size()), &inserted);
   if (!inserted) {
     return InternalError("source '" + snapshot_.source + "': two users have the DN '" + dn + "'");
   }
@@ -106,7 +204,8 @@ Status SnapshotBuilder::AddNormalizedUser(std::string dn, std::string normalized
 Result<std::uint32_t> SnapshotBuilder::AddNormalizedGroup(std::string dn, std::string normalized_dn,
                                                           std::string id, std::string name) {
   auto index = static_cast<std::uint32_t>(snapshot_.groups.size());
-  auto [it, inserted] = group_index_.emplace(normalized_dn, index);
+  bool inserted = false;
+  group_index_.Insert(normalized_dn, index, &inserted);
   if (!inserted) {
     return InternalError("source '" + snapshot_.source + "': two groups have the DN '" + dn + "'");
   }
@@ -130,7 +229,16 @@ void SnapshotBuilder::AddMembers(std::uint32_t group, std::vector<std::string> v
   // hundred thousand DNs a million times over.
   std::vector<std::uint32_t>& list = members_[group];
   list.reserve(list.size() + values.size());
-  for (const std::string& value : values) list.push_back(Intern(value, nullptr));
+  for (const std::string& value : values) list.push_back(Intern(value, nullptr, 0));
+}
+
+void SnapshotBuilder::AddMemberIds(std::uint32_t group, std::vector<std::uint32_t> ids) {
+  std::vector<std::uint32_t>& list = members_[group];
+  if (list.empty()) {
+    list = std::move(ids);
+  } else {
+    list.insert(list.end(), ids.begin(), ids.end());
+  }
 }
 
 mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
@@ -145,40 +253,40 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
   tally.disabled_users = disabled_;
   // Each written value is resolved once, the first time a group names it.
   std::vector<Target> targets(values_.size());
-  std::vector<std::string_view> written;  // by value id, for the values needing a parse
-  bool have_written = false;
+  const auto lookup = [&](std::string_view normalized, Target& target) {
+    if (std::uint32_t u = user_index_.Find(normalized); u != TextIndex::kNone) {
+      target.user = user_index_.Value(u);
+    }
+    if (std::uint32_t h = group_index_.Find(normalized); h != TextIndex::kNone) {
+      target.group = group_index_.Value(h);
+    }
+  };
   const auto resolve = [&](std::uint32_t id) -> const Target& {
     Target& target = targets[id];
     if (target.known) return target;
     target.known = true;
-    const std::string* normalized = values_[id].normalized;
-    Result<std::string> parsed{std::string()};
-    if (normalized == nullptr) {
-      if (!have_written) {
-        written.resize(values_.size());
-        for (const auto& [text, at] : value_ids_) written[at] = text;
-        have_written = true;
-      }
-      parsed = mapping::NormalizeDn(written[id]);
-      if (!parsed.ok()) {
-        target.invalid = true;
-        return target;
-      }
-      normalized = &*parsed;
+    const Value& value = values_[id];
+    if (value.index != nullptr) {
+      lookup(value.index->Text(value.key), target);
+      return target;
     }
-    if (auto u = user_index_.find(*normalized); u != user_index_.end()) target.user = u->second;
-    if (auto h = group_index_.find(*normalized); h != group_index_.end()) target.group = h->second;
+    Result<std::string> parsed = mapping::NormalizeDn(value_ids_.Text(id));
+    if (!parsed.ok()) {
+      target.invalid = true;
+      return target;
+    }
+    lookup(*parsed, target);
     return target;
   };
   for (std::size_t g = 0; g < snapshot_.groups.size(); ++g) {
     mapping::DirectoryGroup& group = snapshot_.groups[g];
     if (const std::vector<std::string>* normalized = normalized_members_[g]) {
       for (const std::string& value : *normalized) {
-        auto u = user_index_.find(value);
-        auto h = group_index_.find(value);
-        if (u == user_index_.end() && h == group_index_.end()) ++tally.unresolved_members;
-        if (u != user_index_.end()) group.member_users.push_back(u->second);
-        if (h != group_index_.end()) group.member_groups.push_back(h->second);
+        const std::uint32_t u = user_index_.Find(value);
+        const std::uint32_t h = group_index_.Find(value);
+        if (u == TextIndex::kNone && h == TextIndex::kNone) ++tally.unresolved_members;
+        if (u != TextIndex::kNone) group.member_users.push_back(user_index_.Value(u));
+        if (h != TextIndex::kNone) group.member_groups.push_back(group_index_.Value(h));
       }
     }
     group.member_users.reserve(group.member_users.size() + members_[g].size());
@@ -204,7 +312,6 @@ mapping::SourceSnapshot SnapshotBuilder::Finish(BuildCounts* counts) {
   }
   members_ = {};
   normalized_members_ = {};
-  written = {};
   value_ids_ = {};
   values_ = {};
   user_index_ = {};

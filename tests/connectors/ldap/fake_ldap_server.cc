@@ -138,9 +138,10 @@ FakeAnswer PageOf(const std::vector<FakeEntry>& entries, const FakeSearch& searc
   return answer;
 }
 
-Result<std::unique_ptr<FakeLdapServer>> FakeLdapServer::Start(Handler handler) {
+Result<std::unique_ptr<FakeLdapServer>> FakeLdapServer::Start(Handler handler, bool concurrent) {
   std::unique_ptr<FakeLdapServer> server(new FakeLdapServer());
   server->handler_ = std::move(handler);
+  server->concurrent_ = concurrent;
   server->listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (server->listen_fd_ < 0) return InternalError(std::string("socket: ") + std::strerror(errno));
   sockaddr_in address = Loopback(0);
@@ -182,19 +183,28 @@ void FakeLdapServer::Run() {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_read_, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      return;
+      break;
     }
-    if (fds[1].revents != 0) return;
+    if (fds[1].revents != 0) break;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     // Each message goes out in its own small writes; without this, Nagle's
     // algorithm and delayed acknowledgements add tens of milliseconds each.
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (concurrent_) {
+      // (Serve stops when the wake pipe fires, which it never drains.)
+      connections_.emplace_back([this, fd] {
+        Serve(fd);
+        ::close(fd);
+      });
+      continue;
+    }
     bool keep_going = Serve(fd);
     ::close(fd);
-    if (!keep_going) return;
+    if (!keep_going) break;
   }
+  for (std::thread& connection : connections_) connection.join();
 }
 
 bool FakeLdapServer::Serve(int fd) {

@@ -4,8 +4,9 @@
 // an error on a later page). It speaks just enough LDAPv3 (BER through
 // liblber): binds always succeed, searches are answered by a handler, and
 // every search is logged with its paged-results control. Serves one
-// connection at a time on its own thread; the public methods are
-// thread-safe.
+// connection at a time on its own thread (or, when started concurrent,
+// each connection on a thread of its own, the handler called from any of
+// them); the public methods are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -53,7 +54,7 @@ class FakeLdapServer {
 
   // Listens on 127.0.0.1, a free port. Root DSE reads (base "") get an empty
   // success without reaching the handler.
-  static Result<std::unique_ptr<FakeLdapServer>> Start(Handler handler);
+  static Result<std::unique_ptr<FakeLdapServer>> Start(Handler handler, bool concurrent = false);
   ~FakeLdapServer();
 
   std::string url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
@@ -66,6 +67,8 @@ class FakeLdapServer {
   bool Serve(int fd);  // false when asked to stop
 
   Handler handler_;
+  bool concurrent_ = false;
+  std::vector<std::thread> connections_;  // concurrent: one per connection
   std::uint16_t port_ = 0;
   int listen_fd_ = -1;
   int wake_read_ = -1;

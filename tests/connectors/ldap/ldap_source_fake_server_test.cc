@@ -3,9 +3,11 @@
 // values, and a server that misbehaves while paging. Every misbehaviour
 // must fail the whole read.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -213,6 +215,126 @@ struct Fault {
   StatusCode code;
   std::string message_part;
 };
+
+// The snapshot as text, members by DN, for comparing two reads.
+std::vector<std::string> Describe(const mapping::SourceSnapshot& s) {
+  std::vector<std::string> lines;
+  for (const mapping::DirectoryUser& u : s.users) {
+    lines.push_back("user " + u.dn + " " + u.id + " " + u.email + " " + u.name +
+                    (u.disabled ? " disabled" : ""));
+  }
+  for (const mapping::DirectoryGroup& g : s.groups) {
+    std::string line = "group " + g.dn + " " + g.id + " " + g.name + ":";
+    for (std::uint32_t u : g.member_users) line += " " + s.users[u].dn;
+    for (std::uint32_t h : g.member_groups) line += " " + s.groups[h].dn;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+TEST(LdapSourceActiveDirectory, RangedMembersReadOnTheSecondConnectionGiveTheSameSnapshot) {
+  Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(Directory, true);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  config::SourceConfig config = ActiveDirectory((*server)->url());
+  Result<std::unique_ptr<LdapSource>> sequential = LdapSource::Create(config);
+  ASSERT_TRUE(sequential.ok());
+  Result<mapping::SourceSnapshot> one = (*sequential)->Read();
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  const std::size_t searches = (*server)->searches().size();
+
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> parallel = LdapSource::Create(config, options);
+  ASSERT_TRUE(parallel.ok());
+  Result<mapping::SourceSnapshot> two = (*parallel)->Read();
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(Describe(*two), Describe(*one));
+  EXPECT_EQ((*parallel)->last_stats().ranged_fetches, 2u);
+  EXPECT_EQ((*parallel)->last_stats().pages, (*sequential)->last_stats().pages);
+  EXPECT_EQ((*server)->searches().size(), 2 * searches);
+  ASSERT_EQ(two->groups.size(), 2u);
+  EXPECT_EQ(two->groups[0].member_users.size(), 5u);
+}
+
+TEST(LdapSourceActiveDirectory, AGroupsFailureStopsAUsersSearchThatWaits) {
+  // The users' second page takes 3 s; the groups fail at once on their own
+  // connection. The read fails with the groups' error without waiting.
+  Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(
+      [](const FakeSearch& s) {
+        FakeAnswer a = Directory(s);
+        if (s.base == kStaff && s.cookie == "2") {
+          std::this_thread::sleep_for(std::chrono::seconds(3));
+        }
+        if (s.base == kGroups) a.result_code = 50;
+        return a;
+      },
+      true);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  config::SourceConfig config = ActiveDirectory((*server)->url());
+  config.timeout = std::chrono::seconds(20);
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
+  ASSERT_TRUE(source.ok());
+  const auto start = std::chrono::steady_clock::now();
+  Result<mapping::SourceSnapshot> s = (*source)->Read();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("groups search"), std::string::npos) << s.status().ToString();
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
+TEST(LdapSourceActiveDirectory, AUsersFailureDoesNotWaitForTheGroupsConnection) {
+  // This server serves one connection at a time: the groups' connection,
+  // opened after the first user, gets no answer while the users' is open.
+  // The users fail on their second page; the read must fail at once with
+  // their error, not wait for the other connection's bind to time out.
+  Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start([](const FakeSearch& s) {
+    FakeAnswer a = Directory(s);
+    if (s.base == kStaff && s.cookie == "2") {
+      a.result_code = 11;
+      a.page_control = false;
+    }
+    return a;
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  config::SourceConfig config = ActiveDirectory((*server)->url());
+  config.timeout = std::chrono::seconds(20);
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
+  ASSERT_TRUE(source.ok());
+  const auto start = std::chrono::steady_clock::now();
+  Result<mapping::SourceSnapshot> s = (*source)->Read();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kResourceExhausted) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("users search"), std::string::npos) << s.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST(LdapSourceActiveDirectory, ParallelGroupsFallBackWhenNoSecondConnectionOpens) {
+  // The groups' connection is refused: they are read after the users, on
+  // the first connection, and the snapshot is whole.
+  Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(Directory);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  config::SourceConfig config = ActiveDirectory((*server)->url());
+  // Connecting to this server waits for the first connection to close;
+  // a short connect_timeout does not help (the TCP connect succeeds), the
+  // bind's timeout ends it.
+  config.timeout = std::chrono::milliseconds(300);
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
+  ASSERT_TRUE(source.ok());
+  Result<mapping::SourceSnapshot> s = (*source)->Read();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->users.size(), 5u);
+  ASSERT_EQ(s->groups.size(), 2u);
+  EXPECT_EQ(s->groups[0].member_users.size(), 5u);
+  EXPECT_EQ((*source)->last_stats().ranged_fetches, 2u);
+}
 
 TEST(LdapSourceActiveDirectory, EveryServerFaultFailsTheWholeRead) {
   const std::vector<Fault> faults = {

@@ -592,6 +592,89 @@ TEST_F(LdapSourceIntegration, KeepsTheConnectionBetweenReadsUntilIdle) {
   EXPECT_EQ((*proxy)->connections(), 2);
 }
 
+// The snapshot as text, members by DN, for comparing two reads.
+std::vector<std::string> Describe(const mapping::SourceSnapshot& s) {
+  std::vector<std::string> lines;
+  for (const mapping::DirectoryUser& u : s.users) {
+    lines.push_back("user " + u.dn + " " + u.id + " " + u.email + " " + u.name +
+                    (u.disabled ? " disabled" : ""));
+  }
+  for (const mapping::DirectoryGroup& g : s.groups) {
+    std::string line = "group " + g.dn + " " + g.id + " " + g.name + ":";
+    for (std::uint32_t u : g.member_users) line += " " + s.users[u].dn;
+    for (std::uint32_t h : g.member_groups) line += " " + s.groups[h].dn;
+    lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) {
+  Result<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(UrlPort(slapd_->ldap_url()), {});
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+  config::SourceConfig config = Anonymous(*slapd_);
+  config.urls = {(*proxy)->url()};
+  config.page_size = 1;
+  config.users.disabled_filter = "(employeeType=disabled)";
+  Result<std::unique_ptr<LdapSource>> sequential = LdapSource::Create(config);
+  ASSERT_TRUE(sequential.ok());
+  Result<mapping::SourceSnapshot> one = (*sequential)->Read();
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  LdapStats one_stats = (*sequential)->last_stats();
+  EXPECT_EQ((*proxy)->connections(), 1);
+
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> parallel = LdapSource::Create(config, options);
+  ASSERT_TRUE(parallel.ok());
+  for (int read = 0; read < 2; ++read) {
+    Result<mapping::SourceSnapshot> two = (*parallel)->Read();
+    ASSERT_TRUE(two.ok()) << two.status().ToString();
+    EXPECT_EQ(Describe(*two), Describe(*one));
+    const LdapStats& stats = (*parallel)->last_stats();
+    EXPECT_EQ(stats.pages, one_stats.pages);
+    EXPECT_EQ(stats.groups, 3u);
+    EXPECT_EQ(stats.disabled_users, 1u);
+    EXPECT_EQ(stats.unresolved_members, 1u);
+  }
+  // The first connection is kept, the groups' one is made for each read.
+  EXPECT_EQ((*proxy)->connections(), 1 + 1 + 2);
+  ASSERT_EQ(Describe(*one).size(), 7u);
+}
+
+TEST_F(LdapSourceIntegration, AFailedGroupsSearchOnTheSecondConnectionFailsTheRead) {
+  config::SourceConfig config = Anonymous(*slapd_);
+  config.page_size = 1;
+  config.groups.base = "ou=nowhere," + std::string(kSuffix);
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
+  ASSERT_TRUE(source.ok());
+  for (int read = 0; read < 2; ++read) {
+    Result<mapping::SourceSnapshot> s = (*source)->Read();
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kNotFound) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("groups search under 'ou=nowhere"), std::string::npos)
+        << s.status().ToString();
+  }
+}
+
+TEST_F(LdapSourceIntegration, AFailedUsersSearchStopsTheGroupsRead) {
+  // The users fail on their second page, after the groups read started.
+  config::SourceConfig config = Anonymous(*slapd_);
+  config.page_size = 1;
+  config.users.filter = "(|(uid=alice)(uid=jose)(objectClass=referral))";
+  config.users.base = kSuffix;
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
+  ASSERT_TRUE(source.ok());
+  Result<mapping::SourceSnapshot> s = (*source)->Read();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("users search"), std::string::npos) << s.status().ToString();
+}
+
 TEST_F(LdapSourceBulk, PagesThroughManyPages) {
   config::SourceConfig config = Bulk(slapd_->ldap_url());
   config.page_size = 100;

@@ -1,7 +1,9 @@
 #include "snapshot_builder.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -104,6 +106,91 @@ TEST(SnapshotBuilder, ResolvesNonAsciiDnsCaseInsensitively) {
   builder.AddMembers(*g, {"uid=ZOË,ou=people,dc=corp"});
   mapping::SourceSnapshot s = builder.Finish(nullptr);
   EXPECT_EQ(s.groups[0].member_users, (Indices{0}));
+}
+
+TEST(SnapshotBuilder, MembersGatheredApartResolveAsAddedOnes) {
+  // Member values interned before the users and groups they name exist,
+  // as a groups read on another connection hands them over.
+  SnapshotBuilder builder("corp", true, 32);
+  const std::uint32_t ann = builder.InternMember("uid=ann,ou=people,dc=corp");
+  const std::uint32_t group_b = builder.InternMember("cn=b,ou=groups,dc=corp");
+  const std::uint32_t gone = builder.InternMember("uid=gone,ou=people,dc=corp");
+  const std::uint32_t bad = builder.InternMember("not-a-dn");
+  EXPECT_EQ(builder.InternMember("uid=ann,ou=people,dc=corp"), ann);
+  ASSERT_TRUE(builder.AddUser("uid=ann,ou=people,dc=corp", "u1", "", "").ok());
+  ASSERT_TRUE(builder.AddUser("uid=bob,ou=people,dc=corp", "u2", "", "").ok());
+  Result<std::uint32_t> a = builder.AddGroup("cn=a,ou=groups,dc=corp", "g1", "a");
+  Result<std::uint32_t> b = builder.AddGroup("cn=b,ou=groups,dc=corp", "g2", "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  builder.AddMemberIds(*a, {ann, group_b, gone, bad, ann});
+  builder.AddMember(*a, "UID=Bob,OU=People,DC=corp");
+  builder.AddMemberIds(*a, {group_b});
+  BuildCounts counts;
+  mapping::SourceSnapshot s = builder.Finish(&counts);
+  EXPECT_EQ(s.groups[0].member_users, (Indices{0, 1}));
+  EXPECT_EQ(s.groups[0].member_groups, (Indices{1}));
+  EXPECT_EQ(counts.unresolved_members, 1u);
+  EXPECT_EQ(counts.invalid_member_dns, 1u);
+}
+
+TEST(TextIndex, NumbersTextsInOrderAndFindsThemAfterGrowing) {
+  TextIndex index;
+  EXPECT_EQ(index.Find("x"), TextIndex::kNone);
+  bool added = false;
+  EXPECT_EQ(index.Insert("", 7, &added), 0u);
+  EXPECT_TRUE(added);
+  // Many more than the first table holds, with shared prefixes and suffixes.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 5000; ++i) texts.push_back("uid=u" + std::to_string(i) + ",dc=corp");
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(index.Insert(texts[i], static_cast<std::uint32_t>(i), &added), i + 1);
+    EXPECT_TRUE(added);
+  }
+  EXPECT_EQ(index.Insert("uid=u42,dc=corp", 99, &added), 43u);
+  EXPECT_FALSE(added);
+  EXPECT_EQ(index.Value(43), 42u);  // the first value stays
+  EXPECT_EQ(index.size(), 5001u);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_EQ(index.Find(texts[i]), i + 1);
+    ASSERT_EQ(index.Text(static_cast<std::uint32_t>(i + 1)), texts[i]);
+  }
+  EXPECT_EQ(index.Find(""), 0u);
+  EXPECT_EQ(index.Text(0), "");
+  EXPECT_EQ(index.Value(0), 7u);
+  EXPECT_EQ(index.Find("uid=u42,dc=corp "), TextIndex::kNone);
+  EXPECT_EQ(index.Find("UID=u42,dc=corp"), TextIndex::kNone);
+}
+
+TEST(TextIndex, InsertAllMatchesOneByOne) {
+  // Duplicates inside one batch, across batches, texts of any length
+  // (some with NUL bytes), and batches larger than the table.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 3000; ++i) {
+    std::string text =
+        std::string(static_cast<std::size_t>(i % 70), 'a') + std::to_string(i % 1700);
+    if (i % 11 == 0) text.push_back('\0');
+    texts.push_back(text);
+  }
+  TextIndex one;
+  std::vector<std::uint32_t> expected;
+  bool added = false;
+  for (const std::string& text : texts) expected.push_back(one.Insert(text, 0, &added));
+  TextIndex all;
+  std::vector<std::uint32_t> keys;
+  for (std::size_t start = 0; start < texts.size();) {
+    const std::size_t count = std::min<std::size_t>(texts.size() - start, 1 + start % 997);
+    std::vector<std::string_view> batch(texts.begin() + static_cast<std::ptrdiff_t>(start),
+                                        texts.begin() + static_cast<std::ptrdiff_t>(start + count));
+    std::vector<std::uint32_t> out(count, TextIndex::kNone);
+    all.InsertAll(batch.data(), batch.size(), out.data());
+    keys.insert(keys.end(), out.begin(), out.end());
+    start += count;
+  }
+  EXPECT_EQ(keys, expected);
+  ASSERT_EQ(all.size(), one.size());
+  for (std::uint32_t key = 0; key < all.size(); ++key) ASSERT_EQ(all.Text(key), one.Text(key));
+  all.InsertAll(nullptr, 0, nullptr);
+  EXPECT_EQ(all.size(), one.size());
 }
 
 }  // namespace

@@ -18,6 +18,9 @@
 //
 // The connection is kept between reads and made afresh when it failed, when
 // it was unused for idle_timeout, or when a kept one turns out to be dead.
+// A read of a large directory reads the groups on a second connection to
+// the same server while the users are read (closed after the read); a
+// failure on either fails the read and stops the other at once.
 // An open connection has one idle helper thread, a watchdog that shuts the
 // socket down when a call stays blocked past its timeout (libldap does not
 // bound a read inside a TLS record or handshake). An LdapSource is used from
@@ -55,6 +58,9 @@ struct LdapStats {
 struct LdapSourceOptions {
   // Monotonic clock for idle_timeout; unset: std::chrono::steady_clock.
   std::function<std::chrono::steady_clock::time_point()> now;
+  // Once a read has seen more users than this, the groups are read at the
+  // same time on a second connection to the same server.
+  std::size_t parallel_groups_after = 2000;
 };
 
 class LdapSource : public mapping::IdentitySource {

@@ -216,6 +216,14 @@ int PlanLive(const Args& args, std::ostream& out, std::ostream& err) {
     out << PlanJson(run->plan, run->catalog, run->projects) << "\n";
   } else {
     PlanText(out, run->plan, run->catalog, run->projects);
+    // Where the time went, as apply reports it: a slow source or account
+    // shows here first.
+    out << "Timings:";
+    for (std::size_t i = 0; i < run->timings.size(); ++i) {
+      out << (i ? ", " : " ") << run->timings[i].first << " " << std::fixed << std::setprecision(2)
+          << run->timings[i].second << " s";
+    }
+    out << "\n";
   }
   if (run->plan.blocked) return kExitBlocked;
   return run->failed_sources.empty() ? kExitOk : kExitFailed;

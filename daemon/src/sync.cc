@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <set>
@@ -37,16 +38,7 @@ std::string NewIdempotencyKey() {
 
 mapping::AccountUser ToAccountUser(mapping::AccountRecord r, const mapping::Catalog& catalog,
                                    bool managed) {
-  mapping::AccountUser u;
-  u.id = std::move(r.id);
-  u.email = std::move(r.email);
-  u.name = std::move(r.name);
-  u.role = r.role;
-  u.status = r.status;
-  u.levels = catalog.ExpandLenient(r.permissions);
-  u.projects = std::move(r.projects);
-  std::sort(u.projects.begin(), u.projects.end());
-  u.projects.erase(std::unique(u.projects.begin(), u.projects.end()), u.projects.end());
+  mapping::AccountUser u = mapping::CompactAccountUser(std::move(r), catalog);
   u.managed = managed;
   return u;
 }
@@ -169,11 +161,35 @@ class PhaseTimer {
     out_.emplace_back(phase, std::chrono::duration<double>(now - last_).count());
     last_ = now;
   }
+  // The next phase starts now (the time since was reported otherwise).
+  void Restart() { last_ = std::chrono::steady_clock::now(); }
 
  private:
   std::vector<std::pair<std::string, double>>& out_;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
+
+// Lists the account's users: as records when `records` is set (apply keeps
+// them for the mirror), else in the compact form a plan takes, page by
+// page, so that 100,000 records with their permission maps are never held.
+Status ListAccount(mapping::AccountDirectory& account, const mapping::Catalog& catalog,
+                   std::vector<mapping::AccountRecord>* records,
+                   std::vector<mapping::AccountUser>* compact) {
+  if (records != nullptr) {
+    Result<std::vector<mapping::AccountRecord>> users = account.ListUsers();
+    if (!users.ok()) return users.status();
+    *records = std::move(users).value();
+    return Status::Ok();
+  }
+  return account.ForEachCompactUserPage(
+      catalog, [&](std::vector<mapping::AccountUser>& page) -> Status {
+        if (compact->capacity() < compact->size() + page.size()) {
+          compact->reserve(std::max(compact->size() * 2, compact->size() + page.size()));
+        }
+        std::move(page.begin(), page.end(), std::back_inserter(*compact));
+        return Status::Ok();
+      });
+}
 
 }  // namespace
 
@@ -191,35 +207,34 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
   Result<std::vector<mapping::Project>> projects = account_.ListProjects();
   if (!projects.ok()) return projects.status().WithContext("reading the account's projects");
   run.projects = std::move(projects).value();
-  // Only Apply needs the records as read (the mirror, adoptions); a plan
-  // keeps each page in the compact form reconcile takes, page by page, so
-  // that 100,000 records with their permission maps are never all held.
-  // (Listing on a second thread while the sources are read was tried: the
-  // JSON parse in a second malloc arena took twice the CPU.)
-  std::vector<mapping::AccountUser> listed;
-  if (record) {
-    Result<std::vector<mapping::AccountRecord>> users = account_.ListUsers();
-    if (!users.ok()) return users.status().WithContext("reading the account's users");
-    run.account = std::move(users).value();
-  } else {
-    Status listing =
-        account_.ForEachUserPage([&](std::vector<mapping::AccountRecord>& page) -> Status {
-          if (listed.capacity() < listed.size() + page.size()) {
-            listed.reserve(std::max(listed.size() * 2, listed.size() + page.size()));
-          }
-          for (mapping::AccountRecord& r : page) {
-            listed.push_back(ToAccountUser(std::move(r), run.catalog, false));
-          }
-          return Status::Ok();
-        });
-    if (!listing.ok()) return listing.WithContext("reading the account's users");
-  }
-  timer.Done("read account");
+  timer.Done("read catalog and projects");
 
+  // The account is listed on a second thread while the sources are read:
+  // both mostly wait for a server.
+  std::vector<mapping::AccountUser> listed;
+  Status listing;
   ReadContext context = reads_;
   context.record = record;
-  SourceReads reads = ReadAllSources(config_, context);
-  timer.Done("read sources");
+  SourceReads reads;
+  double account_seconds = 0;
+  double sources_seconds = 0;
+  {
+    std::jthread lister([&] {
+      const auto started = std::chrono::steady_clock::now();
+      listing = ListAccount(account_, run.catalog, record ? &run.account : nullptr, &listed);
+      account_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    reads = ReadAllSources(config_, context);
+    sources_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  if (!listing.ok()) return listing.WithContext("reading the account's users");
+  // The two overlap; each is reported whole.
+  run.timings.emplace_back("read sources", sources_seconds);
+  run.timings.emplace_back("read account (at the same time)", account_seconds);
+  timer.Restart();
   run.failed_sources = reads.errors;
   run.source_states = reads.states;
   Result<mapping::MappingResult> mapped = mapping::Map(*run.rules, reads.snapshots);

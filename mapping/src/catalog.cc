@@ -108,7 +108,7 @@ Result<Catalog> Catalog::Create(std::vector<CatalogArea> areas) {
 }
 
 std::optional<Catalog::Range> Catalog::Resolve(std::string_view key) const {
-  auto it = ranges_.find(std::string(key));
+  auto it = ranges_.find(key);
   if (it == ranges_.end()) return std::nullopt;
   return it->second;
 }
@@ -129,18 +129,32 @@ Result<ItemLevels> Catalog::Expand(const PermissionSpec& spec) const {
   return ExpandLenient(spec);
 }
 
-ItemLevels Catalog::ExpandLenient(const PermissionSpec& spec) const {
-  ItemLevels levels = Uniform(Level::kNone);
+namespace {
+
+template <typename Spec>
+ItemLevels ExpandKnownKeys(const Catalog& catalog, const Spec& spec) {
+  ItemLevels levels = catalog.Uniform(Level::kNone);
   for (int pass = 0; pass < 2; ++pass) {
     const bool want_area = pass == 0;
     for (const auto& [key, level] : spec) {
       if (IsAreaKey(key) != want_area) continue;
-      std::optional<Range> range = Resolve(key);
+      std::optional<Catalog::Range> range = catalog.Resolve(key);
       if (!range) continue;
       std::fill(levels.begin() + range->begin, levels.begin() + range->end, level);
     }
   }
   return levels;
+}
+
+}  // namespace
+
+ItemLevels Catalog::ExpandLenient(const PermissionSpec& spec) const {
+  return ExpandKnownKeys(*this, spec);
+}
+
+ItemLevels Catalog::ExpandLenientKeys(
+    const std::vector<std::pair<std::string_view, Level>>& spec) const {
+  return ExpandKnownKeys(*this, spec);
 }
 
 PermissionSpec Catalog::Compact(const ItemLevels& levels) const {

@@ -551,15 +551,32 @@ class HttpAccountClient final : public AccountClient {
 
   Status ForEachPage(Clock::time_point deadline,
                      const std::function<Status(std::vector<AccountRecord>& page)>& on_page) {
+    return PageThroughUsers<wire::UserPage>(
+        deadline, [](const std::string& body) { return wire::ParseUserPage(body); }, on_page);
+  }
+
+  Status ForEachCompactUserPage(
+      const mapping::Catalog& catalog,
+      const std::function<Status(std::vector<mapping::AccountUser>& page)>& on_page) override {
+    return PageThroughUsers<wire::CompactUserPage>(
+        Deadline(),
+        [&catalog](const std::string& body) { return wire::ParseCompactUserPage(body, catalog); },
+        on_page);
+  }
+
+  // Asks for GET /users page by page; `parse` reads an answer into a Page
+  // (users and next_cursor), whose users go to `on_page`.
+  template <typename Page, typename Parse, typename OnPage>
+  Status PageThroughUsers(Clock::time_point deadline, const Parse& parse, const OnPage& on_page) {
     std::optional<std::string> cursor;
     std::set<std::string> seen;
     do {
       Request req = Get(endpoint_.prefix + "/users?limit=" + std::to_string(page_size_));
       if (cursor) req.target += "&cursor=" + Encode(*cursor);
-      wire::UserPage page;
+      Page page;
       RETURN_IF_ERROR(Call(req, deadline, [&](const Response& r) -> Status {
         if (r.status / 100 != 2) return HttpError(req, r);
-        Result<wire::UserPage> parsed = wire::ParseUserPage(r.body);
+        Result<Page> parsed = parse(r.body);
         if (!parsed.ok()) return Malformed(req, r, parsed.status());
         page = std::move(parsed).value();
         return Status::Ok();

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "user_reader.h"
+
 namespace idsync::account::wire {
 namespace {
 
@@ -34,59 +36,6 @@ Status GetString(const json& obj, const char* key, bool required, std::string* o
   return Status::Ok();
 }
 
-Status GetStringArray(const json& obj, const char* key, std::vector<std::string>* out) {
-  out->clear();
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return Status::Ok();
-  if (!it->is_array()) return InternalError(std::string("\"") + key + "\" is not an array");
-  for (const json& v : *it) {
-    if (!v.is_string()) return InternalError(std::string("\"") + key + "\" holds a non-string");
-    out->push_back(v.get<std::string>());
-  }
-  return Status::Ok();
-}
-
-Result<AccountRecord> UserFromJson(const json& j) {
-  if (!j.is_object()) return InternalError("a user is not a JSON object");
-  AccountRecord r;
-  RETURN_IF_ERROR(GetString(j, "id", true, &r.id));
-  if (r.id.empty()) return InternalError("a user has an empty \"id\"");
-  RETURN_IF_ERROR(GetString(j, "email", true, &r.email));
-  RETURN_IF_ERROR(GetString(j, "name", false, &r.name));
-  std::string role;
-  RETURN_IF_ERROR(GetString(j, "role", true, &role));
-  if (role == "admin") {
-    r.role = Role::kAdmin;
-  } else if (role == "member") {
-    r.role = Role::kMember;
-  } else {
-    return InternalError("user " + r.id + " has unknown role \"" + role + "\"");
-  }
-  std::string status;
-  RETURN_IF_ERROR(GetString(j, "status", false, &status));
-  if (status == "active") {
-    r.status = AccountUser::Status::kActive;
-  } else if (status == "invited" || status.empty()) {
-    r.status = AccountUser::Status::kInvited;
-  } else {
-    return InternalError("user " + r.id + " has unknown status \"" + status + "\"");
-  }
-  auto perms = j.find("permissions");
-  if (perms != j.end() && !perms->is_null()) {
-    if (!perms->is_object()) return InternalError("user " + r.id + ": permissions not an object");
-    for (const auto& [key, value] : perms->items()) {
-      std::optional<mapping::Level> level;
-      if (value.is_string()) level = mapping::ParseLevel(value.get<std::string>());
-      if (!level) return InternalError("user " + r.id + ": bad level for \"" + key + "\"");
-      r.permissions[key] = *level;
-    }
-  }
-  RETURN_IF_ERROR(GetStringArray(j, "projects", &r.projects));
-  RETURN_IF_ERROR(GetString(j, "created_at", false, &r.created_at));
-  RETURN_IF_ERROR(GetString(j, "updated_at", false, &r.updated_at));
-  return r;
-}
-
 json PermissionsJson(const mapping::PermissionSpec& spec) {
   json out = json::object();
   for (const auto& [key, level] : spec) out[key] = std::string(mapping::LevelName(level));
@@ -107,29 +56,25 @@ json ProjectsJson(const std::vector<std::string>& projects) {
 
 }  // namespace
 
-Result<AccountRecord> ParseUser(const std::string& body) {
-  ASSIGN_OR_RETURN(json j, ParseObject(body));
-  return UserFromJson(j);
-}
+Result<AccountRecord> ParseUser(const std::string& body) { return ReadUser(body); }
 
 Result<UserPage> ParseUserPage(const std::string& body) {
-  ASSIGN_OR_RETURN(json j, ParseObject(body));
-  auto users = j.find("users");
-  if (users == j.end() || !users->is_array()) return InternalError("missing \"users\" array");
   UserPage page;
-  page.users.reserve(users->size());
-  for (const json& u : *users) {
-    ASSIGN_OR_RETURN(AccountRecord r, UserFromJson(u));
-    page.users.push_back(std::move(r));
-  }
-  auto cursor = j.find("next_cursor");
-  if (cursor != j.end() && !cursor->is_null()) {
-    if (!cursor->is_string()) return InternalError("\"next_cursor\" is not a string");
-    page.next_cursor = cursor->get<std::string>();
-  }
+  UserSink sink;
+  sink.records = &page.users;
+  RETURN_IF_ERROR(ReadUserPage(body, sink, &page.next_cursor));
   return page;
 }
 
+Result<CompactUserPage> ParseCompactUserPage(const std::string& body,
+                                             const mapping::Catalog& catalog) {
+  CompactUserPage page;
+  UserSink sink;
+  sink.compact = &page.users;
+  sink.catalog = &catalog;
+  RETURN_IF_ERROR(ReadUserPage(body, sink, &page.next_cursor));
+  return page;
+}
 Result<mapping::Catalog> ParseCatalog(const std::string& body) {
   ASSIGN_OR_RETURN(json j, ParseObject(body));
   auto areas = j.find("areas");

@@ -25,6 +25,15 @@ struct UserPage {
 };
 Result<UserPage> ParseUserPage(const std::string& body);
 
+// The same page in the compact form (mapping::CompactAccountUser), levels
+// expanded through `catalog`.
+struct CompactUserPage {
+  std::vector<mapping::AccountUser> users;
+  std::optional<std::string> next_cursor;
+};
+Result<CompactUserPage> ParseCompactUserPage(const std::string& body,
+                                             const mapping::Catalog& catalog);
+
 // GET /catalog, checked by mapping::Catalog::Create.
 Result<mapping::Catalog> ParseCatalog(const std::string& body);
 

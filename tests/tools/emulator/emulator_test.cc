@@ -339,6 +339,33 @@ TEST_F(EmulatorTest, ListingPagesInCreationOrder) {
   EXPECT_EQ(emails[24], "user023@corp.example");
 }
 
+// Pages are written without building a document: each user on a page must
+// be the object GET /users/{id} answers, escapes and non-ASCII text included.
+TEST_F(EmulatorTest, ListedUsersEqualTheirSingleAnswers) {
+  SeedUsers(3);
+  Reply odd = client_->Call(
+      "POST", "/users",
+      R"({"email": "odd@corp.example", "name": "Zoë \"Q\" back\\slash\ttab\u0001ctl /",
+          "role": "member", "permissions": {"build.knowledge": "edit", "analytics": "read"},
+          "projects": []})");
+  ASSERT_EQ(odd.status, 201) << odd.body;
+  std::vector<Json> listed = AllUsers();
+  ASSERT_EQ(listed.size(), 5u);
+  bool saw_odd = false;
+  for (const Json& u : listed) {
+    Reply one = client_->Call("GET", "/users/" + u["id"].get<std::string>());
+    ASSERT_EQ(one.status, 200) << one.body;
+    EXPECT_EQ(u, one.json);
+    if (u["email"] == "odd@corp.example") {
+      saw_odd = true;
+      EXPECT_EQ(u["name"],
+                "Zoë \"Q\" back\\slash\ttab\x01"
+                "ctl /");
+    }
+  }
+  EXPECT_TRUE(saw_odd);
+}
+
 TEST_F(EmulatorTest, ListingDefaultsTo100PerPage) {
   SeedUsers(149);
   Reply r = client_->Call("GET", "/users");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 #include <set>
 #include <utility>
@@ -345,6 +346,88 @@ Json AccountState::UserJson(const User& u) const {
               {"updated_at", u.updated_at}};
 }
 
+namespace {
+
+// Appends `text` as a JSON string. The account keeps only text it accepted
+// as JSON, so it is valid UTF-8 and goes out as it is, as dump() writes it.
+void AppendJsonString(std::string_view text, std::string* out) {
+  out->push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out->append(escaped);
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendMember(std::string_view key, std::string_view value, std::string* out) {
+  AppendJsonString(key, out);
+  out->push_back(':');
+  AppendJsonString(value, out);
+}
+
+}  // namespace
+
+void AccountState::AppendUserText(const User& u, std::string* out) {
+  out->push_back('{');
+  AppendMember("id", u.id, out);
+  out->push_back(',');
+  AppendMember("email", u.email, out);
+  out->push_back(',');
+  AppendMember("name", u.name, out);
+  out->push_back(',');
+  AppendMember("role", u.role, out);
+  out->push_back(',');
+  AppendMember("status", u.status, out);
+  out->append(",\"permissions\":{");
+  bool first = true;
+  for (const auto& [key, level] : u.permissions) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendMember(key, level, out);
+  }
+  out->append("},\"projects\":[");
+  first = true;
+  for (const std::string& project : u.projects) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(project, out);
+  }
+  out->append("],");
+  AppendMember("created_at", u.created_at, out);
+  out->push_back(',');
+  AppendMember("updated_at", u.updated_at, out);
+  out->push_back('}');
+}
+
 Json AccountState::CatalogJson() const {
   Json areas = Json::array();
   for (const mapping::CatalogArea& area : catalog_.areas()) {
@@ -560,15 +643,26 @@ ApiOutcome AccountState::ListUsers(const ApiRequest& request) const {
   if (auto it = params.find("cursor"); it != params.end()) {
     if (!DecodeCursor(it->second, &after)) return Invalid("invalid cursor " + Quote(it->second));
   }
-  Json users = Json::array();
+  ApiOutcome out;
+  std::string& body = out.response.body;
+  body.reserve(std::min<std::uint64_t>(limit, users_.size()) * 600 + 64);
+  body.append("{\"users\":[");
   auto it = users_.upper_bound(after);
   std::uint64_t last = after;
-  for (; it != users_.end() && users.size() < limit; ++it) {
-    users.push_back(UserJson(it->second));
+  for (std::uint64_t n = 0; it != users_.end() && n < limit; ++it, ++n) {
+    if (n > 0) body.push_back(',');
+    AppendUserText(it->second, &body);
     last = it->first;
   }
-  Json next = it == users_.end() ? Json(nullptr) : Json(EncodeCursor(last));
-  return Answer(200, Json{{"users", std::move(users)}, {"next_cursor", std::move(next)}});
+  body.append("],\"next_cursor\":");
+  if (it == users_.end()) {
+    body.append("null");
+  } else {
+    AppendJsonString(EncodeCursor(last), &body);
+  }
+  body.push_back('}');
+  out.response.status = 200;
+  return out;
 }
 
 ApiOutcome AccountState::GetUser(const std::string& id) const {

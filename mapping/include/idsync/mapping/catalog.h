@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -79,6 +80,9 @@ class Catalog {
   // Like Expand, but keys not in the catalog are skipped (used for what the
   // account stores, which may predate a catalog change).
   ItemLevels ExpandLenient(const PermissionSpec& spec) const;
+  // The same for keys held elsewhere (a parser's buffers); a key given twice
+  // takes the last level.
+  ItemLevels ExpandLenientKeys(const std::vector<std::pair<std::string_view, Level>>& spec) const;
 
   // The compact form sent to the account: an area key where all its items
   // share one level, else item keys; levels of kNone are left out.
@@ -90,7 +94,14 @@ class Catalog {
  private:
   std::vector<CatalogArea> areas_;
   std::vector<std::string> item_keys_;
-  std::unordered_map<std::string, Range> ranges_;
+  // Searched by string_view, without a temporary string.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  std::unordered_map<std::string, Range, KeyHash, std::equal_to<>> ranges_;
 };
 
 // A named permission spec.

@@ -93,6 +93,12 @@ struct AccountRecord {
   std::string updated_at;
 };
 
+// The compact form reconcile takes of a record: its permission map expanded
+// through `catalog` (keys the catalog does not know are skipped: the account
+// may store keys from before a catalog change), projects sorted and unique,
+// `managed` false.
+AccountUser CompactAccountUser(AccountRecord record, const Catalog& catalog);
+
 // One write to the account, fully specified, so that it can be stored in the
 // outbox and sent again unchanged after a crash.
 struct AccountWrite {
@@ -142,6 +148,12 @@ class AccountDirectory {
     if (!all.ok()) return all.status();
     return on_page(*all);
   }
+
+  // As ForEachUserPage, in the compact form (CompactAccountUser) a plan
+  // needs, so that no permission map is built only to be expanded. By
+  // default each page of ForEachUserPage is converted.
+  virtual Status ForEachCompactUserPage(
+      const Catalog& catalog, const std::function<Status(std::vector<AccountUser>& page)>& on_page);
 
   // GET /users/{id}. kNotFound when it does not exist.
   virtual Result<AccountRecord> GetUser(const std::string& id) = 0;

@@ -131,8 +131,10 @@ int main(int argc, char** argv) {
                 (first.ok() ? std::string("nothing") : first.status().ToString()));
   }
   const double refresh_ms = Ms(Clock::now() - start);
-  std::vector<idsync::mapping::DirectoryUser> users = (*first)->snapshot.users;
-  std::vector<idsync::mapping::DirectoryGroup> groups = (*first)->snapshot.groups;
+  std::vector<idsync::mapping::DirectoryUser> users = (*first)->snapshot->users;
+  std::vector<idsync::mapping::DirectoryGroup> groups = (*first)->snapshot->groups;
+  // Held, it would cost the feed a copy of the directory at the next change.
+  (*first)->snapshot.reset();
   std::printf("method %s; first refresh (full) %.2f s: %zu users, %zu groups\n",
               std::string((*feed)->method()).c_str(), refresh_ms / 1000, users.size(),
               groups.size());
@@ -219,8 +221,7 @@ int main(int argc, char** argv) {
       const Clock::time_point delivered = Clock::now();
       idsync::mapping::MapOptions options;
       options.only_emails = &change.emails;
-      std::vector<idsync::mapping::SourceSnapshot> sources;
-      sources.push_back(std::move(change.snapshot));
+      const std::vector<const idsync::mapping::SourceSnapshot*> sources = {change.snapshot.get()};
       auto mapped = idsync::mapping::Map(*rules, sources, options);
       if (!mapped.ok()) return Fail(mapped.status().ToString());
       latencies.push_back(Ms(Clock::now() - written));

@@ -586,7 +586,7 @@ struct Process::Impl : public AdminBackend {
         if (full) {
           log.Info("feed.refreshed", "the change feed read the whole source",
                    {{"source", source.name},
-                    {"users", static_cast<long long>((*next)->snapshot.users.size())}});
+                    {"users", static_cast<long long>((*next)->snapshot->users.size())}});
         } else {
           log.Debug("feed.changes", "the change feed delivered changes",
                     {{"source", source.name}, {"people", people}});
@@ -660,6 +660,10 @@ struct Process::Impl : public AdminBackend {
 
   void ApplyChange(const config::SourceConfig& source, mapping::SourceChange change) {
     std::vector<std::string> emails = std::move(change.emails);
+    // The directory keeps its own copy, made outside the lock; the feed's is
+    // let go at once, so that the feed patches it in place next time.
+    mapping::SourceSnapshot snapshot = *change.snapshot;
+    change.snapshot.reset();
     std::lock_guard<std::mutex> l(mu);
     auto it = directory.find(source.name);
     if (change.full) {
@@ -667,12 +671,13 @@ struct Process::Impl : public AdminBackend {
       if (it != directory.end()) {
         for (const auto& u : it->second.users) emails.push_back(u.email);
       }
-      for (const auto& u : change.snapshot.users) emails.push_back(u.email);
+      for (const auto& u : snapshot.users) emails.push_back(u.email);
     }
-    change.snapshot.source = source.name;
-    change.snapshot.failed = false;
-    change.snapshot.never_read = false;
-    directory[source.name] = std::move(change.snapshot);
+    snapshot.source = source.name;
+    snapshot.failed = false;
+    snapshot.never_read = false;
+    // The old one is freed after the lock (declared before it).
+    std::swap(directory[source.name], snapshot);
     if (emails.empty()) return;
     if (pending.empty()) first_pending = Clock::now();
     for (const auto& e : emails) {

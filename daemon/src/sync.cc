@@ -271,26 +271,32 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
   return run;
 }
 
+Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
+                         const std::string& result, const std::string& error,
+                         ApplyReport& report) {
+  report.elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  Result<std::string> head = store_.AuditHead();
+  if (head.ok()) report.audit_head = *head;
+  store::RunRecord run;
+  run.id = report.run_id;
+  run.kind = kind;
+  run.finished_ms = now_();
+  run.result = result;
+  run.error = error;
+  run.summary_json = SummaryJson(report);
+  run.audit_head = report.audit_head;
+  return store_.FinishRun(run);
+}
+
 Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   ApplyReport report;
   RETURN_IF_ERROR(store_.CloseInterruptedRuns(now_()));
   ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("apply", now_()));
 
-  store::RunRecord run;
-  run.id = report.run_id;
-  run.kind = "apply";
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    report.elapsed_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    Result<std::string> head = store_.AuditHead();
-    if (head.ok()) report.audit_head = *head;
-    run.finished_ms = now_();
-    run.result = result;
-    run.error = error;
-    run.summary_json = SummaryJson(report);
-    run.audit_head = report.audit_head;
-    return store_.FinishRun(run);
+    return FinishRun("apply", started, result, error, report);
   };
 
   // An interrupted run first: what it sent is finished with the same keys
@@ -413,20 +419,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   ApplyReport report;
   report.failed_sources = request.failed_sources;
   ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("partial", now_()));
-  store::RunRecord run;
-  run.id = report.run_id;
-  run.kind = "partial";
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    report.elapsed_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    Result<std::string> head = store_.AuditHead();
-    if (head.ok()) report.audit_head = *head;
-    run.finished_ms = now_();
-    run.result = result;
-    run.error = error;
-    run.summary_json = SummaryJson(report);
-    run.audit_head = report.audit_head;
-    return store_.FinishRun(run);
+    return FinishRun("partial", started, result, error, report);
   };
   PhaseTimer timer(report.timings);
 

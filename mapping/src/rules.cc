@@ -424,8 +424,33 @@ struct PersonBuild {
 
 }  // namespace
 
+namespace {
+
+// The snapshots Map() reads, by reference: callers that share theirs
+// (change feeds) need not copy them.
+class SourceList {
+ public:
+  explicit SourceList(const std::vector<const SourceSnapshot*>& list) : list_(list) {}
+  std::size_t size() const { return list_.size(); }
+  const SourceSnapshot& operator[](std::size_t i) const { return *list_[i]; }
+
+ private:
+  const std::vector<const SourceSnapshot*>& list_;
+};
+
+}  // namespace
+
 Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnapshot>& sources,
                           const MapOptions& options) {
+  std::vector<const SourceSnapshot*> list;
+  list.reserve(sources.size());
+  for (const SourceSnapshot& snap : sources) list.push_back(&snap);
+  return Map(rule_set, list, options);
+}
+
+Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<const SourceSnapshot*>& list,
+                          const MapOptions& options) {
+  const SourceList sources(list);
   const std::vector<Rule>& rules = rule_set.rules();
   const std::size_t n_rules = rules.size();
   const std::size_t words = std::max<std::size_t>(1, (n_rules + 63) / 64);
@@ -435,7 +460,7 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<SourceSnaps
   std::vector<SourceState> states(sources.size());
 
   std::size_t total_users = 0;
-  for (const SourceSnapshot& snap : sources) total_users += snap.users.size();
+  for (std::size_t s = 0; s < sources.size(); ++s) total_users += sources[s].users.size();
 
   std::vector<PersonBuild> people;
   people.reserve(total_users);

@@ -19,14 +19,13 @@
 // First start (no saved cookie): DirSync is drained from an empty cookie
 // first and the users and groups are read in full after, so nothing changed
 // in between is missed (it is replayed, harmlessly). The cookie is saved with
-// the cache after every applied batch. NewDirSyncFeed sends one DirSync
+// the cache after every applied batch, once the consumer has it
+// (PollingFeed). NewDirSyncFeed sends one DirSync
 // request before returning, so that an account without the right to use
 // DirSync (Replicating Directory Changes) gets kPermissionDenied at once and
 // LdapSource::Follow falls back to uSNChanged polling.
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <utility>
 
@@ -135,48 +134,20 @@ Status DirSyncOnce(Session& session, const std::string& base, const std::string&
   return Status::Ok();
 }
 
-class DirSyncFeed : public mapping::ChangeFeed {
+class DirSyncFeed : public PollingFeed {
  public:
   DirSyncFeed(FeedContext context, std::unique_ptr<Connection> connection, DcIdentity dc)
-      : context_(std::move(context)),
-        source_(*context_.source),
-        cache_(source_),
-        state_key_(context_.state_key + "/dirsync"),
-        connection_(std::move(connection)),
-        session_(std::make_unique<Session>(source_, *connection_, nullptr)),
-        dc_(std::move(dc)) {
+      : PollingFeed(std::move(context), "dirsync"), dc_(std::move(dc)) {
+    connection_ = std::move(connection);
+    session_ = std::make_unique<Session>(source_, *connection_, nullptr);
     filter_ = "(|(objectClass=user)(objectClass=group)" + Parenthesize(source_.users.filter);
     if (HasText(source_.groups.base)) filter_ += Parenthesize(source_.groups.filter);
     filter_ += ")";
   }
 
-  ~DirSyncFeed() override {
-    SigpipeGuard guard;
-    session_.reset();
-    connection_.reset();
-  }
+  ~DirSyncFeed() override { Close(); }
 
   std::string_view method() const override { return "dirsync"; }
-
-  void Interrupt() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      interrupted_ = true;
-    }
-    wake_.notify_all();
-  }
-
-  Result<std::optional<mapping::SourceChange>> Next(std::chrono::milliseconds wait) override {
-    if (!failure_.ok()) return failure_;
-    SigpipeGuard guard;
-    Result<std::optional<mapping::SourceChange>> result = NextOnce(wait);
-    if (!result.ok()) {
-      failure_ = result.status();
-      session_.reset();
-      connection_.reset();
-    }
-    return result;
-  }
 
  private:
   // Every change since `cookie_`, to the end (moreResults), through
@@ -247,7 +218,7 @@ class DirSyncFeed : public mapping::ChangeFeed {
     return Reload(*session_, cache_, key, changed_users);
   }
 
-  Result<std::optional<mapping::SourceChange>> Poll(bool full) {
+  Result<std::optional<mapping::SourceChange>> Fetch(bool full) {
     cache_.Begin();
     std::vector<std::string> changed_users;
     if (full) {
@@ -260,65 +231,39 @@ class DirSyncFeed : public mapping::ChangeFeed {
     RETURN_IF_ERROR(RefreshDisabled(*session_, cache_, changed_users));
     bool changed = false;
     std::vector<std::string> emails = cache_.Commit(&changed);
-    // The cookie moves on every poll, so it is saved every time: a restart
-    // then replays nothing already applied.
-    RETURN_IF_ERROR(context_.state->Save(state_key_, cache_.Serialize(Hex(cookie_))));
-    next_poll_ = SteadyClock::now() + source_.watch_interval;
-    if (!changed && !full) return std::optional<mapping::SourceChange>();
-    mapping::SourceChange change;
-    ASSIGN_OR_RETURN(change.snapshot, cache_.Snapshot());
-    change.emails = std::move(emails);
-    change.full = full;
-    return std::optional<mapping::SourceChange>(std::move(change));
+    // The cookie moves on every poll, so it is saved after every one: a
+    // restart then replays nothing already delivered.
+    SaveDue();
+    return Deliver(std::move(emails), changed, full);
   }
 
-  Result<std::optional<mapping::SourceChange>> NextOnce(std::chrono::milliseconds wait) {
-    if (!started_) {
-      started_ = true;
-      ASSIGN_OR_RETURN(std::optional<std::string> saved,
-                       LoadFeedState(*context_.state, state_key_, cache_));
-      if (!saved || saved->empty() || !Unhex(*saved, &cookie_)) return Poll(true);
-      Result<std::optional<mapping::SourceChange>> resumed = Poll(false);
-      // A cookie the server refuses (another domain, a restored DC, a
-      // damaged store) would fail every new feed the same way: start over
-      // with a full refresh instead. Lost connections and refused binds are
-      // not the cookie's fault and stay errors.
-      const StatusCode code = resumed.status().code();
-      if (!resumed.ok() && code != StatusCode::kUnavailable &&
-          code != StatusCode::kDeadlineExceeded && code != StatusCode::kUnauthenticated &&
-          code != StatusCode::kPermissionDenied) {
-        return Poll(true);
-      }
-      return resumed;
+  Result<std::optional<mapping::SourceChange>> Start() override {
+    ASSIGN_OR_RETURN(std::optional<std::string> saved,
+                     LoadFeedState(*context_.state, state_key_, cache_));
+    if (!saved || saved->empty() || !Unhex(*saved, &cookie_)) return Fetch(true);
+    Result<std::optional<mapping::SourceChange>> resumed = Fetch(false);
+    // A cookie the server refuses (another domain, a restored DC, a
+    // damaged store) would fail every new feed the same way: start over
+    // with a full refresh instead. Lost connections and refused binds are
+    // not the cookie's fault and stay errors.
+    const StatusCode code = resumed.status().code();
+    if (!resumed.ok() && code != StatusCode::kUnavailable &&
+        code != StatusCode::kDeadlineExceeded && code != StatusCode::kUnauthenticated &&
+        code != StatusCode::kPermissionDenied) {
+      return Fetch(true);
     }
-    const SteadyClock::time_point deadline = SteadyClock::now() + wait;
-    if (SteadyClock::now() < next_poll_) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_until(lock, std::min(deadline, next_poll_), [&] { return interrupted_; });
-      bool interrupted = interrupted_;
-      interrupted_ = false;
-      if (interrupted || SteadyClock::now() < next_poll_) {
-        return std::optional<mapping::SourceChange>();
-      }
-    }
-    return Poll(false);
+    return resumed;
   }
 
-  FeedContext context_;
-  const config::SourceConfig& source_;
-  EntryCache cache_;
-  std::string state_key_;
-  std::unique_ptr<Connection> connection_;
-  std::unique_ptr<Session> session_;
+  Result<std::optional<mapping::SourceChange>> Poll() override { return Fetch(false); }
+
+  Status Save() override {
+    return context_.state->Save(state_key_, cache_.Serialize(Hex(cookie_)));
+  }
+
   DcIdentity dc_;
   std::string filter_;
   std::string cookie_;  // raw bytes
-  bool started_ = false;
-  SteadyClock::time_point next_poll_;
-  Status failure_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool interrupted_ = false;
 };
 
 }  // namespace

@@ -5,8 +5,6 @@
 // modifyTimestamp, so they arrive as modifies of the same key.
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <utility>
 
@@ -18,42 +16,15 @@ namespace {
 
 constexpr char kTimestamp[] = "modifyTimestamp";
 
-class ModifyTimestampFeed : public mapping::ChangeFeed {
+class ModifyTimestampFeed : public PollingFeed {
  public:
   explicit ModifyTimestampFeed(FeedContext context)
-      : context_(std::move(context)),
-        source_(*context_.source),
-        cache_(source_),
-        state_key_(context_.state_key + "/modifytimestamp"),
+      : PollingFeed(std::move(context), "modifytimestamp"),
         has_groups_(source_.groups.base.find_first_not_of(" \t\r\n") != std::string::npos) {}
 
-  ~ModifyTimestampFeed() override {
-    SigpipeGuard guard;
-    session_.reset();
-    connection_.reset();
-  }
+  ~ModifyTimestampFeed() override { Close(); }
 
   std::string_view method() const override { return "modifytimestamp"; }
-
-  void Interrupt() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      interrupted_ = true;
-    }
-    wake_.notify_all();
-  }
-
-  Result<std::optional<mapping::SourceChange>> Next(std::chrono::milliseconds wait) override {
-    if (!failure_.ok()) return failure_;
-    SigpipeGuard guard;
-    Result<std::optional<mapping::SourceChange>> result = NextOnce(wait);
-    if (!result.ok()) {
-      failure_ = result.status();
-      session_.reset();
-      connection_.reset();
-    }
-    return result;
-  }
 
  private:
   // The search for one kind, limited to entries changed since `since`
@@ -108,7 +79,7 @@ class ModifyTimestampFeed : public mapping::ChangeFeed {
     return Status::Ok();
   }
 
-  Result<std::optional<mapping::SourceChange>> Poll(bool full) {
+  Result<std::optional<mapping::SourceChange>> Fetch(bool full) {
     if (connection_ == nullptr) {
       ASSIGN_OR_RETURN(connection_, OpenConnection(source_));
       session_ = std::make_unique<Session>(source_, *connection_, nullptr);
@@ -132,56 +103,26 @@ class ModifyTimestampFeed : public mapping::ChangeFeed {
     std::vector<std::string> emails = cache_.Commit(&changed);
     const bool mark_moved = next_high_water_ != high_water_;
     high_water_ = next_high_water_;
-    if (changed || full || mark_moved) {
-      RETURN_IF_ERROR(SaveFeedState(*context_.state, state_key_, cache_, high_water_));
-    }
-    next_poll_ = SteadyClock::now() + source_.watch_interval;
-    if (!changed && !full) return std::optional<mapping::SourceChange>();
-    mapping::SourceChange change;
-    ASSIGN_OR_RETURN(change.snapshot, cache_.Snapshot());
-    change.emails = std::move(emails);
-    change.full = full;
-    return std::optional<mapping::SourceChange>(std::move(change));
+    if (changed || full || mark_moved) SaveDue();
+    return Deliver(std::move(emails), changed, full);
   }
 
-  Result<std::optional<mapping::SourceChange>> NextOnce(std::chrono::milliseconds wait) {
-    if (!started_) {
-      ASSIGN_OR_RETURN(std::optional<std::string> mark,
-                       LoadFeedState(*context_.state, state_key_, cache_));
-      started_ = true;
-      if (!mark || mark->empty()) return Poll(true);
-      high_water_ = *mark;
-      return Poll(false);
-    }
-    const SteadyClock::time_point deadline = SteadyClock::now() + wait;
-    if (SteadyClock::now() < next_poll_) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_until(lock, std::min(deadline, next_poll_), [&] { return interrupted_; });
-      bool interrupted = interrupted_;
-      interrupted_ = false;
-      if (interrupted || SteadyClock::now() < next_poll_) {
-        return std::optional<mapping::SourceChange>();
-      }
-    }
-    return Poll(false);
+  Result<std::optional<mapping::SourceChange>> Start() override {
+    ASSIGN_OR_RETURN(std::optional<std::string> mark,
+                     LoadFeedState(*context_.state, state_key_, cache_));
+    if (!mark || mark->empty()) return Fetch(true);
+    high_water_ = *mark;
+    return Fetch(false);
   }
 
-  FeedContext context_;
-  const config::SourceConfig& source_;
-  EntryCache cache_;
-  std::string state_key_;
+  Result<std::optional<mapping::SourceChange>> Poll() override { return Fetch(false); }
+
+  Status Save() override { return SaveFeedState(*context_.state, state_key_, cache_, high_water_); }
+
   bool has_groups_;
-  std::unique_ptr<Connection> connection_;
-  std::unique_ptr<Session> session_;
-  bool started_ = false;
   std::string high_water_;
   std::string next_high_water_;
   std::vector<std::string> changed_users_;
-  SteadyClock::time_point next_poll_;
-  Status failure_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool interrupted_ = false;
 };
 
 }  // namespace

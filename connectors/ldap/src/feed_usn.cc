@@ -21,8 +21,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <utility>
 
@@ -263,42 +261,14 @@ Status Reload(Session& session, EntryCache& cache, const std::string& key,
 
 namespace {
 
-class UsnChangedFeed : public mapping::ChangeFeed {
+class UsnChangedFeed : public PollingFeed {
  public:
   explicit UsnChangedFeed(FeedContext context)
-      : context_(std::move(context)),
-        source_(*context_.source),
-        cache_(source_),
-        state_key_(context_.state_key + "/usnchanged"),
-        has_groups_(HasText(source_.groups.base)) {}
+      : PollingFeed(std::move(context), "usnchanged"), has_groups_(HasText(source_.groups.base)) {}
 
-  ~UsnChangedFeed() override {
-    SigpipeGuard guard;
-    session_.reset();
-    connection_.reset();
-  }
+  ~UsnChangedFeed() override { Close(); }
 
   std::string_view method() const override { return "usnchanged"; }
-
-  void Interrupt() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      interrupted_ = true;
-    }
-    wake_.notify_all();
-  }
-
-  Result<std::optional<mapping::SourceChange>> Next(std::chrono::milliseconds wait) override {
-    if (!failure_.ok()) return failure_;
-    SigpipeGuard guard;
-    Result<std::optional<mapping::SourceChange>> result = NextOnce(wait);
-    if (!result.ok()) {
-      failure_ = result.status();
-      session_.reset();
-      connection_.reset();
-    }
-    return result;
-  }
 
  private:
   // The saved mark: "<dsServiceName>\n<invocationId>\n<USN>".
@@ -338,7 +308,7 @@ class UsnChangedFeed : public mapping::ChangeFeed {
     return Status::Ok();
   }
 
-  Result<std::optional<mapping::SourceChange>> Poll(bool full) {
+  Result<std::optional<mapping::SourceChange>> Fetch(bool full) {
     if (connection_ == nullptr) {
       ASSIGN_OR_RETURN(connection_, OpenConnection(source_));
       session_ = std::make_unique<Session>(source_, *connection_, nullptr);
@@ -380,58 +350,33 @@ class UsnChangedFeed : public mapping::ChangeFeed {
     std::vector<std::string> emails = cache_.Commit(&changed);
     const bool moved = next_mark != usn_;
     usn_ = next_mark;
-    if (changed || full || moved) {
-      RETURN_IF_ERROR(context_.state->Save(state_key_, cache_.Serialize(Mark(dc_, usn_))));
-    }
-    next_poll_ = SteadyClock::now() + source_.watch_interval;
-    if (!changed && !full) return std::optional<mapping::SourceChange>();
-    mapping::SourceChange change;
-    ASSIGN_OR_RETURN(change.snapshot, cache_.Snapshot());
-    change.emails = std::move(emails);
-    change.full = full;
-    return std::optional<mapping::SourceChange>(std::move(change));
+    // Saved in the next Next() (or when the feed ends), once the consumer
+    // has the change: a crash before that delivers it again rather than
+    // losing it.
+    if (changed || full || moved) SaveDue();
+    return Deliver(std::move(emails), changed, full);
   }
 
-  Result<std::optional<mapping::SourceChange>> NextOnce(std::chrono::milliseconds wait) {
-    if (!started_) {
-      started_ = true;
-      ASSIGN_OR_RETURN(std::optional<std::string> mark,
-                       LoadFeedState(*context_.state, state_key_, cache_));
-      if (!mark || !ParseMark(*mark, &pinned_dc_, &usn_)) {
-        pinned_dc_.clear();
-        return Poll(true);
-      }
-      return Poll(false);
+  Result<std::optional<mapping::SourceChange>> Start() override {
+    ASSIGN_OR_RETURN(std::optional<std::string> mark,
+                     LoadFeedState(*context_.state, state_key_, cache_));
+    if (!mark || !ParseMark(*mark, &pinned_dc_, &usn_)) {
+      pinned_dc_.clear();
+      return Fetch(true);
     }
-    const SteadyClock::time_point deadline = SteadyClock::now() + wait;
-    if (SteadyClock::now() < next_poll_) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_until(lock, std::min(deadline, next_poll_), [&] { return interrupted_; });
-      bool interrupted = interrupted_;
-      interrupted_ = false;
-      if (interrupted || SteadyClock::now() < next_poll_) {
-        return std::optional<mapping::SourceChange>();
-      }
-    }
-    return Poll(false);
+    return Fetch(false);
   }
 
-  FeedContext context_;
-  const config::SourceConfig& source_;
-  EntryCache cache_;
-  std::string state_key_;
+  Result<std::optional<mapping::SourceChange>> Poll() override { return Fetch(false); }
+
+  Status Save() override {
+    return context_.state->Save(state_key_, cache_.Serialize(Mark(dc_, usn_)));
+  }
+
   bool has_groups_;
-  std::unique_ptr<Connection> connection_;
-  std::unique_ptr<Session> session_;
-  bool started_ = false;
   DcIdentity dc_;
   std::string pinned_dc_;  // "<dsServiceName>\n<invocationId>" the mark belongs to
   std::uint64_t usn_ = 0;
-  SteadyClock::time_point next_poll_;
-  Status failure_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool interrupted_ = false;
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include "feeds.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <iterator>
 #include <utility>
 
 #include "idsync/mapping/dn.h"
@@ -23,9 +25,21 @@ std::string LowerAscii(std::string_view text) {
 }
 
 void PutToken(std::string* out, std::string_view value) {
-  out->append(std::to_string(value.size()));
+  // No temporary string for the length: a full save writes millions.
+  char digits[24];
+  auto [end, error] = std::to_chars(digits, digits + sizeof(digits), value.size());
+  (void)error;  // 24 digits hold any size_t
+  out->append(digits, end);
   out->push_back(':');
   out->append(value);
+}
+
+// What PutEntry writes, give or take the length prefixes.
+std::size_t EntrySize(const CachedEntry& e) {
+  std::size_t size = 64 + e.key.size() + e.id.size() + e.dn.size() + e.normalized_dn.size() +
+                     e.email.size() + e.name.size();
+  for (const std::string& member : e.members) size += member.size() + 8;
+  return size;
 }
 
 // Reads one "<length>:<bytes>" token from the front of `*text`.
@@ -63,13 +77,32 @@ void EntryCache::Begin() {
   changed_ = false;
   touched_.clear();
   emails_.clear();
+  groups_before_.clear();
+  cleared_ = false;
 }
 
 void EntryCache::Touch(CachedEntry::Kind kind, const std::string& key) {
   dirty_.emplace(static_cast<int>(kind), key);
   if (!in_batch_) return;
   if (!touched_.emplace(static_cast<int>(kind), key).second) return;
-  EmailsOf(kind, key, &emails_);
+  if (kind == CachedEntry::Kind::kUser) {
+    auto it = users_.find(key);
+    if (it != users_.end() && !it->second.email.empty()) {
+      emails_.insert(LowerAscii(it->second.email));
+    }
+    return;
+  }
+  // Closures are compared in Commit, once: a group touched now may reach
+  // groups touched later, whose old member values are kept then.
+  GroupBefore& before = groups_before_[key];
+  auto it = groups_.find(key);
+  if (it == groups_.end()) return;
+  before.existed = true;
+  before.id = it->second.id;
+  before.dn = it->second.dn;
+  before.name = it->second.name;
+  before.normalized_dn = it->second.normalized_dn;
+  before.members = it->second.members;
 }
 
 const std::string& EntryCache::NormalizeMemo(const std::string& dn) {
@@ -182,6 +215,7 @@ bool EntryCache::SetDisabled(const std::string& key, bool disabled) {
 void EntryCache::Clear() {
   if (in_batch_) {
     for (const auto& [key, entry] : users_) Touch(CachedEntry::Kind::kUser, key);
+    cleared_ = true;
   }
   if (!users_.empty() || !groups_.empty()) changed_ = true;
   users_.clear();
@@ -192,15 +226,49 @@ void EntryCache::Clear() {
 }
 
 std::vector<std::string> EntryCache::Commit(bool* changed) {
-  // Whom the touched entries reach now.
+  // Whom the touched entries reach now, against what they reached before.
+  group_before_by_dn_.clear();
+  for (const auto& [key, before] : groups_before_) {
+    if (before.existed) group_before_by_dn_.emplace(before.normalized_dn, key);
+  }
+  std::vector<std::string> moved;
   for (const auto& [kind, key] : touched_) {
-    EmailsOf(static_cast<CachedEntry::Kind>(kind), key, &emails_);
+    // After a Clear() every user before and after is touched itself: the
+    // groups add nobody.
+    if (cleared_ && kind == static_cast<int>(CachedEntry::Kind::kGroup)) continue;
+    if (kind == static_cast<int>(CachedEntry::Kind::kUser)) {
+      auto it = users_.find(key);
+      if (it != users_.end() && !it->second.email.empty()) {
+        emails_.insert(LowerAscii(it->second.email));
+      }
+      continue;
+    }
+    const GroupBefore& before = groups_before_[key];
+    const std::vector<std::string> was = MemberKeys(key, true);
+    const std::vector<std::string> after = MemberKeys(key, false);
+    auto it = groups_.find(key);
+    const bool same_group = before.existed && it != groups_.end() && it->second.id == before.id &&
+                            it->second.dn == before.dn && it->second.name == before.name;
+    if (!same_group) {
+      // Another group to the rules: everyone in it before and after.
+      AddEmails(was, &emails_);
+      AddEmails(after, &emails_);
+      continue;
+    }
+    moved.clear();
+    std::set_symmetric_difference(was.begin(), was.end(), after.begin(), after.end(),
+                                  std::back_inserter(moved));
+    // A user who left and is gone was touched (and recorded) itself.
+    AddEmails(moved, &emails_);
   }
   std::vector<std::string> out(emails_.begin(), emails_.end());
   if (changed != nullptr) *changed = changed_;
   in_batch_ = false;
   touched_.clear();
   emails_.clear();
+  groups_before_.clear();
+  group_before_by_dn_.clear();
+  cleared_ = false;
   memo_.clear();
   return out;
 }
@@ -216,38 +284,62 @@ void EntryCache::IndexDns() const {
   dn_index_valid_ = true;
 }
 
-void EntryCache::EmailsOf(CachedEntry::Kind kind, const std::string& key,
-                          std::set<std::string>* out) const {
-  if (kind == CachedEntry::Kind::kUser) {
-    auto it = users_.find(key);
-    if (it != users_.end() && !it->second.email.empty()) out->insert(LowerAscii(it->second.email));
-    return;
-  }
-  auto it = groups_.find(key);
-  if (it == groups_.end()) return;
+std::vector<std::string> EntryCache::MemberKeys(const std::string& group_key, bool before) const {
+  std::vector<std::string> out;
+  // A group's member values, now or (`before`) as the batch found them;
+  // null when the group did not exist then.
+  auto values_of = [&](const std::string& key) -> const std::vector<std::string>* {
+    if (before) {
+      auto b = groups_before_.find(key);
+      if (b != groups_before_.end()) return b->second.existed ? &b->second.members : nullptr;
+    }
+    auto g = groups_.find(key);
+    return g == groups_.end() ? nullptr : &g->second.members;
+  };
+  // The group a member value named, now or before.
+  auto group_at = [&](const std::string& normalized) -> const std::string* {
+    if (before) {
+      if (auto b = group_before_by_dn_.find(normalized); b != group_before_by_dn_.end()) {
+        return &b->second;
+      }
+    }
+    auto g = group_by_dn_.find(normalized);
+    if (g == group_by_dn_.end()) return nullptr;
+    // A touched group named so now had another DN, or none, before.
+    if (before && groups_before_.count(g->second) != 0) return nullptr;
+    return &g->second;
+  };
+  const std::vector<std::string>* first = values_of(group_key);
+  if (first == nullptr) return out;
   IndexDns();
   // Every user reachable from the group, through subgroups when nesting is
   // on; cycles end at groups already seen.
-  std::set<std::string> seen_groups{key};
-  std::vector<const CachedEntry*> pending{&it->second};
+  std::set<std::string> seen_groups{group_key};
+  std::vector<const std::vector<std::string>*> pending{first};
   while (!pending.empty()) {
-    const CachedEntry* group = pending.back();
+    const std::vector<std::string>* values = pending.back();
     pending.pop_back();
-    for (const std::string& value : group->members) {
-      const std::string& normalized = value;
-      if (auto u = user_by_dn_.find(normalized); u != user_by_dn_.end()) {
-        auto user = users_.find(u->second);
-        if (user != users_.end() && !user->second.email.empty()) {
-          out->insert(LowerAscii(user->second.email));
-        }
-      }
+    for (const std::string& normalized : *values) {
+      if (auto u = user_by_dn_.find(normalized); u != user_by_dn_.end()) out.push_back(u->second);
       if (!nested_) continue;
-      if (auto g = group_by_dn_.find(normalized); g != group_by_dn_.end()) {
-        if (seen_groups.insert(g->second).second) {
-          auto sub = groups_.find(g->second);
-          if (sub != groups_.end()) pending.push_back(&sub->second);
+      if (const std::string* sub = group_at(normalized); sub != nullptr) {
+        if (seen_groups.insert(*sub).second) {
+          if (const std::vector<std::string>* next = values_of(*sub)) pending.push_back(next);
         }
       }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void EntryCache::AddEmails(const std::vector<std::string>& user_keys,
+                           std::set<std::string>* out) const {
+  for (const std::string& key : user_keys) {
+    auto user = users_.find(key);
+    if (user != users_.end() && !user->second.email.empty()) {
+      out->insert(LowerAscii(user->second.email));
     }
   }
 }
@@ -272,10 +364,24 @@ std::vector<std::string> EntryCache::Keys(CachedEntry::Kind kind) const {
   return out;
 }
 
-Result<mapping::SourceSnapshot> EntryCache::Snapshot() const {
+Result<std::shared_ptr<const mapping::SourceSnapshot>> EntryCache::Snapshot() const {
   if (built_ && !structural_) {
-    RETURN_IF_ERROR(Patch());
-    return *built_;
+    if (built_.use_count() > 1) {
+      // Someone still holds the last one: it stays as it was.
+      built_ = std::make_shared<mapping::SourceSnapshot>(*built_);
+    } else {
+      // The holders are gone: what they read of it happened before they let
+      // go (their release of the count), and is ordered before the patch.
+      std::atomic_thread_fence(std::memory_order_acquire);
+    }
+    Status patched = Patch();
+    if (!patched.ok()) {
+      // Half patched: the next call rebuilds it.
+      built_.reset();
+      structural_ = true;
+      return patched;
+    }
+    return std::shared_ptr<const mapping::SourceSnapshot>(built_);
   }
   SnapshotBuilder builder(source_, nested_, max_depth_);
   for (const auto& [key, user] : users_) {
@@ -287,7 +393,7 @@ Result<mapping::SourceSnapshot> EntryCache::Snapshot() const {
                                                                      group.id, group.name));
     builder.AddNormalizedMembers(index, group.members);
   }
-  built_ = builder.Finish(nullptr);
+  built_ = std::make_shared<mapping::SourceSnapshot>(builder.Finish(nullptr));
   // Where each entry sits in it, for patching the next snapshots.
   user_keys_.clear();
   user_ndns_.clear();
@@ -314,7 +420,7 @@ Result<mapping::SourceSnapshot> EntryCache::Snapshot() const {
   patched_.clear();
   added_users_.clear();
   removed_users_.clear();
-  return *built_;
+  return std::shared_ptr<const mapping::SourceSnapshot>(built_);
 }
 
 // Brings built_ up to date with modified entries, added users and removed
@@ -488,6 +594,12 @@ constexpr std::string_view kJournalMagic = "idsync-ldap-journal 1\n";
 
 std::string EntryCache::Serialize(const std::string& cookie) const {
   std::string out(kStateMagic);
+  // One allocation for the whole directory rather than a doubling series.
+  std::size_t size = out.size() + cookie.size() + 64;
+  for (const Map* map : {&users_, &groups_}) {
+    for (const auto& [key, e] : *map) size += EntrySize(e);
+  }
+  out.reserve(size);
   PutToken(&out, cookie);
   PutToken(&out, std::to_string(users_.size() + groups_.size()));
   for (const Map* map : {&users_, &groups_}) {
@@ -599,6 +711,81 @@ Result<std::optional<std::string>> EntryCache::Load(mapping::FeedStateStore& sta
     structural_ = true;
   }
   return std::optional<std::string>(std::move(cookie));
+}
+
+PollingFeed::PollingFeed(FeedContext context, std::string_view method)
+    : context_(std::move(context)),
+      source_(*context_.source),
+      cache_(source_),
+      state_key_(context_.state_key + "/" + std::string(method)) {}
+
+PollingFeed::~PollingFeed() {
+  SigpipeGuard guard;
+  session_.reset();
+  connection_.reset();
+}
+
+void PollingFeed::Close() {
+  if (failure_.ok() && save_due_) {
+    if (Save().ok()) save_due_ = false;
+  }
+  SigpipeGuard guard;
+  session_.reset();
+  connection_.reset();
+}
+
+void PollingFeed::Interrupt() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    interrupted_ = true;
+  }
+  wake_.notify_all();
+}
+
+Result<std::optional<mapping::SourceChange>> PollingFeed::Next(std::chrono::milliseconds wait) {
+  if (!failure_.ok()) return failure_;
+  SigpipeGuard guard;
+  Result<std::optional<mapping::SourceChange>> result = NextOnce(wait);
+  if (!result.ok()) {
+    failure_ = result.status();
+    session_.reset();
+    connection_.reset();
+  }
+  return result;
+}
+
+Result<std::optional<mapping::SourceChange>> PollingFeed::NextOnce(std::chrono::milliseconds wait) {
+  // The consumer has what the last poll delivered.
+  if (save_due_) {
+    RETURN_IF_ERROR(Save());
+    save_due_ = false;
+  }
+  if (!started_) {
+    started_ = true;
+    return Start();
+  }
+  const SteadyClock::time_point deadline = SteadyClock::now() + wait;
+  if (SteadyClock::now() < next_poll_) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait_until(lock, std::min(deadline, next_poll_), [&] { return interrupted_; });
+    bool interrupted = interrupted_;
+    interrupted_ = false;
+    if (interrupted || SteadyClock::now() < next_poll_) {
+      return std::optional<mapping::SourceChange>();
+    }
+  }
+  return Poll();
+}
+
+Result<std::optional<mapping::SourceChange>> PollingFeed::Deliver(std::vector<std::string> emails,
+                                                                  bool changed, bool full) {
+  next_poll_ = SteadyClock::now() + source_.watch_interval;
+  if (!changed && !full) return std::optional<mapping::SourceChange>();
+  mapping::SourceChange change;
+  ASSIGN_OR_RETURN(change.snapshot, cache_.Snapshot());
+  change.emails = std::move(emails);
+  change.full = full;
+  return std::optional<mapping::SourceChange>(std::move(change));
 }
 
 Result<std::string> EntryKey(const Session& session, LDAPMessage* entry, const std::string& dn) {

@@ -9,8 +9,9 @@
 // again when the missing entry appears). A feed applies what the server
 // reports (add, modify, delete, rename) to the cache between Begin() and
 // Commit(); Commit() returns the lower-cased e-mails the batch touched, and
-// Snapshot() rebuilds the SourceSnapshot exactly as a full read builds it
-// (SnapshotBuilder). The cache saves itself, with the feed's cookie, through
+// Snapshot() gives the SourceSnapshot exactly as a full read builds it
+// (SnapshotBuilder), shared with whoever holds it and patched in place while
+// nobody else does. The cache saves itself, with the feed's cookie, through
 // mapping::FeedStateStore, so that a restart resumes from the cookie without
 // a full refresh.
 //
@@ -18,9 +19,12 @@
 // used from one thread, except ChangeFeed::Interrupt().
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -78,9 +82,13 @@ class EntryCache {
   bool RemoveAny(const std::string& key);
   // Sets a user's disabled flag; false when the key names no user.
   bool SetDisabled(const std::string& key, bool disabled);
-  // Ends the batch: the lower-cased e-mails it touched, sorted and unique
-  // (a user: its address before and after; a group: its members, nested
-  // ones included, before and after), and true when anything changed.
+  // Ends the batch: the lower-cased e-mails it touched, sorted and unique,
+  // and true when anything changed. A user touches its address before and
+  // after. A group touches the users whose membership in it (nested ones
+  // included) the batch changed: those who joined or left; every member,
+  // before and after, when its name, DN or id changed (rules match those).
+  // Nobody else's groups can have changed: a group above it gains or loses
+  // a user only through it.
   std::vector<std::string> Commit(bool* changed = nullptr);
 
   // Drops every entry (a full refresh follows). Inside a batch, whom the
@@ -98,7 +106,10 @@ class EntryCache {
 
   // The snapshot a full read would return for these entries. kInternal when
   // two entries share a DN (the server reported something inconsistent).
-  Result<mapping::SourceSnapshot> Snapshot() const;
+  // The cache keeps it, and brings it up to date in place for the next call
+  // when it holds the only reference; a holder keeps an unchanging snapshot,
+  // at the cost of one copy in the next call.
+  Result<std::shared_ptr<const mapping::SourceSnapshot>> Snapshot() const;
 
   // Saves the entries and `cookie` under `key`: now and then a full copy,
   // in between only the entries changed since it (under key + "/journal"),
@@ -120,11 +131,17 @@ class EntryCache {
   const Map& MapOf(CachedEntry::Kind kind) const {
     return kind == CachedEntry::Kind::kUser ? users_ : groups_;
   }
-  // Records, once per batch and entry, whom the entry touches now.
+  // Records, once per batch and entry, the entry as the batch found it: a
+  // user's address, a group's identity and member values (see Commit).
   void Touch(CachedEntry::Kind kind, const std::string& key);
-  // The e-mails an entry touches in the current state: a user its own
-  // address; a group every user reachable through its members.
-  void EmailsOf(CachedEntry::Kind kind, const std::string& key, std::set<std::string>* out) const;
+  // The keys of the users reachable from the group (through subgroups when
+  // nesting is on), sorted and unique; empty when there is no such group.
+  // With `before`, as it was when the batch began: the groups touched since
+  // count as they were then. (Users touched since may count either way:
+  // they are reported themselves.)
+  std::vector<std::string> MemberKeys(const std::string& group_key, bool before) const;
+  // Adds the lower-cased addresses of these users (those still cached).
+  void AddEmails(const std::vector<std::string>& user_keys, std::set<std::string>* out) const;
   void IndexDns() const;
   // NormalizeDn(dn), "" when invalid, remembered for the batch.
   const std::string& NormalizeMemo(const std::string& dn);
@@ -142,6 +159,16 @@ class EntryCache {
   bool changed_ = false;
   std::set<std::pair<int, std::string>> touched_;
   std::set<std::string> emails_;
+  bool cleared_ = false;  // Clear() in this batch
+  // A touched group as the batch found it.
+  struct GroupBefore {
+    bool existed = false;
+    std::string id, dn, name, normalized_dn;
+    std::vector<std::string> members;  // normalized member values
+  };
+  std::map<std::string, GroupBefore> groups_before_;
+  // Normalized DN -> key of the touched groups that existed, as they were.
+  std::unordered_map<std::string, std::string> group_before_by_dn_;
   std::unordered_map<std::string, std::string> memo_;
   // Entries changed since the last full save (kind, key), for the journal.
   std::set<std::pair<int, std::string>> dirty_;
@@ -150,7 +177,7 @@ class EntryCache {
   // The last snapshot built, and what changed since: Snapshot() patches it
   // for modified entries and added or removed users, and rebuilds it for
   // anything else (groups added or removed, renames, a refresh).
-  mutable std::optional<mapping::SourceSnapshot> built_;
+  mutable std::shared_ptr<mapping::SourceSnapshot> built_;
   mutable bool structural_ = true;
   mutable std::set<std::pair<int, std::string>> patched_;
   mutable std::vector<std::string> added_users_;
@@ -177,6 +204,57 @@ struct FeedContext {
   std::vector<std::string> supported_controls;
   // Key prefix under which the feed keeps its state in `state`.
   std::string state_key;
+};
+
+// What the polling feeds (dirsync, usnchanged, modifytimestamp) share: the
+// failure latch (after an error every Next() returns it: the cache may hold
+// half a batch, and the caller starts a new feed), Interrupt(), the wait of
+// watch_interval between polls, and the order of delivering and saving: a
+// poll's state is saved in the next Next() or when the feed ends, once the
+// consumer has the change, so that a crash in between delivers it again
+// rather than losing it.
+class PollingFeed : public mapping::ChangeFeed {
+ public:
+  ~PollingFeed() override;
+  void Interrupt() final;
+  Result<std::optional<mapping::SourceChange>> Next(std::chrono::milliseconds wait) final;
+
+ protected:
+  // The feed keeps its state under context.state_key + "/" + `method`.
+  PollingFeed(FeedContext context, std::string_view method);
+  // The first poll: from the saved state, or in full.
+  virtual Result<std::optional<mapping::SourceChange>> Start() = 0;
+  // A later poll, when watch_interval has passed.
+  virtual Result<std::optional<mapping::SourceChange>> Poll() = 0;
+  // Saves the cache with the mark of the last poll.
+  virtual Status Save() = 0;
+  // Called by a poll that moved the cache or its mark: Save() is due.
+  void SaveDue() { save_due_ = true; }
+  // Derived destructors call this first (the base's cannot reach Save()):
+  // saves what is due, best effort, and closes the connection.
+  void Close();
+  // The change a poll delivers (nullopt when nothing changed and `full` is
+  // false); the next poll is due in watch_interval.
+  Result<std::optional<mapping::SourceChange>> Deliver(std::vector<std::string> emails,
+                                                       bool changed, bool full);
+
+  FeedContext context_;
+  const config::SourceConfig& source_;
+  EntryCache cache_;
+  std::string state_key_;
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<Session> session_;
+
+ private:
+  Result<std::optional<mapping::SourceChange>> NextOnce(std::chrono::milliseconds wait);
+
+  bool started_ = false;
+  bool save_due_ = false;  // the last poll delivered is not saved yet
+  SteadyClock::time_point next_poll_;
+  Status failure_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool interrupted_ = false;
 };
 
 // RFC 4533 refreshAndPersist over one connection ("syncrepl"); falls back

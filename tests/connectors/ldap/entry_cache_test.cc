@@ -1,7 +1,9 @@
 // The change feeds' entry cache, in memory: whom a batch of changes touches
-// (users before and after, groups' members nested ones included), renames
-// keeping membership, the snapshot it rebuilds, and its saved form.
+// (users before and after, those who joined or left a group, nested
+// membership included), renames keeping membership, the snapshot it
+// rebuilds and shares, and its saved form.
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +18,7 @@ namespace {
 
 using Kind = CachedEntry::Kind;
 using Emails = std::vector<std::string>;
+using Shared = std::shared_ptr<const mapping::SourceSnapshot>;
 
 CachedEntry User(const std::string& key, const std::string& uid, const std::string& email) {
   CachedEntry e;
@@ -79,11 +82,68 @@ TEST(EntryCache, AnUnchangedEntryTouchesNobody) {
   EXPECT_FALSE(changed);
 }
 
-TEST(EntryCache, AGroupChangeTouchesItsMembersNestedOnesIncludedBeforeAndAfter) {
+TEST(EntryCache, AGroupChangeTouchesWhoJoinedAndWhoLeftNotWhoStayed) {
   EntryCache cache = Seeded();
   cache.Begin();
+  // alice and bob leave eng, dave joins; carol stays (through sub).
   cache.Put(Group("g2", "eng", {"uid=dave,ou=people,dc=x", "cn=sub,ou=groups,dc=x"}));
-  EXPECT_EQ(cache.Commit(), (Emails{"alice@x", "bob@x", "carol@x", "dave@x"}));
+  bool changed = false;
+  EXPECT_EQ(cache.Commit(&changed), (Emails{"alice@x", "bob@x", "dave@x"}));
+  EXPECT_TRUE(changed);
+}
+
+TEST(EntryCache, NestedJoinersAndLeaversAreTouched) {
+  EntryCache cache = Seeded();
+  // dave joins sub, and so eng above it; alice, bob and carol stay.
+  cache.Begin();
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x", "uid=dave,ou=people,dc=x"}));
+  EXPECT_EQ(cache.Commit(), Emails{"dave@x"});
+  // sub leaves eng: carol and dave leave eng (they stay in sub).
+  cache.Begin();
+  cache.Put(Group("g2", "eng", {"uid=alice,ou=people,dc=x", "uid=bob,ou=people,dc=x"}));
+  EXPECT_EQ(cache.Commit(), (Emails{"carol@x", "dave@x"}));
+  // A new group naming alice, put inside sub: alice joins both.
+  cache.Begin();
+  cache.Put(Group("g3", "leaf", {"uid=alice,ou=people,dc=x"}));
+  cache.Put(
+      Group("g1", "sub",
+            {"uid=carol,ou=people,dc=x", "uid=dave,ou=people,dc=x", "cn=leaf,ou=groups,dc=x"}));
+  EXPECT_EQ(cache.Commit(), Emails{"alice@x"});
+  // A deleted subgroup: its members leave it and everything above it.
+  cache.Begin();
+  EXPECT_TRUE(cache.Remove(Kind::kGroup, "g3"));
+  EXPECT_EQ(cache.Commit(), Emails{"alice@x"});
+}
+
+TEST(EntryCache, ARenamedGroupTouchesEveryMember) {
+  EntryCache cache = Seeded();
+  cache.Begin();
+  CachedEntry renamed = Group("g1", "sub", {"uid=carol,ou=people,dc=x"});
+  renamed.name = "subteam";  // rules match names: carol's access may change
+  cache.Put(renamed);
+  EXPECT_EQ(cache.Commit(), Emails{"carol@x"});
+  cache.Begin();
+  cache.Put(Group("g2", "engineering",
+                  {"uid=alice,ou=people,dc=x", "UID=Bob, OU=People, DC=X", "cn=sub,ou=groups,dc=x",
+                   "uid=ghost,ou=people,dc=x"}));
+  EXPECT_EQ(cache.Commit(), (Emails{"alice@x", "bob@x", "carol@x"}));
+}
+
+TEST(EntryCache, MembershipIsComparedWithTheStateBeforeTheWholeBatch) {
+  // In one batch: dave joins sub, eng takes in "ops" (where dave is), dave
+  // leaves sub again. Compared step by step, sub lost and gained dave and
+  // eng held him throughout; before and after the batch, dave joined eng.
+  EntryCache cache = Seeded();
+  cache.Begin();
+  cache.Put(Group("g3", "ops", {"uid=dave,ou=people,dc=x"}));
+  cache.Commit();
+  cache.Begin();
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x", "uid=dave,ou=people,dc=x"}));
+  cache.Put(Group("g2", "eng",
+                  {"uid=alice,ou=people,dc=x", "UID=Bob, OU=People, DC=X", "cn=sub,ou=groups,dc=x",
+                   "uid=ghost,ou=people,dc=x", "cn=ops,ou=groups,dc=x"}));
+  cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x"}));
+  EXPECT_EQ(cache.Commit(), Emails{"dave@x"});
 }
 
 TEST(EntryCache, NestedMembersAreLeftOutWhenNestingIsOff) {
@@ -106,9 +166,9 @@ TEST(EntryCache, ADeleteTouchesTheUserAndTheSnapshotLosesIt) {
   EXPECT_TRUE(cache.RemoveAny("u4"));
   EXPECT_FALSE(cache.RemoveAny("nope"));
   EXPECT_EQ(cache.Commit(), Emails{"dave@x"});
-  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  Result<Shared> snapshot = cache.Snapshot();
   ASSERT_TRUE(snapshot.ok());
-  EXPECT_EQ(snapshot->users.size(), 3u);
+  EXPECT_EQ((*snapshot)->users.size(), 3u);
 }
 
 TEST(EntryCache, ARenameKeepsTheUserInItsGroups) {
@@ -116,25 +176,26 @@ TEST(EntryCache, ARenameKeepsTheUserInItsGroups) {
   cache.Begin();
   CachedEntry renamed = User("u2", "robert", "bob@x");
   cache.Put(renamed);
-  EXPECT_EQ(cache.Commit(), (Emails{"alice@x", "bob@x", "carol@x"}));
-  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  // eng's member value follows bob; nobody joined or left.
+  EXPECT_EQ(cache.Commit(), Emails{"bob@x"});
+  Result<Shared> snapshot = cache.Snapshot();
   ASSERT_TRUE(snapshot.ok());
-  for (const mapping::DirectoryGroup& group : snapshot->groups) {
+  for (const mapping::DirectoryGroup& group : (*snapshot)->groups) {
     if (group.name != "eng") continue;
     bool found = false;
-    for (std::uint32_t u : group.member_users) found |= snapshot->users[u].dn == renamed.dn;
+    for (std::uint32_t u : group.member_users) found |= (*snapshot)->users[u].dn == renamed.dn;
     EXPECT_TRUE(found);
   }
 }
 
 TEST(EntryCache, TheSnapshotResolvesMembersAsAFullReadDoes) {
   EntryCache cache = Seeded();
-  Result<mapping::SourceSnapshot> snapshot = cache.Snapshot();
+  Result<Shared> snapshot = cache.Snapshot();
   ASSERT_TRUE(snapshot.ok());
-  EXPECT_EQ(snapshot->source, "corp");
-  ASSERT_EQ(snapshot->groups.size(), 2u);
+  EXPECT_EQ((*snapshot)->source, "corp");
+  ASSERT_EQ((*snapshot)->groups.size(), 2u);
   const mapping::DirectoryGroup& eng =
-      snapshot->groups[0].name == "eng" ? snapshot->groups[0] : snapshot->groups[1];
+      (*snapshot)->groups[0].name == "eng" ? (*snapshot)->groups[0] : (*snapshot)->groups[1];
   EXPECT_EQ(eng.member_users.size(), 2u);   // alice, bob (another spelling); ghost unresolved
   EXPECT_EQ(eng.member_groups.size(), 1u);  // sub
 }
@@ -263,18 +324,18 @@ TEST(EntryCache, PatchedSnapshotsEqualRebuiltOnes) {
   cache.SetDisabled("u3", true);              // disable
   cache.Put(Group("g1", "sub", {"uid=carol,ou=people,dc=x", "uid=dave,ou=people,dc=x"}));
   cache.Commit();
-  Result<mapping::SourceSnapshot> patched = cache.Snapshot();
+  Result<Shared> patched = cache.Snapshot();
   ASSERT_TRUE(patched.ok());
 
   EntryCache rebuilt(Source());
   std::string cookie;
   ASSERT_TRUE(rebuilt.Parse(cache.Serialize("c"), &cookie).ok());
-  Result<mapping::SourceSnapshot> fresh = rebuilt.Snapshot();
+  Result<Shared> fresh = rebuilt.Snapshot();
   ASSERT_TRUE(fresh.ok());
-  EXPECT_EQ(View(*patched), View(*fresh));
-  EXPECT_EQ(patched->users.size(), 4u);
-  EXPECT_TRUE(View(*patched)["group eng"].count("uid=ghost,ou=people,dc=x"));
-  EXPECT_FALSE(View(*patched)["group eng"].count("uid=alice,ou=people,dc=x"));
+  EXPECT_EQ(View(**patched), View(**fresh));
+  EXPECT_EQ((*patched)->users.size(), 4u);
+  EXPECT_TRUE(View(**patched)["group eng"].count("uid=ghost,ou=people,dc=x"));
+  EXPECT_FALSE(View(**patched)["group eng"].count("uid=alice,ou=people,dc=x"));
 
   // And again, removing the user that moved into the hole.
   cache.Begin();
@@ -286,10 +347,47 @@ TEST(EntryCache, PatchedSnapshotsEqualRebuiltOnes) {
   ASSERT_TRUE(rebuilt.Parse(cache.Serialize("c"), &cookie).ok());
   fresh = rebuilt.Snapshot();
   ASSERT_TRUE(fresh.ok());
-  EXPECT_EQ(View(*patched), View(*fresh));
-  for (const mapping::DirectoryGroup& g : patched->groups) {
-    for (std::uint32_t u : g.member_users) EXPECT_LT(u, patched->users.size());
+  EXPECT_EQ(View(**patched), View(**fresh));
+  for (const mapping::DirectoryGroup& g : (*patched)->groups) {
+    for (std::uint32_t u : g.member_users) EXPECT_LT(u, (*patched)->users.size());
   }
+}
+
+TEST(EntryCache, AHeldSnapshotStaysAsItWasAndAReleasedOneIsReused) {
+  EntryCache cache = Seeded();
+  Result<Shared> held = cache.Snapshot();
+  ASSERT_TRUE(held.ok());
+  const std::map<std::string, std::set<std::string>> before = View(**held);
+  cache.Begin();
+  cache.Put(User("u2", "bob", "robert@x"));
+  cache.Put(Group("g1", "sub", {"uid=dave,ou=people,dc=x"}));
+  cache.Commit();
+  Result<Shared> next = cache.Snapshot();
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(held->get(), next->get());
+  EXPECT_EQ(View(**held), before);  // the holder's copy did not move
+  EXPECT_NE(View(**next), before);
+
+  // Let go of, the last one is patched in place rather than copied.
+  const mapping::SourceSnapshot* address = next->get();
+  held = Shared();
+  next = Shared();
+  cache.Begin();
+  cache.Put(User("u4", "dave", "david@x"));
+  cache.Commit();
+  Result<Shared> again = cache.Snapshot();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), address);
+  bool found = false;
+  for (const mapping::DirectoryUser& u : (*again)->users) found |= u.email == "david@x";
+  EXPECT_TRUE(found);
+
+  EntryCache rebuilt(Source());
+  std::string cookie;
+  ASSERT_TRUE(rebuilt.Parse(cache.Serialize("c"), &cookie).ok());
+  Result<Shared> fresh = rebuilt.Snapshot();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(View(**again), View(**fresh));
 }
 
 }  // namespace

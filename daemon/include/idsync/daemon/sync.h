@@ -136,6 +136,10 @@ class Syncer {
   Status Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
                  const ApplyOptions& options);
   Status SendOne(const store::OutboxEntry& entry, ApplyReport& report, bool& stop);
+  // Records the end of run report.run_id of `kind` ("apply", "partial"):
+  // result, error, elapsed time, summary and audit head.
+  Status FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
+                   const std::string& result, const std::string& error, ApplyReport& report);
 
   const config::Config& config_;
   store::Store& store_;

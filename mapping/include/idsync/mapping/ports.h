@@ -29,10 +29,15 @@ class FeedStateStore {
 
 // The source after some changes, and whom they touched.
 struct SourceChange {
-  SourceSnapshot snapshot;  // the whole source after the changes
-  // Lower-cased e-mail addresses whose entries or groups changed, before and
-  // after the change (a renamed address appears twice), nested members of a
-  // changed group included.
+  // The whole source after the changes, never null. Shared with the feed,
+  // which keeps it unchanged while anyone holds it: a consumer that lets go
+  // of it before the next Next() saves the feed a copy of the whole source.
+  std::shared_ptr<const SourceSnapshot> snapshot;
+  // Lower-cased e-mail addresses whose access the changes may have changed:
+  // those of changed entries, before and after (a renamed address appears
+  // twice), and the users who joined or left a changed group, nested
+  // membership included (every member, before and after, when the group's
+  // name, DN or id changed).
   std::vector<std::string> emails;
   // Everything may have changed (a full refresh: first sync, cookie refused,
   // another domain controller): reconcile everyone.

@@ -147,5 +147,8 @@ struct MappingResult {
 // range.
 Result<MappingResult> Map(const RuleSet& rules, const std::vector<SourceSnapshot>& sources,
                           const MapOptions& options = {});
+// The same over snapshots held elsewhere (none null), which it only reads.
+Result<MappingResult> Map(const RuleSet& rules, const std::vector<const SourceSnapshot*>& sources,
+                          const MapOptions& options = {});
 
 }  // namespace idsync::mapping

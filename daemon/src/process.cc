@@ -148,7 +148,9 @@ struct Process::Impl : public AdminBackend {
   Clock::time_point next_full{};
   int failed_full_runs = 0;
   // Directory sources' latest snapshots (full run or change feed), by name.
-  std::map<std::string, mapping::SourceSnapshot> directory;
+  // Shared with partial runs in progress and with the feed, which copies
+  // its snapshot before patching it while anyone here still holds it.
+  std::map<std::string, std::shared_ptr<const mapping::SourceSnapshot>> directory;
   std::map<std::string, SourceStatus> states;
   std::set<std::string> feed_failing;  // sources whose feed failed last
   std::string store_problem;           // for /readyz
@@ -377,7 +379,8 @@ struct Process::Impl : public AdminBackend {
       for (std::size_t i = 0; i < gen->config.sources.size() && i < report->snapshots.size(); ++i) {
         const auto& source = gen->config.sources[i];
         if (source.type == config::SourceType::kScim) continue;
-        directory[source.name] = std::move(report->snapshots[i]);
+        directory[source.name] =
+            std::make_shared<const mapping::SourceSnapshot>(std::move(report->snapshots[i]));
       }
       for (const auto& st : report->source_states) states[st.name] = st;
     }
@@ -410,7 +413,9 @@ struct Process::Impl : public AdminBackend {
 
   void PartialRun(std::vector<std::string> emails) {
     std::shared_ptr<Generation> gen = Current();
-    std::vector<mapping::SourceSnapshot> snapshots;
+    // Held for the run: a change delivered meanwhile replaces the directory's
+    // pointer, not these.
+    std::vector<std::shared_ptr<const mapping::SourceSnapshot>> snapshots;
     PartialRequest request;
     {
       std::lock_guard<std::mutex> l(mu);
@@ -430,7 +435,7 @@ struct Process::Impl : public AdminBackend {
           continue;
         }
         snapshots.push_back(directory[source.name]);
-        const mapping::SourceSnapshot& snap = snapshots.back();
+        const mapping::SourceSnapshot& snap = *snapshots.back();
         if (snap.failed) {
           request.failed_sources.push_back(source.name);
           if (snap.never_read) request.hold_all = true;
@@ -439,10 +444,12 @@ struct Process::Impl : public AdminBackend {
     }
     for (std::size_t i = 0; i < gen->config.sources.size(); ++i) {
       const auto& source = gen->config.sources[i];
-      if (source.type == config::SourceType::kScim) snapshots[i] = ScimSnapshot(source.name);
+      if (source.type == config::SourceType::kScim) {
+        snapshots[i] = std::make_shared<const mapping::SourceSnapshot>(ScimSnapshot(source.name));
+      }
+      request.snapshots.push_back(snapshots[i].get());
     }
     request.emails = std::move(emails);
-    request.snapshots = &snapshots;
     const auto started = Clock::now();
     Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads());
     Result<ApplyReport> report =
@@ -614,7 +621,12 @@ struct Process::Impl : public AdminBackend {
       std::lock_guard<std::mutex> l(mu);
       feed_failing.insert(source.name);
       auto it = directory.find(source.name);
-      if (it != directory.end()) it->second.failed = true;
+      if (it != directory.end() && !it->second->failed) {
+        // Rare, and partial runs may hold the old one: a copy.
+        auto marked = std::make_shared<mapping::SourceSnapshot>(*it->second);
+        marked->failed = true;
+        it->second = std::move(marked);
+      }
     }
     const std::string key = SourceStateKey(source.name);
     SourceStatus status;
@@ -641,8 +653,8 @@ struct Process::Impl : public AdminBackend {
       if (feed_failing.erase(source.name) == 0) return;
       auto it = directory.find(source.name);
       if (it != directory.end()) {
-        users = static_cast<std::int64_t>(it->second.users.size());
-        groups = static_cast<std::int64_t>(it->second.groups.size());
+        users = static_cast<std::int64_t>(it->second->users.size());
+        groups = static_cast<std::int64_t>(it->second->groups.size());
       }
     }
     const std::string key = SourceStateKey(source.name);
@@ -660,22 +672,26 @@ struct Process::Impl : public AdminBackend {
 
   void ApplyChange(const config::SourceConfig& source, mapping::SourceChange change) {
     std::vector<std::string> emails = std::move(change.emails);
-    // The directory keeps its own copy, made outside the lock; the feed's is
-    // let go at once, so that the feed patches it in place next time.
-    mapping::SourceSnapshot snapshot = *change.snapshot;
-    change.snapshot.reset();
+    // The directory shares the feed's snapshot (the feed copies it before its
+    // next patch while this one is held); a copy only when it is not marked
+    // as a good read of this source.
+    std::shared_ptr<const mapping::SourceSnapshot> snapshot = std::move(change.snapshot);
+    if (snapshot->source != source.name || snapshot->failed || snapshot->never_read) {
+      auto fixed = std::make_shared<mapping::SourceSnapshot>(*snapshot);
+      fixed->source = source.name;
+      fixed->failed = false;
+      fixed->never_read = false;
+      snapshot = std::move(fixed);
+    }
     std::lock_guard<std::mutex> l(mu);
     auto it = directory.find(source.name);
     if (change.full) {
       // Everyone the source knew or knows now.
       if (it != directory.end()) {
-        for (const auto& u : it->second.users) emails.push_back(u.email);
+        for (const auto& u : it->second->users) emails.push_back(u.email);
       }
-      for (const auto& u : snapshot.users) emails.push_back(u.email);
+      for (const auto& u : snapshot->users) emails.push_back(u.email);
     }
-    snapshot.source = source.name;
-    snapshot.failed = false;
-    snapshot.never_read = false;
     // The old one is freed after the lock (declared before it).
     std::swap(directory[source.name], snapshot);
     if (emails.empty()) return;
@@ -731,21 +747,24 @@ struct Process::Impl : public AdminBackend {
       }
     }
     ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(gen->config, catalog));
-    std::vector<mapping::SourceSnapshot> snapshots;
+    std::vector<std::shared_ptr<const mapping::SourceSnapshot>> held;
+    std::vector<const mapping::SourceSnapshot*> snapshots;
     for (const auto& source : gen->config.sources) {
+      std::shared_ptr<const mapping::SourceSnapshot> snapshot;
       if (source.type == config::SourceType::kScim) {
-        snapshots.push_back(ScimSnapshot(source.name));
-        continue;
-      }
-      std::lock_guard<std::mutex> l(mu);
-      auto it = directory.find(source.name);
-      if (it != directory.end()) {
-        snapshots.push_back(it->second);
+        snapshot = std::make_shared<const mapping::SourceSnapshot>(ScimSnapshot(source.name));
       } else {
-        mapping::SourceSnapshot empty;
-        empty.source = source.name;
-        snapshots.push_back(std::move(empty));
+        std::lock_guard<std::mutex> l(mu);
+        auto it = directory.find(source.name);
+        if (it != directory.end()) snapshot = it->second;
       }
+      if (snapshot == nullptr) {
+        auto empty = std::make_shared<mapping::SourceSnapshot>();
+        empty->source = source.name;
+        snapshot = std::move(empty);
+      }
+      held.push_back(snapshot);
+      snapshots.push_back(held.back().get());
     }
     std::vector<std::string> only = {mapping::AsciiLower(email)};
     mapping::MapOptions map_options;

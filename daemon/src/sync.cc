@@ -272,8 +272,7 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
 }
 
 Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
-                         const std::string& result, const std::string& error,
-                         ApplyReport& report) {
+                         const std::string& result, const std::string& error, ApplyReport& report) {
   report.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   Result<std::string> head = store_.AuditHead();
@@ -415,7 +414,10 @@ Result<std::vector<mapping::Project>> Syncer::CachedProjects() {
 Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
                                          const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  if (request.snapshots == nullptr) return InvalidArgumentError("partial run without snapshots");
+  if (request.snapshots.empty() || std::find(request.snapshots.begin(), request.snapshots.end(),
+                                             nullptr) != request.snapshots.end()) {
+    return InvalidArgumentError("partial run without snapshots");
+  }
   ApplyReport report;
   report.failed_sources = request.failed_sources;
   ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("partial", now_()));
@@ -436,7 +438,7 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     mapping::MapOptions map_options;
     map_options.only_emails = &emails;
     ASSIGN_OR_RETURN(mapping::MappingResult mapped,
-                     mapping::Map(*rules, *request.snapshots, map_options));
+                     mapping::Map(*rules, request.snapshots, map_options));
     timer.Done("map");
 
     ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.Mirror());

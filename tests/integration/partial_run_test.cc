@@ -96,7 +96,7 @@ class PartialRunTest : public ::testing::Test {
     daemon::Syncer syncer(config_, *store_, *account_);
     daemon::PartialRequest request;
     request.emails = std::move(emails);
-    request.snapshots = &snapshots;
+    for (const mapping::SourceSnapshot& s : snapshots) request.snapshots.push_back(&s);
     request.failed_sources = std::move(failed);
     daemon::ApplyOptions options;
     options.source = "partial";
@@ -213,7 +213,7 @@ TEST_F(PartialRunTest, AFailingSourceHoldsBackReductions) {
   daemon::Syncer syncer(config_, *store_, *account_);
   daemon::PartialRequest request;
   request.emails = {"eve@corp.example"};
-  request.snapshots = &failing;
+  for (const mapping::SourceSnapshot& s : failing) request.snapshots.push_back(&s);
   request.failed_sources = {"hr"};
   request.hold_all = true;
   Result<daemon::ApplyReport> held = syncer.ApplyPartial(request, {});

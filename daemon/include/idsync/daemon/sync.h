@@ -92,8 +92,8 @@ struct ApplyReport {
 struct PartialRequest {
   std::vector<std::string> emails;  // ASCII lower-cased, the people to reconcile
   // Every source's current snapshot, config order (SCIM: the live service;
-  // directories: the last read or change feed). Must outlive the call.
-  const std::vector<mapping::SourceSnapshot>* snapshots = nullptr;
+  // directories: the last read or change feed). They must outlive the call.
+  std::vector<const mapping::SourceSnapshot*> snapshots;
   std::vector<std::string> failed_sources;  // sources whose latest read failed
   bool hold_all = false;                    // a failed source was never read
 };

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <time.h>
 
+#include "idsync/mapping/json_text.h"
+
 namespace idsync::daemon {
 namespace {
 
@@ -56,10 +58,18 @@ std::string OneLine(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
     if (c == '\n') {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
+    } else if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      // A directory value in an error must not drive the terminal reading
+      // the journal.
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
     } else {
       out.push_back(c);
     }
@@ -79,30 +89,9 @@ std::string QuoteValue(std::string_view v) {
     }
   }
   if (plain) return std::string(v);
-  std::string out = "\"";
-  for (char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
+  // Every control character is escaped, so a directory value can neither
+  // start a fake journal line nor reach a terminal as an escape sequence.
+  return mapping::JsonQuote(v);
 }
 
 std::string Rfc3339(std::chrono::system_clock::time_point t) {

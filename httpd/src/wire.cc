@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "idsync/mapping/json_text.h"
+
 namespace idsync::httpd::internal {
 namespace {
 
@@ -240,37 +242,6 @@ std::optional<std::uint64_t> ParseContentLength(std::string_view s) {
   return v;
 }
 
-std::string JsonQuote(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
+std::string JsonQuote(std::string_view s) { return mapping::JsonQuote(s); }
 
 }  // namespace idsync::httpd::internal

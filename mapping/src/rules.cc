@@ -462,15 +462,6 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<const Sourc
   std::size_t total_users = 0;
   for (std::size_t s = 0; s < sources.size(); ++s) total_users += sources[s].users.size();
 
-  std::vector<PersonBuild> people;
-  people.reserve(total_users);
-  std::vector<Entry> entries;
-  entries.reserve(total_users);
-  // Keys view people[p].email: `people` is reserved for every entry up front,
-  // so it never reallocates while the map lives.
-  std::unordered_map<std::string_view, std::uint32_t> by_email;
-  by_email.reserve(options.only_emails != nullptr ? options.only_emails->size() : total_users);
-  std::string key;
   // A partial mapping joins only the entries of the people asked for; the
   // rule bits of every group are still resolved whole (nesting needs them).
   std::unordered_set<std::string_view> wanted;
@@ -478,6 +469,18 @@ Result<MappingResult> Map(const RuleSet& rule_set, const std::vector<const Sourc
     wanted.reserve(options.only_emails->size());
     for (const std::string& email : *options.only_emails) wanted.insert(email);
   }
+  // At most one person per address asked for; a partial mapping of a few
+  // people does not reserve room for the whole directory.
+  const std::size_t most_people = options.only_emails != nullptr ? wanted.size() : total_users;
+  std::vector<PersonBuild> people;
+  people.reserve(most_people);
+  std::vector<Entry> entries;
+  entries.reserve(most_people);
+  // Keys view people[p].email: `people` is reserved for every person up
+  // front, so it never reallocates while the map lives.
+  std::unordered_map<std::string_view, std::uint32_t> by_email;
+  by_email.reserve(most_people);
+  std::string key;
 
   for (std::uint32_t s = 0; s < sources.size(); ++s) {
     const SourceSnapshot& snap = sources[s];

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -74,32 +75,56 @@ Result<OutboxEntry> ReadEntry(const Stmt& row) {
   return e;
 }
 
-AuditEntry ReadAudit(const Stmt& row) {
-  AuditEntry a;
-  a.seq = row.Int(0);
-  a.at_ms = row.Int(1);
-  a.run_id = row.Int(2);
-  a.action = row.Text(3);
-  a.email = row.Text(4);
-  a.user_id = row.Text(5);
-  a.source = row.Text(6);
-  a.detail_json = row.Text(7);
-  a.prev_hash = row.Text(8);
-  a.hash = row.Text(9);
-  return a;
+void ReadColumn(const Stmt& row, int column, std::int64_t& out) { out = row.Int(column); }
+void ReadColumn(const Stmt& row, int column, std::string& out) { out = row.Text(column); }
+
+// A T whose `fields` take the row's columns 0, 1, 2, ... in turn: the list
+// follows the SELECT's column list, with no column numbers to keep in step.
+template <typename T, typename... Fields>
+T ReadFields(const Stmt& row, Fields T::*... fields) {
+  T out;
+  int column = 0;
+  (ReadColumn(row, column++, out.*fields), ...);
+  return out;
 }
 
+// Binds `values` to ?1, ?2, ... in turn.
+template <typename... Values>
+void BindAll(Stmt& stmt, const Values&... values) {
+  int index = 0;
+  (stmt.Bind(++index, values), ...);
+}
+
+// Steps `stmt` to its end and collects read(stmt) for every row; `read`
+// returns a T, or a Result<T> whose first error stops the read.
+template <typename T, typename Read>
+Result<std::vector<T>> ReadRows(Stmt& stmt, Read read) {
+  std::vector<T> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if constexpr (std::is_same_v<decltype(read(stmt)), T>) {
+      rows.push_back(read(stmt));
+    } else {
+      ASSIGN_OR_RETURN(T value, read(stmt));
+      rows.push_back(std::move(value));
+    }
+  }
+  return rows;
+}
+
+// The fields in kAuditColumns order.
+AuditEntry ReadAudit(const Stmt& row) {
+  using A = AuditEntry;
+  return ReadFields<A>(row, &A::seq, &A::at_ms, &A::run_id, &A::action, &A::email, &A::user_id,
+                       &A::source, &A::detail_json, &A::prev_hash, &A::hash);
+}
+
+// The fields in kRunColumns order.
 RunRecord ReadRun(const Stmt& row) {
-  RunRecord r;
-  r.id = row.Int(0);
-  r.kind = row.Text(1);
-  r.started_ms = row.Int(2);
-  r.finished_ms = row.Int(3);
-  r.result = row.Text(4);
-  r.summary_json = row.Text(5);
-  r.audit_head = row.Text(6);
-  r.error = row.Text(7);
-  return r;
+  using R = RunRecord;
+  return ReadFields<R>(row, &R::id, &R::kind, &R::started_ms, &R::finished_ms, &R::result,
+                       &R::summary_json, &R::audit_head, &R::error);
 }
 
 Result<mapping::AccountRecord> ReadMirrorRow(const Stmt& row) {
@@ -130,16 +155,9 @@ Result<mapping::AccountRecord> ReadMirrorRow(const Stmt& row) {
 Status BindMirrorRow(Stmt& stmt, const mapping::AccountRecord& user, std::int64_t at_ms) {
   ASSIGN_OR_RETURN(std::string permissions, EncodePermissions(user.permissions));
   ASSIGN_OR_RETURN(std::string projects, EncodeStrings(user.projects));
-  stmt.Bind(1, user.id)
-      .Bind(2, user.email)
-      .Bind(3, user.name)
-      .Bind(4, mapping::RoleName(user.role))
-      .Bind(5, AccountStatusName(user.status))
-      .Bind(6, permissions)
-      .Bind(7, projects)
-      .Bind(8, user.created_at)
-      .Bind(9, user.updated_at)
-      .Bind(10, at_ms);
+  BindAll(stmt, user.id, user.email, user.name, mapping::RoleName(user.role),
+          AccountStatusName(user.status), permissions, projects, user.created_at, user.updated_at,
+          at_ms);
   return Status::Ok();
 }
 
@@ -252,12 +270,7 @@ Status SqliteStore::FinishRun(const RunRecord& run) {
                                             "UPDATE runs SET finished_ms = ?2, result = ?3, "
                                             "summary_json = ?4, audit_head = ?5, error = ?6 "
                                             "WHERE id = ?1"));
-  stmt.Bind(1, run.id)
-      .Bind(2, run.finished_ms)
-      .Bind(3, run.result)
-      .Bind(4, run.summary_json)
-      .Bind(5, run.audit_head)
-      .Bind(6, run.error);
+  BindAll(stmt, run.id, run.finished_ms, run.result, run.summary_json, run.audit_head, run.error);
   RETURN_IF_ERROR(stmt.Run().WithContext("finish run"));
   if (sqlite3_changes(db()) == 0) return NotFoundError("no run " + std::to_string(run.id));
   return Status::Ok();
@@ -269,13 +282,7 @@ Result<std::vector<RunRecord>> SqliteStore::RecentRuns(int limit) {
                    Stmt::Prepare(db(), Concat({"SELECT ", kRunColumns,
                                                " FROM runs ORDER BY id DESC LIMIT ?1"})));
   stmt.Bind(1, static_cast<std::int64_t>(limit > 0 ? limit : -1));  // -1: no limit
-  std::vector<RunRecord> runs;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    runs.push_back(ReadRun(stmt));
-  }
-  return runs;
+  return ReadRows<RunRecord>(stmt, ReadRun);
 }
 
 Status SqliteStore::CloseInterruptedRuns(std::int64_t at_ms) {
@@ -356,14 +363,7 @@ Result<std::vector<OutboxEntry>> SqliteStore::SelectEntries(std::string_view whe
       Stmt stmt,
       Stmt::Prepare(db(), Concat({"SELECT ", kEntryColumns, " FROM outbox ", where_order_limit})));
   if (param) stmt.Bind(1, *param);
-  std::vector<OutboxEntry> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(OutboxEntry e, ReadEntry(stmt));
-    out.push_back(std::move(e));
-  }
-  return out;
+  return ReadRows<OutboxEntry>(stmt, ReadEntry);
 }
 
 Result<std::optional<OutboxEntry>> SqliteStore::LoadEntry(std::int64_t id) {
@@ -533,14 +533,7 @@ Result<std::vector<mapping::AccountRecord>> SqliteStore::Mirror() {
   ASSIGN_OR_RETURN(
       Stmt stmt,
       Stmt::Prepare(db(), Concat({"SELECT ", kMirrorColumns, " FROM mirror ORDER BY email, id"})));
-  std::vector<mapping::AccountRecord> users;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(mapping::AccountRecord user, ReadMirrorRow(stmt));
-    users.push_back(std::move(user));
-  }
-  return users;
+  return ReadRows<mapping::AccountRecord>(stmt, ReadMirrorRow);
 }
 
 Result<std::vector<ManagedUser>> SqliteStore::ManagedUsers() {
@@ -548,13 +541,9 @@ Result<std::vector<ManagedUser>> SqliteStore::ManagedUsers() {
   ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(db(),
                                             "SELECT user_id, email, how, since_ms FROM managed "
                                             "ORDER BY email, user_id"));
-  std::vector<ManagedUser> users;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    users.push_back(ManagedUser{stmt.Text(0), stmt.Text(1), stmt.Text(2), stmt.Int(3)});
-  }
-  return users;
+  return ReadRows<ManagedUser>(stmt, [](const Stmt& row) {
+    return ManagedUser{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
+  });
 }
 
 Status SqliteStore::SetManaged(const ManagedUser& user) {
@@ -596,16 +585,8 @@ Result<std::string> SqliteStore::AppendAuditRow(AuditEntry& entry) {
   ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(db(), Concat({"INSERT INTO audit (", kAuditColumns,
                                                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                                                           "?7, ?8, ?9, ?10)"})));
-  stmt.Bind(1, entry.seq)
-      .Bind(2, entry.at_ms)
-      .Bind(3, entry.run_id)
-      .Bind(4, entry.action)
-      .Bind(5, entry.email)
-      .Bind(6, entry.user_id)
-      .Bind(7, entry.source)
-      .Bind(8, entry.detail_json)
-      .Bind(9, entry.prev_hash)
-      .Bind(10, entry.hash);
+  BindAll(stmt, entry.seq, entry.at_ms, entry.run_id, entry.action, entry.email, entry.user_id,
+          entry.source, entry.detail_json, entry.prev_hash, entry.hash);
   RETURN_IF_ERROR(stmt.Run().WithContext("append audit entry"));
   return entry.hash;
 }
@@ -626,13 +607,7 @@ Result<std::vector<AuditEntry>> SqliteStore::Audit(std::int64_t since_ms) {
                    Stmt::Prepare(db(), Concat({"SELECT ", kAuditColumns,
                                                " FROM audit WHERE at_ms >= ?1 ORDER BY seq"})));
   stmt.Bind(1, since_ms);
-  std::vector<AuditEntry> entries;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    entries.push_back(ReadAudit(stmt));
-  }
-  return entries;
+  return ReadRows<AuditEntry>(stmt, ReadAudit);
 }
 
 Result<std::string> SqliteStore::AuditHead() {
@@ -866,12 +841,7 @@ Status SqliteStore::PutScimResource(const ScimResourceRow& row) {
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, type, id) DO UPDATE "
                     "SET json = excluded.json, version = excluded.version, "
                     "updated_ms = excluded.updated_ms"));
-  stmt.Bind(1, row.source)
-      .Bind(2, row.type)
-      .Bind(3, row.id)
-      .Bind(4, row.json)
-      .Bind(5, row.version)
-      .Bind(6, row.updated_ms);
+  BindAll(stmt, row.source, row.type, row.id, row.json, row.version, row.updated_ms);
   return stmt.Run().WithContext("store SCIM " + row.type + " " + row.id);
 }
 
@@ -892,20 +862,12 @@ Result<std::vector<ScimResourceRow>> SqliteStore::ScimResources(const std::strin
                                  "SELECT type, id, json, version, updated_ms FROM scim_resources "
                                  "WHERE source = ?1 ORDER BY type, id"));
   stmt.Bind(1, source);
-  std::vector<ScimResourceRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ScimResourceRow r;
+  return ReadRows<ScimResourceRow>(stmt, [&source](const Stmt& row) {
+    using R = ScimResourceRow;
+    R r = ReadFields<R>(row, &R::type, &R::id, &R::json, &R::version, &R::updated_ms);
     r.source = source;
-    r.type = stmt.Text(0);
-    r.id = stmt.Text(1);
-    r.json = stmt.Text(2);
-    r.version = stmt.Int(3);
-    r.updated_ms = stmt.Int(4);
-    rows.push_back(std::move(r));
-  }
-  return rows;
+    return r;
+  });
 }
 
 Status SqliteStore::PutSourceRead(const SourceRead& read) {

@@ -71,6 +71,16 @@ TEST(Logger, TextStaysOneLine) {
   EXPECT_EQ(c.lines[0], "<3>x.y: first\\nsecond detail=\"a\\nb\"\n");
 }
 
+// Text from a directory or a request can hold any byte: control characters
+// reach neither the terminal reading the journal nor a fake line.
+TEST(Logger, TextEscapesControlCharacters) {
+  Captured c;
+  Logger log(LogFormat::kText, LogLevel::kInfo, c.Sink());
+  log.Error("x.y", "bad \x1b[31mred\x7f", {{"dn", "cn=\x1b]0;t\x07,dc=x"}});
+  ASSERT_EQ(c.lines.size(), 1u);
+  EXPECT_EQ(c.lines[0], "<3>x.y: bad \\u001b[31mred\\u007f dn=\"cn=\\u001b]0;t\\u0007,dc=x\"\n");
+}
+
 TEST(Logger, JsonLinesHaveTimeLevelEventMessageFields) {
   Captured c;
   Logger log(LogFormat::kJson, LogLevel::kInfo, c.Sink(), FixedTime);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "idsync/mapping/json_text.h"
 #include "idsync/scim/errors.h"
 
 #include "ast.h"
@@ -637,39 +638,6 @@ bool EvaluateCompare(const FilterNode& node, const json& base) {
   return false;
 }
 
-std::string QuoteString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xF];
-          out += kHex[c & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string PathToString(const AttrPath& path) {
   std::string out;
   if (!path.urn.empty()) out += path.urn + ":";
@@ -723,7 +691,7 @@ std::string FilterToString(const FilterNode& node) {
       if (node.op == CompareOp::kPr) return out;
       switch (node.value.kind) {
         case Literal::Kind::kString:
-          return out + " " + QuoteString(node.value.text);
+          return out + " " + mapping::JsonQuote(node.value.text);
         case Literal::Kind::kNumber:
           return out + " " + node.value.text;
         case Literal::Kind::kBool:

@@ -16,6 +16,8 @@
 
 #include "idsync/ldap/ldap_source.h"
 
+#include "read_checks.h"
+#include "shared_slapd.h"
 #include "slapd_fixture.h"
 #include "tcp_proxy.h"
 
@@ -23,9 +25,14 @@ namespace idsync::ldap {
 namespace {
 
 using ::idsync::ldap::testing::ClosedPort;
+using ::idsync::ldap::testing::Describe;
+using ::idsync::ldap::testing::FailedWith;
 using ::idsync::ldap::testing::ProxyFault;
 using ::idsync::ldap::testing::TcpProxy;
 using ::idsync::ldap::testing::UrlPort;
+using ::idsync::testing::MustStart;
+using ::idsync::testing::OwnSlapdTest;
+using ::idsync::testing::SharedSlapdTest;
 using ::idsync::testing::SlapdFixture;
 using ::idsync::testing::SlapdOptions;
 
@@ -175,69 +182,34 @@ std::vector<std::string> MemberUids(const mapping::SourceSnapshot& s, int group)
   return names;
 }
 
-std::unique_ptr<SlapdFixture> MustStart(const SlapdOptions& options = {}) {
-  Result<std::unique_ptr<SlapdFixture>> started = SlapdFixture::Start(options);
-  EXPECT_TRUE(started.ok()) << started.status().ToString();
-  return started.ok() ? std::move(started).value() : nullptr;
+// A server of the test's own holding kSeed, or null when that failed (the
+// test has then failed too).
+std::unique_ptr<SlapdFixture> StartSeeded(const SlapdOptions& options = {}) {
+  std::unique_ptr<SlapdFixture> slapd = MustStart(options);
+  if (slapd == nullptr) return nullptr;
+  Status seeded = slapd->Add(kSeed);
+  EXPECT_TRUE(seeded.ok()) << seeded.ToString();
+  return seeded.ok() ? std::move(slapd) : nullptr;
 }
 
 // One seeded server shared by the tests that only read (starting slapd
 // costs about half a second).
-class LdapSourceIntegration : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!SlapdFixture::Available()) return;
-    Result<std::unique_ptr<SlapdFixture>> started = SlapdFixture::Start();
-    if (!started.ok()) {
-      *setup_ = started.status();
-      return;
-    }
-    slapd_ = std::move(started).value().release();
-    *setup_ = slapd_->Add(kSeed);
-    if (setup_->ok()) *setup_ = slapd_->Modify(kCycle);
-    if (setup_->ok()) *setup_ = slapd_->Add(kReferral);
+class LdapSourceIntegration : public SharedSlapdTest<LdapSourceIntegration> {
+ public:
+  static Status Seed(SlapdFixture& slapd) {
+    RETURN_IF_ERROR(slapd.Add(kSeed));
+    RETURN_IF_ERROR(slapd.Modify(kCycle));
+    return slapd.Add(kReferral);
   }
-  static void TearDownTestSuite() {
-    delete slapd_;
-    slapd_ = nullptr;
-  }
-  void SetUp() override {
-    if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
-    ASSERT_TRUE(setup_->ok()) << setup_->ToString();
-    ASSERT_NE(slapd_, nullptr);
-  }
-
-  static SlapdFixture* slapd_;
-  static Status* setup_;
 };
-
-SlapdFixture* LdapSourceIntegration::slapd_ = nullptr;
-Status* LdapSourceIntegration::setup_ = new Status();
 
 // A server holding many users, for paging and for faults in the middle of
 // a read (loading them costs about a second).
-class LdapSourceBulk : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!SlapdFixture::Available()) return;
-    Result<std::unique_ptr<SlapdFixture>> started = SlapdFixture::Start();
-    if (!started.ok()) {
-      *setup_ = started.status();
-      return;
-    }
-    slapd_ = std::move(started).value().release();
-    *setup_ = slapd_->Add(BulkLdif(kBulkUsers));
-  }
-  static void TearDownTestSuite() {
-    delete slapd_;
-    slapd_ = nullptr;
-  }
-  void SetUp() override {
-    if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
-    ASSERT_TRUE(setup_->ok()) << setup_->ToString();
-    ASSERT_NE(slapd_, nullptr);
-  }
+class LdapSourceBulk : public SharedSlapdTest<LdapSourceBulk> {
+ public:
+  static Status Seed(SlapdFixture& slapd) { return slapd.Add(BulkLdif(kBulkUsers)); }
 
+ protected:
   // The bulk users, anonymously, without groups.
   config::SourceConfig Bulk(const std::string& url) const {
     config::SourceConfig config = Anonymous(*slapd_);
@@ -246,13 +218,7 @@ class LdapSourceBulk : public ::testing::Test {
     config.groups.base.clear();
     return config;
   }
-
-  static SlapdFixture* slapd_;
-  static Status* setup_;
 };
-
-SlapdFixture* LdapSourceBulk::slapd_ = nullptr;
-Status* LdapSourceBulk::setup_ = new Status();
 
 TEST_F(LdapSourceIntegration, ReadsUsersWithTheirAttributesAndEntryUuid) {
   Result<mapping::SourceSnapshot> s = ReadOnce(Anonymous(*slapd_));
@@ -371,10 +337,7 @@ TEST_F(LdapSourceIntegration, LdapsWithTheWrongCaFails) {
   config.urls = {slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->wrong_ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(s.status().message().find(slapd_->wrong_ca_file()), std::string::npos)
-      << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kUnavailable, slapd_->wrong_ca_file()));
   EXPECT_EQ(s.status().message().find(slapd_->admin_password()), std::string::npos);
 }
 
@@ -383,9 +346,7 @@ TEST_F(LdapSourceIntegration, StartTlsWithTheWrongCaFailsWithoutFallingBackToPla
   config.tls.start_tls = true;
   config.tls.ca_file = slapd_->wrong_ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(s.status().message().find("StartTLS"), std::string::npos) << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kUnavailable, "StartTLS"));
 }
 
 TEST_F(LdapSourceIntegration, VerifyFalseAcceptsACertificateNoCaVouchesFor) {
@@ -400,9 +361,7 @@ TEST_F(LdapSourceIntegration, VerifyFalseAcceptsACertificateNoCaVouchesFor) {
 TEST_F(LdapSourceIntegration, PasswordBindOverPlainLdapIsRefused) {
   config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s.status().message().find("allow_insecure"), std::string::npos);
+  ASSERT_TRUE(FailedWith(s, StatusCode::kInvalidArgument, "allow_insecure"));
   EXPECT_EQ(s.status().message().find(slapd_->admin_password()), std::string::npos);
 }
 
@@ -420,8 +379,7 @@ TEST_F(LdapSourceIntegration, WrongPasswordIsUnauthenticatedAndNotRetriedElsewhe
   config.urls = {slapd_->ldaps_url(), slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnauthenticated);
+  ASSERT_TRUE(FailedWith(s, StatusCode::kUnauthenticated));
   EXPECT_EQ(s.status().message().find("wrong-password-value"), std::string::npos);
   EXPECT_EQ(s.status().message().find("no URL could be used"), std::string::npos);
   EXPECT_NE(s.status().message().find(slapd_->admin_dn()), std::string::npos);
@@ -490,9 +448,7 @@ TEST_F(LdapSourceIntegration, NoReachableUrlIsUnavailable) {
   config::SourceConfig config = Anonymous(*slapd_);
   config.urls = {"ldap://127.0.0.1:" + std::to_string(*closed)};
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(s.status().message().find("source 'corp'"), std::string::npos);
+  ASSERT_TRUE(FailedWith(s, StatusCode::kUnavailable, "source 'corp'"));
 }
 
 TEST_F(LdapSourceIntegration, SaslExternalOverLdapi) {
@@ -510,10 +466,7 @@ TEST_F(LdapSourceIntegration, AContinuationReferenceFailsTheRead) {
   config.users.filter = "(objectClass=*)";
   config.groups.base.clear();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("other.corp.example"), std::string::npos)
-      << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kFailedPrecondition, "other.corp.example"));
 }
 
 TEST_F(LdapSourceIntegration, AReferralResultFailsTheRead) {
@@ -521,26 +474,21 @@ TEST_F(LdapSourceIntegration, AReferralResultFailsTheRead) {
   config.users.base = "ou=moved,ou=elsewhere,dc=corp,dc=example";
   config.groups.base.clear();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("referral"), std::string::npos) << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kFailedPrecondition, "referral"));
 }
 
 TEST_F(LdapSourceIntegration, AMissingBaseIsNotFound) {
   config::SourceConfig config = Anonymous(*slapd_);
   config.groups.base = "ou=nowhere,dc=corp,dc=example";
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(s.status().message().find("groups search"), std::string::npos) << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kNotFound, "groups search"));
 }
 
 TEST_F(LdapSourceIntegration, ABadFilterIsInvalidArgument) {
   config::SourceConfig config = Anonymous(*slapd_);
   config.users.filter = "(&(objectClass=inetOrgPerson)";
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(FailedWith(s, StatusCode::kInvalidArgument));
 }
 
 // The number of entries in a /proc/self directory.
@@ -592,19 +540,9 @@ TEST_F(LdapSourceIntegration, KeepsTheConnectionBetweenReadsUntilIdle) {
   EXPECT_EQ((*proxy)->connections(), 2);
 }
 
-// The snapshot as text, members by DN, for comparing two reads.
-std::vector<std::string> Describe(const mapping::SourceSnapshot& s) {
-  std::vector<std::string> lines;
-  for (const mapping::DirectoryUser& u : s.users) {
-    lines.push_back("user " + u.dn + " " + u.id + " " + u.email + " " + u.name +
-                    (u.disabled ? " disabled" : ""));
-  }
-  for (const mapping::DirectoryGroup& g : s.groups) {
-    std::string line = "group " + g.dn + " " + g.id + " " + g.name + ":";
-    for (std::uint32_t u : g.member_users) line += " " + s.users[u].dn;
-    for (std::uint32_t h : g.member_groups) line += " " + s.groups[h].dn;
-    lines.push_back(line);
-  }
+// Describe() sorted, for comparing two reads regardless of order.
+std::vector<std::string> SortedDescription(const mapping::SourceSnapshot& s) {
+  std::vector<std::string> lines = Describe(s);
   std::sort(lines.begin(), lines.end());
   return lines;
 }
@@ -630,7 +568,7 @@ TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) 
   for (int read = 0; read < 2; ++read) {
     Result<mapping::SourceSnapshot> two = (*parallel)->Read();
     ASSERT_TRUE(two.ok()) << two.status().ToString();
-    EXPECT_EQ(Describe(*two), Describe(*one));
+    EXPECT_EQ(SortedDescription(*two), SortedDescription(*one));
     const LdapStats& stats = (*parallel)->last_stats();
     EXPECT_EQ(stats.pages, one_stats.pages);
     EXPECT_EQ(stats.groups, 3u);
@@ -639,7 +577,7 @@ TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) 
   }
   // The first connection is kept, the groups' one is made for each read.
   EXPECT_EQ((*proxy)->connections(), 1 + 1 + 2);
-  ASSERT_EQ(Describe(*one).size(), 7u);
+  ASSERT_EQ(SortedDescription(*one).size(), 7u);
 }
 
 TEST_F(LdapSourceIntegration, AFailedGroupsSearchOnTheSecondConnectionFailsTheRead) {
@@ -652,10 +590,7 @@ TEST_F(LdapSourceIntegration, AFailedGroupsSearchOnTheSecondConnectionFailsTheRe
   ASSERT_TRUE(source.ok());
   for (int read = 0; read < 2; ++read) {
     Result<mapping::SourceSnapshot> s = (*source)->Read();
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.status().code(), StatusCode::kNotFound) << s.status().ToString();
-    EXPECT_NE(s.status().message().find("groups search under 'ou=nowhere"), std::string::npos)
-        << s.status().ToString();
+    ASSERT_TRUE(FailedWith(s, StatusCode::kNotFound, "groups search under 'ou=nowhere"));
   }
 }
 
@@ -670,9 +605,7 @@ TEST_F(LdapSourceIntegration, AFailedUsersSearchStopsTheGroupsRead) {
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
   ASSERT_TRUE(source.ok());
   Result<mapping::SourceSnapshot> s = (*source)->Read();
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
-  EXPECT_NE(s.status().message().find("users search"), std::string::npos) << s.status().ToString();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kFailedPrecondition, "users search"));
 }
 
 TEST_F(LdapSourceBulk, PagesThroughManyPages) {
@@ -697,10 +630,8 @@ TEST_F(LdapSourceBulk, AConnectionCutMidReadFailsTheWholeRead) {
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
   config::SourceConfig config = Bulk((*proxy)->url());
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(FailedWith(s, StatusCode::kUnavailable, "users search"));
   EXPECT_TRUE((*proxy)->faulted());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable) << s.status().ToString();
-  EXPECT_NE(s.status().message().find("users search"), std::string::npos) << s.status().message();
 }
 
 TEST_F(LdapSourceBulk, AStalledServerTimesOut) {
@@ -710,9 +641,8 @@ TEST_F(LdapSourceBulk, AStalledServerTimesOut) {
   config::SourceConfig config = Bulk((*proxy)->url());
   config.timeout = std::chrono::milliseconds(500);
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(FailedWith(s, StatusCode::kDeadlineExceeded));
   EXPECT_TRUE((*proxy)->faulted());
-  EXPECT_EQ(s.status().code(), StatusCode::kDeadlineExceeded) << s.status().ToString();
 }
 
 TEST_F(LdapSourceBulk, AServerStallingInsideATlsRecordTimesOut) {
@@ -726,18 +656,17 @@ TEST_F(LdapSourceBulk, AServerStallingInsideATlsRecordTimesOut) {
   config.timeout = std::chrono::milliseconds(500);
   auto started = std::chrono::steady_clock::now();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
-  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(FailedWith(s, StatusCode::kDeadlineExceeded));
   EXPECT_TRUE((*proxy)->faulted());
-  EXPECT_EQ(s.status().code(), StatusCode::kDeadlineExceeded) << s.status().ToString();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 // Tests that stop or restart the server get their own.
-TEST(LdapSourceServerLifecycle, ReconnectsAfterTheServerRestarted) {
-  if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
-  std::unique_ptr<SlapdFixture> slapd = MustStart();
+class LdapSourceServerLifecycle : public OwnSlapdTest {};
+
+TEST_F(LdapSourceServerLifecycle, ReconnectsAfterTheServerRestarted) {
+  std::unique_ptr<SlapdFixture> slapd = StartSeeded();
   ASSERT_NE(slapd, nullptr);
-  ASSERT_TRUE(slapd->Add(kSeed).ok());
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(Anonymous(*slapd));
   ASSERT_TRUE(source.ok());
   ASSERT_TRUE((*source)->Read().ok());
@@ -749,33 +678,27 @@ TEST(LdapSourceServerLifecycle, ReconnectsAfterTheServerRestarted) {
   EXPECT_EQ(again->users.size(), 4u);
 }
 
-TEST(LdapSourceServerLifecycle, AStoppedServerFailsTheRead) {
-  if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
-  std::unique_ptr<SlapdFixture> slapd = MustStart();
+TEST_F(LdapSourceServerLifecycle, AStoppedServerFailsTheRead) {
+  std::unique_ptr<SlapdFixture> slapd = StartSeeded();
   ASSERT_NE(slapd, nullptr);
-  ASSERT_TRUE(slapd->Add(kSeed).ok());
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(Anonymous(*slapd));
   ASSERT_TRUE(source.ok());
   ASSERT_TRUE((*source)->Read().ok());
   ASSERT_TRUE(slapd->Stop().ok());
   Result<mapping::SourceSnapshot> s = (*source)->Read();
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable) << s.status().ToString();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kUnavailable));
 }
 
-TEST(LdapSourceLimits, ASizeLimitFailsTheRead) {
-  if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
+class LdapSourceLimits : public OwnSlapdTest {};
+
+TEST_F(LdapSourceLimits, ASizeLimitFailsTheRead) {
   SlapdOptions options;
   options.size_limit = 3;
-  std::unique_ptr<SlapdFixture> slapd = MustStart(options);
+  std::unique_ptr<SlapdFixture> slapd = StartSeeded(options);
   ASSERT_NE(slapd, nullptr);
-  ASSERT_TRUE(slapd->Add(kSeed).ok());
   // Anonymous is not the rootdn, so the limit applies, to paged searches too.
   Result<mapping::SourceSnapshot> s = ReadOnce(Anonymous(*slapd));
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kResourceExhausted) << s.status().ToString();
-  EXPECT_NE(s.status().message().find("Size limit exceeded"), std::string::npos)
-      << s.status().message();
+  ASSERT_TRUE(FailedWith(s, StatusCode::kResourceExhausted, "Size limit exceeded"));
   // The rootdn is exempt: the same read as admin succeeds.
   config::SourceConfig admin = AsAdmin(*slapd, Anonymous(*slapd));
   admin.tls.start_tls = true;

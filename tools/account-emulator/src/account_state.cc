@@ -8,6 +8,8 @@
 #include <set>
 #include <utility>
 
+#include "idsync/mapping/json_text.h"
+
 namespace idsync::emulator {
 namespace {
 
@@ -348,50 +350,12 @@ Json AccountState::UserJson(const User& u) const {
 
 namespace {
 
-// Appends `text` as a JSON string. The account keeps only text it accepted
-// as JSON, so it is valid UTF-8 and goes out as it is, as dump() writes it.
-void AppendJsonString(std::string_view text, std::string* out) {
-  out->push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out->append(escaped);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
+// The account keeps only text it accepted as JSON, so it is valid UTF-8 and
+// goes out as it is, escaped as dump() escapes it.
 void AppendMember(std::string_view key, std::string_view value, std::string* out) {
-  AppendJsonString(key, out);
+  mapping::AppendJsonString(key, out);
   out->push_back(':');
-  AppendJsonString(value, out);
+  mapping::AppendJsonString(value, out);
 }
 
 }  // namespace
@@ -419,7 +383,7 @@ void AccountState::AppendUserText(const User& u, std::string* out) {
   for (const std::string& project : u.projects) {
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(project, out);
+    mapping::AppendJsonString(project, out);
   }
   out->append("],");
   AppendMember("created_at", u.created_at, out);
@@ -658,7 +622,7 @@ ApiOutcome AccountState::ListUsers(const ApiRequest& request) const {
   if (it == users_.end()) {
     body.append("null");
   } else {
-    AppendJsonString(EncodeCursor(last), &body);
+    mapping::AppendJsonString(EncodeCursor(last), &body);
   }
   body.push_back('}');
   out.response.status = 200;

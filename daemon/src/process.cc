@@ -157,6 +157,9 @@ struct Process::Impl : public AdminBackend {
   std::string last_run_line;           // for STATUS=
 
   std::atomic<bool> cancel_run{false};
+  // Every generation made (mu held): a run may still use one a reload
+  // replaced, and Stop() interrupts the account clients of all of them.
+  std::vector<std::weak_ptr<Generation>> generations;
   std::thread run_thread;
 
   struct Feed {
@@ -816,6 +819,8 @@ Status Process::Start(const config::Config& config) {
   {
     std::lock_guard<std::mutex> l(p.mu);
     p.generation = gen;
+    std::erase_if(p.generations, [](const auto& weak) { return weak.expired(); });
+    p.generations.push_back(gen);
     p.next_full = Clock::now();  // the first full run starts at once
   }
 
@@ -893,6 +898,8 @@ Status Process::Reload(const config::Config& config) {
   {
     std::lock_guard<std::mutex> l(p.mu);
     p.generation = gen;
+    std::erase_if(p.generations, [](const auto& weak) { return weak.expired(); });
+    p.generations.push_back(gen);
     // Drop snapshots of sources that are gone; new rules apply in a full run now.
     for (auto it = p.directory.begin(); it != p.directory.end();) {
       it = config.FindSource(it->first) == nullptr ? p.directory.erase(it) : std::next(it);
@@ -913,6 +920,14 @@ bool Process::Stop() {
     p.cv.notify_all();
   }
   p.cancel_run = true;
+  {
+    // A write waiting to retry gives up now rather than at the forced exit;
+    // it stays sent, and the next start finishes it with the same key.
+    std::lock_guard<std::mutex> l(p.mu);
+    for (const std::weak_ptr<Generation>& weak : p.generations) {
+      if (std::shared_ptr<Generation> gen = weak.lock()) gen->account->Interrupt();
+    }
+  }
   // Stop accepting SCIM first: what was accepted is already in the store.
   if (p.scim_server) p.scim_server->Stop(std::chrono::seconds(5));
   p.StopFeeds();

@@ -570,7 +570,7 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
       }
       bool stop_now = false;
       ApplyReport local;
-      Status s = SendOne(entries[i], local, stop_now);
+      Status s = SendOne(entries[i], options, local, stop_now);
       if (i < reductions_begin) grants_done.fetch_add(1);
       std::lock_guard<std::mutex> lock(mu);
       report.applied += local.applied;
@@ -603,7 +603,8 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
   return first_error;
 }
 
-Status Syncer::SendOne(const store::OutboxEntry& entry, ApplyReport& report, bool& stop) {
+Status Syncer::SendOne(const store::OutboxEntry& entry, const ApplyOptions& options,
+                       ApplyReport& report, bool& stop) {
   RETURN_IF_ERROR(store_.MarkSent(entry.id, now_()));
   Result<mapping::AccountRecord> written = account_.Write(entry.write);
   store::Completion done;
@@ -655,6 +656,12 @@ Status Syncer::SendOne(const store::OutboxEntry& entry, ApplyReport& report, boo
     // The account refuses our credentials: stop, keep everything pending.
     RETURN_IF_ERROR(store_.NoteError(entry.id, s.ToString(), now_()));
     stop = true;
+    return Status::Ok();
+  }
+  if (options.cancelled && options.cancelled()) {
+    // Stopping (the client gave up its retries for it): the write stays
+    // sent, and the next run finishes it with the same key.
+    RETURN_IF_ERROR(store_.NoteError(entry.id, s.ToString(), now_()));
     return Status::Ok();
   }
   RETURN_IF_ERROR(store_.Fail(entry.id, s.ToString(), now_()));

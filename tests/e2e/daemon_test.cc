@@ -433,6 +433,39 @@ TEST_F(DaemonTest, SigtermMidApplyLosesNothing) {
   ExpectEveryWriteOnce();
 }
 
+// A write stuck in its retries (the account answers every write 503) does
+// not hold SIGTERM up to the forced exit: the wait before the next try ends
+// at once, the write stays sent, and the next start finishes the run.
+TEST_F(DaemonTest, SigtermDuringRetriesStopsPromptly) {
+  emulator::Faults down;
+  down.error_rate = {{"POST *", 1.0}};
+  down.error_statuses = {503};
+  emulator_->SetFaults(down);
+  WriteConfig("", /*concurrency=*/1);
+  StartDaemon();
+  // Wait until the first invite has been refused a few times (retrying).
+  const auto until = SteadyClock::now() + milliseconds(20000);
+  int refused = 0;
+  while (SteadyClock::now() < until && refused < 3) {
+    refused = 0;
+    for (const auto& r : emulator_->Requests()) refused += r.method == "POST" && r.status == 503;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_GE(refused, 3);
+  const auto stopping = SteadyClock::now();
+  EXPECT_EQ(StopDaemon(SIGTERM), 0);
+  // The forced exit would come after 20 s; the retry_for is a minute.
+  EXPECT_LT(SteadyClock::now() - stopping, milliseconds(8000));
+  EXPECT_EQ(AccountUsers().size(), 1u);  // the owner only
+
+  emulator_->SetFaults({});
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000)));
+  EXPECT_EQ(AccountUsers().size(), 11u) << "the run was not finished after the restart";
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+}
+
 TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {
   WriteConfig();
   StartDaemon();

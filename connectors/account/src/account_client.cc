@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <cmath>
+#include <condition_variable>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -178,6 +179,7 @@ class HttpAccountClient final : public AccountClient {
         now_(options.now ? options.now : [] { return Clock::now(); }),
         sleep_(options.sleep ? options.sleep
                              : [](milliseconds d) { std::this_thread::sleep_for(d); }),
+        replaced_sleep_(static_cast<bool>(options.sleep)),
         // A burst of up to one second's worth, at most one per slot in flight.
         rate_(config.max_requests_per_second,
               static_cast<int>(std::clamp(std::floor(config.max_requests_per_second), 1.0,
@@ -304,6 +306,14 @@ class HttpAccountClient final : public AccountClient {
     return user;
   }
 
+  void Interrupt() override {
+    {
+      std::lock_guard<std::mutex> lock(interrupt_mu_);
+      interrupted_ = true;
+    }
+    interrupt_cv_.notify_all();
+  }
+
   ClientCounters counters() const override {
     ClientCounters c;
     c.requests = requests_.load();
@@ -379,6 +389,7 @@ class HttpAccountClient final : public AccountClient {
     int attempts = 0;
     const Clock::time_point first = now_();
     for (;;) {
+      if (interrupted_) return Stopping(req);
       ++requests_;
       if (attempts++ > 0) ++retries_;
       Attempt a = Exchange(req);
@@ -419,8 +430,22 @@ class HttpAccountClient final : public AccountClient {
         if (s.retry_after_seconds()) out.set_retry_after_seconds(*s.retry_after_seconds());
         return out;
       }
-      sleep_(delay);
+      WaitToRetry(delay);
     }
+  }
+
+  Status Stopping(const Request& req) const {
+    return UnavailableError(Describe(req) + ": idsync is stopping; not tried again");
+  }
+
+  // The pause before a retry; Interrupt() ends it early.
+  void WaitToRetry(milliseconds delay) {
+    if (replaced_sleep_) {
+      sleep_(delay);
+      return;
+    }
+    std::unique_lock<std::mutex> lock(interrupt_mu_);
+    interrupt_cv_.wait_for(lock, delay, [&] { return interrupted_.load(); });
   }
 
   void CountStatus(int status) {
@@ -609,6 +634,10 @@ class HttpAccountClient final : public AccountClient {
   const Poco::Net::Context::Ptr context_;  // null for http://
   const NowFn now_;
   const SleepFn sleep_;
+  const bool replaced_sleep_;  // tests' own sleep: used as it is
+  std::atomic<bool> interrupted_{false};
+  std::mutex interrupt_mu_;
+  std::condition_variable interrupt_cv_;
   RateLimiter rate_;
   InFlightLimit in_flight_;
   Backoff backoff_;

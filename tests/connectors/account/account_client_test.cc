@@ -711,6 +711,44 @@ TEST(AccountClient, RetryDeadlineEndsInDeadlineExceeded) {
   for (const Seen& seen : fake.seen()) EXPECT_EQ(seen.Header("idempotency-key"), "op-18-77aa");
 }
 
+// Shutdown: a write waiting to retry (real time, a 30 s backoff) gives up
+// as soon as the client is interrupted, and later calls do not try at all.
+TEST(AccountClient, InterruptEndsARetryWaitAtOnce) {
+  FakeAccount fake;
+  fake.SetHandler([](const Seen&) { return Json(503, ErrorJson("unavailable", "down")); });
+  ClientOptions options;
+  options.initial_backoff = 30s;
+  options.max_backoff = 30s;
+  options.jitter_seed = 7;
+  config::AccountConfig c = Config(fake.url());
+  c.retry_for = 10min;
+  auto client = MakeClient(c, options);
+  // Full jitter may pick a short delay; wait until a second attempt would be
+  // at least a second away, then interrupt.
+  std::atomic<bool> done{false};
+  Status s;
+  std::thread writer([&] {
+    s = client->Write(Patch()).status();
+    done = true;
+  });
+  for (int i = 0; i < 200 && fake.seen().empty(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_FALSE(fake.seen().empty());
+  std::this_thread::sleep_for(200ms);
+  const std::size_t attempts = fake.seen().size();
+  const auto interrupted = std::chrono::steady_clock::now();
+  client->Interrupt();
+  writer.join();
+  const auto waited = std::chrono::steady_clock::now() - interrupted;
+  EXPECT_TRUE(done);
+  EXPECT_LT(waited, 2s);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("idsync is stopping"), std::string::npos) << s.message();
+  EXPECT_EQ(fake.seen().size(), attempts);
+  Status later = client->GetCatalog().status();
+  EXPECT_EQ(later.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(fake.seen().size(), attempts);
+}
+
 TEST(AccountClient, RefusedConnectionIsRetriedUntilTheDeadline) {
   std::string url;
   {

@@ -135,7 +135,8 @@ class Syncer {
   Status Recover(ApplyReport& report, const ApplyOptions& options);
   Status Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
                  const ApplyOptions& options);
-  Status SendOne(const store::OutboxEntry& entry, ApplyReport& report, bool& stop);
+  Status SendOne(const store::OutboxEntry& entry, const ApplyOptions& options, ApplyReport& report,
+                 bool& stop);
   // Records the end of run report.run_id of `kind` ("apply", "partial"):
   // result, error, elapsed time, summary and audit head.
   Status FinishRun(const char* kind, std::chrono::steady_clock::time_point started,

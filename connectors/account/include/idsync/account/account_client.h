@@ -51,6 +51,12 @@ class AccountClient : public mapping::AccountDirectory {
                                                        ClientOptions options = {});
 
   virtual ClientCounters counters() const = 0;
+
+  // For shutdown: a call waiting to retry gives up at once, and calls
+  // return kUnavailable ("idsync is stopping") instead of starting another
+  // attempt. A request already on the wire runs to its answer or timeout.
+  // Permanent for this client. Thread-safe.
+  virtual void Interrupt() = 0;
 };
 
 }  // namespace idsync::account

@@ -113,6 +113,7 @@ int StatusToHttp(StatusCode code) {
     case StatusCode::kDeadlineExceeded:
       return 504;
     case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
       return 500;
   }
   return 500;

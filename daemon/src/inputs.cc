@@ -15,11 +15,9 @@ std::int64_t WallNowMs() {
       .count();
 }
 
-std::string StateKey(const std::string& source) { return "source_state:" + source; }
-
 SourceStatus LoadStatus(store::Store& store, const config::SourceConfig& source) {
   SourceStatus status;
-  Result<std::optional<std::string>> stored = store.GetMeta(StateKey(source.name));
+  Result<std::optional<std::string>> stored = store.GetMeta(SourceStateKey(source.name));
   if (stored.ok() && stored->has_value()) {
     status = SourceStatusFromJson(source.name, **stored);
   } else {
@@ -42,6 +40,8 @@ Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& con
                    mapping::RuleSet::Compile(config.rules, catalog, presets, source_names));
   return std::make_unique<mapping::RuleSet>(std::move(rules));
 }
+
+std::string SourceStateKey(const std::string& source) { return "source_state:" + source; }
 
 std::string SourceStatusJson(const SourceStatus& s) {
   nlohmann::ordered_json j;
@@ -141,7 +141,7 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       reads.errors.push_back(source.name + ": " + snapshot.status().message());
     }
     if (context.store != nullptr && context.record) {
-      context.store->PutMeta(StateKey(source.name), SourceStatusJson(status)).IgnoreError();
+      context.store->PutMeta(SourceStateKey(source.name), SourceStatusJson(status)).IgnoreError();
     }
     reads.states.push_back(std::move(status));
   }

@@ -87,10 +87,6 @@ class StoreFeedState : public mapping::FeedStateStore {
   bool loaded_ = false;
 };
 
-// The key under which inputs.cc keeps a source's state (SourceStatus).
-// TODO(#4): use a SaveSourceStatus from inputs.h once it exists.
-std::string SourceStateKey(const std::string& source) { return "source_state:" + source; }
-
 std::vector<std::string> ScimSourceNames(const config::Config& config) {
   std::vector<std::string> names;
   for (const auto& s : config.sources) {

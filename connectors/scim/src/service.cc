@@ -634,8 +634,7 @@ class ServiceImpl : public ScimService {
   Status LoadOne(SourceState& s, const StoredResource& r) {
     const std::string where = "SCIM " + r.type + " '" + r.id + "' of source '" + s.name + "'";
     auto data_loss = [&where](std::string_view why) {
-      // TODO(#5): StatusCode has no kDataLoss yet; kInternal stands in.
-      return Status(StatusCode::kInternal, "data loss: " + where + " " + std::string(why));
+      return DataLossError(where + " " + std::string(why));
     };
     ResourceType type;
     if (r.type == "User") {

@@ -805,8 +805,8 @@ TEST_F(ScimServiceTest, UnreadableStoredResourcesFailCreation) {
     options.sources = {"okta"};
     Result<std::unique_ptr<ScimService>> s = ScimService::Create(options, p, nullptr);
     ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_EQ(s.status().code(), StatusCode::kInternal);
-    EXPECT_EQ(s.status().message().rfind("data loss: ", 0), 0u) << s.status().message();
+    EXPECT_EQ(s.status().code(), StatusCode::kDataLoss);
+    EXPECT_EQ(s.status().message().rfind("SCIM User ", 0), 0u) << s.status().message();
   }
   MemoryPersistence failing;
   failing.fail = UnavailableError("db locked");

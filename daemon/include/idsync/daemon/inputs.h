@@ -47,6 +47,9 @@ struct SourceStatus {
 std::string SourceStatusJson(const SourceStatus& status);
 SourceStatus SourceStatusFromJson(const std::string& name, const std::string& json);
 
+// The store meta key under which a source's SourceStatus is kept.
+std::string SourceStateKey(const std::string& source);
+
 struct SourceReads {
   std::vector<mapping::SourceSnapshot> snapshots;  // one per source, config order
   std::vector<std::string> failed;                 // names of the sources that failed

@@ -28,6 +28,7 @@ enum class StatusCode {
   kUnavailable,         // transient: retry may succeed
   kDeadlineExceeded,    // timed out
   kInternal,            // a bug or an unexpected failure below us
+  kDataLoss,            // stored data is unreadable or inconsistent: nothing is served from it
 };
 
 // The code's stable name, e.g. "INVALID_ARGUMENT".
@@ -82,6 +83,7 @@ Status ResourceExhaustedError(std::string message);
 Status UnavailableError(std::string message);
 Status DeadlineExceededError(std::string message);
 Status InternalError(std::string message);
+Status DataLossError(std::string message);
 
 // Either a T or a non-OK Status. Accessing value() on an error is a bug (asserts).
 template <typename T>

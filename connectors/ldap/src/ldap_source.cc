@@ -384,7 +384,10 @@ Result<mapping::SourceSnapshot> LdapSource::ReadOnce(LdapStats* stats) {
   if (parallel.started()) {
     bool fell_back = false;
     RETURN_IF_ERROR(parallel.Wait(&fell_back));
-    if (!fell_back) groups = &parallel.result();
+    if (!fell_back) {
+      groups = &parallel.result();
+      stats->parallel_groups = true;
+    }
   }
   if (have_groups && groups == &local) {
     const std::atomic<bool> never{false};

@@ -571,6 +571,8 @@ TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) 
     EXPECT_EQ(SortedDescription(*two), SortedDescription(*one));
     const LdapStats& stats = (*parallel)->last_stats();
     EXPECT_EQ(stats.pages, one_stats.pages);
+    EXPECT_TRUE(stats.parallel_groups);
+    EXPECT_FALSE(one_stats.parallel_groups);
     EXPECT_EQ(stats.groups, 3u);
     EXPECT_EQ(stats.disabled_users, 1u);
     EXPECT_EQ(stats.unresolved_members, 1u);

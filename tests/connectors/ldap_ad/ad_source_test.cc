@@ -299,6 +299,37 @@ TEST_F(AdSourceTest, InChainListsNestedUsersInEveryGroup) {
   EXPECT_EQ(users_of("Platform"), (std::vector<std::string>{"Ann Admin", "Bob Leaver"}));
 }
 
+// A large read fetches the groups on a second connection while the users
+// arrive (LdapSourceOptions::parallel_groups_after, forced here for the small
+// seeded domain): over ldaps to the DC it is the same read.
+TEST_F(AdSourceTest, GroupsOnASecondConnectionGiveTheSameRead) {
+  Result<mapping::SourceSnapshot> one = ReadWith(Config());
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  LdapSourceOptions options;
+  options.parallel_groups_after = 0;
+  Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(Config(), options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  Result<mapping::SourceSnapshot> two = (*source)->Read();
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_TRUE((*source)->last_stats().parallel_groups);
+  ASSERT_EQ(two->users.size(), one->users.size());
+  for (std::size_t i = 0; i < one->users.size(); ++i) {
+    EXPECT_EQ(two->users[i].id, one->users[i].id);
+    EXPECT_EQ(two->users[i].dn, one->users[i].dn);
+    EXPECT_EQ(two->users[i].email, one->users[i].email);
+    EXPECT_EQ(two->users[i].name, one->users[i].name);
+    EXPECT_EQ(two->users[i].disabled, one->users[i].disabled);
+  }
+  ASSERT_EQ(two->groups.size(), one->groups.size());
+  ASSERT_GE(one->groups.size(), 4u);
+  for (std::size_t i = 0; i < one->groups.size(); ++i) {
+    EXPECT_EQ(two->groups[i].id, one->groups[i].id);
+    EXPECT_EQ(two->groups[i].name, one->groups[i].name);
+    EXPECT_EQ(MemberNames(*two, two->groups[i]), MemberNames(*one, one->groups[i]))
+        << one->groups[i].name;
+  }
+}
+
 TEST_F(AdSourceTest, PagesAcrossManyPages) {
   ASSERT_TRUE(SeedBulk().ok());
   config::SourceConfig config = Config();

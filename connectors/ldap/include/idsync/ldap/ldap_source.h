@@ -52,6 +52,7 @@ struct LdapStats {
   std::size_t unresolved_members = 0;  // member values naming no user or group read
   std::size_t invalid_member_dns = 0;  // member values that are not valid DNs
   bool reconnected = false;            // a kept connection was dead and the read used a new one
+  bool parallel_groups = false;        // the groups came over a second connection
 };
 
 // Knobs for tests; production code uses the defaults.

@@ -698,23 +698,23 @@ Status Loader::Store(const Value& v, std::string* out) {
 }
 
 // The keys a source may have, all types together, then per type (ldap takes
-// all but `path` and `tokens`).
+// all but `path`, `tokens` and `strict_patch`).
 const Words& SourceKeys() {
   static const Words* const kKeys =
       new Words{"name",         "type",     "url",    "tls",       "allow_insecure",  "bind",
                 "flavor",       "users",    "groups", "page_size", "connect_timeout", "timeout",
                 "idle_timeout", "interval", "jitter", "watch",     "watch_interval",  "path",
-                "tokens"};
+                "tokens",       "strict_patch"};
   return *kKeys;
 }
 
 bool AppliesTo(SourceType type, std::string_view key) {
   static const Words* const kLdif =
       new Words{"name", "type", "path", "users", "groups", "interval", "jitter"};
-  static const Words* const kScim = new Words{"name", "type", "tokens"};
+  static const Words* const kScim = new Words{"name", "type", "tokens", "strict_patch"};
   switch (type) {
     case SourceType::kLdap:
-      return key != "path" && key != "tokens";
+      return key != "path" && key != "tokens" && key != "strict_patch";
     case SourceType::kLdif:
       return Contains(*kLdif, key);
     case SourceType::kScim:
@@ -787,6 +787,9 @@ Result<SourceConfig> Loader::Source(const Value& v) {
     for (const Value& item : items) {
       ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
       out.token_hashes.push_back(std::move(hash));
+    }
+    if (const Field* f = s.Get("strict_patch")) {
+      ASSIGN_OR_RETURN(out.strict_patch, Bool(f->value));
     }
     return out;
   }

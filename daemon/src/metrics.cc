@@ -26,6 +26,19 @@ using prometheus::Family;
 using prometheus::Gauge;
 using prometheus::Histogram;
 
+// The scim_type label's values: RFC 7644's scimType keywords, and "none"
+// for a refusal without one.
+constexpr std::string_view kScimTypes[] = {
+    "invalidFilter", "tooMany",  "uniqueness",   "mutability",  "invalidSyntax", "invalidPath",
+    "noTarget",      "invalidValue", "invalidVers", "sensitive", "none"};
+
+std::string_view ScimTypeLabel(std::string_view scim_type) {
+  for (std::string_view t : kScimTypes) {
+    if (t == scim_type) return t;
+  }
+  return "none";
+}
+
 // Runs take from under a second (nothing changed) to many minutes (a first
 // import at the account's rate limit).
 const Histogram::BucketBoundaries& RunBuckets() {
@@ -99,6 +112,12 @@ struct Metrics::Impl {
                           .Name("idsync_scim_request_duration_seconds")
                           .Help("Time to answer a SCIM request.")
                           .Register(*registry)),
+        scim_patch_refused(
+            BuildCounter()
+                .Name("idsync_scim_patch_refused_total")
+                .Help("SCIM PATCH requests refused (the identity provider retries them), by "
+                      "source and scimType.")
+                .Register(*registry)),
         safety_trips(BuildCounter()
                          .Name("idsync_safety_limit_trips_total")
                          .Help("Plans refused by a safety limit, by limit.")
@@ -132,6 +151,7 @@ struct Metrics::Impl {
   Family<Gauge>& source_up;
   Family<Counter>& scim_requests;
   Family<Histogram>& scim_duration;
+  Family<Counter>& scim_patch_refused;
   Family<Counter>& safety_trips;
   Family<Counter>& account_requests;
   Family<Counter>& config_reloads;
@@ -179,6 +199,18 @@ void Metrics::ScimRequest(std::string_view method, int status, double seconds) {
   impl_->scim_requests.Add({{"method", std::string(method)}, {"status", std::to_string(status)}})
       .Increment();
   impl_->scim_duration_all.Observe(seconds);
+}
+
+void Metrics::ScimSource(std::string_view source) {
+  for (std::string_view t : kScimTypes) {
+    impl_->scim_patch_refused.Add({{"source", std::string(source)}, {"scim_type", std::string(t)}});
+  }
+}
+
+void Metrics::ScimPatchRefused(std::string_view source, std::string_view scim_type) {
+  impl_->scim_patch_refused
+      .Add({{"source", std::string(source)}, {"scim_type", std::string(ScimTypeLabel(scim_type))}})
+      .Increment();
 }
 
 void Metrics::SafetyTrip(std::string_view limit) {

@@ -59,6 +59,7 @@ struct Generation {
 // The SCIM handler's objects, swapped whole on reload.
 struct ScimLive {
   std::vector<std::string> sources;
+  std::vector<std::string> strict_patch_sources;
   std::unique_ptr<scim::StoreResourcePersistence> persistence;
   std::unique_ptr<scim::ScimService> service;
   std::unique_ptr<scim::ScimEndpoint> endpoint;
@@ -87,10 +88,12 @@ class StoreFeedState : public mapping::FeedStateStore {
   bool loaded_ = false;
 };
 
-std::vector<std::string> ScimSourceNames(const config::Config& config) {
+std::vector<std::string> ScimSourceNames(const config::Config& config, bool strict_only = false) {
   std::vector<std::string> names;
   for (const auto& s : config.sources) {
-    if (s.type == config::SourceType::kScim) names.push_back(s.name);
+    if (s.type == config::SourceType::kScim && (!strict_only || s.strict_patch)) {
+      names.push_back(s.name);
+    }
   }
   return names;
 }
@@ -180,13 +183,20 @@ struct Process::Impl : public AdminBackend {
                                              const ScimLive* previous) {
     auto live = std::make_unique<ScimLive>();
     live->sources = ScimSourceNames(config);
-    if (previous != nullptr && previous->sources == live->sources) {
+    live->strict_patch_sources = ScimSourceNames(config, /*strict_only=*/true);
+    for (const std::string& source : live->sources) metrics.ScimSource(source);
+    if (previous != nullptr && previous->sources == live->sources &&
+        previous->strict_patch_sources == live->strict_patch_sources) {
       // Same sources: the service (and its in-memory resources) carries over.
       live->persistence = nullptr;
     } else {
       live->persistence = std::make_unique<scim::StoreResourcePersistence>(*store);
       scim::ServiceOptions service_options;
       service_options.sources = live->sources;
+      service_options.strict_patch_sources = live->strict_patch_sources;
+      service_options.on_patch_refused = [this](const scim::PatchRefusal& r) {
+        PatchRefused(r);
+      };
       service_options.now = SystemNowMs;
       ASSIGN_OR_RETURN(live->service,
                        scim::ScimService::Create(service_options, *live->persistence,
@@ -205,6 +215,21 @@ struct Process::Impl : public AdminBackend {
       metrics.ScimRequest(method, status, seconds);
     };
     live.endpoint = std::make_unique<scim::ScimEndpoint>(endpoint_options, *live.service);
+  }
+
+  // The identity provider will send a refused PATCH again, and after enough
+  // failures may stop provisioning: say so where operators look.
+  void PatchRefused(const scim::PatchRefusal& r) {
+    constexpr std::size_t kMaxDetail = 300;
+    std::string detail = r.detail.substr(0, kMaxDetail);
+    if (r.detail.size() > kMaxDetail) detail += "...";
+    std::vector<LogField> fields = {{"source", r.source}, {"resource", r.type}, {"id", r.id}};
+    if (r.operation >= 0) fields.emplace_back("operation", r.operation);
+    fields.emplace_back("scim_type", r.scim_type.empty() ? std::string("none") : r.scim_type);
+    fields.emplace_back("detail", detail);
+    log.Log(LogLevel::kWarning, "scim.patch_refused",
+            "a SCIM PATCH was refused; the identity provider will retry it", fields);
+    metrics.ScimPatchRefused(r.source, r.scim_type);
   }
 
   httpd::Response HandleScim(const httpd::Request& request) {

@@ -276,6 +276,15 @@ const ErrorCase kErrorCases[] = {
     {"KeyNotForSourceType",
      WithSources("sources:\n  - name: idp\n    type: scim\n    url: ldap://x\n"),
      "t.yaml:4:5: key 'url' does not apply to a source of type scim"},
+    {"StrictPatchIsForScimSources",
+     WithSources("sources:\n  - name: dir\n    type: ldif\n    path: x.ldif\n"
+                 "    strict_patch: true\n"),
+     "t.yaml:5:5: key 'strict_patch' does not apply to a source of type ldif"},
+    {"StrictPatchIsABoolean",
+     WithSources(std::string(kSources) + "  - name: idp\n    type: scim\n    tokens: [\"sha256:" +
+                 std::string(64, '0') + "\"]\n    strict_patch: sometimes\n"
+                 "server: {listen: \"127.0.0.1:0\"}\n"),
+     "t.yaml:9:19: expected a boolean for sources[1].strict_patch, got 'sometimes'"},
     {"BadTokenHash",
      WithSources("sources:\n  - name: idp\n    type: scim\n    tokens: [\"sha256:ABC\"]\n"),
      "t.yaml:4:14: sources[0].tokens[0] must be sha256:<64 lowercase hex digits> (`idsync "
@@ -575,6 +584,8 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(okta.token_hashes,
             std::vector<std::string>{
                 "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"});
+  EXPECT_TRUE(okta.strict_patch);
+  EXPECT_FALSE(ad.strict_patch);
   EXPECT_EQ(c.FindSource("okta"), &okta);
   EXPECT_EQ(c.FindSource("nope"), nullptr);
 
@@ -610,9 +621,9 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
             (mapping::PermissionSpec{{"configure.numbers", mapping::Level::kEdit}}));
   EXPECT_EQ(c.rules[2].projects, (std::vector<std::string>{"support-bot", "sales-bot"}));
   ASSERT_EQ(c.rule_locations.size(), 3u);
-  EXPECT_EQ(c.rule_locations[0].line, 70);
+  EXPECT_EQ(c.rule_locations[0].line, 71);
   EXPECT_EQ(c.rule_locations[0].column, 5);
-  EXPECT_EQ(c.rule_locations[2].line, 77);
+  EXPECT_EQ(c.rule_locations[2].line, 78);
 
   EXPECT_EQ(c.deprovision, mapping::DeprovisionMode::kRemove);
   EXPECT_FALSE(c.adopt_existing);

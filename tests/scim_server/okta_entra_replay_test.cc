@@ -317,6 +317,140 @@ TEST_F(ReplayTest, EntraUserDialect) {
   EXPECT_EQ(Get(kEntra, "/Users?" + Filter("externalId eq \"gh-1906\""))["totalResults"], 0);
 }
 
+// Every attribute Entra's default user mapping sends, each by Add and by
+// Replace, to a user that has the value and to one that has not. Entra sends
+// filtered paths whether or not a value matches: each must be answered 2xx
+// and end with the value in place (a refusal would cost the whole PATCH, a
+// deactivation in it included).
+struct EntraShape {
+  std::string path;   // as Entra's default mapping writes it
+  json value;         // what Entra sends
+  json::json_pointer where;  // where the value ends up in the resource
+  json before;        // a user that has a value there: the resource member
+  std::string member; // the member `before` sets
+};
+
+std::vector<EntraShape> EntraShapes() {
+  using P = json::json_pointer;
+  const std::string ext = kEnterprise;
+  std::vector<EntraShape> shapes;
+  for (const std::string type : {"work", "mobile", "fax"}) {
+    shapes.push_back({"phoneNumbers[type eq \"" + type + "\"].value", "+1 555 01" + type,
+                      P("/phoneNumbers/0/value"),
+                      json::array({{{"type", type}, {"value", "+1 555 0000"}}}), "phoneNumbers"});
+  }
+  for (const std::string sub :
+       {"formatted", "streetAddress", "locality", "region", "postalCode", "country"}) {
+    shapes.push_back({"addresses[type eq \"work\"]." + sub, sub + " new", P("/addresses/0/" + sub),
+                      json::array({{{"type", "work"}, {sub, sub + " old"}}}), "addresses"});
+  }
+  shapes.push_back({"title", "Staff Engineer", P("/title"), "Engineer", "title"});
+  shapes.push_back({"preferredLanguage", "pt-PT", P("/preferredLanguage"), "en-US",
+                    "preferredLanguage"});
+  for (const std::string attr : {"costCenter", "organization", "division", "department",
+                                 "employeeNumber"}) {
+    shapes.push_back({ext + ":" + attr, attr + " new", P("/" + ext + "/" + attr),
+                      json{{attr, attr + " old"}}, ext});
+  }
+  shapes.push_back({"emails[type eq \"work\"].value", "grace.h@corp.test", P("/emails/0/value"),
+                    json::array({{{"type", "work"}, {"value", "old@corp.test"}}}), "emails"});
+  shapes.push_back({"name.givenName", "Grace", P("/name/givenName"),
+                    json{{"givenName", "G"}}, "name"});
+  shapes.push_back({"name.familyName", "Hopper", P("/name/familyName"),
+                    json{{"familyName", "H"}}, "name"});
+  shapes.push_back({"displayName", "Grace Hopper", P("/displayName"), "GH", "displayName"});
+  shapes.push_back({"externalId", "gh-2", P("/externalId"), "gh-1", "externalId"});
+  return shapes;
+}
+
+TEST_F(ReplayTest, EntraDefaultMappingShapesWithAndWithoutAValue) {
+  int n = 0;
+  for (const EntraShape& shape : EntraShapes()) {
+    for (const std::string op : {"Add", "Replace"}) {
+      for (const bool has_value : {false, true}) {
+        SCOPED_TRACE(op + " " + shape.path + (has_value ? " (has a value)" : " (has none)"));
+        const std::string upn = "shape" + std::to_string(++n) + "@corp.test";
+        json user = {{"schemas", {kUserSchema}}, {"userName", upn}, {"active", true}};
+        if (has_value) {
+          if (shape.member == kEnterprise) user["schemas"].push_back(kEnterprise);
+          user[shape.member] = shape.before;
+        }
+        const json created = Send(kEntra, "POST", "/Users?aadOptscim062020", user, 201);
+        const std::string id = created.value("id", "");
+        ASSERT_FALSE(id.empty());
+        // With the deactivation Entra sends in the same cycle.
+        const json after = Patch(kEntra, "/Users/" + id,
+                                 {{{"op", op}, {"path", shape.path}, {"value", shape.value}},
+                                  {{"op", "Replace"}, {"path", "active"}, {"value", "False"}}});
+        ASSERT_TRUE(after.contains(shape.where)) << after.dump();
+        EXPECT_EQ(after[shape.where], shape.value) << after.dump();
+        EXPECT_EQ(after["active"], false);
+        if (shape.path.find('[') != std::string::npos) {
+          const std::string attr = shape.path.substr(0, shape.path.find('['));
+          EXPECT_EQ(after[attr].size(), 1u) << "one value, found or made: " << after.dump();
+          EXPECT_FALSE(after[attr][0].contains("primary")) << after.dump();
+        }
+      }
+    }
+  }
+  // Entra removes a value cleared in the directory.
+  const json created =
+      Send(kEntra, "POST", "/Users",
+           {{"userName", "cleared@corp.test"},
+            {"phoneNumbers", {{{"type", "mobile"}, {"value", "1"}}, {{"type", "fax"}, {"value", "2"}}}}},
+           201);
+  const json after = Patch(kEntra, "/Users/" + created.value("id", ""),
+                           {{{"op", "Remove"}, {"path", "phoneNumbers[type eq \"mobile\"]"}},
+                            {{"op", "Remove"}, {"path", "addresses[type eq \"work\"]"}}});
+  EXPECT_EQ(after["phoneNumbers"], json::parse(R"([{"type": "fax", "value": "2"}])"));
+}
+
+// The PATCH of issue #11: Entra disables a person whose mobile and office
+// were filled in since the last cycle. Answered 2xx, the person disabled.
+TEST_F(ReplayTest, EntraDeltaWithNewValuesStillDisables) {
+  const std::string id =
+      Send(kEntra, "POST", "/Users?aadOptscim062020", EntraUser("maya@corp.test", "m-1"), 201)
+          .value("id", "");
+  const std::size_t mark = h_->Changes().size();
+  const json after = Patch(
+      kEntra, "/Users/" + id,
+      json::parse(R"([
+        {"op":"Replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0142"},
+        {"op":"Replace","path":"addresses[type eq \"work\"].locality","value":"Lisbon"},
+        {"op":"Replace","path":"active","value":"False"}])"));
+  EXPECT_EQ(after["active"], false);
+  EXPECT_EQ(after["phoneNumbers"][0]["value"], "+1 555 0142");
+  EXPECT_EQ(after["addresses"][0]["locality"], "Lisbon");
+  EXPECT_EQ(ChangedEmailsSince(mark), std::set<std::string>{"maya@corp.test"});
+}
+
+TEST_F(ReplayTest, OktaProfilePutKeepsOrChangesTheAddressAsSent) {
+  json user = OktaUser("kai@corp.test", "Kai", true);
+  const std::string id = Send(kOkta, "POST", "/Users", user, 201).value("id", "");
+  // A profile update: Okta PUTs the whole user, password and id included.
+  user["id"] = id;
+  user["name"]["familyName"] = "Okta-Renamed";
+  user["displayName"] = "Kai Renamed";
+  user["phoneNumbers"] = {{{"type", "mobile"}, {"value", "+1 555 0199"}}};
+  user["title"] = "Lead";
+  std::size_t mark = h_->Changes().size();
+  json put = Send(kOkta, "PUT", "/Users/" + id, user, 200);
+  EXPECT_EQ(put["displayName"], "Kai Renamed");
+  EXPECT_EQ(put["phoneNumbers"][0]["value"], "+1 555 0199");
+  EXPECT_EQ(put.dump().find("Pa55word"), std::string::npos);
+  EXPECT_EQ(ChangedEmailsSince(mark), std::set<std::string>{"kai@corp.test"});
+  // The same PUT again changes nothing and reports nobody.
+  mark = h_->Changes().size();
+  Send(kOkta, "PUT", "/Users/" + id, user, 200);
+  EXPECT_TRUE(ChangedEmailsSince(mark).empty());
+  // A new address in a PUT is the IdP's word: the old and the new are touched.
+  user["emails"] = {{{"primary", true}, {"value", "kai.new@corp.test"}, {"type", "work"}}};
+  mark = h_->Changes().size();
+  Send(kOkta, "PUT", "/Users/" + id, user, 200);
+  EXPECT_EQ(ChangedEmailsSince(mark),
+            (std::set<std::string>{"kai.new@corp.test", "kai@corp.test"}));
+}
+
 TEST_F(ReplayTest, EntraGroupDialect) {
   const std::string u1 = Send(kEntra, "POST", "/Users", EntraUser("u1@corp.test", "e1"), 201)["id"];
   const std::string u2 = Send(kEntra, "POST", "/Users", EntraUser("u2@corp.test", "e2"), 201)["id"];

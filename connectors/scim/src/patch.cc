@@ -10,6 +10,7 @@
 #include "idsync/scim/errors.h"
 
 #include "ast.h"
+#include "identity.h"
 #include "json_internal.h"
 #include "json_util.h"
 #include "normalize.h"
@@ -161,7 +162,8 @@ void DropSchemaUrn(json& root, const std::string& urn) {
 
 class Applier {
  public:
-  Applier(json& root, ResourceType type) : root_(root), type_(type) {}
+  Applier(json& root, ResourceType type, const PatchOptions& options)
+      : root_(root), type_(type), options_(options) {}
 
   Status Apply(const PatchOperation& op) {
     const AttrPath& p = op.path;
@@ -357,6 +359,49 @@ class Applier {
                          "' matches the filter, and only eq terms joined by and can create one");
   }
 
+  // A User's emails, where a created value could take over the address.
+  bool IsUserEmails(const Slot& s) const {
+    return type_ == ResourceType::kUser && s.schema == SchemaId::kCore &&
+           EqualsIgnoreCase(s.dotted, "emails");
+  }
+
+  // An add or replace through a value filter that matches nothing: the new
+  // element is what the filter's eq terms say, with the operation's value
+  // written into it (the sub-attribute, or every key of an object value).
+  Status CreateFromFilter(const Slot& s, const PatchOperation& op) {
+    // Unassigning what is not there is already the state asked for.
+    if (op.value.is_null()) return Status::Ok();
+    const std::string& sub = op.path.sub;
+    json e = json::object();
+    RETURN_IF_ERROR(ElementFromFilter(*op.path.filter, s, e));
+    if (!sub.empty()) {
+      RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
+    } else {
+      for (auto it = op.value.begin(); it != op.value.end(); ++it) {
+        RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+      }
+    }
+    json& target = Create(s);
+    if (!target.is_array()) target = json::array();
+    const int identity_before = IsUserEmails(s) ? IdentityEmailIndex(target) : -1;
+    target.push_back(std::move(e));
+    const size_t added = target.size() - 1;
+    if (IsPrimary(target[added])) {
+      KeepOnlyPrimary(target, added);
+    } else if (identity_before >= 0 &&
+               IdentityEmailIndex(target) == static_cast<int>(added)) {
+      // A new work address on a user whose address was a non-primary other
+      // one: the user keeps the address it had (docs/scim-compatibility.md).
+      json& keep = target[static_cast<size_t>(identity_before)];
+      if (std::optional<std::string> key = FindKey(keep, "primary")) {
+        keep[*key] = true;
+      } else {
+        keep["primary"] = true;
+      }
+    }
+    return Status::Ok();
+  }
+
   Status ApplyFiltered(const Slot& s, const PatchOperation& op) {
     const std::string& sub = op.path.sub;
     json* arr = Find(s);
@@ -384,19 +429,23 @@ class Applier {
         if (arr->empty()) Erase(s);
         return Status::Ok();
       case PatchOpKind::kReplace:
+        if (sub.empty() && !op.value.is_object()) {
+          return ScimError(ScimType::kInvalidValue,
+                           "a value of '" + s.dotted + "' must be an object");
+        }
         if (hits.empty()) {
-          return ScimError(ScimType::kNoTarget,
-                           "no value of '" + s.dotted + "' matches the filter");
+          if (options_.strict) {
+            return ScimError(ScimType::kNoTarget,
+                             "no value of '" + s.dotted +
+                                 "' matches the filter (strict_patch: nothing is created)");
+          }
+          return CreateFromFilter(s, op);
         }
         for (size_t i : hits) {
           json& e = (*arr)[i];
           if (!sub.empty()) {
             RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
           } else {
-            if (!op.value.is_object()) {
-              return ScimError(ScimType::kInvalidValue,
-                               "a value of '" + s.dotted + "' must be an object");
-            }
             json v = op.value;
             RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
             e = std::move(v);
@@ -409,16 +458,8 @@ class Applier {
           return ScimError(ScimType::kInvalidValue,
                            "a value of '" + s.dotted + "' must be an object");
         }
-        if (hits.empty()) {
-          // Entra adds emails[type eq "work"].value to a user without one.
-          json e = json::object();
-          RETURN_IF_ERROR(ElementFromFilter(*op.path.filter, s, e));
-          json& target = Create(s);
-          if (!target.is_array()) target = json::array();
-          target.push_back(std::move(e));
-          arr = &target;
-          hits.push_back(arr->size() - 1);
-        }
+        // Entra adds emails[type eq "work"].value to a user without one.
+        if (hits.empty()) return CreateFromFilter(s, op);
         for (size_t i : hits) {
           json& e = (*arr)[i];
           if (!sub.empty()) {
@@ -437,6 +478,7 @@ class Applier {
 
   json& root_;
   ResourceType type_;
+  const PatchOptions& options_;
 };
 
 Result<PatchOpKind> ParseOpName(const json& op) {
@@ -511,7 +553,7 @@ Patch::Patch(Patch&&) noexcept = default;
 Patch& Patch::operator=(Patch&&) noexcept = default;
 Patch::~Patch() = default;
 
-Result<Patch> Patch::Parse(const Json& body_json) {
+Result<Patch> Patch::Parse(const Json& body_json, int* failed_operation) {
   const json& body = JsonAccess::Get(body_json);
   if (!body.is_object()) {
     return ScimError(ScimType::kInvalidSyntax, "a PATCH body must be a JSON object");
@@ -536,21 +578,28 @@ Result<Patch> Patch::Parse(const Json& body_json) {
   auto rep = std::make_unique<Rep>();
   for (size_t i = 0; i < ops->size(); ++i) {
     Status s = ParseOperation((*ops)[i], i, rep->ops);
-    if (!s.ok()) return InOperation(i, s);
+    if (!s.ok()) {
+      if (failed_operation != nullptr) *failed_operation = static_cast<int>(i);
+      return InOperation(i, s);
+    }
   }
   return Patch(std::move(rep));
 }
 
-Result<bool> Patch::ApplyTo(Json& resource, ResourceType type) const {
+Result<bool> Patch::ApplyTo(Json& resource, ResourceType type, const PatchOptions& options,
+                            int* failed_operation) const {
   json& original = JsonAccess::Get(resource);
   if (!original.is_object()) {
     return ScimError(ScimType::kInvalidSyntax, "a resource must be a JSON object");
   }
   json work = original;
-  Applier applier(work, type);
+  Applier applier(work, type, options);
   for (const PatchOperation& op : rep_->ops) {
     Status s = applier.Apply(op);
-    if (!s.ok()) return InOperation(op.index, s);
+    if (!s.ok()) {
+      if (failed_operation != nullptr) *failed_operation = static_cast<int>(op.index);
+      return InOperation(op.index, s);
+    }
   }
   RETURN_IF_ERROR(NormalizeJson(work, type));
   if (work == original) return false;

@@ -39,6 +39,7 @@
 
 #include "datetime.h"
 #include "discovery.h"
+#include "identity.h"
 #include "json_internal.h"
 #include "json_util.h"
 #include "projection.h"
@@ -154,33 +155,6 @@ const std::string* StringMember(const json& obj, std::string_view name) {
   return v != nullptr && v->is_string() ? &v->get_ref<const std::string&>() : nullptr;
 }
 
-// config.md: the primary address, else the work one, else the first, else
-// the userName when it is an address.
-std::string MappedEmail(const json& user) {
-  const json* emails = FindMember(user, "emails");
-  if (emails != nullptr && emails->is_array()) {
-    const std::string* primary = nullptr;
-    const std::string* work = nullptr;
-    const std::string* first = nullptr;
-    for (const json& e : *emails) {
-      if (!e.is_object()) continue;
-      const std::string* value = StringMember(e, "value");
-      if (value == nullptr || value->empty()) continue;
-      if (first == nullptr) first = value;
-      const json* p = FindMember(e, "primary");
-      if (primary == nullptr && p != nullptr && p->is_boolean() && p->get<bool>()) primary = value;
-      const std::string* type = StringMember(e, "type");
-      if (work == nullptr && type != nullptr && EqualsIgnoreCase(*type, "work")) work = value;
-    }
-    if (primary != nullptr) return *primary;
-    if (work != nullptr) return *work;
-    if (first != nullptr) return *first;
-  }
-  const std::string* user_name = StringMember(user, "userName");
-  if (user_name != nullptr && user_name->find('@') != std::string::npos) return *user_name;
-  return "";
-}
-
 std::string MappedName(const json& user) {
   if (const std::string* d = StringMember(user, "displayName"); d != nullptr && !d->empty()) {
     return *d;
@@ -202,7 +176,7 @@ void Derive(Entry& e, ResourceType type) {
   if (type == ResourceType::kUser) {
     const std::string* user_name = StringMember(b, "userName");
     e.key_lower = user_name != nullptr ? AsciiLowerCopy(*user_name) : "";
-    e.email = MappedEmail(b);
+    e.email = IdentityEmail(b);
     e.display_name = MappedName(b);
     const json* active = FindMember(b, "active");
     e.disabled = active != nullptr && active->is_boolean() && !active->get<bool>();
@@ -270,6 +244,7 @@ struct Table {
 
 struct SourceState {
   std::string name;
+  PatchOptions patch;            // the source's PATCH dialect
   std::mutex write_mu;           // serializes writers
   mutable std::shared_mutex mu;  // guards the tables (exclusive only to publish)
   Table users;
@@ -497,6 +472,9 @@ class ServiceImpl : public ScimService {
     for (const std::string& name : options_.sources) {
       auto s = std::make_unique<SourceState>();
       s->name = name;
+      for (const std::string& strict : options_.strict_patch_sources) {
+        if (strict == name) s->patch.strict = true;
+      }
       sources_.emplace(name, std::move(s));
     }
   }
@@ -1074,12 +1052,37 @@ class ServiceImpl : public ScimService {
                   req, 200, projection);
   }
 
+  // A PATCH, reported to on_patch_refused when it is refused with a SCIM
+  // error (the identity provider will send it again and be refused again).
   ScimResponse Modify(SourceState& s, ResourceType type, const std::string& id,
                       const ScimRequest& req) {
+    PatchRefusal refusal;
+    refusal.operation = -1;
+    Status refused;
+    ScimResponse r = ApplyPatch(s, type, id, req, &refusal.operation, &refused);
+    if (!refused.ok() && (r.status == 400 || r.status == 409) && options_.on_patch_refused) {
+      refusal.source = s.name;
+      refusal.type = std::string(TypeName(type));
+      refusal.id = id;
+      refusal.scim_type = std::string(ScimTypeName(ScimTypeOf(refused)));
+      refusal.detail = std::string(ScimErrorDetail(refused));
+      options_.on_patch_refused(refusal);
+    }
+    return r;
+  }
+
+  // Parses and applies a PATCH. A refusal of the request itself (body, an
+  // operation, the patched result) is also stored in `refused`.
+  ScimResponse ApplyPatch(SourceState& s, ResourceType type, const std::string& id,
+                          const ScimRequest& req, int* failed_operation, Status* refused) {
+    auto refuse = [refused](const Status& status) {
+      *refused = status;
+      return StatusResponse(status);
+    };
     Result<Json> body = Json::Parse(req.body, options_.max_json_depth);
-    if (!body.ok()) return StatusResponse(body.status());
-    Result<Patch> patch = Patch::Parse(*body);
-    if (!patch.ok()) return StatusResponse(patch.status());
+    if (!body.ok()) return refuse(body.status());
+    Result<Patch> patch = Patch::Parse(*body, failed_operation);
+    if (!patch.ok()) return refuse(patch.status());
     const bool want_body = QueryParam(req, "attributes") != nullptr ||
                            QueryParam(req, "excludedAttributes") != nullptr;
     const Projection projection = ProjectionOf(req);
@@ -1088,8 +1091,8 @@ class ServiceImpl : public ScimService {
     if (prev == nullptr) return NotFound(type, id);
     if (!IfMatchHolds(req.if_match, prev->version)) return PreconditionFailed(*prev);
     Json work = prev->body;
-    Result<bool> changed = patch->ApplyTo(work, type);
-    if (!changed.ok()) return StatusResponse(changed.status());
+    Result<bool> changed = patch->ApplyTo(work, type, s.patch, failed_operation);
+    if (!changed.ok()) return refuse(changed.status());
     json& w = JsonAccess::Get(work);
     if (*changed) {
       w["schemas"] = SchemasFor(w, type);
@@ -1104,8 +1107,13 @@ class ServiceImpl : public ScimService {
       }
       return ResourceResponse(200, *prev, type, req, projection);
     }
-    return Commit(s, type, *prev, NextVersion(*prev, std::move(work), type, req), "PATCH", req,
-                  want_body ? 200 : 204, projection);
+    std::unique_ptr<Entry> next = NextVersion(*prev, std::move(work), type, req);
+    if (type == ResourceType::kUser) {
+      // A userName another user has: refused here so that it is reported.
+      if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return refuse(u);
+    }
+    return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204,
+                  projection);
   }
 
   ScimResponse Delete(SourceState& s, ResourceType type, const std::string& id,

@@ -289,6 +289,143 @@ TEST(ScimPatch, EntraDialect) {
   });
 }
 
+// Entra's delta sync replaces through value filters whatever was filled in
+// since the last cycle, also when the user had no such value before; a
+// refusal would lose the whole PATCH, deactivation included.
+constexpr std::string_view kEntraUser = R"({
+  "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+  "id": "u1",
+  "userName": "maya@corp.example",
+  "active": true,
+  "emails": [{"value": "maya@corp.example", "type": "work", "primary": true}]
+})";
+
+TEST(ScimPatch, FilteredReplaceMatchingNothingCreatesTheValue) {
+  RunCases({
+      {"Entra's delta: a new mobile, a new office, and the leaver disabled", ResourceType::kUser,
+       kEntraUser,
+       R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+           {"op":"Replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0142"},
+           {"op":"Replace","path":"addresses[type eq \"work\"].locality","value":"Lisbon"},
+           {"op":"Replace","path":"active","value":"False"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+           "userName": "maya@corp.example", "active": false,
+           "emails": [{"value": "maya@corp.example", "type": "work", "primary": true}],
+           "phoneNumbers": [{"type": "mobile", "value": "+1 555 0142"}],
+           "addresses": [{"type": "work", "locality": "Lisbon"}]})",
+       true},
+      {"a second value of an attribute that has others", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m@x", "phoneNumbers": [{"type": "work", "value": "1"}]})",
+       R"({"Operations":[{"op":"replace","path":"phoneNumbers[type eq \"fax\"].value","value":"2"}]})",
+       R"({"id": "u1", "userName": "m@x",
+           "phoneNumbers": [{"type": "work", "value": "1"}, {"type": "fax", "value": "2"}]})",
+       true},
+      {"every eq term joined by and is set on the new value", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m@x",
+           "phoneNumbers": [{"type": "mobile", "value": "1", "primary": true}]})",
+       R"({"Operations":[{"op":"replace",
+           "path":"phoneNumbers[type eq \"work\" and primary eq true].value","value":"2"}]})",
+       R"({"id": "u1", "userName": "m@x",
+           "phoneNumbers": [{"type": "mobile", "value": "1", "primary": false},
+                            {"type": "work", "primary": true, "value": "2"}]})",
+       true},
+      {"a whole value replaced through a filter", ResourceType::kUser, kEntraUser,
+       R"({"Operations":[{"op":"replace","path":"addresses[type eq \"work\"]",
+           "value":{"streetAddress":"1 Rua Augusta","locality":"Lisbon","country":"PT"}}]})",
+       R"({"id": "u1", "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+           "userName": "maya@corp.example", "active": true,
+           "emails": [{"value": "maya@corp.example", "type": "work", "primary": true}],
+           "addresses": [{"type": "work", "streetAddress": "1 Rua Augusta",
+                          "locality": "Lisbon", "country": "PT"}]})",
+       true},
+      {"unassigning what is not there changes nothing", ResourceType::kUser, kEntraUser,
+       R"({"Operations":[{"op":"replace","path":"phoneNumbers[type eq \"fax\"].value","value":null}]})",
+       kEntraUser, false},
+      {"a member by its id (as a filtered add does)", ResourceType::kGroup, kGroup,
+       R"({"Operations":[{"op":"replace","path":"members[value eq \"m3\"].display","value":"Cy"}]})",
+       R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g1",
+           "displayName": "Tour Guides",
+           "members": [{"value": "m1", "display": "Ann"}, {"value": "m2", "display": "Bob"},
+                       {"value": "m3", "display": "Cy"}]})",
+       true},
+  });
+}
+
+TEST(ScimPatch, StrictPatchKeepsNoTargetForAFilteredReplace) {
+  Result<Patch> patch = Patch::Parse(ParseJson(
+      R"({"Operations":[{"op":"replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"1"},
+                        {"op":"replace","path":"active","value":false}]})"));
+  ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+  Json resource = ParseJson(kEntraUser);
+  int failed_operation = -1;
+  Result<bool> changed =
+      patch->ApplyTo(resource, ResourceType::kUser, PatchOptions{.strict = true}, &failed_operation);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kNoTarget);
+  EXPECT_EQ(ScimErrorDetail(changed.status()),
+            "Operations[0]: no value of 'phoneNumbers' matches the filter (strict_patch: nothing "
+            "is created)");
+  EXPECT_EQ(failed_operation, 0);
+  EXPECT_EQ(resource, ParseJson(kEntraUser)) << "all or nothing";
+
+  // A filtered add still creates under strict_patch (RFC 7644 3.5.2.1 allows it).
+  patch = Patch::Parse(ParseJson(
+      R"({"Operations":[{"op":"add","path":"phoneNumbers[type eq \"mobile\"].value","value":"1"}]})"));
+  ASSERT_TRUE(patch.ok());
+  changed = patch->ApplyTo(resource, ResourceType::kUser, PatchOptions{.strict = true});
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_TRUE(*changed);
+}
+
+// The address is the primary e-mail, else the work one, else the first
+// (config.md). A value created through a filter must not move it: that would
+// read as one person leaving and another arriving.
+TEST(ScimPatch, ACreatedEmailNeverTakesTheAddressOver) {
+  RunCases({
+      {"a work address on a user named by a non-primary home one: home becomes primary",
+       ResourceType::kUser,
+       R"({"id": "u1", "userName": "maya", "emails": [{"value": "maya@home.example", "type": "home"}]})",
+       R"({"Operations":[{"op":"Replace","path":"emails[type eq \"work\"].value",
+           "value":"maya@corp.example"}]})",
+       R"({"id": "u1", "userName": "maya",
+           "emails": [{"value": "maya@home.example", "type": "home", "primary": true},
+                      {"type": "work", "value": "maya@corp.example"}]})",
+       true},
+      {"the same through an add", ResourceType::kUser,
+       R"({"id": "u1", "userName": "maya", "emails": [{"value": "maya@home.example", "Type": "other", "Primary": false}]})",
+       R"({"Operations":[{"op":"add","path":"emails[type eq \"work\"].value",
+           "value":"maya@corp.example"}]})",
+       R"({"id": "u1", "userName": "maya",
+           "emails": [{"value": "maya@home.example", "type": "other", "primary": true},
+                      {"type": "work", "value": "maya@corp.example"}]})",
+       true},
+      {"a created value that does not outrank the address leaves primaries alone",
+       ResourceType::kUser, kEntraUser,
+       R"({"Operations":[{"op":"replace","path":"emails[type eq \"home\"].value",
+           "value":"maya@home.example"}]})",
+       R"({"id": "u1", "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+           "userName": "maya@corp.example", "active": true,
+           "emails": [{"value": "maya@corp.example", "type": "work", "primary": true},
+                      {"type": "home", "value": "maya@home.example"}]})",
+       true},
+      {"a filter that asks for primary: the IdP names the new address", ResourceType::kUser,
+       R"({"id": "u1", "userName": "maya", "emails": [{"value": "maya@home.example", "type": "home"}]})",
+       R"({"Operations":[{"op":"replace","path":"emails[type eq \"work\" and primary eq true].value",
+           "value":"maya@corp.example"}]})",
+       R"({"id": "u1", "userName": "maya",
+           "emails": [{"value": "maya@home.example", "type": "home"},
+                      {"type": "work", "primary": true, "value": "maya@corp.example"}]})",
+       true},
+      {"no address before (userName is none): the created value names the user",
+       ResourceType::kUser, R"({"id": "u1", "userName": "maya"})",
+       R"({"Operations":[{"op":"replace","path":"emails[type eq \"work\"].value",
+           "value":"maya@corp.example"}]})",
+       R"({"id": "u1", "userName": "maya",
+           "emails": [{"type": "work", "value": "maya@corp.example"}]})",
+       true},
+  });
+}
+
 TEST(ScimPatch, GenericRfcSemantics) {
   RunCases({
       {"replace on a complex attribute merges its sub-attributes", ResourceType::kUser, kUser,
@@ -429,9 +566,32 @@ TEST(ScimPatch, ApplyErrorsHaveTheirScimTypeAndChangeNothing) {
        R"({"Operations": [{"op": "add", "path": "groups", "value": [{"value": "g1"}]}]})",
        ScimType::kMutability,
        "Operations[0]: 'groups' is read-only; change the Group's members instead"},
-      {"replace through a filter matching nothing", ResourceType::kUser, kUser,
-       R"({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x"}]})",
-       ScimType::kNoTarget, "Operations[0]: no value of 'emails' matches the filter"},
+      {"replace through an or filter matching nothing", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[type eq \"work\" or type eq \"other\"].value", "value": "w@x"}]})",
+       ScimType::kNoTarget,
+       "Operations[0]: no value of 'emails' matches the filter, and only eq terms joined by and "
+       "can create one"},
+      {"replace through a co filter matching nothing", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[value co \"@corp\"].type", "value": "work"}]})",
+       ScimType::kNoTarget,
+       "Operations[0]: no value of 'emails' matches the filter, and only eq terms joined by and "
+       "can create one"},
+      {"replace through an sw filter matching nothing", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "phoneNumbers[type sw \"mob\"].value", "value": "1"}]})",
+       ScimType::kNoTarget,
+       "Operations[0]: no value of 'phoneNumbers' matches the filter, and only eq terms joined by "
+       "and can create one"},
+      {"replace through a not filter matching nothing", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[not (type eq \"home\")].value", "value": "w@x"}]})",
+       ScimType::kNoTarget,
+       "Operations[0]: no value of 'emails' matches the filter, and only eq terms joined by and "
+       "can create one"},
+      {"replace through eq terms that contradict each other", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[type eq \"work\" and type eq \"home\"].value", "value": "w@x"}]})",
+       ScimType::kNoTarget, "Operations[0]: the filter on 'emails' cannot be satisfied"},
+      {"replace of a whole element with a string", ResourceType::kUser, kUser,
+       R"({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"]", "value": "w@x"}]})",
+       ScimType::kInvalidValue, "Operations[0]: a value of 'emails' must be an object"},
       {"add through a filter that cannot build an element", ResourceType::kUser, kUser,
        R"({"Operations": [{"op": "add", "path": "emails[type ne \"home\"].value", "value": "w@x"}]})",
        ScimType::kNoTarget,
@@ -546,15 +706,43 @@ TEST(ScimPatch, FailingSecondOperationLeavesResourceUnchanged) {
     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
     "Operations": [
       {"op": "replace", "path": "displayName", "value": "Changed"},
-      {"op": "replace", "path": "emails[type eq \"other\"].value", "value": "x@y"}]})"));
+      {"op": "replace", "path": "emails[type ne \"home\"].value", "value": "x@y"}]})"));
   ASSERT_TRUE(patch.ok()) << patch.status().ToString();
   Json resource = ParseJson(kUser);
-  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser);
+  int failed_operation = -1;
+  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser, {}, &failed_operation);
   ASSERT_FALSE(changed.ok());
   EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kNoTarget);
   EXPECT_EQ(ScimErrorDetail(changed.status()),
-            "Operations[1]: no value of 'emails' matches the filter");
+            "Operations[1]: no value of 'emails' matches the filter, and only eq terms joined by "
+            "and can create one");
+  EXPECT_EQ(failed_operation, 1);
   EXPECT_EQ(resource, ParseJson(kUser)) << resource.Dump();
+}
+
+TEST(ScimPatch, ParseReportsTheOperationAtFault) {
+  int failed_operation = -1;
+  Result<Patch> patch = Patch::Parse(
+      ParseJson(R"({"Operations": [{"op": "add", "path": "title", "value": "x"},
+                                   {"op": "add", "path": "title", "value": "y"},
+                                   {"op": "copy", "path": "title"}]})"),
+      &failed_operation);
+  ASSERT_FALSE(patch.ok());
+  EXPECT_EQ(failed_operation, 2);
+  failed_operation = -1;
+  patch = Patch::Parse(ParseJson(R"({"Operations": []})"), &failed_operation);
+  ASSERT_FALSE(patch.ok());
+  EXPECT_EQ(failed_operation, -1) << "the body as a whole, not one operation";
+}
+
+TEST(ScimPatch, FailingFinalCheckNamesNoOperation) {
+  Result<Patch> patch =
+      Patch::Parse(ParseJson(R"({"Operations": [{"op": "remove", "path": "userName"}]})"));
+  ASSERT_TRUE(patch.ok());
+  Json resource = ParseJson(kUser);
+  int failed_operation = -1;
+  ASSERT_FALSE(patch->ApplyTo(resource, ResourceType::kUser, {}, &failed_operation).ok());
+  EXPECT_EQ(failed_operation, -1);
 }
 
 TEST(ScimPatch, FailingFinalCheckLeavesResourceUnchanged) {

@@ -99,6 +99,11 @@ class ScimServiceTest : public ::testing::Test {
     options.max_results = 50;
     options.max_json_depth = 16;
     options.now = [this] { return now_ms_.load(); };
+    options.strict_patch_sources = strict_patch_sources_;
+    options.on_patch_refused = [this](const PatchRefusal& r) {
+      std::lock_guard lock(changes_mu_);
+      refusals_.push_back(r);
+    };
     Result<std::unique_ptr<ScimService>> s =
         ScimService::Create(options, persistence_, [this](const ScimChange& c) {
           std::lock_guard lock(changes_mu_);
@@ -195,6 +200,8 @@ class ScimServiceTest : public ::testing::Test {
   std::unique_ptr<ScimService> service_;
   std::mutex changes_mu_;
   std::vector<ScimChange> changes_;
+  std::vector<PatchRefusal> refusals_;
+  std::vector<std::string> strict_patch_sources_;
 };
 
 // ---------------------------------------------------------------------------
@@ -698,7 +705,7 @@ TEST_F(ScimServiceTest, BadBodiesAre400AndChangeNothing) {
   ExpectScimError(PatchOps("/Users/" + id, {{{"op", "replace"}, {"path", "active"}, {"value", 3}}}),
                   400, "invalidValue");
   ExpectScimError(PatchOps("/Users/" + id, {{{"op", "replace"},
-                                             {"path", "emails[type eq \"work\"]"},
+                                             {"path", "emails[type co \"work\"]"},
                                              {"value", {{"value", "a@b"}}}}}),
                   400, "noTarget");
   ExpectScimError(Call("PATCH", "/Users/" + id, R"({"Operations": "no"})"), 400, "invalidSyntax");
@@ -855,6 +862,118 @@ TEST_F(ScimServiceTest, UserWritesNotifyTheAddressBeforeAndAfter) {
   // The group keeps its member entry; the snapshot no longer resolves it.
   EXPECT_EQ(Call("GET", "/Groups/" + g).body["members"].size(), 1u);
   EXPECT_TRUE(service_->Snapshot("okta").groups[0].member_users.empty());
+}
+
+// ---------------------------------------------------------------------------
+// PATCH dialects: a filtered replace that matches nothing, refusals
+
+// What Entra sends on a delta sync when a person is disabled and a mobile
+// number and an office were filled in since the last cycle.
+const json kEntraDeltaOps = {
+    {{"op", "Replace"}, {"path", "phoneNumbers[type eq \"mobile\"].value"}, {"value", "+1 555 0142"}},
+    {{"op", "Replace"}, {"path", "addresses[type eq \"work\"].locality"}, {"value", "Lisbon"}},
+    {{"op", "Replace"}, {"path", "active"}, {"value", "False"}}};
+
+TEST_F(ScimServiceTest, EntrasDeltaPatchDisablesThePersonAndKeepsTheAddress) {
+  const std::string id = PostUser("maya@corp.example", "maya@corp.example");
+  TakeChanges();
+  Answer a = PatchOps("/Users/" + id, kEntraDeltaOps);
+  EXPECT_EQ(a.status, 204) << a.raw;
+  const json user = Call("GET", "/Users/" + id).body;
+  EXPECT_EQ(user["active"], false);
+  EXPECT_EQ(user["phoneNumbers"], json::parse(R"([{"type": "mobile", "value": "+1 555 0142"}])"));
+  EXPECT_EQ(user["addresses"], json::parse(R"([{"type": "work", "locality": "Lisbon"}])"));
+  const std::vector<ScimChange> c = TakeChanges();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].emails, std::vector<std::string>{"maya@corp.example"});
+  const mapping::SourceSnapshot snap = service_->Snapshot("okta");
+  ASSERT_EQ(snap.users.size(), 1u);
+  EXPECT_TRUE(snap.users[0].disabled);
+  EXPECT_TRUE(refusals_.empty());
+}
+
+TEST_F(ScimServiceTest, ACreatedWorkAddressDoesNotRenameThePerson) {
+  const std::string id = Post("/Users", {{"userName", "maya"},
+                                         {"emails", {{{"value", "maya@home.example"},
+                                                      {"type", "home"}}}}});
+  TakeChanges();
+  EXPECT_EQ(PatchOps("/Users/" + id, {{{"op", "Replace"},
+                                       {"path", "emails[type eq \"work\"].value"},
+                                       {"value", "maya@corp.example"}}})
+                .status,
+            204);
+  const std::vector<ScimChange> c = TakeChanges();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].emails, std::vector<std::string>{"maya@home.example"});
+  EXPECT_EQ(service_->Snapshot("okta").users[0].email, "maya@home.example");
+
+  // A PUT of the whole user says which address is primary: it decides.
+  Call("PUT", "/Users/" + id, R"({"userName": "maya", "emails": [
+      {"value": "maya@home.example", "type": "home"},
+      {"value": "maya@corp.example", "type": "work", "primary": true}]})");
+  EXPECT_EQ(service_->Snapshot("okta").users[0].email, "maya@corp.example");
+}
+
+TEST_F(ScimServiceTest, StrictPatchSourcesRefuseAFilteredReplaceThatMatchesNothing) {
+  strict_patch_sources_ = {"entra"};
+  Start();
+  const std::string strict = PostUser("maya@corp.example", "maya@corp.example", "entra");
+  const std::string lenient = PostUser("maya@corp.example", "maya@corp.example", "okta");
+  json body = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+               {"Operations", kEntraDeltaOps}};
+  Answer a = Call("PATCH", "/Users/" + strict, body.dump(), {}, "", "entra");
+  ExpectScimError(a, 400, "noTarget");
+  EXPECT_EQ(Call("GET", "/Users/" + strict, "", {}, "", "entra").body["active"], true)
+      << "all or nothing";
+  ASSERT_EQ(refusals_.size(), 1u);
+  EXPECT_EQ(refusals_[0].source, "entra");
+  EXPECT_EQ(refusals_[0].type, "User");
+  EXPECT_EQ(refusals_[0].id, strict);
+  EXPECT_EQ(refusals_[0].operation, 0);
+  EXPECT_EQ(refusals_[0].scim_type, "noTarget");
+  EXPECT_EQ(refusals_[0].detail, a.body["detail"]);
+
+  EXPECT_EQ(Call("PATCH", "/Users/" + lenient, body.dump()).status, 204);
+  EXPECT_EQ(refusals_.size(), 1u);
+}
+
+TEST_F(ScimServiceTest, RefusedPatchesAreReportedWithTheOperationAtFault) {
+  const std::string a = PostUser("a", "");
+  const std::string b = PostUser("b", "");
+  // An operation that does not parse.
+  ExpectScimError(PatchOps("/Users/" + b, {{{"op", "add"}, {"path", "title"}, {"value", "x"}},
+                                           {{"op", "copy"}, {"path", "title"}}}),
+                  400, "invalidSyntax");
+  // An operation that cannot apply.
+  ExpectScimError(PatchOps("/Users/" + b, {{{"op", "add"}, {"path", "title"}, {"value", "x"}},
+                                           {{"op", "replace"}, {"path", "id"}, {"value", "x"}}}),
+                  400, "mutability");
+  // A result another user holds: the request as a whole.
+  ExpectScimError(
+      PatchOps("/Users/" + b, {{{"op", "replace"}, {"path", "userName"}, {"value", "A"}}}), 409,
+      "uniqueness");
+  // A body that is not JSON.
+  ExpectScimError(Call("PATCH", "/Users/" + b, "{"), 400, "invalidSyntax");
+  ASSERT_EQ(refusals_.size(), 4u);
+  EXPECT_EQ(refusals_[0].operation, 1);
+  EXPECT_EQ(refusals_[0].scim_type, "invalidSyntax");
+  EXPECT_EQ(refusals_[1].operation, 1);
+  EXPECT_EQ(refusals_[1].scim_type, "mutability");
+  EXPECT_EQ(refusals_[2].operation, -1);
+  EXPECT_EQ(refusals_[2].scim_type, "uniqueness");
+  EXPECT_EQ(refusals_[3].operation, -1);
+  for (const PatchRefusal& r : refusals_) {
+    EXPECT_EQ(r.source, "okta");
+    EXPECT_EQ(r.id, b);
+  }
+  // Not a refusal of the PATCH: an unknown id, an If-Match of another version.
+  EXPECT_EQ(PatchOps("/Users/nope", {{{"op", "add"}, {"path", "title"}, {"value", "x"}}}).status,
+            404);
+  EXPECT_EQ(PatchOps("/Users/" + a, {{{"op", "add"}, {"path", "title"}, {"value", "x"}}}, {},
+                     "W/\"99\"")
+                .status,
+            412);
+  EXPECT_EQ(refusals_.size(), 4u);
 }
 
 TEST_F(ScimServiceTest, GroupWritesNotifyMembersIncludingNestedOnes) {

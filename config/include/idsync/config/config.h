@@ -102,6 +102,10 @@ struct SourceConfig {
 
   // scim: "sha256:<64 hex>" hashes of the bearer tokens that write to this source
   std::vector<std::string> token_hashes;
+  // scim: RFC 7644 3.5.2.3 to the letter: a replace through a value filter
+  // that matches nothing is refused (400 noTarget) instead of creating the
+  // value (docs/scim-compatibility.md).
+  bool strict_patch = false;
 };
 
 struct ServerConfig {

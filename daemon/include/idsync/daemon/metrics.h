@@ -51,6 +51,16 @@ class Metrics {
   // idsync_scim_request_duration_seconds (histogram).
   void ScimRequest(std::string_view method, int status, double seconds);
 
+  // `source` is a configured scim source: its
+  // idsync_scim_patch_refused_total series exist (at 0) from now on, so that
+  // increase() sees the first refusal.
+  void ScimSource(std::string_view source);
+
+  // The SCIM service refused a PATCH to `source` (scim::PatchRefusal).
+  // idsync_scim_patch_refused_total{source,scim_type}; a `scim_type` that is
+  // not an RFC 7644 keyword is counted as "none".
+  void ScimPatchRefused(std::string_view source, std::string_view scim_type);
+
   // A safety limit refused a plan. `limit`: "max_removals", "max_changes",
   // "last_admin". idsync_safety_limit_trips_total{limit}.
   void SafetyTrip(std::string_view limit);

@@ -93,8 +93,29 @@ struct ScimResponse {
   // Always "application/scim+json" (errors too).
 };
 
+// A PATCH the service refused with a SCIM error (400, or 409 uniqueness):
+// the resource is unchanged, and an identity provider that retries the same
+// request will be refused again. For the log and the metrics.
+struct PatchRefusal {
+  std::string source;
+  std::string type;  // "User" | "Group"
+  std::string id;
+  // The index in "Operations" of the operation refused; -1 when the body as
+  // a whole was (not JSON, no Operations, or the patched result invalid).
+  int operation = -1;
+  std::string scim_type;  // RFC 7644 keyword ("noTarget", ...); "" when none
+  std::string detail;     // the error's detail, as answered
+};
+using PatchRefusalListener = std::function<void(const PatchRefusal&)>;
+
 struct ServiceOptions {
   std::vector<std::string> sources;  // names of the type: scim sources
+  // Sources whose PATCH follows RFC 7644 3.5.2.3 to the letter (the scim
+  // source's `strict_patch`, see PatchOptions).
+  std::vector<std::string> strict_patch_sources;
+  // Called for every refused PATCH, from the request's thread, outside any
+  // lock of the service. May be empty.
+  PatchRefusalListener on_patch_refused;
   int max_json_depth = 64;
   int max_results = 1000;  // a list's page size is capped here (and the default count)
   // Milliseconds since the Unix epoch, for meta.created / lastModified.

@@ -137,6 +137,7 @@ class IdpReplayTest : public E2eTest {
       << "  - name: entra\n"
       << "    type: scim\n"
       << "    tokens: [\"" << scim::HashToken(kEntraToken) << "\"]\n"
+      << "    strict_patch: " << (strict_entra_ ? "true" : "false") << "\n"
       << "server:\n"
       << "  listen: [\"127.0.0.1:0\"]\n"
       << "  admin_listen: [\"127.0.0.1:0\"]\n"
@@ -248,10 +249,12 @@ class IdpReplayTest : public E2eTest {
     return email + " differs in" + why.str() + ": " + u.dump();
   }
 
-  // Waits up to kWithin for every listed person to be as expected.
+  // Waits up to `within` (from `since`, default now) for every listed
+  // person to be as expected.
   void ExpectAccount(const std::map<std::string, std::optional<Access>>& want,
-                     const std::string& step) {
-    const auto until = SteadyClock::now() + kWithin;
+                     const std::string& step, milliseconds within = kWithin,
+                     std::optional<SteadyClock::time_point> since = std::nullopt) {
+    const auto until = since.value_or(SteadyClock::now()) + within;
     std::string problem;
     do {
       const auto users = AccountUsers();
@@ -263,7 +266,23 @@ class IdpReplayTest : public E2eTest {
       if (problem.empty()) return;
       std::this_thread::sleep_for(milliseconds(10));
     } while (SteadyClock::now() < until);
-    ADD_FAILURE() << "after " << step << ", within " << kWithin.count() << " ms:" << problem;
+    ADD_FAILURE() << "after " << step << ", within " << within.count() << " ms:" << problem;
+  }
+
+  // One SCIM request sent now, without waiting for the daemon; the answer.
+  HttpAnswer Send(const std::string& token, const std::string& method, const std::string& target,
+                  const json& body) {
+    return Http(scim_port_, method, "/scim/v2" + target, token, body.dump());
+  }
+
+  // A sample's value in /metrics ("name{labels}"); -1 when absent.
+  double Metric(const std::string& series) {
+    const HttpAnswer a = Http(admin_port_, "GET", "/metrics", "");
+    std::istringstream in(a.body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    }
+    return -1;
   }
 
   // "METHOD endpoint user_id" of every applied write after `after`.
@@ -321,6 +340,8 @@ class IdpReplayTest : public E2eTest {
   }
 
   void RevokeSequence(bool full_run_after_accept);
+
+  bool strict_entra_ = false;
 };
 
 const Access kEngineering{"member", kQaAnalyst, {"p_support"}};
@@ -705,6 +726,146 @@ TEST_F(IdpReplayTest, OneSourcesTokenCannotSeeOrTouchAnothers) {
   EXPECT_EQ(Scim(kEntraToken, "GET", "/Users/" + id, nullptr, 200)["externalId"], "gh-1906");
   ExpectAccount({{grace, kFinanceAccess}}, "Okta's own grace");
   EXPECT_TRUE(WritesSince(mark).empty()) << ::testing::PrintToString(WritesSince(mark));
+}
+
+// What Entra sends on a delta sync when a person is disabled and a mobile
+// number and an office location were filled in since the last cycle
+// (issue #11): the filtered replaces match nothing on this user.
+json EntraDeltaOps() {
+  return json::parse(R"([
+    {"op":"Replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0142"},
+    {"op":"Replace","path":"addresses[type eq \"work\"].locality","value":"Lisbon"},
+    {"op":"Replace","path":"active","value":"False"}])");
+}
+
+// The leaver loses access in the account within a second of Entra's PATCH.
+TEST_F(IdpReplayTest, EntraDeltaPatchDeprovisionsTheLeaverWithinASecond) {
+  StartDaemon("remove");
+  const std::string maya = "maya@corp.example", noor = "noor@corp.example";
+  const std::string id =
+      Scim(kEntraToken, "POST", "/Users?aadOptscim062020", EntraUser(maya, "m-1"), 201)
+          .value("id", "");
+  const std::string other =
+      Scim(kEntraToken, "POST", "/Users?aadOptscim062020", EntraUser(noor, "n-1"), 201)
+          .value("id", "");
+  ASSERT_FALSE(id.empty());
+  Scim(kEntraToken, "POST", "/Groups",
+       {{"schemas", {kGroupSchema}},
+        {"displayName", "Finance"},
+        {"members", {{{"value", id}}, {{"value", other}}}}},
+       201);
+  ExpectAccount({{maya, kFinanceAccess}, {noor, kFinanceAccess}}, "Finance pushed");
+
+  const auto sent = SteadyClock::now();
+  const HttpAnswer a = Send(kEntraToken, "PATCH", "/Users/" + id, PatchBody(EntraDeltaOps()));
+  EXPECT_TRUE(a.status == 204 || a.status == 200) << a.status << " " << a.body;
+  ExpectAccount({{maya, kAbsent}, {noor, kFinanceAccess}}, "Entra's delta PATCH",
+                milliseconds(1000), sent);
+  const json user = Scim(kEntraToken, "GET", "/Users/" + id, nullptr, 200);
+  EXPECT_EQ(user["active"], false);
+  EXPECT_EQ(user["phoneNumbers"][0]["value"], "+1 555 0142");
+  EXPECT_EQ(user["addresses"][0]["locality"], "Lisbon");
+
+  // Every default-mapping shape on a user that has no value yet, and then
+  // again on the same user now that it has: attribute changes only, so the
+  // account sees no write.
+  const std::uint64_t mark = LastSeq();
+  const std::string ext = kEnterprise;
+  for (const std::string op : {"Add", "Replace"}) {
+    json ops = json::array();
+    for (const std::string type : {"work", "mobile", "fax"}) {
+      ops.push_back({{"op", op},
+                     {"path", "phoneNumbers[type eq \"" + type + "\"].value"},
+                     {"value", op + " " + type}});
+    }
+    for (const std::string sub :
+         {"formatted", "streetAddress", "locality", "region", "postalCode", "country"}) {
+      ops.push_back(
+          {{"op", op}, {"path", "addresses[type eq \"work\"]." + sub}, {"value", op + " " + sub}});
+    }
+    ops.push_back({{"op", op}, {"path", "title"}, {"value", op + " title"}});
+    ops.push_back({{"op", op}, {"path", "preferredLanguage"}, {"value", "pt-PT"}});
+    for (const std::string attr : {"costCenter", "organization", "division"}) {
+      ops.push_back({{"op", op}, {"path", ext + ":" + attr}, {"value", op + " " + attr}});
+    }
+    const json after = Patch(kEntraToken, "/Users/" + other, ops);
+    EXPECT_EQ(after["phoneNumbers"].size(), 3u) << after.dump();
+    EXPECT_EQ(after["addresses"].size(), 1u) << after.dump();
+    EXPECT_EQ(after["addresses"][0]["country"], op + " country");
+    EXPECT_EQ(after["title"], op + " title");
+    EXPECT_EQ(after[ext]["division"], op + " division");
+    EXPECT_EQ(after["emails"][0]["value"], noor) << "the address stays";
+  }
+  ExpectAccount({{noor, kFinanceAccess}}, "attribute changes");
+  EXPECT_TRUE(WritesSince(mark).empty()) << ::testing::PrintToString(WritesSince(mark));
+  EXPECT_EQ(Metric("idsync_scim_patch_refused_total{scim_type=\"noTarget\",source=\"entra\"}"), 0);
+  ExpectEveryWriteOnce();
+}
+
+// Okta deactivates by a path-less PATCH and by a PUT of the whole user.
+TEST_F(IdpReplayTest, OktaDeactivationDeprovisionsWithinASecond) {
+  StartDaemon("remove");
+  const std::string ada = "ada@corp.example", bob = "bob@corp.example";
+  const std::string ada_id =
+      Scim(kOktaToken, "POST", "/Users", OktaUser(ada, "Ada", true), 201).value("id", "");
+  const std::string bob_id =
+      Scim(kOktaToken, "POST", "/Users", OktaUser(bob, "Bob", true), 201).value("id", "");
+  Scim(kOktaToken, "POST", "/Groups",
+       {{"schemas", {kGroupSchema}},
+        {"displayName", "Engineering"},
+        {"members", {{{"value", ada_id}}, {{"value", bob_id}}}}},
+       201);
+  ExpectAccount({{ada, kEngineering}, {bob, kEngineering}}, "Engineering pushed");
+
+  auto sent = SteadyClock::now();
+  HttpAnswer a = Send(kOktaToken, "PATCH", "/Users/" + ada_id,
+                      PatchBody({{{"op", "replace"}, {"value", {{"active", false}}}}}));
+  EXPECT_TRUE(a.status == 204 || a.status == 200) << a.status << " " << a.body;
+  ExpectAccount({{ada, kAbsent}, {bob, kEngineering}}, "Okta's deactivating PATCH",
+                milliseconds(1000), sent);
+
+  sent = SteadyClock::now();
+  json put = OktaUser(bob, "Bob", false);
+  put["id"] = bob_id;
+  a = Send(kOktaToken, "PUT", "/Users/" + bob_id, put);
+  EXPECT_EQ(a.status, 200) << a.body;
+  ExpectAccount({{bob, kAbsent}}, "Okta's deactivating PUT", milliseconds(1000), sent);
+  ExpectNoPasswordAnywhere();
+  ExpectEveryWriteOnce();
+}
+
+// With strict_patch the same PATCH is refused whole (RFC 7644's noTarget):
+// the leaver keeps access, and the refusal is logged and counted so that an
+// operator sees it before the identity provider gives up.
+TEST_F(IdpReplayTest, StrictPatchRefusalIsLoggedAndCounted) {
+  strict_entra_ = true;
+  StartDaemon("remove");
+  const std::string maya = "maya@corp.example";
+  const std::string id =
+      Scim(kEntraToken, "POST", "/Users", EntraUser(maya, "m-1"), 201).value("id", "");
+  Scim(kEntraToken, "POST", "/Groups",
+       {{"schemas", {kGroupSchema}}, {"displayName", "Finance"}, {"members", {{{"value", id}}}}},
+       201);
+  ExpectAccount({{maya, kFinanceAccess}}, "Finance pushed");
+  const std::string series =
+      "idsync_scim_patch_refused_total{scim_type=\"noTarget\",source=\"entra\"}";
+  EXPECT_EQ(Metric(series), 0) << "the series exists before the first refusal";
+
+  const json answer =
+      Scim(kEntraToken, "PATCH", "/Users/" + id, PatchBody(EntraDeltaOps()), 400);
+  EXPECT_EQ(answer.value("scimType", ""), "noTarget");
+  EXPECT_EQ(Scim(kEntraToken, "GET", "/Users/" + id, nullptr, 200)["active"], true);
+  ExpectAccount({{maya, kFinanceAccess}}, "a refused PATCH");
+  EXPECT_EQ(Metric(series), 1);
+  EXPECT_EQ(Metric("idsync_scim_patch_refused_total{scim_type=\"noTarget\",source=\"okta\"}"), 0);
+  const std::string log = Log();
+  const std::size_t at = log.find("scim.patch_refused");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find("source=entra"), std::string::npos) << line;
+  EXPECT_NE(line.find("operation=0"), std::string::npos) << line;
+  EXPECT_NE(line.find("scim_type=noTarget"), std::string::npos) << line;
+  EXPECT_NE(line.find("id=" + id), std::string::npos) << line;
 }
 
 }  // namespace

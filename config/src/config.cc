@@ -701,9 +701,9 @@ Status Loader::Store(const Value& v, std::string* out) {
 // all but `path`, `tokens` and `strict_patch`).
 const Words& SourceKeys() {
   static const Words* const kKeys =
-      new Words{"name",         "type",     "url",    "tls",       "allow_insecure",  "bind",
-                "flavor",       "users",    "groups", "page_size", "connect_timeout", "timeout",
-                "idle_timeout", "interval", "jitter", "watch",     "watch_interval",  "path",
+      new Words{"name",         "type",        "url",    "tls",       "allow_insecure",  "bind",
+                "flavor",       "users",       "groups", "page_size", "connect_timeout", "timeout",
+                "idle_timeout", "interval",    "jitter", "watch",     "watch_interval",  "path",
                 "tokens",       "strict_patch"};
   return *kKeys;
 }

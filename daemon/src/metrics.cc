@@ -29,8 +29,8 @@ using prometheus::Histogram;
 // The scim_type label's values: RFC 7644's scimType keywords, and "none"
 // for a refusal without one.
 constexpr std::string_view kScimTypes[] = {
-    "invalidFilter", "tooMany",  "uniqueness",   "mutability",  "invalidSyntax", "invalidPath",
-    "noTarget",      "invalidValue", "invalidVers", "sensitive", "none"};
+    "invalidFilter", "tooMany",      "uniqueness",  "mutability", "invalidSyntax", "invalidPath",
+    "noTarget",      "invalidValue", "invalidVers", "sensitive",  "none"};
 
 std::string_view ScimTypeLabel(std::string_view scim_type) {
   for (std::string_view t : kScimTypes) {

@@ -194,9 +194,7 @@ struct Process::Impl : public AdminBackend {
       scim::ServiceOptions service_options;
       service_options.sources = live->sources;
       service_options.strict_patch_sources = live->strict_patch_sources;
-      service_options.on_patch_refused = [this](const scim::PatchRefusal& r) {
-        PatchRefused(r);
-      };
+      service_options.on_patch_refused = [this](const scim::PatchRefusal& r) { PatchRefused(r); };
       service_options.now = SystemNowMs;
       ASSIGN_OR_RETURN(live->service,
                        scim::ScimService::Create(service_options, *live->persistence,

@@ -281,8 +281,9 @@ const ErrorCase kErrorCases[] = {
                  "    strict_patch: true\n"),
      "t.yaml:5:5: key 'strict_patch' does not apply to a source of type ldif"},
     {"StrictPatchIsABoolean",
-     WithSources(std::string(kSources) + "  - name: idp\n    type: scim\n    tokens: [\"sha256:" +
-                 std::string(64, '0') + "\"]\n    strict_patch: sometimes\n"
+     WithSources(std::string(kSources) +
+                 "  - name: idp\n    type: scim\n    tokens: [\"sha256:" + std::string(64, '0') +
+                 "\"]\n    strict_patch: sometimes\n"
                  "server: {listen: \"127.0.0.1:0\"}\n"),
      "t.yaml:9:19: expected a boolean for sources[1].strict_patch, got 'sometimes'"},
     {"BadTokenHash",

@@ -851,8 +851,7 @@ TEST_F(IdpReplayTest, StrictPatchRefusalIsLoggedAndCounted) {
       "idsync_scim_patch_refused_total{scim_type=\"noTarget\",source=\"entra\"}";
   EXPECT_EQ(Metric(series), 0) << "the series exists before the first refusal";
 
-  const json answer =
-      Scim(kEntraToken, "PATCH", "/Users/" + id, PatchBody(EntraDeltaOps()), 400);
+  const json answer = Scim(kEntraToken, "PATCH", "/Users/" + id, PatchBody(EntraDeltaOps()), 400);
   EXPECT_EQ(answer.value("scimType", ""), "noTarget");
   EXPECT_EQ(Scim(kEntraToken, "GET", "/Users/" + id, nullptr, 200)["active"], true);
   ExpectAccount({{maya, kFinanceAccess}}, "a refused PATCH");

@@ -323,11 +323,11 @@ TEST_F(ReplayTest, EntraUserDialect) {
 // and end with the value in place (a refusal would cost the whole PATCH, a
 // deactivation in it included).
 struct EntraShape {
-  std::string path;   // as Entra's default mapping writes it
-  json value;         // what Entra sends
+  std::string path;          // as Entra's default mapping writes it
+  json value;                // what Entra sends
   json::json_pointer where;  // where the value ends up in the resource
-  json before;        // a user that has a value there: the resource member
-  std::string member; // the member `before` sets
+  json before;               // a user that has a value there: the resource member
+  std::string member;        // the member `before` sets
 };
 
 std::vector<EntraShape> EntraShapes() {
@@ -345,19 +345,19 @@ std::vector<EntraShape> EntraShapes() {
                       json::array({{{"type", "work"}, {sub, sub + " old"}}}), "addresses"});
   }
   shapes.push_back({"title", "Staff Engineer", P("/title"), "Engineer", "title"});
-  shapes.push_back({"preferredLanguage", "pt-PT", P("/preferredLanguage"), "en-US",
-                    "preferredLanguage"});
-  for (const std::string attr : {"costCenter", "organization", "division", "department",
-                                 "employeeNumber"}) {
+  shapes.push_back(
+      {"preferredLanguage", "pt-PT", P("/preferredLanguage"), "en-US", "preferredLanguage"});
+  for (const std::string attr :
+       {"costCenter", "organization", "division", "department", "employeeNumber"}) {
     shapes.push_back({ext + ":" + attr, attr + " new", P("/" + ext + "/" + attr),
                       json{{attr, attr + " old"}}, ext});
   }
   shapes.push_back({"emails[type eq \"work\"].value", "grace.h@corp.test", P("/emails/0/value"),
                     json::array({{{"type", "work"}, {"value", "old@corp.test"}}}), "emails"});
-  shapes.push_back({"name.givenName", "Grace", P("/name/givenName"),
-                    json{{"givenName", "G"}}, "name"});
-  shapes.push_back({"name.familyName", "Hopper", P("/name/familyName"),
-                    json{{"familyName", "H"}}, "name"});
+  shapes.push_back(
+      {"name.givenName", "Grace", P("/name/givenName"), json{{"givenName", "G"}}, "name"});
+  shapes.push_back(
+      {"name.familyName", "Hopper", P("/name/familyName"), json{{"familyName", "H"}}, "name"});
   shapes.push_back({"displayName", "Grace Hopper", P("/displayName"), "GH", "displayName"});
   shapes.push_back({"externalId", "gh-2", P("/externalId"), "gh-1", "externalId"});
   return shapes;
@@ -394,11 +394,11 @@ TEST_F(ReplayTest, EntraDefaultMappingShapesWithAndWithoutAValue) {
     }
   }
   // Entra removes a value cleared in the directory.
-  const json created =
-      Send(kEntra, "POST", "/Users",
-           {{"userName", "cleared@corp.test"},
-            {"phoneNumbers", {{{"type", "mobile"}, {"value", "1"}}, {{"type", "fax"}, {"value", "2"}}}}},
-           201);
+  const json created = Send(
+      kEntra, "POST", "/Users",
+      {{"userName", "cleared@corp.test"},
+       {"phoneNumbers", {{{"type", "mobile"}, {"value", "1"}}, {{"type", "fax"}, {"value", "2"}}}}},
+      201);
   const json after = Patch(kEntra, "/Users/" + created.value("id", ""),
                            {{{"op", "Remove"}, {"path", "phoneNumbers[type eq \"mobile\"]"}},
                             {{"op", "Remove"}, {"path", "addresses[type eq \"work\"]"}}});
@@ -412,9 +412,7 @@ TEST_F(ReplayTest, EntraDeltaWithNewValuesStillDisables) {
       Send(kEntra, "POST", "/Users?aadOptscim062020", EntraUser("maya@corp.test", "m-1"), 201)
           .value("id", "");
   const std::size_t mark = h_->Changes().size();
-  const json after = Patch(
-      kEntra, "/Users/" + id,
-      json::parse(R"([
+  const json after = Patch(kEntra, "/Users/" + id, json::parse(R"([
         {"op":"Replace","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0142"},
         {"op":"Replace","path":"addresses[type eq \"work\"].locality","value":"Lisbon"},
         {"op":"Replace","path":"active","value":"False"}])"));

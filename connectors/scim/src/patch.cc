@@ -388,8 +388,7 @@ class Applier {
     const size_t added = target.size() - 1;
     if (IsPrimary(target[added])) {
       KeepOnlyPrimary(target, added);
-    } else if (identity_before >= 0 &&
-               IdentityEmailIndex(target) == static_cast<int>(added)) {
+    } else if (identity_before >= 0 && IdentityEmailIndex(target) == static_cast<int>(added)) {
       // A new work address on a user whose address was a non-primary other
       // one: the user keeps the address it had (docs/scim-compatibility.md).
       json& keep = target[static_cast<size_t>(identity_before)];

@@ -1112,8 +1112,7 @@ class ServiceImpl : public ScimService {
       // A userName another user has: refused here so that it is reported.
       if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return refuse(u);
     }
-    return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204,
-                  projection);
+    return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204, projection);
   }
 
   ScimResponse Delete(SourceState& s, ResourceType type, const std::string& id,

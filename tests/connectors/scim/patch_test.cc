@@ -358,8 +358,8 @@ TEST(ScimPatch, StrictPatchKeepsNoTargetForAFilteredReplace) {
   ASSERT_TRUE(patch.ok()) << patch.status().ToString();
   Json resource = ParseJson(kEntraUser);
   int failed_operation = -1;
-  Result<bool> changed =
-      patch->ApplyTo(resource, ResourceType::kUser, PatchOptions{.strict = true}, &failed_operation);
+  Result<bool> changed = patch->ApplyTo(resource, ResourceType::kUser, PatchOptions{.strict = true},
+                                        &failed_operation);
   ASSERT_FALSE(changed.ok());
   EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kNoTarget);
   EXPECT_EQ(ScimErrorDetail(changed.status()),
@@ -722,11 +722,11 @@ TEST(ScimPatch, FailingSecondOperationLeavesResourceUnchanged) {
 
 TEST(ScimPatch, ParseReportsTheOperationAtFault) {
   int failed_operation = -1;
-  Result<Patch> patch = Patch::Parse(
-      ParseJson(R"({"Operations": [{"op": "add", "path": "title", "value": "x"},
+  Result<Patch> patch =
+      Patch::Parse(ParseJson(R"({"Operations": [{"op": "add", "path": "title", "value": "x"},
                                    {"op": "add", "path": "title", "value": "y"},
                                    {"op": "copy", "path": "title"}]})"),
-      &failed_operation);
+                   &failed_operation);
   ASSERT_FALSE(patch.ok());
   EXPECT_EQ(failed_operation, 2);
   failed_operation = -1;

@@ -870,7 +870,9 @@ TEST_F(ScimServiceTest, UserWritesNotifyTheAddressBeforeAndAfter) {
 // What Entra sends on a delta sync when a person is disabled and a mobile
 // number and an office were filled in since the last cycle.
 const json kEntraDeltaOps = {
-    {{"op", "Replace"}, {"path", "phoneNumbers[type eq \"mobile\"].value"}, {"value", "+1 555 0142"}},
+    {{"op", "Replace"},
+     {"path", "phoneNumbers[type eq \"mobile\"].value"},
+     {"value", "+1 555 0142"}},
     {{"op", "Replace"}, {"path", "addresses[type eq \"work\"].locality"}, {"value", "Lisbon"}},
     {{"op", "Replace"}, {"path", "active"}, {"value", "False"}}};
 
@@ -893,9 +895,9 @@ TEST_F(ScimServiceTest, EntrasDeltaPatchDisablesThePersonAndKeepsTheAddress) {
 }
 
 TEST_F(ScimServiceTest, ACreatedWorkAddressDoesNotRenameThePerson) {
-  const std::string id = Post("/Users", {{"userName", "maya"},
-                                         {"emails", {{{"value", "maya@home.example"},
-                                                      {"type", "home"}}}}});
+  const std::string id = Post(
+      "/Users",
+      {{"userName", "maya"}, {"emails", {{{"value", "maya@home.example"}, {"type", "home"}}}}});
   TakeChanges();
   EXPECT_EQ(PatchOps("/Users/" + id, {{{"op", "Replace"},
                                        {"path", "emails[type eq \"work\"].value"},
@@ -969,10 +971,10 @@ TEST_F(ScimServiceTest, RefusedPatchesAreReportedWithTheOperationAtFault) {
   // Not a refusal of the PATCH: an unknown id, an If-Match of another version.
   EXPECT_EQ(PatchOps("/Users/nope", {{{"op", "add"}, {"path", "title"}, {"value", "x"}}}).status,
             404);
-  EXPECT_EQ(PatchOps("/Users/" + a, {{{"op", "add"}, {"path", "title"}, {"value", "x"}}}, {},
-                     "W/\"99\"")
-                .status,
-            412);
+  EXPECT_EQ(
+      PatchOps("/Users/" + a, {{{"op", "add"}, {"path", "title"}, {"value", "x"}}}, {}, "W/\"99\"")
+          .status,
+      412);
   EXPECT_EQ(refusals_.size(), 4u);
 }
 

@@ -17,8 +17,12 @@ packages=(
   nginx-light wrk jq curl ccache systemd dpkg-dev
 )
 
-# npm tools: newman runs the SCIM conformance collection.
-npm_tools=(newman@6)
+# npm tools, at pinned versions: newman runs the SCIM conformance collection.
+npm_tools=(newman@6.2.2)
+# The differential SCIM suites (tests/differential) compare idsync with
+# scim-patch and scim2-parse-filter; their versions are pinned in that
+# directory's package-lock.json.
+differential_dir=tests/differential
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,16 +31,37 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The installed version of global npm package $1, or "".
+npm_global_version() {
+  npm ls -g --depth=0 --json 2>/dev/null |
+    python3 -c 'import json,sys; d=json.load(sys.stdin).get("dependencies",{}); print(d.get(sys.argv[1],{}).get("version",""))' "$1" 2>/dev/null || true
+}
+
 install_npm_tools() {
-  if command -v newman >/dev/null 2>&1; then
-    return 0
-  fi
   if ! command -v npm >/dev/null 2>&1; then
     echo "==> npm is missing: installing nodejs and npm from Debian"
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
-  echo "==> installing npm tools: ${npm_tools[*]}"
-  npm install -g --no-fund --no-audit --loglevel=error "${npm_tools[@]}" >/dev/null
+  local want=()
+  for tool in "${npm_tools[@]}"; do
+    if [ "$(npm_global_version "${tool%@*}")" != "${tool##*@}" ]; then
+      want+=("$tool")
+    fi
+  done
+  if [ ${#want[@]} -gt 0 ]; then
+    echo "==> installing npm tools: ${want[*]}"
+    npm install -g --no-fund --no-audit --loglevel=error "${want[@]}" >/dev/null
+  fi
+  # npm ci again only when the lock file changed since the last install.
+  local root lock stamp
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  lock="$root/$differential_dir/package-lock.json"
+  stamp="$root/$differential_dir/node_modules/.idsync-lock"
+  if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp"; then
+    echo "==> installing the differential suites' npm packages ($differential_dir)"
+    npm ci --prefix "$root/$differential_dir" --no-fund --no-audit --loglevel=error >/dev/null
+    cp "$lock" "$stamp"
+  fi
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

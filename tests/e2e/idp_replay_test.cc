@@ -834,6 +834,22 @@ TEST_F(IdpReplayTest, OktaDeactivationDeprovisionsWithinASecond) {
   ExpectEveryWriteOnce();
 }
 
+// The name sent with the invite when the identity provider sends no
+// displayName: name.givenName and name.familyName (docs/okta.md).
+TEST_F(IdpReplayTest, InviteNameFallsBackToGivenAndFamilyName) {
+  StartDaemon("remove");
+  const std::string maya = "maya@corp.example";
+  json user = OktaUser(maya, "Maya", true);
+  user.erase("displayName");
+  user["name"] = {{"givenName", "Maya"}, {"familyName", "Ito"}};
+  const std::string id = Scim(kOktaToken, "POST", "/Users", user, 201).value("id", "");
+  Scim(kOktaToken, "POST", "/Groups",
+       {{"schemas", {kGroupSchema}}, {"displayName", "Engineering"}, {"members", {{{"value", id}}}}},
+       201);
+  ExpectAccount({{maya, kEngineering}}, "Engineering pushed");
+  EXPECT_EQ(AccountUsers()[maya].value("name", ""), "Maya Ito") << AccountUsers()[maya].dump();
+}
+
 // With strict_patch the same PATCH is refused whole (RFC 7644's noTarget):
 // the leaver keeps access, and the refusal is logged and counted so that an
 // operator sees it before the identity provider gives up.

@@ -155,6 +155,8 @@ const std::string* StringMember(const json& obj, std::string_view name) {
   return v != nullptr && v->is_string() ? &v->get_ref<const std::string&>() : nullptr;
 }
 
+// config.md and the guides: displayName, else name.formatted, else
+// name.givenName and name.familyName, else the userName.
 std::string MappedName(const json& user) {
   if (const std::string* d = StringMember(user, "displayName"); d != nullptr && !d->empty()) {
     return *d;
@@ -163,6 +165,14 @@ std::string MappedName(const json& user) {
     if (const std::string* f = StringMember(*name, "formatted"); f != nullptr && !f->empty()) {
       return *f;
     }
+    std::string joined;
+    for (std::string_view part : {"givenName", "familyName"}) {
+      const std::string* p = StringMember(*name, part);
+      if (p == nullptr || p->empty()) continue;
+      if (!joined.empty()) joined += ' ';
+      joined += *p;
+    }
+    if (!joined.empty()) return joined;
   }
   const std::string* user_name = StringMember(user, "userName");
   return user_name != nullptr ? *user_name : "";

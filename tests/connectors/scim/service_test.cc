@@ -1058,6 +1058,12 @@ TEST_F(ScimServiceTest, SnapshotFollowsTheMappingRules) {
        "first@x", "u3", true},
       {R"({"userName": "u4@x.com", "active": "True"})", "u4@x.com", "u4@x.com", false},
       {R"({"userName": "u5", "emails": [{"type": "work"}]})", "", "u5", false},
+      {R"({"userName": "maya@corp.example", "name": {"givenName": "Maya", "familyName": "Ito"}})",
+       "maya@corp.example", "Maya Ito", false},
+      {R"({"userName": "u7", "name": {"familyName": "Ito", "middleName": "K"}})", "", "Ito",
+       false},
+      {R"({"userName": "u8", "displayName": "", "name": {"givenName": "Ana", "formatted": ""}})",
+       "", "Ana", false},
   };
   tick_per_post_ = true;
   for (const Case& c : cases) {
@@ -1092,7 +1098,7 @@ TEST_F(ScimServiceTest, SnapshotFollowsTheMappingRules) {
       Call("GET", "/Groups", "", {{"filter", "displayName eq Outer"}}).body["Resources"][0]["id"]);
   EXPECT_EQ(s.groups[1].member_users, std::vector<std::uint32_t>{0});
   EXPECT_EQ(s.groups[1].member_groups, std::vector<std::uint32_t>{0});
-  EXPECT_EQ(service_->Counts("okta"), (Counts{5, 2}));
+  EXPECT_EQ(service_->Counts("okta"), (Counts{8, 2}));
   EXPECT_EQ(service_->Counts("entra"), (Counts{1, 0}));
   EXPECT_TRUE(service_->Snapshot("nope").users.empty());
 }

@@ -148,7 +148,8 @@ class ScimService {
 
   // The source as a directory snapshot for the mapping: users (id = SCIM id,
   // email per config.md: primary, else work, else first, else userName when it
-  // is an address; name = displayName, else name.formatted, else userName;
+  // is an address; name = displayName, else name.formatted, else name.givenName and
+  // name.familyName joined by a space, else userName;
   // disabled = active false) and groups (name = displayName, members resolved
   // to users and groups of the same source, unknown ids left out), both in
   // list order; nested = true. An unknown source gives an empty snapshot.

@@ -1,6 +1,7 @@
 // The commands that talk to the account and the store: plan (live), apply,
 // validate --online, status and audit.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <ostream>
 #include <sstream>
+#include <string_view>
 
 #include <grp.h>
 #include <nlohmann/json.hpp>
@@ -23,6 +25,7 @@
 #include "idsync/daemon/render.h"
 #include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/sync.h"
+#include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
 
 #include "cli_internal.h"
@@ -450,11 +453,38 @@ int ScimToken(const Args& args, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+// The audit head a person typed (`idsync status` prints it): 64 hex digits,
+// in either case, optionally after "sha256:"; nullopt when it is not one.
+std::optional<std::string> ParseAuditHead(std::string_view text) {
+  if (text.size() > 7 && mapping::AsciiLower(text.substr(0, 7)) == "sha256:") text.remove_prefix(7);
+  if (text.size() != 64) return std::nullopt;
+  std::string hex;
+  for (char c : text) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return hex;
+}
+
 int Audit(const Args& args, std::ostream& out, std::ostream& err) {
   bool verify = !args.positional.empty() && args.positional[0] == "verify";
   if (args.positional.size() > (verify ? 1u : 0u)) {
     err << "idsync: audit takes `verify` or nothing\n";
     return kExitUsage;
+  }
+  std::optional<std::string> head;
+  if (!args.head.empty()) {
+    if (!verify) {
+      err << "idsync: --head goes with `audit verify`\n";
+      return kExitUsage;
+    }
+    head = ParseAuditHead(args.head);
+    if (!head) {
+      err << "idsync: --head takes the audit log's head as `idsync status` prints it (64 hex "
+             "digits), got '"
+          << args.head << "'\n";
+      return kExitUsage;
+    }
   }
   std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
   if (!loaded) return kExitUsage;
@@ -462,8 +492,6 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
   if (!store) return exit;
   if (verify) {
-    std::optional<std::string> head;
-    if (!args.head.empty()) head = args.head;
     Result<store::AuditCheck> check = store->VerifyAudit(head);
     if (!check.ok()) {
       err << "idsync: store: " << check.status().message() << "\n";

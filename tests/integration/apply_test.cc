@@ -3,6 +3,7 @@
 // LDIF sources. The account must end equal to what `explain --all` says,
 // whatever faults the account injects and wherever the process is killed,
 // with every change landing exactly once.
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -531,6 +532,27 @@ TEST_F(AuditTamperTest, CutEndIsFoundOnlyAgainstAKeptHead) {
   CliRun run = Cli({"audit", "verify", "--head", head_});
   EXPECT_EQ(run.status, daemon::kExitFailed);
   EXPECT_NE(run.out.find("cut"), std::string::npos) << run.out;
+}
+
+TEST_F(AuditTamperTest, HeadIsTakenInEitherCaseAndWithItsPrefix) {
+  std::string upper = head_;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& head : {head_, upper, "sha256:" + head_}) {
+    CliRun run = Cli({"audit", "verify", "--head", head});
+    EXPECT_EQ(run.status, daemon::kExitOk) << head << "\n" << run.out << run.err;
+  }
+}
+
+TEST_F(AuditTamperTest, MalformedHeadIsAUsageError) {
+  for (const std::string& head :
+       {head_.substr(0, 12), head_ + "0", "sha256:" + head_.substr(1), std::string(64, 'g'),
+        std::string("latest")}) {
+    CliRun run = Cli({"audit", "verify", "--head", head});
+    EXPECT_EQ(run.status, daemon::kExitUsage) << head << "\n" << run.out << run.err;
+    EXPECT_EQ(run.out.find("BROKEN"), std::string::npos) << run.out;
+    EXPECT_NE(run.err.find("--head takes the audit log's head"), std::string::npos) << run.err;
+  }
+  EXPECT_EQ(Cli({"audit", "--head", head_}).status, daemon::kExitUsage);
 }
 
 }  // namespace

@@ -1441,4 +1441,41 @@ Result<std::string> ReadStoreUrl(const std::string& path) {
   }
 }
 
+std::vector<std::string> PublishedTokenWarnings(const Config& config) {
+  // Hashes from docs/, the contract's example and tests: sha256("test"),
+  // sha256("foo"), a token once printed in docs/okta.md, and the example
+  // hashes the documentation shows now (their tokens were never kept).
+  static const std::string_view kPublished[] = {
+      "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+      "sha256:c83035eb7ba459002d00ddbc821b352ce8adfe3e282b4f20ac65c755b26bff00",
+      "sha256:aac86eb4c651ab8107843861ae5cad19e7a91a25242c0b41563badc5f829041e",
+      "sha256:38df2f81f2217712e4c646bb0cbda5556735153d64585b3c73c4c7e023ae8a0b",
+      "sha256:ad6e83592d533284069f5875d46b8d72efb4f61c863c0ef589b503072630cbd3",
+  };
+  auto published = [](const std::string& hash) {
+    for (std::string_view p : kPublished) {
+      if (mapping::AsciiLower(hash) == p) return true;
+    }
+    return false;
+  };
+  constexpr std::string_view kAdvice =
+      " is an example from idsync's documentation: make your own with `idsync scim-token new`";
+  std::vector<std::string> warnings;
+  for (const SourceConfig& source : config.sources) {
+    for (const std::string& hash : source.token_hashes) {
+      if (published(hash)) {
+        warnings.push_back("source '" + source.name + "': token hash " + hash +
+                           std::string(kAdvice));
+      }
+    }
+  }
+  for (const std::string& hash : config.server.admin_tokens) {
+    if (published(hash)) {
+      warnings.push_back("server.admin_tokens: " + hash + std::string(kAdvice));
+    }
+  }
+  return warnings;
+}
+
 }  // namespace idsync::config

@@ -160,6 +160,9 @@ int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   bool builtin = catalog.item_keys() == mapping::Catalog::Builtin().item_keys();
   std::optional<Loaded> loaded = LoadConfigAndRules(args.config, catalog, err);
   if (!loaded) return kExitUsage;
+  for (const std::string& w : config::PublishedTokenWarnings(loaded->config)) {
+    err << "idsync: warning: " << w << "\n";
+  }
   out << args.config << ": configuration is valid (" << loaded->config.sources.size()
       << " sources, " << loaded->config.rules.size() << " rules, checked against the "
       << (builtin ? "built-in catalog" : "account's catalog cached by the last run") << ")\n";

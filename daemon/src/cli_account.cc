@@ -282,6 +282,9 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Live> live = OpenLive(args, err, exit);
   if (!live) return exit;
   const config::Config& config = live->loaded.config;
+  for (const std::string& w : config::PublishedTokenWarnings(config)) {
+    err << "idsync: warning: " << w << "\n";
+  }
   int status = kExitOk;
   mapping::Catalog catalog = mapping::Catalog::Builtin();
   if (config.catalog_source == config::CatalogSource::kAccount) {

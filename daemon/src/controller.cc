@@ -211,6 +211,9 @@ int RunDaemon(const std::vector<std::string>& args, std::ostream& out, std::ostr
       err << "idsyncd: " << loaded.status().message() << "\n";
       return kExitUsage;
     }
+    for (const std::string& w : config::PublishedTokenWarnings(*loaded)) {
+      err << "idsyncd: warning: " << w << "\n";
+    }
     out << flags->config << ": configuration is valid\n";
     return kExitOk;
   }

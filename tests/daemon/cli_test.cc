@@ -201,6 +201,22 @@ TEST(CliValidate, BadConfigExitsTwoNamingLineAndColumn) {
       << run.err;
 }
 
+TEST(CliValidate, WarnsAboutATokenHashCopiedFromTheDocs) {
+  EXPECT_EQ(Cli({"--config", kConfig, "validate"}).err.find("warning"), std::string::npos);
+  TempConfig cfg(
+      Edits{{"adopt_existing: true",
+             "adopt_existing: true\nserver:\n  admin_tokens: "
+             "[\"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"]"}});
+  CliRun run = Cli({"--config", cfg.path(), "validate"});
+  EXPECT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_NE(
+      run.err.find("idsync: warning: server.admin_tokens: sha256:2c26b46b68ffc68ff99b453c1d3041"
+                   "3413422d706483bfa0f98a5e886266e7ae is an example from idsync's "
+                   "documentation: make your own with `idsync scim-token new`"),
+      std::string::npos)
+      << run.err;
+}
+
 TEST(CliValidate, MissingFileExitsTwo) {
   EXPECT_EQ(Cli({"--config", "/nonexistent/idsync.yaml", "validate"}).status, kExitUsage);
 }

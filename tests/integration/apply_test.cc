@@ -544,9 +544,8 @@ TEST_F(AuditTamperTest, HeadIsTakenInEitherCaseAndWithItsPrefix) {
 }
 
 TEST_F(AuditTamperTest, MalformedHeadIsAUsageError) {
-  for (const std::string& head :
-       {head_.substr(0, 12), head_ + "0", "sha256:" + head_.substr(1), std::string(64, 'g'),
-        std::string("latest")}) {
+  for (const std::string& head : {head_.substr(0, 12), head_ + "0", "sha256:" + head_.substr(1),
+                                  std::string(64, 'g'), std::string("latest")}) {
     CliRun run = Cli({"audit", "verify", "--head", head});
     EXPECT_EQ(run.status, daemon::kExitUsage) << head << "\n" << run.out << run.err;
     EXPECT_EQ(run.out.find("BROKEN"), std::string::npos) << run.out;

@@ -193,6 +193,12 @@ Result<Config> LoadConfig(const std::string& path, const LoadOptions& options = 
 Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
                            const LoadOptions& options = {});
 
+// Token hashes (scim sources' `tokens`, `server.admin_tokens`) that were
+// published in idsync's documentation or examples: one line per hash found,
+// naming where it is, for `idsync validate` and `idsyncd --check-config` to
+// warn about. A published hash is no secret; its token may be guessable.
+std::vector<std::string> PublishedTokenWarnings(const Config& config);
+
 // The `store` URL written in `path` (or the default), read without checking
 // the rest of the file: where to find the cached account catalog before
 // the file can be checked against it.

@@ -305,6 +305,7 @@ class Loader {
   Loader(std::string file, const LoadOptions& options, const mapping::Catalog& catalog)
       : file_(std::move(file)),
         secrets_(options.getenv, options.credentials_directory),
+        secret_use_(options.secrets),
         catalog_(catalog) {
     std::filesystem::path dir = std::filesystem::path(file_).parent_path();
     std::error_code ec;
@@ -352,7 +353,8 @@ class Loader {
   Result<std::string> Str(const Value& v) const;
   Result<std::string> NonEmptyStr(const Value& v) const;
   // A secret field: references expanded, the result non-empty.
-  Result<std::string> Secret(const Value& v) const;
+  // A secret field: expanded when `read`, else only checked ("" returned).
+  Result<std::string> Secret(const Value& v, bool read) const;
   Result<bool> Bool(const Value& v) const;
   Result<std::int64_t> Int(const Value& v, std::int64_t min, std::int64_t max) const;
   Result<double> Number(const Value& v) const;
@@ -395,6 +397,7 @@ class Loader {
 
   std::string file_;
   SecretResolver secrets_;
+  SecretUse secret_use_;
   const mapping::Catalog& catalog_;
   std::filesystem::path base_dir_;
   Words catalog_keys_;
@@ -499,9 +502,15 @@ Result<std::string> Loader::NonEmptyStr(const Value& v) const {
   return s;
 }
 
-Result<std::string> Loader::Secret(const Value& v) const {
+Result<std::string> Loader::Secret(const Value& v, bool read) const {
   if (!v.node.IsScalar()) return TypeError(v, "a string");
   if (v.node.Scalar().empty()) return At(v, v.path + " must not be empty");
+  if (!read) {
+    if (Status syntax = secrets_.CheckSyntax(v.node.Scalar()); !syntax.ok()) {
+      return At(v, syntax.message());
+    }
+    return std::string();
+  }
   // Expansion refuses an empty variable or file, so the result is never
   // empty; messages name references only.
   Result<std::string> expanded = secrets_.Expand(v.node.Scalar());
@@ -658,7 +667,7 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   // The client appends "/users" and friends; a trailing slash would double.
   while (out->url.back() == '/') out->url.pop_back();
   if (const Field* f = s.Get("token")) {
-    ASSIGN_OR_RETURN(out->token, Secret(f->value));
+    ASSIGN_OR_RETURN(out->token, Secret(f->value, secret_use_ == SecretUse::kAll));
   }
   if (const Field* f = s.Get("ca_file")) {
     ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
@@ -995,7 +1004,7 @@ Status Loader::Bind(const Value& v, BindConfig* out) {
   if (dn == nullptr) return Missing(s, "dn");
   if (password == nullptr) return Missing(s, "password");
   ASSIGN_OR_RETURN(out->dn, Dn(dn->value));
-  ASSIGN_OR_RETURN(out->password, Secret(password->value));
+  ASSIGN_OR_RETURN(out->password, Secret(password->value, secret_use_ != SecretUse::kNone));
   out->kind = BindConfig::Kind::kSimple;
   return Status::Ok();
 }

@@ -55,7 +55,10 @@ Result<std::string> SecretResolver::ReadFile(const std::string& name) const {
     std::optional<std::string> dir = credentials_directory_;
     if (!dir) dir = Lookup("CREDENTIALS_DIRECTORY");
     if (!dir || dir->empty()) {
-      return InvalidArgumentError(ref + ": $CREDENTIALS_DIRECTORY is not set");
+      return InvalidArgumentError(ref +
+                                  ": $CREDENTIALS_DIRECTORY is not set (systemd sets it for a "
+                                  "unit's LoadCredential=; from a shell, give idsync "
+                                  "--credentials-dir DIR)");
     }
     path = *dir;
     if (path.back() != '/') path += '/';
@@ -96,6 +99,14 @@ Result<std::string> SecretResolver::ReadFile(const std::string& name) const {
 }
 
 Result<std::string> SecretResolver::Expand(std::string_view text) const {
+  return Substitute(text, /*read=*/true);
+}
+
+Status SecretResolver::CheckSyntax(std::string_view text) const {
+  return Substitute(text, /*read=*/false).status();
+}
+
+Result<std::string> SecretResolver::Substitute(std::string_view text, bool read) const {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
@@ -127,9 +138,11 @@ Result<std::string> SecretResolver::Expand(std::string_view text) const {
       return InvalidArgumentError("malformed secret reference '" + std::string(whole) +
                                   "': write ${env:NAME} or ${file:NAME} (or $${ for a literal ${)");
     }
-    Result<std::string> value = env ? ReadEnv(name) : ReadFile(name);
-    if (!value.ok()) return value.status();
-    out += *value;
+    if (read) {
+      Result<std::string> value = env ? ReadEnv(name) : ReadFile(name);
+      if (!value.ok()) return value.status();
+      out += *value;
+    }
     i = close + 1;
   }
   return out;

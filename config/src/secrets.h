@@ -31,10 +31,16 @@ class SecretResolver {
   // file that cannot be read or is empty.
   Result<std::string> Expand(std::string_view text) const;
 
+  // Checks the references in `text` as Expand does, without reading any:
+  // kInvalidArgument for a malformed or unterminated one.
+  Status CheckSyntax(std::string_view text) const;
+
  private:
   std::optional<std::string> Lookup(const std::string& name) const;
   Result<std::string> ReadEnv(const std::string& name) const;
   Result<std::string> ReadFile(const std::string& name) const;
+  // Expand, reading values only when `read`.
+  Result<std::string> Substitute(std::string_view text, bool read) const;
 
   Getenv getenv_;
   std::optional<std::string> credentials_directory_;

@@ -24,10 +24,13 @@
 namespace idsync::daemon {
 namespace cli {
 
-std::optional<Loaded> LoadConfigAndRules(const std::string& path, const mapping::Catalog& catalog,
-                                         std::ostream& err) {
+std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalog& catalog,
+                                         config::SecretUse secrets, std::ostream& err) {
+  const std::string& path = args.config;
   config::LoadOptions options;
   options.catalog = &catalog;
+  options.secrets = secrets;
+  if (!args.credentials_dir.empty()) options.credentials_directory = args.credentials_dir;
   Result<config::Config> cfg = config::LoadConfig(path, options);
   if (!cfg.ok()) {
     err << "idsync: " << cfg.status().message() << "\n";
@@ -85,6 +88,10 @@ Keeps an account's users in step with the directory. Commands:
 
 Options:
   --config FILE   configuration file (default /etc/idsync/idsync.yaml)
+  --credentials-dir DIR
+                  read ${file:NAME} secrets from DIR (default $CREDENTIALS_DIRECTORY,
+                  which systemd sets for LoadCredential=); only plan, apply, explain
+                  and validate --online read secrets
   --json          machine-readable output
   --force         pass the safety limits (after reviewing the plan)
   -h, --help      this text
@@ -121,6 +128,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       ASSIGN_OR_RETURN(args.since, value("--since"));
     } else if (a == "--head" || a.rfind("--head=", 0) == 0) {
       ASSIGN_OR_RETURN(args.head, value("--head"));
+    } else if (a == "--credentials-dir" || a.rfind("--credentials-dir=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.credentials_dir, value("--credentials-dir"));
     } else if (a == "--online") {
       args.online = true;
     } else if (a == "--json") {
@@ -158,7 +167,9 @@ int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.online) return cli::ValidateOnline(args, out, err);
   mapping::Catalog catalog = cli::OfflineCatalog(args.config);
   bool builtin = catalog.item_keys() == mapping::Catalog::Builtin().item_keys();
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, catalog, err);
+  // Offline validation reads no secret (it still checks the references):
+  // `validate --online` reads them all.
+  std::optional<Loaded> loaded = LoadConfigAndRules(args, catalog, config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
   for (const std::string& w : config::PublishedTokenWarnings(loaded->config)) {
     err << "idsync: warning: " << w << "\n";
@@ -174,8 +185,9 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: explain takes one e-mail address or --all\n";
     return kExitUsage;
   }
-  std::optional<Loaded> loaded =
-      LoadConfigAndRules(args.config, cli::OfflineCatalog(args.config), err);
+  // The directories are read (their bind passwords), the account is not.
+  std::optional<Loaded> loaded = LoadConfigAndRules(args, cli::OfflineCatalog(args.config),
+                                                    config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
   // SCIM sources and the last good reads of failing sources live in the store.
   std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
@@ -248,10 +260,12 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
   // built-in one.
   const mapping::Catalog& file_catalog =
       state->catalog ? *state->catalog : mapping::Catalog::Builtin();
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, file_catalog, err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args, file_catalog, config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
   if (loaded->config.catalog_source == config::CatalogSource::kBuiltin && state->catalog) {
-    loaded = LoadConfigAndRules(args.config, mapping::Catalog::Builtin(), err);
+    loaded = LoadConfigAndRules(args, mapping::Catalog::Builtin(), config::SecretUse::kSources,
+                                err);
     if (!loaded) return kExitUsage;
   }
   ExpandUserLevels(*state, loaded->catalog);

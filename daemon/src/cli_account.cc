@@ -76,7 +76,8 @@ struct Live {
 
 // Loads everything, printing the problem; `exit` is set on failure.
 std::optional<Live> OpenLive(const Args& args, std::ostream& err, int& exit) {
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kAll, err);
   if (!loaded) {
     exit = kExitUsage;
     return std::nullopt;
@@ -298,7 +299,7 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
     out << "account: answers; catalog has " << catalog.item_count() << " items\n";
   }
   // Every preset and permission key against the catalog in force.
-  std::optional<Loaded> again = LoadConfigAndRules(args.config, catalog, err);
+  std::optional<Loaded> again = LoadConfigAndRules(args, catalog, config::SecretUse::kAll, err);
   if (!again) return kExitUsage;
   Result<std::vector<mapping::Project>> projects = live->account->ListProjects();
   if (!projects.ok()) {
@@ -372,7 +373,8 @@ Result<std::string> StatusJson(const config::Config& config, store::Store& store
 }
 
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
   int exit = kExitFailed;
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
@@ -489,7 +491,8 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitUsage;
     }
   }
-  std::optional<Loaded> loaded = LoadConfigAndRules(args.config, OfflineCatalog(args.config), err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
   int exit = kExitFailed;
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);

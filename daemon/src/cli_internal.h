@@ -21,6 +21,7 @@ struct Args {
   std::string account_state;
   std::string since;
   std::string head;
+  std::string credentials_dir;  // --credentials-dir: where ${file:NAME} is read from
   bool json = false;
   bool all = false;
   bool force = false;
@@ -36,9 +37,11 @@ struct Loaded {
   std::unique_ptr<mapping::RuleSet> rules;
 };
 
-// Loads and compiles; prints the problem to `err` and returns nullopt on failure.
-std::optional<Loaded> LoadConfigAndRules(const std::string& path, const mapping::Catalog& catalog,
-                                         std::ostream& err);
+// Loads args.config (secrets per `secrets`, files from --credentials-dir
+// when given) and compiles its rules; prints the problem to `err` and
+// returns nullopt on failure.
+std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalog& catalog,
+                                         config::SecretUse secrets, std::ostream& err);
 
 // The catalog offline commands check against: the account's, as cached in the
 // store by the last run, when the store exists and has one; else the built-in one.

@@ -30,7 +30,8 @@ stderr; tells systemd when it is ready (sd_notify) and pings its watchdog.
 
 Options:
   --config FILE    configuration file (default /etc/idsync/idsync.yaml)
-  --check-config   validate the configuration and exit (0 valid, 2 with FILE:LINE:COL: error)
+  --check-config   validate the configuration and exit (0 valid, 2 with FILE:LINE:COL: error);
+                   secrets are checked for form, not read
   --version        print the version
   -h, --help       this text
 
@@ -91,11 +92,15 @@ LogLevel LevelOf(const config::LoggingConfig& logging) {
 }
 
 // Loads and fully checks the configuration (rules compiled against the
-// catalog cached by the last run, else the built-in one).
-Result<config::Config> LoadChecked(const std::string& path) {
+// catalog cached by the last run, else the built-in one). `secrets`: what
+// to read; --check-config reads none (it runs where the unit's credentials
+// are not) and still checks every reference.
+Result<config::Config> LoadChecked(const std::string& path,
+                                   config::SecretUse secrets = config::SecretUse::kAll) {
   mapping::Catalog catalog = cli::OfflineCatalog(path);
   config::LoadOptions options;
   options.catalog = &catalog;
+  options.secrets = secrets;
   ASSIGN_OR_RETURN(config::Config loaded, config::LoadConfig(path, options));
   Result<std::unique_ptr<mapping::RuleSet>> rules = CompileRules(loaded, catalog);
   if (!rules.ok()) return InvalidArgumentError(path + ": " + rules.status().message());
@@ -206,7 +211,7 @@ int RunDaemon(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return kExitOk;
   }
   if (flags->check) {
-    Result<config::Config> loaded = LoadChecked(flags->config);
+    Result<config::Config> loaded = LoadChecked(flags->config, config::SecretUse::kNone);
     if (!loaded.ok()) {
       err << "idsyncd: " << loaded.status().message() << "\n";
       return kExitUsage;

@@ -398,8 +398,42 @@ TEST(ConfigSecrets, FileWithoutCredentialsDirectoryIsRefused) {
   Result<Config> config =
       ParseConfig(Base("account:\n  url: https://a.example\n  token: ${file:account-token}\n"),
                   "t.yaml", WithEnv({}));
-  EXPECT_EQ(config.status(), InvalidArgumentError("t.yaml:12:10: ${file:account-token}: "
-                                                  "$CREDENTIALS_DIRECTORY is not set"));
+  EXPECT_EQ(config.status(),
+            InvalidArgumentError("t.yaml:12:10: ${file:account-token}: "
+                                 "$CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit's "
+                                 "LoadCredential=; from a shell, give idsync --credentials-dir "
+                                 "DIR)"));
+}
+
+TEST(ConfigSecrets, SecretsNotNeededAreCheckedButNotRead) {
+  const std::string yaml = WithSources(
+      "account:\n  url: https://a.example\n  token: ${file:account-token}\n"
+      "sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
+      "    bind: {dn: \"cn=x,dc=y\", password: \"${env:LDAP_PASSWORD}\"}\n"
+      "    users: {base: \"dc=y\"}\n");
+  LoadOptions none = WithEnv({});
+  none.secrets = SecretUse::kNone;
+  Result<Config> config = ParseConfig(yaml, "t.yaml", none);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.token, "");
+  EXPECT_EQ(config->sources.back().bind.password, "");
+
+  LoadOptions sources = WithEnv({{"LDAP_PASSWORD", "s3cret"}});
+  sources.secrets = SecretUse::kSources;
+  config = ParseConfig(yaml, "t.yaml", sources);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.token, "");
+  EXPECT_EQ(config->sources.back().bind.password, "s3cret");
+
+  sources.getenv = [](const std::string&) { return std::nullopt; };
+  EXPECT_FALSE(ParseConfig(yaml, "t.yaml", sources).ok()) << "a needed secret is still read";
+
+  // A malformed reference is an error whether or not it is read.
+  none.getenv = [](const std::string&) { return std::nullopt; };
+  Result<Config> bad = ParseConfig(
+      Base("account:\n  url: https://a.example\n  token: ${account-token}\n"), "t.yaml", none);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("malformed secret reference"), std::string::npos);
 }
 
 TEST(ConfigSecrets, MissingFileIsNamed) {

@@ -217,6 +217,43 @@ TEST(CliValidate, WarnsAboutATokenHashCopiedFromTheDocs) {
       << run.err;
 }
 
+// The units pass the account token as a systemd credential
+// (${file:account-token}); in a shell there is no $CREDENTIALS_DIRECTORY.
+// Commands that need no secret must work there as the docs show them.
+TEST(CliSecrets, CommandsReadOnlyTheSecretsTheyNeed) {
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("idsync-cli-secrets-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  TempConfig cfg(Edits{{"adopt_existing: true",
+                        "adopt_existing: true\naccount:\n  url: http://127.0.0.1:1\n"
+                        "  token: ${file:account-token}\n  retry_for: 1s\nstore: sqlite://" +
+                            (dir / "state.db").string()}});
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"validate"}, {"explain", "--all"}, {"status"}, {"audit"},
+        {"audit", "verify"}, {"plan", "--account-state", kExamples + "/account-state.json"}}) {
+    std::vector<std::string> argv = {"--config", cfg.path()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    CliRun run = Cli(argv);
+    EXPECT_NE(run.status, kExitUsage) << command[0] << ": " << run.err;
+    EXPECT_EQ(run.err.find("CREDENTIALS_DIRECTORY"), std::string::npos) << run.err;
+  }
+  // Talking to the account needs the token, and the error says how to give it.
+  CliRun plan = Cli({"--config", cfg.path(), "plan"});
+  EXPECT_EQ(plan.status, kExitUsage);
+  EXPECT_NE(plan.err.find("${file:account-token}: $CREDENTIALS_DIRECTORY is not set"),
+            std::string::npos)
+      << plan.err;
+  EXPECT_NE(plan.err.find("--credentials-dir DIR"), std::string::npos) << plan.err;
+  // --credentials-dir gives it: the load passes and the (absent) account is what fails.
+  std::ofstream(dir / "account-token") << "t0ken\n";
+  plan = Cli({"--config", cfg.path(), "--credentials-dir", dir.string(), "plan"});
+  EXPECT_EQ(plan.status, kExitFailed) << plan.err;
+  EXPECT_EQ(plan.err.find("CREDENTIALS_DIRECTORY"), std::string::npos) << plan.err;
+  EXPECT_EQ(plan.err.find("t0ken"), std::string::npos) << plan.err;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CliValidate, MissingFileExitsTwo) {
   EXPECT_EQ(Cli({"--config", "/nonexistent/idsync.yaml", "validate"}).status, kExitUsage);
 }

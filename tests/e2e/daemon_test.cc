@@ -197,6 +197,19 @@ TEST_F(DaemonTest, CheckConfigVersionAndHelp) {
   EXPECT_NE(ReadFile(dir_ / "out").find("bad.yaml:3:1"), std::string::npos)
       << ReadFile(dir_ / "out");
   EXPECT_EQ(run({"--bogus"}), 2);
+  // The unit's credentials are not there outside it: --check-config checks
+  // the references without reading them.
+  std::string with_credential = ReadFile(config_);
+  const std::size_t at = with_credential.find("  token: ${env:");
+  ASSERT_NE(at, std::string::npos) << with_credential;
+  with_credential.replace(at, with_credential.find('\n', at) - at,
+                          "  token: ${file:account-token}");
+  std::ofstream(dir_ / "credential.yaml") << with_credential;
+  const std::string cmd = "env -u CREDENTIALS_DIRECTORY " + std::string(IDSYNCD_BINARY) +
+                          " --check-config --config '" + (dir_ / "credential.yaml").string() +
+                          "' >" + (dir_ / "out").string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(dir_ / "out");
 }
 
 TEST_F(DaemonTest, NotifiesReadyStatusWatchdogAndStopping) {

@@ -168,7 +168,18 @@ struct Config {
   mapping::ReconcilePolicy Policy() const;
 };
 
+// Which secret fields a load reads (a command that talks to neither the
+// account nor a directory needs none, and may run where the credentials are
+// not, e.g. a shell outside the unit).
+enum class SecretUse {
+  kAll,      // account.token and every bind.password
+  kSources,  // bind.password only: account.token is left empty
+  kNone,     // neither: both are left empty
+};
+
 struct LoadOptions {
+  // Secret fields not read are still checked for malformed references.
+  SecretUse secrets = SecretUse::kAll;
   // The catalog presets and permission keys are checked against; nullptr: the
   // built-in one.
   const mapping::Catalog* catalog = nullptr;

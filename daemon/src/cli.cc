@@ -75,7 +75,8 @@ void PrintSourceErrors(const SourceReads& reads, std::ostream& err) {
 constexpr const char* kUsage = R"(usage: idsync [--config FILE] COMMAND [OPTIONS]
 
 Keeps an account's users in step with the directory. Commands:
-  validate [--online]           check the configuration; --online also asks the account
+  validate [--online] [--json]  check the configuration; --online also reads every source
+                                and asks the account
   explain EMAIL [--json]        show a person's groups, matching rules, role, levels and why
   explain --all [--json]        the same for every person with access
   plan [--json] [--force]       show what would change in the account, changing nothing
@@ -186,8 +187,8 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
     return kExitUsage;
   }
   // The directories are read (their bind passwords), the account is not.
-  std::optional<Loaded> loaded = LoadConfigAndRules(args, cli::OfflineCatalog(args.config),
-                                                    config::SecretUse::kSources, err);
+  std::optional<Loaded> loaded =
+      LoadConfigAndRules(args, cli::OfflineCatalog(args.config), config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
   // SCIM sources and the last good reads of failing sources live in the store.
   std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
@@ -264,8 +265,8 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
       LoadConfigAndRules(args, file_catalog, config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
   if (loaded->config.catalog_source == config::CatalogSource::kBuiltin && state->catalog) {
-    loaded = LoadConfigAndRules(args, mapping::Catalog::Builtin(), config::SecretUse::kSources,
-                                err);
+    loaded =
+        LoadConfigAndRules(args, mapping::Catalog::Builtin(), config::SecretUse::kSources, err);
     if (!loaded) return kExitUsage;
   }
   ExpandUserLevels(*state, loaded->catalog);

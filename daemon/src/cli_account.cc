@@ -24,6 +24,7 @@
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
 #include "idsync/daemon/run_lock.h"
+#include "idsync/daemon/source_check.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
@@ -278,6 +279,26 @@ int Apply(const Args& args, std::ostream& out, std::ostream& err) {
   return ApplyExitCode(*report);
 }
 
+// One line per source for `validate --online`.
+std::string SourceCheckLine(const SourceCheck& c) {
+  std::ostringstream line;
+  line << "source " << c.source << " (" << c.type << "): ";
+  if (!c.ok) {
+    line << "FAILED: " << c.error;
+    return line.str();
+  }
+  line << "ok";
+  if (c.type == "scim") {
+    line << ", " << c.token_hashes << " token hash" << (c.token_hashes == 1 ? "" : "es") << "; "
+         << c.users << " users (" << c.disabled << " disabled) and " << c.groups
+         << " groups stored";
+    return line.str();
+  }
+  line << ", " << c.users << " users (" << c.disabled << " disabled), " << c.groups << " groups";
+  if (!c.follows.empty()) line << ", follows changes by " << c.follows;
+  return line.str();
+}
+
 int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   int exit = kExitOk;
   std::optional<Live> live = OpenLive(args, err, exit);
@@ -287,25 +308,45 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: warning: " << w << "\n";
   }
   int status = kExitOk;
+  ordered_json report;
+  report["sources"] = ordered_json::array();
+
+  // Every source, as a run reads it.
+  ConnectorContext context;
+  context.store = live->store.get();
+  for (const config::SourceConfig& source : config.sources) {
+    const SourceCheck c = CheckSource(source, context, std::chrono::seconds(10));
+    if (!c.ok) status = kExitFailed;
+    if (!args.json) out << SourceCheckLine(c) << "\n" << std::flush;
+    ordered_json j{{"name", c.source}, {"type", c.type}, {"ok", c.ok}};
+    if (!c.ok) j["error"] = c.error;
+    j["users"] = c.users;
+    j["disabled"] = c.disabled;
+    j["groups"] = c.groups;
+    if (!c.follows.empty()) j["follows"] = c.follows;
+    report["sources"].push_back(std::move(j));
+  }
+
+  // The account: its catalog, and every project a rule names.
+  auto account_failed = [&](const std::string& what, const Status& problem) {
+    if (!args.json) out << "account: FAILED: " << what << ": " << problem.message() << "\n";
+    report["account"] = {{"ok", false}, {"error", what + ": " + problem.message()}};
+    if (args.json) out << report.dump(2) << "\n";
+    return kExitFailed;
+  };
   mapping::Catalog catalog = mapping::Catalog::Builtin();
   if (config.catalog_source == config::CatalogSource::kAccount) {
     Result<mapping::Catalog> fetched = live->account->GetCatalog();
-    if (!fetched.ok()) {
-      err << "idsync: account: " << fetched.status().message() << "\n";
-      return kExitFailed;
-    }
+    if (!fetched.ok()) return account_failed("GET /catalog", fetched.status());
     catalog = std::move(fetched).value();
     live->store->PutMeta("catalog", CatalogToJson(catalog)).IgnoreError();
-    out << "account: answers; catalog has " << catalog.item_count() << " items\n";
   }
   // Every preset and permission key against the catalog in force.
   std::optional<Loaded> again = LoadConfigAndRules(args, catalog, config::SecretUse::kAll, err);
   if (!again) return kExitUsage;
   Result<std::vector<mapping::Project>> projects = live->account->ListProjects();
-  if (!projects.ok()) {
-    err << "idsync: account: " << projects.status().message() << "\n";
-    return kExitFailed;
-  }
+  if (!projects.ok()) return account_failed("GET /projects", projects.status());
+  ordered_json unknown = ordered_json::array();
   for (const auto& rule : config.rules) {
     for (const auto& name : rule.projects) {
       bool known = std::any_of(projects->begin(), projects->end(),
@@ -313,13 +354,27 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
       if (!known) {
         err << "idsync: rule " << rule.name << " names project '" << name
             << "', which the account does not have\n";
+        unknown.push_back({{"rule", rule.name}, {"project", name}});
         status = kExitFailed;
       }
     }
   }
+  report["account"] = {{"ok", unknown.empty()},
+                       {"catalog_items", catalog.item_count()},
+                       {"projects", projects->size()}};
+  if (!unknown.empty()) report["account"]["unknown_projects"] = unknown;
+  report["valid"] = status == kExitOk;
+  if (args.json) {
+    out << report.dump(2) << "\n";
+    return status;
+  }
+  out << "account: " << (unknown.empty() ? "ok" : "FAILED") << ", catalog has "
+      << catalog.item_count() << " items"
+      << (config.catalog_source == config::CatalogSource::kAccount ? " (the account's)"
+                                                                   : " (built in)")
+      << ", " << projects->size() << " projects\n";
   if (status == kExitOk) {
-    out << args.config << ": configuration is valid and matches the account (" << projects->size()
-        << " projects)\n";
+    out << args.config << ": configuration is valid and matches the sources and the account\n";
   }
   return status;
 }

@@ -430,7 +430,7 @@ TEST_F(ApplyTest, ValidateOnlineChecksTheAccountsCatalogAndProjects) {
   ExampleConfig();
   CliRun ok = Cli({"validate", "--online"});
   EXPECT_EQ(ok.status, daemon::kExitOk) << ok.out << ok.err;
-  EXPECT_NE(ok.out.find("matches the account"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("matches the sources and the account"), std::string::npos) << ok.out;
 
   std::string text = ReadFile(config_);
   text.replace(text.find("projects: [support-bot, sales-bot]"),
@@ -441,6 +441,45 @@ TEST_F(ApplyTest, ValidateOnlineChecksTheAccountsCatalogAndProjects) {
   EXPECT_EQ(bad.status, daemon::kExitFailed);
   EXPECT_NE(bad.err.find("retired-bot"), std::string::npos) << bad.err;
   // Offline validation cannot know the account's projects.
+  EXPECT_EQ(Cli({"validate"}).status, daemon::kExitOk);
+}
+
+TEST_F(ApplyTest, ValidateOnlineReadsEverySourceWithALineEach) {
+  ExampleConfig();
+  CliRun ok = Cli({"validate", "--online"});
+  ASSERT_EQ(ok.status, daemon::kExitOk) << ok.out << ok.err;
+  // The example company: its directory export and its contractors' export.
+  EXPECT_NE(ok.out.find("source hr (ldif): ok, "), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("source contractors (ldif): ok, "), std::string::npos) << ok.out;
+  CliRun as_json = Cli({"validate", "--online", "--json"});
+  ASSERT_EQ(as_json.status, daemon::kExitOk) << as_json.err;
+  const json report = json::parse(as_json.out);
+  EXPECT_EQ(report["valid"], true);
+  ASSERT_EQ(report["sources"].size(), 2u) << as_json.out;
+  for (const json& source : report["sources"]) {
+    EXPECT_EQ(source["ok"], true) << source.dump();
+    EXPECT_GT(source["users"].get<int>(), 0) << source.dump();
+  }
+
+  // A missing export and a directory nobody answers for: each named, exit 1,
+  // and the other sources still checked.
+  std::string text = ReadFile(config_);
+  const std::string examples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
+  text.replace(text.find(examples + "/contractors.ldif"), (examples + "/contractors.ldif").size(),
+               (dir_ / "gone.ldif").string());
+  text.replace(text.find("sources:\n") + 9, 0,
+               "  - name: dead\n    type: ldap\n    url: ldap://127.0.0.1:1\n"
+               "    connect_timeout: 2s\n    users: {base: \"dc=corp,dc=example\"}\n");
+  std::ofstream(config_) << text;
+  CliRun bad = Cli({"validate", "--online"});
+  EXPECT_EQ(bad.status, daemon::kExitFailed) << bad.out << bad.err;
+  EXPECT_NE(bad.out.find("source dead (ldap): FAILED: "), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("source contractors (ldif): FAILED: "), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("gone.ldif"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("source hr (ldif): ok"), std::string::npos) << bad.out;
+  EXPECT_EQ(bad.out.find("configuration is valid"), std::string::npos) << bad.out;
+
+  // Offline validation does not look at the sources.
   EXPECT_EQ(Cli({"validate"}).status, daemon::kExitOk);
 }
 

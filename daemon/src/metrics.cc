@@ -39,6 +39,31 @@ std::string_view ScimTypeLabel(std::string_view scim_type) {
   return "none";
 }
 
+// Label values known in advance: their series exist at 0 from the start, so
+// that increase() sees the first event after a restart.
+constexpr std::string_view kRunResults[] = {"ok", "failed", "blocked", "operations_failed",
+                                            "source_failed"};
+constexpr std::string_view kOperationKinds[] = {"invite", "update", "remove", "revoke"};
+constexpr std::string_view kOperationResults[] = {"applied", "failed", "pending"};
+constexpr std::string_view kSafetyLimits[] = {"max_removals", "max_changes", "last_admin"};
+// SCIM methods and the statuses the endpoint answers; anything else (a
+// method a client made up) is counted as "other", so the series stay bounded.
+constexpr std::string_view kScimMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "other"};
+constexpr std::string_view kScimStatuses[] = {"200", "201", "204", "400", "401", "404", "405",
+                                              "409", "412", "413", "415", "500", "501", "503"};
+// Account statuses: the account is not ours, so unknown ones are "other" too.
+constexpr std::string_view kAccountStatuses[] = {"200", "201", "204", "400", "401",
+                                                 "403", "404", "409", "422", "429",
+                                                 "500", "502", "503", "504", "error"};
+
+template <std::size_t N>
+std::string OneOf(std::string_view value, const std::string_view (&known)[N]) {
+  for (std::string_view k : known) {
+    if (k == value) return std::string(k);
+  }
+  return "other";
+}
+
 // Runs take from under a second (nothing changed) to many minutes (a first
 // import at the account's rate limit).
 const Histogram::BucketBoundaries& RunBuckets() {
@@ -135,6 +160,21 @@ struct Metrics::Impl {
         outbox_depth_all(outbox_depth.Add({})),
         outbox_oldest_all(outbox_oldest.Add({})) {
     build_info.Add({{"version", std::string(version)}}).Set(1);
+    for (std::string_view r : kRunResults) runs.Add({{"result", std::string(r)}});
+    for (std::string_view k : kOperationKinds) {
+      for (std::string_view r : kOperationResults) {
+        operations.Add({{"kind", std::string(k)}, {"result", std::string(r)}});
+      }
+    }
+    for (std::string_view l : kSafetyLimits) safety_trips.Add({{"limit", std::string(l)}});
+    for (std::string_view r : {"ok", "failed"}) config_reloads.Add({{"result", std::string(r)}});
+    for (std::string_view m : kScimMethods) {
+      for (std::string_view st : kScimStatuses) {
+        scim_requests.Add({{"method", std::string(m)}, {"status", std::string(st)}});
+      }
+    }
+    for (std::string_view st : kAccountStatuses)
+      account_requests.Add({{"status", std::string(st)}});
   }
 
   std::shared_ptr<prometheus::Registry> registry;
@@ -196,9 +236,15 @@ void Metrics::SourceRead(std::string_view source, bool ok, std::int64_t entries,
 }
 
 void Metrics::ScimRequest(std::string_view method, int status, double seconds) {
-  impl_->scim_requests.Add({{"method", std::string(method)}, {"status", std::to_string(status)}})
+  impl_->scim_requests
+      .Add({{"method", OneOf(method, kScimMethods)},
+            {"status", OneOf(std::to_string(status), kScimStatuses)}})
       .Increment();
   impl_->scim_duration_all.Observe(seconds);
+}
+
+void Metrics::DeclareSource(std::string_view source) {
+  impl_->source_failures.Add({{"source", std::string(source)}});
 }
 
 void Metrics::ScimSource(std::string_view source) {
@@ -218,7 +264,8 @@ void Metrics::SafetyTrip(std::string_view limit) {
 }
 
 void Metrics::AccountRequest(int status) {
-  impl_->account_requests.Add({{"status", status > 0 ? std::to_string(status) : "error"}})
+  impl_->account_requests
+      .Add({{"status", status > 0 ? OneOf(std::to_string(status), kAccountStatuses) : "error"}})
       .Increment();
 }
 

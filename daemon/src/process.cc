@@ -185,6 +185,7 @@ struct Process::Impl : public AdminBackend {
     live->sources = ScimSourceNames(config);
     live->strict_patch_sources = ScimSourceNames(config, /*strict_only=*/true);
     for (const std::string& source : live->sources) metrics.ScimSource(source);
+    for (const config::SourceConfig& source : config.sources) metrics.DeclareSource(source.name);
     if (previous != nullptr && previous->sources == live->sources &&
         previous->strict_patch_sources == live->strict_patch_sources) {
       // Same sources: the service (and its in-memory resources) carries over.
@@ -345,8 +346,9 @@ struct Process::Impl : public AdminBackend {
                   "plan`, then `idsync apply --force` with idsyncd stopped, or raise the limit)",
                   {{"kind", kind}, {"reasons", Join(report->plan.reasons)}});
     } else {
-      const int code = ApplyExitCode(*report);
-      result = code == 0 ? "ok" : (report->failed > 0 || report->pending > 0 ? "partial" : "ok");
+      result = "ok";
+      if (report->failed > 0 || report->pending > 0) result = "operations_failed";
+      if (!report->failed_sources.empty()) result = "source_failed";
       if (report->stopped) result = "failed";
       const auto& s = report->plan.summary;
       log.Info("run.finished", "the " + kind + " run finished",

@@ -39,6 +39,52 @@ TEST(Metrics, FreshPageParsesWithBuildInfoAndFamilyTypes) {
   EXPECT_EQ(fams["idsync_outbox_depth"]["type"], "gauge");
 }
 
+// An alert on increase() needs the series before the first event: every
+// label value known in advance is there at 0 on a fresh page.
+TEST(Metrics, KnownSeriesExistAtZeroFromTheStart) {
+  Metrics m("t");
+  m.DeclareSource("corp-ad");
+  m.ScimSource("okta");
+  json p = Parse(m);
+  for (const char* r : {"ok", "failed", "blocked", "operations_failed", "source_failed"}) {
+    EXPECT_EQ(SampleValue(p, "idsync_runs_total", {{"result", r}}), 0) << r;
+  }
+  for (const char* l : {"max_removals", "max_changes", "last_admin"}) {
+    EXPECT_EQ(SampleValue(p, "idsync_safety_limit_trips_total", {{"limit", l}}), 0) << l;
+  }
+  EXPECT_EQ(SampleValue(p, "idsync_config_reloads_total", {{"result", "ok"}}), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_config_reloads_total", {{"result", "failed"}}), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_requests_total", {{"method", "POST"}, {"status", "401"}}),
+            0);
+  EXPECT_EQ(SampleValue(p, "idsync_operations_total", {{"kind", "remove"}, {"result", "failed"}}),
+            0);
+  EXPECT_EQ(SampleValue(p, "idsync_account_requests_total", {{"status", "401"}}), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_source_read_failures_total", {{"source", "corp-ad"}}), 0);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_patch_refused_total",
+                        {{"source", "okta"}, {"scim_type", "noTarget"}}),
+            0);
+}
+
+// A stranger picks the SCIM method; the account picks its statuses: neither
+// may grow the number of series.
+TEST(Metrics, UnknownMethodsAndStatusesAreOther) {
+  Metrics m("t");
+  const std::size_t before = m.Render().size();
+  for (int i = 0; i < 500; ++i) {
+    m.ScimRequest("M" + std::to_string(i), 400, 0.001);
+    m.AccountRequest(600 + i);
+  }
+  m.ScimPatchRefused("okta", "made-up");
+  json p = Parse(m);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_requests_total", {{"method", "other"}, {"status", "400"}}),
+            500);
+  EXPECT_EQ(SampleValue(p, "idsync_account_requests_total", {{"status", "other"}}), 500);
+  EXPECT_EQ(SampleValue(p, "idsync_scim_patch_refused_total",
+                        {{"source", "okta"}, {"scim_type", "none"}}),
+            1);
+  EXPECT_LT(m.Render().size(), before + 2000) << "a handful of new series at most";
+}
+
 TEST(Metrics, RunFinishedCountsByResultAndObservesDuration) {
   Metrics m("t");
   m.RunFinished("ok", 0.7, 1700000000);

@@ -25,8 +25,16 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // A full or partial run ended. `result`: "ok", "failed", "blocked" (a
-  // safety limit refused the plan), "partial" (some operations failed).
+  // Series of known label values exist at 0 from construction (every run
+  // result, operation kind and result, safety limit, reload result, SCIM
+  // method and status, account status), so that increase() and rate() see
+  // the first event after a start.
+  //
+  // A full or partial run ended. `result`: "ok", "failed" (the run stopped:
+  // a read, the plan or the account's credentials failed), "blocked" (a
+  // safety limit refused the plan), "operations_failed" (operations were
+  // rejected or left pending), "source_failed" (a source could not be read:
+  // people it granted keep their access until it reads again).
   // idsync_runs_total{result}, idsync_run_duration_seconds (histogram),
   // idsync_last_run_timestamp_seconds{result} = `finished_at_unix`.
   void RunFinished(std::string_view result, double seconds, double finished_at_unix);
@@ -47,9 +55,14 @@ class Metrics {
   void SourceRead(std::string_view source, bool ok, std::int64_t entries, double at_unix);
 
   // One SCIM request answered (fits scim::RequestObserver):
-  // idsync_scim_requests_total{method,status},
+  // idsync_scim_requests_total{method,status} (a method or status outside
+  // the known sets is counted as "other"),
   // idsync_scim_request_duration_seconds (histogram).
   void ScimRequest(std::string_view method, int status, double seconds);
+
+  // `source` is configured: idsync_source_read_failures_total{source} exists
+  // (at 0) from now on.
+  void DeclareSource(std::string_view source);
 
   // `source` is a configured scim source: its
   // idsync_scim_patch_refused_total series exist (at 0) from now on, so that

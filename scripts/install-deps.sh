@@ -8,7 +8,7 @@ packages=(
   libldap-dev libsasl2-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev
   nlohmann-json3-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  python3 time
+  python3 python3-yaml time
   # Integration tests: a throwaway OpenLDAP server per test, a throwaway
   # Active Directory domain controller (Samba), nginx as the HTTP baseline of
   # the SCIM benchmark, the Prometheus text parser, systemd-analyze.

@@ -398,6 +398,7 @@ class Loader {
   std::string file_;
   SecretResolver secrets_;
   SecretUse secret_use_;
+  mutable std::vector<std::string> warnings_;  // for Config::warnings
   const mapping::Catalog& catalog_;
   std::filesystem::path base_dir_;
   Words catalog_keys_;
@@ -505,6 +506,12 @@ Result<std::string> Loader::NonEmptyStr(const Value& v) const {
 Result<std::string> Loader::Secret(const Value& v, bool read) const {
   if (!v.node.IsScalar()) return TypeError(v, "a string");
   if (v.node.Scalar().empty()) return At(v, v.path + " must not be empty");
+  if (v.node.Scalar().find("${") == std::string::npos) {
+    warnings_.push_back(
+        ErrorAt(v.mark, v.path + " holds the secret itself: anyone who can read the file has it; "
+                                 "use ${file:NAME} (a systemd credential) or ${env:NAME}")
+            .message());
+  }
   if (!read) {
     if (Status syntax = secrets_.CheckSyntax(v.node.Scalar()); !syntax.ok()) {
       return At(v, syntax.message());
@@ -1378,6 +1385,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   }
 
   RETURN_IF_ERROR(CompileRules(config, rules->value));
+  config.warnings = std::move(warnings_);
   return config;
 }
 

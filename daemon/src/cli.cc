@@ -172,6 +172,7 @@ int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   // `validate --online` reads them all.
   std::optional<Loaded> loaded = LoadConfigAndRules(args, catalog, config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
+  for (const std::string& w : loaded->config.warnings) err << "idsync: warning: " << w << "\n";
   for (const std::string& w : config::PublishedTokenWarnings(loaded->config)) {
     err << "idsync: warning: " << w << "\n";
   }

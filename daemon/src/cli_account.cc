@@ -304,6 +304,7 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Live> live = OpenLive(args, err, exit);
   if (!live) return exit;
   const config::Config& config = live->loaded.config;
+  for (const std::string& w : config.warnings) err << "idsync: warning: " << w << "\n";
   for (const std::string& w : config::PublishedTokenWarnings(config)) {
     err << "idsync: warning: " << w << "\n";
   }

@@ -216,6 +216,7 @@ int RunDaemon(const std::vector<std::string>& args, std::ostream& out, std::ostr
       err << "idsyncd: " << loaded.status().message() << "\n";
       return kExitUsage;
     }
+    for (const std::string& w : loaded->warnings) err << "idsyncd: warning: " << w << "\n";
     for (const std::string& w : config::PublishedTokenWarnings(*loaded)) {
       err << "idsyncd: warning: " << w << "\n";
     }

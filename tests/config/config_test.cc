@@ -405,6 +405,23 @@ TEST(ConfigSecrets, FileWithoutCredentialsDirectoryIsRefused) {
                                  "DIR)"));
 }
 
+TEST(ConfigSecrets, ASecretWrittenInTheFileLoadsWithAWarning) {
+  Result<Config> config =
+      ParseConfig(Base("account:\n  url: https://a.example\n  token: plain-text-token\n"), "t.yaml",
+                  WithEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.token, "plain-text-token");
+  ASSERT_EQ(config->warnings.size(), 1u);
+  EXPECT_EQ(config->warnings[0],
+            "t.yaml:12:10: account.token holds the secret itself: anyone who can read the file "
+            "has it; use ${file:NAME} (a systemd credential) or ${env:NAME}");
+  EXPECT_EQ(config->warnings[0].find("plain-text-token"), std::string::npos);
+  config = ParseConfig(Base("account:\n  url: https://a.example\n  token: ${env:T}\n"), "t.yaml",
+                       WithEnv({{"T", "x"}}));
+  ASSERT_TRUE(config.ok());
+  EXPECT_TRUE(config->warnings.empty());
+}
+
 TEST(ConfigSecrets, SecretsNotNeededAreCheckedButNotRead) {
   const std::string yaml = WithSources(
       "account:\n  url: https://a.example\n  token: ${file:account-token}\n"

@@ -151,6 +151,9 @@ struct Config {
   std::vector<mapping::Preset> custom_presets;
   std::vector<mapping::Rule> rules;
   std::vector<Location> rule_locations;  // parallel to rules
+  // "FILE:LINE:COL: message" for what loads but should not be so (a secret
+  // written in the file); shown by `idsync validate` and --check-config.
+  std::vector<std::string> warnings;
   mapping::DeprovisionMode deprovision = mapping::DeprovisionMode::kRemove;
   bool adopt_existing = false;
   std::vector<std::string> protect;  // lower-cased e-mail addresses

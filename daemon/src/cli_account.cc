@@ -601,8 +601,13 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
     if (d.is_object() && d.contains("rules") && d["rules"].is_array()) {
       for (const auto& r : d["rules"]) rules += (rules.empty() ? "" : ",") + r.get<std::string>();
     }
-    out << std::left << std::setw(7) << e.seq << FormatTime(e.at_ms) << "  " << std::setw(8)
-        << e.action << std::setw(32) << e.email << std::setw(12) << e.user_id << e.source;
+    // Columns padded to a width, and never closer than two spaces when a
+    // value is longer than its column.
+    auto column = [](const std::string& value, std::size_t width) {
+      return value + std::string(value.size() + 2 > width ? 2 : width - value.size(), ' ');
+    };
+    out << column(std::to_string(e.seq), 7) << FormatTime(e.at_ms) << "  "
+        << column(e.action, 8) << column(e.email, 32) << column(e.user_id, 12) << e.source;
     if (!rules.empty()) out << "  rules: " << rules;
     out << "\n";
   }

@@ -511,6 +511,23 @@ TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
   EXPECT_EQ(chen["detail"]["rules"], json({"qa", "support-leads"}));
   EXPECT_EQ(chen["detail"]["permissions"]["build.knowledge"], "edit");
   EXPECT_EQ(Desired().size() - 1, entries.size());  // everyone but the protected owner
+  // The text form keeps its columns apart, whatever their length.
+  CliRun text = Cli({"audit"});
+  ASSERT_EQ(text.status, daemon::kExitOk) << text.err;
+  std::istringstream lines(text.out);
+  std::size_t checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    for (const auto& e : entries) {
+      if (line.rfind(std::to_string(e["seq"].get<long long>()) + " ", 0) != 0) continue;
+      const std::string email = e["email"], user = e["user_id"];
+      EXPECT_NE(line.find(" " + email + "  "), std::string::npos) << line;
+      if (!user.empty()) {
+        EXPECT_NE(line.find("  " + user + "  "), std::string::npos) << line;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, entries.size()) << text.out;
   // Nothing since tomorrow.
   CliRun later = Cli({"audit", "--since", "2999-01-01"});
   EXPECT_NE(later.out.find("no audit entries"), std::string::npos) << later.out;

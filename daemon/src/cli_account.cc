@@ -68,6 +68,10 @@ Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
       text + "'");
 }
 
+// A run's kind as status shows it: "full" or "partial", the words the log
+// uses. Older stores say "apply" for a full run.
+std::string RunKindName(const std::string& stored) { return stored == "apply" ? "full" : stored; }
+
 // The configuration, store and account client the live commands share.
 struct Live {
   Loaded loaded;
@@ -390,7 +394,7 @@ Result<std::string> StatusJson(const config::Config& config, store::Store& store
   j["runs"] = ordered_json::array();
   for (const auto& r : runs) {
     ordered_json run{{"id", r.id},
-                     {"kind", r.kind},
+                     {"kind", RunKindName(r.kind)},
                      {"started", FormatTime(r.started_ms)},
                      {"finished", FormatTime(r.finished_ms)},
                      {"result", r.result},
@@ -459,7 +463,7 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   if (runs->empty()) out << "  none yet\n";
   for (const auto& r : *runs) {
     out << "  #" << std::left << std::setw(5) << r.id << FormatTime(r.started_ms) << "  "
-        << std::setw(8) << r.kind << std::setw(9) << (r.result.empty() ? "running" : r.result);
+        << std::setw(8) << RunKindName(r.kind) << std::setw(9) << (r.result.empty() ? "running" : r.result);
     nlohmann::json sj =
         nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
     if (sj.is_object()) {

@@ -292,10 +292,10 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   ApplyReport report;
   RETURN_IF_ERROR(store_.CloseInterruptedRuns(now_()));
-  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("apply", now_()));
+  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("full", now_()));
 
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    return FinishRun("apply", started, result, error, report);
+    return FinishRun("full", started, result, error, report);
   };
 
   // An interrupted run first: what it sent is finished with the same keys

@@ -225,7 +225,7 @@ TEST_F(DaemonTest, NotifiesReadyStatusWatchdogAndStopping) {
     status_seen = status_seen || m.find("STATUS=last full run ok") != std::string::npos;
   }
   EXPECT_GE(pings, 5) << "watchdog pings in one second";
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   if (!status_seen) {
     status_seen = !notify_->WaitFor("STATUS=last full run ok", milliseconds(3000)).empty();
   }
@@ -242,7 +242,7 @@ TEST_F(DaemonTest, NotifiesReadyStatusWatchdogAndStopping) {
 TEST_F(DaemonTest, FirstRunAppliesTheDirectoryAndApplyByHandIsRefused) {
   WriteConfig();
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   auto users = AccountUsers();
   EXPECT_TRUE(users.count("eve@corp.example"));
   EXPECT_TRUE(users.count("bruno@corp.example"));
@@ -259,7 +259,7 @@ TEST_F(DaemonTest, FirstRunAppliesTheDirectoryAndApplyByHandIsRefused) {
 TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
   WriteConfig();
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   const std::string sam = ScimCreateUser("sam@corp.example");
   ASSERT_FALSE(sam.empty());
   std::uint64_t seen = LastSeq();
@@ -321,7 +321,7 @@ TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
 TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
   WriteConfig();
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   // Open to anyone who can reach the loopback listener.
   EXPECT_EQ(Http(admin_port_, "GET", "/healthz", "").status, 200);
   EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
@@ -383,14 +383,14 @@ TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
 TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
   WriteConfig();
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   ASSERT_FALSE(AccountUsers().count("kim@corp.example"));
 
   // A good change: everyone gets analytics read. The reload starts a full run.
   WriteConfig("  - {name: everyone, match: {group: Everyone}, permissions: {analytics: read}}\n");
   ASSERT_EQ(::kill(pid_, SIGHUP), 0);
   ASSERT_NE(notify_->WaitFor("RELOADING=1", milliseconds(5000)), "");
-  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
   EXPECT_TRUE(AccountUsers().count("kim@corp.example")) << "the new rule did not take effect";
 
   // A broken one: refused, the old configuration keeps serving.
@@ -405,7 +405,7 @@ TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
   // And it still syncs with the old rules.
   ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
             202);
-  ASSERT_TRUE(WaitForRuns("apply", 3, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(10000)));
   EXPECT_TRUE(AccountUsers().count("kim@corp.example"));
   EXPECT_EQ(StopDaemon(), 0);
 }
@@ -433,7 +433,7 @@ TEST_F(DaemonTest, SigtermMidApplyLosesNothing) {
 
   emulator_->SetFaults({});
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000)));
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000)));
   EXPECT_EQ(AccountUsers().size(), 11u) << "the rest was never applied";
   // Nothing left to do: the account is what the directory says.
   std::ostringstream out, err;
@@ -473,7 +473,7 @@ TEST_F(DaemonTest, SigtermDuringRetriesStopsPromptly) {
 
   emulator_->SetFaults({});
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000)));
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000)));
   EXPECT_EQ(AccountUsers().size(), 11u) << "the run was not finished after the restart";
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
@@ -482,7 +482,7 @@ TEST_F(DaemonTest, SigtermDuringRetriesStopsPromptly) {
 TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {
   WriteConfig();
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
   const auto before = AccountUsers();
   ASSERT_GT(before.size(), 5u);
   const std::uint64_t seen = LastSeq();
@@ -492,7 +492,7 @@ TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {
   fs::rename(dir_ / "directory.ldif", dir_ / "directory.ldif.away");
   ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
             202);
-  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(10000)));
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
   EXPECT_EQ(AccountUsers(), before);
   for (const auto& r : emulator_->Requests(seen)) {
     EXPECT_EQ(r.method, "GET") << "a write while the source failed: " << r.path;

@@ -90,7 +90,7 @@ class NotifySocket {
   std::thread reader_;
 };
 
-// Finished runs of `kind` ("apply" is a full run) in a /v1/status answer.
+// Finished runs of `kind` ("full" or "partial") in a /v1/status answer.
 std::size_t FinishedRuns(const json& status, const std::string& kind);
 
 // The port a "daemon.started" line gives for `listener` ("scim", "admin");

@@ -168,7 +168,7 @@ class IdpReplayTest : public E2eTest {
     ASSERT_NE(scim_port_, 0) << "no start line: " << line;
     admin_port_ = ListenerPort(line, "admin");
     ASSERT_NE(admin_port_, 0) << line;
-    ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(15000))) << "no first full run";
+    ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << "no first full run";
     ASSERT_TRUE(Settle());
   }
 

@@ -163,7 +163,7 @@ class LdapWatchTest : public E2eTest {
     return a.Json();
   }
 
-  // Finished runs of `kind` ("apply" is a full run) that /v1/status lists.
+  // Finished runs of `kind` ("full" or "partial") that /v1/status lists.
   std::size_t Runs(const std::string& kind) { return FinishedRuns(AdminStatus(), kind); }
 
   json SourceStatus(const std::string& name) {
@@ -218,7 +218,7 @@ class LdapWatchTest : public E2eTest {
   // the persist stage.
   void StartAndSettle() {
     StartDaemon();
-    ASSERT_TRUE(WaitForRuns("apply", 1, milliseconds(15000))) << Log();
+    ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << Log();
     ASSERT_TRUE(WaitForLog("feed.refreshed", 1, milliseconds(15000))) << Log();
     ASSERT_NE(Log().find("method=syncrepl"), std::string::npos) << Log();
     ASSERT_TRUE(WaitForAccess("alice@corp.example", true, milliseconds(10000)).count() >= 0);
@@ -239,14 +239,14 @@ TEST_F(LdapWatchTest, AWatchedMembershipChangeReachesTheAccountWithoutAFullRun) 
   EXPECT_GE(granted.count(), 0) << "bob never got access:\n" << Log();
   EXPECT_LT(granted.count(), 3000);
   EXPECT_TRUE(WaitForRuns("partial", partial_before + 1, milliseconds(5000)));
-  EXPECT_EQ(Runs("apply"), 1u) << "a full run came in between";
+  EXPECT_EQ(Runs("full"), 1u) << "a full run came in between";
   EXPECT_TRUE(HasAccess("alice@corp.example"));
 
   ASSERT_TRUE(SetVoiceMember("bob", false).ok());
   const milliseconds revoked = WaitForAccess("bob@corp.example", false, milliseconds(5000));
   EXPECT_GE(revoked.count(), 0) << "bob kept his access:\n" << Log();
   EXPECT_LT(revoked.count(), 3000);
-  EXPECT_EQ(Runs("apply"), 1u) << "a full run came in between";
+  EXPECT_EQ(Runs("full"), 1u) << "a full run came in between";
   EXPECT_TRUE(HasAccess("alice@corp.example"));
   EXPECT_FALSE(HasAccess("carol@corp.example"));
   EXPECT_EQ(StopDaemon(), 0);
@@ -268,7 +268,7 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   EXPECT_NE(source.value("last_error", "").find("change feed"), std::string::npos) << source.dump();
   // A full run now cannot read the source either: the last good read stands in.
   ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
-  ASSERT_TRUE(WaitForRuns("apply", 2, milliseconds(20000))) << Log();
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
   EXPECT_EQ(AccountUsers(), before);
   for (const auto& r : emulator_->Requests(seen)) {
     EXPECT_EQ(r.method, "GET") << "a write while the source failed: " << r.path;
@@ -280,7 +280,7 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   ASSERT_TRUE(slapd_->Restart().ok());
   EXPECT_EQ(StopDaemon(), 0);
   StartDaemon();
-  ASSERT_TRUE(WaitForRuns("apply", 3, milliseconds(15000))) << Log();
+  ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(15000))) << Log();
   ASSERT_TRUE(WaitForLog("feed.started", 1, milliseconds(15000))) << Log();
   std::this_thread::sleep_for(milliseconds(1000));
   ASSERT_TRUE(SetVoiceMember("carol", true).ok());
@@ -289,7 +289,7 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   EXPECT_TRUE(WaitForLog("feed.changes", 1, milliseconds(5000))) << Log();
   EXPECT_EQ(Count(Log(), "feed.refreshed"), 0u) << "the feed refreshed in full:\n" << Log();
   EXPECT_EQ(Count(Log(), "feed.resumed"), 1u) << Log();
-  EXPECT_EQ(Runs("apply"), 3u);
+  EXPECT_EQ(Runs("full"), 3u);
   EXPECT_EQ(SourceStatus("hr").value("state", ""), "ok") << SourceStatus("hr").dump();
   EXPECT_EQ(StopDaemon(), 0);
 }

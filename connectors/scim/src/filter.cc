@@ -527,9 +527,11 @@ void CollectValues(const AttrPath& path, const json& base, std::vector<const jso
   }
 }
 
+// RFC 7644 3.4.2.2 "pr": a non-empty value, or a non-empty complex node.
 bool Present(const json& v) {
   if (v.is_null()) return false;
-  if (v.is_string() || v.is_array() || v.is_object()) return !v.empty();
+  if (v.is_string()) return !v.get_ref<const std::string&>().empty();
+  if (v.is_array() || v.is_object()) return !v.empty();
   return true;
 }
 

@@ -97,6 +97,14 @@ bool IdentifiedByValue(const Slot& s) {
          (EqualsIgnoreCase(s.dotted, "members") || EqualsIgnoreCase(s.dotted, "groups"));
 }
 
+// `e` without its primary flag, for comparing values.
+json WithoutPrimary(const json& e) {
+  if (!e.is_object()) return e;
+  json copy = e;
+  EraseMember(copy, "primary");
+  return copy;
+}
+
 bool SameElement(const json& existing, const json& item, const Slot& s, bool by_value) {
   if (by_value && existing.is_object() && item.is_object()) {
     const json* a = FindMember(existing, "value");
@@ -109,6 +117,9 @@ bool SameElement(const json& existing, const json& item, const Slot& s, bool by_
       }
       return *a == *b;
     }
+  }
+  if (existing.is_object() && item.is_object()) {
+    return WithoutPrimary(existing) == WithoutPrimary(item);
   }
   return existing == item;
 }
@@ -258,16 +269,26 @@ class Applier {
     if (mode == PatchOpKind::kReplace || !target.is_array()) target = json::array();
     const bool by_value = IdentifiedByValue(s);
     for (json& item : items) {
-      bool present = false;
-      for (const json& e : target) {
-        if (SameElement(e, item, s, by_value)) {
-          present = true;
+      // A value already there (primary aside: it is a flag on the value, RFC
+      // 7643 2.4) is not added again; a primary flag sent with it moves to it.
+      size_t at = target.size();
+      for (size_t i = 0; i < target.size(); ++i) {
+        if (SameElement(target[i], item, s, by_value)) {
+          at = i;
           break;
         }
       }
-      if (present) continue;  // adding an existing member is a no-op
-      target.push_back(std::move(item));
-      if (IsPrimary(target.back())) KeepOnlyPrimary(target, target.size() - 1);
+      if (at == target.size()) {
+        target.push_back(std::move(item));
+      } else if (IsPrimary(item) && !IsPrimary(target[at])) {
+        json& e = target[at];
+        if (std::optional<std::string> key = FindKey(e, "primary")) {
+          e[*key] = true;
+        } else {
+          e["primary"] = true;
+        }
+      }
+      if (IsPrimary(target[at])) KeepOnlyPrimary(target, at);
     }
     return Status::Ok();
   }
@@ -330,6 +351,13 @@ class Applier {
         any = true;
       }
       if (!any) return ScimError(ScimType::kNoTarget, "'" + s.dotted + "' has no values");
+      // emails.primary = true writes every value; one stays primary, the last.
+      for (size_t i = parent->size(); i-- > 0;) {
+        if (IsPrimary((*parent)[i])) {
+          KeepOnlyPrimary(*parent, i);
+          break;
+        }
+      }
       return Status::Ok();
     }
     return ScimError(ScimType::kInvalidPath, "'" + s.dotted + "' has no sub-attributes");
@@ -391,12 +419,14 @@ class Applier {
     } else if (identity_before >= 0 && IdentityEmailIndex(target) == static_cast<int>(added)) {
       // A new work address on a user whose address was a non-primary other
       // one: the user keeps the address it had (docs/scim-compatibility.md).
-      json& keep = target[static_cast<size_t>(identity_before)];
+      const size_t keep_at = static_cast<size_t>(identity_before);
+      json& keep = target[keep_at];
       if (std::optional<std::string> key = FindKey(keep, "primary")) {
         keep[*key] = true;
       } else {
         keep["primary"] = true;
       }
+      KeepOnlyPrimary(target, keep_at);
     }
     return Status::Ok();
   }

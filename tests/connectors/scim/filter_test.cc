@@ -354,6 +354,21 @@ TEST(ScimFilterMatch, NonObjectsAndWrongTypesNeverMatch) {
   ExpectMatches("[1, 2]", {{"a pr", false}});
 }
 
+// RFC 7644 3.4.2.2: "pr" needs a non-empty value.
+TEST(ScimFilterMatch, PresentNeedsANonEmptyValue) {
+  ExpectMatches(R"({"title": "", "nickName": "N", "emails": [], "name": {},
+                    "phoneNumbers": [{"value": ""}], "active": false})",
+                {
+                    {"title pr", false},
+                    {"nickName pr", true},
+                    {"emails pr", false},
+                    {"name pr", false},
+                    {"phoneNumbers.value pr", false},
+                    {"active pr", true},
+                    {"displayName pr", false},
+                });
+}
+
 // ---------------------------------------------------------------------------
 // Index fast path
 

@@ -426,6 +426,46 @@ TEST(ScimPatch, ACreatedEmailNeverTakesTheAddressOver) {
   });
 }
 
+// RFC 7643 2.4: at most one value of a multi-valued attribute is primary,
+// and primary is a flag on a value, not part of what the value is.
+TEST(ScimPatch, PrimaryStaysOneFlag) {
+  RunCases({
+      {"replace emails.primary true writes every value; the last keeps it", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x", "primary": true},
+                                                   {"value": "b@x"}]})",
+       R"({"Operations":[{"op":"replace","path":"emails.primary","value":true}]})",
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x", "primary": false},
+                                                   {"value": "b@x", "primary": true}]})",
+       true},
+      {"a value already there, sent again as primary, is not added twice", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m",
+           "emails": [{"value": "a@x", "type": "work", "primary": true}]})",
+       R"({"Operations":[{"op":"add","path":"emails","value":[
+           {"value": "b@x", "primary": true},
+           {"value": "a@x", "type": "work", "primary": true}]}]})",
+       R"({"id": "u1", "userName": "m",
+           "emails": [{"value": "a@x", "type": "work", "primary": true},
+                      {"value": "b@x", "primary": false}]})",
+       true},
+      {"adding a value as primary that is there without the flag sets the flag",
+       ResourceType::kUser,
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x"}, {"value": "b@x", "primary": true}]})",
+       R"({"Operations":[{"op":"add","path":"emails","value":[{"value": "a@x", "primary": true}]}]})",
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x", "primary": true},
+                                                   {"value": "b@x", "primary": false}]})",
+       true},
+      {"keeping the address clears another primary flag", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x", "type": "home"},
+                                                   {"type": "other", "primary": true}]})",
+       R"({"Operations":[{"op":"add","path":"emails[type eq \"work\"].value","value":"w@x"}]})",
+       R"({"id": "u1", "userName": "m",
+           "emails": [{"value": "a@x", "type": "home", "primary": true},
+                      {"type": "other", "primary": false},
+                      {"type": "work", "value": "w@x"}]})",
+       true},
+  });
+}
+
 TEST(ScimPatch, GenericRfcSemantics) {
   RunCases({
       {"replace on a complex attribute merges its sub-attributes", ResourceType::kUser, kUser,

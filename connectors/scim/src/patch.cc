@@ -344,16 +344,19 @@ class Applier {
     }
     if (parent->is_object()) return Write(ChildSlot(*parent, s, sub), op.value, op.kind);
     if (parent->is_array()) {
+      std::vector<bool> was_primary;
       bool any = false;
       for (json& e : *parent) {
+        was_primary.push_back(IsPrimary(e));
         if (!e.is_object()) continue;
         RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, op.kind));
         any = true;
       }
       if (!any) return ScimError(ScimType::kNoTarget, "'" + s.dotted + "' has no values");
-      // emails.primary = true writes every value; one stays primary, the last.
+      // emails.primary = true writes every value: of those it made primary,
+      // the last keeps the flag (RFC 7643 2.4: one primary value).
       for (size_t i = parent->size(); i-- > 0;) {
-        if (IsPrimary((*parent)[i])) {
+        if (IsPrimary((*parent)[i]) && !was_primary[i]) {
           KeepOnlyPrimary(*parent, i);
           break;
         }

@@ -33,6 +33,7 @@ const PDEV = {
   FILTERED_REPLACE_WHOLE: 'filtered-replace-whole',
   REPLACE_MULTI_SINGLE: 'replace-multi-single',
   NO_DUPLICATES: 'no-duplicates',
+  PRIMARY_IS_A_FLAG: 'primary-is-a-flag',
   MEMBERS_BY_VALUE: 'members-by-value',
   REMOVE_BY_VALUE: 'remove-by-value',
   REMOVE_NO_MATCH: 'remove-no-match-noop',
@@ -252,6 +253,7 @@ class Applier {
     for (const d of devs) if (Object.values(DEV).includes(d)) f.add(d);
     this.filterDevs = f;
     this.targets = new Set();  // elements the current operation addressed
+    this.writeOrder = [];      // elements it wrote, in the order it wrote them
   }
 
   has(d) { return this.devs.has(d); }
@@ -316,8 +318,9 @@ class Applier {
       return undefined;
     }
 
+    const isRef = p && p.schema === 'core' && ['members', 'groups'].includes(asciiLower(p.attr));
     if (hasPath && !p.sub && info && info.multiValued && kind !== 'remove' &&
-        (this.has(PDEV.NO_DUPLICATES) || this.has(PDEV.MEMBERS_BY_VALUE) ||
+        (this.has(PDEV.NO_DUPLICATES) || this.has(PDEV.PRIMARY_IS_A_FLAG) || (isRef && this.has(PDEV.MEMBERS_BY_VALUE)) ||
          (kind === 'replace' && !Array.isArray(op.value) && this.has(PDEV.REPLACE_MULTI_SINGLE)))) {
       return this.writeMulti(op, kind, p, info);
     }
@@ -326,16 +329,29 @@ class Applier {
   }
 
   // The same value in a multi-valued attribute: members (and a User's
-  // groups) by their "value" under MEMBERS_BY_VALUE; otherwise equal JSON.
+  // groups) by their "value" under MEMBERS_BY_VALUE; otherwise equal JSON,
+  // apart from "primary" under PRIMARY_IS_A_FLAG (a flag on a value, not
+  // part of it: RFC 7643 2.4).
   same(p, info, a, b) {
     const isRef = p.schema === 'core' && ['members', 'groups'].includes(asciiLower(p.attr));
     if (isRef && this.has(PDEV.MEMBERS_BY_VALUE) && isObj(a) && isObj(b) && 'value' in a && 'value' in b) {
       return typeof a.value === 'string' && typeof b.value === 'string'
         ? asciiLower(a.value) === asciiLower(b.value) : canonical(a.value) === canonical(b.value);
     }
-    return canonical(coerceElement(p.schema, info, a)) === canonical(coerceElement(p.schema, info, b));
+    const strip = (x) => {
+      const y = coerceElement(p.schema, info, x);
+      if (!isObj(y) || !this.has(PDEV.PRIMARY_IS_A_FLAG)) return y;
+      const { primary, ...rest } = y;
+      return rest;
+    };
+    return canonical(strip(a)) === canonical(strip(b));
   }
 
+  // add (or replace) of a multi-valued attribute without filter. With
+  // NO_DUPLICATES, PRIMARY_IS_A_FLAG or MEMBERS_BY_VALUE a value already
+  // there when the request came (or earlier in its list) is not added
+  // again; under PRIMARY_IS_A_FLAG the "primary" flag the request gives it
+  // is what changes (and it counts as written for SINGLE_PRIMARY).
   writeMulti(op, kind, p, info) {
     if (op.value === null) {
       const c = container(this.doc, p, false, this.exact);
@@ -346,13 +362,26 @@ class Applier {
     const c = container(this.doc, p, true, this.exact);
     const key = findKey(c, p.attr, this.exact) ?? info.leaf;
     let target = kind === 'replace' || !Array.isArray(c[key]) ? [] : c[key];
-    const dedupe = this.has(PDEV.NO_DUPLICATES) || this.has(PDEV.MEMBERS_BY_VALUE);
+    const isRef = p.schema === 'core' && ['members', 'groups'].includes(asciiLower(p.attr));
+    const dedupe = this.has(PDEV.NO_DUPLICATES) || this.has(PDEV.PRIMARY_IS_A_FLAG) ||
+      (isRef && this.has(PDEV.MEMBERS_BY_VALUE));
     const added = [];
     for (const raw of items) {
       if (raw === null) continue;
       const item = this.has(PDEV.BARE_VALUE) ? coerceElement(p.schema, info, raw) : raw;
-      if (dedupe && [...target, ...added].some((e) => this.same(p, info, e, item))) continue;
-      added.push(clone(item));
+      const match = dedupe ? [...target, ...added].find((e) => this.same(p, info, e, item)) : undefined;
+      if (match !== undefined) {
+        const flag = isObj(item) ? coerceElement(p.schema, info, item).primary : undefined;
+        if (typeof flag === 'boolean' && isObj(match) && this.has(PDEV.PRIMARY_IS_A_FLAG)) {
+          match[findKey(match, 'primary') ?? 'primary'] = flag;
+          this.targets.add(match);
+          this.writeOrder.push(match);
+        }
+        continue;
+      }
+      const e = clone(item);
+      added.push(e);
+      this.writeOrder.push(e);
     }
     target = target.concat(added);
     c[key] = target;
@@ -506,7 +535,7 @@ function snapshotElements(doc) {
 // RFC 7643 2.4: at most one value is primary; the one just written (added,
 // changed, or addressed by the operation's value filter) wins, the last of
 // them when the operation wrote several.
-function keepOnePrimary(doc, before, targets) {
+function keepOnePrimary(doc, before, targets, order) {
   for (const [k, v] of Object.entries(doc)) {
     if (!Array.isArray(v)) continue;
     const info = sch.attr('core', k);
@@ -515,7 +544,10 @@ function keepOnePrimary(doc, before, targets) {
     if (primaries.length < 2) continue;
     const written = primaries.filter((e) => !before.has(e) || before.get(e) !== canonical(e) || targets.has(e));
     if (!written.length) continue;
-    const keep = written[written.length - 1];
+    // The last written: in the order the operation wrote them when known,
+    // else the last in the list.
+    const ordered = order.filter((e) => written.includes(e));
+    const keep = ordered.length ? ordered[ordered.length - 1] : written[written.length - 1];
     for (const e of primaries) {
       if (e !== keep) e[findKey(e, 'primary')] = false;
     }
@@ -585,8 +617,9 @@ function referencePatch(resource, body, type, devs) {
         }
       }
       applier.targets = new Set();
+      applier.writeOrder = [];
       applier.apply(op);
-      if (devs.has(PDEV.SINGLE_PRIMARY)) keepOnePrimary(doc, before, applier.targets);
+      if (devs.has(PDEV.SINGLE_PRIMARY)) keepOnePrimary(doc, before, applier.targets, applier.writeOrder);
       if (createdThroughFilter && beforeEmails) keepIdentity(doc, beforeEmails, new Set(beforeEmails));
     }
     return { doc };

@@ -22,7 +22,7 @@ install(FILES
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/
         DESTINATION ${CMAKE_INSTALL_DOCDIR}
-        FILES_MATCHING PATTERN "*.md")
+        FILES_MATCHING PATTERN "*.md" PATTERN "*.yml")
 
 set(IDSYNC_PACKAGE_MAINTAINER "idsync maintainers <idsync@localhost>" CACHE STRING
     "Maintainer field of the Debian package")

@@ -15,6 +15,8 @@ packages=(
   slapd openssl samba samba-ad-dc samba-ad-provision winbind
   prometheus-cpp-dev python3-prometheus-client
   nginx-light wrk jq curl ccache systemd dpkg-dev
+  # promtool evaluates the shipped alerting rules against a test daemon.
+  prometheus
 )
 
 # npm tools, at pinned versions: newman runs the SCIM conformance collection.

@@ -380,6 +380,78 @@ TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
   EXPECT_EQ(StopDaemon(), 0);
 }
 
+// The alerting rules the docs ship (docs/idsync-alerts.yml), evaluated by
+// promtool against this daemon's /metrics before and after the events they
+// are about: each fires on the first such event after the start, and the
+// others stay quiet.
+TEST_F(DaemonTest, DocumentedAlertsSeeTheFirstEvents) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
+  auto scrape = [&](const std::string& name) {
+    const HttpAnswer a = Http(admin_port_, "GET", "/metrics", "");
+    EXPECT_EQ(a.status, 200);
+    std::ofstream(dir_ / name) << a.body;
+    return a.body;
+  };
+  scrape("before.prom");
+
+  // Six SCIM requests with a wrong token.
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(Http(scim_port_, "GET", "/scim/v2/Users", "not-the-token").status, 401);
+  }
+  // A PATCH refused.
+  const std::string id = ScimCreateUser("pat@corp.example");
+  json bad = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+              {"Operations", {{{"op", "copy"}, {"path", "title"}}}}};
+  EXPECT_EQ(Http(scim_port_, "PATCH", "/scim/v2/Users/" + id, kScimToken, bad.dump()).status, 400);
+  // The directory export emptied: removing everyone is over max_removals.
+  std::string ldif = ReadFile(std::string(IDSYNC_SOURCE_DIR) + "/examples/directory.ldif");
+  std::ofstream(dir_ / "directory.ldif")
+      << ldif.substr(0, ldif.find("\ndn: ", ldif.find("dn: ou=groups")) + 1);
+  ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
+            202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
+  // A reload refused.
+  std::ofstream(config_) << "account: [this is not\n";
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  const auto until = SteadyClock::now() + milliseconds(5000);
+  while (SteadyClock::now() < until &&
+         scrape("after.prom").find("idsync_config_reloads_total{result=\"failed\"} 1") ==
+             std::string::npos) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_NE(scrape("after.prom").find("idsync_config_reloads_total{result=\"failed\"} 1"),
+            std::string::npos);
+
+  const json expect = {
+      {"IdsyncDown", json::array()},
+      {"IdsyncSourceFailing", json::array()},
+      {"IdsyncRunsNotOk", json::array()},
+      {"IdsyncNoSuccessfulRun", json::array()},
+      {"IdsyncPlanBlocked",
+       {{{"limit", "max_removals"}, {"job", "idsync"}, {"instance", "idsyncd"}}}},
+      {"IdsyncOutboxStuck", json::array()},
+      {"IdsyncOperationsFailing", json::array()},
+      {"IdsyncAccountErrors", json::array()},
+      {"IdsyncScimAuthFailures", {{{"instance", "idsyncd"}}}},
+      {"IdsyncScimPatchRefused",
+       {{{"source", "okta"},
+         {"scim_type", "invalidSyntax"},
+         {"job", "idsync"},
+         {"instance", "idsyncd"}}}},
+      {"IdsyncReloadRefused", {{{"result", "failed"}, {"job", "idsync"}, {"instance", "idsyncd"}}}},
+  };
+  std::ofstream(dir_ / "expect.json") << expect.dump();
+  const std::string cmd = std::string(IDSYNC_PYTHON3) + " " + IDSYNC_SOURCE_DIR +
+                          "/tests/e2e/alerts_check.py " + IDSYNC_SOURCE_DIR +
+                          "/docs/idsync-alerts.yml " + (dir_ / "before.prom").string() + " " +
+                          (dir_ / "after.prom").string() + " " + (dir_ / "expect.json").string() +
+                          " >" + (dir_ / "promtool.out").string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(dir_ / "promtool.out");
+}
+
 TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
   WriteConfig();
   StartDaemon();

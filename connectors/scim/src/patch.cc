@@ -278,14 +278,16 @@ class Applier {
           break;
         }
       }
+      const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
       if (at == target.size()) {
         target.push_back(std::move(item));
-      } else if (IsPrimary(item) && !IsPrimary(target[at])) {
+      } else if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
         json& e = target[at];
+        const bool primary = flag->get<bool>();
         if (std::optional<std::string> key = FindKey(e, "primary")) {
-          e[*key] = true;
+          e[*key] = primary;
         } else {
-          e["primary"] = true;
+          e["primary"] = primary;
         }
       }
       if (IsPrimary(target[at])) KeepOnlyPrimary(target, at);

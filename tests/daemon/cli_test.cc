@@ -296,6 +296,10 @@ TEST(CliPlan, AgainstExampleAccountState) {
     if (op["op"] == "invite") {
       EXPECT_FALSE(op.contains("user_id"));
     }
+    // Removals name the projects a person loses, as invites name theirs.
+    if (op["email"] == "old.timer@corp.example") {
+      EXPECT_EQ(op["before"]["projects"], json({"legacy-ivr"})) << op.dump();
+    }
   }
 }
 
@@ -305,6 +309,7 @@ TEST(CliPlan, HumanOutputShowsBeforeAndAfter) {
   EXPECT_NE(run.out.find("8 to invite, 1 to update"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("read -> edit"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("old.timer@corp.example"), std::string::npos);
+  EXPECT_NE(run.out.find("projects legacy-ivr"), std::string::npos) << run.out;
 }
 
 TEST(CliPlan, OverTheRemovalLimitIsBlockedExitThree) {

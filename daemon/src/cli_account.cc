@@ -463,7 +463,8 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   if (runs->empty()) out << "  none yet\n";
   for (const auto& r : *runs) {
     out << "  #" << std::left << std::setw(5) << r.id << FormatTime(r.started_ms) << "  "
-        << std::setw(8) << RunKindName(r.kind) << std::setw(9) << (r.result.empty() ? "running" : r.result);
+        << std::setw(8) << RunKindName(r.kind) << std::setw(9)
+        << (r.result.empty() ? "running" : r.result);
     nlohmann::json sj =
         nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
     if (sj.is_object()) {
@@ -610,8 +611,8 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
     auto column = [](const std::string& value, std::size_t width) {
       return value + std::string(value.size() + 2 > width ? 2 : width - value.size(), ' ');
     };
-    out << column(std::to_string(e.seq), 7) << FormatTime(e.at_ms) << "  "
-        << column(e.action, 8) << column(e.email, 32) << column(e.user_id, 12) << e.source;
+    out << column(std::to_string(e.seq), 7) << FormatTime(e.at_ms) << "  " << column(e.action, 8)
+        << column(e.email, 32) << column(e.user_id, 12) << e.source;
     if (!rules.empty()) out << "  rules: " << rules;
     out << "\n";
   }

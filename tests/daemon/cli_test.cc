@@ -222,16 +222,20 @@ TEST(CliValidate, WarnsAboutATokenHashCopiedFromTheDocs) {
 // Commands that need no secret must work there as the docs show them.
 TEST(CliSecrets, CommandsReadOnlyTheSecretsTheyNeed) {
   ::unsetenv("CREDENTIALS_DIRECTORY");
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("idsync-cli-secrets-" + std::to_string(::getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("idsync-cli-secrets-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   TempConfig cfg(Edits{{"adopt_existing: true",
                         "adopt_existing: true\naccount:\n  url: http://127.0.0.1:1\n"
                         "  token: ${file:account-token}\n  retry_for: 1s\nstore: sqlite://" +
                             (dir / "state.db").string()}});
   for (const std::vector<std::string>& command :
-       {std::vector<std::string>{"validate"}, {"explain", "--all"}, {"status"}, {"audit"},
-        {"audit", "verify"}, {"plan", "--account-state", kExamples + "/account-state.json"}}) {
+       {std::vector<std::string>{"validate"},
+        {"explain", "--all"},
+        {"status"},
+        {"audit"},
+        {"audit", "verify"},
+        {"plan", "--account-state", kExamples + "/account-state.json"}}) {
     std::vector<std::string> argv = {"--config", cfg.path()};
     argv.insert(argv.end(), command.begin(), command.end());
     CliRun run = Cli(argv);

@@ -843,9 +843,10 @@ TEST_F(IdpReplayTest, InviteNameFallsBackToGivenAndFamilyName) {
   user.erase("displayName");
   user["name"] = {{"givenName", "Maya"}, {"familyName", "Ito"}};
   const std::string id = Scim(kOktaToken, "POST", "/Users", user, 201).value("id", "");
-  Scim(kOktaToken, "POST", "/Groups",
-       {{"schemas", {kGroupSchema}}, {"displayName", "Engineering"}, {"members", {{{"value", id}}}}},
-       201);
+  Scim(
+      kOktaToken, "POST", "/Groups",
+      {{"schemas", {kGroupSchema}}, {"displayName", "Engineering"}, {"members", {{{"value", id}}}}},
+      201);
   ExpectAccount({{maya, kEngineering}}, "Engineering pushed");
   EXPECT_EQ(AccountUsers()[maya].value("name", ""), "Maya Ito") << AccountUsers()[maya].dump();
 }

@@ -1060,8 +1060,7 @@ TEST_F(ScimServiceTest, SnapshotFollowsTheMappingRules) {
       {R"({"userName": "u5", "emails": [{"type": "work"}]})", "", "u5", false},
       {R"({"userName": "maya@corp.example", "name": {"givenName": "Maya", "familyName": "Ito"}})",
        "maya@corp.example", "Maya Ito", false},
-      {R"({"userName": "u7", "name": {"familyName": "Ito", "middleName": "K"}})", "", "Ito",
-       false},
+      {R"({"userName": "u7", "name": {"familyName": "Ito", "middleName": "K"}})", "", "Ito", false},
       {R"({"userName": "u8", "displayName": "", "name": {"givenName": "Ana", "formatted": ""}})",
        "", "Ana", false},
   };

@@ -21,7 +21,7 @@
 // IDSYNC_DIFF_CASES, IDSYNC_DIFF_ONLY (run one case), IDSYNC_DIFF_DOC.
 
 const sch = require('./lib/schema');
-const { Rng, ScimClient, pool, loadDoc, explain, Report, settings, canonical } = require('./lib/common');
+const { Rng, ScimClient, pool, loadDoc, explain, Report, settings, canonical, openSuite, closeSuite } = require('./lib/common');
 const { DEV, RefTester, walk, resolve, sp } = require('./lib/ref_filter');
 
 // ---------------------------------------------------------------------------
@@ -556,13 +556,8 @@ function sameAnswer(ref, ids) {
 // ---------------------------------------------------------------------------
 
 async function main() {
-  const cfg = settings('filter');
-  const doc = loadDoc();
-  const nCases = cfg.only !== null ? 1 : cfg.cases;
-  console.log(`filter: seed=${cfg.seed} cases=${cfg.cases} (IDSYNC_DIFF_SEED=${cfg.seed} reproduces)` +
-    (cfg.only !== null ? ` only case ${cfg.only}` : ''));
-  const client = new ScimClient(cfg.base, cfg.token, cfg.concurrency);
-  const report = new Report('filter', cfg.seed, nCases, CLASSES, doc);
+  const suite = openSuite('filter', CLASSES);
+  const { cfg, nCases, client, report } = suite;
 
   // The resources, from the seed.
   const setup = new Rng(cfg.seed, 'filter-resources');
@@ -671,10 +666,7 @@ async function main() {
       ].join('\n');
     });
   });
-  client.close();
-  const ok = report.print();
-  console.log(`  requests       ${client.requests}`);
-  process.exit(ok ? 0 : 1);
+  closeSuite(suite);
 }
 
 if (require.main === module) {

@@ -19,7 +19,7 @@
 // IDSYNC_DIFF_CONCURRENCY (requests in flight, default 6).
 
 const sch = require('./lib/schema');
-const { Rng, clone, canonical, firstDiff, ScimClient, pool, loadDoc, explain, Report, settings } = require('./lib/common');
+const { Rng, clone, canonical, firstDiff, ScimClient, pool, loadDoc, explain, Report, settings, openSuite, closeSuite } = require('./lib/common');
 const { DEV } = require('./lib/ref_filter');
 const { PDEV, referencePatch, coerceElement } = require('./lib/ref_patch');
 
@@ -479,13 +479,8 @@ function compare(ref, got, type) {
 }
 
 async function main() {
-  const cfg = settings('patch');
-  const doc = loadDoc();
-  const nCases = cfg.only !== null ? 1 : cfg.cases;
-  console.log(`patch: seed=${cfg.seed} cases=${cfg.cases} (IDSYNC_DIFF_SEED=${cfg.seed} reproduces)` +
-    (cfg.only !== null ? ` only case ${cfg.only}` : ''));
-  const client = new ScimClient(cfg.base, cfg.token, cfg.concurrency);
-  const report = new Report('patch', cfg.seed, nCases, CLASSES, doc);
+  const suite = openSuite('patch', CLASSES);
+  const { cfg, nCases, client, report } = suite;
 
   // Users to be members of the Groups under test.
   const setup = new Rng(cfg.seed, 'patch-members');
@@ -574,10 +569,7 @@ async function main() {
       return lines.join('\n');
     });
   });
-  client.close();
-  const ok = report.print();
-  console.log(`  requests       ${client.requests}`);
-  process.exit(ok ? 0 : 1);
+  closeSuite(suite);
 }
 
 if (require.main === module) {

@@ -343,5 +343,25 @@ function settings(suite) {
     concurrency: Number(process.env.IDSYNC_DIFF_CONCURRENCY || 6) };
 }
 
+// What both drivers start with: the settings, the compatibility document,
+// the first line (seed and count, how to reproduce), a client and a report.
+function openSuite(name, classes) {
+  const cfg = settings(name);
+  const nCases = cfg.only !== null ? 1 : cfg.cases;
+  console.log(`${name}: seed=${cfg.seed} cases=${cfg.cases} (IDSYNC_DIFF_SEED=${cfg.seed} reproduces)` +
+    (cfg.only !== null ? ` only case ${cfg.only}` : ''));
+  const client = new ScimClient(cfg.base, cfg.token, cfg.concurrency);
+  const report = new Report(name, cfg.seed, nCases, classes, loadDoc());
+  return { cfg, nCases, client, report };
+}
+
+// Prints the summary and exits 0 when nothing is unexplained, else 1.
+function closeSuite({ client, report }) {
+  client.close();
+  const ok = report.print();
+  console.log(`  requests       ${client.requests}`);
+  process.exit(ok ? 0 : 1);
+}
+
 module.exports = { Rng, clone, canonical, asciiLower, firstDiff, ScimClient, pool, loadDoc,
-  documented, explain, Report, settings };
+  documented, explain, Report, settings, openSuite, closeSuite };

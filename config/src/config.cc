@@ -1386,6 +1386,9 @@ Result<Config> Loader::Run(const YAML::Node& root) {
 
   RETURN_IF_ERROR(CompileRules(config, rules->value));
   config.warnings = std::move(warnings_);
+  for (std::string& w : PublishedTokenWarnings(config)) {
+    config.warnings.push_back(file_ + ": " + std::move(w));
+  }
   return config;
 }
 

@@ -173,9 +173,6 @@ int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded = LoadConfigAndRules(args, catalog, config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
   for (const std::string& w : loaded->config.warnings) err << "idsync: warning: " << w << "\n";
-  for (const std::string& w : config::PublishedTokenWarnings(loaded->config)) {
-    err << "idsync: warning: " << w << "\n";
-  }
   out << args.config << ": configuration is valid (" << loaded->config.sources.size()
       << " sources, " << loaded->config.rules.size() << " rules, checked against the "
       << (builtin ? "built-in catalog" : "account's catalog cached by the last run") << ")\n";

@@ -309,9 +309,6 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   if (!live) return exit;
   const config::Config& config = live->loaded.config;
   for (const std::string& w : config.warnings) err << "idsync: warning: " << w << "\n";
-  for (const std::string& w : config::PublishedTokenWarnings(config)) {
-    err << "idsync: warning: " << w << "\n";
-  }
   int status = kExitOk;
   ordered_json report;
   report["sources"] = ordered_json::array();

@@ -217,9 +217,6 @@ int RunDaemon(const std::vector<std::string>& args, std::ostream& out, std::ostr
       return kExitUsage;
     }
     for (const std::string& w : loaded->warnings) err << "idsyncd: warning: " << w << "\n";
-    for (const std::string& w : config::PublishedTokenWarnings(*loaded)) {
-      err << "idsyncd: warning: " << w << "\n";
-    }
     out << flags->config << ": configuration is valid\n";
     return kExitOk;
   }

@@ -209,11 +209,11 @@ TEST(CliValidate, WarnsAboutATokenHashCopiedFromTheDocs) {
              "[\"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"]"}});
   CliRun run = Cli({"--config", cfg.path(), "validate"});
   EXPECT_EQ(run.status, kExitOk) << run.err;
-  EXPECT_NE(
-      run.err.find("idsync: warning: server.admin_tokens: sha256:2c26b46b68ffc68ff99b453c1d3041"
-                   "3413422d706483bfa0f98a5e886266e7ae is an example from idsync's "
-                   "documentation: make your own with `idsync scim-token new`"),
-      std::string::npos)
+  EXPECT_NE(run.err.find("idsync: warning: " + cfg.path() +
+                         ": server.admin_tokens: sha256:2c26b46b68ffc68ff99b453c1d3041"
+                         "3413422d706483bfa0f98a5e886266e7ae is an example from idsync's "
+                         "documentation: make your own with `idsync scim-token new`"),
+            std::string::npos)
       << run.err;
 }
 

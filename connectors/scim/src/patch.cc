@@ -129,6 +129,15 @@ bool IsPrimary(const json& e) {
   return p != nullptr && p->is_boolean() && p->get<bool>();
 }
 
+// Sets the primary flag of `e`, under the key it already has.
+void SetPrimary(json& e, bool primary) {
+  if (std::optional<std::string> key = FindKey(e, "primary")) {
+    e[*key] = primary;
+  } else {
+    e["primary"] = primary;
+  }
+}
+
 // RFC 7643 2.4: at most one value of a multi-valued attribute is primary;
 // the one just written wins.
 void KeepOnlyPrimary(json& arr, size_t keep) {
@@ -282,13 +291,7 @@ class Applier {
       if (at == target.size()) {
         target.push_back(std::move(item));
       } else if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
-        json& e = target[at];
-        const bool primary = flag->get<bool>();
-        if (std::optional<std::string> key = FindKey(e, "primary")) {
-          e[*key] = primary;
-        } else {
-          e["primary"] = primary;
-        }
+        SetPrimary(target[at], flag->get<bool>());
       }
       if (IsPrimary(target[at])) KeepOnlyPrimary(target, at);
     }
@@ -425,12 +428,7 @@ class Applier {
       // A new work address on a user whose address was a non-primary other
       // one: the user keeps the address it had (docs/scim-compatibility.md).
       const size_t keep_at = static_cast<size_t>(identity_before);
-      json& keep = target[keep_at];
-      if (std::optional<std::string> key = FindKey(keep, "primary")) {
-        keep[*key] = true;
-      } else {
-        keep["primary"] = true;
-      }
+      SetPrimary(target[keep_at], true);
       KeepOnlyPrimary(target, keep_at);
     }
     return Status::Ok();

@@ -151,8 +151,10 @@ struct Config {
   std::vector<mapping::Preset> custom_presets;
   std::vector<mapping::Rule> rules;
   std::vector<Location> rule_locations;  // parallel to rules
-  // "FILE:LINE:COL: message" for what loads but should not be so (a secret
-  // written in the file); shown by `idsync validate` and --check-config.
+  // What loads but should not be so, for `idsync validate` and
+  // --check-config: "FILE:LINE:COL: message" for a secret written in the
+  // file, "FILE: message" for a token hash published in the docs
+  // (PublishedTokenWarnings).
   std::vector<std::string> warnings;
   mapping::DeprovisionMode deprovision = mapping::DeprovisionMode::kRemove;
   bool adopt_existing = false;

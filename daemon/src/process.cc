@@ -184,8 +184,6 @@ struct Process::Impl : public AdminBackend {
     auto live = std::make_unique<ScimLive>();
     live->sources = ScimSourceNames(config);
     live->strict_patch_sources = ScimSourceNames(config, /*strict_only=*/true);
-    for (const std::string& source : live->sources) metrics.ScimSource(source);
-    for (const config::SourceConfig& source : config.sources) metrics.DeclareSource(source.name);
     if (previous != nullptr && previous->sources == live->sources &&
         previous->strict_patch_sources == live->strict_patch_sources) {
       // Same sources: the service (and its in-memory resources) carries over.
@@ -216,13 +214,24 @@ struct Process::Impl : public AdminBackend {
     live.endpoint = std::make_unique<scim::ScimEndpoint>(endpoint_options, *live.service);
   }
 
+  // The per-source series exist at 0 for every configured source (at start
+  // and after a reload that adds one).
+  void DeclareSources(const config::Config& config) {
+    for (const config::SourceConfig& source : config.sources) {
+      metrics.DeclareSource(source.name);
+      if (source.type == config::SourceType::kScim) metrics.ScimSource(source.name);
+    }
+  }
+
   // The identity provider will send a refused PATCH again, and after enough
   // failures may stop provisioning: say so where operators look.
   void PatchRefused(const scim::PatchRefusal& r) {
     constexpr std::size_t kMaxDetail = 300;
     std::string detail = r.detail.substr(0, kMaxDetail);
     if (r.detail.size() > kMaxDetail) detail += "...";
-    std::vector<LogField> fields = {{"source", r.source}, {"resource", r.type}, {"id", r.id}};
+    // The id comes from the request's path: as long as it was sent, within reason.
+    std::vector<LogField> fields = {
+        {"source", r.source}, {"resource", r.type}, {"id", r.id.substr(0, 100)}};
     if (r.operation >= 0) fields.emplace_back("operation", r.operation);
     fields.emplace_back("scim_type", r.scim_type.empty() ? std::string("none") : r.scim_type);
     fields.emplace_back("detail", detail);
@@ -835,6 +844,7 @@ Status Process::Start(const config::Config& config) {
   }
   ASSIGN_OR_RETURN(gen->account, account::AccountClient::Create(config.account));
 
+  p.DeclareSources(config);
   ASSIGN_OR_RETURN(p.scim, p.MakeScim(config, nullptr));
   p.InstallEndpoint(*p.scim, config);
   {
@@ -906,6 +916,7 @@ Status Process::Reload(const config::Config& config) {
   {
     // Requests in flight finish first; new ones wait for the swap.
     std::unique_lock<std::shared_mutex> l(p.scim_mu);
+    p.DeclareSources(config);
     ASSIGN_OR_RETURN(std::unique_ptr<ScimLive> live, p.MakeScim(config, p.scim.get()));
     if (!live->service) {
       live->persistence = std::move(p.scim->persistence);

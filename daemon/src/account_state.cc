@@ -146,6 +146,19 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
     ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog, spec));
     state.permissions.push_back(std::move(spec));
     seen.push_back(mapping::AsciiLower(user.email));
+    if (state.has_projects) {
+      // A project the list does not name could be shown only by its id, and
+      // the account would not hold it: the file is not one account's state.
+      for (const auto& id : user.projects) {
+        bool listed = std::any_of(state.projects.begin(), state.projects.end(),
+                                  [&](const mapping::Project& p) { return p.id == id; });
+        if (!listed) {
+          return InvalidArgumentError("users[" + std::to_string(i) + "] (" + user.email +
+                                      ") holds project \"" + id +
+                                      "\", which the file's \"projects\" list does not name");
+        }
+      }
+    }
     state.users.push_back(std::move(user));
   }
   // The account keeps addresses unique case-insensitively; a file that does

@@ -435,6 +435,18 @@ TEST(CliPlan, BadAccountStateExitsTwo) {
   EXPECT_NE(run.err.find("unknown role \"owner\""), std::string::npos) << run.err;
 }
 
+TEST(CliPlan, ProjectTheListDoesNotNameExitsTwo) {
+  // A removal would otherwise show the bare id where invites show names.
+  TempConfig cfg;
+  std::string bad = std::filesystem::path(cfg.path()).parent_path() / "state.json";
+  std::ofstream(bad) << R"({"users": [{"id": "u1", "email": "a@b.c", "role": "member",
+                                       "projects": ["p_gone"]}],
+                            "projects": [{"id": "p_support", "name": "support-bot"}]})";
+  CliRun run = Cli({"--config", cfg.path(), "plan", "--account-state", bad});
+  EXPECT_EQ(run.status, kExitUsage);
+  EXPECT_NE(run.err.find("holds project \"p_gone\""), std::string::npos) << run.err;
+}
+
 TEST(Cli, UnknownCommandAndOptionExitTwo) {
   EXPECT_EQ(Cli({"frobnicate"}).status, kExitUsage);
   EXPECT_EQ(Cli({"validate", "--frob"}).status, kExitUsage);

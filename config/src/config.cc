@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include "idsync/base/ascii.h"
 #include "idsync/filter/filter.h"
 #include "idsync/mapping/dn.h"
 #include "idsync/mapping/glob.h"
@@ -108,11 +109,11 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 // " (did you mean 'x'?)" when a candidate is close enough to `word` to be
 // the likely intent (a typo or a case slip), else "".
 std::string Suggest(std::string_view word, const Words& candidates) {
-  std::string lower = mapping::AsciiLower(word);
+  std::string lower = base::AsciiLower(word);
   const std::string* best = nullptr;
   std::size_t best_distance = 0;
   for (const std::string& candidate : candidates) {
-    std::size_t d = EditDistance(lower, mapping::AsciiLower(candidate));
+    std::size_t d = EditDistance(lower, base::AsciiLower(candidate));
     if (best == nullptr || d < best_distance) {
       best = &candidate;
       best_distance = d;
@@ -665,7 +666,7 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   const Field* url = s.Get("url");
   if (url == nullptr) return Missing(s, "url");
   ASSIGN_OR_RETURN(out->url, Str(url->value));
-  std::string lower = mapping::AsciiLower(out->url);
+  std::string lower = base::AsciiLower(out->url);
   std::size_t scheme = StartsWith(lower, "https://") ? 8 : StartsWith(lower, "http://") ? 7 : 0;
   if (scheme == 0 || out->url.size() == scheme || out->url[scheme] == '/') {
     return At(url->value,
@@ -700,7 +701,7 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
 
 Status Loader::Store(const Value& v, std::string* out) {
   ASSIGN_OR_RETURN(std::string url, Str(v));
-  std::string lower = mapping::AsciiLower(url);
+  std::string lower = base::AsciiLower(url);
   if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
     return At(v, "postgresql stores are not supported yet; use sqlite:///PATH");
   }
@@ -829,7 +830,7 @@ Result<SourceConfig> Loader::Source(const Value& v) {
         std::size_t end = text.find_first_of(" \t", start);
         if (end == std::string::npos) end = text.size();
         std::string one = text.substr(start, end - start);
-        std::string lower = mapping::AsciiLower(one);
+        std::string lower = base::AsciiLower(one);
         bool ldapi = StartsWith(lower, "ldapi://");
         std::size_t scheme = StartsWith(lower, "ldap://")    ? 7
                              : StartsWith(lower, "ldaps://") ? 8
@@ -895,7 +896,7 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   }
   if (out.bind.kind == BindConfig::Kind::kSimple && !out.tls.start_tls && !out.allow_insecure) {
     for (const std::string& u : out.urls) {
-      if (StartsWith(mapping::AsciiLower(u), "ldap://")) {
+      if (StartsWith(base::AsciiLower(u), "ldap://")) {
         return At(s.Get("url")->value,
                   "a password bind over " + Quote(u) +
                       " would send the password in clear: use ldaps://, set tls.start_tls: "
@@ -905,7 +906,7 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   }
   if (out.bind.kind == BindConfig::Kind::kSaslExternal && out.tls.cert.empty()) {
     for (const std::string& u : out.urls) {
-      if (!StartsWith(mapping::AsciiLower(u), "ldapi://")) {
+      if (!StartsWith(base::AsciiLower(u), "ldapi://")) {
         return At(s.Get("bind")->value,
                   "bind.sasl: external needs ldapi:// URLs or a client certificate "
                   "(tls.cert and tls.key)");
@@ -1291,7 +1292,7 @@ Status Loader::Protect(const Value& v, std::vector<std::string>* out) {
     if (!IsEmailAddress(address)) {
       return At(item, item.path + " must be an e-mail address, got " + Describe(item.node));
     }
-    address = mapping::AsciiLower(address);
+    address = base::AsciiLower(address);
     if (!Contains(*out, address)) out->push_back(std::move(address));
   }
   return Status::Ok();
@@ -1475,7 +1476,7 @@ std::vector<std::string> PublishedTokenWarnings(const Config& config) {
   };
   auto published = [](const std::string& hash) {
     for (std::string_view p : kPublished) {
-      if (mapping::AsciiLower(hash) == p) return true;
+      if (base::AsciiLower(hash) == p) return true;
     }
     return false;
   };

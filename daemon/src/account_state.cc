@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "idsync/base/ascii.h"
 #include "idsync/mapping/glob.h"
 
 namespace idsync::daemon {
@@ -145,7 +146,7 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
     mapping::PermissionSpec spec;
     ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog, spec));
     state.permissions.push_back(std::move(spec));
-    seen.push_back(mapping::AsciiLower(user.email));
+    seen.push_back(base::AsciiLower(user.email));
     if (state.has_projects) {
       // A project the list does not name could be shown only by its id, and
       // the account would not hold it: the file is not one account's state.

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "idsync/account/account_client.h"
+#include "idsync/base/ascii.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/cli.h"
 #include "idsync/daemon/inputs.h"
@@ -519,7 +520,7 @@ int ScimToken(const Args& args, std::ostream& out, std::ostream& err) {
 // The audit head a person typed (`idsync status` prints it): 64 hex digits,
 // in either case, optionally after "sha256:"; nullopt when it is not one.
 std::optional<std::string> ParseAuditHead(std::string_view text) {
-  if (text.size() > 7 && mapping::AsciiLower(text.substr(0, 7)) == "sha256:") text.remove_prefix(7);
+  if (text.size() > 7 && base::AsciiLower(text.substr(0, 7)) == "sha256:") text.remove_prefix(7);
   if (text.size() != 64) return std::nullopt;
   std::string hex;
   for (char c : text) {

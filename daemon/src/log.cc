@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <time.h>
 
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 
 namespace idsync::daemon {
 namespace {
@@ -91,7 +91,7 @@ std::string QuoteValue(std::string_view v) {
   if (plain) return std::string(v);
   // Every control character is escaped, so a directory value can neither
   // start a fake journal line nor reach a terminal as an escape sequence.
-  return mapping::JsonQuote(v);
+  return base::JsonQuote(v);
 }
 
 std::string Rfc3339(std::chrono::system_clock::time_point t) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "idsync/account/account_client.h"
+#include "idsync/base/ascii.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/admin.h"
 #include "idsync/daemon/connector_registry.h"
@@ -260,7 +261,7 @@ struct Process::Impl : public AdminBackend {
     if (emails.empty()) return;
     std::lock_guard<std::mutex> l(mu);
     if (pending.empty()) first_pending = Clock::now();
-    for (const auto& e : emails) pending.insert(mapping::AsciiLower(e));
+    for (const auto& e : emails) pending.insert(base::AsciiLower(e));
     cv.notify_all();
   }
 
@@ -730,7 +731,7 @@ struct Process::Impl : public AdminBackend {
     if (emails.empty()) return;
     if (pending.empty()) first_pending = Clock::now();
     for (const auto& e : emails) {
-      if (!e.empty()) pending.insert(mapping::AsciiLower(e));
+      if (!e.empty()) pending.insert(base::AsciiLower(e));
     }
     cv.notify_all();
   }
@@ -799,7 +800,7 @@ struct Process::Impl : public AdminBackend {
       held.push_back(snapshot);
       snapshots.push_back(held.back().get());
     }
-    std::vector<std::string> only = {mapping::AsciiLower(email)};
+    std::vector<std::string> only = {base::AsciiLower(email)};
     mapping::MapOptions map_options;
     map_options.details = true;
     map_options.only_emails = &only;

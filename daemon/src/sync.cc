@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "idsync/base/ascii.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
@@ -348,7 +349,7 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
                       const ApplyOptions& options) {
   // Adoptions with nothing to change are recorded without a write.
   std::unordered_map<std::string, const mapping::AccountRecord*> by_email;
-  for (const auto& r : account) by_email[mapping::AsciiLower(r.email)] = &r;
+  for (const auto& r : account) by_email[base::AsciiLower(r.email)] = &r;
   for (const auto& email : plan.adopted) {
     auto it = by_email.find(email);
     if (it == by_email.end()) continue;
@@ -432,7 +433,7 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(config_, catalog));
     ASSIGN_OR_RETURN(std::vector<mapping::Project> projects, CachedProjects());
     std::vector<std::string> emails;
-    for (const auto& e : request.emails) emails.push_back(mapping::AsciiLower(e));
+    for (const auto& e : request.emails) emails.push_back(base::AsciiLower(e));
     std::sort(emails.begin(), emails.end());
     emails.erase(std::unique(emails.begin(), emails.end()), emails.end());
     mapping::MapOptions map_options;
@@ -455,7 +456,7 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     for (auto& r : mirror) {
       const bool is_managed = managed_ids.count(r.id) > 0;
       if (is_managed) ++managed_total;
-      if (scope.count(mapping::AsciiLower(r.email)) > 0) {
+      if (scope.count(base::AsciiLower(r.email)) > 0) {
         // The mirror says what the account held at the last full run and
         // after idsync's own writes; whether an invite was accepted since is
         // only known to the account. It matters: a revoke of an accepted
@@ -616,7 +617,7 @@ Status Syncer::SendOne(const store::OutboxEntry& entry, const ApplyOptions& opti
     // The person is already in the account (invited by hand, or by a run
     // whose answer was lost and whose key has expired).
     const std::string existing_id = written.status().message();
-    const std::string email = mapping::AsciiLower(entry.email);
+    const std::string email = base::AsciiLower(entry.email);
     bool is_protected =
         std::find(config_.protect.begin(), config_.protect.end(), email) != config_.protect.end();
     if (!config_.adopt_existing || is_protected) {

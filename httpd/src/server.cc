@@ -28,6 +28,8 @@
 #include <Poco/Timespan.h>
 #include <sys/socket.h>
 
+#include "idsync/base/json_text.h"
+
 #include "wire.h"
 
 namespace idsync::httpd {
@@ -66,7 +68,7 @@ Response DefaultError(int status, const std::string& message) {
   Response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = "{\"error\": " + internal::JsonQuote(message) + "}";
+  r.body = "{\"error\": " + base::JsonQuote(message) + "}";
   return r;
 }
 

@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 
 namespace idsync::httpd::internal {
 namespace {
@@ -14,8 +14,6 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::optional<int> ParsePort(std::string_view s) {
   if (s.empty() || s.size() > 5) return std::nullopt;
@@ -209,14 +207,6 @@ std::string HttpDate(std::time_t t) {
   return buf;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -241,7 +231,5 @@ std::optional<std::uint64_t> ParseContentLength(std::string_view s) {
   }
   return v;
 }
-
-std::string JsonQuote(std::string_view s) { return mapping::JsonQuote(s); }
 
 }  // namespace idsync::httpd::internal

@@ -11,7 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/ascii.h"
+#include "idsync/base/status.h"
 
 namespace idsync::httpd::internal {
 
@@ -45,7 +46,7 @@ std::string_view ReasonPhrase(int status);
 std::string HttpDate(std::time_t t);
 
 // ASCII case-insensitive equality.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+using base::EqualsIgnoreCase;
 
 // Whether the comma-separated header value `list` holds `token`
 // (case-insensitive): HasToken("keep-alive, Upgrade", "upgrade") is true.
@@ -56,8 +57,5 @@ std::string_view TrimOws(std::string_view s);
 
 // Parses a decimal Content-Length; nullopt for anything but 1-19 digits.
 std::optional<std::uint64_t> ParseContentLength(std::string_view s);
-
-// A JSON string literal (quotes included) for `s`.
-std::string JsonQuote(std::string_view s);
 
 }  // namespace idsync::httpd::internal

@@ -196,12 +196,6 @@ bool HasGlob(std::string_view pattern) {
   return pattern.find_first_of("*?") != std::string_view::npos;
 }
 
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = Fold(c);
-  return out;
-}
-
 void AppendFoldCase(std::string_view utf8, std::string* out) {
   // Reserving the input's length covers every ASCII-only input and nearly
   // every other: only a few folds (U+023A, U+023E) grow by a byte.

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "idsync/base/ascii.h"
+
 namespace idsync::mapping {
 
 std::int64_t Limit::Allowed(std::int64_t managed) const {
@@ -57,13 +59,7 @@ std::string_view OpKindName(OpKind kind) {
 
 namespace {
 
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+using base::AsciiLower;
 
 // Levels from outside (a stored map expanded against an older catalog, a
 // person built by hand) may not have one entry per item; missing items are

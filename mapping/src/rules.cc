@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "idsync/base/ascii.h"
 #include "idsync/mapping/dn.h"
 #include "idsync/mapping/glob.h"
 
@@ -104,7 +105,7 @@ Result<RuleSet> RuleSet::Compile(const std::vector<Rule>& rules, const Catalog& 
 // Map
 
 const PersonAccess* MappingResult::Find(std::string_view email) const {
-  const std::string key = AsciiLower(email);
+  const std::string key = base::AsciiLower(email);
   auto it =
       std::lower_bound(people.begin(), people.end(), key,
                        [](const PersonAccess& p, const std::string& k) { return p.email < k; });

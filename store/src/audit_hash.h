@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 #include "idsync/store/store.h"
 
 namespace idsync::store::sqlite {

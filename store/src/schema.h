@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::store::sqlite {
 

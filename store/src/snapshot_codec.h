@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::store::sqlite {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 #include "idsync/store/store.h"
 
 namespace idsync::store::sqlite {

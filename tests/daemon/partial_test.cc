@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/base/ascii.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/mapping/glob.h"
@@ -121,7 +122,7 @@ TEST_F(PartialMapTest, ASharedAddressStaysUnmappedInTheSubset) {
   twin.id = "twin";
   twin.dn = "uid=twin,ou=people,dc=corp,dc=example";
   snapshots[0].users.push_back(twin);
-  const std::string email = mapping::AsciiLower(twin.email);
+  const std::string email = base::AsciiLower(twin.email);
   std::vector<std::string> only = {email};
   mapping::MapOptions options;
   options.only_emails = &only;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "idsync/base/ascii.h"
 #include "idsync/mapping/glob.h"
 
 extern char** environ;
@@ -265,7 +266,7 @@ std::map<std::string, json> E2eTest::AccountUsers() const {
   std::map<std::string, json> users;
   json state = json::parse(emulator_->StateJson());
   for (const auto& u : state["users"]) {
-    users[mapping::AsciiLower(u["email"].get<std::string>())] = u;
+    users[base::AsciiLower(u["email"].get<std::string>())] = u;
   }
   return users;
 }

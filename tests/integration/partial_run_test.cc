@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "idsync/account/account_client.h"
+#include "idsync/base/ascii.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/sync.h"
@@ -110,7 +111,7 @@ class PartialRunTest : public ::testing::Test {
     mapping::SourceSnapshot& hr = snapshots[0];
     std::uint32_t user = 0;
     for (; user < hr.users.size(); ++user) {
-      if (mapping::AsciiLower(hr.users[user].email) == email) break;
+      if (base::AsciiLower(hr.users[user].email) == email) break;
     }
     ASSERT_LT(user, hr.users.size()) << email;
     for (auto& g : hr.groups) {
@@ -126,7 +127,7 @@ class PartialRunTest : public ::testing::Test {
   json AccountUser(const std::string& email) {
     json state = json::parse(emulator_->StateJson());
     for (const auto& u : state["users"]) {
-      if (mapping::AsciiLower(u["email"].get<std::string>()) == email) return u;
+      if (base::AsciiLower(u["email"].get<std::string>()) == email) return u;
     }
     return nullptr;
   }

@@ -156,11 +156,5 @@ TEST(FoldCase, AppendKeepsWhatIsThere) {
   EXPECT_EQ(out, "x:\xc3\xa9quipe");
 }
 
-TEST(AsciiLower, FoldsOnlyAscii) {
-  EXPECT_EQ(AsciiLower("Ana.Lima@Corp.EXAMPLE"), "ana.lima@corp.example");
-  EXPECT_EQ(AsciiLower("\xc3\x89MILE"), "\xc3\x89mile");  // É stays as is
-  EXPECT_EQ(AsciiLower(""), "");
-}
-
 }  // namespace
 }  // namespace idsync::mapping

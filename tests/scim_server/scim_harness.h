@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/httpd/server.h"
-#include "idsync/mapping/status.h"
 #include "idsync/scim/endpoint.h"
 #include "idsync/scim/service.h"
 #include "idsync/store/store.h"

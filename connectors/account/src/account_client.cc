@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "idsync/base/ascii.h"
 #include "idsync/mapping/glob.h"
 
 #include "throttle.h"
@@ -618,9 +619,9 @@ class HttpAccountClient final : public AccountClient {
 
   Result<std::string> FindIdByEmail(const std::string& email, Clock::time_point deadline) {
     ASSIGN_OR_RETURN(std::vector<AccountRecord> users, ListAll(deadline));
-    const std::string want = mapping::AsciiLower(email);
+    const std::string want = base::AsciiLower(email);
     for (const AccountRecord& u : users) {
-      if (mapping::AsciiLower(u.email) == want) return u.id;
+      if (base::AsciiLower(u.email) == want) return u.id;
     }
     return InternalError("no user has the e-mail " + email);
   }
@@ -661,7 +662,7 @@ Result<std::unique_ptr<AccountClient>> AccountClient::Create(const config::Accou
     return InvalidArgumentError("account.url is not a valid URL: " + e.message());
   }
   HttpAccountClient::Endpoint endpoint;
-  const std::string scheme = mapping::AsciiLower(uri.getScheme());
+  const std::string scheme = base::AsciiLower(uri.getScheme());
   if (scheme != "http" && scheme != "https") {
     return InvalidArgumentError("account.url must start with http:// or https://");
   }

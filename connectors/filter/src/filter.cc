@@ -4,6 +4,8 @@
 #include <limits>
 #include <optional>
 
+#include "idsync/base/ascii.h"
+
 namespace idsync::filter {
 
 enum class NodeKind {
@@ -73,15 +75,8 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsKeyChar(char c) { return IsAlpha(c) || IsDigit(c) || c == '-' || c == '_'; }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
-  }
-  return true;
-}
+using base::AsciiLower;
+using base::EqualsIgnoreCase;
 
 // The attribute type of a description: options (";binary", ";range=0-1499")
 // do not change which attribute is meant.

@@ -29,8 +29,8 @@
 #include <ldap.h>
 #include <sys/time.h>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
-#include "idsync/mapping/status.h"
 
 #include "ldap_util.h"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 #include "connection.h"
 #include "feeds.h"

@@ -32,11 +32,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/ldap/ldap_source.h"
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/ports.h"
-#include "idsync/mapping/status.h"
 
 #include "connection.h"
 

@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 #include "connection.h"
 

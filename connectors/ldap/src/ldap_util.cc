@@ -3,18 +3,13 @@
 #include <charconv>
 #include <utility>
 
+#include "idsync/base/ascii.h"
 #include "idsync/mapping/dn.h"
 
 namespace idsync::ldap::internal {
 namespace {
 
-char AsciiLowerChar(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
-}
+using base::StartsWithIgnoreCase;
 
 std::string_view Trim(std::string_view text) {
   std::size_t start = text.find_first_not_of(" \t\r\n");
@@ -53,14 +48,6 @@ Result<std::uint64_t> ParseNumber(std::string_view text) {
 }
 
 }  // namespace
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLowerChar(a[i]) != AsciiLowerChar(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view BaseAttribute(std::string_view description) {
   return description.substr(0, description.find(';'));

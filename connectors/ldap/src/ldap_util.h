@@ -12,8 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "idsync/base/ascii.h"
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::ldap::internal {
 
@@ -114,6 +115,6 @@ StatusCode CodeForLdapResult(int result_code);
 std::string_view BaseAttribute(std::string_view description);
 
 // ASCII case-insensitive equality.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+using base::EqualsIgnoreCase;
 
 }  // namespace idsync::ldap::internal

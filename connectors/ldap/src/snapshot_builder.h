@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::ldap::internal {
 

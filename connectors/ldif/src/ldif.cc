@@ -5,18 +5,13 @@
 #include <optional>
 #include <string>
 
+#include "idsync/base/ascii.h"
+
 namespace idsync::ldif {
 namespace {
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
-  }
-  return true;
-}
+using base::AsciiLower;
+using base::EqualsIgnoreCase;
 
 Status LineError(int line, std::string_view what) {
   return InvalidArgumentError("line " + std::to_string(line) + ": " + std::string(what));

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "idsync/base/ascii.h"
 #include "idsync/filter/filter.h"
 #include "idsync/ldif/ldif.h"
 #include "idsync/mapping/dn.h"
@@ -19,15 +20,8 @@
 namespace idsync::ldif {
 namespace {
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
-  }
-  return true;
-}
+using base::AsciiLower;
+using base::EqualsIgnoreCase;
 
 std::string_view BaseName(std::string_view description) {
   return description.substr(0, description.find(';'));

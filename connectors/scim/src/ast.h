@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 #include "schema.h"
 

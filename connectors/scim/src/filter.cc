@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 #include "idsync/scim/errors.h"
 
 #include "ast.h"
@@ -565,8 +565,8 @@ bool CompareString(const std::string& a, CompareOp op, const Literal& lit, const
     }
   }
   const bool exact = info != nullptr && info->case_exact;
-  const std::string x = exact ? a : AsciiLowerCopy(a);
-  const std::string y = exact ? b : AsciiLowerCopy(b);
+  const std::string x = exact ? a : AsciiLower(a);
+  const std::string y = exact ? b : AsciiLower(b);
   switch (op) {
     case CompareOp::kCo:
       return x.find(y) != std::string::npos;
@@ -693,7 +693,7 @@ std::string FilterToString(const FilterNode& node) {
       if (node.op == CompareOp::kPr) return out;
       switch (node.value.kind) {
         case Literal::Kind::kString:
-          return out + " " + mapping::JsonQuote(node.value.text);
+          return out + " " + base::JsonQuote(node.value.text);
         case Literal::Kind::kNumber:
           return out + " " + node.value.text;
         case Literal::Kind::kBool:

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 #include "idsync/scim/resource.h"
 
 #include "schema.h"

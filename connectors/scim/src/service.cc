@@ -185,7 +185,7 @@ void Derive(Entry& e, ResourceType type) {
   e.external_id = external_id != nullptr ? *external_id : "";
   if (type == ResourceType::kUser) {
     const std::string* user_name = StringMember(b, "userName");
-    e.key_lower = user_name != nullptr ? AsciiLowerCopy(*user_name) : "";
+    e.key_lower = user_name != nullptr ? AsciiLower(*user_name) : "";
     e.email = IdentityEmail(b);
     e.display_name = MappedName(b);
     const json* active = FindMember(b, "active");
@@ -194,7 +194,7 @@ void Derive(Entry& e, ResourceType type) {
   }
   const std::string* display = StringMember(b, "displayName");
   e.display_name = display != nullptr ? *display : "";
-  e.key_lower = AsciiLowerCopy(e.display_name);
+  e.key_lower = AsciiLower(e.display_name);
   e.member_ids.clear();
   if (const json* members = FindMember(b, "members"); members != nullptr && members->is_array()) {
     for (const json& m : *members) {
@@ -270,7 +270,7 @@ void CollectMemberEmails(const SourceState& s, const std::vector<std::string>& m
                          std::unordered_set<std::string>& visited, std::set<std::string>& out) {
   for (const std::string& id : member_ids) {
     if (const Entry* u = s.users.Find(id)) {
-      if (!u->email.empty()) out.insert(AsciiLowerCopy(u->email));
+      if (!u->email.empty()) out.insert(AsciiLower(u->email));
     } else if (const Entry* g = s.groups.Find(id)) {
       if (visited.insert(id).second) CollectMemberEmails(s, g->member_ids, visited, out);
     }
@@ -828,7 +828,7 @@ class ServiceImpl : public ScimService {
     } else if ((eq->attribute == "userName" && type == ResourceType::kUser) ||
                (eq->attribute == "displayName" && type == ResourceType::kGroup)) {
       index = &t.by_key;
-      key = AsciiLowerCopy(key);
+      key = AsciiLower(key);
     } else if (eq->attribute == "userName") {
       return out;  // Groups have no userName
     } else {
@@ -944,7 +944,7 @@ class ServiceImpl : public ScimService {
     std::set<std::string> out;
     if (type == ResourceType::kUser) {
       for (const Entry* e : {before, after}) {
-        if (e != nullptr && !e->email.empty()) out.insert(AsciiLowerCopy(e->email));
+        if (e != nullptr && !e->email.empty()) out.insert(AsciiLower(e->email));
       }
       return {out.begin(), out.end()};
     }

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::ldap::testing {
 

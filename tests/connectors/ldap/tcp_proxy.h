@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::ldap::testing {
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <utility>
 
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 
 namespace idsync::emulator {
 namespace {
@@ -353,9 +353,9 @@ namespace {
 // The account keeps only text it accepted as JSON, so it is valid UTF-8 and
 // goes out as it is, escaped as dump() escapes it.
 void AppendMember(std::string_view key, std::string_view value, std::string* out) {
-  mapping::AppendJsonString(key, out);
+  base::AppendJsonString(key, out);
   out->push_back(':');
-  mapping::AppendJsonString(value, out);
+  base::AppendJsonString(value, out);
 }
 
 }  // namespace
@@ -383,7 +383,7 @@ void AccountState::AppendUserText(const User& u, std::string* out) {
   for (const std::string& project : u.projects) {
     if (!first) out->push_back(',');
     first = false;
-    mapping::AppendJsonString(project, out);
+    base::AppendJsonString(project, out);
   }
   out->append("],");
   AppendMember("created_at", u.created_at, out);
@@ -622,7 +622,7 @@ ApiOutcome AccountState::ListUsers(const ApiRequest& request) const {
   if (it == users_.end()) {
     body.append("null");
   } else {
-    mapping::AppendJsonString(EncodeCursor(last), &body);
+    base::AppendJsonString(EncodeCursor(last), &body);
   }
   body.push_back('}');
   out.response.status = 200;

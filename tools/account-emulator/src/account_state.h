@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/catalog.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::emulator {
 

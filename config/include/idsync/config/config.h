@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::config {
 

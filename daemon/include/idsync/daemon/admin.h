@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/daemon/metrics.h"
 #include "idsync/httpd/server.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::daemon {
 

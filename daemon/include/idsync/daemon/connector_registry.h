@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/mapping/ports.h"
-#include "idsync/mapping/status.h"
 #include "idsync/store/store.h"
 
 namespace idsync::daemon {

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/rules.h"
-#include "idsync/mapping/status.h"
 #include "idsync/store/store.h"
 
 namespace idsync::daemon {

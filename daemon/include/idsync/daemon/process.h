@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/log.h"
 #include "idsync/daemon/metrics.h"
 #include "idsync/daemon/notify.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::daemon {
 

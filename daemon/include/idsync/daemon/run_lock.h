@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::daemon {
 

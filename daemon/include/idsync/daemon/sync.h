@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/mapping/ports.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
-#include "idsync/mapping/status.h"
 #include "idsync/store/store.h"
 
 namespace idsync::daemon {

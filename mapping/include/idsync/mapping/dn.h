@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::mapping {
 

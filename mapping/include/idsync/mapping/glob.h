@@ -12,12 +12,14 @@
 // GlobMatch: '*' matches any run of characters (also empty), '?' exactly one
 // code point (or one byte that is not well-formed UTF-8); both sides are
 // compared code point by code point after FoldCase. E-mail addresses as
-// identities are compared after AsciiLower only (DESIGN.md, "Identity").
+// identities are compared after base::AsciiLower only (DESIGN.md, "Identity").
 // Pure; thread-safe.
 #pragma once
 
 #include <string>
 #include <string_view>
+
+#include "idsync/base/ascii.h"
 
 namespace idsync::mapping {
 
@@ -27,12 +29,9 @@ bool GlobMatch(std::string_view pattern, std::string_view text);
 // True when `pattern` contains '*' or '?'.
 bool HasGlob(std::string_view pattern);
 
-// ASCII lower-casing ('A'-'Z' only), as used for e-mail addresses.
-std::string AsciiLower(std::string_view text);
-
 // `utf8` with every code point case-folded as the file comment says; bytes
 // that are not well-formed UTF-8 are copied as they are. An ASCII-only input
-// costs one allocation, like AsciiLower.
+// costs one allocation.
 std::string FoldCase(std::string_view utf8);
 
 // Appends FoldCase(utf8) to `*out`, reusing its capacity.

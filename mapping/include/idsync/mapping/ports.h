@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::mapping {
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::mapping {
 

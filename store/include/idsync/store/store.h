@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/ports.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::store {
 

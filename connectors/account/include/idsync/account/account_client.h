@@ -15,9 +15,9 @@
 #include <functional>
 #include <memory>
 
+#include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/mapping/ports.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::account {
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::filter {
 

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/filter/filter.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::ldif {
 

@@ -29,7 +29,7 @@
 
 #include <memory>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 #include "idsync/scim/json.h"
 #include "idsync/scim/resource.h"
 

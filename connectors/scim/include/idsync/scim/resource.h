@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 #include "idsync/scim/json.h"
 
 namespace idsync::scim {

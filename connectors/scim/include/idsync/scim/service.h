@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
-#include "idsync/mapping/status.h"
 
 namespace idsync::scim {
 

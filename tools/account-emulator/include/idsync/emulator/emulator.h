@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync::emulator {
 

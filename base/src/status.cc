@@ -1,4 +1,4 @@
-#include "idsync/mapping/status.h"
+#include "idsync/base/status.h"
 
 namespace idsync {
 

@@ -1,10 +1,10 @@
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace idsync::mapping {
+namespace idsync::base {
 namespace {
 
 TEST(JsonQuote, PlainTextOnlyGetsQuotes) {
@@ -100,4 +100,4 @@ TEST(AppendJsonString, ReusesCapacity) {
 }
 
 }  // namespace
-}  // namespace idsync::mapping
+}  // namespace idsync::base

@@ -1,6 +1,6 @@
-#include "idsync/mapping/json_text.h"
+#include "idsync/base/json_text.h"
 
-namespace idsync::mapping {
+namespace idsync::base {
 
 namespace {
 
@@ -60,4 +60,4 @@ std::string JsonQuote(std::string_view text) {
   return out;
 }
 
-}  // namespace idsync::mapping
+}  // namespace idsync::base

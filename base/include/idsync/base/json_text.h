@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace idsync::mapping {
+namespace idsync::base {
 
 // Appends `text` as a JSON string literal, quotes included, to `*out`. Only
 // `*out` may allocate, so a caller reusing its capacity pays nothing.
@@ -17,4 +17,4 @@ void AppendJsonString(std::string_view text, std::string* out);
 // `text` as a JSON string literal, quotes included.
 std::string JsonQuote(std::string_view text);
 
-}  // namespace idsync::mapping
+}  // namespace idsync::base

@@ -44,7 +44,27 @@ Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
   Status s(code_, std::string(context) + ": " + message_);
   s.retry_after_seconds_ = retry_after_seconds_;
+  s.payloads_ = payloads_;
   return s;
+}
+
+Status& Status::SetPayload(std::string_view key, std::string value) {
+  if (ok()) return *this;
+  for (auto& [k, v] : payloads_) {
+    if (k == key) {
+      v = std::move(value);
+      return *this;
+    }
+  }
+  payloads_.emplace_back(std::string(key), std::move(value));
+  return *this;
+}
+
+std::optional<std::string_view> Status::GetPayload(std::string_view key) const {
+  for (const auto& [k, v] : payloads_) {
+    if (k == key) return std::string_view(v);
+  }
+  return std::nullopt;
 }
 
 Status InvalidArgumentError(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }

@@ -171,22 +171,6 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
   return state;
 }
 
-Result<mapping::Catalog> CatalogFromJson(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgumentError("catalog: not valid JSON");
-  return ParseCatalog(j);
-}
-
-std::string CatalogToJson(const mapping::Catalog& catalog) {
-  json areas = json::array();
-  for (const auto& area : catalog.areas()) {
-    json items = json::array();
-    for (const auto& item : area.items) items.push_back({{"key", item.key}, {"label", item.label}});
-    areas.push_back({{"key", area.key}, {"label", area.label}, {"items", items}});
-  }
-  return json{{"levels", {"none", "read", "edit"}}, {"areas", areas}}.dump();
-}
-
 void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog) {
   for (std::size_t i = 0; i < state.users.size(); ++i) {
     state.users[i].levels = catalog.ExpandLenient(state.permissions[i]);

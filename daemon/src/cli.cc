@@ -54,10 +54,9 @@ mapping::Catalog OfflineCatalog(const std::string& config_path) {
   if (!EnterStoreOwner(path).ok()) return mapping::Catalog::Builtin();
   Result<std::unique_ptr<store::Store>> store = store::Store::Open(*url);
   if (!store.ok()) return mapping::Catalog::Builtin();
-  Result<std::optional<std::string>> cached = (*store)->GetMeta("catalog");
+  Result<std::optional<mapping::Catalog>> cached = (*store)->account_cache().GetCatalog();
   if (!cached.ok() || !cached->has_value()) return mapping::Catalog::Builtin();
-  Result<mapping::Catalog> catalog = CatalogFromJson(**cached);
-  return catalog.ok() ? std::move(catalog).value() : mapping::Catalog::Builtin();
+  return std::move(**cached);
 }
 
 }  // namespace cli

@@ -342,7 +342,7 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
     Result<mapping::Catalog> fetched = live->account->GetCatalog();
     if (!fetched.ok()) return account_failed("GET /catalog", fetched.status());
     catalog = std::move(fetched).value();
-    live->store->PutMeta("catalog", CatalogToJson(catalog)).IgnoreError();
+    live->store->account_cache().PutCatalog(catalog).IgnoreError();
   }
   // Every preset and permission key against the catalog in force.
   std::optional<Loaded> again = LoadConfigAndRules(args, catalog, config::SecretUse::kAll, err);
@@ -383,10 +383,10 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
 }
 
 Result<std::string> StatusJson(const config::Config& config, store::Store& store) {
-  ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store.RecentRuns(10));
-  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> pending, store.Unfinished());
-  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> failed, store.Failed(20));
-  ASSIGN_OR_RETURN(store::AuditCheck check, store.VerifyAudit(std::nullopt));
+  ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store.runs().RecentRuns(10));
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> pending, store.outbox().Unfinished());
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> failed, store.outbox().Failed(20));
+  ASSIGN_OR_RETURN(store::AuditCheck check, store.audit().Verify(std::nullopt));
   const std::vector<SourceStatus> sources = LoadSourceStatuses(config, store);
   ordered_json j;
   j["runs"] = ordered_json::array();
@@ -404,7 +404,7 @@ Result<std::string> StatusJson(const config::Config& config, store::Store& store
   }
   auto entry = [](const store::OutboxEntry& e) {
     return ordered_json{{"id", e.id},
-                        {"op", e.op},
+                        {"op", std::string(mapping::OpKindName(e.kind))},
                         {"email", e.email},
                         {"state", std::string(store::OutboxStateName(e.state))},
                         {"attempts", e.attempts},
@@ -446,10 +446,10 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
     out << *text << "\n";
     return kExitOk;
   }
-  auto runs = store->RecentRuns(10);
-  auto pending = store->Unfinished();
-  auto failed = store->Failed(20);
-  auto check = store->VerifyAudit(std::nullopt);
+  auto runs = store->runs().RecentRuns(10);
+  auto pending = store->outbox().Unfinished();
+  auto failed = store->outbox().Failed(20);
+  auto check = store->audit().Verify(std::nullopt);
   for (const Status& s : {runs.status(), pending.status(), failed.status(), check.status()}) {
     if (!s.ok()) {
       err << "idsync: store: " << s.message() << "\n";
@@ -490,13 +490,14 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   }
   out << "Pending operations: " << pending->size() << "\n";
   for (const auto& e : *pending) {
-    out << "  " << e.op << " " << e.email << " (" << store::OutboxStateName(e.state) << ", "
-        << e.attempts << " attempts" << (e.error.empty() ? "" : ": " + e.error) << ")\n";
+    out << "  " << mapping::OpKindName(e.kind) << " " << e.email << " ("
+        << store::OutboxStateName(e.state) << ", " << e.attempts << " attempts"
+        << (e.error.empty() ? "" : ": " + e.error) << ")\n";
   }
   out << "Failed operations (latest " << failed->size() << "):\n";
   for (const auto& e : *failed) {
-    out << "  " << FormatTime(e.updated_ms) << "  " << e.op << " " << e.email << ": " << e.error
-        << "\n";
+    out << "  " << FormatTime(e.updated_ms) << "  " << mapping::OpKindName(e.kind) << " " << e.email
+        << ": " << e.error << "\n";
   }
   out << "Audit log: " << check->entries << " entries, head "
       << (check->head.empty() ? "(empty)" : check->head)
@@ -557,7 +558,7 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
   if (!store) return exit;
   if (verify) {
-    Result<store::AuditCheck> check = store->VerifyAudit(head);
+    Result<store::AuditCheck> check = store->audit().Verify(head);
     if (!check.ok()) {
       err << "idsync: store: " << check.status().message() << "\n";
       return kExitFailed;
@@ -577,7 +578,7 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
     err << "idsync: " << since.status().message() << "\n";
     return kExitUsage;
   }
-  Result<std::vector<store::AuditEntry>> entries = store->Audit(*since);
+  Result<std::vector<store::AuditEntry>> entries = store->audit().Since(*since);
   if (!entries.ok()) {
     err << "idsync: store: " << entries.status().message() << "\n";
     return kExitFailed;

@@ -17,9 +17,9 @@ std::int64_t WallNowMs() {
 
 SourceStatus LoadStatus(store::Store& store, const config::SourceConfig& source) {
   SourceStatus status;
-  Result<std::optional<std::string>> stored = store.GetMeta(SourceStateKey(source.name));
+  Result<std::optional<SourceStatus>> stored = store.sources().GetHealth(source.name);
   if (stored.ok() && stored->has_value()) {
-    status = SourceStatusFromJson(source.name, **stored);
+    status = std::move(**stored);
   } else {
     status.never_read = true;
   }
@@ -41,8 +41,6 @@ Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& con
   return std::make_unique<mapping::RuleSet>(std::move(rules));
 }
 
-std::string SourceStateKey(const std::string& source) { return "source_state:" + source; }
-
 std::string SourceStatusJson(const SourceStatus& s) {
   nlohmann::ordered_json j;
   j["name"] = s.name;
@@ -55,23 +53,6 @@ std::string SourceStatusJson(const SourceStatus& s) {
   j["users"] = s.users;
   j["groups"] = s.groups;
   return j.dump();
-}
-
-SourceStatus SourceStatusFromJson(const std::string& name, const std::string& json) {
-  SourceStatus s;
-  s.name = name;
-  s.never_read = true;
-  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
-  if (!j.is_object()) return s;
-  s.type = j.value("type", "");
-  s.failing = j.value("failing", false);
-  s.never_read = j.value("never_read", false);
-  s.last_success_ms = j.value("last_success_ms", std::int64_t{0});
-  s.last_error_ms = j.value("last_error_ms", std::int64_t{0});
-  s.last_error = j.value("last_error", "");
-  s.users = j.value("users", std::int64_t{0});
-  s.groups = j.value("groups", std::int64_t{0});
-  return s;
 }
 
 SourceReads ReadAllSources(const config::Config& config, const ReadContext& context) {
@@ -108,7 +89,7 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
         store::SourceRead good;
         good.snapshot = std::move(*snapshot);
         good.read_ms = at;
-        context.store->PutSourceRead(good).IgnoreError();
+        context.store->sources().PutRead(good).IgnoreError();
         *snapshot = std::move(good.snapshot);
       }
       reads.snapshots.push_back(std::move(snapshot).value());
@@ -116,7 +97,8 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       // The read is never partially trusted: the last good read stands in.
       std::optional<store::SourceRead> last;
       if (context.store != nullptr) {
-        Result<std::optional<store::SourceRead>> stored = context.store->GetSourceRead(source.name);
+        Result<std::optional<store::SourceRead>> stored =
+            context.store->sources().GetRead(source.name);
         if (stored.ok()) last = std::move(stored).value();
       }
       mapping::SourceSnapshot stand_in;
@@ -141,7 +123,7 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       reads.errors.push_back(source.name + ": " + snapshot.status().message());
     }
     if (context.store != nullptr && context.record) {
-      context.store->PutMeta(SourceStateKey(source.name), SourceStatusJson(status)).IgnoreError();
+      context.store->sources().PutHealth(status).IgnoreError();
     }
     reads.states.push_back(std::move(status));
   }

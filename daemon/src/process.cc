@@ -66,18 +66,18 @@ struct ScimLive {
   std::unique_ptr<scim::ScimEndpoint> endpoint;
 };
 
-// Feed state under "feed:<source>:<key>" in the store's metadata.
+// A change feed's state, kept in the store under its source.
 class StoreFeedState : public mapping::FeedStateStore {
  public:
   StoreFeedState(store::Store& store, std::string source)
-      : store_(store), prefix_("feed:" + std::move(source) + ":") {}
+      : store_(store), source_(std::move(source)) {}
   Result<std::optional<std::string>> Load(const std::string& key) override {
-    Result<std::optional<std::string>> value = store_.GetMeta(prefix_ + key);
+    Result<std::optional<std::string>> value = store_.sources().GetFeedState(source_, key);
     if (value.ok() && value->has_value() && !(*value)->empty()) loaded_ = true;
     return value;
   }
   Status Save(const std::string& key, const std::string& value) override {
-    return store_.PutMeta(prefix_ + key, value);
+    return store_.sources().PutFeedState(source_, key, value);
   }
   // True once a feed found state saved by an earlier one (and returns to
   // false): the feed resumes from it rather than refreshing in full.
@@ -85,7 +85,7 @@ class StoreFeedState : public mapping::FeedStateStore {
 
  private:
   store::Store& store_;
-  std::string prefix_;
+  std::string source_;
   bool loaded_ = false;
 };
 
@@ -105,13 +105,6 @@ std::vector<scim::SourceTokens> ScimTokens(const config::Config& config) {
     if (s.type == config::SourceType::kScim) tokens.push_back({s.name, s.token_hashes});
   }
   return tokens;
-}
-
-// The limit a blocked plan's reason names, for the metrics.
-std::string LimitOf(const std::string& reason) {
-  if (reason.find("max_removals") != std::string::npos) return "max_removals";
-  if (reason.find("max_changes") != std::string::npos) return "max_changes";
-  return "last_admin";
 }
 
 }  // namespace
@@ -314,7 +307,7 @@ struct Process::Impl : public AdminBackend {
   }
 
   void ReportOutbox() {
-    Result<std::vector<store::OutboxEntry>> unfinished = store->Unfinished();
+    Result<std::vector<store::OutboxEntry>> unfinished = store->outbox().Unfinished();
     if (!unfinished.ok()) return;
     std::int64_t oldest = 0;
     for (const auto& e : *unfinished) {
@@ -341,16 +334,15 @@ struct Process::Impl : public AdminBackend {
       result = "failed";
       log.Error("run.failed", "the " + kind + " run failed",
                 {{"kind", kind}, {"error", report.status().message()}});
-      if (report.status().code() == StatusCode::kUnavailable ||
-          report.status().code() == StatusCode::kInternal) {
+      if (report.status().HasPayload(kStageKey, kStageStore)) {
         std::lock_guard<std::mutex> l(mu);
-        if (report.status().message().find("store") != std::string::npos) {
-          store_problem = report.status().message();
-        }
+        store_problem = report.status().message();
       }
     } else if (report->blocked) {
       result = "blocked";
-      for (const auto& reason : report->plan.reasons) metrics.SafetyTrip(LimitOf(reason));
+      for (mapping::SafetyLimit limit : report->plan.tripped) {
+        metrics.SafetyTrip(std::string(mapping::SafetyLimitName(limit)));
+      }
       log.Warning("run.blocked",
                   "a safety limit refused the plan; nothing was sent (review it with `idsync "
                   "plan`, then `idsync apply --force` with idsyncd stopped, or raise the limit)",
@@ -662,20 +654,19 @@ struct Process::Impl : public AdminBackend {
         it->second = std::move(marked);
       }
     }
-    const std::string key = SourceStateKey(source.name);
     SourceStatus status;
-    Result<std::optional<std::string>> stored = store->GetMeta(key);
+    Result<std::optional<SourceStatus>> stored = store->sources().GetHealth(source.name);
     if (stored.ok() && stored->has_value()) {
-      status = SourceStatusFromJson(source.name, **stored);
+      status = std::move(**stored);
     } else {
       status.name = source.name;
       status.never_read = true;
     }
-    status.type = "ldap";
+    status.type = SourceTypeName(source.type);
     status.failing = true;
     status.last_error = "change feed: " + error;
     status.last_error_ms = SystemNowMs();
-    store->PutMeta(key, SourceStatusJson(status)).IgnoreError();
+    store->sources().PutHealth(status).IgnoreError();
   }
 
   // After FeedFailed, a change delivered again: the source is read again.
@@ -691,16 +682,15 @@ struct Process::Impl : public AdminBackend {
         groups = static_cast<std::int64_t>(it->second->groups.size());
       }
     }
-    const std::string key = SourceStateKey(source.name);
-    Result<std::optional<std::string>> stored = store->GetMeta(key);
+    Result<std::optional<SourceStatus>> stored = store->sources().GetHealth(source.name);
     if (!stored.ok() || !stored->has_value()) return;
-    SourceStatus status = SourceStatusFromJson(source.name, **stored);
+    SourceStatus status = std::move(**stored);
     status.failing = false;
     status.never_read = false;
     status.last_success_ms = SystemNowMs();
     status.users = users;
     status.groups = groups;
-    store->PutMeta(key, SourceStatusJson(status)).IgnoreError();
+    store->sources().PutHealth(status).IgnoreError();
     metrics.SourceRead(source.name, true, users + groups, UnixNow());
   }
 
@@ -774,11 +764,8 @@ struct Process::Impl : public AdminBackend {
     std::shared_ptr<Generation> gen = Current();
     mapping::Catalog catalog = mapping::Catalog::Builtin();
     if (gen->config.catalog_source == config::CatalogSource::kAccount) {
-      Result<std::optional<std::string>> cached = store->GetMeta("catalog");
-      if (cached.ok() && cached->has_value()) {
-        Result<mapping::Catalog> parsed = CatalogFromJson(**cached);
-        if (parsed.ok()) catalog = std::move(parsed).value();
-      }
+      Result<std::optional<mapping::Catalog>> cached = store->account_cache().GetCatalog();
+      if (cached.ok() && cached->has_value()) catalog = std::move(**cached);
     }
     ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(gen->config, catalog));
     std::vector<std::shared_ptr<const mapping::SourceSnapshot>> held;

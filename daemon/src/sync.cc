@@ -84,11 +84,20 @@ AccountWrite WriteFor(const mapping::Operation& op, const mapping::Catalog& cata
   return w;
 }
 
-bool IsReduction(const store::OutboxEntry& e) { return e.op == "remove" || e.op == "revoke"; }
+bool IsReduction(const store::OutboxEntry& e) {
+  return e.kind == OpKind::kRemove || e.kind == OpKind::kRevoke;
+}
 
-bool OperationAdopts(const store::OutboxEntry& e) {
-  nlohmann::json j = nlohmann::json::parse(e.operation_json, nullptr, false);
-  return !j.is_discarded() && j.value("adopt", false);
+// Who is managed after a landed write: the policy the store records.
+// Invited and adopted users become managed (a user already managed keeps
+// how and since when); a deleted one is forgotten; updates and revokes of
+// managed users change nothing.
+store::Completion::Management ManagementAfter(const store::OutboxEntry& e, bool adopted) {
+  using M = store::Completion::Management;
+  if (e.write.kind == AccountWrite::Kind::kDelete) return M::kForget;
+  if (adopted) return M::kAdopted;
+  if (e.write.kind == AccountWrite::Kind::kInvite) return M::kInvited;
+  return M::kUnchanged;
 }
 
 std::string SummaryJson(const ApplyReport& r) {
@@ -107,23 +116,6 @@ std::string SummaryJson(const ApplyReport& r) {
   j["blocked"] = r.blocked;
   j["reasons"] = r.plan.reasons;
   return j.dump();
-}
-
-std::string ProjectsToJson(const std::vector<mapping::Project>& projects) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& p : projects) j.push_back({{"id", p.id}, {"name", p.name}});
-  return j.dump();
-}
-
-std::optional<std::vector<mapping::Project>> ProjectsFromJson(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_array()) return std::nullopt;
-  std::vector<mapping::Project> out;
-  for (const auto& p : j) {
-    if (!p.is_object()) return std::nullopt;
-    out.push_back({p.value("id", ""), p.value("name", "")});
-  }
-  return out;
 }
 
 }  // namespace
@@ -243,7 +235,7 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
   run.mapped = std::move(mapped).value();
   timer.Done("map");
 
-  ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
+  ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.mirror().Managed());
   std::unordered_set<std::string_view> managed_ids;
   managed_ids.reserve(managed.size());
   for (const auto& m : managed) managed_ids.insert(m.user_id);
@@ -276,7 +268,7 @@ Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point
                          const std::string& result, const std::string& error, ApplyReport& report) {
   report.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  Result<std::string> head = store_.AuditHead();
+  Result<std::string> head = store_.audit().Head();
   if (head.ok()) report.audit_head = *head;
   store::RunRecord run;
   run.id = report.run_id;
@@ -286,14 +278,14 @@ Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point
   run.error = error;
   run.summary_json = SummaryJson(report);
   run.audit_head = report.audit_head;
-  return store_.FinishRun(run);
+  return store_.runs().FinishRun(run);
 }
 
 Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   ApplyReport report;
-  RETURN_IF_ERROR(store_.CloseInterruptedRuns(now_()));
-  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("full", now_()));
+  RETURN_IF_ERROR(store_.runs().CloseInterruptedRuns(now_()));
+  ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("full", now_()));
 
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
     return FinishRun("full", started, result, error, report);
@@ -320,14 +312,14 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   PhaseTimer timer(report.timings);
   // The mirror follows the account as read, drift included; each landed
   // write then updates it.
-  RETURN_IF_ERROR(store_.ReplaceMirror(planned->account, now_()));
+  RETURN_IF_ERROR(store_.mirror().Replace(planned->account, now_()));
   timer.Done("mirror");
   if (config_.catalog_source == config::CatalogSource::kAccount) {
     // Offline commands (validate, explain) check against the account's catalog.
-    store_.PutMeta("catalog", CatalogToJson(planned->catalog)).IgnoreError();
+    store_.account_cache().PutCatalog(planned->catalog).IgnoreError();
   }
   // Partial runs between full runs use these without asking the account.
-  store_.PutMeta("projects", ProjectsToJson(planned->projects)).IgnoreError();
+  store_.account_cache().PutProjects(planned->projects).IgnoreError();
   report.snapshots = std::move(planned->snapshots);
   if (report.plan.blocked) {
     report.blocked = true;
@@ -353,7 +345,8 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
   for (const auto& email : plan.adopted) {
     auto it = by_email.find(email);
     if (it == by_email.end()) continue;
-    RETURN_IF_ERROR(store_.SetManaged({it->second->id, it->second->email, "adopted", now_()}));
+    RETURN_IF_ERROR(
+        store_.mirror().SetManaged({it->second->id, it->second->email, "adopted", now_()}));
     store::AuditEntry audit;
     audit.at_ms = now_();
     audit.run_id = report.run_id;
@@ -363,7 +356,7 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
     audit.source = options.source;
     audit.detail_json =
         R"({"reason":"adopt_existing: the address belongs to a person a source knows"})";
-    RETURN_IF_ERROR(store_.AppendAudit(audit).status());
+    RETURN_IF_ERROR(store_.audit().Append(audit).status());
   }
 
   std::vector<store::OutboxEntry> entries;
@@ -371,7 +364,8 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
   for (const auto& op : plan.operations) {
     store::OutboxEntry e;
     e.run_id = report.run_id;
-    e.op = std::string(mapping::OpKindName(op.kind));
+    e.kind = op.kind;
+    e.adopt = op.adopt;
     e.email = op.email;
     e.write = WriteFor(op, catalog);
     e.operation_json = OperationJson(op, catalog, projects);
@@ -381,7 +375,7 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
     entries.push_back(std::move(e));
   }
   // Every operation is durable before the first one is sent.
-  RETURN_IF_ERROR(store_.Enqueue(entries));
+  RETURN_IF_ERROR(store_.outbox().Enqueue(entries));
   return Execute(std::move(entries), report, options);
 }
 
@@ -389,26 +383,21 @@ Result<mapping::Catalog> Syncer::CachedCatalog() {
   if (config_.catalog_source != config::CatalogSource::kAccount) {
     return mapping::Catalog::Builtin();
   }
-  Result<std::optional<std::string>> cached = store_.GetMeta("catalog");
-  if (cached.ok() && cached->has_value()) {
-    Result<mapping::Catalog> catalog = CatalogFromJson(**cached);
-    if (catalog.ok()) return catalog;
-  }
+  Result<std::optional<mapping::Catalog>> cached = store_.account_cache().GetCatalog();
+  if (cached.ok() && cached->has_value()) return std::move(**cached);
   Result<mapping::Catalog> catalog = account_.GetCatalog();
   if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
-  store_.PutMeta("catalog", CatalogToJson(*catalog)).IgnoreError();
+  store_.account_cache().PutCatalog(*catalog).IgnoreError();
   return catalog;
 }
 
 Result<std::vector<mapping::Project>> Syncer::CachedProjects() {
-  Result<std::optional<std::string>> cached = store_.GetMeta("projects");
-  if (cached.ok() && cached->has_value()) {
-    std::optional<std::vector<mapping::Project>> projects = ProjectsFromJson(**cached);
-    if (projects.has_value()) return std::move(*projects);
-  }
+  Result<std::optional<std::vector<mapping::Project>>> cached =
+      store_.account_cache().GetProjects();
+  if (cached.ok() && cached->has_value()) return std::move(**cached);
   Result<std::vector<mapping::Project>> projects = account_.ListProjects();
   if (!projects.ok()) return projects.status().WithContext("reading the account's projects");
-  store_.PutMeta("projects", ProjectsToJson(*projects)).IgnoreError();
+  store_.account_cache().PutProjects(*projects).IgnoreError();
   return projects;
 }
 
@@ -421,7 +410,7 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   }
   ApplyReport report;
   report.failed_sources = request.failed_sources;
-  ASSIGN_OR_RETURN(report.run_id, store_.BeginRun("partial", now_()));
+  ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("partial", now_()));
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
     return FinishRun("partial", started, result, error, report);
   };
@@ -442,8 +431,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
                      mapping::Map(*rules, request.snapshots, map_options));
     timer.Done("map");
 
-    ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.Mirror());
-    ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.ManagedUsers());
+    ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.mirror().Users());
+    ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.mirror().Managed());
     std::set<std::string> managed_ids;
     for (const auto& m : managed) managed_ids.insert(m.user_id);
     const std::set<std::string> scope(emails.begin(), emails.end());
@@ -494,7 +483,7 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     };
     policy.max_removals = as_count(policy.max_removals);
     policy.max_changes = as_count(policy.max_changes);
-    ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store_.RecentRuns(1000));
+    ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store_.runs().RecentRuns(1000));
     const std::int64_t window_start = now_() - config_.safety.window.count();
     for (const auto& r : runs) {
       if (r.id == report.run_id || r.kind != "partial" || r.started_ms < window_start) continue;
@@ -530,8 +519,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
 }
 
 Status Syncer::Recover(ApplyReport& report, const ApplyOptions& options) {
-  ASSIGN_OR_RETURN(report.dropped, store_.DropPlanned(now_()));
-  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> sent, store_.Unfinished());
+  ASSIGN_OR_RETURN(report.dropped, store_.outbox().DropPlanned(now_()));
+  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> sent, store_.outbox().Unfinished());
   report.recovered = static_cast<std::int64_t>(sent.size());
   if (sent.empty()) return Status::Ok();
   return Execute(std::move(sent), report, options);
@@ -583,9 +572,10 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
         stop.store(true);
       }
       if (options.operation_done) {
-        options.operation_done(entries[i].op, local.applied > 0  ? "applied"
-                                              : local.failed > 0 ? "failed"
-                                                                 : "pending");
+        options.operation_done(std::string(mapping::OpKindName(entries[i].kind)),
+                               local.applied > 0  ? "applied"
+                               : local.failed > 0 ? "failed"
+                                                  : "pending");
       }
       progress.done += local.applied + local.failed;
       progress.failed = report.failed;
@@ -606,25 +596,27 @@ Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& rep
 
 Status Syncer::SendOne(const store::OutboxEntry& entry, const ApplyOptions& options,
                        ApplyReport& report, bool& stop) {
-  RETURN_IF_ERROR(store_.MarkSent(entry.id, now_()));
+  RETURN_IF_ERROR(store_.outbox().MarkSent(entry.id, now_()));
   Result<mapping::AccountRecord> written = account_.Write(entry.write);
   store::Completion done;
   done.entry_id = entry.id;
-  done.adopted = OperationAdopts(entry);
+  bool adopted = entry.adopt;
+  done.action = std::string(mapping::OpKindName(entry.kind));
 
   if (!written.ok() && written.status().code() == StatusCode::kAlreadyExists &&
       entry.write.kind == AccountWrite::Kind::kInvite) {
     // The person is already in the account (invited by hand, or by a run
     // whose answer was lost and whose key has expired).
-    const std::string existing_id = written.status().message();
+    const std::string existing_id(
+        written.status().GetPayload(mapping::kExistingUserIdKey).value_or(""));
     const std::string email = base::AsciiLower(entry.email);
     bool is_protected =
         std::find(config_.protect.begin(), config_.protect.end(), email) != config_.protect.end();
     if (!config_.adopt_existing || is_protected) {
-      RETURN_IF_ERROR(store_.Fail(entry.id,
-                                  "conflict: the account already has " + entry.email + " (" +
-                                      existing_id + ") and adopt_existing is false",
-                                  now_()));
+      RETURN_IF_ERROR(store_.outbox().Fail(entry.id,
+                                           "conflict: the account already has " + entry.email +
+                                               " (" + existing_id + ") and adopt_existing is false",
+                                           now_()));
       report.failed++;
       report.failures.push_back(entry.email + ": already in the account, not adopted");
       return Status::Ok();
@@ -636,36 +628,37 @@ Status Syncer::SendOne(const store::OutboxEntry& entry, const ApplyOptions& opti
     // Derived from the invite's key, so a retry after a crash replays it.
     adopt.idempotency_key = entry.write.idempotency_key + "-adopt";
     written = account_.Write(adopt);
-    done.adopted = true;
+    adopted = true;
     done.action = "adopt";
   }
 
   if (written.ok()) {
     done.at_ms = now_();
+    done.management = ManagementAfter(entry, adopted);
     if (entry.write.kind == AccountWrite::Kind::kDelete) {
       done.user_id = entry.write.user_id;
     } else {
-      done.user_id = written->id;
+      done.user_id = written->id.empty() ? entry.write.user_id : written->id;
       done.user = *written;
     }
-    RETURN_IF_ERROR(store_.Complete(done).status());
+    RETURN_IF_ERROR(store_.outbox().Complete(done).status());
     report.applied++;
     return Status::Ok();
   }
   const Status& s = written.status();
   if (s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kPermissionDenied) {
     // The account refuses our credentials: stop, keep everything pending.
-    RETURN_IF_ERROR(store_.NoteError(entry.id, s.ToString(), now_()));
+    RETURN_IF_ERROR(store_.outbox().NoteError(entry.id, s.ToString(), now_()));
     stop = true;
     return Status::Ok();
   }
   if (options.cancelled && options.cancelled()) {
     // Stopping (the client gave up its retries for it): the write stays
     // sent, and the next run finishes it with the same key.
-    RETURN_IF_ERROR(store_.NoteError(entry.id, s.ToString(), now_()));
+    RETURN_IF_ERROR(store_.outbox().NoteError(entry.id, s.ToString(), now_()));
     return Status::Ok();
   }
-  RETURN_IF_ERROR(store_.Fail(entry.id, s.ToString(), now_()));
+  RETURN_IF_ERROR(store_.outbox().Fail(entry.id, s.ToString(), now_()));
   report.failed++;
   report.failures.push_back(entry.email + ": " + s.message());
   return Status::Ok();

@@ -43,6 +43,18 @@ std::int64_t Limit::Allowed(std::int64_t managed) const {
   return static_cast<std::int64_t>(std::floor(allowed));
 }
 
+std::string_view SafetyLimitName(SafetyLimit limit) {
+  switch (limit) {
+    case SafetyLimit::kMaxRemovals:
+      return "max_removals";
+    case SafetyLimit::kMaxChanges:
+      return "max_changes";
+    case SafetyLimit::kLastAdmin:
+      return "last_admin";
+  }
+  return "last_admin";
+}
+
 std::string_view OpKindName(OpKind kind) {
   switch (kind) {
     case OpKind::kInvite:
@@ -404,10 +416,12 @@ void Planner::CheckSafety() {
   if (auto r = CheckLimit("max_removals", "removal", "removals", policy_.max_removals, removals,
                           policy_.window_removals, plan_.managed_before)) {
     plan_.reasons.push_back(std::move(*r));
+    plan_.tripped.push_back(SafetyLimit::kMaxRemovals);
   }
   if (auto r = CheckLimit("max_changes", "change", "changes", policy_.max_changes, changes,
                           policy_.window_changes, plan_.managed_before)) {
     plan_.reasons.push_back(std::move(*r));
+    plan_.tripped.push_back(SafetyLimit::kMaxChanges);
   }
   // Only a plan that takes the last active admin away is refused; an account
   // that has none already is not made worse by it.
@@ -417,6 +431,7 @@ void Planner::CheckSafety() {
                     [](const auto& entry) { return entry.second == Role::kAdmin; });
     if (!admin_left) {
       plan_.reasons.push_back("the plan would leave the account without an active admin");
+      plan_.tripped.push_back(SafetyLimit::kLastAdmin);
     }
   }
   if (!plan_.reasons.empty()) {

@@ -4,7 +4,7 @@
 
 #include <openssl/evp.h>
 
-namespace idsync::store::sqlite {
+namespace idsync::store {
 namespace {
 
 void AppendField(std::string& out, std::string_view value) {
@@ -51,4 +51,4 @@ Result<std::string> Sha256Hex(std::string_view data) {
 
 Result<std::string> AuditHash(const AuditEntry& entry) { return Sha256Hex(AuditCanonical(entry)); }
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store

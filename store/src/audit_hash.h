@@ -8,7 +8,7 @@
 #include "idsync/base/status.h"
 #include "idsync/store/store.h"
 
-namespace idsync::store::sqlite {
+namespace idsync::store {
 
 // The bytes hashed for `entry`: a version tag, then seq, at_ms, run_id,
 // action, email, user_id, source, detail_json and prev_hash, each written as
@@ -23,4 +23,4 @@ Result<std::string> AuditHash(const AuditEntry& entry);
 // Lower-case hex SHA-256 of `data`. kInternal if OpenSSL fails.
 Result<std::string> Sha256Hex(std::string_view data);
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store

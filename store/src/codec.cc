@@ -159,4 +159,95 @@ Result<mapping::AccountUser::Status> DecodeAccountStatus(std::string_view name) 
   return Corrupt("account status", name);
 }
 
+std::string EncodeCatalog(const mapping::Catalog& catalog) {
+  json areas = json::array();
+  for (const auto& area : catalog.areas()) {
+    json items = json::array();
+    for (const auto& item : area.items) items.push_back({{"key", item.key}, {"label", item.label}});
+    areas.push_back({{"key", area.key}, {"label", area.label}, {"items", items}});
+  }
+  return json{{"levels", {"none", "read", "edit"}}, {"areas", areas}}.dump();
+}
+
+Result<mapping::Catalog> DecodeCatalog(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("areas") || !j["areas"].is_array()) {
+    return DataLossError("stored catalog: expected {\"areas\": [...]}");
+  }
+  std::vector<mapping::CatalogArea> areas;
+  for (const json& a : j["areas"]) {
+    if (!a.is_object() || !a.contains("key") || !a["key"].is_string()) {
+      return DataLossError("stored catalog: an area without a key");
+    }
+    mapping::CatalogArea area;
+    area.key = a["key"].get<std::string>();
+    area.label = a.value("label", "");
+    if (a.contains("items") && a["items"].is_array()) {
+      for (const json& i : a["items"]) {
+        if (!i.is_object() || !i.contains("key") || !i["key"].is_string()) {
+          return DataLossError("stored catalog: an item of " + area.key + " without a key");
+        }
+        area.items.push_back({i["key"].get<std::string>(), i.value("label", "")});
+      }
+    }
+    areas.push_back(std::move(area));
+  }
+  Result<mapping::Catalog> catalog = mapping::Catalog::Create(std::move(areas));
+  if (!catalog.ok()) return DataLossError("stored catalog: " + catalog.status().message());
+  return catalog;
+}
+
+std::string EncodeProjects(const std::vector<mapping::Project>& projects) {
+  json j = json::array();
+  for (const auto& p : projects) j.push_back({{"id", p.id}, {"name", p.name}});
+  return j.dump();
+}
+
+Result<std::vector<mapping::Project>> DecodeProjects(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return DataLossError("stored projects: expected an array");
+  std::vector<mapping::Project> out;
+  for (const auto& p : j) {
+    if (!p.is_object() || !p.contains("id") || !p["id"].is_string()) {
+      return DataLossError("stored projects: a project without an id");
+    }
+    out.push_back({p["id"].get<std::string>(), p.value("name", "")});
+  }
+  return out;
+}
+
+std::string EncodeHealth(const SourceHealth& s) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["type"] = s.type;
+  j["failing"] = s.failing;
+  j["never_read"] = s.never_read;
+  j["last_success_ms"] = s.last_success_ms;
+  j["last_error_ms"] = s.last_error_ms;
+  j["last_error"] = s.last_error;
+  j["users"] = s.users;
+  j["groups"] = s.groups;
+  return j.dump();
+}
+
+Result<SourceHealth> DecodeHealth(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return DataLossError("stored source health: expected an object");
+  SourceHealth s;
+  try {
+    s.name = j.value("name", "");
+    s.type = j.value("type", "");
+    s.failing = j.value("failing", false);
+    s.never_read = j.value("never_read", false);
+    s.last_success_ms = j.value("last_success_ms", std::int64_t{0});
+    s.last_error_ms = j.value("last_error_ms", std::int64_t{0});
+    s.last_error = j.value("last_error", "");
+    s.users = j.value("users", std::int64_t{0});
+    s.groups = j.value("groups", std::int64_t{0});
+  } catch (const json::exception& e) {
+    return DataLossError(std::string("stored source health: ") + e.what());
+  }
+  return s;
+}
+
 }  // namespace idsync::store::sqlite

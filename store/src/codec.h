@@ -12,6 +12,7 @@
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/ports.h"
+#include "idsync/store/source_state.h"
 
 namespace idsync::store::sqlite {
 
@@ -32,5 +33,19 @@ Result<std::vector<std::string>> DecodeStrings(std::string_view json);
 Result<mapping::Role> DecodeRole(std::string_view name);                  // "member" | "admin"
 std::string_view AccountStatusName(mapping::AccountUser::Status status);  // "invited" | "active"
 Result<mapping::AccountUser::Status> DecodeAccountStatus(std::string_view name);
+
+// The account's catalog: {"levels": [...], "areas": [{"key", "label", "items":
+// [{"key", "label"}]}]}, as the account's GET /catalog answers.
+std::string EncodeCatalog(const mapping::Catalog& catalog);
+Result<mapping::Catalog> DecodeCatalog(std::string_view json);
+
+// [{"id": "p_1", "name": "support-bot"}, ...]
+std::string EncodeProjects(const std::vector<mapping::Project>& projects);
+Result<std::vector<mapping::Project>> DecodeProjects(std::string_view json);
+
+// {"name", "type", "failing", "never_read", "last_success_ms",
+//  "last_error_ms", "last_error", "users", "groups"}
+std::string EncodeHealth(const SourceHealth& health);
+Result<SourceHealth> DecodeHealth(std::string_view json);
 
 }  // namespace idsync::store::sqlite

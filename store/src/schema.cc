@@ -104,9 +104,46 @@ CREATE TABLE source_reads (
 );
 )sql";
 
+// Version 3: typed columns and tables where version 1 kept facts in JSON or
+// under metadata keys. An outbox entry's adopt flag becomes a column (read
+// from the operation JSON of entries written before, so that a sent adopt
+// still finishes as one); the account's catalog and projects, each source's
+// health and each change feed's state get tables of their own, filled from
+// the metadata rows; the metadata table goes.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE outbox ADD COLUMN adopt INTEGER NOT NULL DEFAULT 0 CHECK (adopt IN (0, 1));
+UPDATE outbox SET adopt = 1
+  WHERE json_valid(operation_json) AND json_extract(operation_json, '$.adopt') = 1;
+CREATE TABLE account_cache (
+  what  TEXT PRIMARY KEY CHECK (what IN ('catalog', 'projects')),
+  value TEXT NOT NULL
+);
+INSERT INTO account_cache (what, value)
+  SELECT key, value FROM meta WHERE key IN ('catalog', 'projects');
+CREATE TABLE source_health (
+  source TEXT PRIMARY KEY,
+  json   TEXT NOT NULL
+);
+INSERT INTO source_health (source, json)
+  SELECT substr(key, 14), value FROM meta
+  WHERE key LIKE 'source!_state:%' ESCAPE '!' AND length(key) > 13;
+CREATE TABLE feed_state (
+  source TEXT NOT NULL,
+  key    TEXT NOT NULL,
+  value  BLOB NOT NULL,
+  PRIMARY KEY (source, key)
+);
+INSERT INTO feed_state (source, key, value)
+  SELECT substr(key, 6, instr(substr(key, 6), ':') - 1),
+         substr(key, 6 + instr(substr(key, 6), ':')), value
+  FROM meta WHERE key LIKE 'feed:%' AND instr(substr(key, 6), ':') > 1;
+DROP TABLE meta;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 }  // namespace

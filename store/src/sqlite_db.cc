@@ -4,13 +4,9 @@
 
 namespace idsync::store::sqlite {
 
-Status Error(sqlite3* db, int rc, std::string_view what) {
-  std::string message(what);
-  message += ": ";
-  // sqlite3_errmsg describes the latest failure on the connection, which is
-  // the one being reported (calls are serialized); without a connection only
-  // the code's generic text is known.
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+namespace {
+
+Status ErrorFor(int rc, std::string message) {
   switch (rc) {
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -34,6 +30,20 @@ Status Error(sqlite3* db, int rc, std::string_view what) {
     default:
       return InternalError(std::move(message));
   }
+}
+
+}  // namespace
+
+Status Error(sqlite3* db, int rc, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  // sqlite3_errmsg describes the latest failure on the connection, which is
+  // the one being reported (calls are serialized); without a connection only
+  // the code's generic text is known.
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  Status status = ErrorFor(rc, std::move(message));
+  status.SetPayload(kStageKey, std::string(kStageStore));
+  return status;
 }
 
 Result<Stmt> Stmt::Prepare(sqlite3* db, std::string_view sql) {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/testing/status_matchers.h"
+
 namespace idsync::config {
 namespace {
 
@@ -119,7 +121,7 @@ TEST_P(ConfigErrorTest, ReportsFileLineColumnAndMessage) {
   const ErrorCase& c = GetParam();
   Result<Config> config = ParseConfig(c.yaml, "t.yaml");
   ASSERT_FALSE(config.ok()) << "accepted:\n" << c.yaml;
-  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(config, StatusIs(StatusCode::kInvalidArgument));
   if (c.prefix_only) {
     EXPECT_EQ(config.status().message().substr(0, c.message.size()), c.message)
         << config.status().message();
@@ -825,7 +827,7 @@ TEST(ParseDuration, AcceptsUnitsAndCombinations) {
 TEST(ParseDuration, RefusesEverythingElse) {
   for (const char* text : {"", "15 minutes", "-1s", "10", "1.5h", "s", "30m1h", "1m30m", "1H",
                            " 1s", "1s ", "99999999999999999999s"}) {
-    EXPECT_EQ(ParseDuration(text).status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(ParseDuration(text), StatusIs(StatusCode::kInvalidArgument)) << text;
   }
 }
 
@@ -852,7 +854,7 @@ TEST(ParseLimit, AcceptsCountsAndPercentages) {
 TEST(ParseLimit, RefusesEverythingElse) {
   for (const char* text : {"", "-1", "101%", "150%", "%", "5 %", "1.5", "ten", "-5%", "5%%", "None",
                            "unlimited", "none%"}) {
-    EXPECT_EQ(ParseLimit(text).status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(ParseLimit(text), StatusIs(StatusCode::kInvalidArgument)) << text;
   }
 }
 
@@ -870,7 +872,7 @@ TEST(ParseByteSize, AcceptsUnits) {
 
 TEST(ParseByteSize, RefusesEverythingElse) {
   for (const char* text : {"", "1 MiB", "MiB", "-1", "1.5MiB", "1mib", "1TB"}) {
-    EXPECT_EQ(ParseByteSize(text).status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(ParseByteSize(text), StatusIs(StatusCode::kInvalidArgument)) << text;
   }
 }
 

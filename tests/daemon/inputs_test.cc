@@ -104,7 +104,7 @@ TEST_F(InputsTest, NeverReadHoldsEverything) {
 TEST_F(InputsTest, ReadingWithoutRecordingKeepsNothing) {
   SourceReads good = Read(/*record=*/false, 1000);
   ASSERT_TRUE(good.failed.empty());
-  auto stored = store_->GetSourceRead("hr");
+  auto stored = store_->sources().GetRead("hr");
   ASSERT_TRUE(stored.ok());
   EXPECT_FALSE(stored->has_value());
   EXPECT_TRUE(LoadSourceStatuses(config_, *store_)[0].never_read);

@@ -166,7 +166,7 @@ TEST_F(PartialRunTest, PlansOnlyThePeopleInScopeAgainstTheMirror) {
       << "a partial run reads nothing from the account and writes only its people";
 
   // The run is recorded as a partial run; the invite is audited as usual.
-  auto runs = store_->RecentRuns(1);
+  auto runs = store_->runs().RecentRuns(1);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
   EXPECT_EQ((*runs)[0].kind, "partial");

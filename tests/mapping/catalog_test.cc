@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/testing/status_matchers.h"
+
 namespace idsync::mapping {
 namespace {
 
@@ -116,7 +118,7 @@ TEST(Catalog, CreateRejectsBadKeys) {
   for (const Case& c : cases) {
     Result<Catalog> catalog = Catalog::Create(c.areas);
     ASSERT_FALSE(catalog.ok()) << c.what;
-    EXPECT_EQ(catalog.status().code(), StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(catalog, StatusIs(StatusCode::kInvalidArgument)) << c.what;
   }
 }
 
@@ -151,7 +153,7 @@ TEST(Catalog, ExpandAbsentKeysAreNone) {
 TEST(Catalog, ExpandRejectsUnknownKeyNamingIt) {
   Result<ItemLevels> levels = Catalog::Builtin().Expand({{"build", R}, {"build.nothing", E}});
   ASSERT_FALSE(levels.ok());
-  EXPECT_EQ(levels.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(levels, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_NE(levels.status().message().find("build.nothing"), std::string::npos);
 }
 
@@ -298,7 +300,7 @@ TEST(PresetBook, CreateErrors) {
   for (const Case& c : cases) {
     Result<PresetBook> book = PresetBook::Create(Catalog::Builtin(), c.custom);
     ASSERT_FALSE(book.ok()) << c.what;
-    EXPECT_EQ(book.status().code(), StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(book, StatusIs(StatusCode::kInvalidArgument)) << c.what;
     for (const std::string& word : c.message_mentions) {
       EXPECT_NE(book.status().message().find(word), std::string::npos)
           << c.what << ": " << book.status().message();

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/testing/status_matchers.h"
+
 namespace idsync::mapping {
 namespace {
 
@@ -141,7 +143,7 @@ TEST(NormalizeDn, RejectsInvalid) {
   for (const std::string& dn : cases) {
     Result<std::string> normal = NormalizeDn(dn);
     ASSERT_FALSE(normal.ok()) << dn << " -> " << *normal;
-    EXPECT_EQ(normal.status().code(), StatusCode::kInvalidArgument) << dn;
+    EXPECT_THAT(normal, StatusIs(StatusCode::kInvalidArgument)) << dn;
   }
 }
 

@@ -1,4 +1,5 @@
 // The account port's defaults: what an adapter gets without overriding them.
+
 #include "idsync/mapping/ports.h"
 
 #include <string>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "idsync/mapping/catalog.h"
+#include "idsync/testing/status_matchers.h"
 
 namespace idsync::mapping {
 namespace {
@@ -83,7 +85,7 @@ TEST(AccountDirectoryDefaults, ListingAndPageErrorsComeBackWhole) {
     ++pages;
     return Status::Ok();
   });
-  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(pages, 0);
   account.fail_ = false;
   s = account.ForEachCompactUserPage(

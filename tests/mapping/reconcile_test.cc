@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/testing/status_matchers.h"
+
 namespace idsync::mapping {
 namespace {
 
@@ -234,7 +236,7 @@ TEST(Reconcile, NullInputIsInvalidArgument) {
   for (const Case& c : cases) {
     Result<Plan> plan = Reconcile(c.input, TestCatalog(), {});
     ASSERT_FALSE(plan.ok()) << c.name;
-    EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument) << c.name;
+    EXPECT_THAT(plan, StatusIs(StatusCode::kInvalidArgument)) << c.name;
   }
   ReconcileInput all;
   all.people = &people;
@@ -248,7 +250,7 @@ TEST(Reconcile, UnknownProjectNameIsNotFound) {
   w.people = {Person("ana@corp.example", "rnnn", {"support-bot", "nope-bot"})};
   Result<Plan> plan = w.TryRun();
   ASSERT_FALSE(plan.ok());
-  EXPECT_EQ(plan.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(plan, StatusIs(StatusCode::kNotFound));
   EXPECT_NE(plan.status().message().find("\"nope-bot\""), std::string::npos)
       << plan.status().message();
   EXPECT_NE(plan.status().message().find("staff"), std::string::npos) << plan.status().message();
@@ -260,7 +262,7 @@ TEST(Reconcile, ProjectNamesAreExactAndRepeatedNameTakesFirst) {
   EXPECT_EQ(Ops(w.Run()), Lines{"invite ana@corp.example: member rnnn [p1,p3]"});
 
   w.people = {Person("ana@corp.example", "rnnn", {"Support-Bot"})};
-  EXPECT_EQ(w.TryRun().status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(w.TryRun(), StatusIs(StatusCode::kNotFound));
 }
 
 TEST(Reconcile, InvitesPersonWithoutAccountUser) {
@@ -776,6 +778,9 @@ TEST(Reconcile, RemovalLimitAtBelowAndAboveThreshold) {
     EXPECT_EQ(plan.blocked, c.blocked) << label;
     EXPECT_FALSE(plan.forced) << label;
     EXPECT_EQ(plan.reasons, c.reason.empty() ? Lines{} : Lines{c.reason}) << label;
+    EXPECT_EQ(plan.tripped, c.reason.empty() ? std::vector<SafetyLimit>{}
+                                             : std::vector<SafetyLimit>{SafetyLimit::kMaxRemovals})
+        << label;
   }
 }
 
@@ -802,6 +807,9 @@ TEST(Reconcile, ChangeLimitCountsEveryOperation) {
     ASSERT_EQ(plan.operations.size(), 3u);
     EXPECT_EQ(plan.blocked, c.blocked) << c.limit.value;
     EXPECT_EQ(plan.reasons, c.reason.empty() ? Lines{} : Lines{c.reason}) << c.limit.value;
+    EXPECT_EQ(plan.tripped, c.reason.empty() ? std::vector<SafetyLimit>{}
+                                             : std::vector<SafetyLimit>{SafetyLimit::kMaxChanges})
+        << c.limit.value;
   }
 }
 
@@ -925,6 +933,9 @@ TEST(Reconcile, LastActiveAdminIsKept) {
     EXPECT_FALSE(plan.operations.empty()) << c.name;
     EXPECT_EQ(plan.blocked, c.blocked) << c.name;
     EXPECT_EQ(plan.reasons, c.blocked ? Lines{kNoAdmin} : Lines{}) << c.name;
+    EXPECT_EQ(plan.tripped, c.blocked ? std::vector<SafetyLimit>{SafetyLimit::kLastAdmin}
+                                      : std::vector<SafetyLimit>{})
+        << c.name;
 
     policy.force = true;
     const Plan forced = w.Run(policy);

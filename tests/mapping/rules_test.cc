@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/testing/status_matchers.h"
+
 namespace idsync::mapping {
 namespace {
 
@@ -197,7 +199,7 @@ TEST(RuleSetCompile, Errors) {
   for (const Case& c : cases) {
     Result<RuleSet> set = Compile(c.rules, c.known_sources);
     ASSERT_FALSE(set.ok()) << c.what;
-    EXPECT_EQ(set.status().code(), StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(set, StatusIs(StatusCode::kInvalidArgument)) << c.what;
     EXPECT_NE(set.status().message().find(c.mention), std::string::npos)
         << c.what << ": " << set.status().message();
   }
@@ -208,7 +210,7 @@ TEST(RuleSetCompile, GrantsNothingMessage) {
   rule.role = Role::kMember;
   Result<RuleSet> set = Compile({rule});
   ASSERT_FALSE(set.ok());
-  EXPECT_EQ(set.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(set, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_EQ(set.status().message(),
             "rule \"members\" grants nothing: give it a role admin, a preset, a permission above "
             "none, or a project");
@@ -639,7 +641,7 @@ TEST(Map, MaxDepthExceededFails) {
   RuleSet set = Compile(RulePerGroup({"G0"})).value();
   Result<MappingResult> result = Map(set, {Chain(6, 5)});
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result, StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_NE(result.status().message().find("corp-ad"), std::string::npos)
       << result.status().message();
   EXPECT_NE(result.status().message().find("CN=G0,"), std::string::npos)
@@ -667,7 +669,7 @@ TEST(Map, DeepNestingNeedsNoRecursion) {
   // Without the cycle, the chain is kLevels deep: one less allowed fails.
   snap.groups[kLevels].member_groups.clear();
   snap.max_depth = kLevels - 1;
-  EXPECT_EQ(Map(set, {snap}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Map(set, {snap}), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 // --- Map: identity ------------------------------------------------------------
@@ -903,7 +905,7 @@ TEST(Map, MemberIndexOutOfRangeIsAnError) {
   snap.groups[0].member_users.push_back(7);
   Result<MappingResult> result = Map(set, {snap});
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(result, StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -388,7 +388,7 @@ TEST_F(PersistenceTest, PutLoadDeleteRoundTrip) {
   EXPECT_EQ(by_id["User/u1"].source, "okta");
   EXPECT_EQ(by_id["Group/g1"].version, 2);
 
-  Result<std::vector<store::ScimResourceRow>> rows = store_->ScimResources("okta");
+  Result<std::vector<store::ScimResourceRow>> rows = store_->scim().List("okta");
   ASSERT_TRUE(rows.ok());
   for (const auto& row : *rows) EXPECT_EQ(row.updated_ms, 1234);
 

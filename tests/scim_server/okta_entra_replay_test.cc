@@ -145,7 +145,7 @@ TEST_F(ReplayTest, OktaUserLifecycle) {
       false);
 
   // Nothing of the password reached the store.
-  Result<std::vector<store::ScimResourceRow>> rows = h_->store().ScimResources("okta");
+  Result<std::vector<store::ScimResourceRow>> rows = h_->store().scim().List("okta");
   ASSERT_TRUE(rows.ok());
   for (const auto& row : *rows) EXPECT_EQ(row.json.find("Pa55word"), std::string::npos);
 }

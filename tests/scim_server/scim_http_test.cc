@@ -153,7 +153,7 @@ TEST_F(ScimHttpTest, ResourcesSurviveARestartAndPasswordsAreNotStored) {
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(json::parse(got.body)["userName"], "pat@x.test");
 
-  Result<std::vector<store::ScimResourceRow>> rows = h_->store().ScimResources("okta");
+  Result<std::vector<store::ScimResourceRow>> rows = h_->store().scim().List("okta");
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].id, id);
@@ -176,7 +176,7 @@ TEST_F(ScimHttpTest, ConcurrentCreatesAllLand) {
   EXPECT_EQ(created.load(), kThreads * kEach);
   const json list = json::parse(h_->Call("GET", "/scim/v2/Users?count=1", kOkta).body);
   EXPECT_EQ(list["totalResults"], kThreads * kEach);
-  Result<std::vector<store::ScimResourceRow>> rows = h_->store().ScimResources("okta");
+  Result<std::vector<store::ScimResourceRow>> rows = h_->store().scim().List("okta");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), static_cast<std::size_t>(kThreads * kEach));
 }

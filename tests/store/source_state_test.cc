@@ -1,4 +1,6 @@
 // The store's SCIM resources and each source's last good read: round trips,
+
+#include "idsync/testing/status_matchers.h"
 // restart, replacement, and damage found on read.
 #include <filesystem>
 #include <string>
@@ -111,13 +113,13 @@ TEST(SnapshotCodecTest, MemberIndexOutOfRangeIsRefused) {
 TEST_F(SourceStateTest, LastGoodReadSurvivesReopenAndIsReplaced) {
   {
     auto store = Open();
-    auto none = store->GetSourceRead("corp");
+    auto none = store->sources().GetRead("corp");
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(none->has_value());
-    ASSERT_TRUE(store->PutSourceRead({Sample(), 1000}).ok());
+    ASSERT_TRUE(store->sources().PutRead({Sample(), 1000}).ok());
   }
   auto store = Open();
-  auto read = store->GetSourceRead("corp");
+  auto read = store->sources().GetRead("corp");
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_TRUE(read->has_value());
   EXPECT_EQ((*read)->read_ms, 1000);
@@ -126,56 +128,56 @@ TEST_F(SourceStateTest, LastGoodReadSurvivesReopenAndIsReplaced) {
   mapping::SourceSnapshot smaller = Sample();
   smaller.users.resize(1);
   smaller.groups.clear();
-  ASSERT_TRUE(store->PutSourceRead({smaller, 2000}).ok());
-  read = store->GetSourceRead("corp");
+  ASSERT_TRUE(store->sources().PutRead({smaller, 2000}).ok());
+  read = store->sources().GetRead("corp");
   ASSERT_TRUE(read.ok());
   EXPECT_EQ((*read)->read_ms, 2000);
   EXPECT_EQ((*read)->snapshot.users.size(), 1u);
-  EXPECT_FALSE(store->GetSourceRead("other")->has_value());
+  EXPECT_FALSE(store->sources().GetRead("other")->has_value());
 }
 
 TEST_F(SourceStateTest, DamagedReadIsAnErrorNotAnEmptyDirectory) {
   {
     auto store = Open();
-    ASSERT_TRUE(store->PutSourceRead({Sample(), 1000}).ok());
+    ASSERT_TRUE(store->sources().PutRead({Sample(), 1000}).ok());
   }
   Raw("UPDATE source_reads SET snapshot = substr(snapshot, 1, 20)");
   auto store = Open();
-  auto read = store->GetSourceRead("corp");
+  auto read = store->sources().GetRead("corp");
   ASSERT_FALSE(read.ok());
-  EXPECT_EQ(read.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(read, StatusIs(StatusCode::kInternal));
 }
 
 TEST_F(SourceStateTest, ScimResourcesArePerSourceAndSurviveReopen) {
   {
     auto store = Open();
-    ASSERT_TRUE(store->PutScimResource({"okta", "User", "1", "{\"a\":1}", 1, 10}).ok());
-    ASSERT_TRUE(store->PutScimResource({"okta", "Group", "g", "{}", 1, 10}).ok());
-    ASSERT_TRUE(store->PutScimResource({"entra", "User", "1", "{\"e\":1}", 3, 10}).ok());
+    ASSERT_TRUE(store->scim().Put({"okta", "User", "1", "{\"a\":1}", 1, 10}).ok());
+    ASSERT_TRUE(store->scim().Put({"okta", "Group", "g", "{}", 1, 10}).ok());
+    ASSERT_TRUE(store->scim().Put({"entra", "User", "1", "{\"e\":1}", 3, 10}).ok());
     // Replacing keeps one row.
-    ASSERT_TRUE(store->PutScimResource({"okta", "User", "1", "{\"a\":2}", 2, 20}).ok());
+    ASSERT_TRUE(store->scim().Put({"okta", "User", "1", "{\"a\":2}", 2, 20}).ok());
   }
   auto store = Open();
-  auto okta = store->ScimResources("okta");
+  auto okta = store->scim().List("okta");
   ASSERT_TRUE(okta.ok());
   ASSERT_EQ(okta->size(), 2u);
   EXPECT_EQ((*okta)[0].type, "Group");
   EXPECT_EQ((*okta)[1].json, "{\"a\":2}");
   EXPECT_EQ((*okta)[1].version, 2);
   EXPECT_EQ((*okta)[1].updated_ms, 20);
-  ASSERT_TRUE(store->DeleteScimResource("okta", "User", "1").ok());
-  ASSERT_TRUE(store->DeleteScimResource("okta", "User", "missing").ok());
-  EXPECT_EQ(store->ScimResources("okta")->size(), 1u);
-  ASSERT_EQ(store->ScimResources("entra")->size(), 1u);
-  EXPECT_EQ((*store->ScimResources("entra"))[0].json, "{\"e\":1}");
+  ASSERT_TRUE(store->scim().Delete("okta", "User", "1").ok());
+  ASSERT_TRUE(store->scim().Delete("okta", "User", "missing").ok());
+  EXPECT_EQ(store->scim().List("okta")->size(), 1u);
+  ASSERT_EQ(store->scim().List("entra")->size(), 1u);
+  EXPECT_EQ((*store->scim().List("entra"))[0].json, "{\"e\":1}");
 }
 
 TEST_F(SourceStateTest, ScimResourceOfUnknownTypeIsRefused) {
   auto store = Open();
-  EXPECT_EQ(store->PutScimResource({"okta", "Printer", "1", "{}", 1, 1}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->PutScimResource({"okta", "User", "", "{}", 1, 1}).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_THAT(store->scim().Put({"okta", "Printer", "1", "{}", 1, 1}),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store->scim().Put({"okta", "User", "", "{}", 1, 1}),
+              StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,7 +12,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "idsync/testing/status_matchers.h"
+
 #include "audit_hash.h"
+#include "codec.h"
 #include "schema.h"
 
 namespace idsync::store {
@@ -103,7 +107,7 @@ int LatestSchemaVersion() { return sqlite::Migrations().back().version; }
 OutboxEntry MakeEntry(const std::string& key, int priority = 0, std::int64_t run_id = 0) {
   OutboxEntry e;
   e.run_id = run_id;
-  e.op = "invite";
+  e.kind = mapping::OpKind::kInvite;
   e.email = key + "@example.com";
   e.write.kind = AccountWrite::Kind::kInvite;
   e.write.email = e.email;
@@ -147,7 +151,8 @@ void ExpectSameWrite(const AccountWrite& a, const AccountWrite& b) {
 void ExpectSameEntry(const OutboxEntry& a, const OutboxEntry& b) {
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.run_id, b.run_id);
-  EXPECT_EQ(a.op, b.op);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.adopt, b.adopt);
   EXPECT_EQ(a.email, b.email);
   ExpectSameWrite(a.write, b.write);
   EXPECT_EQ(a.operation_json, b.operation_json);
@@ -182,14 +187,15 @@ std::vector<std::int64_t> Ids(const std::vector<OutboxEntry>& entries) {
 
 TEST_F(StoreTest, OpenCreatesPrivateFileInWalModeAtLatestSchema) {
   Store& store = Open();
-  ASSERT_TRUE(store.PutMeta("k", "v").ok());
+  ASSERT_TRUE(store.runs().BeginRun("full", 1).ok());
   EXPECT_EQ(FileMode(path_), 0600);
   // The -wal file exists while the store is open and takes the file's mode.
   EXPECT_EQ(FileMode(path_ + "-wal"), 0600);
   RawDb raw(path_);
   EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Int("PRAGMA user_version"), LatestSchemaVersion());
-  for (const char* table : {"runs", "outbox", "mirror", "managed", "audit", "meta"}) {
+  for (const char* table : {"runs", "outbox", "mirror", "managed", "audit", "scim_resources",
+                            "source_reads", "source_health", "feed_state", "account_cache"}) {
     EXPECT_EQ(raw.Int(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                                   "AND name = '") +
                       table + "'"),
@@ -226,7 +232,7 @@ TEST_F(StoreTest, OpenRejectsOtherUrls) {
   for (const Case& c : cases) {
     Result<std::unique_ptr<Store>> store = Store::Open(c.url);
     ASSERT_FALSE(store.ok()) << c.url;
-    EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument) << c.url;
+    EXPECT_THAT(store, StatusIs(StatusCode::kInvalidArgument)) << c.url;
     if (!c.message.empty()) {
       EXPECT_EQ(store.status().message(), c.message) << c.url;
     }
@@ -238,21 +244,21 @@ TEST_F(StoreTest, OpenRejectsOtherUrls) {
 TEST_F(StoreTest, OpenInMissingDirectoryIsUnavailableAndCreatesNothing) {
   Result<std::unique_ptr<Store>> store = Store::Open("sqlite://" + (dir_ / "nodir/x.db").string());
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store, StatusIs(StatusCode::kUnavailable));
   EXPECT_FALSE(fs::exists(dir_ / "nodir"));
 }
 
 TEST_F(StoreTest, OpenDirectoryIsUnavailable) {
   Result<std::unique_ptr<Store>> store = Store::Open("sqlite://" + dir_.string());
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(store, StatusIs(StatusCode::kUnavailable));
 }
 
 TEST_F(StoreTest, OpenFileThatIsNotADatabaseFails) {
   std::ofstream(path_) << "this is not an SQLite database, just some text that is long enough\n";
   Result<std::unique_ptr<Store>> store = Store::Open(Url());
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+  EXPECT_THAT(store, StatusIs(StatusCode::kFailedPrecondition)) << store.status().ToString();
 }
 
 TEST_F(StoreTest, OpenKeepsModeOfExistingFile) {
@@ -266,18 +272,22 @@ TEST_F(StoreTest, ReopenKeepsDataAndVersion) {
   std::vector<OutboxEntry> entries = {MakeEntry("a")};
   {
     Store& store = Open();
-    ASSERT_TRUE(store.PutMeta("catalog", "{}").ok());
-    ASSERT_TRUE(store.Enqueue(entries).ok());
+    ASSERT_TRUE(store.account_cache().PutProjects({{"p_1", "support-bot"}}).ok());
+    ASSERT_TRUE(store.outbox().Enqueue(entries).ok());
     AuditEntry a;
     a.action = "adopt";
-    ASSERT_TRUE(store.AppendAudit(a).ok());
+    ASSERT_TRUE(store.audit().Append(a).ok());
     store_.reset();
   }
   Store& store = Open();
-  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>("{}"));
-  ASSERT_EQ(store.Unfinished()->size(), 1u);
-  ExpectSameEntry(store.Unfinished()->front(), entries[0]);
-  EXPECT_EQ(store.VerifyAudit(std::nullopt)->entries, 1);
+  std::optional<std::vector<mapping::Project>> projects =
+      store.account_cache().GetProjects().value();
+  ASSERT_TRUE(projects.has_value());
+  ASSERT_EQ(projects->size(), 1u);
+  EXPECT_EQ((*projects)[0].name, "support-bot");
+  ASSERT_EQ(store.outbox().Unfinished()->size(), 1u);
+  ExpectSameEntry(store.outbox().Unfinished()->front(), entries[0]);
+  EXPECT_EQ(store.audit().Verify(std::nullopt)->entries, 1);
   RawDb raw(path_);
   EXPECT_EQ(raw.Int("PRAGMA user_version"), LatestSchemaVersion());
 }
@@ -288,10 +298,11 @@ TEST_F(StoreTest, TwoStoresShareOneFile) {
   Result<std::unique_ptr<Store>> cli = Store::Open(Url());
   ASSERT_TRUE(cli.ok()) << cli.status().ToString();
   std::vector<OutboxEntry> entries = {MakeEntry("a")};
-  ASSERT_TRUE(daemon.Enqueue(entries).ok());
-  ASSERT_EQ((*cli)->Unfinished()->size(), 1u);
-  ASSERT_TRUE((*cli)->PutMeta("k", "from cli").ok());
-  EXPECT_EQ(daemon.GetMeta("k").value(), std::optional<std::string>("from cli"));
+  ASSERT_TRUE(daemon.outbox().Enqueue(entries).ok());
+  ASSERT_EQ((*cli)->outbox().Unfinished()->size(), 1u);
+  ASSERT_TRUE((*cli)->sources().PutFeedState("corp", "cookie", "from cli").ok());
+  EXPECT_EQ(daemon.sources().GetFeedState("corp", "cookie").value(),
+            std::optional<std::string>("from cli"));
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {
@@ -303,7 +314,7 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   }
   Result<std::unique_ptr<Store>> store = Store::Open(Url());
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store, StatusIs(StatusCode::kFailedPrecondition));
 }
 
 // --- migrations, with lists of the test's own ---
@@ -348,7 +359,7 @@ TEST_F(MigrationTest, FailedMigrationLeavesPreviousVersionWhole) {
       {2, "CREATE TABLE u (a INTEGER); INSERT INTO no_such_table VALUES (1);"},
   };
   Status status = sqlite::ApplyMigrations(raw_->get(), list);
-  EXPECT_EQ(status.code(), StatusCode::kInternal) << status.ToString();
+  EXPECT_THAT(status, StatusIs(StatusCode::kInternal)) << status.ToString();
   EXPECT_NE(status.message().find("schema migration 2"), std::string::npos) << status.message();
   EXPECT_EQ(raw_->Int("PRAGMA user_version"), 1);
   EXPECT_EQ(raw_->Int("SELECT count(*) FROM sqlite_master WHERE name = 'u'"), 0);
@@ -357,8 +368,74 @@ TEST_F(MigrationTest, FailedMigrationLeavesPreviousVersionWhole) {
 TEST_F(MigrationTest, NewerVersionIsFailedPrecondition) {
   raw_->Exec("PRAGMA user_version = 3");
   const sqlite::Migration list[] = {{1, "CREATE TABLE t (a INTEGER);"}};
-  EXPECT_EQ(sqlite::ApplyMigrations(raw_->get(), list).code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(sqlite::ApplyMigrations(raw_->get(), list),
+              StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_EQ(raw_->Int("SELECT count(*) FROM sqlite_master WHERE name = 't'"), 0);
+}
+
+TEST_F(StoreTest, AStoreOfSchemaTwoOpensAndFinishesItsSentAdoptions) {
+  // A store as the release before typed columns wrote it: the adopt flag
+  // only in the operation JSON, the catalog, projects, source health and
+  // feed cursors under metadata keys.
+  {
+    RawDb raw(path_, /*create=*/true);
+    const std::span<const sqlite::Migration> all = sqlite::Migrations();
+    ASSERT_TRUE(sqlite::ApplyMigrations(raw.get(), all.subspan(0, 2)).ok());
+    ASSERT_EQ(raw.Int("PRAGMA user_version"), 2);
+    std::vector<OutboxEntry> seed = {MakeEntry("adopting"), MakeEntry("plain")};
+    Result<std::string> write = sqlite::EncodeWrite(seed[0].write);
+    ASSERT_TRUE(write.ok());
+    for (const char* key : {"adopting", "plain"}) {
+      const bool adopt = std::string(key) == "adopting";
+      raw.Exec(std::string("INSERT INTO outbox (op, email, idempotency_key, write_json, "
+                           "operation_json, source, state, attempts, created_ms, updated_ms) "
+                           "VALUES ('update', 'x@example.com', '") +
+               key + "', '" + *write + "', '" +
+               (adopt ? R"({"op":"update","adopt":true})" : R"({"op":"update"})") +
+               "', 'full-run', 'sent', 1, 1, 1)");
+    }
+    raw.Exec("INSERT INTO meta (key, value) VALUES ('catalog', '" +
+             sqlite::EncodeCatalog(mapping::Catalog::Builtin()) + "')");
+    raw.Exec(R"(INSERT INTO meta (key, value) VALUES ('projects', '[{"id":"p_1","name":"bot"}]'))");
+    raw.Exec(R"(INSERT INTO meta (key, value) VALUES ('source_state:corp-ad', )"
+             R"('{"name":"corp-ad","type":"ldap","failing":true,"last_error":"down"}'))");
+    raw.Exec("INSERT INTO meta (key, value) VALUES ('feed:corp-ad:cookie', 'rid=001,csn=x')");
+  }
+  Store& store = Open();
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), LatestSchemaVersion());
+  EXPECT_EQ(raw.Int("SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 0);
+  std::vector<OutboxEntry> unfinished = store.outbox().Unfinished().value();
+  ASSERT_EQ(unfinished.size(), 2u);
+  EXPECT_EQ(unfinished[0].write.idempotency_key, "adopting");
+  EXPECT_TRUE(unfinished[0].adopt);
+  EXPECT_EQ(unfinished[0].kind, mapping::OpKind::kUpdate);
+  EXPECT_FALSE(unfinished[1].adopt);
+  EXPECT_EQ(unfinished[0].state, OutboxState::kSent);
+  // ... and it finishes as an adoption would.
+  Completion c;
+  c.entry_id = unfinished[0].id;
+  c.user = MakeUser("u-1", "x@example.com");
+  c.user_id = "u-1";
+  c.action = "update";
+  c.management = Completion::Management::kAdopted;
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  EXPECT_EQ(store.mirror().Managed()->front().how, "adopted");
+
+  std::optional<mapping::Catalog> catalog = store.account_cache().GetCatalog().value();
+  ASSERT_TRUE(catalog.has_value());
+  EXPECT_EQ(catalog->item_count(), mapping::Catalog::Builtin().item_count());
+  std::optional<std::vector<mapping::Project>> projects =
+      store.account_cache().GetProjects().value();
+  ASSERT_TRUE(projects.has_value());
+  ASSERT_EQ(projects->size(), 1u);
+  EXPECT_EQ((*projects)[0].name, "bot");
+  std::optional<SourceHealth> health = store.sources().GetHealth("corp-ad").value();
+  ASSERT_TRUE(health.has_value());
+  EXPECT_TRUE(health->failing);
+  EXPECT_EQ(health->last_error, "down");
+  EXPECT_EQ(store.sources().GetFeedState("corp-ad", "cookie").value(),
+            std::optional<std::string>("rid=001,csn=x"));
 }
 
 // --- outbox ---
@@ -368,7 +445,7 @@ TEST_F(StoreTest, EnqueueAssignsIdsInOrderAndStoresEntriesPlanned) {
   std::vector<OutboxEntry> entries = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c")};
   entries[1].state = OutboxState::kDone;  // ignored: new entries are planned
   entries[1].attempts = 4;
-  ASSERT_TRUE(store.Enqueue(entries).ok());
+  ASSERT_TRUE(store.outbox().Enqueue(entries).ok());
   EXPECT_GT(entries[0].id, 0);
   EXPECT_EQ(entries[1].id, entries[0].id + 1);
   EXPECT_EQ(entries[2].id, entries[0].id + 2);
@@ -377,7 +454,7 @@ TEST_F(StoreTest, EnqueueAssignsIdsInOrderAndStoresEntriesPlanned) {
     EXPECT_EQ(e.attempts, 0);
     EXPECT_EQ(e.updated_ms, e.created_ms);
   }
-  std::vector<OutboxEntry> stored = store.Unfinished().value();
+  std::vector<OutboxEntry> stored = store.outbox().Unfinished().value();
   ASSERT_EQ(stored.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) ExpectSameEntry(stored[i], entries[i]);
 }
@@ -399,40 +476,40 @@ TEST_F(StoreTest, EnqueueRejectsDuplicateKeysAtomically) {
     Store& store = Open();
     std::vector<OutboxEntry> first;
     for (const std::string& key : c.stored) first.push_back(MakeEntry(key));
-    ASSERT_TRUE(store.Enqueue(first).ok());
+    ASSERT_TRUE(store.outbox().Enqueue(first).ok());
     std::vector<OutboxEntry> batch;
     for (const std::string& key : c.batch) batch.push_back(MakeEntry(key));
-    Status status = store.Enqueue(batch);
-    EXPECT_EQ(status.code(), StatusCode::kAlreadyExists) << status.ToString();
+    Status status = store.outbox().Enqueue(batch);
+    EXPECT_THAT(status, StatusIs(StatusCode::kAlreadyExists)) << status.ToString();
     for (const OutboxEntry& e : batch) EXPECT_EQ(e.id, 0);
-    EXPECT_EQ(store.Unfinished()->size(), c.stored.size());
+    EXPECT_EQ(store.outbox().Unfinished()->size(), c.stored.size());
   }
 }
 
 TEST_F(StoreTest, EnqueueRejectsEmptyKey) {
   Store& store = Open();
   std::vector<OutboxEntry> batch = {MakeEntry("a"), MakeEntry("")};
-  EXPECT_EQ(store.Enqueue(batch).code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(store.Unfinished()->empty());
+  EXPECT_THAT(store.outbox().Enqueue(batch), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_TRUE(store.outbox().Unfinished()->empty());
 }
 
 TEST_F(StoreTest, EnqueueRejectsTextThatIsNotUtf8) {
   Store& store = Open();
   std::vector<OutboxEntry> batch = {MakeEntry("a"), MakeEntry("b")};
   batch[1].write.name = std::string("Bad \xff name");
-  EXPECT_EQ(store.Enqueue(batch).code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(store.Unfinished()->empty());
+  EXPECT_THAT(store.outbox().Enqueue(batch), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_TRUE(store.outbox().Unfinished()->empty());
 }
 
 TEST_F(StoreTest, EnqueueRefusesUnknownRun) {
   // Foreign keys are on: an entry must belong to a run that exists (or none).
   Store& store = Open();
-  std::int64_t run = store.BeginRun("apply", 1).value();
+  std::int64_t run = store.runs().BeginRun("apply", 1).value();
   std::vector<OutboxEntry> ok = {MakeEntry("a", 0, run), MakeEntry("b", 0, 0)};
-  ASSERT_TRUE(store.Enqueue(ok).ok());
+  ASSERT_TRUE(store.outbox().Enqueue(ok).ok());
   std::vector<OutboxEntry> bad = {MakeEntry("c", 0, run + 100)};
-  EXPECT_EQ(store.Enqueue(bad).code(), StatusCode::kInternal);
-  std::vector<OutboxEntry> stored = store.Unfinished().value();
+  EXPECT_THAT(store.outbox().Enqueue(bad), StatusIs(StatusCode::kInternal));
+  std::vector<OutboxEntry> stored = store.outbox().Unfinished().value();
   ASSERT_EQ(stored.size(), 2u);
   EXPECT_EQ(stored[0].run_id, run);
   EXPECT_EQ(stored[1].run_id, 0);
@@ -442,28 +519,30 @@ TEST_F(StoreTest, UnfinishedOrdersByPriorityThenId) {
   Store& store = Open();
   std::vector<OutboxEntry> entries = {MakeEntry("a", 0), MakeEntry("b", 5), MakeEntry("c", 0),
                                       MakeEntry("d", 5), MakeEntry("e", 1), MakeEntry("f", -1)};
-  ASSERT_TRUE(store.Enqueue(entries).ok());
+  ASSERT_TRUE(store.outbox().Enqueue(entries).ok());
   auto id = [&](int i) { return entries[static_cast<std::size_t>(i)].id; };
-  EXPECT_EQ(Ids(store.Unfinished().value()),
+  EXPECT_EQ(Ids(store.outbox().Unfinished().value()),
             (std::vector<std::int64_t>{id(1), id(3), id(4), id(0), id(2), id(5)}));
 }
 
 TEST_F(StoreTest, UnfinishedHoldsPlannedAndSentOnly) {
   Store& store = Open();
   std::vector<OutboxEntry> dropped = {MakeEntry("dropped")};
-  ASSERT_TRUE(store.Enqueue(dropped).ok());
-  ASSERT_EQ(store.DropPlanned(4).value(), 1);
+  ASSERT_TRUE(store.outbox().Enqueue(dropped).ok());
+  ASSERT_EQ(store.outbox().DropPlanned(4).value(), 1);
   std::vector<OutboxEntry> e = {MakeEntry("planned"), MakeEntry("sent"), MakeEntry("done"),
                                 MakeEntry("failed")};
-  ASSERT_TRUE(store.Enqueue(e).ok());
-  ASSERT_TRUE(store.MarkSent(e[1].id, 2).ok());
-  ASSERT_TRUE(store.MarkSent(e[2].id, 2).ok());
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[1].id, 2).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[2].id, 2).ok());
   Completion c;
   c.entry_id = e[2].id;
   c.user_id = "u-done";
-  ASSERT_TRUE(store.Complete(c).ok());
-  ASSERT_TRUE(store.Fail(e[3].id, "rejected", 3).ok());
-  EXPECT_EQ(Ids(store.Unfinished().value()), (std::vector<std::int64_t>{e[0].id, e[1].id}));
+  c.action = "invite";
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[3].id, "rejected", 3).ok());
+  EXPECT_EQ(Ids(store.outbox().Unfinished().value()),
+            (std::vector<std::int64_t>{e[0].id, e[1].id}));
 }
 
 // Each transition from each state: the outcome and the state after it.
@@ -504,41 +583,42 @@ TEST_F(StoreTest, OutboxTransitions) {
   for (const Case& c : cases) {
     SCOPED_TRACE("case " + std::to_string(n) + " from " + std::string(OutboxStateName(c.from)));
     std::vector<OutboxEntry> batch = {MakeEntry("k" + std::to_string(n++))};
-    ASSERT_TRUE(store.Enqueue(batch).ok());
+    ASSERT_TRUE(store.outbox().Enqueue(batch).ok());
     const std::int64_t id = batch[0].id;
     Completion done;
     done.entry_id = id;
     done.user_id = "u" + std::to_string(id);
+    done.action = "invite";
     switch (c.from) {
       case S::kPlanned:
         break;
       case S::kSent:
-        ASSERT_TRUE(store.MarkSent(id, 10).ok());
+        ASSERT_TRUE(store.outbox().MarkSent(id, 10).ok());
         break;
       case S::kDone:
-        ASSERT_TRUE(store.Complete(done).ok());
+        ASSERT_TRUE(store.outbox().Complete(done).ok());
         break;
       case S::kFailed:
-        ASSERT_TRUE(store.Fail(id, "no", 10).ok());
+        ASSERT_TRUE(store.outbox().Fail(id, "no", 10).ok());
         break;
       case S::kDropped:
-        ASSERT_TRUE(store.DropPlanned(10).ok());
+        ASSERT_TRUE(store.outbox().DropPlanned(10).ok());
         break;
     }
-    const std::string head_before = store.AuditHead().value();
+    const std::string head_before = store.audit().Head().value();
     Status status;
     switch (c.op) {
       case Op::kMarkSent:
-        status = store.MarkSent(id, 20);
+        status = store.outbox().MarkSent(id, 20);
         break;
       case Op::kNoteError:
-        status = store.NoteError(id, "timeout", 20);
+        status = store.outbox().NoteError(id, "timeout", 20);
         break;
       case Op::kFail:
-        status = store.Fail(id, "rejected", 20);
+        status = store.outbox().Fail(id, "rejected", 20);
         break;
       case Op::kComplete:
-        status = store.Complete(done).status();
+        status = store.outbox().Complete(done).status();
         break;
     }
     EXPECT_EQ(status.code(), c.code) << status.ToString();
@@ -547,7 +627,7 @@ TEST_F(StoreTest, OutboxTransitions) {
               OutboxStateName(c.to));
     // Only a successful Complete writes an audit entry.
     const bool audited = c.op == Op::kComplete && c.code == C::kOk;
-    EXPECT_EQ(store.AuditHead().value() != head_before, audited);
+    EXPECT_EQ(store.audit().Head().value() != head_before, audited);
   }
 }
 
@@ -556,19 +636,20 @@ TEST_F(StoreTest, TransitionsOfUnknownEntryAreNotFound) {
   Completion c;
   c.entry_id = 42;
   c.user_id = "u";
-  EXPECT_EQ(store.MarkSent(42, 1).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.NoteError(42, "x", 1).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.Fail(42, "x", 1).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store.Complete(c).status().code(), StatusCode::kNotFound);
+  c.action = "invite";
+  EXPECT_THAT(store.outbox().MarkSent(42, 1), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.outbox().NoteError(42, "x", 1), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.outbox().Fail(42, "x", 1), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store.outbox().Complete(c), StatusIs(StatusCode::kNotFound));
 }
 
 TEST_F(StoreTest, MarkSentCountsAttempts) {
   Store& store = Open();
   std::vector<OutboxEntry> e = {MakeEntry("a")};
-  ASSERT_TRUE(store.Enqueue(e).ok());
-  ASSERT_TRUE(store.MarkSent(e[0].id, 2000).ok());
-  ASSERT_TRUE(store.MarkSent(e[0].id, 3000).ok());
-  OutboxEntry stored = store.Unfinished()->front();
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[0].id, 2000).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[0].id, 3000).ok());
+  OutboxEntry stored = store.outbox().Unfinished()->front();
   EXPECT_EQ(stored.state, OutboxState::kSent);
   EXPECT_EQ(stored.attempts, 2);
   EXPECT_EQ(stored.updated_ms, 3000);
@@ -578,10 +659,10 @@ TEST_F(StoreTest, MarkSentCountsAttempts) {
 TEST_F(StoreTest, NoteErrorRecordsErrorAndKeepsState) {
   Store& store = Open();
   std::vector<OutboxEntry> e = {MakeEntry("a")};
-  ASSERT_TRUE(store.Enqueue(e).ok());
-  ASSERT_TRUE(store.MarkSent(e[0].id, 2000).ok());
-  ASSERT_TRUE(store.NoteError(e[0].id, "503 from the account", 2500).ok());
-  OutboxEntry stored = store.Unfinished()->front();
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[0].id, 2000).ok());
+  ASSERT_TRUE(store.outbox().NoteError(e[0].id, "503 from the account", 2500).ok());
+  OutboxEntry stored = store.outbox().Unfinished()->front();
   EXPECT_EQ(stored.state, OutboxState::kSent);
   EXPECT_EQ(stored.error, "503 from the account");
   EXPECT_EQ(stored.updated_ms, 2500);
@@ -591,29 +672,29 @@ TEST_F(StoreTest, NoteErrorRecordsErrorAndKeepsState) {
 TEST_F(StoreTest, FailedListsNewestFirstWithLimit) {
   Store& store = Open();
   std::vector<OutboxEntry> e = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c"), MakeEntry("d")};
-  ASSERT_TRUE(store.Enqueue(e).ok());
-  ASSERT_TRUE(store.Fail(e[0].id, "first", 30).ok());
-  ASSERT_TRUE(store.Fail(e[1].id, "second", 10).ok());
-  ASSERT_TRUE(store.Fail(e[2].id, "third", 20).ok());
-  std::vector<OutboxEntry> failed = store.Failed(0).value();
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[0].id, "first", 30).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[1].id, "second", 10).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[2].id, "third", 20).ok());
+  std::vector<OutboxEntry> failed = store.outbox().Failed(0).value();
   EXPECT_EQ(Ids(failed), (std::vector<std::int64_t>{e[0].id, e[2].id, e[1].id}));
   EXPECT_EQ(failed[0].error, "first");
   EXPECT_EQ(failed[0].state, OutboxState::kFailed);
-  EXPECT_EQ(Ids(store.Failed(2).value()), (std::vector<std::int64_t>{e[0].id, e[2].id}));
+  EXPECT_EQ(Ids(store.outbox().Failed(2).value()), (std::vector<std::int64_t>{e[0].id, e[2].id}));
 }
 
 TEST_F(StoreTest, DropPlannedDropsOnlyPlanned) {
   Store& store = Open();
   std::vector<OutboxEntry> e = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c"), MakeEntry("d")};
-  ASSERT_TRUE(store.Enqueue(e).ok());
-  ASSERT_TRUE(store.MarkSent(e[1].id, 5).ok());
-  ASSERT_TRUE(store.Fail(e[3].id, "no", 5).ok());
-  EXPECT_EQ(store.DropPlanned(9).value(), 2);
-  EXPECT_EQ(Ids(store.Unfinished().value()), (std::vector<std::int64_t>{e[1].id}));
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[1].id, 5).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[3].id, "no", 5).ok());
+  EXPECT_EQ(store.outbox().DropPlanned(9).value(), 2);
+  EXPECT_EQ(Ids(store.outbox().Unfinished().value()), (std::vector<std::int64_t>{e[1].id}));
   RawDb raw(path_);
   EXPECT_EQ(raw.Text("SELECT group_concat(state, ',') FROM (SELECT state FROM outbox ORDER BY id)"),
             "dropped,sent,dropped,failed");
-  EXPECT_EQ(store.DropPlanned(10).value(), 0);
+  EXPECT_EQ(store.outbox().DropPlanned(10).value(), 0);
 }
 
 TEST_F(StoreTest, AccountWriteRoundTripsForEveryKind) {
@@ -680,9 +761,9 @@ TEST_F(StoreTest, AccountWriteRoundTripsForEveryKind) {
     e.write = c.write;
     entries.push_back(e);
   }
-  ASSERT_TRUE(store.Enqueue(entries).ok());
+  ASSERT_TRUE(store.outbox().Enqueue(entries).ok());
   store_.reset();  // read back from the file, not from anything cached
-  std::vector<OutboxEntry> stored = Open().Unfinished().value();
+  std::vector<OutboxEntry> stored = Open().outbox().Unfinished().value();
   ASSERT_EQ(stored.size(), cases.size());
   for (std::size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].name);
@@ -697,17 +778,20 @@ class CompleteTest : public StoreTest {
   // One entry of `kind`, sent, in run 1.
   OutboxEntry Sent(AccountWrite::Kind kind, const std::string& op, const std::string& user_id) {
     Store& store = *store_;
-    if (run_ == 0) run_ = store.BeginRun("apply", 100).value();
+    if (run_ == 0) run_ = store.runs().BeginRun("apply", 100).value();
     OutboxEntry e = MakeEntry(op + "-" + user_id, 0, run_);
-    e.op = op;
+    e.kind = op == "invite"   ? mapping::OpKind::kInvite
+             : op == "remove" ? mapping::OpKind::kRemove
+             : op == "revoke" ? mapping::OpKind::kRevoke
+                              : mapping::OpKind::kUpdate;
     e.email = user_id + "@example.com";
     e.write.kind = kind;
     e.write.user_id = kind == AccountWrite::Kind::kInvite ? "" : user_id;
     e.operation_json = R"({"op":")" + op + R"(","rules":["r1"]})";
     e.source = "scim:okta";
     std::vector<OutboxEntry> batch = {e};
-    EXPECT_TRUE(store.Enqueue(batch).ok());
-    EXPECT_TRUE(store.MarkSent(batch[0].id, 200).ok());
+    EXPECT_TRUE(store.outbox().Enqueue(batch).ok());
+    EXPECT_TRUE(store.outbox().MarkSent(batch[0].id, 200).ok());
     return batch[0];
   }
   std::int64_t run_ = 0;
@@ -721,23 +805,25 @@ TEST_F(CompleteTest, InviteUpdatesMirrorManagedAndAudit) {
   c.at_ms = 5000;
   c.user = MakeUser("u-1", "u-1@example.com");
   c.user_id = "u-1";
-  Result<std::string> head = store.Complete(c);
+  c.action = "invite";
+  c.management = Completion::Management::kInvited;
+  Result<std::string> head = store.outbox().Complete(c);
   ASSERT_TRUE(head.ok()) << head.status().ToString();
-  EXPECT_EQ(*head, store.AuditHead().value());
-  EXPECT_TRUE(store.Unfinished()->empty());
+  EXPECT_EQ(*head, store.audit().Head().value());
+  EXPECT_TRUE(store.outbox().Unfinished()->empty());
 
-  std::vector<AccountRecord> mirror = store.Mirror().value();
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
   ASSERT_EQ(mirror.size(), 1u);
   ExpectSameUser(mirror[0], *c.user);
 
-  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  std::vector<ManagedUser> managed = store.mirror().Managed().value();
   ASSERT_EQ(managed.size(), 1u);
   EXPECT_EQ(managed[0].user_id, "u-1");
   EXPECT_EQ(managed[0].email, "u-1@example.com");
   EXPECT_EQ(managed[0].how, "invited");
   EXPECT_EQ(managed[0].since_ms, 5000);
 
-  std::vector<AuditEntry> audit = store.Audit(0).value();
+  std::vector<AuditEntry> audit = store.audit().Since(0).value();
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].seq, 1);
   EXPECT_EQ(audit[0].at_ms, 5000);
@@ -759,20 +845,20 @@ TEST_F(CompleteTest, AdoptionMakesUserManagedAsAdoptedWithGivenAction) {
   c.at_ms = 6000;
   c.user = MakeUser("u-7", "u-7@example.com");
   c.user_id = "u-7";
-  c.adopted = true;
+  c.management = Completion::Management::kAdopted;
   c.action = "adopt";
-  ASSERT_TRUE(store.Complete(c).ok());
-  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  std::vector<ManagedUser> managed = store.mirror().Managed().value();
   ASSERT_EQ(managed.size(), 1u);
   EXPECT_EQ(managed[0].how, "adopted");
   EXPECT_EQ(managed[0].since_ms, 6000);
-  EXPECT_EQ(store.Audit(0)->front().action, "adopt");
+  EXPECT_EQ(store.audit().Since(0)->front().action, "adopt");
 }
 
 TEST_F(CompleteTest, PatchUpdatesMirrorAndKeepsManagement) {
   Store& store = Open();
-  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-2", "u-2@example.com")}, 10).ok());
-  ASSERT_TRUE(store.SetManaged({"u-2", "u-2@example.com", "invited", 50}).ok());
+  ASSERT_TRUE(store.mirror().Replace({MakeUser("u-2", "u-2@example.com")}, 10).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-2", "u-2@example.com", "invited", 50}).ok());
   OutboxEntry e = Sent(AccountWrite::Kind::kPatch, "update", "u-2");
   Completion c;
   c.entry_id = e.id;
@@ -781,52 +867,60 @@ TEST_F(CompleteTest, PatchUpdatesMirrorAndKeepsManagement) {
   c.user->role = Role::kAdmin;
   c.user->permissions = {};
   c.user_id = "u-2";
-  ASSERT_TRUE(store.Complete(c).ok());
-  std::vector<AccountRecord> mirror = store.Mirror().value();
+  c.action = "update";
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
   ASSERT_EQ(mirror.size(), 1u);
   ExpectSameUser(mirror[0], *c.user);
-  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  std::vector<ManagedUser> managed = store.mirror().Managed().value();
   ASSERT_EQ(managed.size(), 1u);
   EXPECT_EQ(managed[0].how, "invited");
   EXPECT_EQ(managed[0].since_ms, 50);
-  EXPECT_EQ(store.Audit(0)->front().action, "update");
+  EXPECT_EQ(store.audit().Since(0)->front().action, "update");
 }
 
 TEST_F(CompleteTest, DeleteRemovesMirrorRowAndForgetsUser) {
   Store& store = Open();
-  ASSERT_TRUE(store
-                  .ReplaceMirror(
-                      {MakeUser("u-3", "u-3@example.com"), MakeUser("u-4", "u-4@example.com")}, 10)
-                  .ok());
-  ASSERT_TRUE(store.SetManaged({"u-3", "u-3@example.com", "adopted", 50}).ok());
-  ASSERT_TRUE(store.SetManaged({"u-4", "u-4@example.com", "invited", 50}).ok());
+  ASSERT_TRUE(
+      store.mirror()
+          .Replace({MakeUser("u-3", "u-3@example.com"), MakeUser("u-4", "u-4@example.com")}, 10)
+          .ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-3", "u-3@example.com", "adopted", 50}).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-4", "u-4@example.com", "invited", 50}).ok());
   OutboxEntry e = Sent(AccountWrite::Kind::kDelete, "remove", "u-3");
   Completion c;
   c.entry_id = e.id;
   c.at_ms = 8000;
   c.user_id = "u-3";
-  ASSERT_TRUE(store.Complete(c).ok());
-  std::vector<AccountRecord> mirror = store.Mirror().value();
+  c.action = "remove";
+  c.management = Completion::Management::kForget;
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
   ASSERT_EQ(mirror.size(), 1u);
   EXPECT_EQ(mirror[0].id, "u-4");
-  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  std::vector<ManagedUser> managed = store.mirror().Managed().value();
   ASSERT_EQ(managed.size(), 1u);
   EXPECT_EQ(managed[0].user_id, "u-4");
-  std::vector<AuditEntry> audit = store.Audit(0).value();
+  std::vector<AuditEntry> audit = store.audit().Since(0).value();
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].action, "remove");
   EXPECT_EQ(audit[0].user_id, "u-3");
 }
 
-TEST_F(CompleteTest, UserIdDefaultsToTheReturnedUser) {
+TEST_F(CompleteTest, ManagementIsTheCallersDecision) {
+  // The store records what the completion says, whatever the write was: an
+  // invite completed as unchanged makes nobody managed.
   Store& store = Open();
   OutboxEntry e = Sent(AccountWrite::Kind::kInvite, "invite", "u-9");
   Completion c;
   c.entry_id = e.id;
   c.user = MakeUser("u-9", "u-9@example.com");
-  ASSERT_TRUE(store.Complete(c).ok());
-  EXPECT_EQ(store.Audit(0)->front().user_id, "u-9");
-  EXPECT_EQ(store.ManagedUsers()->front().user_id, "u-9");
+  c.user_id = "u-9";
+  c.action = "invite";
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  EXPECT_EQ(store.audit().Since(0)->front().user_id, "u-9");
+  EXPECT_TRUE(store.mirror().Managed()->empty());
+  EXPECT_EQ(store.mirror().Users()->size(), 1u);
 }
 
 // Everything Complete touches, to compare before and after a failure.
@@ -841,10 +935,10 @@ struct Snapshot {
 
 Snapshot Take(Store& store, const std::string& path) {
   Snapshot s;
-  s.head = store.AuditHead().value();
-  s.unfinished = Ids(store.Unfinished().value());
-  s.mirror = store.Mirror()->size();
-  s.managed = store.ManagedUsers()->size();
+  s.head = store.audit().Head().value();
+  s.unfinished = Ids(store.outbox().Unfinished().value());
+  s.mirror = store.mirror().Users()->size();
+  s.managed = store.mirror().Managed()->size();
   RawDb raw(path);
   s.states =
       raw.Text("SELECT group_concat(state, ',') FROM (SELECT state FROM outbox ORDER BY id)");
@@ -857,7 +951,9 @@ TEST_F(CompleteTest, FailuresChangeNothing) {
   Completion first;
   first.entry_id = done.id;
   first.user = MakeUser("u-1", "u-1@example.com");
-  ASSERT_TRUE(store.Complete(first).ok());
+  first.user_id = "u-1";
+  first.action = "invite";
+  ASSERT_TRUE(store.outbox().Complete(first).ok());
   OutboxEntry pending = Sent(AccountWrite::Kind::kInvite, "invite", "u-2");
 
   struct Case {
@@ -868,18 +964,25 @@ TEST_F(CompleteTest, FailuresChangeNothing) {
   Completion unknown;
   unknown.entry_id = 999;
   unknown.user = MakeUser("u-x", "x@example.com");
+  unknown.user_id = "u-x";
+  unknown.action = "invite";
   Completion again = first;
   Completion no_user;
-  no_user.entry_id = pending.id;  // an invite, and no user id anywhere
+  no_user.entry_id = pending.id;  // no user id
+  no_user.action = "invite";
+  Completion no_action;
+  no_action.entry_id = pending.id;
+  no_action.user_id = "u-2";
   const Case cases[] = {
       {"unknown entry", unknown, StatusCode::kNotFound},
       {"entry already done", again, StatusCode::kFailedPrecondition},
       {"no account user named", no_user, StatusCode::kInvalidArgument},
+      {"no audit action", no_action, StatusCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     Snapshot before = Take(store, path_);
-    EXPECT_EQ(store.Complete(c.completion).status().code(), c.code);
+    EXPECT_EQ(store.outbox().Complete(c.completion).status().code(), c.code);
     EXPECT_TRUE(Take(store, path_) == before);
   }
 }
@@ -899,9 +1002,12 @@ TEST_F(CompleteTest, FailureInsideTheTransactionRollsEverythingBack) {
   Completion c;
   c.entry_id = e.id;
   c.user = MakeUser("u-1", "u-1@example.com");
-  Result<std::string> head = store.Complete(c);
+  c.user_id = "u-1";
+  c.action = "invite";
+  c.management = Completion::Management::kInvited;
+  Result<std::string> head = store.outbox().Complete(c);
   ASSERT_FALSE(head.ok());
-  EXPECT_EQ(head.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(head, StatusIs(StatusCode::kInternal));
   EXPECT_TRUE(Take(store, path_) == before);
   EXPECT_EQ(before.states, "sent");
   EXPECT_EQ(before.mirror, 0u);
@@ -911,82 +1017,82 @@ TEST_F(CompleteTest, FailureInsideTheTransactionRollsEverythingBack) {
     RawDb raw(path_);
     raw.Exec("DROP TRIGGER fail_audit");
   }
-  ASSERT_TRUE(store.Complete(c).ok());
-  EXPECT_EQ(store.Mirror()->size(), 1u);
+  ASSERT_TRUE(store.outbox().Complete(c).ok());
+  EXPECT_EQ(store.mirror().Users()->size(), 1u);
 }
 
 // --- mirror, managed users, runs, metadata ---
 
 TEST_F(StoreTest, ReplaceMirrorReplacesEverything) {
   Store& store = Open();
-  ASSERT_TRUE(
-      store.ReplaceMirror({MakeUser("u-1", "b@example.com"), MakeUser("u-2", "a@example.com")}, 1)
-          .ok());
+  ASSERT_TRUE(store.mirror()
+                  .Replace({MakeUser("u-1", "b@example.com"), MakeUser("u-2", "a@example.com")}, 1)
+                  .ok());
   AccountRecord invited = MakeUser("u-3", "c@example.com");
   invited.status = mapping::AccountUser::Status::kInvited;
   invited.role = Role::kAdmin;
   invited.permissions = {};
   invited.projects = {};
   invited.name = "";
-  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-2", "a@example.com"), invited}, 2).ok());
-  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_TRUE(store.mirror().Replace({MakeUser("u-2", "a@example.com"), invited}, 2).ok());
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
   ASSERT_EQ(mirror.size(), 2u);
   ExpectSameUser(mirror[0], MakeUser("u-2", "a@example.com"));
   ExpectSameUser(mirror[1], invited);
-  ASSERT_TRUE(store.ReplaceMirror({}, 3).ok());
-  EXPECT_TRUE(store.Mirror()->empty());
+  ASSERT_TRUE(store.mirror().Replace({}, 3).ok());
+  EXPECT_TRUE(store.mirror().Users()->empty());
 }
 
 TEST_F(StoreTest, ReplaceMirrorWithDuplicateIdKeepsOldMirror) {
   Store& store = Open();
-  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-1", "a@example.com")}, 1).ok());
-  Status status =
-      store.ReplaceMirror({MakeUser("u-2", "b@example.com"), MakeUser("u-2", "c@example.com")}, 2);
-  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
-  std::vector<AccountRecord> mirror = store.Mirror().value();
+  ASSERT_TRUE(store.mirror().Replace({MakeUser("u-1", "a@example.com")}, 1).ok());
+  Status status = store.mirror().Replace(
+      {MakeUser("u-2", "b@example.com"), MakeUser("u-2", "c@example.com")}, 2);
+  EXPECT_THAT(status, StatusIs(StatusCode::kInvalidArgument));
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
   ASSERT_EQ(mirror.size(), 1u);
   EXPECT_EQ(mirror[0].id, "u-1");
 }
 
 TEST_F(StoreTest, MirrorRowEditedToNonsenseIsInternal) {
   Store& store = Open();
-  ASSERT_TRUE(store.ReplaceMirror({MakeUser("u-1", "a@example.com")}, 1).ok());
+  ASSERT_TRUE(store.mirror().Replace({MakeUser("u-1", "a@example.com")}, 1).ok());
   RawDb raw(path_);
   raw.Exec("UPDATE mirror SET role = 'owner'");
-  EXPECT_EQ(store.Mirror().status().code(), StatusCode::kInternal);
+  EXPECT_THAT(store.mirror().Users(), StatusIs(StatusCode::kInternal));
 }
 
 TEST_F(StoreTest, ManagedUsersSetReplaceAndForget) {
   Store& store = Open();
-  ASSERT_TRUE(store.SetManaged({"u-2", "b@example.com", "invited", 10}).ok());
-  ASSERT_TRUE(store.SetManaged({"u-1", "a@example.com", "adopted", 20}).ok());
-  ASSERT_TRUE(store.SetManaged({"u-2", "b2@example.com", "adopted", 30}).ok());
-  std::vector<ManagedUser> managed = store.ManagedUsers().value();
+  ASSERT_TRUE(store.mirror().SetManaged({"u-2", "b@example.com", "invited", 10}).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-1", "a@example.com", "adopted", 20}).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-2", "b2@example.com", "adopted", 30}).ok());
+  std::vector<ManagedUser> managed = store.mirror().Managed().value();
   ASSERT_EQ(managed.size(), 2u);
   EXPECT_EQ(managed[0].user_id, "u-1");
   EXPECT_EQ(managed[1].user_id, "u-2");
   EXPECT_EQ(managed[1].email, "b2@example.com");
   EXPECT_EQ(managed[1].how, "adopted");
   EXPECT_EQ(managed[1].since_ms, 30);
-  ASSERT_TRUE(store.ForgetManaged("u-1").ok());
-  ASSERT_TRUE(store.ForgetManaged("never-managed").ok());
-  ASSERT_EQ(store.ManagedUsers()->size(), 1u);
-  EXPECT_EQ(store.ManagedUsers()->front().user_id, "u-2");
+  ASSERT_TRUE(store.mirror().ForgetManaged("u-1").ok());
+  ASSERT_TRUE(store.mirror().ForgetManaged("never-managed").ok());
+  ASSERT_EQ(store.mirror().Managed()->size(), 1u);
+  EXPECT_EQ(store.mirror().Managed()->front().user_id, "u-2");
 }
 
 TEST_F(StoreTest, SetManagedRejectsBadInput) {
   Store& store = Open();
-  EXPECT_EQ(store.SetManaged({"u-1", "a@example.com", "found", 1}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(store.SetManaged({"", "a@example.com", "invited", 1}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(store.ManagedUsers()->empty());
+  EXPECT_THAT(store.mirror().SetManaged({"u-1", "a@example.com", "found", 1}),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store.mirror().SetManaged({"", "a@example.com", "invited", 1}),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_TRUE(store.mirror().Managed()->empty());
 }
 
 TEST_F(StoreTest, RunsBeginFinishAndListNewestFirst) {
   Store& store = Open();
-  std::int64_t a = store.BeginRun("apply", 100).value();
-  std::int64_t b = store.BeginRun("partial", 200).value();
+  std::int64_t a = store.runs().BeginRun("apply", 100).value();
+  std::int64_t b = store.runs().BeginRun("partial", 200).value();
   EXPECT_GT(b, a);
   RunRecord finished;
   finished.id = a;
@@ -995,8 +1101,8 @@ TEST_F(StoreTest, RunsBeginFinishAndListNewestFirst) {
   finished.summary_json = R"({"invite":3})";
   finished.audit_head = "abc";
   finished.error = "";
-  ASSERT_TRUE(store.FinishRun(finished).ok());
-  std::vector<RunRecord> runs = store.RecentRuns(10).value();
+  ASSERT_TRUE(store.runs().FinishRun(finished).ok());
+  std::vector<RunRecord> runs = store.runs().RecentRuns(10).value();
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].id, b);
   EXPECT_EQ(runs[0].kind, "partial");
@@ -1010,34 +1116,34 @@ TEST_F(StoreTest, RunsBeginFinishAndListNewestFirst) {
   EXPECT_EQ(runs[1].result, "ok");
   EXPECT_EQ(runs[1].summary_json, R"({"invite":3})");
   EXPECT_EQ(runs[1].audit_head, "abc");
-  EXPECT_EQ(store.RecentRuns(1)->size(), 1u);
-  EXPECT_EQ(store.RecentRuns(0)->size(), 2u);
+  EXPECT_EQ(store.runs().RecentRuns(1)->size(), 1u);
+  EXPECT_EQ(store.runs().RecentRuns(0)->size(), 2u);
 }
 
 TEST_F(StoreTest, FinishRunErrors) {
   Store& store = Open();
-  std::int64_t id = store.BeginRun("apply", 100).value();
+  std::int64_t id = store.runs().BeginRun("apply", 100).value();
   RunRecord unknown;
   unknown.id = id + 1;
   unknown.result = "ok";
-  EXPECT_EQ(store.FinishRun(unknown).code(), StatusCode::kNotFound);
+  EXPECT_THAT(store.runs().FinishRun(unknown), StatusIs(StatusCode::kNotFound));
   RunRecord no_result;
   no_result.id = id;
-  EXPECT_EQ(store.FinishRun(no_result).code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(store.runs().FinishRun(no_result), StatusIs(StatusCode::kInvalidArgument));
 }
 
 TEST_F(StoreTest, CloseInterruptedRunsStopsOnlyUnfinishedRuns) {
   Store& store = Open();
-  std::int64_t done = store.BeginRun("apply", 100).value();
-  std::int64_t died = store.BeginRun("apply", 200).value();
+  std::int64_t done = store.runs().BeginRun("apply", 100).value();
+  std::int64_t died = store.runs().BeginRun("apply", 200).value();
   RunRecord r;
   r.id = done;
   r.finished_ms = 150;
   r.result = "failed";
   r.error = "account unreachable";
-  ASSERT_TRUE(store.FinishRun(r).ok());
-  ASSERT_TRUE(store.CloseInterruptedRuns(900).ok());
-  std::vector<RunRecord> runs = store.RecentRuns(0).value();
+  ASSERT_TRUE(store.runs().FinishRun(r).ok());
+  ASSERT_TRUE(store.runs().CloseInterruptedRuns(900).ok());
+  std::vector<RunRecord> runs = store.runs().RecentRuns(0).value();
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].id, died);
   EXPECT_EQ(runs[0].result, "stopped");
@@ -1048,15 +1154,59 @@ TEST_F(StoreTest, CloseInterruptedRunsStopsOnlyUnfinishedRuns) {
   EXPECT_EQ(runs[1].error, "account unreachable");
 }
 
-TEST_F(StoreTest, MetaPutGetAndOverwrite) {
+TEST_F(StoreTest, AccountCacheRoundTripsCatalogAndProjects) {
   Store& store = Open();
-  EXPECT_EQ(store.GetMeta("catalog").value(), std::nullopt);
-  ASSERT_TRUE(store.PutMeta("catalog", R"({"areas":[]})").ok());
-  ASSERT_TRUE(store.PutMeta("empty", "").ok());
-  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>(R"({"areas":[]})"));
-  EXPECT_EQ(store.GetMeta("empty").value(), std::optional<std::string>(""));
-  ASSERT_TRUE(store.PutMeta("catalog", "v2").ok());
-  EXPECT_EQ(store.GetMeta("catalog").value(), std::optional<std::string>("v2"));
+  EXPECT_EQ(store.account_cache().GetCatalog().value(), std::nullopt);
+  EXPECT_EQ(store.account_cache().GetProjects().value(), std::nullopt);
+  ASSERT_TRUE(store.account_cache().PutCatalog(mapping::Catalog::Builtin()).ok());
+  std::optional<mapping::Catalog> catalog = store.account_cache().GetCatalog().value();
+  ASSERT_TRUE(catalog.has_value());
+  EXPECT_EQ(catalog->item_keys(), mapping::Catalog::Builtin().item_keys());
+  ASSERT_TRUE(store.account_cache().PutProjects({{"p_1", "a"}, {"p_2", "b"}}).ok());
+  ASSERT_TRUE(store.account_cache().PutProjects({{"p_3", "c"}}).ok());  // replaced
+  std::optional<std::vector<mapping::Project>> projects =
+      store.account_cache().GetProjects().value();
+  ASSERT_TRUE(projects.has_value());
+  ASSERT_EQ(projects->size(), 1u);
+  EXPECT_EQ((*projects)[0].id, "p_3");
+  EXPECT_EQ((*projects)[0].name, "c");
+}
+
+TEST_F(StoreTest, UnreadableCacheIsDataLoss) {
+  Store& store = Open();
+  {
+    RawDb raw(path_);
+    raw.Exec("INSERT INTO account_cache (what, value) VALUES ('catalog', 'not json')");
+  }
+  EXPECT_THAT(store.account_cache().GetCatalog(), StatusIs(StatusCode::kDataLoss));
+}
+
+TEST_F(StoreTest, SourceHealthAndFeedStateAreKeptPerSource) {
+  Store& store = Open();
+  EXPECT_EQ(store.sources().GetHealth("corp").value(), std::nullopt);
+  SourceHealth h;
+  h.name = "corp";
+  h.type = "ldap";
+  h.failing = true;
+  h.last_error = "cannot bind";
+  h.last_error_ms = 77;
+  h.users = 12;
+  ASSERT_TRUE(store.sources().PutHealth(h).ok());
+  std::optional<SourceHealth> got = store.sources().GetHealth("corp").value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->type, "ldap");
+  EXPECT_TRUE(got->failing);
+  EXPECT_EQ(got->last_error, "cannot bind");
+  EXPECT_EQ(got->last_error_ms, 77);
+  EXPECT_EQ(got->users, 12);
+  EXPECT_EQ(store.sources().GetHealth("other").value(), std::nullopt);
+
+  const std::string binary("c\0o\xffk", 5);  // feed cursors are any bytes
+  ASSERT_TRUE(store.sources().PutFeedState("corp", "cookie", binary).ok());
+  ASSERT_TRUE(store.sources().PutFeedState("hr", "cookie", "other").ok());
+  EXPECT_EQ(store.sources().GetFeedState("corp", "cookie").value(),
+            std::optional<std::string>(binary));
+  EXPECT_EQ(store.sources().GetFeedState("corp", "usn").value(), std::nullopt);
 }
 
 // --- audit chain ---
@@ -1076,12 +1226,12 @@ AuditEntry MakeAudit(int i) {
 TEST(AuditHash, IsHexSha256OfTheCanonicalForm) {
   AuditEntry a = MakeAudit(1);
   a.seq = 1;
-  std::string hash = sqlite::AuditHash(a).value();
+  std::string hash = AuditHash(a).value();
   EXPECT_EQ(hash.size(), 64u);
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
-  EXPECT_EQ(hash, sqlite::Sha256Hex(sqlite::AuditCanonical(a)).value());
+  EXPECT_EQ(hash, Sha256Hex(AuditCanonical(a)).value());
   // A known digest, so that the chain stays checkable across builds.
-  EXPECT_EQ(sqlite::Sha256Hex("abc").value(),
+  EXPECT_EQ(Sha256Hex("abc").value(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
@@ -1089,7 +1239,7 @@ TEST(AuditHash, EveryFieldCountsAndFieldBoundariesAreUnambiguous) {
   AuditEntry base = MakeAudit(1);
   base.seq = 1;
   base.prev_hash = "00ff";
-  const std::string hash = sqlite::AuditHash(base).value();
+  const std::string hash = AuditHash(base).value();
   struct Case {
     std::string name;
     void (*edit)(AuditEntry&);
@@ -1124,27 +1274,27 @@ TEST(AuditHash, EveryFieldCountsAndFieldBoundariesAreUnambiguous) {
   for (const Case& c : cases) {
     AuditEntry edited = base;
     c.edit(edited);
-    EXPECT_NE(sqlite::AuditHash(edited).value(), hash) << c.name;
+    EXPECT_NE(AuditHash(edited).value(), hash) << c.name;
   }
   AuditEntry with_hash = base;
   with_hash.hash = "whatever";  // the stored hash is not hashed
-  EXPECT_EQ(sqlite::AuditHash(with_hash).value(), hash);
+  EXPECT_EQ(AuditHash(with_hash).value(), hash);
 }
 
 TEST_F(StoreTest, AppendAuditChainsEntries) {
   Store& store = Open();
-  EXPECT_EQ(store.AuditHead().value(), "");
+  EXPECT_EQ(store.audit().Head().value(), "");
   std::vector<AuditEntry> appended;
   for (int i = 1; i <= 3; ++i) {
     AuditEntry a = MakeAudit(i);
-    std::string head = store.AppendAudit(a).value();
+    std::string head = store.audit().Append(a).value();
     EXPECT_EQ(a.seq, i);
     EXPECT_EQ(a.hash, head);
     EXPECT_EQ(a.prev_hash, appended.empty() ? "" : appended.back().hash);
-    EXPECT_EQ(store.AuditHead().value(), head);
+    EXPECT_EQ(store.audit().Head().value(), head);
     appended.push_back(a);
   }
-  std::vector<AuditEntry> stored = store.Audit(0).value();
+  std::vector<AuditEntry> stored = store.audit().Since(0).value();
   ASSERT_EQ(stored.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(stored[i].seq, appended[i].seq);
@@ -1159,24 +1309,24 @@ TEST_F(StoreTest, AuditSinceFiltersByTime) {
   Store& store = Open();
   for (int i = 1; i <= 4; ++i) {
     AuditEntry a = MakeAudit(i);
-    ASSERT_TRUE(store.AppendAudit(a).ok());
+    ASSERT_TRUE(store.audit().Append(a).ok());
   }
-  std::vector<AuditEntry> since = store.Audit(2500).value();
+  std::vector<AuditEntry> since = store.audit().Since(2500).value();
   ASSERT_EQ(since.size(), 2u);
   EXPECT_EQ(since[0].seq, 3);
   EXPECT_EQ(since[1].seq, 4);
-  EXPECT_EQ(store.Audit(4000)->size(), 1u);
-  EXPECT_TRUE(store.Audit(4001)->empty());
+  EXPECT_EQ(store.audit().Since(4000)->size(), 1u);
+  EXPECT_TRUE(store.audit().Since(4001)->empty());
 }
 
 TEST_F(StoreTest, VerifyEmptyChain) {
   Store& store = Open();
-  AuditCheck check = store.VerifyAudit(std::nullopt).value();
+  AuditCheck check = store.audit().Verify(std::nullopt).value();
   EXPECT_TRUE(check.ok);
   EXPECT_EQ(check.entries, 0);
   EXPECT_EQ(check.head, "");
-  EXPECT_TRUE(store.VerifyAudit(std::string()).value().ok);
-  AuditCheck cut = store.VerifyAudit(std::string(64, 'a')).value();
+  EXPECT_TRUE(store.audit().Verify(std::string()).value().ok);
+  AuditCheck cut = store.audit().Verify(std::string(64, 'a')).value();
   EXPECT_FALSE(cut.ok);
   EXPECT_EQ(cut.problem, "cut off");
 }
@@ -1192,15 +1342,15 @@ TEST_F(StoreTest, ConcurrentAppendsFromTwoConnectionsKeepOneChain) {
     threads.emplace_back([store, t] {
       for (int i = 0; i < 25; ++i) {
         AuditEntry a = MakeAudit(t * 100 + i);
-        EXPECT_TRUE(store->AppendAudit(a).ok());
+        EXPECT_TRUE(store->audit().Append(a).ok());
       }
     });
   }
   for (std::thread& t : threads) t.join();
-  AuditCheck check = first.VerifyAudit(std::nullopt).value();
+  AuditCheck check = first.audit().Verify(std::nullopt).value();
   EXPECT_TRUE(check.ok) << check.message;
   EXPECT_EQ(check.entries, 100);
-  EXPECT_EQ(check.head, (*second)->AuditHead().value());
+  EXPECT_EQ(check.head, (*second)->audit().Head().value());
 }
 
 // A chain of five entries, then raw SQL through a second connection.
@@ -1212,20 +1362,20 @@ class TamperTest : public StoreTest {
     heads_.clear();
     for (int i = 1; i <= 5; ++i) {
       AuditEntry a = MakeAudit(i);
-      heads_.push_back(store.AppendAudit(a).value());
+      heads_.push_back(store.audit().Append(a).value());
     }
   }
   AuditCheck Verify(const std::optional<std::string>& head = std::nullopt) {
-    Result<AuditCheck> check = store_->VerifyAudit(head);
+    Result<AuditCheck> check = store_->audit().Verify(head);
     EXPECT_TRUE(check.ok()) << check.status().ToString();
     return check.ok() ? *check : AuditCheck();
   }
   // Rewrites the row at `seq` as someone who knows the hash format would:
   // fields edited, its own hash recomputed.
   void Forge(std::int64_t seq, const std::string& email) {
-    AuditEntry row = store_->Audit(0).value().at(static_cast<std::size_t>(seq - 1));
+    AuditEntry row = store_->audit().Since(0).value().at(static_cast<std::size_t>(seq - 1));
     row.email = email;
-    std::string hash = sqlite::AuditHash(row).value();
+    std::string hash = AuditHash(row).value();
     RawDb raw(path_);
     raw.Exec("UPDATE audit SET email = '" + email + "', hash = '" + hash +
              "' WHERE seq = " + std::to_string(seq));
@@ -1330,7 +1480,7 @@ TEST_F(TamperTest, CutEndIsFoundOnlyWithExpectedHead) {
 
   // Appending after the cut does not bring the old head back.
   AuditEntry a = MakeAudit(6);
-  ASSERT_TRUE(store_->AppendAudit(a).ok());
+  ASSERT_TRUE(store_->audit().Append(a).ok());
   EXPECT_TRUE(Verify().ok);
   EXPECT_EQ(Verify(heads_.back()).problem, "cut off");
 }

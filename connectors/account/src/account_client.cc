@@ -284,7 +284,7 @@ class HttpAccountClient final : public AccountClient {
         if (e.code.empty() || e.code == "user_exists") {
           exists = true;
           existing_id = e.user_id;
-          return AlreadyExistsError(existing_id);
+          return UserExists(req, write.email, existing_id);
         }
       }
       if (r.status / 100 != 2) return HttpError(req, r);
@@ -301,7 +301,7 @@ class HttpAccountClient final : public AccountClient {
                       Describe(req) + ": HTTP 409 user_exists, looking up the existing user: " +
                           id.status().message());
       }
-      return AlreadyExistsError(*id);
+      return UserExists(req, write.email, *id);
     }
     RETURN_IF_ERROR(status);
     return user;
@@ -343,6 +343,15 @@ class HttpAccountClient final : public AccountClient {
       text.replace(at, token_.size(), "[redacted]");
     }
     return text;
+  }
+
+  // An invite's 409: the address belongs to account user `id` (a fact the
+  // caller acts on, so it travels as a payload, not in the text).
+  Status UserExists(const Request& req, const std::string& email, const std::string& id) const {
+    Status s = AlreadyExistsError(Describe(req) + ": HTTP 409 user_exists: " + email +
+                                  " is already account user " + (id.empty() ? "(unnamed)" : id));
+    s.SetPayload(mapping::kExistingUserIdKey, id);
+    return s;
   }
 
   // A non-2xx answer as a Status. kUnavailable means "retry" to Call.

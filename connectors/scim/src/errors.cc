@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cassert>
+#include <optional>
 
 namespace idsync::scim {
 namespace {
@@ -52,25 +53,24 @@ Status ScimError(ScimType type, std::string_view detail) {
   std::string message(ScimTypeName(type));
   message += ": ";
   message += detail;
-  return Status(CodeFor(type), std::move(message));
+  Status status(CodeFor(type), std::move(message));
+  status.SetPayload(kScimTypeKey, std::string(ScimTypeName(type)));
+  status.SetPayload(kScimDetailKey, std::string(detail));
+  return status;
 }
 
 ScimType ScimTypeOf(const Status& status) {
-  if (status.ok()) return ScimType::kNone;
-  const std::string& message = status.message();
-  const size_t colon = message.find(": ");
-  if (colon == std::string::npos) return ScimType::kNone;
-  const std::string_view prefix(message.data(), colon);
+  std::optional<std::string_view> name = status.GetPayload(kScimTypeKey);
+  if (!name) return ScimType::kNone;
   for (ScimType type : kAllTypes) {
-    if (prefix == ScimTypeName(type) && status.code() == CodeFor(type)) return type;
+    if (*name == ScimTypeName(type)) return type;
   }
   return ScimType::kNone;
 }
 
 std::string_view ScimErrorDetail(const Status& status) {
-  std::string_view message = status.message();
-  if (ScimTypeOf(status) == ScimType::kNone) return message;
-  return message.substr(message.find(": ") + 2);
+  std::optional<std::string_view> detail = status.GetPayload(kScimDetailKey);
+  return detail ? *detail : std::string_view(status.message());
 }
 
 }  // namespace idsync::scim

@@ -345,16 +345,16 @@ Status StoreResourcePersistence::Put(const StoredResource& resource) {
   row.json = resource.json;
   row.version = resource.version;
   row.updated_ms = now_ms_();
-  return store_.PutScimResource(row);
+  return store_.scim().Put(row);
 }
 
 Status StoreResourcePersistence::Delete(const std::string& source, const std::string& type,
                                         const std::string& id) {
-  return store_.DeleteScimResource(source, type, id);
+  return store_.scim().Delete(source, type, id);
 }
 
 Result<std::vector<StoredResource>> StoreResourcePersistence::LoadAll(const std::string& source) {
-  ASSIGN_OR_RETURN(std::vector<store::ScimResourceRow> rows, store_.ScimResources(source));
+  ASSIGN_OR_RETURN(std::vector<store::ScimResourceRow> rows, store_.scim().List(source));
   std::vector<StoredResource> out;
   out.reserve(rows.size());
   for (store::ScimResourceRow& row : rows) {

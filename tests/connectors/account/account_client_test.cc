@@ -1,9 +1,9 @@
 // Tests of the Account API client against a loopback fake account: a Poco
+
+#include "idsync/testing/status_matchers.h"
 // HTTP(S) server on 127.0.0.1, port 0, that answers from a script and records
 // what the client sent. Time and sleep are injected wherever the test looks
 // at delays, so no test waits for backoff.
-#include "idsync/account/account_client.h"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -38,6 +38,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+
+#include "idsync/account/account_client.h"
 
 #include "gtest/gtest.h"
 
@@ -396,7 +398,7 @@ TEST(AccountClient, ListUsersFailsWholeWhenALaterPageFails) {
   auto client = MakeClient(Config(fake.url()), time.Options());
   Result<std::vector<AccountRecord>> users = client->ListUsers();
   ASSERT_FALSE(users.ok());
-  EXPECT_EQ(users.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(users, StatusIs(StatusCode::kPermissionDenied));
   EXPECT_EQ(fake.seen().size(), 2u);
 }
 
@@ -417,7 +419,7 @@ TEST(AccountClient, GetUserMissingIsNotFound) {
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
   Result<AccountRecord> user = client->GetUser("u_gone");
-  EXPECT_EQ(user.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(user, StatusIs(StatusCode::kNotFound));
   EXPECT_EQ(fake.seen().size(), 1u);
 }
 
@@ -460,7 +462,7 @@ TEST(AccountClient, PatchOfAGoneUserIsNotFound) {
   fake.Script({Json(404, ErrorJson("not_found", "no such user"))});
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
-  EXPECT_EQ(client->Write(Patch()).status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(client->Write(Patch()), StatusIs(StatusCode::kNotFound));
   EXPECT_EQ(fake.seen().size(), 1u);
 }
 
@@ -492,8 +494,9 @@ TEST(AccountClient, InviteConflictIsAlreadyExistsWithTheExistingId) {
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
   Result<AccountRecord> user = client->Write(Invite());
-  EXPECT_EQ(user.status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(user.status().message(), "u_9");
+  EXPECT_THAT(user, StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(user.status().GetPayload(mapping::kExistingUserIdKey), "u_9");
+  EXPECT_NE(user.status().message().find("u_9"), std::string::npos) << user.status().message();
   EXPECT_EQ(fake.seen().size(), 1u);
 }
 
@@ -511,8 +514,8 @@ TEST(AccountClient, InviteConflictWithoutIdFindsTheUserByEmail) {
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
   Result<AccountRecord> user = client->Write(Invite());
-  EXPECT_EQ(user.status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(user.status().message(), "u_7");
+  EXPECT_THAT(user, StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(user.status().GetPayload(mapping::kExistingUserIdKey), "u_7");
   EXPECT_EQ(fake.seen().size(), 3u);
 }
 
@@ -550,7 +553,7 @@ TEST(AccountClient, InvalidRequestCarriesTheAccountsMessage) {
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
   Status s = client->Write(Invite()).status();
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_EQ(s.message(),
             "account: POST /api/v1/users: HTTP 400 invalid_request: unknown permission key "
             "build.nope");
@@ -562,7 +565,7 @@ TEST(AccountClient, TokenEchoedByTheAccountIsRedacted) {
   FakeTime time;
   auto client = MakeClient(Config(fake.url()), time.Options());
   Status s = client->GetCatalog().status();
-  EXPECT_EQ(s.code(), StatusCode::kUnauthenticated);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnauthenticated));
   EXPECT_EQ(s.message().find(kToken), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("[redacted]"), std::string::npos) << s.message();
 }
@@ -699,7 +702,7 @@ TEST(AccountClient, RetryDeadlineEndsInDeadlineExceeded) {
   c.retry_for = 10s;
   auto client = MakeClient(c, options);
   Status s = client->Write(Patch()).status();
-  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
   EXPECT_NE(s.message().find("; last error: HTTP 503 unavailable: down"), std::string::npos)
       << s.message();
   std::vector<milliseconds> sleeps = time.sleeps();
@@ -741,11 +744,11 @@ TEST(AccountClient, InterruptEndsARetryWaitAtOnce) {
   const auto waited = std::chrono::steady_clock::now() - interrupted;
   EXPECT_TRUE(done);
   EXPECT_LT(waited, 2s);
-  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable));
   EXPECT_NE(s.message().find("idsync is stopping"), std::string::npos) << s.message();
   EXPECT_EQ(fake.seen().size(), attempts);
   Status later = client->GetCatalog().status();
-  EXPECT_EQ(later.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(later, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(fake.seen().size(), attempts);
 }
 
@@ -760,7 +763,7 @@ TEST(AccountClient, RefusedConnectionIsRetriedUntilTheDeadline) {
   c.retry_for = 5s;
   auto client = MakeClient(c, time.Options());
   Status s = client->GetCatalog().status();
-  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
   EXPECT_NE(s.message().find("refused"), std::string::npos) << s.message();
   ClientCounters counters = client->counters();
   EXPECT_GT(counters.transport, 1);
@@ -777,7 +780,7 @@ TEST(AccountClient, RetryAfterBeyondTheDeadlineGivesUpAtOnce) {
   c.retry_for = 60s;
   auto client = MakeClient(c, time.Options());
   Status s = client->Write(Invite()).status();
-  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
   ASSERT_TRUE(s.retry_after_seconds().has_value());
   EXPECT_EQ(*s.retry_after_seconds(), 120.0);
   EXPECT_EQ(fake.seen().size(), 1u);
@@ -847,11 +850,11 @@ TEST(AccountClient, CreateRejectsBadConfiguration) {
   for (const std::string& url : urls) {
     SCOPED_TRACE(url);
     Result<std::unique_ptr<AccountClient>> client = AccountClient::Create(Config(url));
-    EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(client, StatusIs(StatusCode::kInvalidArgument));
   }
   config::AccountConfig c = Config("https://host/api");
   c.ca_file = "/nonexistent/ca.pem";
-  EXPECT_EQ(AccountClient::Create(c).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(AccountClient::Create(c), StatusIs(StatusCode::kInvalidArgument));
 }
 
 // A temporary directory with self-signed certificates for 127.0.0.1.
@@ -937,7 +940,7 @@ TEST(AccountClient, TlsRefusedWithAnotherCaAndNotRetried) {
   c.ca_file = files.Cert("other");
   auto client = MakeClient(c, time.Options());
   Status s = client->ListProjects().status();
-  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable));
   EXPECT_NE(s.message().find("certificate"), std::string::npos) << s.message();
   EXPECT_TRUE(fake.seen().empty());
   EXPECT_EQ(client->counters().requests, 1);

@@ -8,6 +8,7 @@
 
 #include "idsync/scim/errors.h"
 #include "idsync/scim/json.h"
+#include "idsync/testing/status_matchers.h"
 
 namespace idsync::scim {
 namespace {
@@ -160,7 +161,7 @@ TEST(ScimFilterParse, MalformedFiltersAreInvalidFilterWithOffset) {
   for (const InvalidCase& c : cases) {
     Result<Filter> f = Filter::Parse(c.filter);
     ASSERT_FALSE(f.ok()) << c.filter << " parsed as " << f->ToString();
-    EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument) << c.filter;
+    EXPECT_THAT(f, StatusIs(StatusCode::kInvalidArgument)) << c.filter;
     EXPECT_EQ(ScimTypeOf(f.status()), ScimType::kInvalidFilter) << c.filter;
     EXPECT_EQ(ScimErrorDetail(f.status()), c.detail) << c.filter;
   }
@@ -426,20 +427,32 @@ TEST(ScimFilterIndex, OtherFiltersHaveNoFastPath) {
 
 TEST(ScimErrors, KindRoundTripsThroughStatus) {
   Status s = ScimError(ScimType::kNoTarget, "nothing there");
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_EQ(s.message(), "noTarget: nothing there");
   EXPECT_EQ(ScimTypeOf(s), ScimType::kNoTarget);
   EXPECT_EQ(ScimErrorDetail(s), "nothing there");
 
   Status u = ScimError(ScimType::kUniqueness, "taken");
-  EXPECT_EQ(u.code(), StatusCode::kAlreadyExists);
+  EXPECT_THAT(u, StatusIs(StatusCode::kAlreadyExists));
   EXPECT_EQ(ScimTypeOf(u), ScimType::kUniqueness);
 
   EXPECT_EQ(ScimTypeOf(Status::Ok()), ScimType::kNone);
   EXPECT_EQ(ScimTypeOf(InvalidArgumentError("noTargetish: x")), ScimType::kNone);
-  // The keyword with the wrong code is not a SCIM error.
+  // A message that merely reads like one is not a SCIM error: the kind is a
+  // fact beside the message, never parsed out of it.
   EXPECT_EQ(ScimTypeOf(InternalError("invalidFilter: x")), ScimType::kNone);
+  EXPECT_EQ(ScimTypeOf(InvalidArgumentError("invalidFilter: x")), ScimType::kNone);
   EXPECT_EQ(ScimErrorDetail(InternalError("plain")), "plain");
+}
+
+TEST(ScimErrors, ContextKeepsTheKindAndTheDetail) {
+  // Context added on the way up once turned a 400 into a 500.
+  Status s = ScimError(ScimType::kInvalidFilter, "expected ')' at offset 17")
+                 .WithContext("GET /Users")
+                 .WithContext("source okta");
+  EXPECT_EQ(ScimTypeOf(s), ScimType::kInvalidFilter);
+  EXPECT_EQ(ScimErrorDetail(s), "expected ')' at offset 17");
+  EXPECT_EQ(s.message(), "source okta: GET /Users: invalidFilter: expected ')' at offset 17");
 }
 
 TEST(ScimJson, MalformedOrTooDeepIsInvalidSyntax) {

@@ -9,6 +9,7 @@
 #include "idsync/scim/errors.h"
 #include "idsync/scim/json.h"
 #include "idsync/scim/resource.h"
+#include "idsync/testing/status_matchers.h"
 
 namespace idsync::scim {
 namespace {
@@ -692,7 +693,7 @@ TEST(ScimPatch, ApplyErrorsHaveTheirScimTypeAndChangeNothing) {
     const Json before = resource;
     Result<bool> changed = patch->ApplyTo(resource, c.type);
     ASSERT_FALSE(changed.ok());
-    EXPECT_EQ(changed.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(changed, StatusIs(StatusCode::kInvalidArgument));
     EXPECT_EQ(ScimTypeOf(changed.status()), c.scim_type) << changed.status().ToString();
     EXPECT_EQ(ScimErrorDetail(changed.status()), c.detail);
     EXPECT_EQ(resource, before) << resource.Dump();
@@ -748,7 +749,7 @@ TEST(ScimPatch, MalformedRequestsFailToParse) {
     SCOPED_TRACE(c.body);
     Result<Patch> patch = Patch::Parse(ParseJson(c.body));
     ASSERT_FALSE(patch.ok());
-    EXPECT_EQ(patch.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(patch, StatusIs(StatusCode::kInvalidArgument));
     EXPECT_EQ(ScimTypeOf(patch.status()), c.scim_type) << patch.status().ToString();
     EXPECT_EQ(ScimErrorDetail(patch.status()), c.detail);
   }

@@ -7,6 +7,7 @@
 
 #include "idsync/scim/errors.h"
 #include "idsync/scim/json.h"
+#include "idsync/testing/status_matchers.h"
 
 namespace idsync::scim {
 namespace {
@@ -113,7 +114,7 @@ TEST(ScimNormalize, WrongShapesAreRejectedAndLeaveTheResource) {
     const Json before = resource;
     Status s = NormalizeResource(resource, c.type);
     ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument));
     EXPECT_EQ(ScimTypeOf(s), c.scim_type) << s.ToString();
     EXPECT_EQ(ScimErrorDetail(s), c.detail);
     EXPECT_EQ(resource, before) << resource.Dump();

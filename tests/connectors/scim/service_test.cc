@@ -1,8 +1,8 @@
 // ScimService without a transport: every request goes through Handle() as the
+
+#include "idsync/testing/status_matchers.h"
 // HTTP layer would send it, against an in-memory persistence that holds real
 // state (and fails on demand), with a fake clock and a recording listener.
-#include "idsync/scim/service.h"
-
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "idsync/scim/service.h"
 
 namespace idsync::scim {
 namespace {
@@ -812,7 +814,7 @@ TEST_F(ScimServiceTest, UnreadableStoredResourcesFailCreation) {
     options.sources = {"okta"};
     Result<std::unique_ptr<ScimService>> s = ScimService::Create(options, p, nullptr);
     ASSERT_FALSE(s.ok()) << bad;
-    EXPECT_EQ(s.status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(s, StatusIs(StatusCode::kDataLoss));
     EXPECT_EQ(s.status().message().rfind("SCIM User ", 0), 0u) << s.status().message();
   }
   MemoryPersistence failing;
@@ -821,7 +823,7 @@ TEST_F(ScimServiceTest, UnreadableStoredResourcesFailCreation) {
   options.sources = {"okta"};
   Result<std::unique_ptr<ScimService>> s = ScimService::Create(options, failing, nullptr);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable));
 }
 
 // ---------------------------------------------------------------------------

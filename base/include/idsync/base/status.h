@@ -1,7 +1,12 @@
 // Status and Result<T>: how every idsync call that can fail reports it.
 //
 // A Status is a canonical code plus a message for people. Code decides (retry,
-// exit status); the message is only shown. Result<T> holds either a value or a
+// exit status); the message is only shown and never parsed. Facts a program
+// acts on travel as payloads beside the message: a SCIM error's scimType,
+// the id of the account user a 409 names, the stage that failed. A payload
+// key is a constant declared by the component that owns the fact (e.g.
+// kStageKey below, scim::kScimTypeKey); its value is a short string whose
+// meaning the key defines. WithContext keeps the payloads. Result<T> holds either a value or a
 // non-OK Status. Both are values, cheap to move, and not thread-safe to mutate
 // concurrently (like any value type).
 #pragma once
@@ -12,6 +17,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace idsync {
 
@@ -34,6 +40,14 @@ enum class StatusCode {
 // The code's stable name, e.g. "INVALID_ARGUMENT".
 std::string_view StatusCodeName(StatusCode code);
 
+// Payload key: the stage whose failure this is, when it matters to the
+// caller: kStageStore for the durable store (the daemon is not ready while
+// the store cannot be written), kStageAccount, kStageSource.
+inline constexpr std::string_view kStageKey = "idsync.stage";
+inline constexpr std::string_view kStageStore = "store";
+inline constexpr std::string_view kStageAccount = "account";
+inline constexpr std::string_view kStageSource = "source";
+
 class [[nodiscard]] Status {
  public:
   // An OK status.
@@ -54,6 +68,17 @@ class [[nodiscard]] Status {
     return *this;
   }
 
+  // Attaches (or replaces) the payload under `key`; ignored on an OK status,
+  // which carries nothing.
+  Status& SetPayload(std::string_view key, std::string value);
+  // The payload under `key`, or nullopt.
+  std::optional<std::string_view> GetPayload(std::string_view key) const;
+  // True when the payload under `key` is `value`.
+  bool HasPayload(std::string_view key, std::string_view value) const {
+    auto v = GetPayload(key);
+    return v.has_value() && *v == value;
+  }
+
   // "CODE: message", or "OK".
   std::string ToString() const;
 
@@ -71,6 +96,7 @@ class [[nodiscard]] Status {
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
   std::optional<double> retry_after_seconds_;
+  std::vector<std::pair<std::string, std::string>> payloads_;  // few; searched in order
 };
 
 Status InvalidArgumentError(std::string message);

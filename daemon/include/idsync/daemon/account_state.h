@@ -32,11 +32,6 @@ struct AccountState {
 // status or level.
 Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback);
 
-// The catalog as GET /catalog answers it, and back. kInvalidArgument for
-// malformed JSON or a catalog Catalog::Create refuses.
-Result<mapping::Catalog> CatalogFromJson(const std::string& text);
-std::string CatalogToJson(const mapping::Catalog& catalog);
-
 // Expands every user's stored permissions again against `catalog` (the one
 // the plan is computed in). Keys that catalog does not know are ignored.
 void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog);

@@ -30,25 +30,11 @@ Result<std::unique_ptr<mapping::RuleSet>> CompileRules(const config::Config& con
                                                        const mapping::Catalog& catalog);
 
 // One source's state for `status`, /v1/status and the metrics. Kept in the
-// store (meta "source_state:NAME") so that the CLI and the daemon show the same.
-struct SourceStatus {
-  std::string name;
-  std::string type;                  // "ldap" | "ldif" | "scim"
-  bool failing = false;              // the latest read failed
-  bool never_read = false;           // failing with no good read to stand in
-  std::int64_t last_success_ms = 0;  // 0: never
-  std::int64_t last_error_ms = 0;    // 0: never failed
-  std::string last_error;            // the latest failure (kept after a recovery)
-  std::int64_t users = 0;            // entries of the snapshot used (last good read when failing)
-  std::int64_t groups = 0;
-};
+// store (SourceState::PutHealth) so that the CLI and the daemon show the same.
+using SourceStatus = store::SourceHealth;
 
-// The JSON object of a SourceStatus (status --json, /v1/status), and back.
+// The JSON object of a SourceStatus (status --json, /v1/status).
 std::string SourceStatusJson(const SourceStatus& status);
-SourceStatus SourceStatusFromJson(const std::string& name, const std::string& json);
-
-// The store meta key under which a source's SourceStatus is kept.
-std::string SourceStateKey(const std::string& source);
 
 struct SourceReads {
   std::vector<mapping::SourceSnapshot> snapshots;  // one per source, config order

@@ -167,12 +167,17 @@ class AccountDirectory {
   // connections, 429 after its Retry-After) with the same idempotency key
   // until the account answers for good or the retry deadline passes. Returns
   // the user after the write (kDelete: the record is empty). Errors:
-  // kAlreadyExists on invite 409, with the existing user's id as the message;
+  // kAlreadyExists on invite 409, with the existing user's id as the
+  // kExistingUserIdKey payload;
   // kUnauthenticated / kPermissionDenied on 401 / 403 (stop the run);
   // kInvalidArgument (other 4xx) with the account's message; kNotFound on
   // PATCH of a user that is gone (DELETE of a gone user is success);
   // kDeadlineExceeded when the retry deadline ran out.
   virtual Result<AccountRecord> Write(const AccountWrite& write) = 0;
 };
+
+// Payload key of Write's kAlreadyExists: the id of the account user who
+// holds the address an invite asked for.
+inline constexpr std::string_view kExistingUserIdKey = "idsync.account.existing_user_id";
 
 }  // namespace idsync::mapping

@@ -56,6 +56,11 @@ struct ReconcileInput {
 enum class OpKind : std::uint8_t { kInvite, kUpdate, kRemove, kRevoke };
 std::string_view OpKindName(OpKind kind);  // "invite" | "update" | "remove" | "revoke"
 
+// The safety checks that can refuse a plan.
+enum class SafetyLimit { kMaxRemovals, kMaxChanges, kLastAdmin };
+// "max_removals" | "max_changes" | "last_admin" (the configuration's names).
+std::string_view SafetyLimitName(SafetyLimit limit);
+
 // The account-side values of a user: role, levels, projects, name.
 struct AccessState {
   Role role = Role::kMember;
@@ -80,7 +85,8 @@ struct Operation {
 struct Plan {
   bool blocked = false;               // a safety limit refused it (and force was not set)
   bool forced = false;                // a limit was exceeded but force passed it
-  std::vector<std::string> reasons;   // why it is (or would have been) blocked
+  std::vector<std::string> reasons;   // why it is (or would have been) blocked, for people
+  std::vector<SafetyLimit> tripped;   // which checks: one per reason, same order
   std::vector<Operation> operations;  // invites, updates, revokes, removes; by e-mail within each
   // Unmanaged account users adopted with nothing to change (lower-cased e-mails).
   std::vector<std::string> adopted;

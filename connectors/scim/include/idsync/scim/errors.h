@@ -1,10 +1,12 @@
 // SCIM error kinds (RFC 7644 3.12 "scimType") carried in an idsync::Status.
 //
 // Every error the SCIM core returns is built by ScimError(): its code is
-// kInvalidArgument (kAlreadyExists for uniqueness) and its message starts with
-// the scimType keyword and ": ", e.g. "invalidFilter: expected ')' at offset
-// 17". The server recovers the kind with ScimTypeOf() and answers 400 (409 for
-// uniqueness) with that scimType and ScimErrorDetail() as the detail.
+// kInvalidArgument (kAlreadyExists for uniqueness), its message reads
+// "invalidFilter: expected ')' at offset 17" for logs, and the kind and the
+// detail travel as payloads, so context added on the way up
+// (Status::WithContext) changes neither. The server recovers the kind with
+// ScimTypeOf() and answers 400 (409 for uniqueness) with that scimType and
+// ScimErrorDetail() as the detail.
 // Stateless; safe from any thread.
 #pragma once
 
@@ -14,6 +16,11 @@
 #include "idsync/base/status.h"
 
 namespace idsync::scim {
+
+// Payload keys of a Status built by ScimError(): the scimType keyword and
+// the detail for the client.
+inline constexpr std::string_view kScimTypeKey = "idsync.scim.type";
+inline constexpr std::string_view kScimDetailKey = "idsync.scim.detail";
 
 enum class ScimType {
   kNone,           // not a SCIM error (OK, or a Status from elsewhere)
@@ -39,8 +46,8 @@ Status ScimError(ScimType type, std::string_view detail);
 // Status.
 ScimType ScimTypeOf(const Status& status);
 
-// The message without its "scimType: " prefix (the whole message when there
-// is none).
+// The detail ScimError() was given, without any context added since (the
+// whole message for a Status from elsewhere).
 std::string_view ScimErrorDetail(const Status& status);
 
 }  // namespace idsync::scim

@@ -1,0 +1,38 @@
+// The account as idsync last saw it (the mirror, refreshed by every full run
+// and by every landed write) and which of its users idsync manages. Partial
+// runs plan against the mirror instead of reading the account.
+// Thread-safe; blocks on I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "idsync/base/status.h"
+#include "idsync/mapping/ports.h"
+
+namespace idsync::store {
+
+// A managed account user.
+struct ManagedUser {
+  std::string user_id;
+  std::string email;
+  std::string how;  // "invited" | "adopted"
+  std::int64_t since_ms = 0;
+};
+
+class AccountMirror {
+ public:
+  virtual ~AccountMirror() = default;
+
+  // Replaces the whole mirror in one transaction. kInvalidArgument when a
+  // user id appears twice.
+  virtual Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms) = 0;
+  virtual Result<std::vector<mapping::AccountRecord>> Users() = 0;
+  virtual Result<std::vector<ManagedUser>> Managed() = 0;
+  // Records management outside a write (adoption with nothing to change).
+  virtual Status SetManaged(const ManagedUser& user) = 0;
+  virtual Status ForgetManaged(const std::string& user_id) = 0;
+};
+
+}  // namespace idsync::store

@@ -1,0 +1,43 @@
+// The run log: one row per sync run, full or partial, from its start to its
+// result. `idsync status`, /v1/status and the safety window read it.
+// Thread-safe; blocks on I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "idsync/base/status.h"
+
+namespace idsync::store {
+
+// One run (a full run, or a partial run).
+struct RunRecord {
+  std::int64_t id = 0;
+  std::string kind;  // "full" | "partial" (stores written before 0.2 say "apply" for full)
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;  // 0 while running (or interrupted)
+  // "" while running; "ok" | "failed" | "blocked" | "stopped" | "source_failed" |
+  // "operations_failed"
+  std::string result;
+  std::string summary_json;  // counts: invite/update/remove/revoke/unchanged, failed, ...
+  std::string audit_head;    // the audit head when the run finished
+  std::string error;
+};
+
+class RunLog {
+ public:
+  virtual ~RunLog() = default;
+
+  virtual Result<std::int64_t> BeginRun(const std::string& kind, std::int64_t at_ms) = 0;
+  // Records the end of run.id (finished_ms, result, summary, audit head,
+  // error). kNotFound for an unknown id; kInvalidArgument for an empty result
+  // ("" means still running).
+  virtual Status FinishRun(const RunRecord& run) = 0;
+  // Newest first; limit <= 0: all.
+  virtual Result<std::vector<RunRecord>> RecentRuns(int limit) = 0;
+  // Runs begun and never finished (the process died): marked "stopped".
+  virtual Status CloseInterruptedRuns(std::int64_t at_ms) = 0;
+};
+
+}  // namespace idsync::store

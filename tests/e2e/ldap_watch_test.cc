@@ -21,6 +21,7 @@
 #include "idsync/scim/endpoint.h"
 
 #include "harness.h"
+#include "require_servers.h"
 #include "slapd_fixture.h"
 
 namespace idsync::e2e {
@@ -85,7 +86,7 @@ std::size_t Count(const std::string& text, const std::string& needle) {
 class LdapWatchTest : public E2eTest {
  protected:
   void SetUp() override {
-    if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
+    IDSYNC_REQUIRE_SERVER(SlapdFixture::Available(), SlapdFixture::WhyUnavailable());
     SlapdOptions options;
     options.syncprov = true;
     Result<std::unique_ptr<SlapdFixture>> slapd = SlapdFixture::Start(options);

@@ -28,6 +28,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "require_servers.h"
+#include "wait_until.h"
+
 namespace idsync::httpd {
 namespace {
 
@@ -446,9 +449,8 @@ TEST(Server, ListensOnIpv4AndIpv6Together) {
   Options o = LocalOptions();
   o.listen = {"127.0.0.1:0", "[::1]:0"};
   Result<std::unique_ptr<Server>> s = Server::Start(o, EchoHandler());
-  if (!s.ok() && s.status().code() == StatusCode::kUnavailable) {
-    GTEST_SKIP() << "no IPv6 loopback: " << s.status().ToString();
-  }
+  IDSYNC_REQUIRE_SERVER(s.ok() || s.status().code() != StatusCode::kUnavailable,
+                        "no IPv6 loopback: " << s.status().ToString());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   const std::vector<int> ports = (*s)->ports();
   ASSERT_EQ(ports.size(), 2u);

@@ -18,6 +18,7 @@
 
 #include "idsync/ldap/ldap_source.h"
 
+#include "require_servers.h"
 #include "samba_fixture.h"
 
 namespace idsync::ldap {
@@ -60,7 +61,7 @@ void PrintTo(const Method& method, std::ostream* out) { *out << method.name; }
 class AdFeedTest : public ::testing::TestWithParam<Method> {
  protected:
   void SetUp() override {
-    if (!SambaFixture::Available()) GTEST_SKIP() << SambaFixture::WhyUnavailable();
+    IDSYNC_REQUIRE_SERVER(SambaFixture::Available(), SambaFixture::WhyUnavailable());
     Result<SambaFixture*> dc = SambaFixture::Shared();
     ASSERT_TRUE(dc.ok()) << dc.status().ToString();
     dc_ = *dc;

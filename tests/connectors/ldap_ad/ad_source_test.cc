@@ -14,6 +14,7 @@
 
 #include "idsync/ldap/ldap_source.h"
 
+#include "require_servers.h"
 #include "samba_fixture.h"
 
 namespace idsync::ldap {
@@ -87,7 +88,7 @@ class AdSourceTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!SambaFixture::Available()) GTEST_SKIP() << SambaFixture::WhyUnavailable();
+    IDSYNC_REQUIRE_SERVER(SambaFixture::Available(), SambaFixture::WhyUnavailable());
     ASSERT_TRUE(setup_->ok()) << setup_->ToString();
   }
 

@@ -140,7 +140,8 @@ class E2eTest : public ::testing::Test {
   std::map<std::string, json> AccountUsers() const;
   // The seq of the emulator's latest logged request (0: none yet).
   std::uint64_t LastSeq() const;
-  // Every write the emulator applied landed once: no idempotency key twice.
+  // Every write the emulator applied landed once: no idempotency key twice;
+  // and there was at least one.
   void ExpectEveryWriteOnce() const;
 
   fs::path dir_;

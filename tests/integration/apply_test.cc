@@ -2,7 +2,12 @@
 // (tools/account-emulator) on port 0, a SQLite store in a temporary directory,
 // LDIF sources. The account must end equal to what `explain --all` says,
 // whatever faults the account injects and wherever the process is killed,
-// with every change landing exactly once.
+// with every change landing exactly once. For the example company it must
+// also equal what was worked out by hand from the rules
+// (tests/testdata/examples/expected-access.json), so that a wrong explain
+// cannot make a wrong account pass.
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -126,6 +131,7 @@ class ApplyTest : public ::testing::Test {
     replace(sources, "path: contractors.ldif", "path: " + examples + "/contractors.ldif");
     std::string rules = full.substr(full.find("rules:\n") + 7);
     rules = rules.substr(0, rules.find("deprovision:"));
+    example_ = true;
     return WriteConfig(sources, rules, safety);
   }
 
@@ -136,9 +142,23 @@ class ApplyTest : public ::testing::Test {
     o.groups = users / 10;
     o.seed = 11;
     o.disabled_fraction = 0;
+    const mapping::SourceSnapshot company = gen::GenerateDirectory(o);
     std::ofstream ldif(dir_ / "company.ldif");
-    gen::WriteLdif(gen::GenerateDirectory(o), o.base, ldif);
+    gen::WriteLdif(company, o.base, ldif);
     ldif.close();
+    // Whoever is directly in a group the rules below match must get access
+    // (nesting can only add people): known without asking explain.
+    must_have_access_.clear();
+    for (const auto& g : company.groups) {
+      for (const char* team : {"qa-", "voice-", "knowledge-", "engineering-"}) {
+        if (g.name.rfind(team, 0) != 0) continue;
+        for (std::uint32_t u : g.member_users) {
+          std::string email = company.users[u].email;
+          std::transform(email.begin(), email.end(), email.begin(), ::tolower);
+          must_have_access_.insert(email);
+        }
+      }
+    }
     std::string sources =
         "  - name: hr\n    type: ldif\n    path: " + (dir_ / "company.ldif").string() +
         "\n    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
@@ -169,7 +189,66 @@ class ApplyTest : public ::testing::Test {
     EXPECT_EQ(run.status, daemon::kExitOk) << run.err;
     std::map<std::string, json> people;
     for (const json& p : json::parse(run.out)) people[p["email"]] = p;
+    EXPECT_FALSE(people.empty()) << "explain --all says nobody has access:\n" << run.out;
     return people;
+  }
+
+  // The example company's account after a complete run, against what the
+  // example rules give each person as worked out by hand: everyone there
+  // with exactly that role, those levels and projects, nobody else besides
+  // the protected owner (left as seeded) and the vendor nobody manages.
+  // `except`: people to leave out of the check (a test looks at them itself).
+  void ExpectExampleAccessByHand(const std::set<std::string>& except = {}) {
+    json expected =
+        json::parse(ReadFile(std::string(IDSYNC_TESTDATA_DIR) + "/examples/expected-access.json"));
+    expected.erase("_comment");
+    ASSERT_EQ(expected.size(), 12u) << "the hand-written expectations lost people";
+    json state = State();
+    std::map<std::string, std::string> project_names;
+    for (const auto& p : state["projects"]) project_names[p["id"]] = p["name"];
+    std::map<std::string, json> users;
+    for (const auto& u : state["users"]) {
+      std::string email = u["email"];
+      std::transform(email.begin(), email.end(), email.begin(), ::tolower);
+      users[email] = u;
+    }
+    const auto& catalog = mapping::Catalog::Builtin();
+    auto expand = [&](const json& compact) {
+      mapping::PermissionSpec spec;
+      for (const auto& [k, v] : compact.items()) {
+        spec[k] = *mapping::ParseLevel(v.get<std::string>());
+      }
+      auto levels = catalog.Expand(spec);
+      EXPECT_TRUE(levels.ok()) << compact.dump();
+      json full = json::object();
+      for (std::size_t i = 0; levels.ok() && i < catalog.item_count(); ++i) {
+        full[catalog.item_keys()[i]] = std::string(mapping::LevelName((*levels)[i]));
+      }
+      return full;
+    };
+    for (const auto& [email, want] : expected.items()) {
+      if (email == "owner@corp.example") continue;  // protected: checked by the seed below
+      if (except.count(email)) continue;
+      ASSERT_TRUE(users.count(email)) << email << " is missing from the account";
+      const json& have = users[email];
+      EXPECT_EQ(have["role"], want["role"]) << email;
+      if (want["role"] == "member") {
+        EXPECT_EQ(expand(have["permissions"]), expand(want["permissions"])) << email;
+      }
+      std::set<std::string> have_projects;
+      for (const auto& id : have["projects"]) have_projects.insert(project_names[id]);
+      std::set<std::string> want_projects(want["projects"].begin(), want["projects"].end());
+      EXPECT_EQ(have_projects, want_projects) << email;
+    }
+    ASSERT_TRUE(users.count("owner@corp.example"));
+    EXPECT_EQ(users["owner@corp.example"]["id"], "u_owner");
+    EXPECT_EQ(users["owner@corp.example"]["role"], "admin");
+    ASSERT_TRUE(users.count("help@vendor.example"));
+    EXPECT_EQ(users["help@vendor.example"]["id"], "u_vendor");
+    for (const auto& [email, u] : users) {
+      EXPECT_TRUE(expected.contains(email) || email == "help@vendor.example")
+          << email << " is in the account, but the rules give them nothing";
+    }
   }
 
   json State() { return json::parse(emulator_->StateJson()); }
@@ -178,6 +257,16 @@ class ApplyTest : public ::testing::Test {
   // access, and that nobody else idsync could have invited is there.
   void ExpectAccountEqualsDesired() {
     std::map<std::string, json> desired = Desired();
+    ASSERT_FALSE(desired.empty());
+    if (example_) {
+      ASSERT_NO_FATAL_FAILURE(ExpectExampleAccessByHand());
+    } else {
+      // A generated company: everyone directly in a matched group, at least.
+      EXPECT_FALSE(must_have_access_.empty()) << "the generated company has no matched group";
+      for (const std::string& email : must_have_access_) {
+        EXPECT_TRUE(desired.count(email)) << email << " is in a matched group but has no access";
+      }
+    }
     json state = State();
     std::map<std::string, std::string> project_ids;
     for (const auto& p : state["projects"]) project_ids[p["name"]] = p["id"];
@@ -229,6 +318,7 @@ class ApplyTest : public ::testing::Test {
           << "write applied twice: " << r.method << " " << r.path;
       if (r.endpoint == "POST /users") ++invites_by_user[r.user_id];
     }
+    EXPECT_FALSE(applied_by_key.empty()) << "no write was applied: nothing was checked";
     json state = State();
     std::map<std::string, int> per_email;
     for (const auto& u : state["users"]) {
@@ -246,6 +336,9 @@ class ApplyTest : public ::testing::Test {
   fs::path dir_;
   std::string config_;
   std::unique_ptr<emulator::AccountEmulator> emulator_;
+  bool example_ = false;  // ExampleConfig() wrote config_
+  // GeneratedConfig(): lower-case e-mails of the direct members of groups a rule matches.
+  std::set<std::string> must_have_access_;
 };
 
 TEST_F(ApplyTest, FirstApplyMakesTheAccountEqualTheDesiredState) {
@@ -382,6 +475,7 @@ TEST_F(ApplyTest, ProtectedAndUnmanagedUsersAreNeverTouched) {
       if (u["id"] == id) b = u;
     for (const auto& u : after["users"])
       if (u["id"] == id) a = u;
+    ASSERT_FALSE(b.is_null()) << id << " was not seeded";
     EXPECT_EQ(a, b) << id;
   }
 }
@@ -511,6 +605,7 @@ TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
   EXPECT_EQ(chen["detail"]["rules"], json({"qa", "support-leads"}));
   EXPECT_EQ(chen["detail"]["permissions"]["build.knowledge"], "edit");
   EXPECT_EQ(Desired().size() - 1, entries.size());  // everyone but the protected owner
+  EXPECT_EQ(entries.size(), 11u) << "the example company has 11 people to invite";
   // The text form keeps its columns apart, whatever their length.
   CliRun text = Cli({"audit"});
   ASSERT_EQ(text.status, daemon::kExitOk) << text.err;

@@ -259,6 +259,8 @@ TEST_P(AdFeedTest, AddModifyDisableMembershipAndDeleteArriveWithTheirEmails) {
   EXPECT_FALSE(quiet->has_value());
   Result<mapping::SourceSnapshot> full = source_->Read();
   ASSERT_TRUE(full.ok()) << full.status().ToString();
+  ASSERT_FALSE(full->users.empty());
+  ASSERT_FALSE(full->groups.empty());
   EXPECT_EQ(full->users.size(), readded->snapshot->users.size());
   for (const mapping::DirectoryUser& u : full->users) {
     const mapping::DirectoryUser* cached = User(*readded->snapshot, u.email);

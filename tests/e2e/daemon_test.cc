@@ -468,9 +468,10 @@ TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
   // A broken one: refused, the old configuration keeps serving.
   std::ofstream(config_) << "account: [this is not\n";
   ASSERT_EQ(::kill(pid_, SIGHUP), 0);
-  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_TRUE(testing::WaitUntil([&] { return Log().find("config.refused") != std::string::npos; },
+                                 milliseconds(10000)))
+      << Log();
   EXPECT_TRUE(Alive());
-  EXPECT_NE(ReadFile(dir_ / "idsyncd.log").find("config.refused"), std::string::npos);
   HttpAnswer users = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken);
   EXPECT_EQ(users.status, 200) << users.body;
   EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);

@@ -25,6 +25,8 @@
 
 #include "idsync/emulator/emulator.h"
 
+#include "wait_until.h"  // testing::WaitUntil: wait for a state, never sleep to order events
+
 namespace idsync::e2e {
 
 namespace fs = std::filesystem;

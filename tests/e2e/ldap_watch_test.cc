@@ -216,13 +216,28 @@ class LdapWatchTest : public E2eTest {
 
   // After the first full run, the feed's own first refresh (it reports
   // "feed.refreshed") must be done before a change can only come through
-  // the persist stage.
+  // the persist stage. The refresh hands everyone it read to a partial run
+  // (or to a full run that starts after it); settled means that run has
+  // finished too: a run finished after the refresh in the log, nobody waits
+  // for a partial run and none is running.
   void StartAndSettle() {
     StartDaemon();
     ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << Log();
     ASSERT_TRUE(WaitForLog("feed.refreshed", 1, milliseconds(15000))) << Log();
     ASSERT_NE(Log().find("method=syncrepl"), std::string::npos) << Log();
     ASSERT_TRUE(WaitForAccess("alice@corp.example", true, milliseconds(10000)).count() >= 0);
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+          const std::string log = Log();
+          const std::size_t refreshed = log.find("feed.refreshed");
+          if (log.find("run.finished", refreshed) == std::string::npos) return false;
+          const json daemon = AdminStatus().value("daemon", json::object());
+          return daemon.value("people_waiting", -1) == 0 && !daemon.value("running", true);
+        },
+        milliseconds(15000), milliseconds(20)))
+        << "the refresh's run never finished:\n"
+        << AdminStatus().dump(2) << "\n"
+        << Log();
   }
 
   std::unique_ptr<SlapdFixture> slapd_;
@@ -231,8 +246,6 @@ class LdapWatchTest : public E2eTest {
 TEST_F(LdapWatchTest, AWatchedMembershipChangeReachesTheAccountWithoutAFullRun) {
   StartAndSettle();
   EXPECT_FALSE(HasAccess("bob@corp.example"));
-  // Let the partial run of the feed's first refresh finish.
-  std::this_thread::sleep_for(milliseconds(500));
   const std::size_t partial_before = Runs("partial");
 
   ASSERT_TRUE(SetVoiceMember("bob", true).ok());
@@ -255,7 +268,6 @@ TEST_F(LdapWatchTest, AWatchedMembershipChangeReachesTheAccountWithoutAFullRun) 
 
 TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   StartAndSettle();
-  std::this_thread::sleep_for(milliseconds(500));
   const auto before = AccountUsers();
   ASSERT_TRUE(before.count("alice@corp.example"));
   const std::uint64_t seen = emulator_->Requests().empty() ? 0 : emulator_->Requests().back().seq;
@@ -283,7 +295,9 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   StartDaemon();
   ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(15000))) << Log();
   ASSERT_TRUE(WaitForLog("feed.started", 1, milliseconds(15000))) << Log();
-  std::this_thread::sleep_for(milliseconds(1000));
+  // The feed's first answer from its stored cookie: from here on a change
+  // comes through the resumed feed.
+  EXPECT_TRUE(WaitForLog("feed.resumed", 1, milliseconds(15000))) << Log();
   ASSERT_TRUE(SetVoiceMember("carol", true).ok());
   const milliseconds granted = WaitForAccess("carol@corp.example", true, milliseconds(5000));
   EXPECT_GE(granted.count(), 0) << "carol never got access:\n" << Log();

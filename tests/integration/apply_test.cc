@@ -32,6 +32,8 @@
 #include "idsync/gen/directory_generator.h"
 #include "idsync/mapping/catalog.h"
 
+#include "wait_until.h"
+
 namespace idsync {
 namespace {
 
@@ -627,6 +629,202 @@ TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
   CliRun later = Cli({"audit", "--since", "2999-01-01"});
   EXPECT_NE(later.out.find("no audit entries"), std::string::npos) << later.out;
   EXPECT_EQ(Cli({"audit", "--since", "yesterday-ish"}).status, daemon::kExitUsage);
+}
+
+// The account's user with this e-mail (lower case), or null.
+json UserByEmail(const json& state, const std::string& email) {
+  for (const auto& u : state["users"]) {
+    std::string e = u["email"];
+    std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+    if (e == email) return u;
+  }
+  return nullptr;
+}
+
+// A person idsync is about to invite turns up in the account between the
+// run's read of the account and its invite (someone invited her by hand):
+// the invite gets 409 user_exists. With adopt_existing idsync adopts the
+// account's user and gives it her access; without, it is a conflict,
+// reported, and the account's user is left alone; a protected address is
+// never invited nor adopted.
+class InviteConflictTest : public ApplyTest {
+ protected:
+  static constexpr const char* kGita = "gita@corp.example";
+  static constexpr const char* kByHand = "u_by_hand";
+
+  void SetUp() override {
+    ApplyTest::SetUp();
+    // Every request waits a little: gita is added before any invite lands.
+    emulator::Faults slow;
+    slow.latency = {std::chrono::milliseconds(100), std::chrono::milliseconds(100)};
+    emulator_->SetFaults(slow);
+  }
+
+  void SetConfig(bool adopt, bool protect_gita) {
+    ExampleConfig();
+    std::string text = ReadFile(config_);
+    if (adopt) text.replace(text.find("adopt_existing: false"), 21, "adopt_existing: true");
+    if (protect_gita) {
+      const std::string p = "protect: [owner@corp.example]";
+      text.replace(text.find(p), p.size(), "protect: [owner@corp.example, Gita@Corp.Example]");
+    }
+    std::ofstream(config_) << text;
+  }
+
+  // gita as someone invited her by hand: another id, other access.
+  static json GitaByHand() {
+    return json{{"id", kByHand},
+                {"email", "Gita@corp.example"},
+                {"name", "Gita by hand"},
+                {"role", "member"},
+                {"status", "active"},
+                {"permissions", {{"analytics", "read"}}},
+                {"projects", json::array()}};
+  }
+
+  // `idsync apply`, with gita added to the account by hand as soon as the
+  // run has read the account's users (before it sends anything).
+  CliRun ApplyWhileGitaIsAddedByHand() {
+    json with_gita = State();
+    with_gita["users"].push_back(GitaByHand());
+    const std::uint64_t after =
+        emulator_->Requests().empty() ? 0 : emulator_->Requests().back().seq;
+    std::atomic<bool> added{false};
+    std::thread by_hand([&] {
+      const bool read = ::idsync::testing::WaitUntil(
+          [&] {
+            for (const auto& r : emulator_->Requests(after)) {
+              if (r.endpoint == "GET /users") return true;
+            }
+            return false;
+          },
+          std::chrono::seconds(30), std::chrono::milliseconds(2));
+      if (!read) return;
+      for (const auto& r : emulator_->Requests(after)) {
+        if (r.method != "GET") return;  // too late: something was written already
+      }
+      added = emulator_->SetStateJson(with_gita.dump()).ok();
+      // As the account holds her (with its own timestamps); no write can
+      // have landed yet, each waits 100 ms.
+      gita_as_added_ = UserByEmail(State(), kGita);
+    });
+    CliRun run = Cli({"apply"});
+    by_hand.join();
+    EXPECT_TRUE(added) << "gita could not be added between the read and the writes";
+    EXPECT_TRUE(gita_as_added_.is_object() && gita_as_added_["id"] == kByHand)
+        << gita_as_added_.dump();
+    return run;
+  }
+
+  json gita_as_added_;  // the account's record of gita just after she was added
+
+  // Writes the emulator saw addressed to the user added by hand.
+  std::vector<std::string> WritesToTheUserByHand() {
+    std::vector<std::string> out;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.method != "GET" && r.user_id == kByHand) out.push_back(r.method + " " + r.path);
+    }
+    return out;
+  }
+
+  // The POST /users answers for gita (the address, whatever its case).
+  std::vector<int> GitaInvites() {
+    std::vector<int> out;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.endpoint == "POST /users" && r.user_id == kByHand) out.push_back(r.status);
+    }
+    return out;
+  }
+};
+
+TEST_F(InviteConflictTest, WithAdoptExistingThe409IsAnAdoption) {
+  SetConfig(/*adopt=*/true, /*protect_gita=*/false);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  EXPECT_EQ(GitaInvites(), std::vector<int>{409}) << "gita's invite did not meet the 409";
+  EXPECT_EQ(WritesToTheUserByHand(),
+            (std::vector<std::string>{"POST /users", "PATCH /users/" + std::string(kByHand)}));
+  // The account's own user now holds gita's access; no second gita.
+  const json gita = UserByEmail(State(), kGita);
+  ASSERT_FALSE(gita.is_null());
+  EXPECT_EQ(gita["id"], kByHand);
+  ExpectExampleAccessByHand();
+  ExpectEveryWriteOnce();
+  // Recorded as an adoption, and managed from now on: nothing left to do.
+  CliRun audit = Cli({"audit", "--json"});
+  ASSERT_EQ(audit.status, daemon::kExitOk) << audit.err;
+  bool adopted = false;
+  for (const json& e : json::parse(audit.out)) {
+    if (e["email"] == kGita) {
+      EXPECT_EQ(e["action"], "adopt") << e.dump();
+      EXPECT_EQ(e["user_id"], kByHand) << e.dump();
+      adopted = true;
+    }
+  }
+  EXPECT_TRUE(adopted) << audit.out;
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  CliRun again = Cli({"apply"});
+  EXPECT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
+  EXPECT_EQ(CountWrites(seen), 0) << again.out;
+}
+
+TEST_F(InviteConflictTest, WithoutAdoptExistingThe409IsAConflictReported) {
+  SetConfig(/*adopt=*/false, /*protect_gita=*/false);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  EXPECT_EQ(run.status, daemon::kExitFailed) << run.out << run.err;
+  EXPECT_NE(run.out.find("failed: gita@corp.example: already in the account, not adopted"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(GitaInvites(), std::vector<int>{409});
+  // Only the refused invite reached the user added by hand: left as it was.
+  EXPECT_EQ(WritesToTheUserByHand(), std::vector<std::string>{"POST /users"});
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+  // Everyone else got their access.
+  ExpectExampleAccessByHand({kGita});
+  // `status` shows the failed invite; the audit has no change for gita.
+  CliRun status = Cli({"status", "--json"});
+  ASSERT_EQ(status.status, daemon::kExitOk) << status.err;
+  bool shown = false;
+  const json status_json = json::parse(status.out);
+  for (const json& f : status_json["failed"]) {
+    if (f["email"] != kGita) continue;
+    shown = true;
+    EXPECT_EQ(f["op"], "invite") << f.dump();
+    EXPECT_NE(f["error"].get<std::string>().find("conflict"), std::string::npos) << f.dump();
+    EXPECT_NE(f["error"].get<std::string>().find(kByHand), std::string::npos) << f.dump();
+  }
+  EXPECT_TRUE(shown) << status.out;
+  CliRun audit = Cli({"audit", "--json"});
+  ASSERT_EQ(audit.status, daemon::kExitOk) << audit.err;
+  for (const json& e : json::parse(audit.out)) EXPECT_NE(e["email"], kGita) << e.dump();
+
+  // The next plan sees gita unmanaged in the account: a conflict, not an
+  // invite, and the next apply leaves her alone.
+  CliRun plan = Cli({"plan", "--json"});
+  ASSERT_EQ(plan.status, daemon::kExitOk) << plan.out << plan.err;
+  const json p = json::parse(plan.out);
+  EXPECT_EQ(p["conflicts"], json({kGita})) << plan.out;
+  EXPECT_TRUE(p["operations"].empty()) << plan.out;
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  Cli({"apply"});
+  EXPECT_EQ(CountWrites(seen), 0);
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+}
+
+TEST_F(InviteConflictTest, AProtectedAddressIsNeitherInvitedNorAdopted) {
+  // adopt_existing would adopt gita; `protect` (in another case) wins.
+  SetConfig(/*adopt=*/true, /*protect_gita=*/true);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  EXPECT_TRUE(GitaInvites().empty());
+  EXPECT_TRUE(WritesToTheUserByHand().empty());
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+  ExpectExampleAccessByHand({kGita});
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  CliRun again = Cli({"apply"});
+  EXPECT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
+  EXPECT_EQ(CountWrites(seen), 0) << again.out;
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
 }
 
 // Runs raw SQL against the store behind idsync's back.

@@ -108,7 +108,10 @@ class LdapWatchTest : public E2eTest {
     slapd_.reset();
   }
 
+  // Reads (and follows) the directory as its root DN, with the fixture's
+  // random password from the environment: a secret nothing may show.
   void WriteConfig() {
+    ::setenv("IDSYNC_E2E_WATCH_BIND_PASSWORD", slapd_->admin_password().c_str(), 1);
     std::ostringstream y;
     y << AccountAndStoreYaml() << "sources:\n"
       << "  - name: hr\n"
@@ -116,6 +119,9 @@ class LdapWatchTest : public E2eTest {
       << "    url: " << slapd_->ldap_url() << "\n"
       << "    connect_timeout: 2s\n"
       << "    timeout: 5s\n"
+      << "    allow_insecure: true\n"
+      << "    bind: {dn: \"" << slapd_->admin_dn()
+      << "\", password: \"${env:IDSYNC_E2E_WATCH_BIND_PASSWORD}\"}\n"
       << "    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
          "\"(objectClass=inetOrgPerson)\", email: mail, name: cn}\n"
       << "    groups: {base: \"ou=groups,dc=corp,dc=example\", filter: "
@@ -306,7 +312,22 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   EXPECT_EQ(Count(Log(), "feed.resumed"), 1u) << Log();
   EXPECT_EQ(Runs("full"), 3u);
   EXPECT_EQ(SourceStatus("hr").value("state", ""), "ok") << SourceStatus("hr").dump();
+  const std::string status = Admin("GET", "/v1/status").body;
   EXPECT_EQ(StopDaemon(), 0);
+
+  // The bind password, used by every read and by the feed through its
+  // failure, shows nowhere: not in the log (both starts), the status, the store.
+  const std::string password = slapd_->admin_password();
+  ASSERT_GE(password.size(), 8u);
+  EXPECT_EQ(ReadFile(dir_ / "idsyncd.log").find(password), std::string::npos);
+  EXPECT_EQ(status.find(password), std::string::npos) << status;
+  int store_files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    if (entry.path().filename().string().rfind("state.db", 0) != 0) continue;
+    ++store_files;
+    EXPECT_EQ(ReadFile(entry.path()).find(password), std::string::npos) << entry.path();
+  }
+  EXPECT_GE(store_files, 1);
 }
 
 }  // namespace

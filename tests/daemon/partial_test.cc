@@ -108,6 +108,7 @@ TEST_F(PartialMapTest, DetailsForTheSubsetMatchTheFullMapping) {
   mapping::MappingResult one = MapOnly({"iris@corp.example"}, /*details=*/true);
   ASSERT_EQ(one.people.size(), 1u);
   EXPECT_EQ(one.people[0].groups, iris->groups);
+  ASSERT_FALSE(iris->matches.empty()) << "iris matches no rule: nothing to compare";
   ASSERT_EQ(one.people[0].matches.size(), iris->matches.size());
   for (std::size_t i = 0; i < iris->matches.size(); ++i) {
     EXPECT_EQ(one.people[0].matches[i].via, iris->matches[i].via);

@@ -54,9 +54,12 @@ class DaemonTest : public E2eTest {
     notify_.reset();
   }
 
-  // The example company's rules plus SCIM rules; `extra_rules` appended.
+  // The example company's rules plus SCIM rules; `extra_rules` appended,
+  // `extra_sources` (YAML list items) after the two sources.
   std::string WriteConfig(const std::string& extra_rules = "", int concurrency = 4,
-                          const std::string& interval = "1h") {
+                          const std::string& interval = "1h",
+                          const std::string& safety = "max_removals: 5\n  max_changes: none",
+                          const std::string& extra_sources = "") {
     std::ostringstream y;
     y << AccountAndStoreYaml(concurrency) << "sources:\n"
       << "  - name: hr\n"
@@ -72,7 +75,7 @@ class DaemonTest : public E2eTest {
       << "  - name: okta\n"
       << "    type: scim\n"
       << "    tokens: [\"" << scim::HashToken(kScimToken) << "\"]\n"
-      << "server:\n"
+      << extra_sources << "server:\n"
       << "  listen: [\"127.0.0.1:0\"]\n"
       << "  admin_listen: [\"127.0.0.1:0\"]\n"
       << "  admin_tokens: [\"" << scim::HashToken(kAdminToken) << "\"]\n"
@@ -92,7 +95,7 @@ class DaemonTest : public E2eTest {
          "preset: content-editor}\n"
       << extra_rules << "deprovision: remove\nadopt_existing: false\n"
       << "protect: [owner@corp.example]\n"
-      << "safety:\n  max_removals: 5\n  max_changes: none\n"
+      << "safety:\n  " << safety << "\n"
       << "logging: {format: text, level: debug}\n";
     config_ = (dir_ / "idsync.yaml").string();
     std::ofstream(config_) << y.str();
@@ -173,6 +176,29 @@ class DaemonTest : public E2eTest {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     return 0;
+  }
+
+  // One sample of the daemon's /metrics as a Prometheus scraper reads it;
+  // NaN when absent.
+  double Metric(const std::string& name, const json& labels) {
+    const HttpAnswer page = Http(admin_port_, "GET", "/metrics", "");
+    EXPECT_EQ(page.status, 200);
+    const json parsed = daemon::testing::ParsePrometheusText(page.body);
+    EXPECT_EQ(parsed["ok"], true) << parsed.dump();
+    return daemon::testing::SampleValue(parsed, name, labels);
+  }
+
+  // `idsync ARGS...` against this test's configuration, in process.
+  struct CliRun {
+    int status;
+    std::string out;
+    std::string err;
+  };
+  CliRun Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config_});
+    std::ostringstream out, err;
+    const int status = daemon::RunCli(args, out, err);
+    return {status, out.str(), err.str()};
   }
 
   std::unique_ptr<NotifySocket> notify_;
@@ -468,9 +494,10 @@ TEST_F(DaemonTest, SighupSwapsAGoodConfigAndRefusesABrokenOne) {
   // A broken one: refused, the old configuration keeps serving.
   std::ofstream(config_) << "account: [this is not\n";
   ASSERT_EQ(::kill(pid_, SIGHUP), 0);
-  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_TRUE(testing::WaitUntil([&] { return Log().find("config.refused") != std::string::npos; },
+                                 milliseconds(10000)))
+      << Log();
   EXPECT_TRUE(Alive());
-  EXPECT_NE(ReadFile(dir_ / "idsyncd.log").find("config.refused"), std::string::npos);
   HttpAnswer users = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken);
   EXPECT_EQ(users.status, 200) << users.body;
   EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
@@ -549,6 +576,226 @@ TEST_F(DaemonTest, SigtermDuringRetriesStopsPromptly) {
   EXPECT_EQ(AccountUsers().size(), 11u) << "the run was not finished after the restart";
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
+}
+
+// A plan a safety limit refuses: nothing is sent, and the refusal shows in
+// /v1/status, `idsync status`, the metrics and the log, run after run, until
+// an operator applies it with `idsync apply --force` (idsyncd stopped).
+TEST_F(DaemonTest, ABlockedPlanIsShownUntilAppliedWithForce) {
+  // The first run would invite 10 people: over max_changes 3.
+  WriteConfig("", 4, "1h", "max_removals: 5\n  max_changes: 3");
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
+  EXPECT_EQ(AccountUsers().size(), 1u) << "a blocked plan sent something";
+  for (const auto& r : emulator_->Requests()) EXPECT_EQ(r.method, "GET") << r.path;
+
+  auto expect_blocked_in = [](const json& status, const std::string& where) {
+    ASSERT_TRUE(status.contains("runs")) << where << ": " << status.dump(2);
+    ASSERT_FALSE(status["runs"].empty()) << where;
+    const json& last = status["runs"][0];
+    EXPECT_EQ(last["result"], "blocked") << where << ": " << last.dump();
+    EXPECT_EQ(last["summary"]["blocked"], true) << where << ": " << last.dump();
+    EXPECT_EQ(last["summary"]["invite"], 10) << where << ": " << last.dump();
+    EXPECT_EQ(last["summary"]["applied"], 0) << where << ": " << last.dump();
+    ASSERT_EQ(last["summary"]["reasons"].size(), 1u) << where << ": " << last.dump();
+    EXPECT_NE(last["summary"]["reasons"][0].get<std::string>().find("max_changes 3"),
+              std::string::npos)
+        << where << ": " << last.dump();
+  };
+  expect_blocked_in(AdminJson("/v1/status"), "/v1/status");
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "blocked"}}), 1.0);
+  EXPECT_EQ(Metric("idsync_safety_limit_trips_total", {{"limit", "max_changes"}}), 1.0);
+  EXPECT_EQ(Metric("idsync_safety_limit_trips_total", {{"limit", "max_removals"}}), 0.0);
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "ok"}}), 0.0);
+  EXPECT_NE(Log().find("run.blocked"), std::string::npos) << Log();
+  const json plan = AdminJson("/v1/plan");
+  EXPECT_EQ(plan["blocked"], true) << plan.dump();
+  EXPECT_EQ(plan["operations"].size(), 10u) << plan.dump();
+
+  // Another run changes nothing: still refused, counted again.
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
+  expect_blocked_in(AdminJson("/v1/status"), "/v1/status, second run");
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "blocked"}}), 2.0);
+  EXPECT_EQ(Metric("idsync_safety_limit_trips_total", {{"limit", "max_changes"}}), 2.0);
+  EXPECT_EQ(AccountUsers().size(), 1u);
+  EXPECT_EQ(StopDaemon(), 0);
+
+  // The operator's view: `idsync status` shows the refusal; `apply` is
+  // refused the same way; `apply --force` passes it.
+  CliRun status = Cli({"status"});
+  ASSERT_EQ(status.status, daemon::kExitOk) << status.err;
+  const std::string newest = status.out.substr(0, status.out.find('\n', status.out.find('#')));
+  EXPECT_NE(newest.find("blocked"), std::string::npos) << status.out;
+  CliRun status_json = Cli({"status", "--json"});
+  ASSERT_EQ(status_json.status, daemon::kExitOk) << status_json.err;
+  expect_blocked_in(json::parse(status_json.out), "idsync status --json");
+  CliRun refused = Cli({"apply"});
+  EXPECT_EQ(refused.status, daemon::kExitBlocked) << refused.out << refused.err;
+  EXPECT_EQ(AccountUsers().size(), 1u);
+  CliRun forced = Cli({"apply", "--force"});
+  ASSERT_EQ(forced.status, daemon::kExitOk) << forced.out << forced.err;
+  EXPECT_EQ(AccountUsers().size(), 11u);
+  status_json = Cli({"status", "--json"});
+  ASSERT_EQ(status_json.status, daemon::kExitOk) << status_json.err;
+  EXPECT_EQ(json::parse(status_json.out)["runs"][0]["result"], "ok") << status_json.out;
+
+  // Back under idsyncd: its run has nothing left to do and is not refused.
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 5, milliseconds(10000)));
+  const json after = AdminJson("/v1/status");
+  EXPECT_EQ(after["runs"][0]["result"], "ok") << after.dump(2);
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "blocked"}}), 0.0);
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "ok"}}), 1.0);
+  EXPECT_EQ(AdminJson("/v1/plan")["blocked"], false);
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
+// idsyncd stays ready while what it reads from or writes to fails: /readyz
+// is about idsync itself (configuration loaded, store writable); a failing
+// source or account shows in /v1/status and the metrics, and SCIM is still
+// served.
+TEST_F(DaemonTest, ReadyWhileASourceOrTheAccountFails) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
+  EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
+  EXPECT_EQ(Metric("idsync_source_up", {{"source", "hr"}}), 1.0);
+
+  fs::rename(dir_ / "directory.ldif", dir_ / "directory.ldif.away");
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
+  HttpAnswer ready = Http(admin_port_, "GET", "/readyz", "");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.Json().value("ready", false), true) << ready.body;
+  EXPECT_EQ(Metric("idsync_source_up", {{"source", "hr"}}), 0.0);
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "source_failed"}}), 1.0);
+  const json status = AdminJson("/v1/status");
+  EXPECT_EQ(status["runs"][0]["result"], "failed") << status.dump(2);
+  ASSERT_EQ(status["runs"][0]["summary"]["failed_sources"].size(), 1u) << status.dump(2);
+  EXPECT_EQ(status["runs"][0]["summary"]["failed_sources"][0].get<std::string>().rfind("hr: ", 0),
+            0u)
+      << status.dump(2);
+  EXPECT_EQ(Http(scim_port_, "GET", "/scim/v2/Users", kScimToken).status, 200);
+  EXPECT_EQ(Http(scim_port_, "GET", "/healthz", "").status, 200);
+
+  // The account refuses idsync's token as well (401: no retries): the run
+  // fails; still ready.
+  emulator_->SetTokens("a-rotated-token", "");
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(10000)));
+  ready = Http(admin_port_, "GET", "/readyz", "");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(AdminJson("/v1/status")["runs"][0]["result"], "failed");
+  EXPECT_EQ(Metric("idsync_runs_total", {{"result", "failed"}}), 1.0);
+  EXPECT_EQ(Http(scim_port_, "GET", "/scim/v2/Users", kScimToken).status, 200);
+
+  // Both back: the next run is ok again.
+  emulator_->SetTokens(kAccountToken, "");
+  fs::rename(dir_ / "directory.ldif.away", dir_ / "directory.ldif");
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 4, milliseconds(10000)));
+  EXPECT_EQ(AdminJson("/v1/status")["runs"][0]["result"], "ok");
+  EXPECT_EQ(Metric("idsync_source_up", {{"source", "hr"}}), 1.0);
+  EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
+// No secret reaches what idsync writes or shows: the account token, an LDAP
+// bind password, the SCIM and admin bearer tokens (and wrong guesses at
+// them) appear nowhere in idsyncd's log, the admin API's answers, the
+// metrics, `idsync` output (plan, status, audit, explain, validate) or the
+// store's files (audit rows included), also after failures that log errors:
+// a source that cannot be reached, the account refusing the token, a reload.
+TEST_F(DaemonTest, NoSecretInTheLogApiCliOutputOrStore) {
+  constexpr const char* kBindPassword = "e2e-Bind-Pw-5d1c9a";
+  constexpr const char* kWrongScimToken = "e2e-scim-guess-4c2b71";
+  constexpr const char* kWrongAdminToken = "e2e-admin-guess-8e1f03";
+  // Read by the daemon (it inherits the environment) and the CLI alike.
+  ::setenv("IDSYNC_E2E_BIND_PASSWORD", kBindPassword, 1);
+  const std::string ldap_source =
+      "  - name: ldap-dead\n"
+      "    type: ldap\n"
+      "    url: ldap://127.0.0.1:1\n"
+      "    allow_insecure: true\n"
+      "    connect_timeout: 2s\n"
+      "    bind: {dn: \"cn=idsync,ou=services,dc=corp,dc=example\", "
+      "password: \"${env:IDSYNC_E2E_BIND_PASSWORD}\"}\n"
+      "    users: {base: \"ou=people,dc=corp,dc=example\"}\n";
+  WriteConfig("", 4, "1h", "max_removals: 5\n  max_changes: none", ldap_source);
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
+  // Each secret was used: the account took its token, SCIM took its token,
+  // the admin API its own, and the LDAP source was tried (and failed).
+  EXPECT_EQ(AccountUsers().size(), 11u);
+  ASSERT_FALSE(ScimCreateUser("secret-check@corp.example").empty());
+  EXPECT_EQ(Admin("GET", "/v1/status").status, 200);
+  EXPECT_NE(Log().find("ldap-dead"), std::string::npos) << Log();
+  // Wrong tokens are refused.
+  EXPECT_EQ(Http(scim_port_, "GET", "/scim/v2/Users", kWrongScimToken).status, 401);
+  EXPECT_EQ(Http(admin_port_, "GET", "/v1/status", kWrongAdminToken).status, 401);
+  EXPECT_EQ(
+      Http(admin_port_, "POST", "/v1/sync", kWrongAdminToken, "{}", "application/json").status,
+      401);
+  // The account refuses idsync's token for one run: its errors are logged.
+  emulator_->SetTokens("e2e-rotated-token", "");
+  ASSERT_EQ(Admin("POST", "/v1/sync", "{}").status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(10000)));
+  EXPECT_NE(Log().find("run.failed"), std::string::npos) << Log();
+  emulator_->SetTokens(kAccountToken, "");
+  // A reload (the configuration is read and checked again).
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  ASSERT_NE(notify_->WaitFor("RELOADING=1", milliseconds(5000)), "");
+  ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(10000)));
+
+  std::map<std::string, std::string> shown;  // where -> what it showed
+  for (const char* path : {"/v1/status", "/v1/plan", "/v1/explain/eve@corp.example"}) {
+    const HttpAnswer a = Admin("GET", path);
+    EXPECT_EQ(a.status, 200) << path << ": " << a.body;
+    shown[std::string("GET ") + path] = a.body;
+  }
+  shown["GET /metrics"] = Http(admin_port_, "GET", "/metrics", "").body;
+  shown["GET /readyz"] = Http(admin_port_, "GET", "/readyz", "").body;
+  shown["SCIM GET /Users"] = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken).body;
+  EXPECT_EQ(StopDaemon(), 0);
+  shown["idsyncd's log"] = ReadFile(dir_ / "idsyncd.log");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"plan", "--json"},
+                                             {"plan"},
+                                             {"status"},
+                                             {"status", "--json"},
+                                             {"audit", "--json"},
+                                             {"audit"},
+                                             {"explain", "--all", "--json"},
+                                             {"validate", "--online"},
+                                             {"validate", "--online", "--json"}}) {
+    const CliRun run = Cli(args);
+    std::string name = "idsync";
+    for (const auto& a : args) name += " " + a;
+    EXPECT_NE(run.status, daemon::kExitUsage) << name << "\n" << run.err;
+    shown[name] = run.out + "\n" + run.err;
+  }
+  const CliRun audit = Cli({"audit", "--json"});
+  ASSERT_GE(json::parse(audit.out).size(), 10u) << "the audit rows checked hold the run's changes";
+  int store_files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("state.db", 0) != 0) continue;
+    ++store_files;
+    shown["store file " + name] = ReadFile(entry.path());
+  }
+  EXPECT_GE(store_files, 1);
+  // The failures above left their messages where they are shown.
+  EXPECT_NE(shown["GET /v1/status"].find("ldap-dead"), std::string::npos);
+  EXPECT_NE(shown["idsyncd's log"].find("source.failed"), std::string::npos);
+
+  for (const auto& [where, text] : shown) {
+    EXPECT_FALSE(text.empty()) << where << " showed nothing: nothing was checked";
+    for (const char* secret : {kAccountToken, kScimToken, kAdminToken, kBindPassword,
+                               kWrongScimToken, kWrongAdminToken}) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << "\"" << secret << "\" in " << where;
+    }
+  }
 }
 
 TEST_F(DaemonTest, AFailingSourceDeprovisionsNobody) {

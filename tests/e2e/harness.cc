@@ -282,6 +282,7 @@ void E2eTest::ExpectEveryWriteOnce() const {
     if (r.method == "GET" || !r.applied) continue;
     EXPECT_EQ(++by_key[r.idempotency_key], 1) << r.method << " " << r.path;
   }
+  EXPECT_FALSE(by_key.empty()) << "no write was applied: nothing was checked";
 }
 
 }  // namespace idsync::e2e

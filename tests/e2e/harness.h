@@ -25,6 +25,8 @@
 
 #include "idsync/emulator/emulator.h"
 
+#include "wait_until.h"  // testing::WaitUntil: wait for a state, never sleep to order events
+
 namespace idsync::e2e {
 
 namespace fs = std::filesystem;
@@ -140,7 +142,8 @@ class E2eTest : public ::testing::Test {
   std::map<std::string, json> AccountUsers() const;
   // The seq of the emulator's latest logged request (0: none yet).
   std::uint64_t LastSeq() const;
-  // Every write the emulator applied landed once: no idempotency key twice.
+  // Every write the emulator applied landed once: no idempotency key twice;
+  // and there was at least one.
   void ExpectEveryWriteOnce() const;
 
   fs::path dir_;

@@ -28,6 +28,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "require_servers.h"
+#include "wait_until.h"
+
 namespace idsync::httpd {
 namespace {
 
@@ -446,9 +449,8 @@ TEST(Server, ListensOnIpv4AndIpv6Together) {
   Options o = LocalOptions();
   o.listen = {"127.0.0.1:0", "[::1]:0"};
   Result<std::unique_ptr<Server>> s = Server::Start(o, EchoHandler());
-  if (!s.ok() && s.status().code() == StatusCode::kUnavailable) {
-    GTEST_SKIP() << "no IPv6 loopback: " << s.status().ToString();
-  }
+  IDSYNC_REQUIRE_SERVER(s.ok() || s.status().code() != StatusCode::kUnavailable,
+                        "no IPv6 loopback: " << s.status().ToString());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   const std::vector<int> ports = (*s)->ports();
   ASSERT_EQ(ports.size(), 2u);
@@ -540,8 +542,11 @@ TEST(Server, StopAfterGraceCutsAStalledUpload) {
   auto server = StartOrDie(o, EchoHandler());
   ASSERT_TRUE(server);
   RawClient c(server->ports()[0]);
+  // A first request answered on the same keep-alive connection: a worker
+  // holds it, and reads the stalled upload that follows.
+  ASSERT_TRUE(c.Send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_EQ(c.Read().status, 200);
   ASSERT_TRUE(c.Send("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc"));
-  std::this_thread::sleep_for(200ms);  // let a worker pick the connection up
   const auto start = std::chrono::steady_clock::now();
   server->Stop(300ms);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
@@ -556,7 +561,9 @@ TEST(Server, AnswersBusyWhenTheQueueIsFull) {
   Options o = LimitedOptions(&renders);
   o.threads = 1;
   o.max_queued = 1;
+  std::atomic<int> entered = 0;
   auto server = StartOrDie(o, [&](const Request&) {
+    ++entered;
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return release; });
     return Response{};
@@ -565,9 +572,12 @@ TEST(Server, AnswersBusyWhenTheQueueIsFull) {
   const int port = server->ports()[0];
   RawClient busy(port);  // takes the only worker
   ASSERT_TRUE(busy.Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return entered.load() == 1; }, 10s))
+      << "the first request never reached the handler";
+  // Connections are accepted in the order they were made: `queued` takes
+  // the one place in the queue before `refused` is looked at.
   RawClient queued(port);  // waits in the queue
-  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(queued.connected());
   RawClient refused(port);
   ASSERT_TRUE(refused.connected());
   const RawClient::Reply r = refused.Read();

@@ -2,7 +2,12 @@
 // (tools/account-emulator) on port 0, a SQLite store in a temporary directory,
 // LDIF sources. The account must end equal to what `explain --all` says,
 // whatever faults the account injects and wherever the process is killed,
-// with every change landing exactly once.
+// with every change landing exactly once. For the example company it must
+// also equal what was worked out by hand from the rules
+// (tests/testdata/examples/expected-access.json), so that a wrong explain
+// cannot make a wrong account pass.
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +31,8 @@
 #include "idsync/emulator/emulator.h"
 #include "idsync/gen/directory_generator.h"
 #include "idsync/mapping/catalog.h"
+
+#include "wait_until.h"
 
 namespace idsync {
 namespace {
@@ -126,6 +133,7 @@ class ApplyTest : public ::testing::Test {
     replace(sources, "path: contractors.ldif", "path: " + examples + "/contractors.ldif");
     std::string rules = full.substr(full.find("rules:\n") + 7);
     rules = rules.substr(0, rules.find("deprovision:"));
+    example_ = true;
     return WriteConfig(sources, rules, safety);
   }
 
@@ -136,9 +144,23 @@ class ApplyTest : public ::testing::Test {
     o.groups = users / 10;
     o.seed = 11;
     o.disabled_fraction = 0;
+    const mapping::SourceSnapshot company = gen::GenerateDirectory(o);
     std::ofstream ldif(dir_ / "company.ldif");
-    gen::WriteLdif(gen::GenerateDirectory(o), o.base, ldif);
+    gen::WriteLdif(company, o.base, ldif);
     ldif.close();
+    // Whoever is directly in a group the rules below match must get access
+    // (nesting can only add people): known without asking explain.
+    must_have_access_.clear();
+    for (const auto& g : company.groups) {
+      for (const char* team : {"qa-", "voice-", "knowledge-", "engineering-"}) {
+        if (g.name.rfind(team, 0) != 0) continue;
+        for (std::uint32_t u : g.member_users) {
+          std::string email = company.users[u].email;
+          std::transform(email.begin(), email.end(), email.begin(), ::tolower);
+          must_have_access_.insert(email);
+        }
+      }
+    }
     std::string sources =
         "  - name: hr\n    type: ldif\n    path: " + (dir_ / "company.ldif").string() +
         "\n    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
@@ -169,7 +191,66 @@ class ApplyTest : public ::testing::Test {
     EXPECT_EQ(run.status, daemon::kExitOk) << run.err;
     std::map<std::string, json> people;
     for (const json& p : json::parse(run.out)) people[p["email"]] = p;
+    EXPECT_FALSE(people.empty()) << "explain --all says nobody has access:\n" << run.out;
     return people;
+  }
+
+  // The example company's account after a complete run, against what the
+  // example rules give each person as worked out by hand: everyone there
+  // with exactly that role, those levels and projects, nobody else besides
+  // the protected owner (left as seeded) and the vendor nobody manages.
+  // `except`: people to leave out of the check (a test looks at them itself).
+  void ExpectExampleAccessByHand(const std::set<std::string>& except = {}) {
+    json expected =
+        json::parse(ReadFile(std::string(IDSYNC_TESTDATA_DIR) + "/examples/expected-access.json"));
+    expected.erase("_comment");
+    ASSERT_EQ(expected.size(), 12u) << "the hand-written expectations lost people";
+    json state = State();
+    std::map<std::string, std::string> project_names;
+    for (const auto& p : state["projects"]) project_names[p["id"]] = p["name"];
+    std::map<std::string, json> users;
+    for (const auto& u : state["users"]) {
+      std::string email = u["email"];
+      std::transform(email.begin(), email.end(), email.begin(), ::tolower);
+      users[email] = u;
+    }
+    const auto& catalog = mapping::Catalog::Builtin();
+    auto expand = [&](const json& compact) {
+      mapping::PermissionSpec spec;
+      for (const auto& [k, v] : compact.items()) {
+        spec[k] = *mapping::ParseLevel(v.get<std::string>());
+      }
+      auto levels = catalog.Expand(spec);
+      EXPECT_TRUE(levels.ok()) << compact.dump();
+      json full = json::object();
+      for (std::size_t i = 0; levels.ok() && i < catalog.item_count(); ++i) {
+        full[catalog.item_keys()[i]] = std::string(mapping::LevelName((*levels)[i]));
+      }
+      return full;
+    };
+    for (const auto& [email, want] : expected.items()) {
+      if (email == "owner@corp.example") continue;  // protected: checked by the seed below
+      if (except.count(email)) continue;
+      ASSERT_TRUE(users.count(email)) << email << " is missing from the account";
+      const json& have = users[email];
+      EXPECT_EQ(have["role"], want["role"]) << email;
+      if (want["role"] == "member") {
+        EXPECT_EQ(expand(have["permissions"]), expand(want["permissions"])) << email;
+      }
+      std::set<std::string> have_projects;
+      for (const auto& id : have["projects"]) have_projects.insert(project_names[id]);
+      std::set<std::string> want_projects(want["projects"].begin(), want["projects"].end());
+      EXPECT_EQ(have_projects, want_projects) << email;
+    }
+    ASSERT_TRUE(users.count("owner@corp.example"));
+    EXPECT_EQ(users["owner@corp.example"]["id"], "u_owner");
+    EXPECT_EQ(users["owner@corp.example"]["role"], "admin");
+    ASSERT_TRUE(users.count("help@vendor.example"));
+    EXPECT_EQ(users["help@vendor.example"]["id"], "u_vendor");
+    for (const auto& [email, u] : users) {
+      EXPECT_TRUE(expected.contains(email) || email == "help@vendor.example")
+          << email << " is in the account, but the rules give them nothing";
+    }
   }
 
   json State() { return json::parse(emulator_->StateJson()); }
@@ -178,6 +259,16 @@ class ApplyTest : public ::testing::Test {
   // access, and that nobody else idsync could have invited is there.
   void ExpectAccountEqualsDesired() {
     std::map<std::string, json> desired = Desired();
+    ASSERT_FALSE(desired.empty());
+    if (example_) {
+      ASSERT_NO_FATAL_FAILURE(ExpectExampleAccessByHand());
+    } else {
+      // A generated company: everyone directly in a matched group, at least.
+      EXPECT_FALSE(must_have_access_.empty()) << "the generated company has no matched group";
+      for (const std::string& email : must_have_access_) {
+        EXPECT_TRUE(desired.count(email)) << email << " is in a matched group but has no access";
+      }
+    }
     json state = State();
     std::map<std::string, std::string> project_ids;
     for (const auto& p : state["projects"]) project_ids[p["name"]] = p["id"];
@@ -229,6 +320,7 @@ class ApplyTest : public ::testing::Test {
           << "write applied twice: " << r.method << " " << r.path;
       if (r.endpoint == "POST /users") ++invites_by_user[r.user_id];
     }
+    EXPECT_FALSE(applied_by_key.empty()) << "no write was applied: nothing was checked";
     json state = State();
     std::map<std::string, int> per_email;
     for (const auto& u : state["users"]) {
@@ -246,6 +338,9 @@ class ApplyTest : public ::testing::Test {
   fs::path dir_;
   std::string config_;
   std::unique_ptr<emulator::AccountEmulator> emulator_;
+  bool example_ = false;  // ExampleConfig() wrote config_
+  // GeneratedConfig(): lower-case e-mails of the direct members of groups a rule matches.
+  std::set<std::string> must_have_access_;
 };
 
 TEST_F(ApplyTest, FirstApplyMakesTheAccountEqualTheDesiredState) {
@@ -382,6 +477,7 @@ TEST_F(ApplyTest, ProtectedAndUnmanagedUsersAreNeverTouched) {
       if (u["id"] == id) b = u;
     for (const auto& u : after["users"])
       if (u["id"] == id) a = u;
+    ASSERT_FALSE(b.is_null()) << id << " was not seeded";
     EXPECT_EQ(a, b) << id;
   }
 }
@@ -511,6 +607,7 @@ TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
   EXPECT_EQ(chen["detail"]["rules"], json({"qa", "support-leads"}));
   EXPECT_EQ(chen["detail"]["permissions"]["build.knowledge"], "edit");
   EXPECT_EQ(Desired().size() - 1, entries.size());  // everyone but the protected owner
+  EXPECT_EQ(entries.size(), 11u) << "the example company has 11 people to invite";
   // The text form keeps its columns apart, whatever their length.
   CliRun text = Cli({"audit"});
   ASSERT_EQ(text.status, daemon::kExitOk) << text.err;
@@ -532,6 +629,202 @@ TEST_F(ApplyTest, AuditListsEveryChangeWithItsRules) {
   CliRun later = Cli({"audit", "--since", "2999-01-01"});
   EXPECT_NE(later.out.find("no audit entries"), std::string::npos) << later.out;
   EXPECT_EQ(Cli({"audit", "--since", "yesterday-ish"}).status, daemon::kExitUsage);
+}
+
+// The account's user with this e-mail (lower case), or null.
+json UserByEmail(const json& state, const std::string& email) {
+  for (const auto& u : state["users"]) {
+    std::string e = u["email"];
+    std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+    if (e == email) return u;
+  }
+  return nullptr;
+}
+
+// A person idsync is about to invite turns up in the account between the
+// run's read of the account and its invite (someone invited her by hand):
+// the invite gets 409 user_exists. With adopt_existing idsync adopts the
+// account's user and gives it her access; without, it is a conflict,
+// reported, and the account's user is left alone; a protected address is
+// never invited nor adopted.
+class InviteConflictTest : public ApplyTest {
+ protected:
+  static constexpr const char* kGita = "gita@corp.example";
+  static constexpr const char* kByHand = "u_by_hand";
+
+  void SetUp() override {
+    ApplyTest::SetUp();
+    // Every request waits a little: gita is added before any invite lands.
+    emulator::Faults slow;
+    slow.latency = {std::chrono::milliseconds(100), std::chrono::milliseconds(100)};
+    emulator_->SetFaults(slow);
+  }
+
+  void SetConfig(bool adopt, bool protect_gita) {
+    ExampleConfig();
+    std::string text = ReadFile(config_);
+    if (adopt) text.replace(text.find("adopt_existing: false"), 21, "adopt_existing: true");
+    if (protect_gita) {
+      const std::string p = "protect: [owner@corp.example]";
+      text.replace(text.find(p), p.size(), "protect: [owner@corp.example, Gita@Corp.Example]");
+    }
+    std::ofstream(config_) << text;
+  }
+
+  // gita as someone invited her by hand: another id, other access.
+  static json GitaByHand() {
+    return json{{"id", kByHand},
+                {"email", "Gita@corp.example"},
+                {"name", "Gita by hand"},
+                {"role", "member"},
+                {"status", "active"},
+                {"permissions", {{"analytics", "read"}}},
+                {"projects", json::array()}};
+  }
+
+  // `idsync apply`, with gita added to the account by hand as soon as the
+  // run has read the account's users (before it sends anything).
+  CliRun ApplyWhileGitaIsAddedByHand() {
+    json with_gita = State();
+    with_gita["users"].push_back(GitaByHand());
+    const std::uint64_t after =
+        emulator_->Requests().empty() ? 0 : emulator_->Requests().back().seq;
+    std::atomic<bool> added{false};
+    std::thread by_hand([&] {
+      const bool read = ::idsync::testing::WaitUntil(
+          [&] {
+            for (const auto& r : emulator_->Requests(after)) {
+              if (r.endpoint == "GET /users") return true;
+            }
+            return false;
+          },
+          std::chrono::seconds(30), std::chrono::milliseconds(2));
+      if (!read) return;
+      for (const auto& r : emulator_->Requests(after)) {
+        if (r.method != "GET") return;  // too late: something was written already
+      }
+      added = emulator_->SetStateJson(with_gita.dump()).ok();
+      // As the account holds her (with its own timestamps); no write can
+      // have landed yet, each waits 100 ms.
+      gita_as_added_ = UserByEmail(State(), kGita);
+    });
+    CliRun run = Cli({"apply"});
+    by_hand.join();
+    EXPECT_TRUE(added) << "gita could not be added between the read and the writes";
+    EXPECT_TRUE(gita_as_added_.is_object() && gita_as_added_["id"] == kByHand)
+        << gita_as_added_.dump();
+    return run;
+  }
+
+  json gita_as_added_;  // the account's record of gita just after she was added
+
+  // Writes the emulator saw addressed to the user added by hand.
+  std::vector<std::string> WritesToTheUserByHand() {
+    std::vector<std::string> out;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.method != "GET" && r.user_id == kByHand) out.push_back(r.method + " " + r.path);
+    }
+    return out;
+  }
+
+  // The POST /users answers for gita (the address, whatever its case).
+  std::vector<int> GitaInvites() {
+    std::vector<int> out;
+    for (const auto& r : emulator_->Requests()) {
+      if (r.endpoint == "POST /users" && r.user_id == kByHand) out.push_back(r.status);
+    }
+    return out;
+  }
+};
+
+TEST_F(InviteConflictTest, WithAdoptExistingThe409IsAnAdoption) {
+  SetConfig(/*adopt=*/true, /*protect_gita=*/false);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  EXPECT_EQ(GitaInvites(), std::vector<int>{409}) << "gita's invite did not meet the 409";
+  EXPECT_EQ(WritesToTheUserByHand(),
+            (std::vector<std::string>{"POST /users", "PATCH /users/" + std::string(kByHand)}));
+  // The account's own user now holds gita's access; no second gita.
+  const json gita = UserByEmail(State(), kGita);
+  ASSERT_FALSE(gita.is_null());
+  EXPECT_EQ(gita["id"], kByHand);
+  ExpectExampleAccessByHand();
+  ExpectEveryWriteOnce();
+  // Recorded as an adoption, and managed from now on: nothing left to do.
+  CliRun audit = Cli({"audit", "--json"});
+  ASSERT_EQ(audit.status, daemon::kExitOk) << audit.err;
+  bool adopted = false;
+  for (const json& e : json::parse(audit.out)) {
+    if (e["email"] == kGita) {
+      EXPECT_EQ(e["action"], "adopt") << e.dump();
+      EXPECT_EQ(e["user_id"], kByHand) << e.dump();
+      adopted = true;
+    }
+  }
+  EXPECT_TRUE(adopted) << audit.out;
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  CliRun again = Cli({"apply"});
+  EXPECT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
+  EXPECT_EQ(CountWrites(seen), 0) << again.out;
+}
+
+TEST_F(InviteConflictTest, WithoutAdoptExistingThe409IsAConflictReported) {
+  SetConfig(/*adopt=*/false, /*protect_gita=*/false);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  EXPECT_EQ(run.status, daemon::kExitFailed) << run.out << run.err;
+  EXPECT_NE(run.out.find("failed: gita@corp.example: already in the account, not adopted"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(GitaInvites(), std::vector<int>{409});
+  // Only the refused invite reached the user added by hand: left as it was.
+  EXPECT_EQ(WritesToTheUserByHand(), std::vector<std::string>{"POST /users"});
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+  // Everyone else got their access.
+  ExpectExampleAccessByHand({kGita});
+  // `status` shows the failed invite; the audit has no change for gita.
+  CliRun status = Cli({"status", "--json"});
+  ASSERT_EQ(status.status, daemon::kExitOk) << status.err;
+  bool shown = false;
+  const json status_json = json::parse(status.out);
+  for (const json& f : status_json["failed"]) {
+    if (f["email"] != kGita) continue;
+    shown = true;
+    EXPECT_EQ(f["op"], "invite") << f.dump();
+    EXPECT_NE(f["error"].get<std::string>().find("conflict"), std::string::npos) << f.dump();
+    EXPECT_NE(f["error"].get<std::string>().find(kByHand), std::string::npos) << f.dump();
+  }
+  EXPECT_TRUE(shown) << status.out;
+  CliRun audit = Cli({"audit", "--json"});
+  ASSERT_EQ(audit.status, daemon::kExitOk) << audit.err;
+  for (const json& e : json::parse(audit.out)) EXPECT_NE(e["email"], kGita) << e.dump();
+
+  // The next plan sees gita unmanaged in the account: a conflict, not an
+  // invite, and the next apply leaves her alone.
+  CliRun plan = Cli({"plan", "--json"});
+  ASSERT_EQ(plan.status, daemon::kExitOk) << plan.out << plan.err;
+  const json p = json::parse(plan.out);
+  EXPECT_EQ(p["conflicts"], json({kGita})) << plan.out;
+  EXPECT_TRUE(p["operations"].empty()) << plan.out;
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  Cli({"apply"});
+  EXPECT_EQ(CountWrites(seen), 0);
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+}
+
+TEST_F(InviteConflictTest, AProtectedAddressIsNeitherInvitedNorAdopted) {
+  // adopt_existing would adopt gita; `protect` (in another case) wins.
+  SetConfig(/*adopt=*/true, /*protect_gita=*/true);
+  CliRun run = ApplyWhileGitaIsAddedByHand();
+  ASSERT_EQ(run.status, daemon::kExitOk) << run.out << run.err;
+  EXPECT_TRUE(GitaInvites().empty());
+  EXPECT_TRUE(WritesToTheUserByHand().empty());
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
+  ExpectExampleAccessByHand({kGita});
+  const std::uint64_t seen = emulator_->Requests().back().seq;
+  CliRun again = Cli({"apply"});
+  EXPECT_EQ(again.status, daemon::kExitOk) << again.out << again.err;
+  EXPECT_EQ(CountWrites(seen), 0) << again.out;
+  EXPECT_EQ(UserByEmail(State(), kGita), gita_as_added_);
 }
 
 // Runs raw SQL against the store behind idsync's back.

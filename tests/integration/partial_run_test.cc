@@ -57,6 +57,16 @@ class PartialRunTest : public ::testing::Test {
   }
 
   // The example company and rules, `max_changes` as given.
+  // A full run that passes the limits (the first one invites everyone).
+  void ForcedFullRun() {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    daemon::ApplyOptions force;
+    force.force = true;
+    Result<daemon::ApplyReport> report = syncer.Apply(force);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    ASSERT_EQ(report->applied, 11) << "the example company has 11 people to invite";
+  }
+
   void Load(const std::string& max_changes) {
     const std::string examples = std::string(IDSYNC_SOURCE_DIR) + "/examples";
     std::ifstream in(examples + "/idsync.yaml");
@@ -91,10 +101,13 @@ class PartialRunTest : public ::testing::Test {
     return report.ok() ? *report : daemon::ApplyReport{};
   }
 
+  // A partial run of `emails`; `now` is the run's clock (what the safety
+  // window is measured with).
   Result<daemon::ApplyReport> Partial(std::vector<std::string> emails,
                                       const std::vector<mapping::SourceSnapshot>& snapshots,
-                                      std::vector<std::string> failed = {}) {
-    daemon::Syncer syncer(config_, *store_, *account_);
+                                      std::vector<std::string> failed = {},
+                                      daemon::NowFn now = daemon::SystemNowMs) {
+    daemon::Syncer syncer(config_, *store_, *account_, std::move(now));
     daemon::PartialRequest request;
     request.emails = std::move(emails);
     for (const mapping::SourceSnapshot& s : snapshots) request.snapshots.push_back(&s);
@@ -231,6 +244,77 @@ TEST_F(PartialRunTest, AFailingSourceHoldsBackReductions) {
   ASSERT_EQ(applied->plan.operations.size(), 1u);
   EXPECT_EQ(applied->plan.operations[0].kind, mapping::OpKind::kRemove);
   EXPECT_TRUE(AccountUser("eve@corp.example").is_null());
+}
+
+TEST_F(PartialRunTest, RunsOlderThanTheWindowNoLongerCount) {
+  Load("1");  // window: 1h
+  ASSERT_NO_FATAL_FAILURE(ForcedFullRun());
+  const std::int64_t t0 = daemon::SystemNowMs();
+  auto at = [](std::int64_t ms) { return [ms] { return ms; }; };
+  constexpr std::int64_t kMinute = 60 * 1000;
+  std::vector<mapping::SourceSnapshot> changed = snapshots_;
+
+  SetMember(changed, "Voice Team", "kim@corp.example", true);
+  Result<daemon::ApplyReport> first = Partial({"kim@corp.example"}, changed, {}, at(t0));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_FALSE(first->blocked);
+  ASSERT_EQ(first->applied, 1);
+
+  // Half an hour later: the first run is in the window, 1 + 1 > 1.
+  SetMember(changed, "Voice Team", "jose@corp.example", true);
+  Result<daemon::ApplyReport> inside =
+      Partial({"jose@corp.example"}, changed, {}, at(t0 + 30 * kMinute));
+  ASSERT_TRUE(inside.ok()) << inside.status().ToString();
+  EXPECT_TRUE(inside->blocked) << "the run 30 minutes ago is in the 1 h window";
+  ASSERT_EQ(inside->plan.reasons.size(), 1u);
+  EXPECT_NE(inside->plan.reasons[0].find("1 earlier in the window"), std::string::npos)
+      << inside->plan.reasons[0];
+  EXPECT_EQ(inside->applied, 0);
+
+  // Just over an hour after the first: it has dropped out (and the blocked
+  // run applied nothing, so it never counted).
+  Result<daemon::ApplyReport> outside =
+      Partial({"jose@corp.example"}, changed, {}, at(t0 + 61 * kMinute));
+  ASSERT_TRUE(outside.ok()) << outside.status().ToString();
+  EXPECT_FALSE(outside->blocked) << ::testing::PrintToString(outside->plan.reasons);
+  EXPECT_EQ(outside->applied, 1);
+  const json jose = AccountUser("jose@corp.example");
+  ASSERT_FALSE(jose.is_null());
+  EXPECT_EQ(jose["projects"].size(), 2u) << "voice adds sales-bot: " << jose.dump();
+
+  // And that run counts for the hour after it.
+  SetMember(changed, "Voice Team", "iris@corp.example", true);
+  Result<daemon::ApplyReport> next =
+      Partial({"iris@corp.example"}, changed, {}, at(t0 + 62 * kMinute));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_TRUE(next->blocked);
+  EXPECT_EQ(next->applied, 0);
+}
+
+TEST_F(PartialRunTest, APercentageIsOfAllManagedUsersNotOfThoseInScope) {
+  // 11 managed users after the first run: 20% allows 2 changes. Of the
+  // one managed person in scope below it would allow 1.
+  Load("20%");
+  ASSERT_NO_FATAL_FAILURE(ForcedFullRun());
+  std::vector<mapping::SourceSnapshot> changed = snapshots_;
+  SetMember(changed, "Voice Team", "kim@corp.example", true);   // an invite
+  SetMember(changed, "Voice Team", "iris@corp.example", true);  // an update
+  Result<daemon::ApplyReport> two = Partial({"kim@corp.example", "iris@corp.example"}, changed);
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_FALSE(two->blocked) << ::testing::PrintToString(two->plan.reasons);
+  EXPECT_EQ(two->plan.summary.invite, 1);
+  EXPECT_EQ(two->plan.summary.update, 1);
+  EXPECT_EQ(two->applied, 2);
+
+  // The window holds those 2: one more is over 20% of 11 (now 12 managed: still 2).
+  SetMember(changed, "Voice Team", "jose@corp.example", true);
+  Result<daemon::ApplyReport> third = Partial({"jose@corp.example"}, changed);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_TRUE(third->blocked) << "2 earlier in the window plus 1 exceed 20% of 12";
+  ASSERT_FALSE(third->plan.reasons.empty());
+  EXPECT_NE(third->plan.reasons[0].find("2 earlier in the window"), std::string::npos)
+      << third->plan.reasons[0];
+  EXPECT_EQ(third->applied, 0);
 }
 
 }  // namespace

@@ -390,6 +390,7 @@ TEST_F(PersistenceTest, PutLoadDeleteRoundTrip) {
 
   Result<std::vector<store::ScimResourceRow>> rows = store_->scim().List("okta");
   ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
   for (const auto& row : *rows) EXPECT_EQ(row.updated_ms, 1234);
 
   ASSERT_TRUE(p.Delete("okta", "User", "u1").ok());

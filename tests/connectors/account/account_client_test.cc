@@ -42,6 +42,7 @@
 #include "idsync/account/account_client.h"
 
 #include "gtest/gtest.h"
+#include "wait_until.h"
 
 namespace idsync::account {
 namespace {
@@ -726,17 +727,17 @@ TEST(AccountClient, InterruptEndsARetryWaitAtOnce) {
   config::AccountConfig c = Config(fake.url());
   c.retry_for = 10min;
   auto client = MakeClient(c, options);
-  // Full jitter may pick a short delay; wait until a second attempt would be
-  // at least a second away, then interrupt.
+  // Once the first attempt's 503 is counted the writer is at (or going to)
+  // its retry wait, up to 30 s of jittered backoff: interrupt it there.
   std::atomic<bool> done{false};
   Status s;
   std::thread writer([&] {
     s = client->Write(Patch()).status();
     done = true;
   });
-  for (int i = 0; i < 200 && fake.seen().empty(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return client->counters().status_5xx >= 1; }, 10s))
+      << "the first attempt was never answered";
   ASSERT_FALSE(fake.seen().empty());
-  std::this_thread::sleep_for(200ms);
   const std::size_t attempts = fake.seen().size();
   const auto interrupted = std::chrono::steady_clock::now();
   client->Interrupt();

@@ -180,12 +180,15 @@ TEST(EntryCache, ARenameKeepsTheUserInItsGroups) {
   EXPECT_EQ(cache.Commit(), Emails{"bob@x"});
   Result<Shared> snapshot = cache.Snapshot();
   ASSERT_TRUE(snapshot.ok());
+  int eng_groups = 0;
   for (const mapping::DirectoryGroup& group : (*snapshot)->groups) {
     if (group.name != "eng") continue;
+    ++eng_groups;
     bool found = false;
     for (std::uint32_t u : group.member_users) found |= (*snapshot)->users[u].dn == renamed.dn;
     EXPECT_TRUE(found);
   }
+  EXPECT_EQ(eng_groups, 1) << "no group eng to check";
 }
 
 TEST(EntryCache, TheSnapshotResolvesMembersAsAFullReadDoes) {
@@ -348,6 +351,7 @@ TEST(EntryCache, PatchedSnapshotsEqualRebuiltOnes) {
   fresh = rebuilt.Snapshot();
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(View(**patched), View(**fresh));
+  ASSERT_FALSE((*patched)->groups.empty());
   for (const mapping::DirectoryGroup& g : (*patched)->groups) {
     for (std::uint32_t u : g.member_users) EXPECT_LT(u, (*patched)->users.size());
   }

@@ -19,6 +19,7 @@
 #include "idsync/ldap/ldap_source.h"
 
 #include "feeds.h"
+#include "require_servers.h"
 #include "slapd_fixture.h"
 #include "tcp_proxy.h"
 
@@ -172,7 +173,7 @@ Result<Seen> WaitFor(mapping::ChangeFeed& feed, Pred done) {
 class LdapFeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
+    IDSYNC_REQUIRE_SERVER(SlapdFixture::Available(), SlapdFixture::WhyUnavailable());
     Start(SlapdOptions{});
   }
 
@@ -473,7 +474,7 @@ TEST_F(LdapFeedTest, ADroppedPersistConnectionFailsTheFeedWithoutASnapshot) {
 class LdapModifyTimestampFeedTest : public LdapFeedTest {
  protected:
   void SetUp() override {
-    if (!SlapdFixture::Available()) GTEST_SKIP() << "slapd is not installed";
+    IDSYNC_REQUIRE_SERVER(SlapdFixture::Available(), SlapdFixture::WhyUnavailable());
     SlapdOptions options;
     options.syncprov = false;
     Start(options);

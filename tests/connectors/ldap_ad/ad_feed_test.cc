@@ -18,6 +18,7 @@
 
 #include "idsync/ldap/ldap_source.h"
 
+#include "require_servers.h"
 #include "samba_fixture.h"
 
 namespace idsync::ldap {
@@ -60,7 +61,7 @@ void PrintTo(const Method& method, std::ostream* out) { *out << method.name; }
 class AdFeedTest : public ::testing::TestWithParam<Method> {
  protected:
   void SetUp() override {
-    if (!SambaFixture::Available()) GTEST_SKIP() << SambaFixture::WhyUnavailable();
+    IDSYNC_REQUIRE_SERVER(SambaFixture::Available(), SambaFixture::WhyUnavailable());
     Result<SambaFixture*> dc = SambaFixture::Shared();
     ASSERT_TRUE(dc.ok()) << dc.status().ToString();
     dc_ = *dc;
@@ -258,6 +259,8 @@ TEST_P(AdFeedTest, AddModifyDisableMembershipAndDeleteArriveWithTheirEmails) {
   EXPECT_FALSE(quiet->has_value());
   Result<mapping::SourceSnapshot> full = source_->Read();
   ASSERT_TRUE(full.ok()) << full.status().ToString();
+  ASSERT_FALSE(full->users.empty());
+  ASSERT_FALSE(full->groups.empty());
   EXPECT_EQ(full->users.size(), readded->snapshot->users.size());
   for (const mapping::DirectoryUser& u : full->users) {
     const mapping::DirectoryUser* cached = User(*readded->snapshot, u.email);

@@ -14,6 +14,7 @@
 
 #include "idsync/ldap/ldap_source.h"
 
+#include "require_servers.h"
 #include "samba_fixture.h"
 
 namespace idsync::ldap {
@@ -87,7 +88,7 @@ class AdSourceTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!SambaFixture::Available()) GTEST_SKIP() << SambaFixture::WhyUnavailable();
+    IDSYNC_REQUIRE_SERVER(SambaFixture::Available(), SambaFixture::WhyUnavailable());
     ASSERT_TRUE(setup_->ok()) << setup_->ToString();
   }
 
@@ -240,6 +241,7 @@ TEST_F(AdSourceTest, DisabledFilterMarksTheDisabledUserOnly) {
   LdapStats stats;
   Result<mapping::SourceSnapshot> snapshot = ReadWith(Config(), &stats);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  ASSERT_GE(snapshot->users.size(), 2u) << "bob and at least one enabled person";
   for (const mapping::DirectoryUser& u : snapshot->users) {
     EXPECT_EQ(u.disabled, u.dn == seed_.bob) << u.dn;
   }
@@ -312,6 +314,7 @@ TEST_F(AdSourceTest, GroupsOnASecondConnectionGiveTheSameRead) {
   Result<mapping::SourceSnapshot> two = (*source)->Read();
   ASSERT_TRUE(two.ok()) << two.status().ToString();
   EXPECT_TRUE((*source)->last_stats().parallel_groups);
+  ASSERT_FALSE(one->users.empty());
   ASSERT_EQ(two->users.size(), one->users.size());
   for (std::size_t i = 0; i < one->users.size(); ++i) {
     EXPECT_EQ(two->users[i].id, one->users[i].id);

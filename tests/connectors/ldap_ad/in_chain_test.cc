@@ -21,6 +21,7 @@
 #include "idsync/ldap/ldap_source.h"
 
 #include "connection.h"
+#include "require_servers.h"
 #include "samba_fixture.h"
 
 namespace idsync::ldap::internal {
@@ -33,7 +34,7 @@ using ::idsync::testing::SambaFixture;
 class InChainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!SambaFixture::Available()) GTEST_SKIP() << SambaFixture::WhyUnavailable();
+    IDSYNC_REQUIRE_SERVER(SambaFixture::Available(), SambaFixture::WhyUnavailable());
     Result<SambaFixture*> dc = SambaFixture::Shared();
     ASSERT_TRUE(dc.ok()) << dc.status().ToString();
     dc_ = *dc;

@@ -299,6 +299,9 @@ TEST(SnapshotFromLdif, NoDisabledFilterMeansNobodyDisabled) {
   config::SourceConfig source = AdSource();
   source.users.disabled_filter = "";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("ad.ldif"));
+  // The same three people as with the filter (two of them disabled there).
+  ASSERT_EQ(UserEmails(s),
+            (std::vector<std::string>{"ann@ad.example", "dan@ad.example", "nina@ad.example"}));
   for (const auto& u : s.users) EXPECT_FALSE(u.disabled) << u.email;
 }
 

@@ -787,6 +787,7 @@ TEST_F(ScimServiceTest, ANewServiceOverTheSamePersistenceSeesEverything) {
   EXPECT_EQ(Call("GET", "/Groups").body, groups_before);
   EXPECT_EQ(Call("GET", "/Users/" + e, "", {}, "", "entra").status, 200);
   const mapping::SourceSnapshot snap = service_->Snapshot("okta");
+  ASSERT_FALSE(snap_before.users.empty());
   ASSERT_EQ(snap.users.size(), snap_before.users.size());
   for (size_t i = 0; i < snap.users.size(); ++i) {
     EXPECT_EQ(snap.users[i].id, snap_before.users[i].id);

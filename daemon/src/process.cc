@@ -23,6 +23,7 @@
 #include "idsync/daemon/render.h"
 #include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/sync.h"
+#include "idsync/engine/executor.h"
 #include "idsync/httpd/server.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
@@ -119,6 +120,8 @@ struct Process::Impl : public AdminBackend {
   const ProcessOptions options;
 
   std::unique_ptr<store::Store> store;
+  // Sends the writes of every run: partial runs' ahead of full runs'.
+  std::unique_ptr<engine::Executor> executor;
   std::unique_ptr<RunLock> lock;
   std::unique_ptr<httpd::Server> scim_server;
   std::unique_ptr<httpd::Server> admin_server;
@@ -134,8 +137,10 @@ struct Process::Impl : public AdminBackend {
   std::shared_ptr<Generation> generation;
   bool stopping = false;
   bool sync_requested = false;
-  bool running = false;
-  bool run_thread_done = false;
+  bool full_running = false;
+  bool partial_running = false;
+  bool bulk_thread_done = false;
+  bool interactive_thread_done = false;
   std::set<std::string> pending;  // people to reconcile in the next partial run
   Clock::time_point first_pending{};
   Clock::time_point next_full{};
@@ -153,7 +158,8 @@ struct Process::Impl : public AdminBackend {
   // Every generation made (mu held): a run may still use one a reload
   // replaced, and Stop() interrupts the account clients of all of them.
   std::vector<std::weak_ptr<Generation>> generations;
-  std::thread run_thread;
+  std::thread bulk_thread;         // full runs
+  std::thread interactive_thread;  // partial runs, while a full run plans or sends
 
   struct Feed {
     std::string source;
@@ -391,41 +397,55 @@ struct Process::Impl : public AdminBackend {
     notifier.SetStatus(line);
   }
 
+  // What a full run read, once it has planned: partial runs from here on
+  // use these snapshots (while the full run is still sending).
+  void SourcesRead(const config::Config& config, std::vector<mapping::SourceSnapshot>& snapshots,
+                   const std::vector<SourceStatus>& source_states) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      store_problem.clear();
+      for (std::size_t i = 0; i < config.sources.size() && i < snapshots.size(); ++i) {
+        const auto& source = config.sources[i];
+        if (source.type == config::SourceType::kScim) continue;
+        directory[source.name] =
+            std::make_shared<const mapping::SourceSnapshot>(std::move(snapshots[i]));
+      }
+      for (const auto& st : source_states) states[st.name] = st;
+      cv.notify_all();  // partial runs waiting for a first read
+    }
+    for (const auto& st : source_states) {
+      metrics.SourceRead(
+          st.name, !st.failing, st.users + st.groups,
+          static_cast<double>(st.failing ? st.last_error_ms : st.last_success_ms) / 1000.0);
+      if (st.failing) {
+        log.Warning("source.failed",
+                    st.never_read ? "a source cannot be read and has never been read: no "
+                                    "managed user loses access in this run"
+                                  : "a source cannot be read: its last good read stands in "
+                                    "and nobody it granted loses access",
+                    {{"source", st.name}, {"error", st.last_error}});
+      }
+    }
+  }
+
   void FullRun() {
     std::shared_ptr<Generation> gen = Current();
     log.Info("run.started", "a full run started", {});
     const auto started = Clock::now();
-    Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads());
-    Result<ApplyReport> report = syncer.Apply(RunOptions("full-run", 0));
+    Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads(), executor.get());
+    ApplyOptions run_options = RunOptions("full-run", 0);
+    run_options.sources_read = [&](std::vector<mapping::SourceSnapshot>& snapshots,
+                                   const std::vector<SourceStatus>& source_states) {
+      SourcesRead(gen->config, snapshots, source_states);
+    };
+    Result<ApplyReport> report = syncer.Apply(run_options);
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     ReportAccountCounters(*gen);
-    if (report.ok()) {
-      std::lock_guard<std::mutex> l(mu);
-      store_problem.clear();
-      for (std::size_t i = 0; i < gen->config.sources.size() && i < report->snapshots.size(); ++i) {
-        const auto& source = gen->config.sources[i];
-        if (source.type == config::SourceType::kScim) continue;
-        directory[source.name] =
-            std::make_shared<const mapping::SourceSnapshot>(std::move(report->snapshots[i]));
-      }
-      for (const auto& st : report->source_states) states[st.name] = st;
-    }
-    if (report.ok()) {
-      for (const auto& st : report->source_states) {
-        metrics.SourceRead(
-            st.name, !st.failing, st.users + st.groups,
-            static_cast<double>(st.failing ? st.last_error_ms : st.last_success_ms) / 1000.0);
-        if (st.failing) {
-          log.Warning("source.failed",
-                      st.never_read ? "a source cannot be read and has never been read: no "
-                                      "managed user loses access in this run"
-                                    : "a source cannot be read: its last good read stands in "
-                                      "and nobody it granted loses access",
-                      {{"source", st.name}, {"error", st.last_error}});
-        }
-      }
-    }
     FinishedRun("full", report, seconds);
+    // A partial run planned these people while this run was under way; its
+    // plan may have used an older read of the directories than this run's:
+    // plan them again now, against the mirror.
+    if (report.ok() && !report->superseded.empty()) OnChange(report->superseded, false);
     std::lock_guard<std::mutex> l(mu);
     if (report.ok() && !report->stopped) {
       failed_full_runs = 0;
@@ -477,7 +497,7 @@ struct Process::Impl : public AdminBackend {
     }
     request.emails = std::move(emails);
     const auto started = Clock::now();
-    Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads());
+    Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads(), executor.get());
     Result<ApplyReport> report =
         syncer.ApplyPartial(request, RunOptions("partial", kPartialPriority));
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -487,41 +507,50 @@ struct Process::Impl : public AdminBackend {
     FinishedRun("partial", report, seconds);
   }
 
-  void RunLoop() {
+  // Full runs, one at a time: on schedule, on request, after a reload.
+  void BulkLoop() {
     std::unique_lock<std::mutex> l(mu);
     while (!stopping) {
-      const auto now = Clock::now();
-      const bool full_due = sync_requested || now >= next_full;
-      const bool partial_due =
-          !pending.empty() && now >= first_pending + options.batch_delay && !directory_missing();
-      if (full_due) {
+      if (sync_requested || Clock::now() >= next_full) {
         sync_requested = false;
-        // The full run reads every source after this point: it covers them.
-        pending.clear();
-        running = true;
+        full_running = true;
         l.unlock();
         FullRun();
         l.lock();
-        running = false;
+        full_running = false;
         continue;
       }
-      if (partial_due) {
+      cv.wait_until(l, next_full);
+    }
+    bulk_thread_done = true;
+    cv.notify_all();
+  }
+
+  // Partial runs, one at a time, while full runs plan and send: the people
+  // touched by SCIM writes and followed changes, batched for
+  // options.batch_delay. They wait only for a first read of every directory
+  // source (a full run's or a change feed's).
+  void InteractiveLoop() {
+    std::unique_lock<std::mutex> l(mu);
+    while (!stopping) {
+      const bool ready = !pending.empty() && !directory_missing();
+      if (ready && Clock::now() >= first_pending + options.batch_delay) {
         std::vector<std::string> emails(pending.begin(), pending.end());
         pending.clear();
-        running = true;
+        partial_running = true;
         l.unlock();
         PartialRun(std::move(emails));
         l.lock();
-        running = false;
+        partial_running = false;
         continue;
       }
-      auto wake = next_full;
-      if (!pending.empty() && !directory_missing()) {
-        wake = std::min(wake, first_pending + options.batch_delay);
+      if (ready) {
+        cv.wait_until(l, first_pending + options.batch_delay);
+      } else {
+        cv.wait(l);
       }
-      cv.wait_until(l, wake);
     }
-    run_thread_done = true;
+    interactive_thread_done = true;
     cv.notify_all();
   }
 
@@ -744,7 +773,7 @@ struct Process::Impl : public AdminBackend {
     std::lock_guard<std::mutex> l(mu);
     const auto until_full =
         std::chrono::duration_cast<std::chrono::seconds>(next_full - Clock::now()).count();
-    j["daemon"] = {{"running", running},
+    j["daemon"] = {{"running", full_running || partial_running},
                    {"next_full_run_in_seconds", std::max<long long>(0, until_full)},
                    {"people_waiting", pending.size()},
                    {"last_run", last_run_line}};
@@ -824,6 +853,7 @@ Status Process::Start(const config::Config& config) {
     }
   }
   ASSIGN_OR_RETURN(p.store, store::Store::Open(config.store));
+  p.executor = std::make_unique<engine::Executor>(std::clamp(config.account.concurrency, 1, 64));
 
   auto gen = std::make_shared<Generation>();
   gen->config = config;
@@ -872,7 +902,8 @@ Status Process::Start(const config::Config& config) {
     }
     p.admin_server = std::move(server).value();
   }
-  p.run_thread = std::thread([&p] { p.RunLoop(); });
+  p.bulk_thread = std::thread([&p] { p.BulkLoop(); });
+  p.interactive_thread = std::thread([&p] { p.InteractiveLoop(); });
   p.StartFeeds(config);
   return Status::Ok();
 }
@@ -914,6 +945,7 @@ Status Process::Reload(const config::Config& config) {
     p.scim = std::move(live);
   }
   p.admin->SetTokenHashes(config.server.admin_tokens);
+  p.executor->SetConcurrency(std::clamp(config.account.concurrency, 1, 64));
   p.StopFeeds();
   {
     std::lock_guard<std::mutex> l(p.mu);
@@ -935,7 +967,7 @@ bool Process::Stop() {
   Impl& p = *impl_;
   {
     std::lock_guard<std::mutex> l(p.mu);
-    if (p.stopping && !p.run_thread.joinable()) return true;
+    if (p.stopping && !p.bulk_thread.joinable() && !p.interactive_thread.joinable()) return true;
     p.stopping = true;
     p.cv.notify_all();
   }
@@ -952,12 +984,16 @@ bool Process::Stop() {
   if (p.scim_server) p.scim_server->Stop(std::chrono::seconds(5));
   p.StopFeeds();
   bool parked = true;
-  if (p.run_thread.joinable()) {
+  if (p.bulk_thread.joinable() || p.interactive_thread.joinable()) {
     std::unique_lock<std::mutex> l(p.mu);
-    parked = p.cv.wait_for(l, p.options.stop_grace, [&] { return p.run_thread_done; });
+    parked = p.cv.wait_for(l, p.options.stop_grace, [&] {
+      return (p.bulk_thread_done || !p.bulk_thread.joinable()) &&
+             (p.interactive_thread_done || !p.interactive_thread.joinable());
+    });
     l.unlock();
     if (!parked) return false;  // the caller exits; sent writes are finished after restart
-    p.run_thread.join();
+    if (p.bulk_thread.joinable()) p.bulk_thread.join();
+    if (p.interactive_thread.joinable()) p.interactive_thread.join();
   }
   if (p.admin_server) p.admin_server->Stop(std::chrono::seconds(2));
   p.admin_server.reset();
@@ -968,7 +1004,8 @@ bool Process::Stop() {
 
 bool Process::Alive() const {
   std::lock_guard<std::mutex> l(impl_->mu);
-  return impl_->generation != nullptr && !impl_->run_thread_done;
+  return impl_->generation != nullptr && !impl_->bulk_thread_done &&
+         !impl_->interactive_thread_done;
 }
 
 std::vector<int> Process::scim_ports() const {

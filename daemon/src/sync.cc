@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -112,6 +113,7 @@ std::string SummaryJson(const ApplyReport& r) {
   j["pending"] = r.pending;
   j["recovered"] = r.recovered;
   j["dropped"] = r.dropped;
+  j["superseded"] = r.superseded.size();
   j["failed_sources"] = r.failed_sources;
   j["blocked"] = r.blocked;
   j["reasons"] = r.plan.reasons;
@@ -133,15 +135,24 @@ int ApplyExitCode(const ApplyReport& r) {
 }
 
 Syncer::Syncer(const config::Config& config, store::Store& store,
-               mapping::AccountDirectory& account, NowFn now, ReadContext reads)
+               mapping::AccountDirectory& account, NowFn now, ReadContext reads,
+               engine::Executor* executor)
     : config_(config),
       store_(store),
       account_(account),
       now_(std::move(now)),
-      reads_(std::move(reads)) {
+      reads_(std::move(reads)),
+      executor_(executor) {
   if (reads_.store == nullptr) reads_.store = &store_;
   if (!reads_.now) reads_.now = now_;
+  if (executor_ == nullptr) {
+    own_executor_ =
+        std::make_unique<engine::Executor>(std::clamp(config_.account.concurrency, 1, 64));
+    executor_ = own_executor_.get();
+  }
 }
+
+Syncer::~Syncer() = default;
 
 namespace {
 
@@ -284,6 +295,9 @@ Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point
 Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   ApplyReport report;
+  // Exclusive while recovering: no other run is live, so every unfinished
+  // run and outbox entry is one that ended without finishing.
+  std::unique_lock<std::shared_mutex> recovering(executor_->runs_gate());
   RETURN_IF_ERROR(store_.runs().CloseInterruptedRuns(now_()));
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("full", now_()));
 
@@ -299,7 +313,12 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
     if (!recovered.ok()) return recovered;
     return report;
   }
+  recovering.unlock();
+  std::shared_lock<std::shared_mutex> live(executor_->runs_gate());
 
+  // Partial runs that claim people from here on supersede this plan's
+  // writes for them.
+  engine::Executor::BulkPlanning planning = executor_->BeginBulkPlanning();
   Result<PlannedRun> planned = PlanWith(options.force, /*record=*/true);
   if (!planned.ok()) {
     RETURN_IF_ERROR(finish("failed", planned.status().message()));
@@ -311,8 +330,10 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   report.timings = planned->timings;
   PhaseTimer timer(report.timings);
   // The mirror follows the account as read, drift included; each landed
-  // write then updates it.
-  RETURN_IF_ERROR(store_.mirror().Replace(planned->account, now_()));
+  // write then updates it. People partial runs planned since the account
+  // was read keep their rows: those are newer.
+  RETURN_IF_ERROR(
+      store_.mirror().Replace(planned->account, now_(), executor_->ClaimedSince(planning.mark())));
   timer.Done("mirror");
   if (config_.catalog_source == config::CatalogSource::kAccount) {
     // Offline commands (validate, explain) check against the account's catalog.
@@ -320,14 +341,14 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
   // Partial runs between full runs use these without asking the account.
   store_.account_cache().PutProjects(planned->projects).IgnoreError();
-  report.snapshots = std::move(planned->snapshots);
+  if (options.sources_read) options.sources_read(planned->snapshots, planned->source_states);
   if (report.plan.blocked) {
     report.blocked = true;
     RETURN_IF_ERROR(finish("blocked", ""));
     return report;
   }
-  Status executed =
-      Commit(report.plan, planned->catalog, planned->projects, planned->account, report, options);
+  Status executed = Commit(report.plan, planned->catalog, planned->projects, planned->account,
+                           report, options, engine::Lane::kBulk, planning.mark());
   timer.Done("send");
   std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
   RETURN_IF_ERROR(finish(result, executed.message()));
@@ -338,7 +359,7 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
 Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog,
                       const std::vector<mapping::Project>& projects,
                       const std::vector<mapping::AccountRecord>& account, ApplyReport& report,
-                      const ApplyOptions& options) {
+                      const ApplyOptions& options, engine::Lane lane, engine::Mark planned_at) {
   // Adoptions with nothing to change are recorded without a write.
   std::unordered_map<std::string, const mapping::AccountRecord*> by_email;
   for (const auto& r : account) by_email[base::AsciiLower(r.email)] = &r;
@@ -376,7 +397,7 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
   }
   // Every operation is durable before the first one is sent.
   RETURN_IF_ERROR(store_.outbox().Enqueue(entries));
-  return Execute(std::move(entries), report, options);
+  return Execute(std::move(entries), report, options, lane, planned_at, /*droppable=*/true);
 }
 
 Result<mapping::Catalog> Syncer::CachedCatalog() {
@@ -410,6 +431,15 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   }
   ApplyReport report;
   report.failed_sources = request.failed_sources;
+  std::vector<std::string> emails;
+  for (const auto& e : request.emails) emails.push_back(base::AsciiLower(e));
+  std::sort(emails.begin(), emails.end());
+  emails.erase(std::unique(emails.begin(), emails.end()), emails.end());
+  std::shared_lock<std::shared_mutex> live(executor_->runs_gate());
+  // These people are ours until the run ends: a full run's writes for them
+  // still queued are superseded, and the ones in flight land first, so the
+  // mirror planned against below includes them.
+  engine::Executor::Claim claim = executor_->ClaimPeople(emails);
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("partial", now_()));
   auto finish = [&](const std::string& result, const std::string& error) -> Status {
     return FinishRun("partial", started, result, error, report);
@@ -421,10 +451,6 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     ASSIGN_OR_RETURN(mapping::Catalog catalog, CachedCatalog());
     ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(config_, catalog));
     ASSIGN_OR_RETURN(std::vector<mapping::Project> projects, CachedProjects());
-    std::vector<std::string> emails;
-    for (const auto& e : request.emails) emails.push_back(base::AsciiLower(e));
-    std::sort(emails.begin(), emails.end());
-    emails.erase(std::unique(emails.begin(), emails.end()), emails.end());
     mapping::MapOptions map_options;
     map_options.only_emails = &emails;
     ASSIGN_OR_RETURN(mapping::MappingResult mapped,
@@ -510,7 +536,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     RETURN_IF_ERROR(finish("blocked", ""));
     return report;
   }
-  Status executed = Commit(report.plan, catalog, projects, account, report, options);
+  Status executed = Commit(report.plan, catalog, projects, account, report, options,
+                           engine::Lane::kInteractive, 0);
   timer.Done("send");
   std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
   RETURN_IF_ERROR(finish(result, executed.message()));
@@ -523,74 +550,66 @@ Status Syncer::Recover(ApplyReport& report, const ApplyOptions& options) {
   ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> sent, store_.outbox().Unfinished());
   report.recovered = static_cast<std::int64_t>(sent.size());
   if (sent.empty()) return Status::Ok();
-  return Execute(std::move(sent), report, options);
+  return Execute(std::move(sent), report, options, engine::Lane::kBulk, 0, /*droppable=*/false);
 }
 
 Status Syncer::Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
-                       const ApplyOptions& options) {
-  // Grants first, reductions after: a promotion lands before a removal that
-  // relies on it, and a stop (401/403) part-way leaves reductions unsent.
-  std::stable_partition(entries.begin(), entries.end(),
-                        [](const store::OutboxEntry& e) { return !IsReduction(e); });
+                       const ApplyOptions& options, engine::Lane lane, engine::Mark planned_at,
+                       bool droppable) {
   const auto started = std::chrono::steady_clock::now();
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> stop{false};
-  std::mutex mu;  // guards report and progress
+  std::mutex mu;  // guards report, progress and first_error
   Status first_error;
   Progress progress;
   progress.total = static_cast<std::int64_t>(entries.size());
-  const std::size_t reductions_begin = static_cast<std::size_t>(
-      std::find_if(entries.begin(), entries.end(), IsReduction) - entries.begin());
-  std::atomic<std::size_t> grants_done{0};
 
-  auto worker = [&] {
-    while (!stop.load()) {
-      if (options.cancelled && options.cancelled()) {
-        stop.store(true);
-        return;
-      }
-      std::size_t i = next.fetch_add(1);
-      if (i >= entries.size()) return;
-      if (i >= reductions_begin) {
-        // Wait for every grant to finish before the first reduction.
-        while (grants_done.load() < reductions_begin && !stop.load()) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        }
-        if (stop.load()) return;
-      }
-      bool stop_now = false;
-      ApplyReport local;
-      Status s = SendOne(entries[i], options, local, stop_now);
-      if (i < reductions_begin) grants_done.fetch_add(1);
-      std::lock_guard<std::mutex> lock(mu);
-      report.applied += local.applied;
-      report.failed += local.failed;
-      report.failures.insert(report.failures.end(), local.failures.begin(), local.failures.end());
-      if (!s.ok() && first_error.ok()) first_error = s;
-      if (stop_now || !s.ok()) {
-        report.stopped = report.stopped || stop_now;
-        stop.store(true);
-      }
-      if (options.operation_done) {
-        options.operation_done(std::string(mapping::OpKindName(entries[i].kind)),
-                               local.applied > 0  ? "applied"
-                               : local.failed > 0 ? "failed"
-                                                  : "pending");
-      }
-      progress.done += local.applied + local.failed;
-      progress.failed = report.failed;
-      progress.elapsed_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      if (options.progress) options.progress(progress);
+  engine::Batch batch;
+  batch.lane = lane;
+  batch.planned_at = planned_at;
+  batch.tasks.reserve(entries.size());
+  for (const store::OutboxEntry& e : entries) {
+    batch.tasks.push_back({base::AsciiLower(e.email), IsReduction(e), droppable});
+  }
+  batch.cancelled = options.cancelled;
+  batch.send = [&](std::size_t i) {
+    bool stop_now = false;
+    ApplyReport local;
+    Status s = SendOne(entries[i], options, local, stop_now);
+    std::lock_guard<std::mutex> lock(mu);
+    report.applied += local.applied;
+    report.failed += local.failed;
+    report.failures.insert(report.failures.end(), local.failures.begin(), local.failures.end());
+    if (!s.ok() && first_error.ok()) first_error = s;
+    report.stopped = report.stopped || stop_now;
+    if (options.operation_done) {
+      options.operation_done(std::string(mapping::OpKindName(entries[i].kind)),
+                             local.applied > 0  ? "applied"
+                             : local.failed > 0 ? "failed"
+                                                : "pending");
     }
+    progress.done += local.applied + local.failed;
+    progress.failed = report.failed;
+    progress.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (options.progress) options.progress(progress);
+    return stop_now || !s.ok() ? engine::AfterSend::kStopBatch : engine::AfterSend::kContinue;
   };
-  int threads = std::clamp(config_.account.concurrency, 1, 64);
-  threads =
-      static_cast<int>(std::min<std::size_t>(threads, std::max<std::size_t>(entries.size(), 1)));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  report.pending += progress.total - progress.done;
+  const engine::BatchResult result = executor_->Run(std::move(batch));
+
+  // A later plan for these people won: their writes are never sent, and the
+  // run's caller has them planned again against the mirror.
+  for (std::size_t i : result.superseded) {
+    Status dropped = store_.outbox().Drop(entries[i].id, now_());
+    if (!dropped.ok() && first_error.ok()) first_error = dropped;
+    report.superseded.push_back(base::AsciiLower(entries[i].email));
+    if (options.operation_done) {
+      options.operation_done(std::string(mapping::OpKindName(entries[i].kind)), "superseded");
+    }
+  }
+  std::sort(report.superseded.begin(), report.superseded.end());
+  report.superseded.erase(std::unique(report.superseded.begin(), report.superseded.end()),
+                          report.superseded.end());
+  report.pending +=
+      progress.total - progress.done - static_cast<std::int64_t>(result.superseded.size());
   return first_error;
 }
 

@@ -7,9 +7,9 @@ namespace idsync::engine {
 
 struct Executor::RunningBatch {
   Batch batch;
-  std::size_t grants = 0;       // tasks before the first reduction, once ordered
-  std::size_t grants_left = 0;  // grants not yet ended
-  std::size_t left = 0;         // tasks not yet ended
+  std::size_t grants = 0;          // tasks before the first reduction, once ordered
+  std::size_t grants_left = 0;     // grants not yet ended
+  std::size_t left = 0;            // tasks not yet ended
   std::vector<std::size_t> order;  // grants, then reductions (stable)
   bool stopped = false;
   BatchResult result;

@@ -1,6 +1,10 @@
 // The SQLite account mirror and managed set.
 
+#include <iterator>
 #include <mutex>
+#include <unordered_set>
+
+#include "idsync/base/ascii.h"
 
 #include "codec.h"
 #include "sqlite_parts.h"
@@ -92,19 +96,40 @@ Status DeleteManagedRow(sqlite3* db, const std::string& user_id) {
   return stmt.Run().WithContext("forget managed user " + user_id);
 }
 
-Status SqliteMirror::Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms) {
+Status SqliteMirror::Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
+                             const std::vector<std::string>& keep) {
   std::lock_guard lock(c_.mu);
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(c_.get()));
+  std::unordered_set<std::string> kept_emails;
+  std::vector<mapping::AccountRecord> kept;
+  if (!keep.empty()) {
+    ASSIGN_OR_RETURN(Stmt select,
+                     Stmt::Prepare(c_.get(), Concat({"SELECT ", kMirrorColumns,
+                                                     " FROM mirror WHERE lower(email) = ?1"})));
+    for (const std::string& email : keep) {
+      if (!kept_emails.insert(base::AsciiLower(email)).second) continue;
+      select.Reset();
+      select.Bind(1, base::AsciiLower(email));
+      ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> rows,
+                       ReadRows<mapping::AccountRecord>(select, ReadMirrorRow));
+      std::move(rows.begin(), rows.end(), std::back_inserter(kept));
+    }
+  }
   RETURN_IF_ERROR(Exec(c_.get(), "DELETE FROM mirror").WithContext("replace mirror"));
   ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(c_.get(), kInsertMirror));
-  for (const mapping::AccountRecord& user : users) {
+  auto insert = [&](const mapping::AccountRecord& user) -> Status {
     RETURN_IF_ERROR(BindMirrorRow(stmt, user, at_ms).WithContext("mirror user " + user.id));
     Status status = stmt.Run();
     if (status.code() == StatusCode::kAlreadyExists) {
       return InvalidArgumentError("replace mirror: user id \"" + user.id + "\" appears twice");
     }
-    RETURN_IF_ERROR(status.WithContext("replace mirror"));
+    return status.WithContext("replace mirror");
+  };
+  for (const mapping::AccountRecord& user : users) {
+    if (!kept_emails.empty() && kept_emails.count(base::AsciiLower(user.email)) > 0) continue;
+    RETURN_IF_ERROR(insert(user));
   }
+  for (const mapping::AccountRecord& user : kept) RETURN_IF_ERROR(insert(user));
   return tx.Commit();
 }
 

@@ -186,6 +186,14 @@ Status SqliteOutbox::Fail(std::int64_t entry_id, const std::string& error, std::
                           [&](Stmt& s) { s.Bind(2, error).Bind(3, at_ms); });
 }
 
+Status SqliteOutbox::Drop(std::int64_t entry_id, std::int64_t at_ms) {
+  std::lock_guard lock(c_.mu);
+  return UpdateUnfinished(entry_id, "drop",
+                          "UPDATE outbox SET state = 'dropped', updated_ms = ?2 "
+                          "WHERE id = ?1 AND state = 'planned'",
+                          [&](Stmt& s) { s.Bind(2, at_ms); });
+}
+
 Result<std::int64_t> SqliteOutbox::DropPlanned(std::int64_t at_ms) {
   std::lock_guard lock(c_.mu);
   ASSIGN_OR_RETURN(Stmt stmt, Stmt::Prepare(c_.get(),

@@ -35,6 +35,7 @@ class SqliteOutbox final : public Outbox {
   Status NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) override;
   Result<std::string> Complete(const Completion& completion) override;
   Status Fail(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) override;
+  Status Drop(std::int64_t entry_id, std::int64_t at_ms) override;
   Result<std::int64_t> DropPlanned(std::int64_t at_ms) override;
 
  private:
@@ -53,7 +54,8 @@ class SqliteOutbox final : public Outbox {
 class SqliteMirror final : public AccountMirror {
  public:
   explicit SqliteMirror(Connection& c) : c_(c) {}
-  Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms) override;
+  Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
+                 const std::vector<std::string>& keep) override;
   Result<std::vector<mapping::AccountRecord>> Users() override;
   Result<std::vector<ManagedUser>> Managed() override;
   Status SetManaged(const ManagedUser& user) override;

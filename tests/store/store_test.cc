@@ -1043,6 +1043,46 @@ TEST_F(StoreTest, ReplaceMirrorReplacesEverything) {
   EXPECT_TRUE(store.mirror().Users()->empty());
 }
 
+TEST_F(StoreTest, ReplaceMirrorKeepsTheRowsOfThePeopleNamed) {
+  Store& store = Open();
+  AccountRecord newer = MakeUser("u-1", "Kept@Example.com");
+  newer.name = "written by a partial run";
+  ASSERT_TRUE(
+      store.mirror()
+          .Replace({newer, MakeUser("u-2", "gone@example.com"), MakeUser("u-4", "old@example.com")},
+                   1)
+          .ok());
+  // The older read of the account: u-1 as it was before a partial run wrote
+  // it, gone@ already deleted by hand, a new user, and nobody@, whom a
+  // partial run has deleted since: kept as absent.
+  AccountRecord older = MakeUser("u-1", "kept@example.com");
+  older.name = "as read before";
+  ASSERT_TRUE(
+      store.mirror()
+          .Replace({older, MakeUser("u-3", "new@example.com"), MakeUser("u-4", "old@example.com"),
+                    MakeUser("u-5", "nobody@example.com")},
+                   2, {"kept@example.com", "Nobody@example.com"})
+          .ok());
+  std::vector<AccountRecord> mirror = store.mirror().Users().value();
+  ASSERT_EQ(mirror.size(), 3u);
+  EXPECT_EQ(mirror[0].id, "u-1");
+  EXPECT_EQ(mirror[0].name, "written by a partial run");
+  EXPECT_EQ(mirror[1].id, "u-3");
+  EXPECT_EQ(mirror[2].id, "u-4");
+}
+
+TEST_F(StoreTest, DropAbandonsOnePlannedEntry) {
+  Store& store = Open();
+  std::vector<OutboxEntry> e = {MakeEntry("a"), MakeEntry("b"), MakeEntry("c")};
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[1].id, 5).ok());
+  EXPECT_TRUE(store.outbox().Drop(e[0].id, 6).ok());
+  EXPECT_THAT(store.outbox().Drop(e[1].id, 6), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store.outbox().Drop(999, 6), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Ids(store.outbox().Unfinished().value()),
+            (std::vector<std::int64_t>{e[1].id, e[2].id}));
+}
+
 TEST_F(StoreTest, ReplaceMirrorWithDuplicateIdKeepsOldMirror) {
   Store& store = Open();
   ASSERT_TRUE(store.mirror().Replace({MakeUser("u-1", "a@example.com")}, 1).ok());

@@ -693,6 +693,7 @@ ApiOutcome AccountState::CreateUser(const ApiRequest& request, Clock::time_point
   out.response.location = "/users/" + user.id;
   out.applied = true;
   out.user_id = user.id;
+  out.email = user.email;
   users_.emplace(user.seq, std::move(user));
   return out;
 }
@@ -731,6 +732,7 @@ ApiOutcome AccountState::PatchUser(const std::string& id, const ApiRequest& requ
   }
   ApiOutcome out;
   out.user_id = id;
+  out.email = user->email;
   bool changed = updated.name != user->name || updated.role != user->role ||
                  updated.permissions != user->permissions || updated.projects != user->projects;
   if (changed) {
@@ -749,6 +751,7 @@ ApiOutcome AccountState::DeleteUser(const std::string& id, Clock::time_point now
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return Error(404, "not_found", "no user with id " + Quote(id));
   auto user_it = users_.find(it->second);
+  std::string email = user_it->second.email;
   Audit(now, user_it->second, "delete", UserJson(user_it->second), nullptr);
   by_email_.erase(Lower(user_it->second.email));
   users_.erase(user_it);
@@ -757,6 +760,7 @@ ApiOutcome AccountState::DeleteUser(const std::string& id, Clock::time_point now
   out.response.status = 204;
   out.applied = true;
   out.user_id = id;
+  out.email = std::move(email);
   return out;
 }
 

@@ -44,6 +44,7 @@ struct ApiOutcome {
   bool replay = false;   // answered from the idempotency cache
   bool applied = false;  // the account changed
   std::string user_id;   // the user created or addressed, when known
+  std::string email;     // that user's address, when a write created, changed or deleted it
 };
 
 // The contract endpoint a request addresses ("PATCH /users/{id}"), or "" when

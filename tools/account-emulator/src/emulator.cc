@@ -321,6 +321,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     entry.replay = outcome.replay;
     entry.applied = outcome.applied;
     entry.user_id = outcome.user_id;
+    entry.email = outcome.email;
     if (d.drop_after) {
       entry.dropped = true;
       entry.fault = "drop_after";

@@ -1,11 +1,14 @@
 // The daemon's process (as in Kea, the part the controller starts, reloads
 // and stops): the store with the run lock, the SCIM listener, the admin
-// listener, the run thread (scheduled full runs, partial runs, POST /v1/sync)
-// and one change-feed thread per watched source.
+// listener, two run threads and one change-feed thread per watched source.
 //
-// Runs never overlap: one run thread executes them one at a time. SCIM writes
-// and followed changes name the people they touched; those are batched for a
-// few milliseconds and reconciled alone (a partial run) between full runs.
+// Full runs (on schedule, after a reload, POST /v1/sync) run one at a time on
+// the bulk thread. SCIM writes and followed changes name the people they
+// touched; those are batched for a few milliseconds and reconciled alone (a
+// partial run) on the interactive thread, also while a full run is planning
+// or sending. Both send through one executor (engine/executor.h): a partial
+// run's writes go out ahead of the full run's queued ones, within the same
+// account concurrency, and the two never write one person at once.
 //
 // Thread-safety: Start, Reload and Stop are called from the controller's
 // thread only; everything else runs on the process's own threads.

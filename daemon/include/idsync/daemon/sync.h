@@ -17,6 +17,7 @@
 #include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/inputs.h"
+#include "idsync/engine/executor.h"
 #include "idsync/mapping/ports.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
@@ -62,8 +63,14 @@ struct ApplyOptions {
   // writes already sent finish. The report counts them as pending.
   std::function<bool()> cancelled;
   // Called as each operation ends (from worker threads, serialized): its
-  // kind ("invite", ...) and "applied", "failed" or "pending".
+  // kind ("invite", ...) and "applied", "failed", "pending" or "superseded".
   std::function<void(const std::string& op, const char* result)> operation_done;
+  // Full runs: called with what was read and mapped (each source's snapshot,
+  // a failed source's last good read in its place, and each source's state)
+  // once the plan is made, before anything is sent.
+  std::function<void(std::vector<mapping::SourceSnapshot>& snapshots,
+                     const std::vector<SourceStatus>& states)>
+      sources_read;
   ProgressFn progress;  // called as operations finish (from worker threads, serialized)
 };
 
@@ -75,13 +82,15 @@ struct ApplyReport {
   std::int64_t dropped = 0;    // never-sent operations of an interrupted run, planned afresh
   std::int64_t applied = 0;
   std::int64_t failed = 0;
-  std::int64_t pending = 0;           // left unsent because the account refused our credentials
+  std::int64_t pending = 0;  // left unsent because the account refused our credentials
+  // Full runs: writes not sent because a partial run planned the same
+  // person meanwhile (the later plan wins); their people, ASCII lower-cased.
+  std::vector<std::string> superseded;
   std::vector<std::string> failures;  // "email: reason"
   std::vector<std::string> failed_sources;
-  std::vector<SourceStatus> source_states;         // full runs: each source's read
-  std::vector<mapping::SourceSnapshot> snapshots;  // full runs: what was mapped
-  bool blocked = false;  // a safety limit refused the plan; nothing was sent
-  bool stopped = false;  // 401/403: the run stopped, operations kept pending
+  std::vector<SourceStatus> source_states;  // full runs: each source's read
+  bool blocked = false;                     // a safety limit refused the plan; nothing was sent
+  bool stopped = false;                     // 401/403: the run stopped, operations kept pending
   std::string audit_head;
   double elapsed_s = 0;
   std::vector<std::pair<std::string, double>> timings;  // phases, as PlannedRun's plus "send"
@@ -101,8 +110,12 @@ struct PartialRequest {
 class Syncer {
  public:
   // The sources are read with `reads` (its store defaults to `store`).
+  // Writes are sent by `executor`, shared by every run of a process so that
+  // partial runs go ahead of full runs (engine/executor.h); nullptr: the
+  // Syncer has its own, with config.account.concurrency workers.
   Syncer(const config::Config& config, store::Store& store, mapping::AccountDirectory& account,
-         NowFn now = SystemNowMs, ReadContext reads = {});
+         NowFn now = SystemNowMs, ReadContext reads = {}, engine::Executor* executor = nullptr);
+  ~Syncer();
 
   // Reads the sources and the account and computes the plan; changes
   // nothing. Errors: the account unreachable or refusing us (its status),
@@ -129,12 +142,15 @@ class Syncer {
   Status Commit(const mapping::Plan& plan, const mapping::Catalog& catalog,
                 const std::vector<mapping::Project>& projects,
                 const std::vector<mapping::AccountRecord>& account, ApplyReport& report,
-                const ApplyOptions& options);
+                const ApplyOptions& options, engine::Lane lane, engine::Mark planned_at);
   Result<mapping::Catalog> CachedCatalog();
   Result<std::vector<mapping::Project>> CachedProjects();
   Status Recover(ApplyReport& report, const ApplyOptions& options);
+  // Sends entries through the executor in `lane`; bulk entries are
+  // superseded by claims made after `planned_at`.
   Status Execute(std::vector<store::OutboxEntry> entries, ApplyReport& report,
-                 const ApplyOptions& options);
+                 const ApplyOptions& options, engine::Lane lane, engine::Mark planned_at,
+                 bool droppable);
   Status SendOne(const store::OutboxEntry& entry, const ApplyOptions& options, ApplyReport& report,
                  bool& stop);
   // Records the end of run report.run_id of `kind` ("apply", "partial"):
@@ -147,6 +163,8 @@ class Syncer {
   mapping::AccountDirectory& account_;
   NowFn now_;
   ReadContext reads_;
+  std::unique_ptr<engine::Executor> own_executor_;
+  engine::Executor* executor_;
 };
 
 // The exit status DESIGN.md gives a finished apply: 3 blocked, 1 when anything

@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -142,6 +143,12 @@ class Executor {
   // keeps their mirror rows rather than its older read of the account.
   std::vector<std::string> ClaimedSince(Mark mark) const;
 
+  // Runs that send through this executor hold it shared from before they
+  // begin until they end; recovering after a crash or a stop (closing runs
+  // that never finished, finishing or dropping their writes) holds it
+  // exclusively, so that it never takes a live run for a dead one.
+  std::shared_mutex& runs_gate() { return runs_gate_; }
+
  private:
   struct RunningBatch;
   struct Queued {
@@ -161,6 +168,7 @@ class Executor {
   void EndBulkPlanning();
   bool Busy(const std::vector<std::string>& emails) const;
 
+  std::shared_mutex runs_gate_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // workers: a task queued, or a resize
   std::condition_variable done_cv_;  // Run and ClaimPeople: a task ended

@@ -27,7 +27,14 @@ class AccountMirror {
 
   // Replaces the whole mirror in one transaction. kInvalidArgument when a
   // user id appears twice.
-  virtual Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms) = 0;
+  Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms) {
+    return Replace(users, at_ms, {});
+  }
+  // As above, except that the rows of the people in `keep` (ASCII lower-cased
+  // e-mails) stay as they are and `users` is not read for them: a full run's
+  // read of the account is older than a partial run's writes for them.
+  virtual Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
+                         const std::vector<std::string>& keep) = 0;
   virtual Result<std::vector<mapping::AccountRecord>> Users() = 0;
   virtual Result<std::vector<ManagedUser>> Managed() = 0;
   // Records management outside a write (adoption with nothing to change).

@@ -96,6 +96,9 @@ class Outbox {
   virtual Result<std::string> Complete(const Completion& completion) = 0;
   // Rejected for good: entry -> kFailed with the error (not audited: nothing changed).
   virtual Status Fail(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) = 0;
+  // Never sent and no longer wanted (a later plan for the person superseded
+  // it, or its run stopped first): kPlanned -> kDropped.
+  virtual Status Drop(std::int64_t entry_id, std::int64_t at_ms) = 0;
   // Crash recovery: every kPlanned entry -> kDropped. Returns how many.
   virtual Result<std::int64_t> DropPlanned(std::int64_t at_ms) = 0;
 };

@@ -84,6 +84,7 @@ struct LoggedRequest {
   bool applied = false;  // the request changed the account
   std::string fault;     // "", "drop_before", "rate_limit", "throttle", "error", "drop_after"
   std::string user_id;   // the user created or addressed, when known
+  std::string email;     // that user's address, for a write that created, changed or deleted it
 };
 
 struct EmulatorOptions {

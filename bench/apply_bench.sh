@@ -5,37 +5,76 @@
 #      configured to match (the floor is 10,000 / 200 = 50 s);
 #   3. a no-op apply against a 100,000-user account: time, peak memory, writes.
 # Usage: bench/apply_bench.sh [BUILD_DIR] [SCENARIO...]   (scenarios: 1 2 3; default all)
-# Prints one line per scenario; bench/README.md records the numbers.
+# BUILD_DIR defaults to the tree's build/; a relative one is taken from the
+# current directory. Environment: USERS (10000, the invites of 1 and 2),
+# NOOP_USERS (100000, the account of 3).
+# Prints one line per scenario; bench/README.md records the numbers. Exits
+# non-zero, naming the command, when a command fails or a scenario's premise
+# does not hold (scenario 3's second apply writes).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-build=${1:-build}
-shift || true
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd) || { echo "apply_bench.sh: no build directory ${1:-$root/build}" >&2; exit 2; }
+if [ $# -gt 0 ]; then shift; fi
+cd "$root"
 scenarios=${*:-1 2 3}
-idsync=$PWD/$build/daemon/idsync
-emulator=$PWD/$build/tools/account-emulator/account-emulator
-gen=$PWD/$build/tools/gen-directory/gen-directory
+users=${USERS:-10000}
+noop_users=${NOOP_USERS:-100000}
+idsync=$build/daemon/idsync
+emulator=$build/tools/account-emulator/account-emulator
+gen=$build/tools/gen-directory/gen-directory
+for binary in "$idsync" "$emulator" "$gen"; do
+  [ -x "$binary" ] || { echo "apply_bench.sh: build $binary first" >&2; exit 2; }
+done
+for s in $scenarios; do
+  case $s in
+    1 | 2 | 3) ;;
+    *) echo "apply_bench.sh: no scenario $s (1, 2 or 3)" >&2; exit 2 ;;
+  esac
+done
 work=$(mktemp -d /tmp/idsync-bench.XXXXXX)
 emulator_pid=""
+stop_emulator() {
+  if [ -n "$emulator_pid" ]; then
+    # Stopped on purpose: its exit status after SIGTERM says nothing.
+    kill "$emulator_pid" 2>/dev/null || true
+    wait "$emulator_pid" 2>/dev/null || true
+    emulator_pid=""
+  fi
+}
 cleanup() {
-  [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null && wait "$emulator_pid" 2>/dev/null
+  stop_emulator
   rm -rf "$work"
 }
 trap cleanup EXIT
 export IDSYNC_BENCH_TOKEN=bench-token
+fail() {  # $1: message; the rest: files to show first
+  local message=$1
+  shift
+  for file in "$@"; do [ -f "$file" ] && cat "$file" >&2; done
+  echo "apply_bench.sh: $message" >&2
+  exit 1
+}
+commas() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 
 start_emulator() {  # $1: faults JSON
-  [ -n "$emulator_pid" ] && kill "$emulator_pid" && wait "$emulator_pid" 2>/dev/null || true
+  stop_emulator
   rm -f "$work/port"
   echo '{"projects": [{"id": "p_support", "name": "support-bot"}], "users": []}' >"$work/seed.json"
   "$emulator" --listen 127.0.0.1:0 --token "$IDSYNC_BENCH_TOKEN" --seed "$work/seed.json" \
-    --faults "$1" --port-file "$work/port" --random-seed 1 >/dev/null 2>&1 &
+    --faults "$1" --port-file "$work/port" --random-seed 1 >"$work/emulator.log" 2>&1 &
   emulator_pid=$!
-  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+  for _ in $(seq 200); do
+    [ -s "$work/port" ] && break
+    kill -0 "$emulator_pid" 2>/dev/null || fail "$emulator exited during start-up" "$work/emulator.log"
+    sleep 0.05
+  done
+  [ -s "$work/port" ] || fail "$emulator did not write its port within 10 s" "$work/emulator.log"
   port=$(cat "$work/port")
 }
 
 write_config() {  # $1: users, $2: max_requests_per_second, $3: concurrency
-  "$gen" --users "$1" --groups "$(($1 / 10))" --seed 7 >"$work/company.ldif" 2>/dev/null
+  "$gen" --users "$1" --groups "$(($1 / 10))" --seed 7 >"$work/company.ldif" 2>"$work/gen.err" ||
+    fail "$gen --users $1 exited $?" "$work/gen.err"
   rm -f "$work/state.db"*
   cat >"$work/idsync.yaml" <<YAML
 account:
@@ -60,51 +99,65 @@ safety: {max_removals: 10, max_changes: none}
 YAML
 }
 
-# Runs apply; prints "SECONDS PEAK_KB" (GNU time) and keeps the output in $work/apply.out.
+# Runs apply under GNU time; sets secs and kb, keeps the output in $work/apply.out.
+# Any exit status but 0 fails the benchmark (apply exits 1 when something failed
+# or is left pending, 3 when a safety limit refused the plan).
 timed_apply() {
+  local rc=0
   /usr/bin/time -f "%e %M" -o "$work/time" "$idsync" --config "$work/idsync.yaml" apply \
-    >"$work/apply.out" 2>"$work/apply.err" || { cat "$work/apply.out" "$work/apply.err" >&2; exit 1; }
-  cat "$work/time"
+    >"$work/apply.out" 2>"$work/apply.err" || rc=$?
+  [ "$rc" = 0 ] ||
+    fail "$idsync --config $work/idsync.yaml apply exited $rc" "$work/apply.out" "$work/apply.err"
+  read -r secs kb <"$work/time"
 }
 
-writes() {  # writes the emulator applied since the log was last reset
-  python3 - "$port" <<'PY'
+# Sets w (writes the emulator applied since the log was last reset) and
+# throttled (requests it answered 429).
+count_writes() {
+  local counts
+  counts=$(python3 - "$port" <<'PY'
 import json, sys, urllib.request
 log = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_emulator/requests"))["requests"]
 print(sum(1 for r in log if r["method"] != "GET" and r["applied"]),
       sum(1 for r in log if r["status"] == 429))
 PY
+  ) || fail "reading the emulator's request log failed"
+  read -r w throttled <<<"$counts"
 }
 
-reset_log() { python3 -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:$port/_emulator/reset-log', method='POST'))"; }
+reset_log() {
+  curl -sf -X POST --data "" "http://127.0.0.1:$port/_emulator/reset-log" >/dev/null ||
+    fail "POST /_emulator/reset-log to the emulator failed"
+}
 
 for s in $scenarios; do
   case $s in
     1)
       start_emulator '{}'
-      write_config 10000 100000 8
-      read -r secs kb < <(timed_apply)
-      read -r w throttled < <(writes)
-      awk -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "1. 10,000 invites, no limit: %d writes in %.1f s = %.0f ops/s, peak %.0f MB\n", w, s, w / s, kb / 1024 }'
+      write_config "$users" 100000 8
+      timed_apply
+      count_writes
+      awk -v n="$(commas "$users")" -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "1. %s invites, no limit: %d writes in %.1f s = %.0f ops/s, peak %.0f MB\n", n, w, s, w / s, kb / 1024 }'
       ;;
     2)
       start_emulator '{"rate_limit_per_second": 200, "rate_limit_burst": 10}'
-      write_config 10000 200 8
-      read -r secs kb < <(timed_apply)
-      read -r w throttled < <(writes)
-      awk -v s="$secs" -v w="$w" -v t="$throttled" 'BEGIN { printf "2. 10,000 invites at 200 requests/s: %d writes in %.1f s (floor 50.0 s: %+.1f%%), %d answered 429\n", w, s, (s / 50 - 1) * 100, t }'
+      write_config "$users" 200 8
+      timed_apply
+      count_writes
+      awk -v n="$(commas "$users")" -v f="$(awk -v u="$users" 'BEGIN { print u / 200 }')" -v s="$secs" -v w="$w" -v t="$throttled" 'BEGIN { printf "2. %s invites at 200 requests/s: %d writes in %.1f s (floor %.1f s: %+.1f%%), %d answered 429\n", n, w, s, f, (s / f - 1) * 100, t }'
       ;;
     3)
       start_emulator '{}'
-      write_config 100000 100000 8
-      read -r secs kb < <(timed_apply)
-      read -r w throttled < <(writes)
-      echo "3a. first apply of 100,000 users (setup): $w writes in $secs s"
+      write_config "$noop_users" 100000 8
+      timed_apply
+      count_writes
+      echo "3a. first apply of $(commas "$noop_users") users (setup): $w writes in $secs s"
       reset_log
-      read -r secs kb < <(timed_apply)
-      read -r w throttled < <(writes)
-      awk -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "3. no-op apply, 100,000-user account: %.1f s, peak %.0f MB, %d writes\n", s, kb / 1024, w }'
-      grep '^Timings:' "$work/apply.out" | sed 's/^/   /'
+      timed_apply
+      count_writes
+      [ "$w" = 0 ] || fail "scenario 3: the second apply was not a no-op: $w writes" "$work/apply.out"
+      awk -v n="$(commas "$noop_users")" -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "3. no-op apply, %s-user account: %.1f s, peak %.0f MB, %d writes\n", n, s, kb / 1024, w }'
+      grep '^Timings:' "$work/apply.out" | sed 's/^/   /' || fail "apply printed no Timings: line" "$work/apply.out"
       ;;
   esac
 done

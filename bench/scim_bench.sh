@@ -7,20 +7,36 @@
 #   2. nginx (started here, temp config, free loopback port) serving a file of
 #      the same size as one such answer, same wrk settings;
 #   3. sustained POST /Users (a new user each request), 16 connections.
+#
+# The server measured is scim_test_server (tests/scim_server), not idsyncd. It
+# serves idsyncd's SCIM code: the same httpd listener, ScimEndpoint (bearer
+# token per source), ScimService and SQLite store (every write a
+# synchronous = FULL commit). Not in the figure: TLS (it serves plain HTTP on
+# loopback; idsyncd serves HTTPS when server.tls_cert is set), idsyncd's
+# per-request metrics and reload lock, and the work a SCIM write sets off in
+# idsyncd (a partial run: mapping, reconcile and the account's write, on other
+# threads of the same machine); scim_test_server only keeps each change in
+# memory. It runs THREADS workers (72 here; idsyncd runs 64).
+#
 # Usage: bench/scim_bench.sh [BUILD_DIR] [SECONDS]   (defaults: build, 20)
+# BUILD_DIR defaults to the tree's build/; a relative one is taken from the
+# current directory.
 # Environment: USERS (100000), THREADS (server worker threads, 72),
 #              CONNECTIONS (64), POST_CONNECTIONS (16).
 # Needs: wrk, nginx (nginx-light), curl. Prints a summary; bench/README.md
-# records the numbers.
+# records the numbers. Exits non-zero, naming the command, when a command
+# fails, a server stops during the run, or a wrk run got any answer but 2xx or
+# a connect, read or write error (its rate would count failures).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd) || { echo "scim_bench.sh: no build directory ${1:-$root/build}" >&2; exit 2; }
+cd "$root"
 seconds=${2:-20}
 users=${USERS:-100000}
 threads=${THREADS:-72}
 connections=${CONNECTIONS:-64}
 post_connections=${POST_CONNECTIONS:-16}
-server=$PWD/$build/tests/scim_server/scim_test_server
+server=$build/tests/scim_server/scim_test_server
 [ -x "$server" ] || { echo "scim_bench.sh: build $server first" >&2; exit 2; }
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "scim_bench.sh: $tool not installed" >&2; exit 2; }
@@ -30,14 +46,24 @@ work=$(mktemp -d /tmp/idsync-scim-bench.XXXXXX)
 chmod 755 "$work"
 server_pid=""
 nginx_pid=""
+seed_dir=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  [ -n "$seed_dir" ] && rm -rf "$seed_dir"
   rm -rf "$work"
 }
 trap cleanup EXIT
+fail() {  # $1: message; the rest: files to show first
+  local message=$1
+  shift
+  for file in "$@"; do [ -f "$file" ] && cat "$file" >&2; done
+  echo "scim_bench.sh: $message" >&2
+  exit 1
+}
 
-export SCIM_TOKEN="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SCIM_TOKEN="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SCIM_TOKEN
 export SCIM_USERS=$users
 
 # --- the SCIM server, seeded through the service -------------------------------
@@ -48,19 +74,20 @@ seed_dir=$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/idsync-
 echo "seeding $users users ..." >&2
 seed_start=$(date +%s.%N)
 "$server" --store-dir "$seed_dir" --source bench --seed "$users" --seed-only 2>"$work/seed.log" ||
-  { cat "$work/seed.log" >&2; rm -rf "$seed_dir"; exit 1; }
+  fail "$server --store-dir $seed_dir --seed $users --seed-only exited $?" "$work/seed.log"
 seed_end=$(date +%s.%N)
 cat "$work/seed.log" >&2
 mkdir "$work/store"
 cp "$seed_dir"/state.db* "$work/store/"
 rm -rf "$seed_dir"
+seed_dir=""
 
 load_start=$(date +%s.%N)
 "$server" --port-file "$work/port" --token "$SCIM_TOKEN" --source bench \
   --threads "$threads" --store-dir "$work/store" 2>"$work/server.log" &
 server_pid=$!
 while [ ! -s "$work/port" ]; do
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  kill -0 "$server_pid" 2>/dev/null || fail "$server exited during start-up" "$work/server.log"
   sleep 0.1
 done
 load_end=$(date +%s.%N)
@@ -68,12 +95,10 @@ scim_port=$(cat "$work/port")
 
 sample_path='/scim/v2/Users?filter=userName%20eq%20%22seed000042%40bench.test%22'
 curl -sf -H "Authorization: Bearer $SCIM_TOKEN" "http://127.0.0.1:$scim_port$sample_path" \
-  >"$work/sample.json"
+  >"$work/sample.json" || fail "GET $sample_path from $server failed" "$work/server.log"
 answer_bytes=$(wc -c <"$work/sample.json")
-grep -q '"totalResults":1' "$work/sample.json" || {
-  echo "scim_bench.sh: unexpected answer: $(cat "$work/sample.json")" >&2
-  exit 1
-}
+grep -q '"totalResults":1' "$work/sample.json" ||
+  fail "unexpected answer to GET $sample_path: $(cat "$work/sample.json")"
 
 # --- nginx on a free port, serving a file of the same size -----------------------
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -114,9 +139,12 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/logs/stderr" &
 nginx_pid=$!
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$nginx_port/answer.json" -o /dev/null && break
+  kill -0 "$nginx_pid" 2>/dev/null ||
+    fail "nginx exited during start-up" "$work/nginx/logs/stderr" "$work/nginx/logs/error.log"
   sleep 0.1
 done
-nginx_bytes=$(curl -sf "http://127.0.0.1:$nginx_port/answer.json" | wc -c)
+nginx_bytes=$(curl -sf "http://127.0.0.1:$nginx_port/answer.json" | wc -c) ||
+  fail "nginx did not serve http://127.0.0.1:$nginx_port/answer.json" "$work/nginx/logs/error.log"
 
 # --- wrk scripts ---------------------------------------------------------------
 cat >"$work/get.lua" <<'LUA'
@@ -150,41 +178,57 @@ request = function()
 end
 LUA
 
-run_wrk() {  # $1: label, rest: wrk arguments
-  local label=$1
-  shift
-  echo "== $label: wrk $*" >&2
-  wrk "$@" >"$work/$label.txt" 2>&1 || true
-  cat "$work/$label.txt" >&2
-}
 rate() { awk '/^Requests\/sec/ {print $2}' "$work/$1.txt"; }
 pct() { awk -v p="$2%" '$1 == p {print $2}' "$work/$1.txt"; }
+# Answers other than 2xx/3xx, and socket errors by kind, as wrk reports them.
+non2xx() { awk '/Non-2xx or 3xx responses/ {n += $NF} END {print n + 0}' "$work/$1.txt"; }
+socket_errors() {  # $2: connect, read, write or timeout
+  awk -v kind="$2" '/Socket errors:/ { for (i = 1; i < NF; i++) if ($i == kind) { v = $(i + 1); sub(",", "", v); n += v } }
+    END { print n + 0 }' "$work/$1.txt"
+}
 errors() {
-  awk '/Non-2xx/ {n += $NF} /Socket errors/ {n += 1} END {print n + 0}' "$work/$1.txt"
+  echo "$(non2xx "$1") non-2xx, socket errors: connect $(socket_errors "$1" connect)," \
+    "read $(socket_errors "$1" read), write $(socket_errors "$1" write), timeout $(socket_errors "$1" timeout)"
 }
 
-run_wrk scim_get -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/get.lua" \
+run_wrk() {  # $1: label, $2: pid of the server under test, rest: wrk arguments
+  local label=$1 pid=$2 rc=0
+  shift 2
+  echo "== $label: wrk $*" >&2
+  wrk "$@" >"$work/$label.txt" 2>&1 || rc=$?
+  cat "$work/$label.txt" >&2
+  [ "$rc" = 0 ] || fail "$label: wrk $* exited $rc"
+  kill -0 "$pid" 2>/dev/null || fail "$label: the server under test (pid $pid) stopped during the run"
+  [ -n "$(rate "$label")" ] || fail "$label: wrk $* printed no Requests/sec"
+  local bad=$(($(non2xx "$label") + $(socket_errors "$label" connect) + $(socket_errors "$label" read) +
+    $(socket_errors "$label" write)))
+  [ "$bad" = 0 ] || fail "$label: wrk $*: $(errors "$label"); the rate would count failed requests"
+}
+
+run_wrk scim_get "$server_pid" -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/get.lua" \
   "http://127.0.0.1:$scim_port"
-run_wrk nginx_static -t2 -c"$connections" -d"${seconds}s" --latency \
+run_wrk nginx_static "$nginx_pid" -t2 -c"$connections" -d"${seconds}s" --latency \
   "http://127.0.0.1:$nginx_port/answer.json"
-run_wrk scim_post -t2 -c"$post_connections" -d"${seconds}s" --latency -s "$work/post.lua" \
+run_wrk scim_post "$server_pid" -t2 -c"$post_connections" -d"${seconds}s" --latency -s "$work/post.lua" \
   "http://127.0.0.1:$scim_port"
 
 total=$(curl -sf -H "Authorization: Bearer $SCIM_TOKEN" \
-  "http://127.0.0.1:$scim_port/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])')
-server_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")
+  "http://127.0.0.1:$scim_port/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])') ||
+  fail "GET /scim/v2/Users?count=0 from $server failed" "$work/server.log"
+server_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status") ||
+  fail "cannot read the peak RSS of $server (pid $server_pid)"
 
 get_rate=$(rate scim_get)
 nginx_rate=$(rate nginx_static)
 ratio=$(python3 -c "print(f'{$get_rate / $nginx_rate:.2f}')")
 cat <<SUMMARY
 
-SCIM benchmark ($(nproc) cores, server threads $threads, ${seconds} s per run)
+SCIM benchmark: scim_test_server (idsyncd's SCIM code, plain HTTP, no partial runs), $(nproc) cores, server threads $threads, ${seconds} s per run
 $users users seeded through the service in $(python3 -c "print(f'{$seed_end - $seed_start:.1f}')") s (tmpfs); server start over them (loading the store): $(python3 -c "print(f'{$load_end - $load_start:.1f}')") s
 answer size: $answer_bytes bytes (nginx file: $nginx_bytes bytes)
-GET filter userName eq, $connections conns: $get_rate req/s, p50 $(pct scim_get 50) p99 $(pct scim_get 99), errors $(errors scim_get)
-nginx static file,      $connections conns: $nginx_rate req/s, p50 $(pct nginx_static 50) p99 $(pct nginx_static 99), errors $(errors nginx_static)
+GET filter userName eq, $connections conns: $get_rate req/s, p50 $(pct scim_get 50) p99 $(pct scim_get 99), $(errors scim_get)
+nginx static file,      $connections conns: $nginx_rate req/s, p50 $(pct nginx_static 50) p99 $(pct nginx_static 99), $(errors nginx_static)
 SCIM GET / nginx: $ratio
-POST /Users, $post_connections conns: $(rate scim_post) req/s, p50 $(pct scim_post 50) p99 $(pct scim_post 99), errors $(errors scim_post)
+POST /Users, $post_connections conns: $(rate scim_post) req/s, p50 $(pct scim_post 50) p99 $(pct scim_post 99), $(errors scim_post)
 users stored at the end: $total; server peak RSS: $server_rss
 SUMMARY

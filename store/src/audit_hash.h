@@ -17,8 +17,7 @@ namespace idsync::store {
 // entry.hash is not part of it.
 std::string AuditCanonical(const AuditEntry& entry);
 
-// Lower-case hex SHA-256 of AuditCanonical(entry). kInternal if OpenSSL fails.
-Result<std::string> AuditHash(const AuditEntry& entry);
+// AuditHash (audit_log.h) is the lower-case hex SHA-256 of AuditCanonical.
 
 // Lower-case hex SHA-256 of `data`. kInternal if OpenSSL fails.
 Result<std::string> Sha256Hex(std::string_view data);

@@ -56,6 +56,11 @@ class AuditChainReader {
   virtual Result<bool> HashStored(const std::string& hash) = 0;
 };
 
+// The hash every backend stores with `entry` (entry.hash itself not
+// included): lower-case hex SHA-256 over a canonical form of its fields and
+// prev_hash (store/src/audit_hash.h). kInternal if hashing fails.
+Result<std::string> AuditHash(const AuditEntry& entry);
+
 // Walks the chain and reports the first problem: a gap in seq, an entry
 // whose hash does not match its fields (edited, or moved: an entry's hash
 // covers its seq), a link to the wrong previous hash, or (with

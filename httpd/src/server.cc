@@ -1,7 +1,9 @@
 // The server runs one Poco TCPServer per listen address over a shared thread
 // pool. Poco accepts connections and queues them for the pool; the HTTP/1.1
 // framing is ours, so that body limits, Expect, chunked bodies, early 413s
-// and the error format stay under our control.
+// and the error format stay under our control. One file (~770 lines)
+// because the framing, the limits and the connection loop share the
+// connection's private state; it is read top to bottom as a request flows.
 #include "idsync/httpd/server.h"
 
 #include <algorithm>

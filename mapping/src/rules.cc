@@ -1,3 +1,10 @@
+// Rule compilation and the mapping of directory snapshots to access, in one
+// file (~740 lines) because both work on the same private bit-matrix and
+// pattern-index types (BitRows, PatternIndex, SourceState): compiled rules are
+// laid out for the mapping's inner loop, which is the hot path at 100,000
+// people (bench/README.md). Sections: compiling, per-source expansion of
+// nested groups, matching, merging people across sources.
+
 #include "idsync/mapping/rules.h"
 
 #include <algorithm>

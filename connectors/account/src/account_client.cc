@@ -1,3 +1,9 @@
+// The HTTP client of the account API (~720 lines): the request/response
+// plumbing over Poco (session pool, SIGPIPE guard, URL encoding), the retry
+// and rate-limit policy (Retry-After, deadlines, backoff) and the mapping of
+// each endpoint's answers to Status. Kept whole so that Poco types never leave
+// this file and every endpoint goes through the same retry path.
+
 #include "idsync/account/account_client.h"
 
 #include <algorithm>

@@ -1,3 +1,8 @@
+// RFC 4515 LDAP filters (~840 lines): the parser, the printer and the
+// evaluator over one private syntax tree (Node), with the matching rules
+// (equality, ordering, substrings, bit-and/or, DN matching) the evaluator
+// needs. The tree is private to this file, so the three stay together.
+
 #include "idsync/filter/filter.h"
 
 #include <cstdint>

@@ -1,3 +1,9 @@
+// Connecting to and reading from an LDAP server over libldap (~770 lines):
+// TCP connect with its own deadline, TLS and SASL/simple binds, the
+// watchdog that interrupts a stalled call, paging sessions and entry
+// reading. One file because each step's errors are mapped the same way
+// (LdapError, Diagnostic) and libldap types stay inside it.
+
 #include "connection.h"
 
 #include <algorithm>

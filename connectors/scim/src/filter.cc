@@ -1,5 +1,7 @@
 // SCIM filter parsing (recursive descent over RFC 7644 figure 1) and
-// evaluation against nlohmann::json resources.
+// evaluation against nlohmann::json resources. Parser and evaluator share the
+// private expression tree and its attribute-path rules, so they stay in one
+// file (~750 lines), in the order of the grammar.
 #include "idsync/scim/filter.h"
 
 #include <charconv>

@@ -1,3 +1,8 @@
+// The account emulator's state machine (~980 lines): every endpoint of the
+// account contract (../shared/contracts/account-api.md) with its validation,
+// idempotency keys, pagination cursors, the audit trail and persistence. It
+// mirrors the contract section by section, which is how a reader checks it.
+
 #include "account_state.h"
 
 #include <algorithm>

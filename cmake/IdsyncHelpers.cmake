@@ -23,6 +23,10 @@ function(idsync_add_test)
     set(ARG_LABEL unit)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
+  if(ARG_LABEL STREQUAL "integration" AND NOT IDSYNC_BUILD_INTEGRATION_TESTS)
+    # Defined (so that the lines after it still apply) but not built by default.
+    set_target_properties(${ARG_NAME} PROPERTIES EXCLUDE_FROM_ALL ON)
+  endif()
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   target_compile_options(${ARG_NAME} PRIVATE ${IDSYNC_WARNINGS})
   target_compile_definitions(${ARG_NAME} PRIVATE

@@ -15,22 +15,21 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <iterator>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "idsync/mapping/affected.h"
 #include "idsync/scim/errors.h"
 #include "idsync/scim/filter.h"
 #include "idsync/scim/json.h"
@@ -218,14 +217,20 @@ void IndexErase(Index& index, const std::string& key, const Entry* e) {
   }
 }
 
+// Hashes std::string keys so that a std::string_view finds them too.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+};
+
 // The resources of one type in one source.
 struct Table {
-  std::unordered_map<std::string, std::unique_ptr<Entry>> by_id;
+  std::unordered_map<std::string, std::unique_ptr<Entry>, KeyHash, std::equal_to<>> by_id;
   std::vector<const Entry*> order;  // by (created_ms, id): the list order
   Index by_key;                     // lower-cased userName / displayName
   Index by_external_id;
 
-  const Entry* Find(const std::string& id) const {
+  const Entry* Find(std::string_view id) const {
     auto it = by_id.find(id);
     return it == by_id.end() ? nullptr : it->second.get();
   }
@@ -264,25 +269,51 @@ struct SourceState {
   const Table& Of(ResourceType t) const { return t == ResourceType::kUser ? users : groups; }
 };
 
-// Adds the lower-cased addresses of every user `member_ids` reach, through
-// nested groups, skipping groups already in `visited`.
-void CollectMemberEmails(const SourceState& s, const std::vector<std::string>& member_ids,
-                         std::unordered_set<std::string>& visited, std::set<std::string>& out) {
-  for (const std::string& id : member_ids) {
-    if (const Entry* u = s.users.Find(id)) {
-      if (!u->email.empty()) out.insert(AsciiLower(u->email));
-    } else if (const Entry* g = s.groups.Find(id)) {
-      if (visited.insert(id).second) CollectMemberEmails(s, g->member_ids, visited, out);
+// A source as a write found it or left it, for mapping::AffectedEmails: the
+// tables as they are, except that the written resource (`type`, `id`) is
+// `entry`, or absent when that is null. Needs the source's writer mutex.
+class WriteView final : public mapping::MembershipView {
+ public:
+  WriteView(const SourceState& s, ResourceType type, std::string_view id, const Entry* entry)
+      : s_(s), type_(type), id_(id), entry_(entry) {}
+
+  std::string_view Email(std::string_view user_key) const override {
+    const Entry* u = Find(ResourceType::kUser, user_key);
+    return u == nullptr ? std::string_view() : std::string_view(u->email);
+  }
+
+  std::optional<mapping::GroupIdentity> Group(std::string_view group_key) const override {
+    const Entry* g = Find(ResourceType::kGroup, group_key);
+    if (g == nullptr) return std::nullopt;
+    return mapping::GroupIdentity{g->id, "", g->display_name};
+  }
+
+  // Members are ids of users or groups of the source (SCIM nests groups);
+  // ids it does not know name nobody.
+  void Members(std::string_view group_key, std::vector<std::string_view>* users,
+               std::vector<std::string_view>* groups) const override {
+    const Entry* g = Find(ResourceType::kGroup, group_key);
+    if (g == nullptr) return;
+    for (const std::string& id : g->member_ids) {
+      if (Find(ResourceType::kUser, id) != nullptr) {
+        users->push_back(id);
+      } else if (Find(ResourceType::kGroup, id) != nullptr) {
+        groups->push_back(id);
+      }
     }
   }
-}
 
-std::set<std::string> GroupEmails(const SourceState& s, const Entry& group) {
-  std::set<std::string> out;
-  std::unordered_set<std::string> visited = {group.id};
-  CollectMemberEmails(s, group.member_ids, visited, out);
-  return out;
-}
+ private:
+  const Entry* Find(ResourceType type, std::string_view id) const {
+    if (type == type_ && id == id_) return entry_;
+    return s_.Of(type).Find(id);
+  }
+
+  const SourceState& s_;
+  const ResourceType type_;
+  const std::string_view id_;
+  const Entry* const entry_;
+};
 
 // ---------------------------------------------------------------------------
 // Requests
@@ -938,30 +969,15 @@ class ServiceImpl : public ScimService {
     return persistence_.Put(r);
   }
 
-  // Whose access a write may change: see ScimChange.
+  // Whose access a write may change (see ScimChange): mapping::AffectedEmails
+  // between the source with `before` and with `after` (null: absent).
   static std::vector<std::string> ChangedEmails(const SourceState& s, ResourceType type,
                                                 const Entry* before, const Entry* after) {
-    std::set<std::string> out;
-    if (type == ResourceType::kUser) {
-      for (const Entry* e : {before, after}) {
-        if (e != nullptr && !e->email.empty()) out.insert(AsciiLower(e->email));
-      }
-      return {out.begin(), out.end()};
-    }
-    std::set<std::string> was, is;
-    if (before != nullptr) was = GroupEmails(s, *before);
-    if (after != nullptr) is = GroupEmails(s, *after);
-    if (before == nullptr || after == nullptr || before->display_name != after->display_name) {
-      // Created, deleted or renamed: everyone in it, before and after.
-      out = std::move(was);
-      out.insert(is.begin(), is.end());
-    } else {
-      // Only membership (or attributes the mapping ignores) changed: those
-      // who stay members keep the same groups.
-      std::set_symmetric_difference(was.begin(), was.end(), is.begin(), is.end(),
-                                    std::inserter(out, out.end()));
-    }
-    return {out.begin(), out.end()};
+    const std::string& id = before != nullptr ? before->id : after->id;
+    mapping::TouchedEntries touched;
+    (type == ResourceType::kUser ? touched.users : touched.groups).push_back(id);
+    return mapping::AffectedEmails(touched, WriteView(s, type, id, before),
+                                   WriteView(s, type, id, after));
   }
 
   void Notify(const SourceState& s, ResourceType type, const std::string& method,

@@ -194,6 +194,7 @@ TEST_F(EndpointTest, PassesTheCanonicalPathBelowTheBase) {
       {"/scim/v2/Users", "/Users"},
       {"/scim/v2/users/", "/Users"},
       {"/scim/v2/GROUPS/abc", "/Groups/abc"},
+      {"/scim/v2//groups//abc/", "/Groups/abc"},
       {"/scim/v2/serviceproviderconfig", "/ServiceProviderConfig"},
       {"/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"},
@@ -284,9 +285,11 @@ TEST_F(EndpointTest, ServiceHeadersAndTypeAreSent) {
 }
 
 TEST_F(EndpointTest, MethodNotAllowedNamesTheAllowedMethods) {
-  const httpd::Response r = Call("DELETE", "/scim/v2/Users", "okta-token");
-  EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(HeaderOf(r, "Allow"), "GET, POST");
+  for (const std::string path : {"/scim/v2/Users", "/scim/v2//users/"}) {
+    const httpd::Response r = Call("DELETE", path, "okta-token");
+    EXPECT_EQ(r.status, 405) << path;
+    EXPECT_EQ(HeaderOf(r, "Allow"), "GET, POST") << path;
+  }
 }
 
 TEST_F(EndpointTest, AServiceExceptionIs500) {

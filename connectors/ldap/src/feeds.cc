@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <iterator>
 #include <utility>
 
+#include "idsync/mapping/affected.h"
 #include "idsync/mapping/dn.h"
 
 #include "ldap_util.h"
@@ -21,14 +21,6 @@ namespace idsync::ldap::internal {
 namespace {
 
 constexpr std::string_view kStateMagic = "idsync-ldap-feed 2\n";
-
-std::string LowerAscii(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 void PutToken(std::string* out, std::string_view value) {
   // No temporary string for the length: a full save writes millions.
@@ -82,7 +74,7 @@ void EntryCache::Begin() {
   in_batch_ = true;
   changed_ = false;
   touched_.clear();
-  emails_.clear();
+  users_before_.clear();
   groups_before_.clear();
   cleared_ = false;
 }
@@ -93,9 +85,7 @@ void EntryCache::Touch(CachedEntry::Kind kind, const std::string& key) {
   if (!touched_.emplace(static_cast<int>(kind), key).second) return;
   if (kind == CachedEntry::Kind::kUser) {
     auto it = users_.find(key);
-    if (it != users_.end() && !it->second.email.empty()) {
-      emails_.insert(LowerAscii(it->second.email));
-    }
+    users_before_[key] = it != users_.end() ? it->second.email : std::string();
     return;
   }
   // Closures are compared in Commit, once: a group touched now may reach
@@ -231,47 +221,101 @@ void EntryCache::Clear() {
   structural_ = true;
 }
 
+// The cache for mapping::AffectedEmails: as the batch found it (`before`),
+// or as it is. Member values name users as the cache is now, either way: a
+// user the batch touched is affected itself, whichever way it counts here.
+class EntryCache::BatchView final : public mapping::MembershipView {
+ public:
+  BatchView(const EntryCache& cache, bool before) : cache_(cache), before_(before) {}
+
+  std::string_view Email(std::string_view user_key) const override {
+    if (before_) {
+      if (auto b = cache_.users_before_.find(user_key); b != cache_.users_before_.end()) {
+        return b->second;
+      }
+    }
+    auto u = cache_.users_.find(user_key);
+    return u == cache_.users_.end() ? std::string_view() : std::string_view(u->second.email);
+  }
+
+  std::optional<mapping::GroupIdentity> Group(std::string_view group_key) const override {
+    if (before_) {
+      if (auto b = cache_.groups_before_.find(group_key); b != cache_.groups_before_.end()) {
+        if (!b->second.existed) return std::nullopt;
+        return mapping::GroupIdentity{b->second.id, b->second.dn, b->second.name};
+      }
+    }
+    auto g = cache_.groups_.find(group_key);
+    if (g == cache_.groups_.end()) return std::nullopt;
+    return mapping::GroupIdentity{g->second.id, g->second.dn, g->second.name};
+  }
+
+  void Members(std::string_view group_key, std::vector<std::string_view>* users,
+               std::vector<std::string_view>* groups) const override {
+    const std::vector<std::string>* values = ValuesOf(group_key);
+    if (values == nullptr) return;
+    for (const std::string& normalized : *values) {
+      if (auto u = cache_.user_by_dn_.find(normalized); u != cache_.user_by_dn_.end()) {
+        users->push_back(u->second);
+      }
+      if (!cache_.nested_) continue;
+      if (const std::string* sub = GroupAt(normalized)) groups->push_back(*sub);
+    }
+  }
+
+ private:
+  // A group's member values (normalized); null when there is no such group.
+  const std::vector<std::string>* ValuesOf(std::string_view key) const {
+    if (before_) {
+      if (auto b = cache_.groups_before_.find(key); b != cache_.groups_before_.end()) {
+        return b->second.existed ? &b->second.members : nullptr;
+      }
+    }
+    auto g = cache_.groups_.find(key);
+    return g == cache_.groups_.end() ? nullptr : &g->second.members;
+  }
+
+  // The key of the group a member value names.
+  const std::string* GroupAt(const std::string& normalized) const {
+    if (before_) {
+      if (auto b = cache_.group_before_by_dn_.find(normalized);
+          b != cache_.group_before_by_dn_.end()) {
+        return &b->second;
+      }
+    }
+    auto g = cache_.group_by_dn_.find(normalized);
+    if (g == cache_.group_by_dn_.end()) return nullptr;
+    // A touched group named so now had another DN, or none, before.
+    if (before_ && cache_.groups_before_.count(g->second) != 0) return nullptr;
+    return &g->second;
+  }
+
+  const EntryCache& cache_;
+  const bool before_;
+};
+
 std::vector<std::string> EntryCache::Commit(bool* changed) {
-  // Whom the touched entries reach now, against what they reached before.
   group_before_by_dn_.clear();
   for (const auto& [key, before] : groups_before_) {
     if (before.existed) group_before_by_dn_.emplace(before.normalized_dn, key);
   }
-  std::vector<std::string> moved;
+  IndexDns();
+  mapping::TouchedEntries touched;
   for (const auto& [kind, key] : touched_) {
-    // After a Clear() every user before and after is touched itself: the
-    // groups add nobody.
-    if (cleared_ && kind == static_cast<int>(CachedEntry::Kind::kGroup)) continue;
     if (kind == static_cast<int>(CachedEntry::Kind::kUser)) {
-      auto it = users_.find(key);
-      if (it != users_.end() && !it->second.email.empty()) {
-        emails_.insert(LowerAscii(it->second.email));
-      }
-      continue;
+      touched.users.push_back(key);
+    } else if (!cleared_) {
+      // After a Clear() every user before and after is touched itself: the
+      // groups add nobody.
+      touched.groups.push_back(key);
     }
-    const GroupBefore& before = groups_before_[key];
-    const std::vector<std::string> was = MemberKeys(key, true);
-    const std::vector<std::string> after = MemberKeys(key, false);
-    auto it = groups_.find(key);
-    const bool same_group = before.existed && it != groups_.end() && it->second.id == before.id &&
-                            it->second.dn == before.dn && it->second.name == before.name;
-    if (!same_group) {
-      // Another group to the rules: everyone in it before and after.
-      AddEmails(was, &emails_);
-      AddEmails(after, &emails_);
-      continue;
-    }
-    moved.clear();
-    std::set_symmetric_difference(was.begin(), was.end(), after.begin(), after.end(),
-                                  std::back_inserter(moved));
-    // A user who left and is gone was touched (and recorded) itself.
-    AddEmails(moved, &emails_);
   }
-  std::vector<std::string> out(emails_.begin(), emails_.end());
+  std::vector<std::string> out =
+      mapping::AffectedEmails(touched, BatchView(*this, true), BatchView(*this, false));
   if (changed != nullptr) *changed = changed_;
   in_batch_ = false;
   touched_.clear();
-  emails_.clear();
+  users_before_.clear();
   groups_before_.clear();
   group_before_by_dn_.clear();
   cleared_ = false;
@@ -288,66 +332,6 @@ void EntryCache::IndexDns() const {
   for (const auto& [key, entry] : users_) user_by_dn_.emplace(entry.normalized_dn, key);
   for (const auto& [key, entry] : groups_) group_by_dn_.emplace(entry.normalized_dn, key);
   dn_index_valid_ = true;
-}
-
-std::vector<std::string> EntryCache::MemberKeys(const std::string& group_key, bool before) const {
-  std::vector<std::string> out;
-  // A group's member values, now or (`before`) as the batch found them;
-  // null when the group did not exist then.
-  auto values_of = [&](const std::string& key) -> const std::vector<std::string>* {
-    if (before) {
-      auto b = groups_before_.find(key);
-      if (b != groups_before_.end()) return b->second.existed ? &b->second.members : nullptr;
-    }
-    auto g = groups_.find(key);
-    return g == groups_.end() ? nullptr : &g->second.members;
-  };
-  // The group a member value named, now or before.
-  auto group_at = [&](const std::string& normalized) -> const std::string* {
-    if (before) {
-      if (auto b = group_before_by_dn_.find(normalized); b != group_before_by_dn_.end()) {
-        return &b->second;
-      }
-    }
-    auto g = group_by_dn_.find(normalized);
-    if (g == group_by_dn_.end()) return nullptr;
-    // A touched group named so now had another DN, or none, before.
-    if (before && groups_before_.count(g->second) != 0) return nullptr;
-    return &g->second;
-  };
-  const std::vector<std::string>* first = values_of(group_key);
-  if (first == nullptr) return out;
-  IndexDns();
-  // Every user reachable from the group, through subgroups when nesting is
-  // on; cycles end at groups already seen.
-  std::set<std::string> seen_groups{group_key};
-  std::vector<const std::vector<std::string>*> pending{first};
-  while (!pending.empty()) {
-    const std::vector<std::string>* values = pending.back();
-    pending.pop_back();
-    for (const std::string& normalized : *values) {
-      if (auto u = user_by_dn_.find(normalized); u != user_by_dn_.end()) out.push_back(u->second);
-      if (!nested_) continue;
-      if (const std::string* sub = group_at(normalized); sub != nullptr) {
-        if (seen_groups.insert(*sub).second) {
-          if (const std::vector<std::string>* next = values_of(*sub)) pending.push_back(next);
-        }
-      }
-    }
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
-void EntryCache::AddEmails(const std::vector<std::string>& user_keys,
-                           std::set<std::string>* out) const {
-  for (const std::string& key : user_keys) {
-    auto user = users_.find(key);
-    if (user != users_.end() && !user->second.email.empty()) {
-      out->insert(LowerAscii(user->second.email));
-    }
-  }
 }
 
 const CachedEntry* EntryCache::Find(CachedEntry::Kind kind, const std::string& key) const {

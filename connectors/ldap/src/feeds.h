@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,12 +84,11 @@ class EntryCache {
   // Sets a user's disabled flag; false when the key names no user.
   bool SetDisabled(const std::string& key, bool disabled);
   // Ends the batch: the lower-cased e-mails it touched, sorted and unique,
-  // and true when anything changed. A user touches its address before and
-  // after. A group touches the users whose membership in it (nested ones
-  // included) the batch changed: those who joined or left; every member,
-  // before and after, when its name, DN or id changed (rules match those).
-  // Nobody else's groups can have changed: a group above it gains or loses
-  // a user only through it.
+  // and true when anything changed. Whom the touched entries affect is
+  // mapping::AffectedEmails between the cache as the batch found it and as
+  // it left it: a user its address before and after; a group those who
+  // joined or left it (nested ones included), or every member before and
+  // after when its name, DN or id changed (rules match those).
   std::vector<std::string> Commit(bool* changed = nullptr);
 
   // Drops every entry (a full refresh follows). Inside a batch, whom the
@@ -126,7 +126,10 @@ class EntryCache {
   Status Parse(std::string_view text, std::string* cookie);
 
  private:
-  using Map = std::map<std::string, CachedEntry>;
+  using Map = std::map<std::string, CachedEntry, std::less<>>;
+  // The cache as the batch found it (`before`) or as it is, for
+  // mapping::AffectedEmails.
+  class BatchView;
   Map& MapOf(CachedEntry::Kind kind) { return kind == CachedEntry::Kind::kUser ? users_ : groups_; }
   const Map& MapOf(CachedEntry::Kind kind) const {
     return kind == CachedEntry::Kind::kUser ? users_ : groups_;
@@ -134,14 +137,6 @@ class EntryCache {
   // Records, once per batch and entry, the entry as the batch found it: a
   // user's address, a group's identity and member values (see Commit).
   void Touch(CachedEntry::Kind kind, const std::string& key);
-  // The keys of the users reachable from the group (through subgroups when
-  // nesting is on), sorted and unique; empty when there is no such group.
-  // With `before`, as it was when the batch began: the groups touched since
-  // count as they were then. (Users touched since may count either way:
-  // they are reported themselves.)
-  std::vector<std::string> MemberKeys(const std::string& group_key, bool before) const;
-  // Adds the lower-cased addresses of these users (those still cached).
-  void AddEmails(const std::vector<std::string>& user_keys, std::set<std::string>* out) const;
   void IndexDns() const;
   // NormalizeDn(dn), "" when invalid, remembered for the batch.
   const std::string& NormalizeMemo(const std::string& dn);
@@ -158,15 +153,17 @@ class EntryCache {
   bool in_batch_ = false;
   bool changed_ = false;
   std::set<std::pair<int, std::string>> touched_;
-  std::set<std::string> emails_;
   bool cleared_ = false;  // Clear() in this batch
+  // A touched user's address as the batch found it ("" when it had none or
+  // did not exist).
+  std::map<std::string, std::string, std::less<>> users_before_;
   // A touched group as the batch found it.
   struct GroupBefore {
     bool existed = false;
     std::string id, dn, name, normalized_dn;
     std::vector<std::string> members;  // normalized member values
   };
-  std::map<std::string, GroupBefore> groups_before_;
+  std::map<std::string, GroupBefore, std::less<>> groups_before_;
   // Normalized DN -> key of the touched groups that existed, as they were.
   std::unordered_map<std::string, std::string> group_before_by_dn_;
   std::unordered_map<std::string, std::string> memo_;

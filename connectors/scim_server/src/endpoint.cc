@@ -15,6 +15,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "idsync/scim/route.h"
+
 namespace idsync::scim {
 namespace {
 
@@ -135,35 +137,6 @@ bool PlausibleHost(std::string_view host) {
     }
   }
   return true;
-}
-
-// Resource endpoints are matched case-insensitively ("/users" is "/Users").
-std::string CanonicalPath(std::string_view rest) {
-  static constexpr std::array<std::string_view, 7> kNames = {
-      "Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas", "Bulk", "Me"};
-  while (rest.size() > 1 && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.empty()) return "/";
-  std::string path(rest);
-  const std::size_t end = path.find('/', 1);
-  const std::string first = Lower(
-      std::string_view(path).substr(1, end == std::string::npos ? std::string::npos : end - 1));
-  for (std::string_view name : kNames) {
-    if (first == Lower(name)) {
-      path.replace(1, first.size(), name);
-      break;
-    }
-  }
-  return path;
-}
-
-// The methods a SCIM path takes, for the Allow header of a 405.
-std::string AllowedMethods(std::string_view path) {
-  const bool resources = path.rfind("/Users", 0) == 0 || path.rfind("/Groups", 0) == 0;
-  if (!resources) return "GET";
-  const std::size_t slash = path.find('/', 1);
-  if (slash == std::string_view::npos) return "GET, POST";
-  if (path.substr(slash) == "/.search") return "POST";
-  return "GET, PUT, PATCH, DELETE";
 }
 
 }  // namespace
@@ -287,10 +260,13 @@ httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
         "invalidSyntax");
   }
 
+  // Routed here only for the path and the Allow header: the service
+  // dispatches on the same route.
+  const ScimRoute route = RouteScimRequest(request.method, rest);
   ScimRequest scim;
   scim.source = *source;
   scim.method = request.method;
-  scim.path = CanonicalPath(rest);
+  scim.path = route.path;
   scim.query = request.query;
   scim.content_type = std::string(content_type);
   scim.if_match = std::string(request.Header("If-Match"));
@@ -317,7 +293,7 @@ httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
   r.body = std::move(answer.body);
   if (!answer.etag.empty()) r.headers.emplace_back("ETag", answer.etag);
   if (!answer.location.empty()) r.headers.emplace_back("Location", answer.location);
-  if (r.status == 405) r.headers.emplace_back("Allow", AllowedMethods(scim.path));
+  if (r.status == 405 && !route.allow.empty()) r.headers.emplace_back("Allow", route.allow);
   return r;
 }
 

@@ -1038,6 +1038,57 @@ TEST_F(ScimServiceTest, NestedGroupCyclesEnd) {
   EXPECT_EQ(ch[0].emails, std::vector<std::string>{"u@x.com"});
 }
 
+// Whom a group write affects follows the LDAP feeds' rule
+// (mapping::AffectedEmails): a group renamed is another group to the rules,
+// so everyone in it before and after is affected, membership changes or not.
+TEST_F(ScimServiceTest, ARenamedGroupAffectsEveryMemberBeforeAndAfter) {
+  const std::string a = PostUser("a", "a@x.com");
+  const std::string b = PostUser("b", "b@x.com");
+  const std::string c = PostUser("c", "c@x.com");
+  const std::string d = PostUser("d", "d@x.com");
+  const std::string inner = PostGroup("Inner", {d});
+  const std::string g = PostGroup("Team", {a, b, inner});
+  TakeChanges();
+
+  // A PUT that renames and swaps b for c: a stayed, yet is affected too.
+  Call("PUT", "/Groups/" + g,
+       json{{"displayName", "Team Renamed"},
+            {"members", {{{"value", a}}, {{"value", c}}, {{"value", inner}}}}}
+           .dump());
+  std::vector<ScimChange> ch = TakeChanges();
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].method, "PUT");
+  EXPECT_EQ(ch[0].emails, (std::vector<std::string>{"a@x.com", "b@x.com", "c@x.com", "d@x.com"}));
+
+  // A rename that changes only the case is a rename too (rules may compare
+  // names as written).
+  PatchOps("/Groups/" + g,
+           {{{"op", "replace"}, {"path", "displayName"}, {"value", "TEAM RENAMED"}}});
+  ch = TakeChanges();
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].emails, (std::vector<std::string>{"a@x.com", "c@x.com", "d@x.com"}));
+
+  // The same name again with a member less: only who left.
+  PatchOps("/Groups/" + g, {{{"op", "remove"}, {"path", "members[value eq \"" + a + "\"]"}}});
+  ch = TakeChanges();
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].emails, std::vector<std::string>{"a@x.com"});
+}
+
+// Who joined or left is decided by user, not by address: two users sharing
+// one address, one leaving as the other joins, still name that address.
+TEST_F(ScimServiceTest, JoinersAndLeaversAreUsersNotAddresses) {
+  const std::string first = PostUser("first", "shared@x.com");
+  const std::string second = PostUser("second", "Shared@x.com");
+  const std::string g = PostGroup("Team", {first});
+  TakeChanges();
+  Call("PUT", "/Groups/" + g,
+       json{{"displayName", "Team"}, {"members", {{{"value", second}}}}}.dump());
+  std::vector<ScimChange> ch = TakeChanges();
+  ASSERT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].emails, std::vector<std::string>{"shared@x.com"});
+}
+
 // ---------------------------------------------------------------------------
 // Snapshot
 

@@ -53,7 +53,8 @@ class ResourcePersistence {
 struct ScimChange {
   std::string source;
   // Lower-cased e-mail addresses (sorted, unique) of everyone whose access
-  // may differ, where a user's address is the one Snapshot() gives it:
+  // may differ, where a user's address is the one Snapshot() gives it, by
+  // the rule the LDAP feeds follow too (mapping::AffectedEmails):
   // - a user written or deleted: its address before and after;
   // - a group created, deleted or renamed (displayName changed): every user
   //   in it before and after, members of nested groups included;

@@ -1,8 +1,9 @@
 // The SCIM listener's side of a request: the bearer token (checked against
 // each scim source's SHA-256 hashes, in constant time) decides the source;
-// the path under server.scim_path picks the resource; content types and
-// errors follow RFC 7644. `GET /healthz` answers without a token. Everything
-// else is the ScimService's business.
+// the path under server.scim_path goes to the service in the canonical
+// spelling its route (idsync/scim/route.h) gives; content types and errors
+// follow RFC 7644. `GET /healthz` answers without a token. Everything else
+// is the ScimService's business.
 //
 // Also here: new tokens for `idsync scim-token new`, and the adapter that
 // keeps SCIM resources in the store. Thread-safe.
@@ -69,7 +70,8 @@ class ScimEndpoint {
   // application/json (parameters such as charset allowed): 415; a body
   // nested deeper than max_json_depth: 400; all as SCIM error bodies.
   // Resource names are matched case-insensitively ("/users" is "/Users") and
-  // a trailing '/' is ignored. Thread-safe; blocks while the service works.
+  // a trailing '/' is ignored; a 405 carries the route's methods in an Allow
+  // header. Thread-safe; blocks while the service works.
   httpd::Response Handle(const httpd::Request& request);
 
  private:

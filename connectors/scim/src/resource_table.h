@@ -1,0 +1,112 @@
+// The resources of each SCIM source in memory. An Entry is one version of a
+// resource with the fields the service derives from its body; a Table holds
+// the entries of one type in list order, with the indexes the filters
+// identity providers send are answered from; a SourceState is one source's
+// two tables, its PATCH dialect and its locks.
+//
+// Locking: each source has a writer mutex, held for a whole write (so writes
+// to one source are serialized and see a stable state while they prepare),
+// and a shared_mutex that readers hold shared and a writer holds exclusively
+// only for the moment it publishes an already persisted change. Entries are
+// never modified in place: a write builds a new Entry and swaps it in, so a
+// reader holding the shared lock sees either the old or the new state.
+//
+// Internal to connectors/scim.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "idsync/base/status.h"
+#include "idsync/scim/filter.h"
+#include "idsync/scim/json.h"
+#include "idsync/scim/patch.h"
+#include "idsync/scim/resource.h"
+#include "idsync/scim/service.h"
+
+namespace idsync::scim::internal {
+
+struct Entry {
+  std::string id;
+  std::int64_t created_ms = 0;
+  std::int64_t version = 0;
+  Json body;                 // the whole resource as answered, meta included
+  std::string key_lower;     // users: lower-cased userName; groups: lower-cased displayName
+  std::string external_id;   // "" when none
+  std::string email;         // users: the address the mapping uses, as stored ("" if none)
+  std::string display_name;  // users: the name the mapping uses; groups: displayName
+  bool disabled = false;     // users: active is false
+  std::vector<std::string> member_ids;  // groups: members[].value
+};
+
+// The list order: by creation time, then id.
+bool OrderBefore(const Entry* a, const Entry* b);
+
+// Fills the derived fields of `e` (all but id, created_ms, version) from its
+// body.
+void Derive(Entry& e, ResourceType type);
+
+using Index = std::unordered_multimap<std::string, const Entry*>;
+
+// Hashes std::string keys so that a std::string_view finds them too.
+struct KeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+};
+
+// The resources of one type in one source.
+struct Table {
+  std::unordered_map<std::string, std::unique_ptr<Entry>, KeyHash, std::equal_to<>> by_id;
+  std::vector<const Entry*> order;  // by (created_ms, id): the list order
+  Index by_key;                     // lower-cased userName / displayName
+  Index by_external_id;
+
+  // The entry with `id`, or null.
+  const Entry* Find(std::string_view id) const {
+    auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : it->second.get();
+  }
+
+  // Adds `e` (whose id the table does not hold) to the map, the list order
+  // and the indexes.
+  void Insert(std::unique_ptr<Entry> e);
+
+  // Removes and returns the entry with `id` (which must exist).
+  std::unique_ptr<Entry> Remove(const std::string& id);
+};
+
+struct SourceState {
+  std::string name;
+  PatchOptions patch;            // the source's PATCH dialect
+  std::mutex write_mu;           // serializes writers
+  mutable std::shared_mutex mu;  // guards the tables (exclusive only to publish)
+  Table users;
+  Table groups;
+
+  Table& Of(ResourceType t) { return t == ResourceType::kUser ? users : groups; }
+  const Table& Of(ResourceType t) const { return t == ResourceType::kUser ? users : groups; }
+};
+
+// The candidates in `t` an indexed equality filter (id, externalId, a
+// User's userName, a Group's displayName) names, in list order, still to be
+// matched against the filter; nullopt when the filter has no index here.
+std::optional<std::vector<const Entry*>> IndexLookup(const Table& t, ResourceType type,
+                                                     const Filter& filter);
+
+// Adds a resource the persistence port kept to `s` (at start-up, before
+// anyone else sees `s`). kDataLoss naming the resource when it cannot be
+// read back: an unknown type, not a JSON object (nested at most
+// `max_json_depth`), no id or another one, no userName/displayName, an id
+// the source already holds, or a userName another user has.
+Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth);
+
+}  // namespace idsync::scim::internal

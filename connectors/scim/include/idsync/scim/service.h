@@ -127,9 +127,8 @@ class ScimService {
  public:
   // Loads every source's resources from `persistence` (which must outlive
   // the service). The error of LoadAll() (with context) when it fails;
-  // kInternal with a message starting "data loss: " when a stored resource
-  // cannot be read back (unparsable, wrong id or type, a userName stored
-  // twice). (StatusCode has no kDataLoss yet.)
+  // kDataLoss when a stored resource cannot be read back (unparsable, wrong
+  // id or type, a userName stored twice).
   static Result<std::unique_ptr<ScimService>> Create(const ServiceOptions& options,
                                                      ResourcePersistence& persistence,
                                                      ChangeListener listener);

@@ -14,6 +14,7 @@
 #include "idsync/daemon/connector_registry.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
+#include "idsync/daemon/run_lock.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/mapping/reconcile.h"

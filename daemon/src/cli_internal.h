@@ -57,20 +57,9 @@ std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostre
 // commands that only look (explain, offline plan); nullptr otherwise.
 std::unique_ptr<store::Store> OpenExistingStore(const config::Config& config);
 
-// Run as root, the store must not gain files its owner cannot write. When the
-// `idsync` system user exists and owns the store file (or, before the first
-// run, its directory), the process switches to it for good; when root owns
-// them, nothing changes; otherwise kPermissionDenied saying whom to run as.
-// A no-op for other users and after a switch.
-Status EnterStoreOwner(const std::string& sqlite_path);
-
 int Apply(const Args& args, std::ostream& out, std::ostream& err);
 int PlanLive(const Args& args, std::ostream& out, std::ostream& err);
 int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err);
-// `status --json`'s object (runs, pending, failed, audit, sources); also
-// served by the daemon's GET /v1/status. Errors are the store's.
-Result<std::string> StatusJson(const config::Config& config, store::Store& store);
-
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err);
 int Audit(const Args& args, std::ostream& out, std::ostream& err);
 int ScimToken(const Args& args, std::ostream& out, std::ostream& err);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -12,8 +15,6 @@
 #include <thread>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "idsync/account/account_client.h"
 #include "idsync/base/ascii.h"
 #include "idsync/daemon/account_state.h"
@@ -22,6 +23,7 @@
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/render.h"
 #include "idsync/daemon/run_lock.h"
+#include "idsync/daemon/status.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/engine/executor.h"
 #include "idsync/httpd/server.h"
@@ -29,8 +31,6 @@
 #include "idsync/scim/endpoint.h"
 #include "idsync/scim/service.h"
 #include "idsync/store/store.h"
-
-#include "cli_internal.h"
 
 namespace idsync::daemon {
 namespace {
@@ -767,17 +767,17 @@ struct Process::Impl : public AdminBackend {
 
   Result<std::string> StatusJson() override {
     std::shared_ptr<Generation> gen = Current();
-    ASSIGN_OR_RETURN(std::string text, cli::StatusJson(gen->config, *store));
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
-    if (!j.is_object()) return InternalError("status is not an object");
-    std::lock_guard<std::mutex> l(mu);
-    const auto until_full =
-        std::chrono::duration_cast<std::chrono::seconds>(next_full - Clock::now()).count();
-    j["daemon"] = {{"running", full_running || partial_running},
-                   {"next_full_run_in_seconds", std::max<long long>(0, until_full)},
-                   {"people_waiting", pending.size()},
-                   {"last_run", last_run_line}};
-    return j.dump(2);
+    DaemonStatus daemon;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      const auto until_full =
+          std::chrono::duration_cast<std::chrono::seconds>(next_full - Clock::now()).count();
+      daemon.running = full_running || partial_running;
+      daemon.next_full_run_in_seconds = std::max<std::int64_t>(0, until_full);
+      daemon.people_waiting = static_cast<std::int64_t>(pending.size());
+      daemon.last_run = last_run_line;
+    }
+    return daemon::StatusJson(gen->config, *store, &daemon);
   }
 
   Result<std::string> PlanJson() override {
@@ -844,7 +844,7 @@ Status Process::Start(const config::Config& config) {
   Impl& p = *impl_;
   const std::string path = config.SqlitePath();
   if (!path.empty() && path != ":memory:") {
-    RETURN_IF_ERROR(cli::EnterStoreOwner(path));
+    RETURN_IF_ERROR(EnterStoreOwner(path));
     p.lock = std::make_unique<RunLock>(path);
     Status locked = p.lock->Acquire("idsyncd");
     if (!locked.ok()) {

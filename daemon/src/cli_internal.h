@@ -43,10 +43,6 @@ struct Loaded {
 std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalog& catalog,
                                          config::SecretUse secrets, std::ostream& err);
 
-// The catalog offline commands check against: the account's, as cached in the
-// store by the last run, when the store exists and has one; else the built-in one.
-mapping::Catalog OfflineCatalog(const std::string& config_path);
-
 // Opens the configured store, printing the problem on failure. Run as root,
 // first becomes the store's owner (EnterStoreOwner); a refusal sets `exit`
 // to kExitUsage, another failure to kExitFailed.

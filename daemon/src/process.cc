@@ -683,19 +683,7 @@ struct Process::Impl : public AdminBackend {
         it->second = std::move(marked);
       }
     }
-    SourceStatus status;
-    Result<std::optional<SourceStatus>> stored = store->sources().GetHealth(source.name);
-    if (stored.ok() && stored->has_value()) {
-      status = std::move(**stored);
-    } else {
-      status.name = source.name;
-      status.never_read = true;
-    }
-    status.type = SourceTypeName(source.type);
-    status.failing = true;
-    status.last_error = "change feed: " + error;
-    status.last_error_ms = SystemNowMs();
-    store->sources().PutHealth(status).IgnoreError();
+    NoteFeedFailed(*store, source, error, SystemNowMs());
   }
 
   // After FeedFailed, a change delivered again: the source is read again.
@@ -711,16 +699,9 @@ struct Process::Impl : public AdminBackend {
         groups = static_cast<std::int64_t>(it->second->groups.size());
       }
     }
-    Result<std::optional<SourceStatus>> stored = store->sources().GetHealth(source.name);
-    if (!stored.ok() || !stored->has_value()) return;
-    SourceStatus status = std::move(**stored);
-    status.failing = false;
-    status.never_read = false;
-    status.last_success_ms = SystemNowMs();
-    status.users = users;
-    status.groups = groups;
-    store->sources().PutHealth(status).IgnoreError();
-    metrics.SourceRead(source.name, true, users + groups, UnixNow());
+    if (NoteFeedRecovered(*store, source.name, users, groups, SystemNowMs())) {
+      metrics.SourceRead(source.name, true, users + groups, UnixNow());
+    }
   }
 
   void ApplyChange(const config::SourceConfig& source, mapping::SourceChange change) {
@@ -793,8 +774,9 @@ struct Process::Impl : public AdminBackend {
     std::shared_ptr<Generation> gen = Current();
     mapping::Catalog catalog = mapping::Catalog::Builtin();
     if (gen->config.catalog_source == config::CatalogSource::kAccount) {
-      Result<std::optional<mapping::Catalog>> cached = store->account_cache().GetCatalog();
-      if (cached.ok() && cached->has_value()) catalog = std::move(**cached);
+      if (std::optional<mapping::Catalog> cached = CachedAccountCatalog(*store)) {
+        catalog = std::move(*cached);
+      }
     }
     ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(gen->config, catalog));
     std::vector<std::shared_ptr<const mapping::SourceSnapshot>> held;

@@ -404,8 +404,9 @@ Result<mapping::Catalog> Syncer::CachedCatalog() {
   if (config_.catalog_source != config::CatalogSource::kAccount) {
     return mapping::Catalog::Builtin();
   }
-  Result<std::optional<mapping::Catalog>> cached = store_.account_cache().GetCatalog();
-  if (cached.ok() && cached->has_value()) return std::move(**cached);
+  if (std::optional<mapping::Catalog> cached = CachedAccountCatalog(store_)) {
+    return std::move(*cached);
+  }
   Result<mapping::Catalog> catalog = account_.GetCatalog();
   if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
   store_.account_cache().PutCatalog(*catalog).IgnoreError();

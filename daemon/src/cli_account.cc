@@ -364,7 +364,7 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   if (runs->empty()) out << "  none yet\n";
   for (const auto& r : *runs) {
     out << "  #" << std::left << std::setw(5) << r.id << FormatTime(r.started_ms) << "  "
-        << std::setw(8) << RunKindName(r.kind) << std::setw(9)
+        << std::setw(8) << RunKindName(r.kind) << std::setw(18)
         << (r.result.empty() ? "running" : r.result);
     nlohmann::json sj =
         nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);

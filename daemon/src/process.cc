@@ -335,9 +335,8 @@ struct Process::Impl : public AdminBackend {
   }
 
   void FinishedRun(const std::string& kind, const Result<ApplyReport>& report, double seconds) {
-    std::string result;
+    const std::string result(RunResultOf(report));
     if (!report.ok()) {
-      result = "failed";
       log.Error("run.failed", "the " + kind + " run failed",
                 {{"kind", kind}, {"error", report.status().message()}});
       if (report.status().HasPayload(kStageKey, kStageStore)) {
@@ -345,7 +344,6 @@ struct Process::Impl : public AdminBackend {
         store_problem = report.status().message();
       }
     } else if (report->blocked) {
-      result = "blocked";
       for (mapping::SafetyLimit limit : report->plan.tripped) {
         metrics.SafetyTrip(std::string(mapping::SafetyLimitName(limit)));
       }
@@ -354,10 +352,6 @@ struct Process::Impl : public AdminBackend {
                   "plan`, then `idsync apply --force` with idsyncd stopped, or raise the limit)",
                   {{"kind", kind}, {"reasons", Join(report->plan.reasons)}});
     } else {
-      result = "ok";
-      if (report->failed > 0 || report->pending > 0) result = "operations_failed";
-      if (!report->failed_sources.empty()) result = "source_failed";
-      if (report->stopped) result = "failed";
       const auto& s = report->plan.summary;
       log.Info("run.finished", "the " + kind + " run finished",
                {{"kind", kind},

@@ -134,6 +134,19 @@ int ApplyExitCode(const ApplyReport& r) {
   return 0;
 }
 
+std::string_view RunResultOf(const ApplyReport& r, const Status& error) {
+  if (!error.ok() || r.stopped) return "failed";
+  if (r.blocked) return "blocked";
+  if (!r.failed_sources.empty()) return "source_failed";
+  if (r.failed > 0 || r.pending > 0) return "operations_failed";
+  return "ok";
+}
+
+std::string_view RunResultOf(const Result<ApplyReport>& outcome) {
+  if (!outcome.ok()) return "failed";
+  return RunResultOf(*outcome);
+}
+
 Syncer::Syncer(const config::Config& config, store::Store& store,
                mapping::AccountDirectory& account, NowFn now, ReadContext reads,
                engine::Executor* executor)
@@ -276,7 +289,7 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
 }
 
 Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
-                         const std::string& result, const std::string& error, ApplyReport& report) {
+                         const Status& error, ApplyReport& report) {
   report.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   Result<std::string> head = store_.audit().Head();
@@ -285,8 +298,8 @@ Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point
   run.id = report.run_id;
   run.kind = kind;
   run.finished_ms = now_();
-  run.result = result;
-  run.error = error;
+  run.result = std::string(RunResultOf(report, error));
+  run.error = error.message();
   run.summary_json = SummaryJson(report);
   run.audit_head = report.audit_head;
   return store_.runs().FinishRun(run);
@@ -301,15 +314,15 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   RETURN_IF_ERROR(store_.runs().CloseInterruptedRuns(now_()));
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("full", now_()));
 
-  auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    return FinishRun("full", started, result, error, report);
+  auto finish = [&](const Status& error) -> Status {
+    return FinishRun("full", started, error, report);
   };
 
   // An interrupted run first: what it sent is finished with the same keys
   // before anything new is planned.
   Status recovered = Recover(report, options);
   if (!recovered.ok() || report.stopped) {
-    RETURN_IF_ERROR(finish(report.stopped ? "stopped" : "failed", recovered.message()));
+    RETURN_IF_ERROR(finish(recovered));
     if (!recovered.ok()) return recovered;
     return report;
   }
@@ -321,7 +334,7 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   engine::Executor::BulkPlanning planning = executor_->BeginBulkPlanning();
   Result<PlannedRun> planned = PlanWith(options.force, /*record=*/true);
   if (!planned.ok()) {
-    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    RETURN_IF_ERROR(finish(planned.status()));
     return planned.status();
   }
   report.plan = planned->plan;
@@ -344,14 +357,13 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   if (options.sources_read) options.sources_read(planned->snapshots, planned->source_states);
   if (report.plan.blocked) {
     report.blocked = true;
-    RETURN_IF_ERROR(finish("blocked", ""));
+    RETURN_IF_ERROR(finish(Status::Ok()));
     return report;
   }
   Status executed = Commit(report.plan, planned->catalog, planned->projects, planned->account,
                            report, options, engine::Lane::kBulk, planning.mark());
   timer.Done("send");
-  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
-  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(finish(executed));
   RETURN_IF_ERROR(executed);
   return report;
 }
@@ -442,8 +454,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   // mirror planned against below includes them.
   engine::Executor::Claim claim = executor_->ClaimPeople(emails);
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("partial", now_()));
-  auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    return FinishRun("partial", started, result, error, report);
+  auto finish = [&](const Status& error) -> Status {
+    return FinishRun("partial", started, error, report);
   };
   PhaseTimer timer(report.timings);
 
@@ -528,20 +540,19 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     return std::make_tuple(std::move(catalog), std::move(projects), std::move(in_scope));
   }();
   if (!planned.ok()) {
-    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    RETURN_IF_ERROR(finish(planned.status()));
     return planned.status();
   }
   auto& [catalog, projects, account] = *planned;
   if (report.plan.blocked) {
     report.blocked = true;
-    RETURN_IF_ERROR(finish("blocked", ""));
+    RETURN_IF_ERROR(finish(Status::Ok()));
     return report;
   }
   Status executed = Commit(report.plan, catalog, projects, account, report, options,
                            engine::Lane::kInteractive, 0);
   timer.Done("send");
-  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
-  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(finish(executed));
   RETURN_IF_ERROR(executed);
   return report;
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idsync/base/status.h"
@@ -153,10 +154,11 @@ class Syncer {
                  bool droppable);
   Status SendOne(const store::OutboxEntry& entry, const ApplyOptions& options, ApplyReport& report,
                  bool& stop);
-  // Records the end of run report.run_id of `kind` ("apply", "partial"):
-  // result, error, elapsed time, summary and audit head.
+  // Records the end of run report.run_id of `kind` ("full", "partial"): its
+  // RunResultOf(report, error), error's message, elapsed time, summary and
+  // audit head.
   Status FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
-                   const std::string& result, const std::string& error, ApplyReport& report);
+                   const Status& error, ApplyReport& report);
 
   const config::Config& config_;
   store::Store& store_;
@@ -170,5 +172,18 @@ class Syncer {
 // The exit status DESIGN.md gives a finished apply: 3 blocked, 1 when anything
 // failed, stayed pending or a source failed, else 0.
 int ApplyExitCode(const ApplyReport& report);
+
+// How a run ended, in the words the store's run log records and
+// idsync_runs_total{result} counts (docs/operations.md): "failed" when
+// `error` is not OK (the run could not recover, plan or record) or the
+// account refused our credentials (report.stopped); else "blocked" (a safety
+// limit refused the plan), "source_failed" (a source could not be read),
+// "operations_failed" (operations were rejected or left pending) or "ok", the
+// first that applies. The store has one more, "stopped", for a run the
+// process died in (RunLog::CloseInterruptedRuns).
+std::string_view RunResultOf(const ApplyReport& report, const Status& error = Status::Ok());
+
+// The same for what Apply or ApplyPartial returned: "failed" for an error.
+std::string_view RunResultOf(const Result<ApplyReport>& outcome);
 
 }  // namespace idsync::daemon

@@ -54,6 +54,8 @@ std::string Join(const std::vector<std::string>& v) {
 struct Generation {
   config::Config config;
   std::unique_ptr<account::AccountClient> account;
+  // The catalog and compiled rules runs of this configuration reuse.
+  RulesCache rules;
   account::ClientCounters reported;  // counters already given to the metrics
   std::mutex counters_mu;
 };
@@ -323,10 +325,11 @@ struct Process::Impl : public AdminBackend {
     metrics.OutboxDepth(static_cast<std::int64_t>(unfinished->size()), age);
   }
 
-  ApplyOptions RunOptions(const std::string& source, int priority) {
+  ApplyOptions RunOptions(const std::string& source, int priority, Generation& gen) {
     ApplyOptions o;
     o.source = source;
     o.priority = priority;
+    o.rules = &gen.rules;
     o.cancelled = [this] { return cancel_run.load(); };
     o.operation_done = [this](const std::string& op, const char* result) {
       metrics.Operation(op, result);
@@ -427,7 +430,7 @@ struct Process::Impl : public AdminBackend {
     log.Info("run.started", "a full run started", {});
     const auto started = Clock::now();
     Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads(), executor.get());
-    ApplyOptions run_options = RunOptions("full-run", 0);
+    ApplyOptions run_options = RunOptions("full-run", 0, *gen);
     run_options.sources_read = [&](std::vector<mapping::SourceSnapshot>& snapshots,
                                    const std::vector<SourceStatus>& source_states) {
       SourcesRead(gen->config, snapshots, source_states);
@@ -493,7 +496,7 @@ struct Process::Impl : public AdminBackend {
     const auto started = Clock::now();
     Syncer syncer(gen->config, *store, *gen->account, SystemNowMs, Reads(), executor.get());
     Result<ApplyReport> report =
-        syncer.ApplyPartial(request, RunOptions("partial", kPartialPriority));
+        syncer.ApplyPartial(request, RunOptions("partial", kPartialPriority, *gen));
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     ReportAccountCounters(*gen);
     log.Debug("partial.people", "a partial run reconciled people",

@@ -147,6 +147,16 @@ std::string_view RunResultOf(const Result<ApplyReport>& outcome) {
   return RunResultOf(*outcome);
 }
 
+std::shared_ptr<const CompiledRules> RulesCache::Get() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return compiled_;
+}
+
+void RulesCache::Put(std::shared_ptr<const CompiledRules> compiled) {
+  std::lock_guard<std::mutex> l(mu_);
+  compiled_ = std::move(compiled);
+}
+
 Syncer::Syncer(const config::Config& config, store::Store& store,
                mapping::AccountDirectory& account, NowFn now, ReadContext reads,
                engine::Executor* executor)
@@ -354,6 +364,13 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
   // Partial runs between full runs use these without asking the account.
   store_.account_cache().PutProjects(planned->projects).IgnoreError();
+  if (options.rules != nullptr) {
+    // The rules are not needed past planning: the cache takes them.
+    auto compiled = std::make_shared<CompiledRules>();
+    compiled->catalog = planned->catalog;
+    compiled->rules = std::move(planned->rules);
+    options.rules->Put(std::move(compiled));
+  }
   if (options.sources_read) options.sources_read(planned->snapshots, planned->source_states);
   if (report.plan.blocked) {
     report.blocked = true;
@@ -412,6 +429,17 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
   return Execute(std::move(entries), report, options, lane, planned_at, /*droppable=*/true);
 }
 
+Result<std::shared_ptr<const CompiledRules>> Syncer::Compiled(RulesCache* cache) {
+  if (cache != nullptr) {
+    if (std::shared_ptr<const CompiledRules> kept = cache->Get()) return kept;
+  }
+  auto compiled = std::make_shared<CompiledRules>();
+  ASSIGN_OR_RETURN(compiled->catalog, CachedCatalog());
+  ASSIGN_OR_RETURN(compiled->rules, CompileRules(config_, compiled->catalog));
+  if (cache != nullptr) cache->Put(compiled);
+  return std::shared_ptr<const CompiledRules>(std::move(compiled));
+}
+
 Result<mapping::Catalog> Syncer::CachedCatalog() {
   if (config_.catalog_source != config::CatalogSource::kAccount) {
     return mapping::Catalog::Builtin();
@@ -459,15 +487,16 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   };
   PhaseTimer timer(report.timings);
 
-  auto planned = [&]() -> Result<std::tuple<mapping::Catalog, std::vector<mapping::Project>,
-                                            std::vector<mapping::AccountRecord>>> {
-    ASSIGN_OR_RETURN(mapping::Catalog catalog, CachedCatalog());
-    ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(config_, catalog));
+  auto planned = [&]()
+      -> Result<std::tuple<std::shared_ptr<const CompiledRules>, std::vector<mapping::Project>,
+                           std::vector<mapping::AccountRecord>>> {
+    ASSIGN_OR_RETURN(std::shared_ptr<const CompiledRules> compiled, Compiled(options.rules));
+    const mapping::Catalog& catalog = compiled->catalog;
     ASSIGN_OR_RETURN(std::vector<mapping::Project> projects, CachedProjects());
     mapping::MapOptions map_options;
     map_options.only_emails = &emails;
     ASSIGN_OR_RETURN(mapping::MappingResult mapped,
-                     mapping::Map(*rules, request.snapshots, map_options));
+                     mapping::Map(*compiled->rules, request.snapshots, map_options));
     timer.Done("map");
 
     ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.mirror().Users());
@@ -537,13 +566,14 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     }
     ASSIGN_OR_RETURN(report.plan, mapping::Reconcile(input, catalog, policy));
     timer.Done("reconcile");
-    return std::make_tuple(std::move(catalog), std::move(projects), std::move(in_scope));
+    return std::make_tuple(std::move(compiled), std::move(projects), std::move(in_scope));
   }();
   if (!planned.ok()) {
     RETURN_IF_ERROR(finish(planned.status()));
     return planned.status();
   }
-  auto& [catalog, projects, account] = *planned;
+  auto& [compiled, projects, account] = *planned;
+  const mapping::Catalog& catalog = compiled->catalog;
   if (report.plan.blocked) {
     report.blocked = true;
     RETURN_IF_ERROR(finish(Status::Ok()));

@@ -7,8 +7,6 @@
 #include <ostream>
 #include <set>
 
-#include <sys/stat.h>
-
 #include "idsync/config/config.h"
 #include "idsync/daemon/account_state.h"
 #include "idsync/daemon/connector_registry.h"
@@ -42,21 +40,6 @@ std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalo
     return std::nullopt;
   }
   return Loaded{std::move(cfg).value(), catalog, std::move(rules).value()};
-}
-
-mapping::Catalog OfflineCatalog(const std::string& config_path) {
-  Result<std::string> url = config::ReadStoreUrl(config_path);
-  if (!url.ok() || url->rfind("sqlite://", 0) != 0) return mapping::Catalog::Builtin();
-  std::string path = url->substr(std::string("sqlite://").size());
-  struct stat st {};
-  // Never create a store just to look into it.
-  if (path.empty() || ::stat(path.c_str(), &st) != 0) return mapping::Catalog::Builtin();
-  if (!EnterStoreOwner(path).ok()) return mapping::Catalog::Builtin();
-  Result<std::unique_ptr<store::Store>> store = store::Store::Open(*url);
-  if (!store.ok()) return mapping::Catalog::Builtin();
-  Result<std::optional<mapping::Catalog>> cached = (*store)->account_cache().GetCatalog();
-  if (!cached.ok() || !cached->has_value()) return mapping::Catalog::Builtin();
-  return std::move(**cached);
 }
 
 }  // namespace cli
@@ -165,7 +148,7 @@ void PrintWarnings(const mapping::MappingResult& result, std::ostream& err) {
 
 int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.online) return cli::ValidateOnline(args, out, err);
-  mapping::Catalog catalog = cli::OfflineCatalog(args.config);
+  mapping::Catalog catalog = OfflineCatalog(args.config);
   bool builtin = catalog.item_keys() == mapping::Catalog::Builtin().item_keys();
   // Offline validation reads no secret (it still checks the references):
   // `validate --online` reads them all.
@@ -185,7 +168,7 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
   }
   // The directories are read (their bind passwords), the account is not.
   std::optional<Loaded> loaded =
-      LoadConfigAndRules(args, cli::OfflineCatalog(args.config), config::SecretUse::kSources, err);
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
   // SCIM sources and the last good reads of failing sources live in the store.
   std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
@@ -12,9 +11,7 @@
 #include <sstream>
 #include <string_view>
 
-#include <grp.h>
 #include <nlohmann/json.hpp>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +23,7 @@
 #include "idsync/daemon/render.h"
 #include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/source_check.h"
+#include "idsync/daemon/status.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/scim/endpoint.h"
@@ -36,21 +34,6 @@ namespace idsync::daemon::cli {
 namespace {
 
 using nlohmann::ordered_json;
-
-std::string SourceStateName(const SourceStatus& s) {
-  if (s.failing) return s.never_read ? "never-read" : "failing";
-  return s.last_success_ms > 0 ? "ok" : "not-read";
-}
-
-std::string FormatTime(std::int64_t ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // "2026-11-28", "2026-11-28T10:00:00Z", or a duration meaning that long ago.
 Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
@@ -68,10 +51,6 @@ Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
       "(2026-11-28T10:00:00Z) or a duration (24h), not '" +
       text + "'");
 }
-
-// A run's kind as status shows it: "full" or "partial", the words the log
-// uses. Older stores say "apply" for a full run.
-std::string RunKindName(const std::string& stored) { return stored == "apply" ? "full" : stored; }
 
 // The configuration, store and account client the live commands share.
 struct Live {
@@ -155,34 +134,6 @@ void PrintReport(const ApplyReport& r, std::ostream& out) {
 }
 
 }  // namespace
-
-Status EnterStoreOwner(const std::string& sqlite_path) {
-  if (::geteuid() != 0 || sqlite_path.empty() || sqlite_path == ":memory:") return Status::Ok();
-  struct stat st {};
-  std::string what = sqlite_path;
-  if (::stat(sqlite_path.c_str(), &st) != 0) {
-    // No store yet: whoever owns its directory will own it.
-    what = std::filesystem::path(sqlite_path).parent_path().string();
-    if (what.empty()) what = ".";
-    if (::stat(what.c_str(), &st) != 0) return Status::Ok();  // Open reports the problem
-  }
-  if (st.st_uid == 0) return Status::Ok();
-  const struct passwd* pw = ::getpwnam("idsync");
-  if (pw != nullptr && pw->pw_uid == st.st_uid) {
-    if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
-        ::setuid(pw->pw_uid) != 0) {
-      return PermissionDeniedError(std::string("running as root, cannot switch to the idsync "
-                                               "user that owns ") +
-                                   what + ": " + std::strerror(errno));
-    }
-    return Status::Ok();
-  }
-  const struct passwd* owner = ::getpwuid(st.st_uid);
-  std::string owner_name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
-  return PermissionDeniedError(
-      "running as root would leave files in " + what + " that its owner (" + owner_name +
-      ") cannot write; run idsync as that user, e.g. sudo -u " + owner_name + " idsync ...");
-}
 
 std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostream& err,
                                         int* exit) {
@@ -382,54 +333,6 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   return status;
 }
 
-Result<std::string> StatusJson(const config::Config& config, store::Store& store) {
-  ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, store.runs().RecentRuns(10));
-  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> pending, store.outbox().Unfinished());
-  ASSIGN_OR_RETURN(std::vector<store::OutboxEntry> failed, store.outbox().Failed(20));
-  ASSIGN_OR_RETURN(store::AuditCheck check, store.audit().Verify(std::nullopt));
-  const std::vector<SourceStatus> sources = LoadSourceStatuses(config, store);
-  ordered_json j;
-  j["runs"] = ordered_json::array();
-  for (const auto& r : runs) {
-    ordered_json run{{"id", r.id},
-                     {"kind", RunKindName(r.kind)},
-                     {"started", FormatTime(r.started_ms)},
-                     {"finished", FormatTime(r.finished_ms)},
-                     {"result", r.result},
-                     {"error", r.error},
-                     {"audit_head", r.audit_head}};
-    run["summary"] =
-        nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);
-    j["runs"].push_back(run);
-  }
-  auto entry = [](const store::OutboxEntry& e) {
-    return ordered_json{{"id", e.id},
-                        {"op", std::string(mapping::OpKindName(e.kind))},
-                        {"email", e.email},
-                        {"state", std::string(store::OutboxStateName(e.state))},
-                        {"attempts", e.attempts},
-                        {"error", e.error},
-                        {"updated", FormatTime(e.updated_ms)}};
-  };
-  j["pending"] = ordered_json::array();
-  for (const auto& e : pending) j["pending"].push_back(entry(e));
-  j["failed"] = ordered_json::array();
-  for (const auto& e : failed) j["failed"].push_back(entry(e));
-  j["audit"] = {{"head", check.head}, {"entries", check.entries}, {"intact", check.ok}};
-  j["sources"] = ordered_json::array();
-  for (const auto& st : sources) {
-    j["sources"].push_back(ordered_json{{"name", st.name},
-                                        {"type", st.type},
-                                        {"state", SourceStateName(st)},
-                                        {"last_success", FormatTime(st.last_success_ms)},
-                                        {"last_error", st.last_error},
-                                        {"last_error_at", FormatTime(st.last_error_ms)},
-                                        {"users", st.users},
-                                        {"groups", st.groups}});
-  }
-  return j.dump(2);
-}
-
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded =
       LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kNone, err);
@@ -461,7 +364,7 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   if (runs->empty()) out << "  none yet\n";
   for (const auto& r : *runs) {
     out << "  #" << std::left << std::setw(5) << r.id << FormatTime(r.started_ms) << "  "
-        << std::setw(8) << RunKindName(r.kind) << std::setw(9)
+        << std::setw(8) << RunKindName(r.kind) << std::setw(18)
         << (r.result.empty() ? "running" : r.result);
     nlohmann::json sj =
         nlohmann::json::parse(r.summary_json.empty() ? "{}" : r.summary_json, nullptr, false);

@@ -43,10 +43,6 @@ struct Loaded {
 std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalog& catalog,
                                          config::SecretUse secrets, std::ostream& err);
 
-// The catalog offline commands check against: the account's, as cached in the
-// store by the last run, when the store exists and has one; else the built-in one.
-mapping::Catalog OfflineCatalog(const std::string& config_path);
-
 // Opens the configured store, printing the problem on failure. Run as root,
 // first becomes the store's owner (EnterStoreOwner); a refusal sets `exit`
 // to kExitUsage, another failure to kExitFailed.
@@ -57,20 +53,9 @@ std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostre
 // commands that only look (explain, offline plan); nullptr otherwise.
 std::unique_ptr<store::Store> OpenExistingStore(const config::Config& config);
 
-// Run as root, the store must not gain files its owner cannot write. When the
-// `idsync` system user exists and owns the store file (or, before the first
-// run, its directory), the process switches to it for good; when root owns
-// them, nothing changes; otherwise kPermissionDenied saying whom to run as.
-// A no-op for other users and after a switch.
-Status EnterStoreOwner(const std::string& sqlite_path);
-
 int Apply(const Args& args, std::ostream& out, std::ostream& err);
 int PlanLive(const Args& args, std::ostream& out, std::ostream& err);
 int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err);
-// `status --json`'s object (runs, pending, failed, audit, sources); also
-// served by the daemon's GET /v1/status. Errors are the store's.
-Result<std::string> StatusJson(const config::Config& config, store::Store& store);
-
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err);
 int Audit(const Args& args, std::ostream& out, std::ostream& err);
 int ScimToken(const Args& args, std::ostream& out, std::ostream& err);

@@ -16,8 +16,6 @@
 #include "idsync/daemon/notify.h"
 #include "idsync/daemon/process.h"
 
-#include "cli_internal.h"
-
 namespace idsync::daemon {
 namespace {
 
@@ -97,7 +95,7 @@ LogLevel LevelOf(const config::LoggingConfig& logging) {
 // are not) and still checks every reference.
 Result<config::Config> LoadChecked(const std::string& path,
                                    config::SecretUse secrets = config::SecretUse::kAll) {
-  mapping::Catalog catalog = cli::OfflineCatalog(path);
+  mapping::Catalog catalog = OfflineCatalog(path);
   config::LoadOptions options;
   options.catalog = &catalog;
   options.secrets = secrets;

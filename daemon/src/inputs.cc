@@ -3,8 +3,10 @@
 #include <chrono>
 
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 #include "idsync/daemon/connector_registry.h"
+#include "idsync/daemon/run_lock.h"
 
 namespace idsync::daemon {
 namespace {
@@ -134,6 +136,59 @@ std::vector<SourceStatus> LoadSourceStatuses(const config::Config& config, store
   std::vector<SourceStatus> out;
   for (const auto& source : config.sources) out.push_back(LoadStatus(store, source));
   return out;
+}
+
+// Health is written here only (and in ReadAllSources), so that what `status`
+// shows of a source is decided in one place.
+void NoteFeedFailed(store::Store& store, const config::SourceConfig& source,
+                    const std::string& error, std::int64_t now_ms) {
+  SourceStatus status;
+  Result<std::optional<SourceStatus>> stored = store.sources().GetHealth(source.name);
+  if (stored.ok() && stored->has_value()) {
+    status = std::move(**stored);
+  } else {
+    status.name = source.name;
+    status.never_read = true;
+  }
+  status.type = SourceTypeName(source.type);
+  status.failing = true;
+  status.last_error = "change feed: " + error;
+  status.last_error_ms = now_ms;
+  store.sources().PutHealth(status).IgnoreError();
+}
+
+bool NoteFeedRecovered(store::Store& store, const std::string& source, std::int64_t users,
+                       std::int64_t groups, std::int64_t now_ms) {
+  Result<std::optional<SourceStatus>> stored = store.sources().GetHealth(source);
+  if (!stored.ok() || !stored->has_value()) return false;
+  SourceStatus status = std::move(**stored);
+  status.failing = false;
+  status.never_read = false;
+  status.last_success_ms = now_ms;
+  status.users = users;
+  status.groups = groups;
+  store.sources().PutHealth(status).IgnoreError();
+  return true;
+}
+
+std::optional<mapping::Catalog> CachedAccountCatalog(store::Store& store) {
+  Result<std::optional<mapping::Catalog>> cached = store.account_cache().GetCatalog();
+  if (!cached.ok()) return std::nullopt;
+  return std::move(cached).value();
+}
+
+mapping::Catalog OfflineCatalog(const std::string& config_path) {
+  Result<std::string> url = config::ReadStoreUrl(config_path);
+  if (!url.ok() || url->rfind("sqlite://", 0) != 0) return mapping::Catalog::Builtin();
+  std::string path = url->substr(std::string("sqlite://").size());
+  struct stat st {};
+  // Never create a store just to look into it.
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return mapping::Catalog::Builtin();
+  if (!EnterStoreOwner(path).ok()) return mapping::Catalog::Builtin();
+  Result<std::unique_ptr<store::Store>> store = store::Store::Open(*url);
+  if (!store.ok()) return mapping::Catalog::Builtin();
+  std::optional<mapping::Catalog> cached = CachedAccountCatalog(**store);
+  return cached.has_value() ? std::move(*cached) : mapping::Catalog::Builtin();
 }
 
 }  // namespace idsync::daemon

@@ -1,11 +1,16 @@
 #include "idsync/daemon/run_lock.h"
 
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace idsync::daemon {
@@ -48,5 +53,33 @@ std::string RunLock::Holder() const {
 }
 
 bool RunLock::HeldByDaemon() const { return Holder().rfind("idsyncd", 0) == 0; }
+
+Status EnterStoreOwner(const std::string& sqlite_path) {
+  if (::geteuid() != 0 || sqlite_path.empty() || sqlite_path == ":memory:") return Status::Ok();
+  struct stat st {};
+  std::string what = sqlite_path;
+  if (::stat(sqlite_path.c_str(), &st) != 0) {
+    // No store yet: whoever owns its directory will own it.
+    what = std::filesystem::path(sqlite_path).parent_path().string();
+    if (what.empty()) what = ".";
+    if (::stat(what.c_str(), &st) != 0) return Status::Ok();  // Open reports the problem
+  }
+  if (st.st_uid == 0) return Status::Ok();
+  const struct passwd* pw = ::getpwnam("idsync");
+  if (pw != nullptr && pw->pw_uid == st.st_uid) {
+    if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
+        ::setuid(pw->pw_uid) != 0) {
+      return PermissionDeniedError(std::string("running as root, cannot switch to the idsync "
+                                               "user that owns ") +
+                                   what + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  const struct passwd* owner = ::getpwuid(st.st_uid);
+  std::string owner_name = owner != nullptr ? owner->pw_name : std::to_string(st.st_uid);
+  return PermissionDeniedError(
+      "running as root would leave files in " + what + " that its owner (" + owner_name +
+      ") cannot write; run idsync as that user, e.g. sudo -u " + owner_name + " idsync ...");
+}
 
 }  // namespace idsync::daemon

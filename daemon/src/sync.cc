@@ -134,6 +134,29 @@ int ApplyExitCode(const ApplyReport& r) {
   return 0;
 }
 
+std::string_view RunResultOf(const ApplyReport& r, const Status& error) {
+  if (!error.ok() || r.stopped) return "failed";
+  if (r.blocked) return "blocked";
+  if (!r.failed_sources.empty()) return "source_failed";
+  if (r.failed > 0 || r.pending > 0) return "operations_failed";
+  return "ok";
+}
+
+std::string_view RunResultOf(const Result<ApplyReport>& outcome) {
+  if (!outcome.ok()) return "failed";
+  return RunResultOf(*outcome);
+}
+
+std::shared_ptr<const CompiledRules> RulesCache::Get() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return compiled_;
+}
+
+void RulesCache::Put(std::shared_ptr<const CompiledRules> compiled) {
+  std::lock_guard<std::mutex> l(mu_);
+  compiled_ = std::move(compiled);
+}
+
 Syncer::Syncer(const config::Config& config, store::Store& store,
                mapping::AccountDirectory& account, NowFn now, ReadContext reads,
                engine::Executor* executor)
@@ -276,7 +299,7 @@ Result<PlannedRun> Syncer::PlanWith(bool force, bool record) {
 }
 
 Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
-                         const std::string& result, const std::string& error, ApplyReport& report) {
+                         const Status& error, ApplyReport& report) {
   report.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   Result<std::string> head = store_.audit().Head();
@@ -285,8 +308,8 @@ Status Syncer::FinishRun(const char* kind, std::chrono::steady_clock::time_point
   run.id = report.run_id;
   run.kind = kind;
   run.finished_ms = now_();
-  run.result = result;
-  run.error = error;
+  run.result = std::string(RunResultOf(report, error));
+  run.error = error.message();
   run.summary_json = SummaryJson(report);
   run.audit_head = report.audit_head;
   return store_.runs().FinishRun(run);
@@ -301,15 +324,15 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   RETURN_IF_ERROR(store_.runs().CloseInterruptedRuns(now_()));
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("full", now_()));
 
-  auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    return FinishRun("full", started, result, error, report);
+  auto finish = [&](const Status& error) -> Status {
+    return FinishRun("full", started, error, report);
   };
 
   // An interrupted run first: what it sent is finished with the same keys
   // before anything new is planned.
   Status recovered = Recover(report, options);
   if (!recovered.ok() || report.stopped) {
-    RETURN_IF_ERROR(finish(report.stopped ? "stopped" : "failed", recovered.message()));
+    RETURN_IF_ERROR(finish(recovered));
     if (!recovered.ok()) return recovered;
     return report;
   }
@@ -321,7 +344,7 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   engine::Executor::BulkPlanning planning = executor_->BeginBulkPlanning();
   Result<PlannedRun> planned = PlanWith(options.force, /*record=*/true);
   if (!planned.ok()) {
-    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    RETURN_IF_ERROR(finish(planned.status()));
     return planned.status();
   }
   report.plan = planned->plan;
@@ -341,17 +364,23 @@ Result<ApplyReport> Syncer::Apply(const ApplyOptions& options) {
   }
   // Partial runs between full runs use these without asking the account.
   store_.account_cache().PutProjects(planned->projects).IgnoreError();
+  if (options.rules != nullptr) {
+    // The rules are not needed past planning: the cache takes them.
+    auto compiled = std::make_shared<CompiledRules>();
+    compiled->catalog = planned->catalog;
+    compiled->rules = std::move(planned->rules);
+    options.rules->Put(std::move(compiled));
+  }
   if (options.sources_read) options.sources_read(planned->snapshots, planned->source_states);
   if (report.plan.blocked) {
     report.blocked = true;
-    RETURN_IF_ERROR(finish("blocked", ""));
+    RETURN_IF_ERROR(finish(Status::Ok()));
     return report;
   }
   Status executed = Commit(report.plan, planned->catalog, planned->projects, planned->account,
                            report, options, engine::Lane::kBulk, planning.mark());
   timer.Done("send");
-  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
-  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(finish(executed));
   RETURN_IF_ERROR(executed);
   return report;
 }
@@ -400,12 +429,24 @@ Status Syncer::Commit(const mapping::Plan& plan, const mapping::Catalog& catalog
   return Execute(std::move(entries), report, options, lane, planned_at, /*droppable=*/true);
 }
 
+Result<std::shared_ptr<const CompiledRules>> Syncer::Compiled(RulesCache* cache) {
+  if (cache != nullptr) {
+    if (std::shared_ptr<const CompiledRules> kept = cache->Get()) return kept;
+  }
+  auto compiled = std::make_shared<CompiledRules>();
+  ASSIGN_OR_RETURN(compiled->catalog, CachedCatalog());
+  ASSIGN_OR_RETURN(compiled->rules, CompileRules(config_, compiled->catalog));
+  if (cache != nullptr) cache->Put(compiled);
+  return std::shared_ptr<const CompiledRules>(std::move(compiled));
+}
+
 Result<mapping::Catalog> Syncer::CachedCatalog() {
   if (config_.catalog_source != config::CatalogSource::kAccount) {
     return mapping::Catalog::Builtin();
   }
-  Result<std::optional<mapping::Catalog>> cached = store_.account_cache().GetCatalog();
-  if (cached.ok() && cached->has_value()) return std::move(**cached);
+  if (std::optional<mapping::Catalog> cached = CachedAccountCatalog(store_)) {
+    return std::move(*cached);
+  }
   Result<mapping::Catalog> catalog = account_.GetCatalog();
   if (!catalog.ok()) return catalog.status().WithContext("reading the account's catalog");
   store_.account_cache().PutCatalog(*catalog).IgnoreError();
@@ -441,20 +482,21 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
   // mirror planned against below includes them.
   engine::Executor::Claim claim = executor_->ClaimPeople(emails);
   ASSIGN_OR_RETURN(report.run_id, store_.runs().BeginRun("partial", now_()));
-  auto finish = [&](const std::string& result, const std::string& error) -> Status {
-    return FinishRun("partial", started, result, error, report);
+  auto finish = [&](const Status& error) -> Status {
+    return FinishRun("partial", started, error, report);
   };
   PhaseTimer timer(report.timings);
 
-  auto planned = [&]() -> Result<std::tuple<mapping::Catalog, std::vector<mapping::Project>,
-                                            std::vector<mapping::AccountRecord>>> {
-    ASSIGN_OR_RETURN(mapping::Catalog catalog, CachedCatalog());
-    ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(config_, catalog));
+  auto planned = [&]()
+      -> Result<std::tuple<std::shared_ptr<const CompiledRules>, std::vector<mapping::Project>,
+                           std::vector<mapping::AccountRecord>>> {
+    ASSIGN_OR_RETURN(std::shared_ptr<const CompiledRules> compiled, Compiled(options.rules));
+    const mapping::Catalog& catalog = compiled->catalog;
     ASSIGN_OR_RETURN(std::vector<mapping::Project> projects, CachedProjects());
     mapping::MapOptions map_options;
     map_options.only_emails = &emails;
     ASSIGN_OR_RETURN(mapping::MappingResult mapped,
-                     mapping::Map(*rules, request.snapshots, map_options));
+                     mapping::Map(*compiled->rules, request.snapshots, map_options));
     timer.Done("map");
 
     ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.mirror().Users());
@@ -524,23 +566,23 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     }
     ASSIGN_OR_RETURN(report.plan, mapping::Reconcile(input, catalog, policy));
     timer.Done("reconcile");
-    return std::make_tuple(std::move(catalog), std::move(projects), std::move(in_scope));
+    return std::make_tuple(std::move(compiled), std::move(projects), std::move(in_scope));
   }();
   if (!planned.ok()) {
-    RETURN_IF_ERROR(finish("failed", planned.status().message()));
+    RETURN_IF_ERROR(finish(planned.status()));
     return planned.status();
   }
-  auto& [catalog, projects, account] = *planned;
+  auto& [compiled, projects, account] = *planned;
+  const mapping::Catalog& catalog = compiled->catalog;
   if (report.plan.blocked) {
     report.blocked = true;
-    RETURN_IF_ERROR(finish("blocked", ""));
+    RETURN_IF_ERROR(finish(Status::Ok()));
     return report;
   }
   Status executed = Commit(report.plan, catalog, projects, account, report, options,
                            engine::Lane::kInteractive, 0);
   timer.Done("send");
-  std::string result = report.stopped ? "stopped" : (ApplyExitCode(report) == 0 ? "ok" : "failed");
-  RETURN_IF_ERROR(finish(result, executed.message()));
+  RETURN_IF_ERROR(finish(executed));
   RETURN_IF_ERROR(executed);
   return report;
 }

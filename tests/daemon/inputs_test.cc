@@ -123,5 +123,52 @@ TEST_F(InputsTest, RecoveryClearsFailingButKeepsTheLastError) {
   EXPECT_EQ(state.last_error_ms, 2000);
 }
 
+TEST_F(InputsTest, AFailedFeedMakesTheSourceFailingUntilItDeliversAgain) {
+  Read(true, 1000);
+  NoteFeedFailed(*store_, config_.sources[0], "connection reset", 2000);
+  SourceStatus failing = LoadSourceStatuses(config_, *store_)[0];
+  EXPECT_TRUE(failing.failing);
+  EXPECT_FALSE(failing.never_read) << "the full run read it";
+  EXPECT_EQ(failing.last_error, "change feed: connection reset");
+  EXPECT_EQ(failing.last_error_ms, 2000);
+  EXPECT_EQ(failing.last_success_ms, 1000);
+
+  EXPECT_TRUE(NoteFeedRecovered(*store_, "hr", 7, 3, 3000));
+  SourceStatus recovered = LoadSourceStatuses(config_, *store_)[0];
+  EXPECT_FALSE(recovered.failing);
+  EXPECT_EQ(recovered.last_success_ms, 3000);
+  EXPECT_EQ(recovered.users, 7);
+  EXPECT_EQ(recovered.groups, 3);
+  EXPECT_EQ(recovered.last_error_ms, 2000);
+}
+
+TEST_F(InputsTest, AFeedFailingBeforeAnyReadLeavesTheSourceNeverRead) {
+  NoteFeedFailed(*store_, config_.sources[0], "no such host", 2000);
+  SourceStatus state = LoadSourceStatuses(config_, *store_)[0];
+  EXPECT_TRUE(state.failing);
+  EXPECT_TRUE(state.never_read);
+  EXPECT_EQ(state.type, "ldif");
+}
+
+TEST_F(InputsTest, ARecoveryOfASourceNeverRecordedRecordsNothing) {
+  EXPECT_FALSE(NoteFeedRecovered(*store_, "hr", 7, 3, 3000));
+  EXPECT_TRUE(LoadSourceStatuses(config_, *store_)[0].never_read);
+}
+
+TEST_F(InputsTest, OfflineCommandsUseTheCatalogTheStoreCached) {
+  const std::string config_path = (dir_ / "idsync.yaml").string();
+  EXPECT_FALSE(CachedAccountCatalog(*store_).has_value());
+  EXPECT_EQ(OfflineCatalog(config_path).item_keys(), mapping::Catalog::Builtin().item_keys());
+
+  Result<mapping::Catalog> account =
+      mapping::Catalog::Create({{"build", "Build", {{"knowledge", "Knowledge"}}}});
+  ASSERT_TRUE(account.ok()) << account.status().ToString();
+  ASSERT_TRUE(store_->account_cache().PutCatalog(*account).ok());
+  std::optional<mapping::Catalog> cached = CachedAccountCatalog(*store_);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->item_keys(), std::vector<std::string>{"build.knowledge"});
+  EXPECT_EQ(OfflineCatalog(config_path).item_keys(), std::vector<std::string>{"build.knowledge"});
+}
+
 }  // namespace
 }  // namespace idsync::daemon

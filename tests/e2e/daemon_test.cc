@@ -671,7 +671,7 @@ TEST_F(DaemonTest, ReadyWhileASourceOrTheAccountFails) {
   EXPECT_EQ(Metric("idsync_source_up", {{"source", "hr"}}), 0.0);
   EXPECT_EQ(Metric("idsync_runs_total", {{"result", "source_failed"}}), 1.0);
   const json status = AdminJson("/v1/status");
-  EXPECT_EQ(status["runs"][0]["result"], "failed") << status.dump(2);
+  EXPECT_EQ(status["runs"][0]["result"], "source_failed") << status.dump(2);
   ASSERT_EQ(status["runs"][0]["summary"]["failed_sources"].size(), 1u) << status.dump(2);
   EXPECT_EQ(status["runs"][0]["summary"]["failed_sources"][0].get<std::string>().rfind("hr: ", 0),
             0u)

@@ -317,5 +317,46 @@ TEST_F(PartialRunTest, APercentageIsOfAllManagedUsersNotOfThoseInScope) {
   EXPECT_EQ(third->applied, 0);
 }
 
+// A full run given a RulesCache leaves the catalog and rules it planned with
+// there, and partial runs use them as they are rather than compile their
+// own; a partial run that finds the cache empty fills it.
+TEST_F(PartialRunTest, PartialRunsUseTheRulesTheFullRunCompiled) {
+  Load("none");
+  daemon::RulesCache cache;
+  {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    daemon::ApplyOptions options;
+    options.rules = &cache;
+    ASSERT_TRUE(syncer.Apply(options).ok());
+  }
+  const std::shared_ptr<const daemon::CompiledRules> compiled = cache.Get();
+  ASSERT_NE(compiled, nullptr);
+  ASSERT_NE(compiled->rules, nullptr);
+
+  std::vector<mapping::SourceSnapshot> changed = snapshots_;
+  SetMember(changed, "Voice Team", "kim@corp.example", true);
+  auto partial = [&](daemon::RulesCache& rules, const std::string& email) {
+    daemon::Syncer syncer(config_, *store_, *account_);
+    daemon::PartialRequest request;
+    request.emails = {email};
+    for (const mapping::SourceSnapshot& s : changed) request.snapshots.push_back(&s);
+    daemon::ApplyOptions options;
+    options.rules = &rules;
+    return syncer.ApplyPartial(request, options);
+  };
+  Result<daemon::ApplyReport> kim = partial(cache, "kim@corp.example");
+  ASSERT_TRUE(kim.ok()) << kim.status().ToString();
+  EXPECT_EQ(kim->applied, 1);
+  EXPECT_EQ(cache.Get(), compiled) << "the partial run compiled rules of its own";
+
+  daemon::RulesCache empty;
+  SetMember(changed, "Voice Team", "jose@corp.example", true);
+  Result<daemon::ApplyReport> jose = partial(empty, "jose@corp.example");
+  ASSERT_TRUE(jose.ok()) << jose.status().ToString();
+  EXPECT_EQ(jose->applied, 1);
+  ASSERT_NE(empty.Get(), nullptr) << "the partial run left the rules it compiled";
+  EXPECT_NE(empty.Get()->rules, nullptr);
+}
+
 }  // namespace
 }  // namespace idsync

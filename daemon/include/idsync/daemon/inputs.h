@@ -72,4 +72,30 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
 // a source never recorded shows as never read.
 std::vector<SourceStatus> LoadSourceStatuses(const config::Config& config, store::Store& store);
 
+// A change feed that cannot follow `source` makes it failing, as a failed read
+// does: its recorded state (a never-recorded source shows as never read) gets
+// failing, last_error "change feed: <error>" at `now_ms`. A store failure is
+// ignored (the next read or feed records the state again).
+void NoteFeedFailed(store::Store& store, const config::SourceConfig& source,
+                    const std::string& error, std::int64_t now_ms);
+
+// After NoteFeedFailed, the feed delivered again: the source is read again
+// (not failing, last success `now_ms`, `users` and `groups` as the feed's
+// snapshot has them). False, and nothing recorded, when the source has no
+// recorded state or it cannot be read.
+bool NoteFeedRecovered(store::Store& store, const std::string& source, std::int64_t users,
+                       std::int64_t groups, std::int64_t now_ms);
+
+// The account's catalog as the last full run (or `validate --online`) cached it
+// in `store`; nullopt when none is cached or it cannot be read. Whether a
+// configuration uses it (`permissions: {catalog: account}`) is the caller's
+// question.
+std::optional<mapping::Catalog> CachedAccountCatalog(store::Store& store);
+
+// The catalog commands check a configuration against before it is loaded:
+// CachedAccountCatalog of the store `config_path` names when that store is a
+// SQLite file that exists (it is never created; run as root, the process
+// first becomes the store's owner, see EnterStoreOwner), else the built-in one.
+mapping::Catalog OfflineCatalog(const std::string& config_path);
+
 }  // namespace idsync::daemon

@@ -30,7 +30,8 @@ class Metrics {
   // method and status, account status), so that increase() and rate() see
   // the first event after a start.
   //
-  // A full or partial run ended. `result`: "ok", "failed" (the run stopped:
+  // A full or partial run ended. `result` (RunResultOf, sync.h, as the
+  // store's run log records it): "ok", "failed" (the run stopped:
   // a read, the plan or the account's credentials failed), "blocked" (a
   // safety limit refused the plan), "operations_failed" (operations were
   // rejected or left pending), "source_failed" (a source could not be read:

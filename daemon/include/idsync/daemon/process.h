@@ -10,22 +10,39 @@
 // run's writes go out ahead of the full run's queued ones, within the same
 // account concurrency, and the two never write one person at once.
 //
+// The parts (daemon/src): a Scheduler runs the two run threads, a
+// FeedSupervisor the change feeds, a SnapshotCache keeps the directories'
+// latest snapshots for partial runs, a ScimFront the SCIM service swapped on
+// reload, a RunReporter the logs, metrics and STATUS= line of finished runs,
+// and DaemonAdmin answers the admin API. This class wires them together.
+//
 // Thread-safety: Start, Reload and Stop are called from the controller's
 // thread only; everything else runs on the process's own threads.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "idsync/account/account_client.h"
 #include "idsync/base/status.h"
 #include "idsync/config/config.h"
 #include "idsync/daemon/log.h"
 #include "idsync/daemon/metrics.h"
 #include "idsync/daemon/notify.h"
+#include "idsync/store/store.h"
 
 namespace idsync::daemon {
+
+// Opens the store a configuration names.
+using StoreOpener =
+    std::function<Result<std::unique_ptr<store::Store>>(const config::Config& config)>;
+// Makes the account client of a configuration (one per Start and Reload).
+using AccountFactory = std::function<Result<std::unique_ptr<account::AccountClient>>(
+    const config::AccountConfig& config)>;
 
 struct ProcessOptions {
   // How long SCIM-triggered changes are collected before a partial run.
@@ -34,6 +51,14 @@ struct ProcessOptions {
   std::chrono::milliseconds stop_grace{std::chrono::seconds(20)};
   // After a failed full run, the next one starts after at most this long.
   std::chrono::milliseconds retry_after_failure{std::chrono::seconds(60)};
+
+  // What the process is given from outside, replaceable by tests. Unset:
+  // store::Store::Open(config.store), account::AccountClient::Create, and
+  // the system clock (milliseconds since the Unix epoch: what runs, the
+  // store, SCIM and the metrics record; schedules use the steady clock).
+  StoreOpener open_store;
+  AccountFactory make_account;
+  std::function<std::int64_t()> now;
 };
 
 class Process {

@@ -3,8 +3,10 @@
 // plan and send at once. idsyncd holds it for its whole life; `idsync apply`
 // for one run. The holder writes what it is into the file ("idsyncd 1234",
 // "apply 5678") so that a refused caller can say who is in the way.
+// EnterStoreOwner, beside it, decides whom a process opening the store runs as.
 //
-// Not thread-safe; one object per holder.
+// RunLock is not thread-safe (one object per holder). EnterStoreOwner changes
+// the user of the whole process, every thread's: call it at start-up.
 #pragma once
 
 #include <string>
@@ -38,5 +40,12 @@ class RunLock {
   std::string path_;
   int fd_ = -1;
 };
+
+// Run as root, the store must not gain files its owner cannot write. When the
+// `idsync` system user exists and owns the store file (or, before the first
+// run, its directory), the process switches to it for good; when root owns
+// them, nothing changes; otherwise kPermissionDenied saying whom to run as.
+// A no-op for other users, for "" and ":memory:", and after a switch.
+Status EnterStoreOwner(const std::string& sqlite_path);
 
 }  // namespace idsync::daemon

@@ -10,8 +10,10 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idsync/base/status.h"
@@ -45,6 +47,29 @@ struct PlannedRun {
   std::vector<std::pair<std::string, double>> timings;
 };
 
+// The catalog a configuration's rules were compiled against, and the rules.
+struct CompiledRules {
+  mapping::Catalog catalog;
+  std::unique_ptr<const mapping::RuleSet> rules;  // never null
+};
+
+// The catalog and compiled rules of one configuration, kept between runs so
+// that partial runs neither parse the cached catalog nor compile the rules
+// again. A full run puts what it planned with (the catalog it read from the
+// account, which it also caches in the store); a partial run that finds it
+// empty fills it from the store's cached catalog. Thread-safe.
+class RulesCache {
+ public:
+  // What was put last; nullptr when nothing was. Shared: a run keeps using
+  // what it took while a full run replaces it.
+  std::shared_ptr<const CompiledRules> Get() const;
+  void Put(std::shared_ptr<const CompiledRules> compiled);
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const CompiledRules> compiled_;  // guarded by mu_
+};
+
 // Progress of the sending phase, for a terminal or the log.
 struct Progress {
   std::int64_t done = 0;  // landed or failed for good
@@ -72,6 +97,10 @@ struct ApplyOptions {
                      const std::vector<SourceStatus>& states)>
       sources_read;
   ProgressFn progress;  // called as operations finish (from worker threads, serialized)
+  // Where runs of this configuration keep the catalog and compiled rules (see
+  // RulesCache); it must outlive the call. nullptr: a partial run takes the
+  // catalog from the store's cache and compiles the rules itself.
+  RulesCache* rules = nullptr;
 };
 
 // How a run ended.
@@ -143,6 +172,11 @@ class Syncer {
                 const std::vector<mapping::Project>& projects,
                 const std::vector<mapping::AccountRecord>& account, ApplyReport& report,
                 const ApplyOptions& options, engine::Lane lane, engine::Mark planned_at);
+  // `cache`'s catalog and rules; when it is empty or nullptr, the catalog of
+  // CachedCatalog and the rules compiled against it (put in `cache`).
+  Result<std::shared_ptr<const CompiledRules>> Compiled(RulesCache* cache);
+  // The built-in catalog, or with `catalog: account` the store's cached one
+  // (read from the account and cached when there is none).
   Result<mapping::Catalog> CachedCatalog();
   Result<std::vector<mapping::Project>> CachedProjects();
   Status Recover(ApplyReport& report, const ApplyOptions& options);
@@ -153,10 +187,11 @@ class Syncer {
                  bool droppable);
   Status SendOne(const store::OutboxEntry& entry, const ApplyOptions& options, ApplyReport& report,
                  bool& stop);
-  // Records the end of run report.run_id of `kind` ("apply", "partial"):
-  // result, error, elapsed time, summary and audit head.
+  // Records the end of run report.run_id of `kind` ("full", "partial"): its
+  // RunResultOf(report, error), error's message, elapsed time, summary and
+  // audit head.
   Status FinishRun(const char* kind, std::chrono::steady_clock::time_point started,
-                   const std::string& result, const std::string& error, ApplyReport& report);
+                   const Status& error, ApplyReport& report);
 
   const config::Config& config_;
   store::Store& store_;
@@ -170,5 +205,18 @@ class Syncer {
 // The exit status DESIGN.md gives a finished apply: 3 blocked, 1 when anything
 // failed, stayed pending or a source failed, else 0.
 int ApplyExitCode(const ApplyReport& report);
+
+// How a run ended, in the words the store's run log records and
+// idsync_runs_total{result} counts (docs/operations.md): "failed" when
+// `error` is not OK (the run could not recover, plan or record) or the
+// account refused our credentials (report.stopped); else "blocked" (a safety
+// limit refused the plan), "source_failed" (a source could not be read),
+// "operations_failed" (operations were rejected or left pending) or "ok", the
+// first that applies. The store has one more, "stopped", for a run the
+// process died in (RunLog::CloseInterruptedRuns).
+std::string_view RunResultOf(const ApplyReport& report, const Status& error = Status::Ok());
+
+// The same for what Apply or ApplyPartial returned: "failed" for an error.
+std::string_view RunResultOf(const Result<ApplyReport>& outcome);
 
 }  // namespace idsync::daemon

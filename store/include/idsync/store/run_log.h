@@ -17,8 +17,13 @@ struct RunRecord {
   std::string kind;  // "full" | "partial" (stores written before 0.2 say "apply" for full)
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;  // 0 while running (or interrupted)
-  // "" while running; "ok" | "failed" | "blocked" | "stopped" | "source_failed" |
-  // "operations_failed"
+  // "" while running; then how it ended, in the words idsync_runs_total
+  // counts (the daemon's RunResultOf decides both): "ok" | "failed" (it could
+  // not recover, plan or record, or the account refused the credentials) |
+  // "blocked" (a safety limit) | "source_failed" | "operations_failed"; or
+  // "stopped": the process died during the run (CloseInterruptedRuns). Rows
+  // written before these words were shared say "failed" for the last two and
+  // "stopped" for refused credentials as well.
   std::string result;
   std::string summary_json;  // counts: invite/update/remove/revoke/unchanged, failed, ...
   std::string audit_head;    // the audit head when the run finished

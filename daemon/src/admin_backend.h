@@ -1,0 +1,46 @@
+// The daemon's answers to the admin API (AdminBackend): POST /v1/sync asks the
+// Scheduler for a full run; /v1/status is `idsync status --json` with the
+// daemon's own state; /v1/plan plans against the configuration in force
+// without sending; /v1/explain maps one person from the latest snapshots;
+// /readyz says whether the configuration is loaded and the store writable.
+//
+// Thread-safe (httpd workers call it at once): it holds no state of its own.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "idsync/base/status.h"
+#include "idsync/daemon/admin.h"
+#include "idsync/daemon/sync.h"
+#include "idsync/store/store.h"
+
+#include "generation.h"
+#include "run_reporter.h"
+#include "scheduler.h"
+#include "snapshot_cache.h"
+
+namespace idsync::daemon {
+
+class DaemonAdmin : public AdminBackend {
+ public:
+  // Every reference must outlive the backend; `now`: wall-clock milliseconds.
+  DaemonAdmin(Generations& generations, store::Store& store, SnapshotCache& snapshots,
+              Scheduler& scheduler, RunReporter& reporter, NowFn now);
+
+  Status RequestSync() override;
+  Result<std::string> StatusJson() override;
+  Result<std::string> PlanJson() override;
+  Result<std::string> ExplainJson(const std::string& email) override;
+  std::vector<std::string> NotReadyReasons() override;
+
+ private:
+  Generations& generations_;
+  store::Store& store_;
+  SnapshotCache& snapshots_;
+  Scheduler& scheduler_;
+  RunReporter& reporter_;
+  NowFn now_;
+};
+
+}  // namespace idsync::daemon

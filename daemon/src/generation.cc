@@ -1,0 +1,41 @@
+// Generation and Generations (generation.h): one configuration's objects, and
+// the ones still in use. Thread-safety as the header says.
+#include "generation.h"
+
+#include <utility>
+
+namespace idsync::daemon {
+
+Result<std::shared_ptr<Generation>> MakeGeneration(const config::Config& config,
+                                                   const AccountFactory& make_account) {
+  auto generation = std::make_shared<Generation>();
+  generation->config = config;
+  if (config.account.url.empty()) {
+    return InvalidArgumentError(config.path + ": idsyncd needs an `account:` section");
+  }
+  ASSIGN_OR_RETURN(generation->account, make_account
+                                            ? make_account(config.account)
+                                            : account::AccountClient::Create(config.account));
+  return generation;
+}
+
+std::shared_ptr<Generation> Generations::Current() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return current_;
+}
+
+void Generations::Install(std::shared_ptr<Generation> generation) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::erase_if(made_, [](const auto& weak) { return weak.expired(); });
+  made_.push_back(generation);
+  current_ = std::move(generation);
+}
+
+void Generations::InterruptAll() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const std::weak_ptr<Generation>& weak : made_) {
+    if (std::shared_ptr<Generation> generation = weak.lock()) generation->account->Interrupt();
+  }
+}
+
+}  // namespace idsync::daemon

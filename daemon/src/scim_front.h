@@ -1,0 +1,78 @@
+// The daemon's SCIM front: the service that keeps what identity providers
+// push (in the store), the endpoint that authenticates and answers their
+// requests, and the snapshots runs read of each SCIM source. A reload swaps
+// the endpoint (tokens, path) and, when the SCIM sources change, the service;
+// requests in flight finish first and new ones wait for the swap.
+//
+// Thread-safe: Handle and Snapshot run on many threads at once (a shared
+// lock); Start and Reload on the controller's thread (exclusive).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "idsync/base/status.h"
+#include "idsync/config/config.h"
+#include "idsync/daemon/log.h"
+#include "idsync/daemon/metrics.h"
+#include "idsync/daemon/sync.h"
+#include "idsync/httpd/server.h"
+#include "idsync/mapping/model.h"
+#include "idsync/store/store.h"
+
+namespace idsync::scim {
+class ScimEndpoint;
+class ScimService;
+class StoreResourcePersistence;
+struct PatchRefusal;
+}  // namespace idsync::scim
+
+namespace idsync::daemon {
+
+class ScimFront {
+ public:
+  // Called with the people a SCIM write touched (addresses as the service
+  // gives them), from the request's thread.
+  using ChangeFn = std::function<void(const std::vector<std::string>& emails)>;
+
+  // Every reference must outlive the front; `now`: wall-clock milliseconds.
+  ScimFront(Logger& log, Metrics& metrics, store::Store& store, NowFn now, ChangeFn on_change);
+  ~ScimFront();
+
+  // Makes the service (loading every SCIM source's resources from the store)
+  // and the endpoint for `config`. The service's error when it cannot load.
+  Status Start(const config::Config& config);
+
+  // Swaps in `config`'s endpoint; the service (with its resources in memory)
+  // carries over unless the SCIM sources or their strict_patch changed. On
+  // error the old objects stay in force.
+  Status Reload(const config::Config& config);
+
+  // Answers one request of the SCIM listener (after Start).
+  httpd::Response Handle(const httpd::Request& request);
+
+  // The SCIM source `source` as a snapshot; empty (named `source`) before
+  // Start.
+  mapping::SourceSnapshot Snapshot(const std::string& source) const;
+
+ private:
+  struct Live;
+  // The objects for `config`; the service is left null when `previous` has
+  // the same SCIM sources (the caller carries it over).
+  Result<std::unique_ptr<Live>> Make(const config::Config& config, const Live* previous);
+  void InstallEndpoint(Live& live, const config::Config& config);
+  void PatchRefused(const scim::PatchRefusal& refusal);
+
+  Logger& log_;
+  Metrics& metrics_;
+  store::Store& store_;
+  NowFn now_;
+  ChangeFn on_change_;
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<Live> live_;  // guarded by mu_
+};
+
+}  // namespace idsync::daemon

@@ -1,3 +1,10 @@
+// One sync run, full or partial (sync.h): planning, recovery, the outbox and
+// sending through the executor, and what a landed write changes. It stays one
+// file (~730 lines) because full and partial runs share the commit, send and
+// completion path, which is where the outbox promises (durable before sent,
+// finished with the same key, recorded in one transaction) are kept; the
+// reading of sources and the scheduling live elsewhere (inputs.cc,
+// engine/executor.cc).
 #include "idsync/daemon/sync.h"
 
 #include <algorithm>

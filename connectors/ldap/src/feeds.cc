@@ -1,4 +1,4 @@
-// What every LDAP change feed shares (~920 lines): the EntryCache (the
+// What every LDAP change feed shares (~910 lines): the EntryCache (the
 // feed's copy of the source: patching, snapshots, its own serialization for
 // restarts) and the polling feed built on it, plus reading entries into the
 // cache. The three feed kinds (feed_syncrepl.cc, feed_usn.cc,

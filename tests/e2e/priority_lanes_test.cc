@@ -260,9 +260,9 @@ TEST_F(PriorityLanesTest, PushedPeopleGoAheadOfAFullRunInFlight) {
   // The full run converges: everyone in the directory is in the account.
   // (Status lists the last ten runs, all partial by now: the log says when
   // the full run ends.)
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return Log().find("the full run finished") != std::string::npos; },
-      milliseconds(180000)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return Log().find("the full run finished") != std::string::npos; },
+                         milliseconds(180000)));
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
         HttpAnswer a = Admin("GET", "/v1/status");

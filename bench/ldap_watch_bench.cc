@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
         "[--group-every K], password in $IDSYNC_BENCH_ADMIN_PW");
   }
 
-  idsync::Result<idsync::config::Config> config = idsync::config::LoadConfig(config_path);
+  idsync::config::SourceTypes types;
+  types.Add(idsync::ldap::LdapSourceType());
+  idsync::config::LoadOptions load;
+  load.source_types = &types;
+  idsync::Result<idsync::config::Config> config = idsync::config::LoadConfig(config_path, load);
   if (!config.ok()) return Fail(config.status().ToString());
   const idsync::config::SourceConfig* source = nullptr;
   std::vector<std::string> names;
@@ -111,7 +115,9 @@ int main(int argc, char** argv) {
     if (s.name == source_name) source = &s;
   }
   if (source == nullptr) return Fail("no source " + source_name);
-  idsync::config::SourceConfig watched = *source;
+  const auto* options = source->OptionsAs<idsync::ldap::LdapConfig>();
+  if (options == nullptr) return Fail("source " + source_name + " is not of type ldap");
+  idsync::ldap::LdapConfig watched = *options;
   watched.watch = true;
 
   const idsync::mapping::Catalog& catalog = idsync::mapping::Catalog::Builtin();

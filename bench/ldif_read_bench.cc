@@ -29,9 +29,8 @@ const std::string& CompanyLdif() {
 }
 
 void BM_SnapshotFromLdif(benchmark::State& state) {
-  config::SourceConfig source;
+  LdifConfig source;
   source.name = "directory";
-  source.type = config::SourceType::kLdif;
   source.users.base = "ou=people,dc=corp,dc=example";
   source.users.filter = "(objectClass=inetOrgPerson)";
   source.users.disabled_filter = "(employeeType=former)";

@@ -3,17 +3,19 @@
 // Why one file of ~1,500 lines: every section's checks share the node
 // walkers and the FILE:LINE:COL error helpers defined once at the top, and the
 // cross-section checks (rules against presets, sources and the catalog;
-// secrets only in two fields) need every section parsed; splitting by section
+// secrets only in their fields) need every section parsed; splitting by section
 // would export those helpers for no reader's benefit. Sections are in the
-// order config.md documents them.
+// order config.md documents them. A source's own keys are read by its
+// connector's parser through SourceSection (source.h), defined at the end.
 //
 // yaml-cpp is used only to build a node tree; every check is ours, so that
 // each error can point at the key or value that caused it. yaml-cpp marks are
 // 0-based; messages are 1-based ("FILE:LINE:COL: ..."). yaml-cpp exceptions
 // are caught here and never leave this file.
 //
-// Secrets are expanded in two fields only, account.token and
-// sources[].bind.password, and no message quotes those. Every other string is
+// Secrets are expanded only in account.token and in the keys a source type
+// names as secret (the ldap type's bind.password), and no message quotes
+// those. Every other string is
 // taken as written and a secret reference in it is refused (CheckSecrets), so
 // a secret can never reach a rule name, a group, a glob or a project, which
 // explain, plans and audit entries show.
@@ -210,19 +212,6 @@ bool IsListenAddress(std::string_view text) {
   });
 }
 
-// The only values whose secret references are expanded: `path` as Value
-// builds it ("account.token", "sources[2].bind.password").
-bool IsSecretField(std::string_view path) {
-  if (path == "account.token") return true;
-  constexpr std::string_view kPrefix = "sources[";
-  constexpr std::string_view kSuffix = "].bind.password";
-  if (!StartsWith(path, kPrefix) || path.size() <= kPrefix.size() + kSuffix.size()) return false;
-  if (path.substr(path.size() - kSuffix.size()) != kSuffix) return false;
-  std::string_view index =
-      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
-  return std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // A reference anywhere else, even written "$${env:", is refused rather than
 // kept literally: whoever wrote it expected a secret there.
 bool HasSecretReference(std::string_view text) {
@@ -314,6 +303,7 @@ class Loader {
       : file_(std::move(file)),
         secrets_(options.getenv, options.credentials_directory),
         secret_use_(options.secrets),
+        source_types_(options.source_types),
         catalog_(catalog) {
     std::filesystem::path dir = std::filesystem::path(file_).parent_path();
     std::error_code ec;
@@ -324,6 +314,9 @@ class Loader {
   }
 
   Result<Config> Run(const YAML::Node& root);
+
+  // A connector reads its source's keys through the same checks.
+  friend class ::idsync::config::SourceSection;
 
   Status ErrorAt(const YAML::Mark& mark, const std::string& message) const {
     int line = mark.is_null() ? 1 : mark.line + 1;
@@ -355,6 +348,7 @@ class Loader {
 
   // Refuses a secret reference in any value but the secret fields, walking
   // the whole tree so that no key, present or future, is missed.
+  void FindSecretPaths(const YAML::Node& root);
   Status CheckSecrets(const YAML::Node& node, const std::string& path) const;
 
   // Scalars.
@@ -381,10 +375,8 @@ class Loader {
   Status Store(const Value& v, std::string* out);
   Status Sources(const Value& v, std::vector<SourceConfig>* out);
   Result<SourceConfig> Source(const Value& v);
-  Status Users(const Value& v, bool in_memory, UserQuery* out);
-  Status Groups(const Value& v, bool in_memory, GroupQuery* out);
-  Status Tls(const Value& v, TlsConfig* out);
-  Status Bind(const Value& v, BindConfig* out);
+  Status Users(const Value& v, bool in_memory, UserQuery* out) const;
+  Status Groups(const Value& v, bool in_memory, GroupQuery* out) const;
   Status Server(const Value& v, ServerConfig* out);
   Status Permissions(const Value& v, Config* out);
   Result<mapping::PermissionSpec> Spec(const Value& v) const;
@@ -406,6 +398,10 @@ class Loader {
   std::string file_;
   SecretResolver secrets_;
   SecretUse secret_use_;
+  const SourceTypes* source_types_;
+  // Where secrets may be written: "account.token" and each source's
+  // secret keys ("sources[2].bind.password"), found before the walk.
+  Words secret_paths_;
   mutable std::vector<std::string> warnings_;  // for Config::warnings
   const mapping::Catalog& catalog_;
   std::filesystem::path base_dir_;
@@ -472,10 +468,29 @@ Result<std::vector<Value>> Loader::List(const Value& v, bool allow_single) const
   return items;
 }
 
+void Loader::FindSecretPaths(const YAML::Node& root) {
+  secret_paths_ = {"account.token"};
+  if (source_types_ == nullptr || !root.IsMap()) return;
+  const YAML::Node sources = Lookup(root, "sources");
+  if (!sources.IsDefined() || !sources.IsSequence()) return;
+  std::size_t i = 0;
+  for (auto it = sources.begin(); it != sources.end(); ++it, ++i) {
+    const YAML::Node item = *it;
+    if (!item.IsMap()) continue;
+    const YAML::Node type = Lookup(item, "type");
+    if (!type.IsDefined() || !type.IsScalar()) continue;
+    const SourceType* spec = source_types_->Find(type.Scalar());
+    if (spec == nullptr) continue;
+    for (const std::string& key : spec->secret_keys) {
+      secret_paths_.push_back(Child(Item("sources", i), key));
+    }
+  }
+}
+
 Status Loader::CheckSecrets(const YAML::Node& node, const std::string& path) const {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
-      if (HasSecretReference(node.Scalar()) && !IsSecretField(path)) {
+      if (HasSecretReference(node.Scalar()) && !Contains(secret_paths_, path)) {
         return ErrorAt(node.Mark(), kSecretsOnlyIn);
       }
       return Status::Ok();
@@ -721,42 +736,33 @@ Status Loader::Store(const Value& v, std::string* out) {
   return Status::Ok();
 }
 
-// The keys a source may have, all types together, then per type (ldap takes
-// all but `path`, `tokens` and `strict_patch`).
-const Words& SourceKeys() {
-  static const Words* const kKeys =
-      new Words{"name",         "type",        "url",    "tls",       "allow_insecure",  "bind",
-                "flavor",       "users",       "groups", "page_size", "connect_timeout", "timeout",
-                "idle_timeout", "interval",    "jitter", "watch",     "watch_interval",  "path",
-                "tokens",       "strict_patch"};
+// The keys every source has, and those the engine schedules on, by what the
+// type is.
+const Words& NameKeys() {
+  static const Words* const kKeys = new Words{"name", "type"};
+  return *kKeys;
+}
+const Words& PulledKeys() {
+  static const Words* const kKeys = new Words{"interval", "jitter"};
+  return *kKeys;
+}
+const Words& WatchKeys() {
+  static const Words* const kKeys = new Words{"watch", "watch_interval"};
+  return *kKeys;
+}
+const Words& PushedKeys() {
+  static const Words* const kKeys = new Words{"tokens"};
   return *kKeys;
 }
 
-bool AppliesTo(SourceType type, std::string_view key) {
-  static const Words* const kLdif =
-      new Words{"name", "type", "path", "users", "groups", "interval", "jitter"};
-  static const Words* const kScim = new Words{"name", "type", "tokens", "strict_patch"};
-  switch (type) {
-    case SourceType::kLdap:
-      return key != "path" && key != "tokens" && key != "strict_patch";
-    case SourceType::kLdif:
-      return Contains(*kLdif, key);
-    case SourceType::kScim:
-      return Contains(*kScim, key);
-  }
-  return false;
-}
-
-std::string_view TypeName(SourceType type) {
-  switch (type) {
-    case SourceType::kLdap:
-      return "ldap";
-    case SourceType::kLdif:
-      return "ldif";
-    case SourceType::kScim:
-      return "scim";
-  }
-  return "";
+// The keys a source of this type takes.
+Words KeysOf(const SourceType& type) {
+  Words keys = NameKeys();
+  const Words& schedule = type.pushed ? PushedKeys() : PulledKeys();
+  keys.insert(keys.end(), schedule.begin(), schedule.end());
+  if (type.watchable) keys.insert(keys.end(), WatchKeys().begin(), WatchKeys().end());
+  keys.insert(keys.end(), type.keys.begin(), type.keys.end());
+  return keys;
 }
 
 Status Loader::Sources(const Value& v, std::vector<SourceConfig>* out) {
@@ -781,8 +787,34 @@ Status Loader::Sources(const Value& v, std::vector<SourceConfig>* out) {
   return Status::Ok();
 }
 
+}  // namespace
+
+// A source's section as SourceSection hands it out: the loader that checks
+// values, and the checked map.
+struct SourceSection::Impl {
+  const Loader* loader;
+  Section section;
+  std::string source_name;
+};
+
+namespace {
+
 Result<SourceConfig> Loader::Source(const Value& v) {
-  ASSIGN_OR_RETURN(Section s, Open(v, SourceKeys()));
+  // Every key any type takes, so that a key of another type is told apart
+  // from a typing slip.
+  Words types = source_types_ != nullptr ? source_types_->Names() : Words{};
+  Words all_keys;
+  for (const std::string& name : types) {
+    for (std::string& key : KeysOf(*source_types_->Find(name))) {
+      if (!Contains(all_keys, key)) all_keys.push_back(std::move(key));
+    }
+  }
+  for (const Words* common : {&NameKeys(), &PulledKeys(), &WatchKeys(), &PushedKeys()}) {
+    for (const std::string& key : *common) {
+      if (!Contains(all_keys, key)) all_keys.push_back(key);
+    }
+  }
+  ASSIGN_OR_RETURN(Section s, Open(v, all_keys));
   SourceConfig out;
   const Field* name = s.Get("name");
   if (name == nullptr) return Missing(s, "name");
@@ -793,17 +825,25 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   }
   const Field* type = s.Get("type");
   if (type == nullptr) return Missing(s, "type");
-  ASSIGN_OR_RETURN(out.type, Choice<SourceType>(type->value, {{"ldap", SourceType::kLdap},
-                                                              {"ldif", SourceType::kLdif},
-                                                              {"scim", SourceType::kScim}}));
+  if (types.empty()) {
+    return At(type->value, "this build knows no source types");
+  }
+  if (!type->value.node.IsScalar()) return TypeError(type->value, "one of " + JoinOr(types));
+  out.type = type->value.node.Scalar();
+  const SourceType* spec = source_types_->Find(out.type);
+  if (spec == nullptr) {
+    return At(type->value, "unknown value " + Quote(out.type) + " for " + type->value.path +
+                               ": use " + JoinOr(types));
+  }
+  const Words keys = KeysOf(*spec);
   for (const Field& f : s.fields) {
-    if (!AppliesTo(out.type, f.name)) {
-      return AtKey(f, "key '" + f.name + "' does not apply to a source of type " +
-                          std::string(TypeName(out.type)));
+    if (!Contains(keys, f.name)) {
+      return AtKey(f, "key '" + f.name + "' does not apply to a source of type " + out.type);
     }
   }
 
-  if (out.type == SourceType::kScim) {
+  out.pushed = spec->pushed;
+  if (spec->pushed) {
     const Field* tokens = s.Get("tokens");
     if (tokens == nullptr) return Missing(s, "tokens");
     ASSIGN_OR_RETURN(std::vector<Value> items, List(tokens->value, false));
@@ -812,81 +852,13 @@ Result<SourceConfig> Loader::Source(const Value& v) {
       ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
       out.token_hashes.push_back(std::move(hash));
     }
-    if (const Field* f = s.Get("strict_patch")) {
-      ASSIGN_OR_RETURN(out.strict_patch, Bool(f->value));
-    }
-    return out;
-  }
-
-  const bool in_memory = out.type == SourceType::kLdif;
-  if (in_memory) {
-    const Field* path = s.Get("path");
-    if (path == nullptr) return Missing(s, "path");
-    ASSIGN_OR_RETURN(out.path, Path(path->value));
   } else {
-    const Field* url = s.Get("url");
-    if (url == nullptr) return Missing(s, "url");
-    ASSIGN_OR_RETURN(std::vector<Value> items, List(url->value, true));
-    for (const Value& item : items) {
-      ASSIGN_OR_RETURN(std::string text, Str(item));
-      // One string may hold several URLs separated by spaces.
-      std::size_t pos = 0;
-      while (pos < text.size()) {
-        std::size_t start = text.find_first_not_of(" \t", pos);
-        if (start == std::string::npos) break;
-        std::size_t end = text.find_first_of(" \t", start);
-        if (end == std::string::npos) end = text.size();
-        std::string one = text.substr(start, end - start);
-        std::string lower = base::AsciiLower(one);
-        bool ldapi = StartsWith(lower, "ldapi://");
-        std::size_t scheme = StartsWith(lower, "ldap://")    ? 7
-                             : StartsWith(lower, "ldaps://") ? 8
-                                                             : 0;
-        if (!ldapi && (scheme == 0 || one.size() == scheme || one[scheme] == '/')) {
-          return At(item, "bad LDAP URL in " + item.path + ": " + Quote(one) +
-                              " (use ldap://HOST, ldaps://HOST or ldapi://)");
-        }
-        out.urls.push_back(one);
-        pos = end;
-      }
+    if (const Field* f = s.Get("interval")) {
+      ASSIGN_OR_RETURN(out.interval, Dur(f->value, false));
     }
-    if (out.urls.empty()) return At(url->value, "url must give at least one LDAP URL");
-  }
-
-  const Field* users = s.Get("users");
-  if (users == nullptr) return Missing(s, "users");
-  RETURN_IF_ERROR(Users(users->value, in_memory, &out.users));
-  if (const Field* f = s.Get("groups")) RETURN_IF_ERROR(Groups(f->value, in_memory, &out.groups));
-  if (const Field* f = s.Get("interval")) {
-    ASSIGN_OR_RETURN(out.interval, Dur(f->value, false));
-  }
-  if (const Field* f = s.Get("jitter")) {
-    ASSIGN_OR_RETURN(out.jitter, Dur(f->value, true));
-  }
-  if (in_memory) return out;
-
-  if (const Field* f = s.Get("tls")) RETURN_IF_ERROR(Tls(f->value, &out.tls));
-  if (const Field* f = s.Get("allow_insecure")) {
-    ASSIGN_OR_RETURN(out.allow_insecure, Bool(f->value));
-  }
-  if (const Field* f = s.Get("bind")) RETURN_IF_ERROR(Bind(f->value, &out.bind));
-  if (const Field* f = s.Get("flavor")) {
-    ASSIGN_OR_RETURN(out.flavor,
-                     Choice<Flavor>(f->value, {{"openldap", Flavor::kOpenLdap},
-                                               {"active_directory", Flavor::kActiveDirectory}}));
-  }
-  if (const Field* f = s.Get("page_size")) {
-    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1'000'000));
-    out.page_size = static_cast<int>(n);
-  }
-  if (const Field* f = s.Get("connect_timeout")) {
-    ASSIGN_OR_RETURN(out.connect_timeout, Dur(f->value, false));
-  }
-  if (const Field* f = s.Get("timeout")) {
-    ASSIGN_OR_RETURN(out.timeout, Dur(f->value, false));
-  }
-  if (const Field* f = s.Get("idle_timeout")) {
-    ASSIGN_OR_RETURN(out.idle_timeout, Dur(f->value, false));
+    if (const Field* f = s.Get("jitter")) {
+      ASSIGN_OR_RETURN(out.jitter, Dur(f->value, true));
+    }
   }
   if (const Field* f = s.Get("watch")) {
     ASSIGN_OR_RETURN(out.watch, Bool(f->value));
@@ -895,35 +867,18 @@ Result<SourceConfig> Loader::Source(const Value& v) {
     ASSIGN_OR_RETURN(out.watch_interval, Dur(f->value, false));
   }
 
-  // Cross-key checks, reported where the fix belongs.
-  if (out.groups.in_chain && out.flavor != Flavor::kActiveDirectory) {
-    const Field* groups = s.Get("groups");
-    const YAML::Node in_chain = Lookup(groups->value.node, "in_chain");
-    return ErrorAt(in_chain.Mark(), "groups.in_chain needs flavor: active_directory");
+  auto impl = std::make_shared<SourceSection::Impl>(SourceSection::Impl{this, s, out.name});
+  Result<std::shared_ptr<const SourceOptions>> options = spec->parse(SourceSection(impl));
+  if (!options.ok()) return options.status();
+  if (*options == nullptr) {
+    return InternalError("source '" + out.name + "': the " + out.type +
+                         " connector gave no options");
   }
-  if (out.bind.kind == BindConfig::Kind::kSimple && !out.tls.start_tls && !out.allow_insecure) {
-    for (const std::string& u : out.urls) {
-      if (StartsWith(base::AsciiLower(u), "ldap://")) {
-        return At(s.Get("url")->value,
-                  "a password bind over " + Quote(u) +
-                      " would send the password in clear: use ldaps://, set tls.start_tls: "
-                      "true, or set allow_insecure: true");
-      }
-    }
-  }
-  if (out.bind.kind == BindConfig::Kind::kSaslExternal && out.tls.cert.empty()) {
-    for (const std::string& u : out.urls) {
-      if (!StartsWith(base::AsciiLower(u), "ldapi://")) {
-        return At(s.Get("bind")->value,
-                  "bind.sasl: external needs ldapi:// URLs or a client certificate "
-                  "(tls.cert and tls.key)");
-      }
-    }
-  }
+  out.options = std::move(*options);
   return out;
 }
 
-Status Loader::Users(const Value& v, bool in_memory, UserQuery* out) {
+Status Loader::Users(const Value& v, bool in_memory, UserQuery* out) const {
   ASSIGN_OR_RETURN(Section s,
                    Open(v, {"base", "filter", "email", "name", "disabled_filter", "id"}));
   const Field* base = s.Get("base");
@@ -947,7 +902,7 @@ Status Loader::Users(const Value& v, bool in_memory, UserQuery* out) {
   return Status::Ok();
 }
 
-Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) {
+Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) const {
   ASSIGN_OR_RETURN(
       Section s, Open(v, {"base", "filter", "name", "member", "nested", "max_depth", "in_chain"}));
   // Without a base the search would cover the whole directory and, with the
@@ -975,52 +930,6 @@ Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) {
     if (in_memory) return AtKey(*f, "in_chain does not apply to a source of type ldif");
     ASSIGN_OR_RETURN(out->in_chain, Bool(f->value));
   }
-  return Status::Ok();
-}
-
-Status Loader::Tls(const Value& v, TlsConfig* out) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"ca_file", "start_tls", "verify", "cert", "key"}));
-  if (const Field* f = s.Get("ca_file")) {
-    ASSIGN_OR_RETURN(out->ca_file, Path(f->value));
-  }
-  if (const Field* f = s.Get("start_tls")) {
-    ASSIGN_OR_RETURN(out->start_tls, Bool(f->value));
-  }
-  if (const Field* f = s.Get("verify")) {
-    ASSIGN_OR_RETURN(out->verify, Bool(f->value));
-  }
-  if (const Field* f = s.Get("cert")) {
-    ASSIGN_OR_RETURN(out->cert, Path(f->value));
-  }
-  if (const Field* f = s.Get("key")) {
-    ASSIGN_OR_RETURN(out->key, Path(f->value));
-  }
-  if (out->cert.empty() != out->key.empty()) {
-    return Missing(s, out->cert.empty() ? "cert" : "key");
-  }
-  return Status::Ok();
-}
-
-Status Loader::Bind(const Value& v, BindConfig* out) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"dn", "password", "sasl"}));
-  if (const Field* sasl = s.Get("sasl")) {
-    if (s.Get("dn") != nullptr || s.Get("password") != nullptr) {
-      return AtKey(*sasl, "bind.sasl cannot be combined with bind.dn or bind.password");
-    }
-    ASSIGN_OR_RETURN(out->kind, Choice<BindConfig::Kind>(
-                                    sasl->value, {{"external", BindConfig::Kind::kSaslExternal}}));
-    return Status::Ok();
-  }
-  const Field* dn = s.Get("dn");
-  const Field* password = s.Get("password");
-  if (dn == nullptr && password == nullptr) return Status::Ok();
-  // A DN without a password is an "unauthenticated bind" that many servers
-  // accept as anonymous: never what is meant.
-  if (dn == nullptr) return Missing(s, "dn");
-  if (password == nullptr) return Missing(s, "password");
-  ASSIGN_OR_RETURN(out->dn, Dn(dn->value));
-  ASSIGN_OR_RETURN(out->password, Secret(password->value, secret_use_ != SecretUse::kNone));
-  out->kind = BindConfig::Kind::kSimple;
   return Status::Ok();
 }
 
@@ -1342,6 +1251,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   ASSIGN_OR_RETURN(Section s,
                    Open(top, {"account", "store", "sources", "server", "permissions", "rules",
                               "deprovision", "adopt_existing", "protect", "safety", "logging"}));
+  FindSecretPaths(root);
   RETURN_IF_ERROR(CheckSecrets(root, ""));
   Config config;
   config.path = file_;
@@ -1383,11 +1293,12 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   // A SCIM source only ever receives data through the SCIM listener.
   if (config.server.listen.empty()) {
     for (std::size_t i = 0; i < config.sources.size(); ++i) {
-      if (config.sources[i].type != SourceType::kScim) continue;
+      if (!config.sources[i].pushed) continue;
       const YAML::Node& list = sources->value.node;
       YAML::Node item = list[i];
-      return ErrorAt(item.Mark(), "source '" + config.sources[i].name +
-                                      "' is of type scim but server.listen is not set: the "
+      return ErrorAt(item.Mark(), "source '" + config.sources[i].name + "' is of type " +
+                                      config.sources[i].type +
+                                      " but server.listen is not set: the "
                                       "identity provider has nowhere to push");
     }
   }
@@ -1423,6 +1334,164 @@ Result<Config> Parse(const std::string& text, const std::string& file_name,
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// A source's section, for its connector
+
+const std::string& SourceSection::source_name() const { return impl_->source_name; }
+
+bool SourceSection::Has(std::string_view key) const { return impl_->section.Get(key) != nullptr; }
+
+Result<std::string> SourceSection::Str(std::string_view key, std::string fallback) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return fallback;
+  return impl_->loader->Str(f->value);
+}
+
+Result<std::string> SourceSection::Path(std::string_view key) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return Missing(key);
+  return impl_->loader->Path(f->value);
+}
+
+Result<std::string> SourceSection::Dn(std::string_view key) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return Missing(key);
+  return impl_->loader->Dn(f->value);
+}
+
+Result<bool> SourceSection::Flag(std::string_view key, bool fallback) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return fallback;
+  return impl_->loader->Bool(f->value);
+}
+
+Result<std::int64_t> SourceSection::Int(std::string_view key, std::int64_t min, std::int64_t max,
+                                        std::int64_t fallback) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return fallback;
+  return impl_->loader->Int(f->value, min, max);
+}
+
+Result<Duration> SourceSection::Dur(std::string_view key, Duration fallback,
+                                    bool allow_zero) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return fallback;
+  return impl_->loader->Dur(f->value, allow_zero);
+}
+
+Result<std::vector<SourceSection::Text>> SourceSection::Strings(std::string_view key) const {
+  std::vector<Text> out;
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return out;
+  ASSIGN_OR_RETURN(std::vector<Value> items, impl_->loader->List(f->value, true));
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(std::string text, impl_->loader->Str(item));
+    out.push_back(Text{std::move(text), item.path, item.mark.line + 1, item.mark.column + 1});
+  }
+  return out;
+}
+
+Status SourceSection::ErrorAt(const Text& text, const std::string& message) const {
+  YAML::Mark mark;
+  mark.line = text.line - 1;
+  mark.column = text.column - 1;
+  return impl_->loader->ErrorAt(mark, message);
+}
+
+Result<std::string> SourceSection::Secret(std::string_view key) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return Missing(key);
+  return impl_->loader->Secret(f->value, impl_->loader->secret_use_ != SecretUse::kNone);
+}
+
+Result<std::size_t> SourceSection::OneOf(std::string_view key,
+                                         const std::vector<std::string>& names,
+                                         std::size_t fallback) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return fallback;
+  std::vector<std::pair<std::string, std::size_t>> choices;
+  for (std::size_t i = 0; i < names.size(); ++i) choices.emplace_back(names[i], i);
+  return impl_->loader->Choice<std::size_t>(f->value, choices);
+}
+
+Result<SourceSection> SourceSection::Open(std::string_view key,
+                                          const std::vector<std::string>& allowed) const {
+  const Field* f = impl_->section.Get(key);
+  Value value;
+  if (f != nullptr) {
+    value = f->value;
+  } else {
+    // An absent map reads as an empty one, placed at the parent.
+    value = Value{YAML::Node(), impl_->section.self.mark, std::nullopt,
+                  Child(impl_->section.self.path, key)};
+  }
+  ASSIGN_OR_RETURN(Section nested, impl_->loader->Open(value, allowed));
+  return SourceSection(
+      std::make_shared<Impl>(Impl{impl_->loader, std::move(nested), impl_->source_name}));
+}
+
+Result<UserQuery> SourceSection::Users(std::string_view key, bool in_memory) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return Missing(key);
+  UserQuery out;
+  RETURN_IF_ERROR(impl_->loader->Users(f->value, in_memory, &out));
+  return out;
+}
+
+Result<GroupQuery> SourceSection::Groups(std::string_view key, bool in_memory) const {
+  GroupQuery out;
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return out;
+  RETURN_IF_ERROR(impl_->loader->Groups(f->value, in_memory, &out));
+  return out;
+}
+
+Status SourceSection::ErrorAt(std::string_view key, const std::string& message) const {
+  // A dotted key ("groups.in_chain") points below the section.
+  const Section& s = impl_->section;
+  std::string_view first = key.substr(0, key.find('.'));
+  const Field* f = s.Get(first);
+  if (f == nullptr) return impl_->loader->At(s.self, message);
+  YAML::Node node = f->value.node;
+  YAML::Mark mark = f->value.mark;
+  std::string_view rest = first.size() < key.size() ? key.substr(first.size() + 1) : "";
+  while (!rest.empty() && node.IsMap()) {
+    std::string_view part = rest.substr(0, rest.find('.'));
+    YAML::Node child = Lookup(node, std::string(part));
+    if (!child.IsDefined()) break;
+    node = child;
+    if (!child.Mark().is_null()) mark = child.Mark();
+    rest = part.size() < rest.size() ? rest.substr(part.size() + 1) : "";
+  }
+  return impl_->loader->ErrorAt(mark, message);
+}
+
+Status SourceSection::ErrorAtKey(std::string_view key, const std::string& message) const {
+  const Field* f = impl_->section.Get(key);
+  if (f == nullptr) return impl_->loader->At(impl_->section.self, message);
+  return impl_->loader->AtKey(*f, message);
+}
+
+Status SourceSection::Missing(std::string_view key) const {
+  return impl_->loader->Missing(impl_->section, key);
+}
+
+void SourceTypes::Add(SourceType type) {
+  std::string name = type.name;
+  types_[std::move(name)] = std::move(type);
+}
+
+const SourceType* SourceTypes::Find(std::string_view name) const {
+  auto it = types_.find(name);
+  return it == types_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> SourceTypes::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, type] : types_) names.push_back(name);
+  return names;
+}
 
 Result<Config> ParseConfig(const std::string& text, const std::string& file_name,
                            const LoadOptions& options) {

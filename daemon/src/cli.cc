@@ -25,7 +25,7 @@ namespace cli {
 std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalog& catalog,
                                          config::SecretUse secrets, std::ostream& err) {
   const std::string& path = args.config;
-  config::LoadOptions options;
+  config::LoadOptions options = BuiltinLoadOptions();
   options.catalog = &catalog;
   options.secrets = secrets;
   if (!args.credentials_dir.empty()) options.credentials_directory = args.credentials_dir;

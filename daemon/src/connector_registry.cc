@@ -3,6 +3,7 @@
 #include "idsync/ldap/ldap_source.h"
 #include "idsync/ldif/ldif_source.h"
 #include "idsync/scim/endpoint.h"
+#include "idsync/scim/scim_config.h"
 #include "idsync/scim/service.h"
 
 namespace idsync::daemon {
@@ -31,57 +32,74 @@ class StoredScimSource : public mapping::IdentitySource {
 
 }  // namespace
 
-void ConnectorRegistry::Register(std::string type, Factory factory) {
-  factories_[std::move(type)] = std::move(factory);
+void ConnectorRegistry::Register(config::SourceType type, Factory factory) {
+  factories_[type.name] = std::move(factory);
+  types_.Add(std::move(type));
 }
 
 Result<std::unique_ptr<mapping::IdentitySource>> ConnectorRegistry::Create(
     const config::SourceConfig& source, const ConnectorContext& context) const {
-  std::string type = SourceTypeName(source.type);
-  auto it = factories_.find(type);
+  auto it = factories_.find(source.type);
   if (it == factories_.end()) {
     return NotFoundError("source " + source.name + ": this build cannot read sources of type " +
-                         type + " yet");
+                         source.type + " yet");
   }
   return it->second(source, context);
 }
 
-std::string SourceTypeName(config::SourceType type) {
-  switch (type) {
-    case config::SourceType::kLdap:
-      return "ldap";
-    case config::SourceType::kLdif:
-      return "ldif";
-    case config::SourceType::kScim:
-      return "scim";
+namespace {
+
+using Made = Result<std::unique_ptr<mapping::IdentitySource>>;
+
+// The connector's options, which the loader made with its parser.
+template <typename T>
+Result<const T*> OptionsOf(const config::SourceConfig& source) {
+  const T* options = source.OptionsAs<T>();
+  if (options == nullptr) {
+    return InternalError("source " + source.name + ": its options are not those of type " +
+                         source.type);
   }
-  return "unknown";
+  return options;
 }
 
+Made MakeLdap(const config::SourceConfig& source, const ConnectorContext&) {
+  ASSIGN_OR_RETURN(const ldap::LdapConfig* options, OptionsOf<ldap::LdapConfig>(source));
+  ASSIGN_OR_RETURN(std::unique_ptr<ldap::LdapSource> created, ldap::LdapSource::Create(*options));
+  return std::unique_ptr<mapping::IdentitySource>(std::move(created));
+}
+
+Made MakeLdif(const config::SourceConfig& source, const ConnectorContext&) {
+  ASSIGN_OR_RETURN(const ldif::LdifConfig* options, OptionsOf<ldif::LdifConfig>(source));
+  return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(*options));
+}
+
+Made MakeScim(const config::SourceConfig& source, const ConnectorContext& context) {
+  if (context.store == nullptr) {
+    return FailedPreconditionError("source " + source.name +
+                                   ": SCIM resources live in the store, which this command "
+                                   "could not open");
+  }
+  return std::unique_ptr<mapping::IdentitySource>(
+      new StoredScimSource(source.name, *context.store));
+}
+
+}  // namespace
+
 ConnectorRegistry& BuiltinConnectors() {
-  using Made = Result<std::unique_ptr<mapping::IdentitySource>>;
   static ConnectorRegistry* registry = [] {
     auto* r = new ConnectorRegistry();
-    r->Register("ldif", [](const config::SourceConfig& source, const ConnectorContext&) -> Made {
-      return std::unique_ptr<mapping::IdentitySource>(new ldif::LdifSource(source));
-    });
-    r->Register("ldap", [](const config::SourceConfig& source, const ConnectorContext&) -> Made {
-      ASSIGN_OR_RETURN(std::unique_ptr<ldap::LdapSource> created, ldap::LdapSource::Create(source));
-      return std::unique_ptr<mapping::IdentitySource>(std::move(created));
-    });
-    r->Register("scim",
-                [](const config::SourceConfig& source, const ConnectorContext& context) -> Made {
-                  if (context.store == nullptr) {
-                    return FailedPreconditionError("source " + source.name +
-                                                   ": SCIM resources live in the store, which "
-                                                   "this command could not open");
-                  }
-                  return std::unique_ptr<mapping::IdentitySource>(
-                      new StoredScimSource(source.name, *context.store));
-                });
+    r->Register(ldap::LdapSourceType(), MakeLdap);
+    r->Register(ldif::LdifSourceType(), MakeLdif);
+    r->Register(scim::ScimSourceType(), MakeScim);
     return r;
   }();
   return *registry;
+}
+
+config::LoadOptions BuiltinLoadOptions() {
+  config::LoadOptions options;
+  options.source_types = &BuiltinConnectors().types();
+  return options;
 }
 
 }  // namespace idsync::daemon

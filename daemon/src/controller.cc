@@ -10,6 +10,7 @@
 
 #include "idsync/config/config.h"
 #include "idsync/daemon/cli.h"
+#include "idsync/daemon/connector_registry.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/log.h"
 #include "idsync/daemon/metrics.h"
@@ -96,7 +97,7 @@ LogLevel LevelOf(const config::LoggingConfig& logging) {
 Result<config::Config> LoadChecked(const std::string& path,
                                    config::SecretUse secrets = config::SecretUse::kAll) {
   mapping::Catalog catalog = OfflineCatalog(path);
-  config::LoadOptions options;
+  config::LoadOptions options = BuiltinLoadOptions();
   options.catalog = &catalog;
   options.secrets = secrets;
   ASSIGN_OR_RETURN(config::Config loaded, config::LoadConfig(path, options));

@@ -63,7 +63,7 @@ double FeedSupervisor::UnixNow() const { return static_cast<double>(now_()) / 10
 
 void FeedSupervisor::Start(const config::Config& config) {
   for (const auto& source : config.sources) {
-    if (!source.watch || source.type == config::SourceType::kScim) continue;
+    if (!source.watch || source.pushed) continue;
     auto feed = std::make_unique<Feed>();
     feed->source = source.name;
     Feed* raw = feed.get();

@@ -26,7 +26,7 @@ SourceStatus LoadStatus(store::Store& store, const config::SourceConfig& source)
     status.never_read = true;
   }
   status.name = source.name;
-  status.type = SourceTypeName(source.type);
+  status.type = source.type;
   return status;
 }
 
@@ -74,7 +74,7 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
     SourceStatus status;
     if (context.store != nullptr) status = LoadStatus(*context.store, source);
     status.name = source.name;
-    status.type = SourceTypeName(source.type);
+    status.type = source.type;
     const std::int64_t at = now();
 
     if (snapshot.ok()) {
@@ -85,7 +85,7 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       status.users = static_cast<std::int64_t>(snapshot->users.size());
       status.groups = static_cast<std::int64_t>(snapshot->groups.size());
       // SCIM sources are their own durable copy (the store's SCIM resources).
-      if (context.store != nullptr && context.record && source.type != config::SourceType::kScim) {
+      if (context.store != nullptr && context.record && !source.pushed) {
         // Lent to the store and taken back: a 100,000-user snapshot is not
         // copied to be encoded.
         store::SourceRead good;
@@ -107,8 +107,10 @@ SourceReads ReadAllSources(const config::Config& config, const ReadContext& cont
       if (last.has_value()) {
         stand_in = std::move(last->snapshot);
       } else {
-        stand_in.nested = source.groups.nested;
-        stand_in.max_depth = source.groups.max_depth;
+        if (const auto* directory = source.OptionsAs<config::DirectoryOptions>()) {
+          stand_in.nested = directory->groups.nested;
+          stand_in.max_depth = directory->groups.max_depth;
+        }
         stand_in.never_read = true;
         reads.hold_all = true;
       }
@@ -150,7 +152,7 @@ void NoteFeedFailed(store::Store& store, const config::SourceConfig& source,
     status.name = source.name;
     status.never_read = true;
   }
-  status.type = SourceTypeName(source.type);
+  status.type = source.type;
   status.failing = true;
   status.last_error = "change feed: " + error;
   status.last_error_ms = now_ms;

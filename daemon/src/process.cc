@@ -35,7 +35,7 @@ std::string Join(const std::vector<std::string>& v) {
 void DeclareSources(Metrics& metrics, const config::Config& config) {
   for (const config::SourceConfig& source : config.sources) {
     metrics.DeclareSource(source.name);
-    if (source.type == config::SourceType::kScim) metrics.ScimSource(source.name);
+    if (source.pushed) metrics.ScimSource(source.name);
   }
 }
 

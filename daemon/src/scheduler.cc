@@ -160,7 +160,7 @@ Scheduler::Clock::duration Scheduler::FullInterval(const config::Config& config)
   bool first = true;
   for (const auto& s : config.sources) {
     // SCIM sources are pushed to, never read on a schedule.
-    if (s.type == config::SourceType::kScim) continue;
+    if (s.pushed) continue;
     if (first || s.interval < interval) {
       interval = s.interval;
       jitter = s.jitter;
@@ -234,7 +234,7 @@ void Scheduler::PartialRun(std::vector<std::string> emails) {
   for (std::size_t i = 0; i < gen->config.sources.size(); ++i) {
     const auto& source = gen->config.sources[i];
     const mapping::SourceSnapshot& snap = *(*snapshots)[i];
-    if (source.type != config::SourceType::kScim && snap.failed) {
+    if (!source.pushed && snap.failed) {
       request.failed_sources.push_back(source.name);
       if (snap.never_read) request.hold_all = true;
     }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "idsync/scim/endpoint.h"
+#include "idsync/scim/scim_config.h"
 #include "idsync/scim/service.h"
 
 namespace idsync::daemon {
@@ -13,7 +14,8 @@ namespace {
 std::vector<std::string> ScimSourceNames(const config::Config& config, bool strict_only = false) {
   std::vector<std::string> names;
   for (const auto& s : config.sources) {
-    if (s.type == config::SourceType::kScim && (!strict_only || s.strict_patch)) {
+    const auto* options = s.OptionsAs<scim::ScimConfig>();
+    if (s.pushed && (!strict_only || (options != nullptr && options->strict_patch))) {
       names.push_back(s.name);
     }
   }
@@ -23,7 +25,7 @@ std::vector<std::string> ScimSourceNames(const config::Config& config, bool stri
 std::vector<scim::SourceTokens> ScimTokens(const config::Config& config) {
   std::vector<scim::SourceTokens> tokens;
   for (const auto& s : config.sources) {
-    if (s.type == config::SourceType::kScim) tokens.push_back({s.name, s.token_hashes});
+    if (s.pushed) tokens.push_back({s.name, s.token_hashes});
   }
   return tokens;
 }

@@ -11,7 +11,7 @@ void SnapshotCache::PutReads(const config::Config& config,
   std::lock_guard<std::mutex> l(mu_);
   for (std::size_t i = 0; i < config.sources.size() && i < snapshots.size(); ++i) {
     const auto& source = config.sources[i];
-    if (source.type == config::SourceType::kScim) continue;
+    if (source.pushed) continue;
     directory_[source.name] =
         std::make_shared<const mapping::SourceSnapshot>(std::move(snapshots[i]));
   }
@@ -46,7 +46,7 @@ std::pair<std::int64_t, std::int64_t> SnapshotCache::Counts(const std::string& s
 bool SnapshotCache::Missing(const config::Config& config) const {
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& s : config.sources) {
-    if (s.type != config::SourceType::kScim && directory_.count(s.name) == 0) return true;
+    if (!s.pushed && directory_.count(s.name) == 0) return true;
   }
   return false;
 }
@@ -57,7 +57,7 @@ std::optional<std::vector<SnapshotCache::Snapshot>> SnapshotCache::ForRun(
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& source : config.sources) {
-      if (source.type == config::SourceType::kScim) {
+      if (source.pushed) {
         snapshots.emplace_back();
         continue;
       }
@@ -68,7 +68,7 @@ std::optional<std::vector<SnapshotCache::Snapshot>> SnapshotCache::ForRun(
   }
   for (std::size_t i = 0; i < config.sources.size(); ++i) {
     const auto& source = config.sources[i];
-    if (source.type == config::SourceType::kScim) {
+    if (source.pushed) {
       snapshots[i] = std::make_shared<const mapping::SourceSnapshot>(scim_.Snapshot(source.name));
     }
   }
@@ -79,7 +79,7 @@ std::vector<SnapshotCache::Snapshot> SnapshotCache::Latest(const config::Config&
   std::vector<Snapshot> snapshots;
   for (const auto& source : config.sources) {
     Snapshot snapshot;
-    if (source.type == config::SourceType::kScim) {
+    if (source.pushed) {
       snapshot = std::make_shared<const mapping::SourceSnapshot>(scim_.Snapshot(source.name));
     } else {
       std::lock_guard<std::mutex> l(mu_);
@@ -114,7 +114,7 @@ ReadContext SnapshotCache::Reads(store::Store& store) const {
   context.store = &store;
   context.read =
       [this](const config::SourceConfig& source) -> std::optional<Result<mapping::SourceSnapshot>> {
-    if (source.type != config::SourceType::kScim) return std::nullopt;
+    if (!source.pushed) return std::nullopt;
     return Result<mapping::SourceSnapshot>(scim_.Snapshot(source.name));
   };
   return context;

@@ -31,7 +31,7 @@ SourceCheck CheckSource(const config::SourceConfig& source, const ConnectorConte
                         std::chrono::milliseconds feed_wait) {
   SourceCheck check;
   check.source = source.name;
-  check.type = SourceTypeName(source.type);
+  check.type = source.type;
   check.token_hashes = source.token_hashes.size();
   Result<std::unique_ptr<mapping::IdentitySource>> built =
       BuiltinConnectors().Create(source, context);
@@ -47,17 +47,18 @@ SourceCheck CheckSource(const config::SourceConfig& source, const ConnectorConte
   check.users = read->users.size();
   for (const mapping::DirectoryUser& u : read->users) check.disabled += u.disabled ? 1 : 0;
   check.groups = read->groups.size();
-  if (source.type != config::SourceType::kScim) {
+  if (const auto* directory = source.OptionsAs<config::DirectoryOptions>()) {
     if (check.users == 0) {
-      check.error = "users.filter finds no user under users.base '" + source.users.base + "'";
+      check.error = "users.filter finds no user under users.base '" + directory->users.base + "'";
       return check;
     }
-    if (!source.groups.base.empty() && check.groups == 0) {
-      check.error = "groups.filter finds no group under groups.base '" + source.groups.base + "'";
+    if (!directory->groups.base.empty() && check.groups == 0) {
+      check.error =
+          "groups.filter finds no group under groups.base '" + directory->groups.base + "'";
       return check;
     }
   }
-  if (source.type == config::SourceType::kLdap && source.watch) {
+  if (source.watch) {
     MemoryFeedState state;
     Result<std::unique_ptr<mapping::ChangeFeed>> feed = (*built)->Follow(state);
     if (!feed.ok()) {

@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include "idsync/ldap/ldap_config.h"
+#include "idsync/ldif/ldif_config.h"
+#include "idsync/scim/scim_config.h"
 #include "idsync/testing/status_matchers.h"
 
 namespace idsync::config {
@@ -18,6 +21,42 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 using Env = std::map<std::string, std::string>;
+
+// The source types of the build, registered as idsyncd does.
+const SourceTypes& Types() {
+  static const SourceTypes* const kTypes = [] {
+    auto* types = new SourceTypes();
+    types->Add(ldap::LdapSourceType());
+    types->Add(ldif::LdifSourceType());
+    types->Add(scim::ScimSourceType());
+    return types;
+  }();
+  return *kTypes;
+}
+
+Result<Config> Parse(const std::string& text, const std::string& file_name,
+                     LoadOptions options = {}) {
+  if (options.source_types == nullptr) options.source_types = &Types();
+  return ParseConfig(text, file_name, options);
+}
+
+Result<Config> Load(const std::string& path, LoadOptions options = {}) {
+  if (options.source_types == nullptr) options.source_types = &Types();
+  return LoadConfig(path, options);
+}
+
+// A source's connector options; a failed expectation (and empty options)
+// when they are of another type.
+template <typename T>
+const T& OptionsOf(const SourceConfig& source) {
+  static const T kNone;
+  const T* options = source.OptionsAs<T>();
+  EXPECT_NE(options, nullptr) << source.name;
+  return options != nullptr ? *options : kNone;
+}
+const ldap::LdapConfig& Ldap(const SourceConfig& s) { return OptionsOf<ldap::LdapConfig>(s); }
+const ldif::LdifConfig& Ldif(const SourceConfig& s) { return OptionsOf<ldif::LdifConfig>(s); }
+const scim::ScimConfig& Scim(const SourceConfig& s) { return OptionsOf<scim::ScimConfig>(s); }
 
 // Options whose ${env:NAME} lookups see only `env`.
 LoadOptions WithEnv(Env env) {
@@ -93,11 +132,11 @@ std::string WithRules(const std::string& rules) { return std::string(kSources) +
 std::string WithSources(const std::string& sources) { return sources + kRules; }
 
 TEST(ParseConfig, AcceptsMinimalConfig) {
-  Result<Config> config = ParseConfig(kBase, "/etc/idsync/t.yaml");
+  Result<Config> config = Parse(kBase, "/etc/idsync/t.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   ASSERT_EQ(config->sources.size(), 1u);
-  EXPECT_EQ(config->sources[0].type, SourceType::kLdif);
-  EXPECT_EQ(config->sources[0].path, "/etc/idsync/dir.ldif");
+  EXPECT_EQ(config->sources[0].type, "ldif");
+  EXPECT_EQ(Ldif(config->sources[0]).path, "/etc/idsync/dir.ldif");
   ASSERT_EQ(config->rules.size(), 1u);
   EXPECT_EQ(config->rules[0].presets, std::vector<std::string>{"qa-analyst"});
   EXPECT_TRUE(config->account.url.empty());  // account is optional (offline use)
@@ -119,7 +158,7 @@ class ConfigErrorTest : public testing::TestWithParam<ErrorCase> {};
 
 TEST_P(ConfigErrorTest, ReportsFileLineColumnAndMessage) {
   const ErrorCase& c = GetParam();
-  Result<Config> config = ParseConfig(c.yaml, "t.yaml");
+  Result<Config> config = Parse(c.yaml, "t.yaml");
   ASSERT_FALSE(config.ok()) << "accepted:\n" << c.yaml;
   EXPECT_THAT(config, StatusIs(StatusCode::kInvalidArgument));
   if (c.prefix_only) {
@@ -390,16 +429,16 @@ INSTANTIATE_TEST_SUITE_P(Config, ConfigErrorTest, testing::ValuesIn(kErrorCases)
 
 TEST(ConfigSecrets, MissingEnvironmentVariableIsNamed) {
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${env:ACCOUNT_TOKEN}\n"),
-                  "t.yaml", WithEnv({}));
+      Parse(Base("account:\n  url: https://a.example\n  token: ${env:ACCOUNT_TOKEN}\n"), "t.yaml",
+            WithEnv({}));
   EXPECT_EQ(config.status(),
             InvalidArgumentError("t.yaml:12:10: secret ${env:ACCOUNT_TOKEN} is not set"));
 }
 
 TEST(ConfigSecrets, FileWithoutCredentialsDirectoryIsRefused) {
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${file:account-token}\n"),
-                  "t.yaml", WithEnv({}));
+      Parse(Base("account:\n  url: https://a.example\n  token: ${file:account-token}\n"), "t.yaml",
+            WithEnv({}));
   EXPECT_EQ(config.status(),
             InvalidArgumentError("t.yaml:12:10: ${file:account-token}: "
                                  "$CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit's "
@@ -409,8 +448,8 @@ TEST(ConfigSecrets, FileWithoutCredentialsDirectoryIsRefused) {
 
 TEST(ConfigSecrets, ASecretWrittenInTheFileLoadsWithAWarning) {
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: plain-text-token\n"), "t.yaml",
-                  WithEnv({}));
+      Parse(Base("account:\n  url: https://a.example\n  token: plain-text-token\n"), "t.yaml",
+            WithEnv({}));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "plain-text-token");
   ASSERT_EQ(config->warnings.size(), 1u);
@@ -418,8 +457,8 @@ TEST(ConfigSecrets, ASecretWrittenInTheFileLoadsWithAWarning) {
             "t.yaml:12:10: account.token holds the secret itself: anyone who can read the file "
             "has it; use ${file:NAME} (a systemd credential) or ${env:NAME}");
   EXPECT_EQ(config->warnings[0].find("plain-text-token"), std::string::npos);
-  config = ParseConfig(Base("account:\n  url: https://a.example\n  token: ${env:T}\n"), "t.yaml",
-                       WithEnv({{"T", "x"}}));
+  config = Parse(Base("account:\n  url: https://a.example\n  token: ${env:T}\n"), "t.yaml",
+                 WithEnv({{"T", "x"}}));
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(config->warnings.empty());
 }
@@ -432,24 +471,24 @@ TEST(ConfigSecrets, SecretsNotNeededAreCheckedButNotRead) {
       "    users: {base: \"dc=y\"}\n");
   LoadOptions none = WithEnv({});
   none.secrets = SecretUse::kNone;
-  Result<Config> config = ParseConfig(yaml, "t.yaml", none);
+  Result<Config> config = Parse(yaml, "t.yaml", none);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "");
-  EXPECT_EQ(config->sources.back().bind.password, "");
+  EXPECT_EQ(Ldap(config->sources.back()).bind.password, "");
 
   LoadOptions sources = WithEnv({{"LDAP_PASSWORD", "s3cret"}});
   sources.secrets = SecretUse::kSources;
-  config = ParseConfig(yaml, "t.yaml", sources);
+  config = Parse(yaml, "t.yaml", sources);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "");
-  EXPECT_EQ(config->sources.back().bind.password, "s3cret");
+  EXPECT_EQ(Ldap(config->sources.back()).bind.password, "s3cret");
 
   sources.getenv = [](const std::string&) { return std::nullopt; };
-  EXPECT_FALSE(ParseConfig(yaml, "t.yaml", sources).ok()) << "a needed secret is still read";
+  EXPECT_FALSE(Parse(yaml, "t.yaml", sources).ok()) << "a needed secret is still read";
 
   // A malformed reference is an error whether or not it is read.
   none.getenv = [](const std::string&) { return std::nullopt; };
-  Result<Config> bad = ParseConfig(
+  Result<Config> bad = Parse(
       Base("account:\n  url: https://a.example\n  token: ${account-token}\n"), "t.yaml", none);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("malformed secret reference"), std::string::npos);
@@ -460,8 +499,8 @@ TEST(ConfigSecrets, MissingFileIsNamed) {
   LoadOptions options = WithEnv({});
   options.credentials_directory = dir.path();
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${file:account-token}\n"),
-                  "t.yaml", options);
+      Parse(Base("account:\n  url: https://a.example\n  token: ${file:account-token}\n"), "t.yaml",
+            options);
   EXPECT_EQ(config.status(),
             InvalidArgumentError("t.yaml:12:10: secret ${file:account-token} cannot be read (" +
                                  dir.path() + "/account-token): No such file or directory"));
@@ -469,8 +508,8 @@ TEST(ConfigSecrets, MissingFileIsNamed) {
 
 TEST(ConfigSecrets, EmptySecretIsRefused) {
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${env:ACCOUNT_TOKEN}\n"),
-                  "t.yaml", WithEnv({{"ACCOUNT_TOKEN", ""}}));
+      Parse(Base("account:\n  url: https://a.example\n  token: ${env:ACCOUNT_TOKEN}\n"), "t.yaml",
+            WithEnv({{"ACCOUNT_TOKEN", ""}}));
   EXPECT_EQ(config.status(),
             InvalidArgumentError("t.yaml:12:10: secret ${env:ACCOUNT_TOKEN} is empty"));
 }
@@ -484,7 +523,7 @@ TEST(ConfigSecrets, OtherFieldsAreNeverExpanded) {
     looked_up.push_back(name);
     return "hunter2";
   };
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       WithRules("rules:\n  - name: r\n    match: {group: \"${env:GROUP}\"}\n    role: admin\n"),
       "t.yaml", options);
   EXPECT_EQ(config.status(), InvalidArgumentError("t.yaml:8:20: " + std::string(kSecretsOnlyIn)));
@@ -494,7 +533,7 @@ TEST(ConfigSecrets, OtherFieldsAreNeverExpanded) {
 TEST(ConfigSecrets, OtherFieldsKeepDollarBracesLiterally) {
   // Without expansion there is nothing to escape: "${x}" and "$${x}" are
   // taken as written.
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       WithRules("rules:\n  - name: \"a${x}\"\n    match: {group: \"$${x}\"}\n    role: admin\n"),
       "t.yaml", WithEnv({}));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -507,7 +546,7 @@ TEST(ConfigSecrets, SecretFieldSubstitutesSeveralReferencesAndEscapes) {
   dir.Write("user", "svc\n");
   LoadOptions options = WithEnv({{"HOST", "studio.example.com"}});
   options.credentials_directory = dir.path();
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       Base("account:\n  url: https://a.example/api\n  token: ${file:user}:$${env:X}:${env:HOST}\n"),
       "t.yaml", options);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -516,14 +555,14 @@ TEST(ConfigSecrets, SecretFieldSubstitutesSeveralReferencesAndEscapes) {
 
 TEST(ConfigSecrets, BindPasswordOfAnySourceIsExpanded) {
   Result<Config> config =
-      ParseConfig(WithSources(std::string(kSources) +
-                              "  - name: ad\n    type: ldap\n    url: ldaps://dc1\n"
-                              "    users: {base: \"dc=x\"}\n"
-                              "    bind: {dn: \"cn=svc,dc=x\", password: \"${env:PW}\"}\n"),
-                  "t.yaml", WithEnv({{"PW", "ldap-secret"}}));
+      Parse(WithSources(std::string(kSources) +
+                        "  - name: ad\n    type: ldap\n    url: ldaps://dc1\n"
+                        "    users: {base: \"dc=x\"}\n"
+                        "    bind: {dn: \"cn=svc,dc=x\", password: \"${env:PW}\"}\n"),
+            "t.yaml", WithEnv({{"PW", "ldap-secret"}}));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(config->sources[1].bind.password, "ldap-secret");
-  EXPECT_EQ(config->sources[1].bind.kind, BindConfig::Kind::kSimple);
+  EXPECT_EQ(Ldap(config->sources[1]).bind.password, "ldap-secret");
+  EXPECT_EQ(Ldap(config->sources[1]).bind.kind, ldap::BindConfig::Kind::kSimple);
 }
 
 TEST(ConfigSecrets, FileSecretDropsTrailingNewlines) {
@@ -531,7 +570,7 @@ TEST(ConfigSecrets, FileSecretDropsTrailingNewlines) {
   dir.Write("token", "s3cret\r\n\n");
   LoadOptions options = WithEnv({});
   options.credentials_directory = dir.path();
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       Base("account:\n  url: https://a.example\n  token: ${file:token}\n"), "t.yaml", options);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "s3cret");
@@ -541,8 +580,8 @@ TEST(ConfigSecrets, AbsoluteFileIsReadDirectly) {
   TempDir dir;
   std::string path = dir.Write("token", "abs-secret\n");
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${file:" + path + "}\n"),
-                  "t.yaml", WithEnv({}));
+      Parse(Base("account:\n  url: https://a.example\n  token: ${file:" + path + "}\n"), "t.yaml",
+            WithEnv({}));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "abs-secret");
 }
@@ -551,8 +590,8 @@ TEST(ConfigSecrets, CredentialsDirectoryComesFromTheEnvironment) {
   TempDir dir;
   dir.Write("token", "from-systemd");
   Result<Config> config =
-      ParseConfig(Base("account:\n  url: https://a.example\n  token: ${file:token}\n"), "t.yaml",
-                  WithEnv({{"CREDENTIALS_DIRECTORY", dir.path()}}));
+      Parse(Base("account:\n  url: https://a.example\n  token: ${file:token}\n"), "t.yaml",
+            WithEnv({{"CREDENTIALS_DIRECTORY", dir.path()}}));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->account.token, "from-systemd");
 }
@@ -576,7 +615,7 @@ class FullConfig : public testing::Test {
 
 TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   const std::string path = IDSYNC_TESTDATA_DIR "/config/full.yaml";
-  Result<Config> loaded = LoadConfig(path, options_);
+  Result<Config> loaded = Load(path, options_);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Config& c = *loaded;
   EXPECT_EQ(c.path, path);
@@ -594,18 +633,21 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(c.SqlitePath(), "/var/lib/idsync/state.db");
 
   ASSERT_EQ(c.sources.size(), 3u);
-  const SourceConfig& ad = c.sources[0];
+  const SourceConfig& ad_source = c.sources[0];
+  const ldap::LdapConfig& ad = Ldap(ad_source);
+  EXPECT_EQ(ad_source.name, "corp-ad");
   EXPECT_EQ(ad.name, "corp-ad");
-  EXPECT_EQ(ad.type, SourceType::kLdap);
+  EXPECT_EQ(ad_source.type, "ldap");
+  EXPECT_FALSE(ad_source.pushed);
   EXPECT_EQ(ad.urls,
             (std::vector<std::string>{"ldaps://dc1.corp.example", "ldaps://dc2.corp.example"}));
   EXPECT_EQ(ad.tls.ca_file, "/etc/idsync/corp-ca.pem");
   EXPECT_FALSE(ad.tls.start_tls);
   EXPECT_FALSE(ad.allow_insecure);
-  EXPECT_EQ(ad.bind.kind, BindConfig::Kind::kSimple);
+  EXPECT_EQ(ad.bind.kind, ldap::BindConfig::Kind::kSimple);
   EXPECT_EQ(ad.bind.dn, "CN=svc-idsync,OU=Service,DC=corp,DC=example");
   EXPECT_EQ(ad.bind.password, "ldap-secret");
-  EXPECT_EQ(ad.flavor, Flavor::kActiveDirectory);
+  EXPECT_EQ(ad.flavor, ldap::Flavor::kActiveDirectory);
   EXPECT_EQ(ad.users.base, "OU=Staff,DC=corp,DC=example");
   EXPECT_EQ(ad.users.filter, "(&(objectClass=user)(mail=*))");
   EXPECT_EQ(ad.users.email, "mail");
@@ -621,25 +663,29 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(ad.connect_timeout, 5s);
   EXPECT_EQ(ad.timeout, 30s);
   EXPECT_EQ(ad.idle_timeout, 5min);
-  EXPECT_EQ(ad.interval, 15min);
-  EXPECT_EQ(ad.jitter, 1min);
+  EXPECT_EQ(ad_source.interval, 15min);
+  EXPECT_EQ(ad_source.jitter, 1min);
+  EXPECT_TRUE(ad_source.watch);
   EXPECT_TRUE(ad.watch);
+  EXPECT_EQ(ad_source.watch_interval, 30s);
   EXPECT_EQ(ad.watch_interval, 30s);
 
-  const SourceConfig& hr = c.sources[1];
-  EXPECT_EQ(hr.type, SourceType::kLdif);
+  const SourceConfig& hr_source = c.sources[1];
+  const ldif::LdifConfig& hr = Ldif(hr_source);
+  EXPECT_EQ(hr_source.type, "ldif");
   EXPECT_EQ(hr.path, "/var/lib/idsync/export.ldif");
   EXPECT_EQ(hr.users.base, "ou=people,dc=corp,dc=example");
   EXPECT_EQ(hr.users.name, "cn");
   EXPECT_EQ(hr.groups.filter, "(objectClass=groupOfNames)");
 
   const SourceConfig& okta = c.sources[2];
-  EXPECT_EQ(okta.type, SourceType::kScim);
+  EXPECT_EQ(okta.type, "scim");
+  EXPECT_TRUE(okta.pushed);
   EXPECT_EQ(okta.token_hashes,
             std::vector<std::string>{
                 "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"});
-  EXPECT_TRUE(okta.strict_patch);
-  EXPECT_FALSE(ad.strict_patch);
+  EXPECT_TRUE(Scim(okta).strict_patch);
+  EXPECT_EQ(ad_source.OptionsAs<scim::ScimConfig>(), nullptr);
   EXPECT_EQ(c.FindSource("okta"), &okta);
   EXPECT_EQ(c.FindSource("nope"), nullptr);
 
@@ -696,14 +742,14 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
 }
 
 TEST(ParseConfig, RelativePathsResolveAgainstTheConfigDirectory) {
-  Result<Config> config = ParseConfig(
-      WithSources("sources:\n  - name: dir\n    type: ldif\n    path: ../data/export.ldif\n"
-                  "    users: {base: \"dc=x\"}\n"
-                  "store: sqlite://state.db\n"
-                  "account: {url: \"https://a.example/\", ca_file: certs/ca.pem}\n"),
-      "/etc/idsync/idsync.yaml");
+  Result<Config> config =
+      Parse(WithSources("sources:\n  - name: dir\n    type: ldif\n    path: ../data/export.ldif\n"
+                        "    users: {base: \"dc=x\"}\n"
+                        "store: sqlite://state.db\n"
+                        "account: {url: \"https://a.example/\", ca_file: certs/ca.pem}\n"),
+            "/etc/idsync/idsync.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(config->sources[0].path, "/etc/data/export.ldif");
+  EXPECT_EQ(Ldif(config->sources[0]).path, "/etc/data/export.ldif");
   EXPECT_EQ(config->store, "sqlite:///etc/idsync/state.db");
   EXPECT_EQ(config->SqlitePath(), "/etc/idsync/state.db");
   EXPECT_EQ(config->account.ca_file, "/etc/idsync/certs/ca.pem");
@@ -711,7 +757,7 @@ TEST(ParseConfig, RelativePathsResolveAgainstTheConfigDirectory) {
 }
 
 TEST(ParseConfig, PresetAndPresetsAreUnited) {
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       WithRules("rules:\n  - name: r\n    match: {group: [a, \"CN=B,DC=x\"], email: \"*@x\"}\n"
                 "    preset: qa-analyst\n    presets: [content-editor, qa-analyst]\n"),
       "t.yaml");
@@ -721,19 +767,19 @@ TEST(ParseConfig, PresetAndPresetsAreUnited) {
 }
 
 TEST(ParseConfig, UrlsMayBeAList) {
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       WithSources("sources:\n  - name: dir\n    type: ldap\n"
                   "    url: [ldaps://a, \"ldaps://b ldapi://\"]\n    users: {base: \"dc=x\"}\n"),
       "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(config->sources[0].urls,
+  EXPECT_EQ(Ldap(config->sources[0]).urls,
             (std::vector<std::string>{"ldaps://a", "ldaps://b", "ldapi://"}));
-  EXPECT_EQ(config->sources[0].bind.kind, BindConfig::Kind::kAnonymous);
+  EXPECT_EQ(Ldap(config->sources[0]).bind.kind, ldap::BindConfig::Kind::kAnonymous);
 }
 
 TEST(ParseConfig, PercentLimitsAndDefaults) {
   Result<Config> config =
-      ParseConfig(Base("safety: {max_removals: \"5%\"}\ndeprovision: revoke\n"), "t.yaml");
+      Parse(Base("safety: {max_removals: \"5%\"}\ndeprovision: revoke\n"), "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->safety.max_removals.kind, mapping::Limit::Kind::kPercent);
   EXPECT_EQ(config->safety.max_removals.value, 5);
@@ -746,7 +792,7 @@ TEST(ParseConfig, PercentLimitsAndDefaults) {
 }
 
 TEST(ParseConfig, SafetyDefaults) {
-  Result<Config> config = ParseConfig(kBase, "t.yaml");
+  Result<Config> config = Parse(kBase, "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->safety.max_removals.kind, mapping::Limit::Kind::kPercent);
   EXPECT_EQ(config->safety.max_removals.value, 10);
@@ -755,7 +801,7 @@ TEST(ParseConfig, SafetyDefaults) {
 
 TEST(ParseConfig, NoneTurnsALimitOff) {
   Result<Config> config =
-      ParseConfig(Base("safety: {max_removals: none, max_changes: none}\n"), "t.yaml");
+      Parse(Base("safety: {max_removals: none, max_changes: none}\n"), "t.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->safety.max_removals.kind, mapping::Limit::Kind::kUnlimited);
   EXPECT_EQ(config->safety.max_changes.kind, mapping::Limit::Kind::kUnlimited);
@@ -773,7 +819,7 @@ TEST(ParseConfig, RulesThatGrantSomethingAreAccepted) {
       "    presets: [content-editor]\n    permissions: {analytics: none, channels: none}\n",
   };
   for (const char* body : kRuleBodies) {
-    Result<Config> config = ParseConfig(
+    Result<Config> config = Parse(
         WithRules(std::string("rules:\n  - name: r\n    match: {group: qa}\n") + body), "t.yaml");
     EXPECT_TRUE(config.ok()) << body << config.status().ToString();
   }
@@ -785,7 +831,7 @@ TEST(ParseConfig, ChecksKeysAgainstTheGivenCatalog) {
   ASSERT_TRUE(catalog.ok());
   LoadOptions options;
   options.catalog = &*catalog;
-  Result<Config> config = ParseConfig(
+  Result<Config> config = Parse(
       WithRules(
           "rules:\n  - name: r\n    match: {group: a}\n    permissions: {build.tools: read}\n"),
       "t.yaml", options);
@@ -795,7 +841,7 @@ TEST(ParseConfig, ChecksKeysAgainstTheGivenCatalog) {
 }
 
 TEST(LoadConfig, MissingFileIsNotFound) {
-  Result<Config> config = LoadConfig("/nonexistent/idsync.yaml");
+  Result<Config> config = Load("/nonexistent/idsync.yaml");
   EXPECT_EQ(config.status(),
             NotFoundError("cannot read /nonexistent/idsync.yaml: No such file or directory"));
 }
@@ -803,7 +849,7 @@ TEST(LoadConfig, MissingFileIsNotFound) {
 TEST(LoadConfig, ReportsTheFileNameInErrors) {
   TempDir dir;
   std::string path = dir.Write("idsync.yaml", Base("deprovision: delete\n"));
-  Result<Config> config = LoadConfig(path);
+  Result<Config> config = Load(path);
   EXPECT_EQ(config.status(), InvalidArgumentError(path + ":10:14: unknown value 'delete' for "
                                                          "deprovision: use remove or revoke"));
 }

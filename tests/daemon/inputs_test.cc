@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "idsync/config/config.h"
+#include "idsync/daemon/connector_registry.h"
 #include "idsync/store/store.h"
 
 namespace idsync::daemon {
@@ -38,7 +39,7 @@ class InputsTest : public ::testing::Test {
            "\"(objectClass=groupOfNames)\", name: cn, member: member}\n"
         << "permissions: {catalog: builtin}\n"
         << "rules:\n  - {name: voice, match: {group: \"Voice Team\"}, preset: voice-specialist}\n";
-    auto loaded = config::LoadConfig((dir_ / "idsync.yaml").string());
+    auto loaded = config::LoadConfig((dir_ / "idsync.yaml").string(), daemon::BuiltinLoadOptions());
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     config_ = std::move(loaded).value();
     auto store = store::Store::Open(config_.store);

@@ -9,6 +9,7 @@
 
 #include "idsync/base/ascii.h"
 #include "idsync/config/config.h"
+#include "idsync/daemon/connector_registry.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/mapping/glob.h"
 #include "idsync/mapping/rules.h"
@@ -19,8 +20,8 @@ namespace {
 class PartialMapTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<config::Config> loaded =
-        config::LoadConfig(std::string(IDSYNC_SOURCE_DIR) + "/examples/idsync.yaml");
+    Result<config::Config> loaded = config::LoadConfig(
+        std::string(IDSYNC_SOURCE_DIR) + "/examples/idsync.yaml", daemon::BuiltinLoadOptions());
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     config_ = std::move(loaded).value();
     Result<std::unique_ptr<mapping::RuleSet>> rules =

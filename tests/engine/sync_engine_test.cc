@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "idsync/config/config.h"
+#include "idsync/daemon/connector_registry.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/fakes/fake_account.h"
 #include "idsync/fakes/memory_store.h"
@@ -76,6 +77,7 @@ class SyncEngineTest : public ::testing::Test {
  protected:
   void Configure(const std::string& extra = "deprovision: remove\n") {
     config::LoadOptions options;
+    options.source_types = &daemon::BuiltinConnectors().types();
     options.getenv = [](const std::string&) -> std::optional<std::string> { return "unused"; };
     Result<config::Config> loaded = config::ParseConfig(Yaml(extra), "/tmp/t.yaml", options);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

@@ -14,6 +14,7 @@
 #include "idsync/account/account_client.h"
 #include "idsync/base/ascii.h"
 #include "idsync/config/config.h"
+#include "idsync/daemon/connector_registry.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/emulator/emulator.h"
@@ -80,7 +81,8 @@ class PartialRunTest : public ::testing::Test {
             "\n  token: ${env:IDSYNC_PARTIAL_TEST_TOKEN}\n  retry_for: 30s\n";
     yaml += "store: sqlite://" + (dir_ / "state.db").string() + "\n";
     // Relative LDIF paths resolve against the file's directory.
-    Result<config::Config> loaded = config::ParseConfig(yaml, examples + "/idsync.yaml");
+    Result<config::Config> loaded =
+        config::ParseConfig(yaml, examples + "/idsync.yaml", daemon::BuiltinLoadOptions());
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     config_ = std::move(loaded).value();
     auto store = store::Store::Open(config_.store);

@@ -286,7 +286,7 @@ Status SetOptions(LDAP* ld, const ConnectPlan& plan) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Connection>> Open(const ConnectPlan& plan, const config::BindConfig& bind) {
+Result<std::unique_ptr<Connection>> Open(const ConnectPlan& plan, const BindConfig& bind) {
   auto connection = std::make_unique<Connection>();
   Connection& open = *connection;
   open.url = plan.url;
@@ -359,9 +359,9 @@ Result<std::unique_ptr<Connection>> Open(const ConnectPlan& plan, const config::
   }
 
   switch (plan.bind) {
-    case config::BindConfig::Kind::kAnonymous:
+    case BindConfig::Kind::kAnonymous:
       break;
-    case config::BindConfig::Kind::kSimple: {
+    case BindConfig::Kind::kSimple: {
       berval credentials{};
       credentials.bv_val = const_cast<char*>(bind.password.data());
       credentials.bv_len = bind.password.size();
@@ -373,7 +373,7 @@ Result<std::unique_ptr<Connection>> Open(const ConnectPlan& plan, const config::
       }
       break;
     }
-    case config::BindConfig::Kind::kSaslExternal:
+    case BindConfig::Kind::kSaslExternal:
       rc = ldap_sasl_interactive_bind_s(ld, nullptr, "EXTERNAL", nullptr, nullptr, LDAP_SASL_QUIET,
                                         SaslInteract, nullptr);
       if (rc != LDAP_SUCCESS) {
@@ -421,7 +421,7 @@ bool Connection::Supports(std::string_view oid) const {
          supported_controls.end();
 }
 
-Result<std::unique_ptr<Connection>> OpenConnection(const config::SourceConfig& source) {
+Result<std::unique_ptr<Connection>> OpenConnection(const LdapConfig& source) {
   std::vector<std::string> failures;
   Status last;
   for (const std::string& url : source.urls) {
@@ -442,7 +442,7 @@ Result<std::unique_ptr<Connection>> OpenConnection(const config::SourceConfig& s
   return Status(last.code(), message + Join(failures, "; "));
 }
 
-Result<std::unique_ptr<Connection>> OpenConnectionTo(const config::SourceConfig& source,
+Result<std::unique_ptr<Connection>> OpenConnectionTo(const LdapConfig& source,
                                                      const std::string& url) {
   ASSIGN_OR_RETURN(ConnectPlan plan, PlanConnection(source, url));
   Result<std::unique_ptr<Connection>> connection = Open(plan, source.bind);
@@ -459,7 +459,7 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-Session::Session(const config::SourceConfig& source, Connection& connection, std::size_t* pages)
+Session::Session(const LdapConfig& source, Connection& connection, std::size_t* pages)
     : source_(source),
       ld_(connection.ld.get()),
       watchdog_(*connection.watchdog),
@@ -693,7 +693,7 @@ Result<std::string> EntryId(const Session& session, const EntryReader& entry,
 }
 
 Result<std::string> UserId(const Session& session, const EntryReader& entry, std::string_view dn) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   std::string id;
   if (!source.users.id.empty()) {
     ASSIGN_OR_RETURN(id, EntryId(session, entry, source.users.id, dn));
@@ -766,7 +766,7 @@ Result<std::string> EntryId(const Session& session, LDAPMessage* entry,
 }
 
 Result<std::string> UserId(const Session& session, LDAPMessage* entry, const std::string& dn) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   std::string id;
   if (!source.users.id.empty()) {
     ASSIGN_OR_RETURN(id, EntryId(session, entry, source.users.id, dn));

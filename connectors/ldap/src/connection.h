@@ -30,7 +30,7 @@
 #include <sys/time.h>
 
 #include "idsync/base/status.h"
-#include "idsync/config/config.h"
+#include "idsync/ldap/ldap_config.h"
 
 #include "ldap_util.h"
 
@@ -171,11 +171,11 @@ struct Connection {
 // next; a refused bind fails at once. Errors name the source and URL(s),
 // never the password; codes as LdapSource::Read documents. Blocks, each
 // connect bounded by connect_timeout and the rest by timeout.
-Result<std::unique_ptr<Connection>> OpenConnection(const config::SourceConfig& source);
+Result<std::unique_ptr<Connection>> OpenConnection(const LdapConfig& source);
 
 // Opens a connection to `url` (one of source.urls) alone, as OpenConnection
 // does: a second connection to the server another one already uses.
-Result<std::unique_ptr<Connection>> OpenConnectionTo(const config::SourceConfig& source,
+Result<std::unique_ptr<Connection>> OpenConnectionTo(const LdapConfig& source,
                                                      const std::string& url);
 
 // One conversation with the server: searches with deadlines, entries handed
@@ -186,11 +186,11 @@ class Session {
   using EntryFn = std::function<Status(LDAPMessage* entry)>;
 
   // `pages`, when not null, counts the paged-results pages received.
-  Session(const config::SourceConfig& source, Connection& connection, std::size_t* pages);
+  Session(const LdapConfig& source, Connection& connection, std::size_t* pages);
 
   LDAP* ld() const { return ld_; }
   Watchdog& watchdog() const { return watchdog_; }
-  const config::SourceConfig& source() const { return source_; }
+  const LdapConfig& source() const { return source_; }
 
   // A status of `code` whose message is prefixed with the source and URL.
   Status Error(StatusCode code, const std::string& message) const;
@@ -221,7 +221,7 @@ class Session {
   static std::string ReferralText(char** referrals);
 
  private:
-  const config::SourceConfig& source_;
+  const LdapConfig& source_;
   LDAP* ld_;
   Watchdog& watchdog_;
   std::string prefix_;

@@ -272,8 +272,8 @@ Result<std::unique_ptr<mapping::ChangeFeed>> NewDirSyncFeed(FeedContext context)
   if (context.source == nullptr || context.state == nullptr) {
     return InternalError("change feed: no source or state store");
   }
-  const config::SourceConfig& source = *context.source;
-  if (source.flavor != config::Flavor::kActiveDirectory) {
+  const LdapConfig& source = *context.source;
+  if (source.flavor != Flavor::kActiveDirectory) {
     return FailedPreconditionError("source '" + source.name +
                                    "': DirSync needs flavor "
                                    "active_directory");

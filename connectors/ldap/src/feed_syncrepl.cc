@@ -597,7 +597,7 @@ class SyncReplFeed : public mapping::ChangeFeed {
   }
 
   FeedContext context_;
-  const config::SourceConfig& source_;
+  const LdapConfig& source_;
   EntryCache cache_;
   bool poll_;
   std::string state_key_;
@@ -624,7 +624,7 @@ class SyncReplFeed : public mapping::ChangeFeed {
 
 }  // namespace
 
-Result<bool> SyncReplUsable(Connection& connection, const config::SourceConfig& source) {
+Result<bool> SyncReplUsable(Connection& connection, const LdapConfig& source) {
   Session session(source, connection, nullptr);
   ASSIGN_OR_RETURN(auto control, SyncRequest(LDAP_SYNC_REFRESH_ONLY, ""));
   LDAPControl* controls[] = {control.get(), nullptr};

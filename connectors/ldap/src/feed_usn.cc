@@ -86,7 +86,7 @@ Status SearchWithControls(Session& session, const std::string& what, const std::
                           const std::vector<LDAPControl*>& controls, bool paged,
                           const Session::EntryFn& on_entry,
                           const std::function<Status(LDAPControl** response)>& on_result) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   std::vector<char*> attrs;
   for (const std::string& a : attributes) attrs.push_back(const_cast<char*>(a.c_str()));
   attrs.push_back(nullptr);
@@ -158,7 +158,7 @@ namespace {
 Status LoadKind(Session& session, EntryCache& cache, CachedEntry::Kind kind,
                 const std::string& extra, std::vector<std::string>* user_keys,
                 std::set<std::string>* seen) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   const bool user = kind == CachedEntry::Kind::kUser;
   const std::string& base = user ? source.users.base : source.groups.base;
   std::string filter = user ? source.users.filter : source.groups.filter;
@@ -219,7 +219,7 @@ void RemoveDeleted(EntryCache& cache, const std::string& key) {
 
 Status Reload(Session& session, EntryCache& cache, const std::string& key,
               std::vector<std::string>* changed_users) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   const std::string base = "<GUID=" + key + ">";
   for (CachedEntry::Kind kind : {CachedEntry::Kind::kUser, CachedEntry::Kind::kGroup}) {
     const bool user = kind == CachedEntry::Kind::kUser;
@@ -385,7 +385,7 @@ Result<std::unique_ptr<mapping::ChangeFeed>> NewUsnChangedFeed(FeedContext conte
   if (context.source == nullptr || context.state == nullptr) {
     return InternalError("change feed: no source or state store");
   }
-  if (context.source->flavor != config::Flavor::kActiveDirectory) {
+  if (context.source->flavor != Flavor::kActiveDirectory) {
     return FailedPreconditionError("source '" + context.source->name +
                                    "': uSNChanged polling needs flavor active_directory");
   }

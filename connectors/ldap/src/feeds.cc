@@ -67,7 +67,7 @@ std::string Normalized(std::string_view dn) {
 
 }  // namespace
 
-EntryCache::EntryCache(const config::SourceConfig& source)
+EntryCache::EntryCache(const LdapConfig& source)
     : source_(source.name), nested_(source.groups.nested), max_depth_(source.groups.max_depth) {}
 
 void EntryCache::Begin() {
@@ -790,7 +790,7 @@ Result<std::string> EntryKey(const Session& session, LDAPMessage* entry, const s
 }
 
 Result<CachedEntry> UserEntry(const Session& session, LDAPMessage* entry, std::string key) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   CachedEntry out;
   out.kind = CachedEntry::Kind::kUser;
   out.key = std::move(key);
@@ -802,7 +802,7 @@ Result<CachedEntry> UserEntry(const Session& session, LDAPMessage* entry, std::s
 }
 
 Result<CachedEntry> GroupEntry(Session& session, LDAPMessage* entry, std::string key) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   CachedEntry out;
   out.kind = CachedEntry::Kind::kGroup;
   out.key = std::move(key);
@@ -862,7 +862,7 @@ Result<CachedEntry> GroupEntry(Session& session, LDAPMessage* entry, std::string
 }
 
 Status RefreshDisabled(Session& session, EntryCache& cache, const std::vector<std::string>& keys) {
-  const config::SourceConfig& source = session.source();
+  const LdapConfig& source = session.source();
   if (source.users.disabled_filter.find_first_not_of(" \t\r\n") == std::string::npos) {
     return Status::Ok();
   }

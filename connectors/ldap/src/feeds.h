@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "idsync/base/status.h"
-#include "idsync/config/config.h"
+#include "idsync/ldap/ldap_config.h"
 #include "idsync/ldap/ldap_source.h"
 #include "idsync/mapping/model.h"
 #include "idsync/mapping/ports.h"
@@ -69,7 +69,7 @@ struct CachedEntry {
 class EntryCache {
  public:
   // `source` gives the snapshot's name, nested and max_depth.
-  explicit EntryCache(const config::SourceConfig& source);
+  explicit EntryCache(const LdapConfig& source);
 
   // Starts a batch of changes. Calls below record whom they touch.
   void Begin();
@@ -195,7 +195,7 @@ class EntryCache {
 struct FeedContext {
   // A copy the feed shares, so that a feed outlives the LdapSource that
   // started it.
-  std::shared_ptr<const config::SourceConfig> source;
+  std::shared_ptr<const LdapConfig> source;
   mapping::FeedStateStore* state = nullptr;
   // The root DSE's supportedControl, read when Follow() chose the method.
   std::vector<std::string> supported_controls;
@@ -236,7 +236,7 @@ class PollingFeed : public mapping::ChangeFeed {
                                                        bool changed, bool full);
 
   FeedContext context_;
-  const config::SourceConfig& source_;
+  const LdapConfig& source_;
   EntryCache cache_;
   std::string state_key_;
   std::unique_ptr<Connection> connection_;
@@ -264,7 +264,7 @@ Result<std::unique_ptr<mapping::ChangeFeed>> NewSyncReplFeed(FeedContext context
 // True when a refreshOnly sync search on users.base works over
 // `connection` (slapd lists the sync control even for a database without a
 // sync provider). Errors other than "unavailable" as Read() documents.
-Result<bool> SyncReplUsable(Connection& connection, const config::SourceConfig& source);
+Result<bool> SyncReplUsable(Connection& connection, const LdapConfig& source);
 
 // Polls `(&(filter)(modifyTimestamp>=T))` every watch_interval and sweeps
 // the entries' keys to find deletions ("modifytimestamp").

@@ -30,8 +30,8 @@ std::string InChainFilter(std::string_view users_filter, std::string_view group_
 
 Result<std::vector<std::vector<std::string>>> ResolveInChain(
     Session& session, const std::vector<std::string>& group_dns, InChainStats* stats) {
-  const config::SourceConfig& source = session.source();
-  if (source.flavor != config::Flavor::kActiveDirectory) {
+  const LdapConfig& source = session.source();
+  if (source.flavor != Flavor::kActiveDirectory) {
     return session.Error(StatusCode::kFailedPrecondition,
                          "groups.in_chain needs flavor active_directory");
   }

@@ -60,8 +60,7 @@ void AddValues(GroupsRead* out, std::uint32_t group, const EntryReader::Attribut
 
 // Users, then disabled users, into the builder. `on_user` is told how many
 // users were read so far, after each.
-Status ReadUsers(const config::SourceConfig& source, Session& session,
-                 internal::SnapshotBuilder& builder,
+Status ReadUsers(const LdapConfig& source, Session& session, internal::SnapshotBuilder& builder,
                  const std::function<void(std::size_t)>& on_user) {
   // Entries are read in place (EntryReader): only the strings the snapshot
   // keeps are made.
@@ -102,7 +101,7 @@ struct RangedGroup {
 
 // Groups, their ranged members and (groups.in_chain) their users as the
 // server resolves them. Stops with an error as soon as `stop` is set.
-Status ReadGroups(const config::SourceConfig& source, Session& session, GroupsRead* out,
+Status ReadGroups(const LdapConfig& source, Session& session, GroupsRead* out,
                   const std::atomic<bool>& stop) {
   const auto stopped = [&] {
     // Never the read's error: the side that set `stop` failed first.
@@ -182,8 +181,7 @@ Status ReadGroups(const config::SourceConfig& source, Session& session, GroupsRe
   // groups.in_chain: the server lists every user in each group, however
   // deep the nesting; they join the direct members (the closure over the
   // union is the same set, so nesting settings keep their meaning).
-  if (source.flavor == config::Flavor::kActiveDirectory && source.groups.in_chain &&
-      !out->groups.empty()) {
+  if (source.flavor == Flavor::kActiveDirectory && source.groups.in_chain && !out->groups.empty()) {
     if (stop.load(std::memory_order_relaxed)) return stopped();
     std::vector<std::string> dns;
     dns.reserve(out->groups.size());
@@ -222,7 +220,7 @@ Status MergeGroups(GroupsRead& read, internal::SnapshotBuilder& builder) {
 // libldap ends; a groups side still connecting is left to finish alone).
 class ParallelGroups {
  public:
-  ParallelGroups(const config::SourceConfig& source, Connection& users_connection)
+  ParallelGroups(const LdapConfig& source, Connection& users_connection)
       : state_(std::make_shared<State>(source, users_connection)) {}
   ~ParallelGroups() {
     if (thread_.joinable()) (void)Fail(InternalError("read abandoned"));
@@ -281,9 +279,9 @@ class ParallelGroups {
  private:
   // Shared with the thread, which may outlive this object (see Fail).
   struct State {
-    State(const config::SourceConfig& config, Connection& users)
+    State(const LdapConfig& config, Connection& users)
         : source(config), url(users.url), users_connection(&users) {}
-    const config::SourceConfig source;
+    const LdapConfig source;
     const std::string url;
     GroupsRead result;       // the thread's until joined
     bool fell_back = false;  // likewise
@@ -333,7 +331,7 @@ class ParallelGroups {
 
 }  // namespace
 
-LdapSource::LdapSource(config::SourceConfig source, LdapSourceOptions options)
+LdapSource::LdapSource(LdapConfig source, LdapSourceOptions options)
     : source_(std::move(source)), options_(std::move(options)) {}
 
 LdapSource::~LdapSource() {
@@ -342,11 +340,11 @@ LdapSource::~LdapSource() {
   connection_.reset();
 }
 
-Result<std::unique_ptr<LdapSource>> LdapSource::Create(const config::SourceConfig& source) {
+Result<std::unique_ptr<LdapSource>> LdapSource::Create(const LdapConfig& source) {
   return Create(source, LdapSourceOptions{});
 }
 
-Result<std::unique_ptr<LdapSource>> LdapSource::Create(const config::SourceConfig& source,
+Result<std::unique_ptr<LdapSource>> LdapSource::Create(const LdapConfig& source,
                                                        LdapSourceOptions options) {
   RETURN_IF_ERROR(internal::CheckSource(source));
   return std::unique_ptr<LdapSource>(new LdapSource(source, std::move(options)));
@@ -446,19 +444,19 @@ Result<std::unique_ptr<mapping::ChangeFeed>> LdapSource::Follow(mapping::FeedSta
   SigpipeGuard guard;
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, internal::OpenConnection(source_));
   internal::FeedContext context;
-  context.source = std::make_shared<const config::SourceConfig>(source_);
+  context.source = std::make_shared<const LdapConfig>(source_);
   context.state = &state;
   context.supported_controls = connection->supported_controls;
   context.state_key = "ldap/" + source_.name;
   bool syncrepl = false;
-  if (source_.flavor != config::Flavor::kActiveDirectory &&
+  if (source_.flavor != Flavor::kActiveDirectory &&
       connection->Supports(internal::kSyncRequestOid)) {
     ASSIGN_OR_RETURN(syncrepl, internal::SyncReplUsable(*connection, source_));
   }
   // The feed opens its own connection when it starts; this one only told
   // what the server supports.
   connection.reset();
-  if (source_.flavor == config::Flavor::kActiveDirectory) {
+  if (source_.flavor == Flavor::kActiveDirectory) {
     if (std::find(context.supported_controls.begin(), context.supported_controls.end(),
                   internal::kDirSyncOid) != context.supported_controls.end()) {
       Result<std::unique_ptr<mapping::ChangeFeed>> dirsync =
@@ -468,7 +466,7 @@ Result<std::unique_ptr<mapping::ChangeFeed>> LdapSource::Follow(mapping::FeedSta
         return dirsync;
       }
       context = internal::FeedContext{};
-      context.source = std::make_shared<const config::SourceConfig>(source_);
+      context.source = std::make_shared<const LdapConfig>(source_);
       context.state = &state;
       context.state_key = "ldap/" + source_.name;
     }

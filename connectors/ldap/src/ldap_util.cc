@@ -18,7 +18,7 @@ std::string_view Trim(std::string_view text) {
   return text.substr(start, end - start + 1);
 }
 
-std::string Context(const config::SourceConfig& source) { return "source '" + source.name + "'"; }
+std::string Context(const LdapConfig& source) { return "source '" + source.name + "'"; }
 
 // The host part of an ldap:// or ldaps:// URL, without port or path.
 std::string_view UrlHost(std::string_view url) {
@@ -61,7 +61,7 @@ Result<Scheme> ParseScheme(std::string_view url) {
                               "' is not an ldap://, ldaps:// or ldapi:// URL");
 }
 
-Result<ConnectPlan> PlanConnection(const config::SourceConfig& source, std::string_view url) {
+Result<ConnectPlan> PlanConnection(const LdapConfig& source, std::string_view url) {
   const std::string context = Context(source) + ": URL '" + std::string(url) + "'";
   Result<Scheme> scheme = ParseScheme(url);
   if (!scheme.ok()) return scheme.status().WithContext(Context(source));
@@ -83,9 +83,9 @@ Result<ConnectPlan> PlanConnection(const config::SourceConfig& source, std::stri
   plan.localhost = plan.scheme != Scheme::kLdapi && EqualsIgnoreCase(UrlHost(url), "localhost");
 
   switch (plan.bind) {
-    case config::BindConfig::Kind::kAnonymous:
+    case BindConfig::Kind::kAnonymous:
       break;
-    case config::BindConfig::Kind::kSimple:
+    case BindConfig::Kind::kSimple:
       // An empty password makes an "unauthenticated bind" (RFC 4513 5.1.2),
       // which many servers treat as anonymous: never what was meant.
       if (source.bind.password.empty()) {
@@ -98,7 +98,7 @@ Result<ConnectPlan> PlanConnection(const config::SourceConfig& source, std::stri
             "clear; use ldaps://, set tls.start_tls: true, or set allow_insecure: true");
       }
       break;
-    case config::BindConfig::Kind::kSaslExternal:
+    case BindConfig::Kind::kSaslExternal:
       // EXTERNAL names the identity the transport proved: the peer's uid
       // over ldapi://, or a client certificate over TLS.
       if (plan.scheme != Scheme::kLdapi && (plan.cert.empty() || !plan.tls)) {
@@ -115,7 +115,7 @@ Result<ConnectPlan> PlanConnection(const config::SourceConfig& source, std::stri
   return plan;
 }
 
-Status CheckSource(const config::SourceConfig& source) {
+Status CheckSource(const LdapConfig& source) {
   const std::string context = Context(source);
   if (source.urls.empty()) return InvalidArgumentError(context + ": no URL is configured");
   for (const std::string& url : source.urls) {
@@ -150,15 +150,15 @@ Status CheckSource(const config::SourceConfig& source) {
   return Status::Ok();
 }
 
-std::string FlavorIdAttribute(config::Flavor flavor) {
-  return flavor == config::Flavor::kActiveDirectory ? "objectGUID" : "entryUUID";
+std::string FlavorIdAttribute(Flavor flavor) {
+  return flavor == Flavor::kActiveDirectory ? "objectGUID" : "entryUUID";
 }
 
-bool IsGuidAttribute(config::Flavor flavor, std::string_view attribute) {
-  return flavor == config::Flavor::kActiveDirectory && EqualsIgnoreCase(attribute, "objectGUID");
+bool IsGuidAttribute(Flavor flavor, std::string_view attribute) {
+  return flavor == Flavor::kActiveDirectory && EqualsIgnoreCase(attribute, "objectGUID");
 }
 
-std::vector<std::string> UserAttributes(const config::SourceConfig& source) {
+std::vector<std::string> UserAttributes(const LdapConfig& source) {
   std::vector<std::string> attributes;
   AddOnce(&attributes, source.users.email);
   AddOnce(&attributes, source.users.name);
@@ -167,7 +167,7 @@ std::vector<std::string> UserAttributes(const config::SourceConfig& source) {
   return attributes;
 }
 
-std::vector<std::string> GroupAttributes(const config::SourceConfig& source) {
+std::vector<std::string> GroupAttributes(const LdapConfig& source) {
   std::vector<std::string> attributes;
   AddOnce(&attributes, source.groups.name);
   AddOnce(&attributes, std::string(BaseAttribute(source.groups.member)));

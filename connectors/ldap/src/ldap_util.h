@@ -14,7 +14,7 @@
 
 #include "idsync/base/ascii.h"
 #include "idsync/base/status.h"
-#include "idsync/config/config.h"
+#include "idsync/ldap/ldap_config.h"
 
 namespace idsync::ldap::internal {
 
@@ -38,7 +38,7 @@ struct ConnectPlan {
   std::string key;
   config::Duration connect_timeout{0};
   config::Duration timeout{0};
-  config::BindConfig::Kind bind = config::BindConfig::Kind::kAnonymous;
+  BindConfig::Kind bind = BindConfig::Kind::kAnonymous;
   // The URL names "localhost": libldap checks the certificate against this
   // machine's host name instead, which error messages mention.
   bool localhost = false;
@@ -52,24 +52,24 @@ Result<Scheme> ParseScheme(std::string_view url);
 // out unencrypted (ldap:// without tls.start_tls, unless allow_insecure);
 // when the password is empty; when SASL EXTERNAL is asked over TCP without a
 // client certificate or without TLS.
-Result<ConnectPlan> PlanConnection(const config::SourceConfig& source, std::string_view url);
+Result<ConnectPlan> PlanConnection(const LdapConfig& source, std::string_view url);
 
 // Checks the whole source as LdapSource::Create documents.
-Status CheckSource(const config::SourceConfig& source);
+Status CheckSource(const LdapConfig& source);
 
 // The stable-id attribute a flavor uses when users.id is not set.
-std::string FlavorIdAttribute(config::Flavor flavor);
+std::string FlavorIdAttribute(Flavor flavor);
 
 // True when values of `attribute` are binary GUIDs to be rendered as text:
 // objectGUID under the Active Directory flavor.
-bool IsGuidAttribute(config::Flavor flavor, std::string_view attribute);
+bool IsGuidAttribute(Flavor flavor, std::string_view attribute);
 
 // The attributes a users search asks for: email, name, the configured id
 // attribute and the flavor's id attribute, each once (case-insensitively).
-std::vector<std::string> UserAttributes(const config::SourceConfig& source);
+std::vector<std::string> UserAttributes(const LdapConfig& source);
 
 // The attributes a groups search asks for: name, member, the flavor's id.
-std::vector<std::string> GroupAttributes(const config::SourceConfig& source);
+std::vector<std::string> GroupAttributes(const LdapConfig& source);
 
 // `filter` with outer parentheses ("mail=*" becomes "(mail=*)"); a blank
 // filter is "(objectClass=*)".

@@ -84,7 +84,7 @@ struct Target {
 
 // The whole file. POSIX calls rather than iostreams so that a directory or an
 // I/O error is reported with its cause instead of reading as empty.
-Result<std::string> ReadFile(const config::SourceConfig& source) {
+Result<std::string> ReadFile(const LdifConfig& source) {
   auto fail = [&](int error) {
     return NotFoundError("source '" + source.name + "': cannot read '" + source.path +
                          "': " + std::strerror(error));
@@ -114,8 +114,8 @@ Result<std::string> ReadFile(const config::SourceConfig& source) {
 
 }  // namespace
 
-Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& source,
-                                                 std::string_view text, LdifStats* stats) {
+Result<mapping::SourceSnapshot> SnapshotFromLdif(const LdifConfig& source, std::string_view text,
+                                                 LdifStats* stats) {
   std::string context = "source '" + source.name + "'";
   if (!source.path.empty()) context += " (" + source.path + ")";
 

@@ -42,8 +42,8 @@ CachedEntry Group(const std::string& key, const std::string& cn, std::vector<std
   return e;
 }
 
-config::SourceConfig Source() {
-  config::SourceConfig source;
+ldap::LdapConfig Source() {
+  ldap::LdapConfig source;
   source.name = "corp";
   return source;
 }
@@ -147,7 +147,7 @@ TEST(EntryCache, MembershipIsComparedWithTheStateBeforeTheWholeBatch) {
 }
 
 TEST(EntryCache, NestedMembersAreLeftOutWhenNestingIsOff) {
-  config::SourceConfig source = Source();
+  ldap::LdapConfig source = Source();
   source.groups.nested = false;
   EntryCache cache(source);
   cache.Begin();

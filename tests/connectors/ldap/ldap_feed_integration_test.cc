@@ -99,10 +99,9 @@ class MemoryState : public mapping::FeedStateStore {
   int saves_ = 0;
 };
 
-config::SourceConfig Watched(const std::string& url) {
-  config::SourceConfig source;
+ldap::LdapConfig Watched(const std::string& url) {
+  ldap::LdapConfig source;
   source.name = "corp";
-  source.type = config::SourceType::kLdap;
   source.urls = {url};
   source.users.base = kPeople;
   source.users.filter = "(objectClass=inetOrgPerson)";
@@ -185,7 +184,7 @@ class LdapFeedTest : public ::testing::Test {
   }
 
   // Follows `config` and consumes the first (full) refresh.
-  std::unique_ptr<mapping::ChangeFeed> FollowAndRefresh(const config::SourceConfig& config) {
+  std::unique_ptr<mapping::ChangeFeed> FollowAndRefresh(const ldap::LdapConfig& config) {
     Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
     EXPECT_TRUE(source.ok()) << source.status().ToString();
     if (!source.ok()) return nullptr;
@@ -210,7 +209,7 @@ class LdapFeedTest : public ::testing::Test {
 TEST_F(LdapFeedTest, FeedOutlivesTheSourceThatStartedIt) {
   std::unique_ptr<mapping::ChangeFeed> feed;
   {
-    config::SourceConfig config = Watched(slapd_->ldap_url());
+    ldap::LdapConfig config = Watched(slapd_->ldap_url());
     Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
     ASSERT_TRUE(source.ok());
     Result<std::unique_ptr<mapping::ChangeFeed>> started = (*source)->Follow(state_);
@@ -416,9 +415,9 @@ TEST_F(LdapFeedTest, TheCookieSurvivesARestartWithoutAFullRefresh) {
 
 TEST_F(LdapFeedTest, RefreshOnlyPollingDeliversChanges) {
   MemoryState state;
-  config::SourceConfig config = Watched(slapd_->ldap_url());
+  ldap::LdapConfig config = Watched(slapd_->ldap_url());
   internal::FeedContext context;
-  context.source = std::make_shared<const config::SourceConfig>(config);
+  context.source = std::make_shared<const ldap::LdapConfig>(config);
   context.state = &state;
   context.state_key = "test";
   Result<std::unique_ptr<mapping::ChangeFeed>> feed =

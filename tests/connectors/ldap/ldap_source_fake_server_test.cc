@@ -106,11 +106,10 @@ FakeAnswer Directory(const FakeSearch& search) {
   return missing;
 }
 
-config::SourceConfig ActiveDirectory(const std::string& url) {
-  config::SourceConfig source;
+ldap::LdapConfig ActiveDirectory(const std::string& url) {
+  ldap::LdapConfig source;
   source.name = "corp-ad";
-  source.type = config::SourceType::kLdap;
-  source.flavor = config::Flavor::kActiveDirectory;
+  source.flavor = ldap::Flavor::kActiveDirectory;
   source.urls = {url};
   source.users.base = kStaff;
   source.users.filter = "(&(objectClass=user)(mail=*))";
@@ -134,7 +133,7 @@ struct Outcome {
 };
 
 // One read by a new source (its connections closed before it returns).
-Outcome ReadOnce(const config::SourceConfig& config, const LdapSourceOptions& options = {}) {
+Outcome ReadOnce(const ldap::LdapConfig& config, const LdapSourceOptions& options = {}) {
   Outcome outcome;
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config, options);
   EXPECT_TRUE(source.ok()) << source.status().ToString();
@@ -146,11 +145,11 @@ Outcome ReadOnce(const config::SourceConfig& config, const LdapSourceOptions& op
   return outcome;
 }
 
-Outcome ReadFrom(FakeLdapServer::Handler handler, void (*edit)(config::SourceConfig*) = nullptr) {
+Outcome ReadFrom(FakeLdapServer::Handler handler, void (*edit)(ldap::LdapConfig*) = nullptr) {
   Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(std::move(handler));
   EXPECT_TRUE(server.ok()) << server.status().ToString();
   if (!server.ok()) return Outcome();
-  config::SourceConfig config = ActiveDirectory((*server)->url());
+  ldap::LdapConfig config = ActiveDirectory((*server)->url());
   if (edit != nullptr) edit(&config);
   Outcome outcome = ReadOnce(config);
   outcome.searches = (*server)->searches();
@@ -158,7 +157,7 @@ Outcome ReadFrom(FakeLdapServer::Handler handler, void (*edit)(config::SourceCon
 }
 
 // One read with the groups on a second connection from the start.
-Outcome ReadWithParallelGroups(const config::SourceConfig& config) {
+Outcome ReadWithParallelGroups(const ldap::LdapConfig& config) {
   LdapSourceOptions options;
   options.parallel_groups_after = 0;
   return ReadOnce(config, options);
@@ -236,7 +235,7 @@ struct Fault {
 TEST(LdapSourceActiveDirectory, RangedMembersReadOnTheSecondConnectionGiveTheSameSnapshot) {
   Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(Directory, true);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  config::SourceConfig config = ActiveDirectory((*server)->url());
+  ldap::LdapConfig config = ActiveDirectory((*server)->url());
   Result<std::unique_ptr<LdapSource>> sequential = LdapSource::Create(config);
   ASSERT_TRUE(sequential.ok());
   Result<mapping::SourceSnapshot> one = (*sequential)->Read();
@@ -271,7 +270,7 @@ TEST(LdapSourceActiveDirectory, AGroupsFailureStopsAUsersSearchThatWaits) {
       },
       true);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  config::SourceConfig config = ActiveDirectory((*server)->url());
+  ldap::LdapConfig config = ActiveDirectory((*server)->url());
   config.timeout = std::chrono::seconds(20);
   Outcome o = ReadWithParallelGroups(config);
   EXPECT_TRUE(FailedWith(o.snapshot, StatusCode::kPermissionDenied, "groups search"));
@@ -292,7 +291,7 @@ TEST(LdapSourceActiveDirectory, AUsersFailureDoesNotWaitForTheGroupsConnection) 
     return a;
   });
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  config::SourceConfig config = ActiveDirectory((*server)->url());
+  ldap::LdapConfig config = ActiveDirectory((*server)->url());
   config.timeout = std::chrono::seconds(20);
   Outcome o = ReadWithParallelGroups(config);
   EXPECT_TRUE(FailedWith(o.snapshot, StatusCode::kResourceExhausted, "users search"));
@@ -304,7 +303,7 @@ TEST(LdapSourceActiveDirectory, ParallelGroupsFallBackWhenNoSecondConnectionOpen
   // the first connection, and the snapshot is whole.
   Result<std::unique_ptr<FakeLdapServer>> server = FakeLdapServer::Start(Directory);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  config::SourceConfig config = ActiveDirectory((*server)->url());
+  ldap::LdapConfig config = ActiveDirectory((*server)->url());
   // Connecting to this server waits for the first connection to close;
   // a short connect_timeout does not help (the TCP connect succeeds), the
   // bind's timeout ends it.

@@ -124,10 +124,9 @@ std::string BulkLdif(int count) {
 }
 
 // The seeded people and groups as an anonymous ldap:// reader sees them.
-config::SourceConfig Anonymous(const SlapdFixture& slapd) {
-  config::SourceConfig source;
+ldap::LdapConfig Anonymous(const SlapdFixture& slapd) {
+  ldap::LdapConfig source;
   source.name = "corp";
-  source.type = config::SourceType::kLdap;
   source.urls = {slapd.ldap_url()};
   source.users.base = kPeople;
   source.users.filter = "(objectClass=inetOrgPerson)";
@@ -143,14 +142,14 @@ config::SourceConfig Anonymous(const SlapdFixture& slapd) {
   return source;
 }
 
-config::SourceConfig AsAdmin(const SlapdFixture& slapd, config::SourceConfig source) {
-  source.bind.kind = config::BindConfig::Kind::kSimple;
+ldap::LdapConfig AsAdmin(const SlapdFixture& slapd, ldap::LdapConfig source) {
+  source.bind.kind = ldap::BindConfig::Kind::kSimple;
   source.bind.dn = slapd.admin_dn();
   source.bind.password = slapd.admin_password();
   return source;
 }
 
-Result<mapping::SourceSnapshot> ReadOnce(const config::SourceConfig& config,
+Result<mapping::SourceSnapshot> ReadOnce(const ldap::LdapConfig& config,
                                          LdapStats* stats = nullptr) {
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
   if (!source.ok()) return source.status();
@@ -211,8 +210,8 @@ class LdapSourceBulk : public SharedSlapdTest<LdapSourceBulk> {
 
  protected:
   // The bulk users, anonymously, without groups.
-  config::SourceConfig Bulk(const std::string& url) const {
-    config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig Bulk(const std::string& url) const {
+    ldap::LdapConfig config = Anonymous(*slapd_);
     config.urls = {url};
     config.users.base = kBulk;
     config.groups.base.clear();
@@ -276,7 +275,7 @@ TEST_F(LdapSourceIntegration, ReadsNestedGroupsWithACycle) {
 }
 
 TEST_F(LdapSourceIntegration, NestingSettingsComeFromTheGroupsSection) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.groups.nested = false;
   config.groups.max_depth = 5;
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -286,7 +285,7 @@ TEST_F(LdapSourceIntegration, NestingSettingsComeFromTheGroupsSection) {
 }
 
 TEST_F(LdapSourceIntegration, WithoutGroupsReadsOnlyUsers) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.groups.base.clear();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -295,7 +294,7 @@ TEST_F(LdapSourceIntegration, WithoutGroupsReadsOnlyUsers) {
 }
 
 TEST_F(LdapSourceIntegration, ConfiguredIdAttributeIsTheUserId) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.users.id = "uid";
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -303,7 +302,7 @@ TEST_F(LdapSourceIntegration, ConfiguredIdAttributeIsTheUserId) {
 }
 
 TEST_F(LdapSourceIntegration, DisabledFilterIsEvaluatedByTheServer) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.users.disabled_filter = "(employeeType=disabled)";
   LdapStats stats;
   Result<mapping::SourceSnapshot> s = ReadOnce(config, &stats);
@@ -315,7 +314,7 @@ TEST_F(LdapSourceIntegration, DisabledFilterIsEvaluatedByTheServer) {
 }
 
 TEST_F(LdapSourceIntegration, LdapsWithTheRightCa) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.urls = {slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -324,7 +323,7 @@ TEST_F(LdapSourceIntegration, LdapsWithTheRightCa) {
 }
 
 TEST_F(LdapSourceIntegration, StartTlsWithTheRightCa) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.tls.start_tls = true;
   config.tls.ca_file = slapd_->ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -333,7 +332,7 @@ TEST_F(LdapSourceIntegration, StartTlsWithTheRightCa) {
 }
 
 TEST_F(LdapSourceIntegration, LdapsWithTheWrongCaFails) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.urls = {slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->wrong_ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -342,7 +341,7 @@ TEST_F(LdapSourceIntegration, LdapsWithTheWrongCaFails) {
 }
 
 TEST_F(LdapSourceIntegration, StartTlsWithTheWrongCaFailsWithoutFallingBackToPlainText) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.tls.start_tls = true;
   config.tls.ca_file = slapd_->wrong_ca_file();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -350,7 +349,7 @@ TEST_F(LdapSourceIntegration, StartTlsWithTheWrongCaFailsWithoutFallingBackToPla
 }
 
 TEST_F(LdapSourceIntegration, VerifyFalseAcceptsACertificateNoCaVouchesFor) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.urls = {slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->wrong_ca_file();
   config.tls.verify = false;
@@ -359,14 +358,14 @@ TEST_F(LdapSourceIntegration, VerifyFalseAcceptsACertificateNoCaVouchesFor) {
 }
 
 TEST_F(LdapSourceIntegration, PasswordBindOverPlainLdapIsRefused) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(FailedWith(s, StatusCode::kInvalidArgument, "allow_insecure"));
   EXPECT_EQ(s.status().message().find(slapd_->admin_password()), std::string::npos);
 }
 
 TEST_F(LdapSourceIntegration, PasswordBindOverPlainLdapWorksWithAllowInsecure) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.allow_insecure = true;
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -374,7 +373,7 @@ TEST_F(LdapSourceIntegration, PasswordBindOverPlainLdapWorksWithAllowInsecure) {
 }
 
 TEST_F(LdapSourceIntegration, WrongPasswordIsUnauthenticatedAndNotRetriedElsewhere) {
-  config::SourceConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
+  ldap::LdapConfig config = AsAdmin(*slapd_, Anonymous(*slapd_));
   config.bind.password = "wrong-password-value";
   config.urls = {slapd_->ldaps_url(), slapd_->ldaps_url()};
   config.tls.ca_file = slapd_->ca_file();
@@ -388,7 +387,7 @@ TEST_F(LdapSourceIntegration, WrongPasswordIsUnauthenticatedAndNotRetriedElsewhe
 TEST_F(LdapSourceIntegration, FailsOverToTheSecondUrl) {
   Result<std::uint16_t> closed = ClosedPort();
   ASSERT_TRUE(closed.ok());
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {"ldap://127.0.0.1:" + std::to_string(*closed), slapd_->ldap_url()};
   LdapStats stats;
   Result<mapping::SourceSnapshot> s = ReadOnce(config, &stats);
@@ -402,7 +401,7 @@ TEST_F(LdapSourceIntegration, FailsOverWhenTheFirstUrlAcceptsAndClosesAtOnce) {
   Result<std::unique_ptr<TcpProxy>> dead =
       TcpProxy::Start(UrlPort(slapd_->ldap_url()), {ProxyFault::Kind::kCut, 0});
   ASSERT_TRUE(dead.ok()) << dead.status().ToString();
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {(*dead)->url(), slapd_->ldap_url()};
   LdapStats stats;
   Result<mapping::SourceSnapshot> s = ReadOnce(config, &stats);
@@ -415,7 +414,7 @@ TEST_F(LdapSourceIntegration, FailsOverWhenTheFirstUrlNeverAnswers) {
   Result<std::unique_ptr<TcpProxy>> silent =
       TcpProxy::Start(UrlPort(slapd_->ldap_url()), {ProxyFault::Kind::kStall, 0});
   ASSERT_TRUE(silent.ok()) << silent.status().ToString();
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {(*silent)->url(), slapd_->ldap_url()};
   config.timeout = std::chrono::milliseconds(300);
   LdapStats stats;
@@ -428,7 +427,7 @@ TEST_F(LdapSourceIntegration, ATlsHandshakeThatNeverCompletesTimesOut) {
   Result<std::unique_ptr<TcpProxy>> silent =
       TcpProxy::Start(UrlPort(slapd_->ldaps_url()), {ProxyFault::Kind::kStall, 0});
   ASSERT_TRUE(silent.ok()) << silent.status().ToString();
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {"ldaps://127.0.0.1:" + std::to_string((*silent)->port())};
   config.tls.ca_file = slapd_->ca_file();
   config.connect_timeout = std::chrono::milliseconds(300);
@@ -445,23 +444,23 @@ TEST_F(LdapSourceIntegration, ATlsHandshakeThatNeverCompletesTimesOut) {
 TEST_F(LdapSourceIntegration, NoReachableUrlIsUnavailable) {
   Result<std::uint16_t> closed = ClosedPort();
   ASSERT_TRUE(closed.ok());
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {"ldap://127.0.0.1:" + std::to_string(*closed)};
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(FailedWith(s, StatusCode::kUnavailable, "source 'corp'"));
 }
 
 TEST_F(LdapSourceIntegration, SaslExternalOverLdapi) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {slapd_->ldapi_url()};
-  config.bind.kind = config::BindConfig::Kind::kSaslExternal;
+  config.bind.kind = ldap::BindConfig::Kind::kSaslExternal;
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->users.size(), 4u);
 }
 
 TEST_F(LdapSourceIntegration, AContinuationReferenceFailsTheRead) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.users.base = "ou=elsewhere,dc=corp,dc=example";
   config.users.filter = "(objectClass=*)";
   config.groups.base.clear();
@@ -470,7 +469,7 @@ TEST_F(LdapSourceIntegration, AContinuationReferenceFailsTheRead) {
 }
 
 TEST_F(LdapSourceIntegration, AReferralResultFailsTheRead) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.users.base = "ou=moved,ou=elsewhere,dc=corp,dc=example";
   config.groups.base.clear();
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
@@ -478,14 +477,14 @@ TEST_F(LdapSourceIntegration, AReferralResultFailsTheRead) {
 }
 
 TEST_F(LdapSourceIntegration, AMissingBaseIsNotFound) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.groups.base = "ou=nowhere,dc=corp,dc=example";
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(FailedWith(s, StatusCode::kNotFound, "groups search"));
 }
 
 TEST_F(LdapSourceIntegration, ABadFilterIsInvalidArgument) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.users.filter = "(&(objectClass=inetOrgPerson)";
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   ASSERT_TRUE(FailedWith(s, StatusCode::kInvalidArgument));
@@ -502,17 +501,17 @@ int CountEntries(const char* directory) {
 }
 
 TEST_F(LdapSourceIntegration, ReleasesSocketsAndThreads) {
-  config::SourceConfig tls = Anonymous(*slapd_);
+  ldap::LdapConfig tls = Anonymous(*slapd_);
   tls.urls = {slapd_->ldaps_url()};
   tls.tls.ca_file = slapd_->ca_file();
-  config::SourceConfig plain = Anonymous(*slapd_);
+  ldap::LdapConfig plain = Anonymous(*slapd_);
   ASSERT_TRUE(ReadOnce(tls).ok());  // libldap and GnuTLS set up their globals once
   const int fds = CountEntries("/proc/self/fd");
   const int threads = CountEntries("/proc/self/task");
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(ReadOnce(tls).ok());
     ASSERT_TRUE(ReadOnce(plain).ok());
-    config::SourceConfig wrong = tls;
+    ldap::LdapConfig wrong = tls;
     wrong.tls.ca_file = slapd_->wrong_ca_file();
     ASSERT_FALSE(ReadOnce(wrong).ok());
   }
@@ -523,7 +522,7 @@ TEST_F(LdapSourceIntegration, ReleasesSocketsAndThreads) {
 TEST_F(LdapSourceIntegration, KeepsTheConnectionBetweenReadsUntilIdle) {
   Result<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(UrlPort(slapd_->ldap_url()), {});
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {(*proxy)->url()};
   config.idle_timeout = std::chrono::minutes(5);
   auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
@@ -550,7 +549,7 @@ std::vector<std::string> SortedDescription(const mapping::SourceSnapshot& s) {
 TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) {
   Result<std::unique_ptr<TcpProxy>> proxy = TcpProxy::Start(UrlPort(slapd_->ldap_url()), {});
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.urls = {(*proxy)->url()};
   config.page_size = 1;
   config.users.disabled_filter = "(employeeType=disabled)";
@@ -583,7 +582,7 @@ TEST_F(LdapSourceIntegration, GroupsReadOnASecondConnectionGiveTheSameSnapshot) 
 }
 
 TEST_F(LdapSourceIntegration, AFailedGroupsSearchOnTheSecondConnectionFailsTheRead) {
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.page_size = 1;
   config.groups.base = "ou=nowhere," + std::string(kSuffix);
   LdapSourceOptions options;
@@ -598,7 +597,7 @@ TEST_F(LdapSourceIntegration, AFailedGroupsSearchOnTheSecondConnectionFailsTheRe
 
 TEST_F(LdapSourceIntegration, AFailedUsersSearchStopsTheGroupsRead) {
   // The users fail on their second page, after the groups read started.
-  config::SourceConfig config = Anonymous(*slapd_);
+  ldap::LdapConfig config = Anonymous(*slapd_);
   config.page_size = 1;
   config.users.filter = "(|(uid=alice)(uid=jose)(objectClass=referral))";
   config.users.base = kSuffix;
@@ -611,7 +610,7 @@ TEST_F(LdapSourceIntegration, AFailedUsersSearchStopsTheGroupsRead) {
 }
 
 TEST_F(LdapSourceBulk, PagesThroughManyPages) {
-  config::SourceConfig config = Bulk(slapd_->ldap_url());
+  ldap::LdapConfig config = Bulk(slapd_->ldap_url());
   config.page_size = 100;
   LdapStats stats;
   Result<mapping::SourceSnapshot> s = ReadOnce(config, &stats);
@@ -630,7 +629,7 @@ TEST_F(LdapSourceBulk, AConnectionCutMidReadFailsTheWholeRead) {
   Result<std::unique_ptr<TcpProxy>> proxy =
       TcpProxy::Start(UrlPort(slapd_->ldap_url()), {ProxyFault::Kind::kCut, 40'000});
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
-  config::SourceConfig config = Bulk((*proxy)->url());
+  ldap::LdapConfig config = Bulk((*proxy)->url());
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   EXPECT_TRUE(FailedWith(s, StatusCode::kUnavailable, "users search"));
   EXPECT_TRUE((*proxy)->faulted());
@@ -640,7 +639,7 @@ TEST_F(LdapSourceBulk, AStalledServerTimesOut) {
   Result<std::unique_ptr<TcpProxy>> proxy =
       TcpProxy::Start(UrlPort(slapd_->ldap_url()), {ProxyFault::Kind::kStall, 40'000});
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
-  config::SourceConfig config = Bulk((*proxy)->url());
+  ldap::LdapConfig config = Bulk((*proxy)->url());
   config.timeout = std::chrono::milliseconds(500);
   Result<mapping::SourceSnapshot> s = ReadOnce(config);
   EXPECT_TRUE(FailedWith(s, StatusCode::kDeadlineExceeded));
@@ -653,7 +652,7 @@ TEST_F(LdapSourceBulk, AServerStallingInsideATlsRecordTimesOut) {
   Result<std::unique_ptr<TcpProxy>> proxy =
       TcpProxy::Start(UrlPort(slapd_->ldaps_url()), {ProxyFault::Kind::kStall, 40'000});
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
-  config::SourceConfig config = Bulk("ldaps://127.0.0.1:" + std::to_string((*proxy)->port()));
+  ldap::LdapConfig config = Bulk("ldaps://127.0.0.1:" + std::to_string((*proxy)->port()));
   config.tls.ca_file = slapd_->ca_file();
   config.timeout = std::chrono::milliseconds(500);
   auto started = std::chrono::steady_clock::now();
@@ -702,7 +701,7 @@ TEST_F(LdapSourceLimits, ASizeLimitFailsTheRead) {
   Result<mapping::SourceSnapshot> s = ReadOnce(Anonymous(*slapd));
   ASSERT_TRUE(FailedWith(s, StatusCode::kResourceExhausted, "Size limit exceeded"));
   // The rootdn is exempt: the same read as admin succeeds.
-  config::SourceConfig admin = AsAdmin(*slapd, Anonymous(*slapd));
+  ldap::LdapConfig admin = AsAdmin(*slapd, Anonymous(*slapd));
   admin.tls.start_tls = true;
   admin.tls.ca_file = slapd->ca_file();
   Result<mapping::SourceSnapshot> ok = ReadOnce(admin);

@@ -13,10 +13,9 @@
 namespace idsync::ldap {
 namespace {
 
-config::SourceConfig Source() {
-  config::SourceConfig source;
+ldap::LdapConfig Source() {
+  ldap::LdapConfig source;
   source.name = "corp";
-  source.type = config::SourceType::kLdap;
   source.urls = {"ldaps://dc1.corp.example"};
   source.users.base = "ou=people,dc=corp,dc=example";
   source.groups.base = "ou=groups,dc=corp,dc=example";
@@ -57,9 +56,9 @@ TEST(LdapSourceCreate, AcceptsAValidSource) {
 }
 
 TEST(LdapSourceCreate, RefusesAPasswordBindOverPlainLdap) {
-  config::SourceConfig config = Source();
+  ldap::LdapConfig config = Source();
   config.urls = {"ldap://dc1.corp.example"};
-  config.bind.kind = config::BindConfig::Kind::kSimple;
+  config.bind.kind = ldap::BindConfig::Kind::kSimple;
   config.bind.dn = "cn=svc,dc=corp,dc=example";
   config.bind.password = "s3cret-value";
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
@@ -70,25 +69,25 @@ TEST(LdapSourceCreate, RefusesAPasswordBindOverPlainLdap) {
 }
 
 TEST(LdapSourceCreate, AllowsAPasswordBindOverPlainLdapWhenInsecureIsAllowed) {
-  config::SourceConfig config = Source();
+  ldap::LdapConfig config = Source();
   config.urls = {"ldap://dc1.corp.example"};
   config.allow_insecure = true;
-  config.bind.kind = config::BindConfig::Kind::kSimple;
+  config.bind.kind = ldap::BindConfig::Kind::kSimple;
   config.bind.dn = "cn=svc,dc=corp,dc=example";
   config.bind.password = "s3cret-value";
   EXPECT_TRUE(LdapSource::Create(config).ok());
 }
 
 TEST(LdapSourceCreate, RefusesAnUnknownScheme) {
-  config::SourceConfig config = Source();
+  ldap::LdapConfig config = Source();
   config.urls = {"https://dc1.corp.example"};
   EXPECT_EQ(LdapSource::Create(config).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(MissingSockets, ReadFailsUnavailableNamingEveryUrlTried) {
-  config::SourceConfig config = Source();
+  ldap::LdapConfig config = Source();
   config.urls = {Url("first"), Url("second")};
-  config.bind.kind = config::BindConfig::Kind::kSimple;
+  config.bind.kind = ldap::BindConfig::Kind::kSimple;
   config.bind.dn = "cn=svc,dc=corp,dc=example";
   config.bind.password = "s3cret-value";
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
@@ -104,7 +103,7 @@ TEST_F(MissingSockets, ReadFailsUnavailableNamingEveryUrlTried) {
 }
 
 TEST_F(MissingSockets, ReadFailsAgainWithoutAStaleConnection) {
-  config::SourceConfig config = Source();
+  ldap::LdapConfig config = Source();
   config.urls = {Url("only")};
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
   ASSERT_TRUE(source.ok());

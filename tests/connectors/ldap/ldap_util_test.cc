@@ -10,19 +10,18 @@
 namespace idsync::ldap::internal {
 namespace {
 
-using Kind = config::BindConfig::Kind;
+using Kind = ldap::BindConfig::Kind;
 
-config::SourceConfig Source() {
-  config::SourceConfig source;
+ldap::LdapConfig Source() {
+  ldap::LdapConfig source;
   source.name = "corp";
-  source.type = config::SourceType::kLdap;
   source.urls = {"ldaps://dc1.corp.example"};
   source.users.base = "ou=people,dc=corp,dc=example";
   source.groups.base = "ou=groups,dc=corp,dc=example";
   return source;
 }
 
-config::SourceConfig WithPassword(config::SourceConfig source) {
+ldap::LdapConfig WithPassword(ldap::LdapConfig source) {
   source.bind.kind = Kind::kSimple;
   source.bind.dn = "cn=svc,dc=corp,dc=example";
   source.bind.password = "hunter2-secret";
@@ -73,7 +72,7 @@ TEST(PlanConnection, RefusesAPasswordInClearUnlessAllowed) {
       {"ldaps://h", false, false, Kind::kAnonymous, true},
   };
   for (const Case& c : cases) {
-    config::SourceConfig source = c.bind == Kind::kSimple ? WithPassword(Source()) : Source();
+    ldap::LdapConfig source = c.bind == Kind::kSimple ? WithPassword(Source()) : Source();
     source.urls = {c.url};
     source.tls.start_tls = c.start_tls;
     source.allow_insecure = c.allow_insecure;
@@ -91,14 +90,14 @@ TEST(PlanConnection, RefusesAPasswordInClearUnlessAllowed) {
 }
 
 TEST(PlanConnection, RefusalNeverShowsThePassword) {
-  config::SourceConfig source = WithPassword(Source());
+  ldap::LdapConfig source = WithPassword(Source());
   Result<ConnectPlan> plan = PlanConnection(source, "ldap://h");
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().message().find("hunter2"), std::string::npos);
 }
 
 TEST(PlanConnection, RefusesAnEmptyPassword) {
-  config::SourceConfig source = WithPassword(Source());
+  ldap::LdapConfig source = WithPassword(Source());
   source.bind.password.clear();
   EXPECT_EQ(PlanConnection(source, "ldaps://h").status().code(), StatusCode::kInvalidArgument);
 }
@@ -116,7 +115,7 @@ TEST(PlanConnection, SaslExternalNeedsLdapiOrAClientCertificateOverTls) {
       {"ldap://h", false, true, false}, {"ldap://h", false, false, false},
   };
   for (const Case& c : cases) {
-    config::SourceConfig source = Source();
+    ldap::LdapConfig source = Source();
     source.bind.kind = Kind::kSaslExternal;
     source.tls.start_tls = c.start_tls;
     if (c.cert) {
@@ -152,7 +151,7 @@ TEST(PlanConnection, TlsSettingsFollowSchemeAndConfig) {
       {"ldap://h", true, false, true, true, CertCheck::kNever},
   };
   for (const Case& c : cases) {
-    config::SourceConfig source = Source();
+    ldap::LdapConfig source = Source();
     source.tls.start_tls = c.start_tls_config;
     source.tls.verify = c.verify;
     source.tls.ca_file = "/etc/idsync/ca.pem";
@@ -170,7 +169,7 @@ TEST(PlanConnection, TlsSettingsFollowSchemeAndConfig) {
 }
 
 TEST(PlanConnection, NotesLocalhostUrls) {
-  config::SourceConfig source = Source();
+  ldap::LdapConfig source = Source();
   EXPECT_TRUE(PlanConnection(source, "ldaps://localhost:636")->localhost);
   EXPECT_TRUE(PlanConnection(source, "ldaps://LOCALHOST")->localhost);
   EXPECT_FALSE(PlanConnection(source, "ldaps://127.0.0.1:636")->localhost);
@@ -183,45 +182,44 @@ TEST(CheckSource, AcceptsAPlainSource) { EXPECT_TRUE(CheckSource(Source()).ok())
 TEST(CheckSource, RejectsBadSettings) {
   struct Case {
     std::string label;
-    void (*edit)(config::SourceConfig*);
+    void (*edit)(ldap::LdapConfig*);
   };
   const std::vector<Case> cases = {
-      {"no url", [](config::SourceConfig* s) { s->urls.clear(); }},
+      {"no url", [](ldap::LdapConfig* s) { s->urls.clear(); }},
       {"bad scheme",
-       [](config::SourceConfig* s) {
+       [](ldap::LdapConfig* s) {
          s->urls = {"ldaps://a", "http://b"};
        }},
       {"clear password on the second url",
-       [](config::SourceConfig* s) {
+       [](ldap::LdapConfig* s) {
          *s = WithPassword(*s);
          s->urls = {"ldaps://a", "ldap://b"};
        }},
-      {"empty users.base", [](config::SourceConfig* s) { s->users.base = " "; }},
-      {"users.base not a DN", [](config::SourceConfig* s) { s->users.base = "people"; }},
-      {"groups.base not a DN", [](config::SourceConfig* s) { s->groups.base = "groups"; }},
-      {"page size", [](config::SourceConfig* s) { s->page_size = 0; }},
-      {"timeout", [](config::SourceConfig* s) { s->timeout = config::Duration(0); }},
-      {"connect timeout",
-       [](config::SourceConfig* s) { s->connect_timeout = config::Duration(0); }},
-      {"no email attribute", [](config::SourceConfig* s) { s->users.email = ""; }},
-      {"no member attribute", [](config::SourceConfig* s) { s->groups.member = ""; }},
+      {"empty users.base", [](ldap::LdapConfig* s) { s->users.base = " "; }},
+      {"users.base not a DN", [](ldap::LdapConfig* s) { s->users.base = "people"; }},
+      {"groups.base not a DN", [](ldap::LdapConfig* s) { s->groups.base = "groups"; }},
+      {"page size", [](ldap::LdapConfig* s) { s->page_size = 0; }},
+      {"timeout", [](ldap::LdapConfig* s) { s->timeout = config::Duration(0); }},
+      {"connect timeout", [](ldap::LdapConfig* s) { s->connect_timeout = config::Duration(0); }},
+      {"no email attribute", [](ldap::LdapConfig* s) { s->users.email = ""; }},
+      {"no member attribute", [](ldap::LdapConfig* s) { s->groups.member = ""; }},
   };
   for (const Case& c : cases) {
-    config::SourceConfig source = Source();
+    ldap::LdapConfig source = Source();
     c.edit(&source);
     EXPECT_EQ(CheckSource(source).code(), StatusCode::kInvalidArgument) << c.label;
   }
 }
 
 TEST(CheckSource, GroupsAreOptional) {
-  config::SourceConfig source = Source();
+  ldap::LdapConfig source = Source();
   source.groups.base.clear();
   source.groups.member.clear();
   EXPECT_TRUE(CheckSource(source).ok());
 }
 
 TEST(Attributes, UsersAskForWhatTheSnapshotNeedsOnce) {
-  config::SourceConfig source = Source();
+  ldap::LdapConfig source = Source();
   source.users.email = "mail";
   source.users.name = "displayName";
   EXPECT_EQ(UserAttributes(source), (std::vector<std::string>{"mail", "displayName", "entryUUID"}));
@@ -231,17 +229,17 @@ TEST(Attributes, UsersAskForWhatTheSnapshotNeedsOnce) {
   source.users.id = "EntryUUID";
   source.users.name = "MAIL";
   EXPECT_EQ(UserAttributes(source), (std::vector<std::string>{"mail", "EntryUUID"}));
-  source.flavor = config::Flavor::kActiveDirectory;
+  source.flavor = ldap::Flavor::kActiveDirectory;
   source.users.id.clear();
   EXPECT_EQ(UserAttributes(source), (std::vector<std::string>{"mail", "objectGUID"}));
 }
 
 TEST(Attributes, GroupsAskForNameMemberAndId) {
-  config::SourceConfig source = Source();
+  ldap::LdapConfig source = Source();
   source.groups.name = "cn";
   source.groups.member = "uniqueMember";
   EXPECT_EQ(GroupAttributes(source), (std::vector<std::string>{"cn", "uniqueMember", "entryUUID"}));
-  source.flavor = config::Flavor::kActiveDirectory;
+  source.flavor = ldap::Flavor::kActiveDirectory;
   source.groups.member = "member;binary";
   EXPECT_EQ(GroupAttributes(source), (std::vector<std::string>{"cn", "member", "objectGUID"}));
 }
@@ -290,10 +288,10 @@ TEST(FormatGuid, RejectsOtherLengths) {
 }
 
 TEST(IsGuidAttribute, OnlyObjectGuidUnderActiveDirectory) {
-  EXPECT_TRUE(IsGuidAttribute(config::Flavor::kActiveDirectory, "objectGUID"));
-  EXPECT_TRUE(IsGuidAttribute(config::Flavor::kActiveDirectory, "objectguid"));
-  EXPECT_FALSE(IsGuidAttribute(config::Flavor::kOpenLdap, "objectGUID"));
-  EXPECT_FALSE(IsGuidAttribute(config::Flavor::kActiveDirectory, "entryUUID"));
+  EXPECT_TRUE(IsGuidAttribute(ldap::Flavor::kActiveDirectory, "objectGUID"));
+  EXPECT_TRUE(IsGuidAttribute(ldap::Flavor::kActiveDirectory, "objectguid"));
+  EXPECT_FALSE(IsGuidAttribute(ldap::Flavor::kOpenLdap, "objectGUID"));
+  EXPECT_FALSE(IsGuidAttribute(ldap::Flavor::kActiveDirectory, "entryUUID"));
 }
 
 TEST(ClassifyMemberDescription, TellsPlainRangedAndOther) {

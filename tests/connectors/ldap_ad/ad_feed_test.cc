@@ -99,14 +99,13 @@ class AdFeedTest : public ::testing::TestWithParam<Method> {
     return user;
   }
 
-  config::SourceConfig Config() const {
-    config::SourceConfig source;
+  ldap::LdapConfig Config() const {
+    ldap::LdapConfig source;
     source.name = "corp-ad";
-    source.type = config::SourceType::kLdap;
-    source.flavor = config::Flavor::kActiveDirectory;
+    source.flavor = ldap::Flavor::kActiveDirectory;
     source.urls = {dc_->ldaps_url()};
     source.tls.ca_file = dc_->ca_file();
-    source.bind.kind = config::BindConfig::Kind::kSimple;
+    source.bind.kind = ldap::BindConfig::Kind::kSimple;
     if (GetParam().admin) {
       source.bind.dn = dc_->admin_dn();
       source.bind.password = dc_->admin_password();
@@ -178,7 +177,7 @@ class AdFeedTest : public ::testing::TestWithParam<Method> {
   SambaFixture* dc_ = nullptr;
   std::string staff_;  // this test's OUs
   std::string groups_;
-  config::SourceConfig config_;
+  ldap::LdapConfig config_;
   std::unique_ptr<LdapSource> source_;
 };
 

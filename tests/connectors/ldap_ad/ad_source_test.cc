@@ -94,14 +94,13 @@ class AdSourceTest : public ::testing::Test {
 
   // The seeded people and groups as the administrator reads them over
   // ldaps with the test CA.
-  static config::SourceConfig Config() {
-    config::SourceConfig source;
+  static ldap::LdapConfig Config() {
+    ldap::LdapConfig source;
     source.name = "corp-ad";
-    source.type = config::SourceType::kLdap;
-    source.flavor = config::Flavor::kActiveDirectory;
+    source.flavor = ldap::Flavor::kActiveDirectory;
     source.urls = {dc_->ldaps_url()};
     source.tls.ca_file = dc_->ca_file();
-    source.bind.kind = config::BindConfig::Kind::kSimple;
+    source.bind.kind = ldap::BindConfig::Kind::kSimple;
     source.bind.dn = dc_->admin_dn();
     source.bind.password = dc_->admin_password();
     source.users.base = dc_->OuDn("Staff");
@@ -118,7 +117,7 @@ class AdSourceTest : public ::testing::Test {
     return source;
   }
 
-  static Result<mapping::SourceSnapshot> ReadWith(const config::SourceConfig& config,
+  static Result<mapping::SourceSnapshot> ReadWith(const ldap::LdapConfig& config,
                                                   LdapStats* stats = nullptr) {
     ASSIGN_OR_RETURN(std::unique_ptr<LdapSource> source, LdapSource::Create(config));
     Result<mapping::SourceSnapshot> snapshot = source->Read();
@@ -175,7 +174,7 @@ TEST_F(AdSourceTest, ReadsUsersAndGroupsOverLdapsWithTheRightCa) {
 }
 
 TEST_F(AdSourceTest, WrongCaFailsAndReadsNobody) {
-  config::SourceConfig config = Config();
+  ldap::LdapConfig config = Config();
   config.tls.ca_file = dc_->wrong_ca_file();
   Result<mapping::SourceSnapshot> snapshot = ReadWith(config);
   ASSERT_FALSE(snapshot.ok());
@@ -184,7 +183,7 @@ TEST_F(AdSourceTest, WrongCaFailsAndReadsNobody) {
 }
 
 TEST_F(AdSourceTest, PasswordBindOverPlainLdapIsRefusedBeforeConnecting) {
-  config::SourceConfig config = Config();
+  ldap::LdapConfig config = Config();
   config.urls = {dc_->ldap_url()};
   Result<std::unique_ptr<LdapSource>> source = LdapSource::Create(config);
   ASSERT_FALSE(source.ok());
@@ -195,7 +194,7 @@ TEST_F(AdSourceTest, PasswordBindOverPlainLdapIsRefusedBeforeConnecting) {
 // refuses the simple bind ("Transport encryption required",
 // strongerAuthRequired).
 TEST_F(AdSourceTest, SambaRefusesPasswordBindOverPlainLdap) {
-  config::SourceConfig config = Config();
+  ldap::LdapConfig config = Config();
   config.urls = {dc_->ldap_url()};
   config.allow_insecure = true;
   Result<mapping::SourceSnapshot> snapshot = ReadWith(config);
@@ -283,7 +282,7 @@ TEST_F(AdSourceTest, NestedCyclicAndNonAsciiGroupsKeepTheirDirectMembers) {
 // groups.in_chain: the server names every nested user of a group, so each
 // group lists them among its direct users; the cycle is no problem.
 TEST_F(AdSourceTest, InChainListsNestedUsersInEveryGroup) {
-  config::SourceConfig config = Config();
+  ldap::LdapConfig config = Config();
   config.groups.in_chain = true;
   Result<mapping::SourceSnapshot> snapshot = ReadWith(config);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
@@ -335,7 +334,7 @@ TEST_F(AdSourceTest, GroupsOnASecondConnectionGiveTheSameRead) {
 
 TEST_F(AdSourceTest, PagesAcrossManyPages) {
   ASSERT_TRUE(SeedBulk().ok());
-  config::SourceConfig config = Config();
+  ldap::LdapConfig config = Config();
   config.users.base = dc_->OuDn("Bulk");
   config.page_size = 10;
   LdapStats stats;

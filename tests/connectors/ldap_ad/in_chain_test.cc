@@ -40,14 +40,13 @@ class InChainTest : public ::testing::Test {
     dc_ = *dc;
   }
 
-  config::SourceConfig Config(const std::string& users_ou, const std::string& groups_ou) const {
-    config::SourceConfig source;
+  ldap::LdapConfig Config(const std::string& users_ou, const std::string& groups_ou) const {
+    ldap::LdapConfig source;
     source.name = "corp-ad";
-    source.type = config::SourceType::kLdap;
-    source.flavor = config::Flavor::kActiveDirectory;
+    source.flavor = ldap::Flavor::kActiveDirectory;
     source.urls = {dc_->ldaps_url()};
     source.tls.ca_file = dc_->ca_file();
-    source.bind.kind = config::BindConfig::Kind::kSimple;
+    source.bind.kind = ldap::BindConfig::Kind::kSimple;
     source.bind.dn = dc_->admin_dn();
     source.bind.password = dc_->admin_password();
     source.users.base = dc_->OuDn(users_ou);
@@ -64,7 +63,7 @@ class InChainTest : public ::testing::Test {
   // Per group DN (lower-cased), the user DNs (lower-cased) of the client-side
   // closure over a full read.
   static Result<std::map<std::string, std::set<std::string>>> ClientSide(
-      const config::SourceConfig& config) {
+      const ldap::LdapConfig& config) {
     ASSIGN_OR_RETURN(std::unique_ptr<LdapSource> source, LdapSource::Create(config));
     ASSIGN_OR_RETURN(mapping::SourceSnapshot snapshot, source->Read());
     std::vector<std::vector<std::uint32_t>> closure = TransitiveUsers(snapshot);
@@ -78,7 +77,7 @@ class InChainTest : public ::testing::Test {
 
   // The same through the in-chain rule, for the groups the closure knows.
   static Result<std::map<std::string, std::set<std::string>>> ServerSide(
-      const config::SourceConfig& config, const std::vector<std::string>& group_dns,
+      const ldap::LdapConfig& config, const std::vector<std::string>& group_dns,
       InChainStats* stats) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, OpenConnection(config));
     SigpipeGuard guard;
@@ -159,7 +158,7 @@ TEST_F(InChainTest, EqualsClientSideClosureOnNestedCyclicAndOddlyNamedGroups) {
   group("Empty", {});
   ASSERT_FALSE(HasFailure());
 
-  config::SourceConfig config = Config("Staff", "Groups");
+  ldap::LdapConfig config = Config("Staff", "Groups");
   Result<std::map<std::string, std::set<std::string>>> client = ClientSide(config);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   InChainStats stats;
@@ -179,8 +178,8 @@ TEST_F(InChainTest, EqualsClientSideClosureOnNestedCyclicAndOddlyNamedGroups) {
 }
 
 TEST_F(InChainTest, RefusesWithoutTheActiveDirectoryFlavor) {
-  config::SourceConfig config = Config("Staff", "Groups");
-  config.flavor = config::Flavor::kOpenLdap;
+  ldap::LdapConfig config = Config("Staff", "Groups");
+  config.flavor = ldap::Flavor::kOpenLdap;
   Result<std::unique_ptr<Connection>> connection = OpenConnection(config);
   ASSERT_TRUE(connection.ok()) << connection.status().ToString();
   SigpipeGuard guard;
@@ -232,7 +231,7 @@ TEST_F(InChainTest, BenchmarkAgainstClientSideClosure) {
   ASSERT_TRUE(dc_->Add(ldif).ok());
   double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  config::SourceConfig config = Config("BenchUsers", "BenchGroups");
+  ldap::LdapConfig config = Config("BenchUsers", "BenchGroups");
   config.page_size = 1000;
   double client_best = 1e9, server_best = 1e9;
   std::map<std::string, std::set<std::string>> client_answer, server_answer;

@@ -22,10 +22,9 @@ std::string ReadTestdata(std::string_view name) {
 }
 
 // The settings of the `hr-export` example in contracts/config.md.
-config::SourceConfig CorpSource() {
-  config::SourceConfig source;
+LdifConfig CorpSource() {
+  LdifConfig source;
   source.name = "hr-export";
-  source.type = config::SourceType::kLdif;
   source.users.base = "ou=people,dc=corp,dc=example";
   source.users.filter = "(objectClass=inetOrgPerson)";
   source.users.email = "mail";
@@ -37,11 +36,9 @@ config::SourceConfig CorpSource() {
   return source;
 }
 
-config::SourceConfig AdSource() {
-  config::SourceConfig source;
+LdifConfig AdSource() {
+  LdifConfig source;
   source.name = "corp-ad";
-  source.type = config::SourceType::kLdif;
-  source.flavor = config::Flavor::kActiveDirectory;
   source.users.base = "OU=Staff,DC=ad,DC=example";
   source.users.filter = "(&(objectClass=user)(mail=*))";
   source.users.name = "displayName";
@@ -51,7 +48,7 @@ config::SourceConfig AdSource() {
   return source;
 }
 
-mapping::SourceSnapshot MustRead(const config::SourceConfig& source, std::string_view text,
+mapping::SourceSnapshot MustRead(const LdifConfig& source, std::string_view text,
                                  LdifStats* stats = nullptr) {
   Result<mapping::SourceSnapshot> r = SnapshotFromLdif(source, text, stats);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -97,7 +94,7 @@ std::vector<std::string> MemberGroupNames(const mapping::SourceSnapshot& s,
 }
 
 TEST(SnapshotFromLdif, CarriesSourceSettings) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.groups.nested = false;
   source.groups.max_depth = 7;
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
@@ -136,7 +133,7 @@ TEST(SnapshotFromLdif, IdFallsBackToNormalizedDn) {
 }
 
 TEST(SnapshotFromLdif, IdFromConfiguredAttribute) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.id = "uid";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
   const mapping::DirectoryUser* alice = FindUser(s, "Alice@Corp.Example");
@@ -145,7 +142,7 @@ TEST(SnapshotFromLdif, IdFromConfiguredAttribute) {
 }
 
 TEST(SnapshotFromLdif, BaseWithOtherCaseAndSpacingStillMatches) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.base = "OU=People , DC=Corp,dc=EXAMPLE";
   source.groups.base = "ou=GROUPS,  dc=corp, dc=example";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
@@ -160,7 +157,7 @@ TEST(SnapshotFromLdif, BaseIsASuffixOfWholeRdns) {
       "dn: uid=b,ou=xpeople,dc=x\nobjectClass: inetOrgPerson\nmail: b@x\n\n"
       "dn: uid=c,ou=a\\,ou=people,dc=x\nobjectClass: inetOrgPerson\nmail: c@x\n\n"
       "dn: ou=people,dc=x\nobjectClass: inetOrgPerson\nmail: base@x\n";
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.base = "ou=people,dc=x";
   mapping::SourceSnapshot s = MustRead(source, kText);
   // uid=c is below "ou=a\,ou=people": one RDN whose value contains a comma,
@@ -169,14 +166,14 @@ TEST(SnapshotFromLdif, BaseIsASuffixOfWholeRdns) {
 }
 
 TEST(SnapshotFromLdif, EmptyBaseIsTheWholeFile) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.base = "";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
   EXPECT_EQ(s.users.size(), 5u);  // svc too
 }
 
 TEST(SnapshotFromLdif, NoGroupsSectionReadsNoGroups) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.groups = config::GroupQuery{};  // what the loader gives without `groups:`
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
   EXPECT_TRUE(s.groups.empty());
@@ -184,7 +181,7 @@ TEST(SnapshotFromLdif, NoGroupsSectionReadsNoGroups) {
 }
 
 TEST(SnapshotFromLdif, DefaultFilterTakesEveryEntryBelowBase) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.filter = config::UserQuery{}.filter;  // (objectClass=*)
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
   EXPECT_EQ(s.users.size(), 5u);  // ou=people itself is an entry at the base
@@ -237,7 +234,7 @@ TEST(SnapshotFromLdif, MemberWrittenTwiceIsOneMember) {
       "dn: uid=a,dc=x\nobjectClass: person\nmail: a@x\n\n"
       "dn: cn=g,dc=x\nobjectClass: groupOfNames\ncn: g\n"
       "member: uid=a,dc=x\nmember: UID=A, DC=X\n";
-  config::SourceConfig source;
+  LdifConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
   source.groups.base = "dc=x";
@@ -253,7 +250,7 @@ TEST(SnapshotFromLdif, MemberAttributeIsConfigurable) {
       "dn: uid=b,dc=x\nobjectClass: person\nmail: b@x\n\n"
       "dn: cn=g,dc=x\nobjectClass: groupOfUniqueNames\ncn: g\n"
       "uniqueMember: uid=a,dc=x\nmember: uid=b,dc=x\n";
-  config::SourceConfig source;
+  LdifConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
   source.groups.base = "dc=x";
@@ -268,7 +265,7 @@ TEST(SnapshotFromLdif, EntryMatchingBothFiltersIsUserAndGroup) {
   constexpr std::string_view kText =
       "dn: cn=both,dc=x\nobjectClass: person\nobjectClass: group\nmail: both@x\ncn: both\n\n"
       "dn: cn=outer,dc=x\nobjectClass: group\ncn: outer\nmember: cn=both,dc=x\n";
-  config::SourceConfig source;
+  LdifConfig source;
   source.name = "t";
   source.users.filter = "(objectClass=person)";
   source.groups.base = "dc=x";
@@ -296,7 +293,7 @@ TEST(SnapshotFromLdif, ActiveDirectoryDisabledFilter) {
 }
 
 TEST(SnapshotFromLdif, NoDisabledFilterMeansNobodyDisabled) {
-  config::SourceConfig source = AdSource();
+  LdifConfig source = AdSource();
   source.users.disabled_filter = "";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("ad.ldif"));
   // The same three people as with the filter (two of them disabled there).
@@ -306,7 +303,7 @@ TEST(SnapshotFromLdif, NoDisabledFilterMeansNobodyDisabled) {
 }
 
 TEST(SnapshotFromLdif, PlainDisabledFilter) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.users.disabled_filter = "(employeeType=Disabled)";
   mapping::SourceSnapshot s = MustRead(source, ReadTestdata("corp.ldif"));
   EXPECT_TRUE(FindUser(s, "gone@corp.example")->disabled);
@@ -315,24 +312,22 @@ TEST(SnapshotFromLdif, PlainDisabledFilter) {
 
 struct BadSettingCase {
   std::string_view what;
-  void (*change)(config::SourceConfig&);
+  void (*change)(LdifConfig&);
 };
 
 TEST(SnapshotFromLdif, BadSettingsNameSourceAndSetting) {
   const std::vector<BadSettingCase> cases = {
-      {"users.filter", [](config::SourceConfig& s) { s.users.filter = "(objectClass=person"; }},
+      {"users.filter", [](LdifConfig& s) { s.users.filter = "(objectClass=person"; }},
       {"users.disabled_filter",
-       [](config::SourceConfig& s) { s.users.disabled_filter = "(uac:1.2.840.113556.1.4.803:=)"; }},
-      {"groups.filter", [](config::SourceConfig& s) { s.groups.filter = "(&)"; }},
+       [](LdifConfig& s) { s.users.disabled_filter = "(uac:1.2.840.113556.1.4.803:=)"; }},
+      {"groups.filter", [](LdifConfig& s) { s.groups.filter = "(&)"; }},
       {"users.filter",
-       [](config::SourceConfig& s) {
-         s.users.filter = "(memberOf:1.2.840.113556.1.4.1941:=cn=g,dc=x)";
-       }},
-      {"users.base", [](config::SourceConfig& s) { s.users.base = "not a dn"; }},
-      {"groups.base", [](config::SourceConfig& s) { s.groups.base = "ou=groups,,dc=x"; }},
+       [](LdifConfig& s) { s.users.filter = "(memberOf:1.2.840.113556.1.4.1941:=cn=g,dc=x)"; }},
+      {"users.base", [](LdifConfig& s) { s.users.base = "not a dn"; }},
+      {"groups.base", [](LdifConfig& s) { s.groups.base = "ou=groups,,dc=x"; }},
   };
   for (const BadSettingCase& c : cases) {
-    config::SourceConfig source = CorpSource();
+    LdifConfig source = CorpSource();
     c.change(source);
     Result<mapping::SourceSnapshot> r = SnapshotFromLdif(source, ReadTestdata("corp.ldif"));
     ASSERT_FALSE(r.ok()) << c.what;
@@ -369,7 +364,7 @@ TEST(SnapshotFromLdif, DuplicateUserDnFailsTheRead) {
 }
 
 TEST(LdifSource, ReadsThePath) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.path = IDSYNC_TESTDATA_DIR "/ldif/corp.ldif";
   LdifSource reader(source);
   EXPECT_EQ(reader.name(), "hr-export");
@@ -381,7 +376,7 @@ TEST(LdifSource, ReadsThePath) {
 }
 
 TEST(LdifSource, MissingFileIsNotFound) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.path = IDSYNC_TESTDATA_DIR "/ldif/does-not-exist.ldif";
   LdifSource reader(source);
   Result<mapping::SourceSnapshot> r = reader.Read();
@@ -391,7 +386,7 @@ TEST(LdifSource, MissingFileIsNotFound) {
 }
 
 TEST(LdifSource, DirectoryIsNotFound) {
-  config::SourceConfig source = CorpSource();
+  LdifConfig source = CorpSource();
   source.path = IDSYNC_TESTDATA_DIR "/ldif";
   LdifSource reader(source);
   EXPECT_EQ(reader.Read().status().code(), StatusCode::kNotFound);

@@ -2,8 +2,10 @@
 // and the loader that builds it from YAML.
 //
 // Loading reads the file, checks every key, type and value, resolves secrets
-// (${env:NAME}, ${file:NAME}) in account.token and sources[].bind.password
-// only (a reference in any other value is an error), and compiles presets and
+// (${env:NAME}, ${file:NAME}) in account.token and in the secret keys of the
+// source types (an ldap source's bind.password) only (a reference in any
+// other value is an error), reads each source's own keys with its type's
+// parser (LoadOptions::source_types), and compiles presets and
 // rules against a catalog. Any problem is one kInvalidArgument whose message starts with
 // "FILE:LINE:COLUMN: ". A Config is an immutable value once loaded; share it
 // read-only between threads.
@@ -18,13 +20,12 @@
 #include <vector>
 
 #include "idsync/base/status.h"
+#include "idsync/config/source.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
 
 namespace idsync::config {
-
-using Duration = std::chrono::milliseconds;
 
 struct AccountConfig {
   std::string url;    // Account API base, e.g. https://studio.example.com/api/v1
@@ -35,77 +36,6 @@ struct AccountConfig {
   int concurrency = 4;
   Duration timeout = std::chrono::seconds(10);
   Duration retry_for = std::chrono::hours(24);
-};
-
-enum class SourceType { kLdap, kLdif, kScim };
-enum class Flavor { kOpenLdap, kActiveDirectory };
-
-struct TlsConfig {
-  std::string ca_file;
-  bool start_tls = false;
-  bool verify = true;
-  std::string cert;  // client certificate (for SASL EXTERNAL over TLS)
-  std::string key;
-};
-
-struct BindConfig {
-  enum class Kind { kAnonymous, kSimple, kSaslExternal };
-  Kind kind = Kind::kAnonymous;
-  std::string dn;
-  std::string password;  // resolved secret; never logged
-};
-
-struct UserQuery {
-  std::string base;
-  std::string filter = "(objectClass=*)";
-  std::string email = "mail";
-  std::string name = "cn";
-  std::string disabled_filter;  // empty: nobody is disabled by filter
-  std::string id;               // stable-id attribute; empty: by flavor (entryUUID / objectGUID)
-};
-
-struct GroupQuery {
-  std::string base;  // empty only when the source has no `groups` section
-  std::string filter = "(objectClass=*)";
-  std::string name = "cn";
-  std::string member = "member";
-  bool nested = true;
-  int max_depth = 32;
-  bool in_chain = false;
-};
-
-struct SourceConfig {
-  std::string name;
-  SourceType type = SourceType::kLdap;
-
-  // ldap
-  std::vector<std::string> urls;  // tried in order
-  TlsConfig tls;
-  bool allow_insecure = false;
-  BindConfig bind;
-  Flavor flavor = Flavor::kOpenLdap;
-  int page_size = 1000;
-  Duration connect_timeout = std::chrono::seconds(5);
-  Duration timeout = std::chrono::seconds(30);
-  Duration idle_timeout = std::chrono::minutes(5);
-  bool watch = false;
-  Duration watch_interval = std::chrono::seconds(30);
-
-  // ldap and ldif
-  UserQuery users;
-  GroupQuery groups;
-  Duration interval = std::chrono::minutes(15);
-  Duration jitter = std::chrono::minutes(1);
-
-  // ldif
-  std::string path;
-
-  // scim: "sha256:<64 hex>" hashes of the bearer tokens that write to this source
-  std::vector<std::string> token_hashes;
-  // scim: RFC 7644 3.5.2.3 to the letter: a replace through a value filter
-  // that matches nothing is refused (400 noTarget) instead of creating the
-  // value (docs/scim-compatibility.md).
-  bool strict_patch = false;
 };
 
 struct ServerConfig {
@@ -193,6 +123,9 @@ struct LoadOptions {
   std::function<std::optional<std::string>(const std::string&)> getenv;
   // Where a relative ${file:NAME} is read from; unset: $CREDENTIALS_DIRECTORY.
   std::optional<std::string> credentials_directory;
+  // The types of source the file may use (the build's connectors); nullptr:
+  // none, and any source is refused.
+  const SourceTypes* source_types = nullptr;
 };
 
 // Reads and validates `path`. kInvalidArgument "FILE:LINE:COL: message" for

@@ -1,5 +1,7 @@
-// Finds the connector for a source's `type:` and builds it. Registration is
-// explicit (BuiltinConnectors), not by static initializers.
+// The types of source this build has: how each reads its section of the
+// configuration (config::SourceType) and how its connector is built.
+// Registration is explicit (BuiltinConnectors, one line per type), not by
+// static initializers.
 //
 // A registry is filled once at start and then only read: reads are
 // thread-safe after that.
@@ -29,24 +31,29 @@ class ConnectorRegistry {
   using Factory = std::function<Result<std::unique_ptr<mapping::IdentitySource>>(
       const config::SourceConfig&, const ConnectorContext&)>;
 
-  // Adds or replaces the factory for `type` ("ldap", "ldif", "scim").
-  void Register(std::string type, Factory factory);
+  // Adds or replaces a type of source: its configuration and its factory.
+  void Register(config::SourceType type, Factory factory);
 
   // Builds the source. kNotFound when no connector serves its type, else
   // whatever the factory returns.
   Result<std::unique_ptr<mapping::IdentitySource>> Create(
       const config::SourceConfig& source, const ConnectorContext& context = {}) const;
 
+  // For config::LoadOptions::source_types.
+  const config::SourceTypes& types() const { return types_; }
+
  private:
+  config::SourceTypes types_;
   std::map<std::string, Factory> factories_;
 };
-
-// The type name of a configured source ("ldap", "ldif", "scim").
-std::string SourceTypeName(config::SourceType type);
 
 // The registry with every connector this build has. The "scim" connector
 // reads the source's resources from the context's store (what the daemon's
 // SCIM endpoint wrote); without a store it fails with kFailedPrecondition.
 ConnectorRegistry& BuiltinConnectors();
+
+// Load options whose source types are BuiltinConnectors()'s, the rest
+// default.
+config::LoadOptions BuiltinLoadOptions();
 
 }  // namespace idsync::daemon

@@ -33,7 +33,7 @@
 #include <memory>
 #include <string>
 
-#include "idsync/config/config.h"
+#include "idsync/ldap/ldap_config.h"
 #include "idsync/mapping/ports.h"
 
 namespace idsync::ldap {
@@ -72,8 +72,8 @@ class LdapSource : public mapping::IdentitySource {
   // tls.start_tls and without allow_insecure), an empty password, SASL
   // EXTERNAL over TCP without a client certificate, a users.base or
   // groups.base that is not a DN, a non-positive page size or timeout.
-  static Result<std::unique_ptr<LdapSource>> Create(const config::SourceConfig& source);
-  static Result<std::unique_ptr<LdapSource>> Create(const config::SourceConfig& source,
+  static Result<std::unique_ptr<LdapSource>> Create(const LdapConfig& source);
+  static Result<std::unique_ptr<LdapSource>> Create(const LdapConfig& source,
                                                     LdapSourceOptions options);
 
   ~LdapSource() override;
@@ -112,14 +112,14 @@ class LdapSource : public mapping::IdentitySource {
   const LdapStats& last_stats() const { return last_stats_; }
 
  private:
-  LdapSource(config::SourceConfig source, LdapSourceOptions options);
+  LdapSource(LdapConfig source, LdapSourceOptions options);
 
   // One attempt at a read on the current connection (made if missing).
   Result<mapping::SourceSnapshot> ReadOnce(LdapStats* stats);
   Status Connect();
   std::chrono::steady_clock::time_point Now() const;
 
-  config::SourceConfig source_;
+  LdapConfig source_;
   LdapSourceOptions options_;
   std::unique_ptr<internal::Connection> connection_;
   std::chrono::steady_clock::time_point last_used_;

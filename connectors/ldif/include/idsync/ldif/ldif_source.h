@@ -11,7 +11,7 @@
 #include <string_view>
 #include <utility>
 
-#include "idsync/config/config.h"
+#include "idsync/ldif/ldif_config.h"
 #include "idsync/mapping/ports.h"
 
 namespace idsync::ldif {
@@ -33,13 +33,13 @@ struct LdifStats {
 // kInvalidArgument for malformed LDIF, a base that is not a DN, a filter that
 // does not parse or cannot be evaluated in memory, an entry whose DN does not
 // parse, or two users (or two groups) with the same DN.
-Result<mapping::SourceSnapshot> SnapshotFromLdif(const config::SourceConfig& source,
-                                                 std::string_view text, LdifStats* stats = nullptr);
+Result<mapping::SourceSnapshot> SnapshotFromLdif(const LdifConfig& source, std::string_view text,
+                                                 LdifStats* stats = nullptr);
 
 // An IdentitySource that reads `source.path` on every Read().
 class LdifSource : public mapping::IdentitySource {
  public:
-  explicit LdifSource(config::SourceConfig source) : source_(std::move(source)) {}
+  explicit LdifSource(LdifConfig source) : source_(std::move(source)) {}
 
   const std::string& name() const override { return source_.name; }
 
@@ -50,7 +50,7 @@ class LdifSource : public mapping::IdentitySource {
   const LdifStats& last_stats() const { return last_stats_; }
 
  private:
-  config::SourceConfig source_;
+  LdifConfig source_;
   LdifStats last_stats_;
 };
 

@@ -814,6 +814,7 @@ Result<SourceConfig> Loader::Source(const Value& v) {
       if (!Contains(all_keys, key)) all_keys.push_back(key);
     }
   }
+  if (types.empty()) return At(v, "this build knows no source types");
   ASSIGN_OR_RETURN(Section s, Open(v, all_keys));
   SourceConfig out;
   const Field* name = s.Get("name");
@@ -825,9 +826,6 @@ Result<SourceConfig> Loader::Source(const Value& v) {
   }
   const Field* type = s.Get("type");
   if (type == nullptr) return Missing(s, "type");
-  if (types.empty()) {
-    return At(type->value, "this build knows no source types");
-  }
   if (!type->value.node.IsScalar()) return TypeError(type->value, "one of " + JoinOr(types));
   out.type = type->value.node.Scalar();
   const SourceType* spec = source_types_->Find(out.type);

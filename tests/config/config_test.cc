@@ -766,6 +766,103 @@ TEST(ParseConfig, PresetAndPresetsAreUnited) {
   EXPECT_EQ(config->rules[0].groups, (std::vector<std::string>{"a", "CN=B,DC=x"}));
 }
 
+// A type of source the build does not have, registered by the test as a
+// connector would register its own: its keys reach its parser, and its
+// errors keep their place in the file.
+struct CsvOptions : SourceOptions {
+  std::string path;
+  std::string delimiter = ",";
+  std::string token;
+};
+
+SourceTypes WithCsv() {
+  SourceTypes types = Types();
+  SourceType csv;
+  csv.name = "csv";
+  csv.keys = {"path", "delimiter", "auth"};
+  csv.secret_keys = {"auth.token"};
+  csv.parse = [](const SourceSection& s) -> Result<std::shared_ptr<const SourceOptions>> {
+    auto out = std::make_shared<CsvOptions>();
+    ASSIGN_OR_RETURN(out->path, s.Path("path"));
+    ASSIGN_OR_RETURN(out->delimiter, s.Str("delimiter", out->delimiter));
+    if (out->delimiter.size() != 1) {
+      return s.ErrorAt("delimiter", "delimiter must be one character");
+    }
+    ASSIGN_OR_RETURN(SourceSection auth, s.Open("auth", {"token"}));
+    if (auth.Has("token")) {
+      ASSIGN_OR_RETURN(out->token, auth.Secret("token"));
+    }
+    return std::shared_ptr<const SourceOptions>(std::move(out));
+  };
+  types.Add(std::move(csv));
+  return types;
+}
+
+TEST(SourceTypes, ARegisteredTypeParsesItsOwnKeys) {
+  const SourceTypes types = WithCsv();
+  LoadOptions options = WithEnv({{"CSV_TOKEN", "t0ken"}});
+  options.source_types = &types;
+  Result<Config> config =
+      Parse(WithSources("sources:\n  - name: hr\n    type: csv\n    path: people.csv\n"
+                        "    delimiter: \";\"\n    interval: 5m\n"
+                        "    auth: {token: \"${env:CSV_TOKEN}\"}\n"),
+            "/etc/idsync/t.yaml", options);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const SourceConfig& hr = config->sources[0];
+  EXPECT_EQ(hr.type, "csv");
+  EXPECT_FALSE(hr.pushed);
+  EXPECT_EQ(hr.interval, 5min);
+  const CsvOptions* csv = hr.OptionsAs<CsvOptions>();
+  ASSERT_NE(csv, nullptr);
+  EXPECT_EQ(csv->path, "/etc/idsync/people.csv");
+  EXPECT_EQ(csv->delimiter, ";");
+  EXPECT_EQ(csv->token, "t0ken");
+  EXPECT_EQ(hr.OptionsAs<ldap::LdapConfig>(), nullptr);
+}
+
+TEST(SourceTypes, ARegisteredTypesErrorsKeepTheirPlace) {
+  const SourceTypes types = WithCsv();
+  LoadOptions options = WithEnv({});
+  options.source_types = &types;
+  struct Case {
+    std::string sources;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"sources:\n  - name: hr\n    type: csv\n    path: p.csv\n    delimiter: \"::\"\n",
+       "t.yaml:5:16: delimiter must be one character"},
+      {"sources:\n  - name: hr\n    type: csv\n    delimiter: \";\"\n",
+       "t.yaml:2:5: missing required key 'path' in sources[0]"},
+      {"sources:\n  - name: hr\n    type: csv\n    path: p.csv\n    auth: {tokn: x}\n",
+       "t.yaml:5:12: unknown key 'tokn' in sources[0].auth (did you mean 'token'?)"},
+      {"sources:\n  - name: hr\n    type: csv\n    path: p.csv\n    url: ldaps://x\n",
+       "t.yaml:5:5: key 'url' does not apply to a source of type csv"},
+      {"sources:\n  - name: hr\n    type: csv\n    path: p.csv\n    delimitor: \";\"\n",
+       "t.yaml:5:5: unknown key 'delimitor' in sources[0] (did you mean 'delimiter'?)"},
+      // A secret only where the type says it may be.
+      {"sources:\n  - name: hr\n    type: csv\n    path: \"${env:P}\"\n",
+       std::string("t.yaml:4:11: ") + kSecretsOnlyIn},
+      {"sources:\n  - name: hr\n    type: csv\n    path: p.csv\n    auth: {token: "
+       "\"${env:NONE}\"}\n",
+       "t.yaml:5:19: secret ${env:NONE} is not set"},
+  };
+  for (const Case& c : cases) {
+    Result<Config> config = Parse(WithSources(c.sources), "t.yaml", options);
+    ASSERT_FALSE(config.ok()) << c.sources;
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << c.sources;
+    EXPECT_EQ(config.status().message().substr(0, c.message.size()), c.message)
+        << config.status().message();
+  }
+}
+
+TEST(SourceTypes, WithoutTypesEverySourceIsRefused) {
+  LoadOptions options;
+  options.source_types = nullptr;
+  Result<Config> config = ParseConfig(kBase, "t.yaml", options);
+  EXPECT_THAT(config.status(), StatusIs(StatusCode::kInvalidArgument,
+                                        "t.yaml:2:5: this build knows no source types"));
+}
+
 TEST(ParseConfig, UrlsMayBeAList) {
   Result<Config> config = Parse(
       WithSources("sources:\n  - name: dir\n    type: ldap\n"

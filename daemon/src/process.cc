@@ -16,6 +16,7 @@
 #include "admin_backend.h"
 #include "feed_supervisor.h"
 #include "generation.h"
+#include "join.h"
 #include "run_reporter.h"
 #include "scheduler.h"
 #include "scim_front.h"
@@ -23,12 +24,6 @@
 
 namespace idsync::daemon {
 namespace {
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 // The per-source series exist at 0 for every configured source (at start
 // and after a reload that adds one).
@@ -164,7 +159,7 @@ Status Process::Reload(const config::Config& config) {
     restart.push_back("server.tls");
   }
   if (!restart.empty()) {
-    return FailedPreconditionError("changing " + Join(restart) + " needs a restart");
+    return FailedPreconditionError("changing " + Join(restart, ", ") + " needs a restart");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
   DeclareSources(p.metrics, config);

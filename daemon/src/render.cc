@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "join.h"
+
 namespace idsync::daemon {
 namespace {
 
@@ -44,15 +46,6 @@ mapping::ItemLevels Effective(const mapping::Catalog& catalog, const mapping::Ac
   if (s.role == Role::kAdmin) return catalog.Uniform(Level::kEdit);
   if (s.levels.size() != catalog.item_count()) return catalog.Uniform(Level::kNone);
   return s.levels;
-}
-
-std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
 }
 
 // A short reading of the levels, area by area: the area's most common level,

@@ -9,16 +9,9 @@
 
 #include "idsync/mapping/reconcile.h"
 
+#include "join.h"
+
 namespace idsync::daemon {
-namespace {
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-}  // namespace
 
 RunReporter::RunReporter(Logger& log, Metrics& metrics, Notifier& notifier, store::Store& store,
                          NowFn now)
@@ -43,7 +36,7 @@ void RunReporter::Finished(const std::string& kind, const Result<ApplyReport>& r
     log_.Warning("run.blocked",
                  "a safety limit refused the plan; nothing was sent (review it with `idsync "
                  "plan`, then `idsync apply --force` with idsyncd stopped, or raise the limit)",
-                 {{"kind", kind}, {"reasons", Join(report->plan.reasons)}});
+                 {{"kind", kind}, {"reasons", Join(report->plan.reasons, ", ")}});
   } else {
     const auto& s = report->plan.summary;
     log_.Info("run.finished", "the " + kind + " run finished",

@@ -41,7 +41,8 @@ class DaemonTest : public E2eTest {
                                           .token = kAccountToken,
                                           .seed_json = kAccountSeed,
                                           .random_seed = 3,
-                                          .admin_token = kAdminToken}));
+                                          .admin_token = kAdminToken,
+                                          .scim_token = kScimToken}));
     fs::copy_file(std::string(IDSYNC_SOURCE_DIR) + "/examples/directory.ldif",
                   dir_ / "directory.ldif");
     // Directly under /tmp, not $TMPDIR: the path must fit in sun_path.
@@ -107,11 +108,7 @@ class DaemonTest : public E2eTest {
     LaunchDaemon({"NOTIFY_SOCKET=" + notify_->path(), "WATCHDOG_USEC=200000"});
     if (!wait_ready) return;
     ASSERT_NE(notify_->WaitFor("READY=1", milliseconds(15000)), "") << "no READY=1";
-    const std::string line = WaitForStartLine();
-    scim_port_ = ListenerPort(line, "scim");
-    ASSERT_NE(scim_port_, 0) << line;
-    admin_port_ = ListenerPort(line, "admin");
-    ASSERT_NE(admin_port_, 0) << line;
+    ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
   }
 
   json AdminJson(const std::string& path) {
@@ -131,51 +128,6 @@ class DaemonTest : public E2eTest {
         EXPECT_EQ(++invites[r.user_id], 1) << r.user_id;
       }
     }
-  }
-
-  std::string ScimCreateUser(const std::string& email) {
-    json body = {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}},
-                 {"userName", email},
-                 {"displayName", "Okta Person"},
-                 {"active", true},
-                 {"emails", {{{"value", email}, {"primary", true}, {"type", "work"}}}}};
-    HttpAnswer a = Http(scim_port_, "POST", "/scim/v2/Users", kScimToken, body.dump());
-    EXPECT_EQ(a.status, 201) << a.body;
-    json j = json::parse(a.body, nullptr, false);
-    return j.is_object() ? j.value("id", "") : "";
-  }
-
-  std::string ScimCreateGroup(const std::string& name, const std::vector<std::string>& members) {
-    json list = json::array();
-    for (const auto& m : members) list.push_back({{"value", m}});
-    json body = {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
-                 {"displayName", name},
-                 {"members", list}};
-    HttpAnswer a = Http(scim_port_, "POST", "/scim/v2/Groups", kScimToken, body.dump());
-    EXPECT_EQ(a.status, 201) << a.body;
-    json j = json::parse(a.body, nullptr, false);
-    return j.is_object() ? j.value("id", "") : "";
-  }
-
-  HttpAnswer ScimMembership(const std::string& group, const std::string& user, bool add) {
-    json op = add ? json{{"op", "add"}, {"path", "members"}, {"value", {{{"value", user}}}}}
-                  : json{{"op", "remove"}, {"path", "members[value eq \"" + user + "\"]"}};
-    json body = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
-                 {"Operations", {op}}};
-    return Http(scim_port_, "PATCH", "/scim/v2/Groups/" + group, kScimToken, body.dump());
-  }
-
-  // Waits for an applied write to the account after log entry `after`
-  // whose endpoint is `endpoint`; returns its seq, or 0 after `wait`.
-  std::uint64_t WaitForWrite(std::uint64_t after, const std::string& endpoint, milliseconds wait) {
-    const auto until = SteadyClock::now() + wait;
-    while (SteadyClock::now() < until) {
-      for (const auto& r : emulator_->Requests(after)) {
-        if (r.endpoint == endpoint && r.applied) return r.seq;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    return 0;
   }
 
   // One sample of the daemon's /metrics as a Prometheus scraper reads it;
@@ -286,7 +238,7 @@ TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
   WriteConfig();
   StartDaemon();
   ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
-  const std::string sam = ScimCreateUser("sam@corp.example");
+  const std::string sam = ScimCreateUser("sam@corp.example", "Okta Person");
   ASSERT_FALSE(sam.empty());
   std::uint64_t seen = LastSeq();
   // A group that gives sam access: an invite.
@@ -353,7 +305,7 @@ TEST_F(DaemonTest, AdminEndpointsAndMetricsOfTheRealDaemon) {
   EXPECT_EQ(Http(admin_port_, "GET", "/readyz", "").status, 200);
   EXPECT_EQ(Http(scim_port_, "GET", "/healthz", "").status, 200);
   // A SCIM request, so that the SCIM metrics have a sample.
-  ASSERT_FALSE(ScimCreateUser("metrics@corp.example").empty());
+  ASSERT_FALSE(ScimCreateUser("metrics@corp.example", "Okta Person").empty());
 
   struct Call {
     const char* method;
@@ -427,7 +379,7 @@ TEST_F(DaemonTest, DocumentedAlertsSeeTheFirstEvents) {
     EXPECT_EQ(Http(scim_port_, "GET", "/scim/v2/Users", "not-the-token").status, 401);
   }
   // A PATCH refused.
-  const std::string id = ScimCreateUser("pat@corp.example");
+  const std::string id = ScimCreateUser("pat@corp.example", "Okta Person");
   json bad = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
               {"Operations", {{{"op", "copy"}, {"path", "title"}}}}};
   EXPECT_EQ(Http(scim_port_, "PATCH", "/scim/v2/Users/" + id, kScimToken, bad.dump()).status, 400);
@@ -728,7 +680,7 @@ TEST_F(DaemonTest, NoSecretInTheLogApiCliOutputOrStore) {
   // Each secret was used: the account took its token, SCIM took its token,
   // the admin API its own, and the LDAP source was tried (and failed).
   EXPECT_EQ(AccountUsers().size(), 11u);
-  ASSERT_FALSE(ScimCreateUser("secret-check@corp.example").empty());
+  ASSERT_FALSE(ScimCreateUser("secret-check@corp.example", "Okta Person").empty());
   EXPECT_EQ(Admin("GET", "/v1/status").status, 200);
   EXPECT_NE(Log().find("ldap-dead"), std::string::npos) << Log();
   // Wrong tokens are refused.

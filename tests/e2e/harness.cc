@@ -139,6 +139,7 @@ void E2eTest::SetUpAccount(const Account& account) {
   fs::remove_all(dir_);
   fs::create_directories(dir_);
   admin_token_ = account.admin_token;
+  scim_token_ = account.scim_token;
   // The configuration names the token, not the token itself.
   ::setenv(kAccountTokenEnv, account.token.c_str(), 1);
   emulator::EmulatorOptions options;
@@ -226,6 +227,14 @@ std::string E2eTest::WaitForStartLine(milliseconds wait) {
   return "";
 }
 
+void E2eTest::ReadListenerPorts() {
+  const std::string line = WaitForStartLine();
+  scim_port_ = ListenerPort(line, "scim");
+  ASSERT_NE(scim_port_, 0) << "no SCIM port in the start line: " << line;
+  admin_port_ = ListenerPort(line, "admin");
+  ASSERT_NE(admin_port_, 0) << "no admin port in the start line: " << line;
+}
+
 int E2eTest::StopDaemon(int sig, milliseconds wait) {
   ::kill(pid_, sig);
   const auto until = SteadyClock::now() + wait;
@@ -260,6 +269,59 @@ bool E2eTest::WaitForRuns(const std::string& kind, std::size_t n, milliseconds w
     std::this_thread::sleep_for(milliseconds(50));
   }
   return false;
+}
+
+json E2eTest::ScimJson(const std::string& method, const std::string& path, const json& body,
+                       int want) {
+  HttpAnswer a = Http(scim_port_, method, "/scim/v2" + path, scim_token_, body.dump());
+  EXPECT_EQ(a.status, want) << method << " " << path << ": " << a.body;
+  return a.Json();
+}
+
+std::string E2eTest::ScimCreateUser(const std::string& email, const std::string& display_name) {
+  json user = ScimJson("POST", "/Users",
+                       {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}},
+                        {"userName", email},
+                        {"displayName", display_name},
+                        {"active", true},
+                        {"emails", {{{"value", email}, {"primary", true}, {"type", "work"}}}}},
+                       201);
+  return user.is_object() ? user.value("id", "") : "";
+}
+
+std::string E2eTest::ScimCreateGroup(const std::string& name,
+                                     const std::vector<std::string>& members) {
+  json list = json::array();
+  for (const auto& m : members) list.push_back({{"value", m}});
+  json group = ScimJson("POST", "/Groups",
+                        {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
+                         {"displayName", name},
+                         {"members", list}},
+                        201);
+  return group.is_object() ? group.value("id", "") : "";
+}
+
+HttpAnswer E2eTest::ScimMembership(const std::string& group, const std::string& user, bool add) {
+  json op = add ? json{{"op", "add"}, {"path", "members"}, {"value", {{{"value", user}}}}}
+                : json{{"op", "remove"}, {"path", "members[value eq \"" + user + "\"]"}};
+  json body = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+               {"Operations", {op}}};
+  return Http(scim_port_, "PATCH", "/scim/v2/Groups/" + group, scim_token_, body.dump());
+}
+
+std::uint64_t E2eTest::WaitForWrite(std::uint64_t after, const std::string& endpoint,
+                                    SteadyClock::time_point until, const std::string& email) const {
+  while (SteadyClock::now() < until) {
+    for (const auto& r : emulator_->Requests(after)) {
+      if (r.applied && r.endpoint == endpoint &&
+          (email.empty() || base::AsciiLower(r.email) == email)) {
+        return r.seq;
+      }
+      after = r.seq;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  return 0;
 }
 
 std::map<std::string, json> E2eTest::AccountUsers() const {

@@ -110,6 +110,7 @@ class E2eTest : public ::testing::Test {
     std::string seed_json;
     std::uint64_t random_seed = 0;
     std::string admin_token;  // for the admin API calls below
+    std::string scim_token;   // for the SCIM calls below (none when empty)
   };
 
   // Makes dir_ and starts emulator_; call with ASSERT_NO_FATAL_FAILURE.
@@ -126,6 +127,9 @@ class E2eTest : public ::testing::Test {
   // Waits for this start's "daemon.started" line; "" when idsyncd exited or
   // `wait` passed (a failure is added).
   std::string WaitForStartLine(milliseconds wait = milliseconds(15000));
+  // Reads scim_port_ and admin_port_ from this start's "daemon.started"
+  // line; call with ASSERT_NO_FATAL_FAILURE.
+  void ReadListenerPorts();
   // Sends `sig` and waits for the exit status (-1 when it did not exit in time).
   int StopDaemon(int sig = SIGTERM, milliseconds wait = milliseconds(30000));
   bool Alive() const;
@@ -138,6 +142,29 @@ class E2eTest : public ::testing::Test {
   // Waits until /v1/status shows `n` finished runs of `kind`.
   bool WaitForRuns(const std::string& kind, std::size_t n, milliseconds wait);
 
+  // A SCIM call to /scim/v2`path` with scim_token, expected to be answered
+  // `want`; the answer's body as JSON (null when it is not JSON).
+  json ScimJson(const std::string& method, const std::string& path, const json& body, int want);
+  // Creates an active SCIM user with `email` as its userName and work
+  // address; its id, "" when it was not created (a failure is added).
+  std::string ScimCreateUser(const std::string& email, const std::string& display_name);
+  // Creates a SCIM group of `members` (user ids); its id, "" when it was not
+  // created (a failure is added).
+  std::string ScimCreateGroup(const std::string& name, const std::vector<std::string>& members);
+  // PATCHes `user` into `group`'s members (`add`) or out of them.
+  HttpAnswer ScimMembership(const std::string& group, const std::string& user, bool add);
+
+  // Waits until `until` for a write the emulator applied after log entry
+  // `after` to `endpoint` (e.g. "POST /users") and, when `email` is not
+  // empty, for that address (lower-case); its seq, or 0 when none came.
+  std::uint64_t WaitForWrite(std::uint64_t after, const std::string& endpoint,
+                             SteadyClock::time_point until, const std::string& email = "") const;
+  // The same, waiting `wait` from now.
+  std::uint64_t WaitForWrite(std::uint64_t after, const std::string& endpoint, milliseconds wait,
+                             const std::string& email = "") const {
+    return WaitForWrite(after, endpoint, SteadyClock::now() + wait, email);
+  }
+
   // The account's users by lower-case e-mail.
   std::map<std::string, json> AccountUsers() const;
   // The seq of the emulator's latest logged request (0: none yet).
@@ -149,6 +176,7 @@ class E2eTest : public ::testing::Test {
   fs::path dir_;
   std::string config_;
   std::string admin_token_;
+  std::string scim_token_;
   std::unique_ptr<emulator::AccountEmulator> emulator_;
   pid_t pid_ = -1;
   int scim_port_ = 0;

@@ -124,7 +124,8 @@ class IdpReplayTest : public E2eTest {
                                           .token = kAccountToken,
                                           .seed_json = kAccountSeed,
                                           .random_seed = 7,
-                                          .admin_token = kAdminToken}));
+                                          .admin_token = kAdminToken,
+                                          .scim_token = ""}));  // each call names its token
   }
 
   // Two SCIM sources with their own tokens; rules on each source's groups.
@@ -163,11 +164,7 @@ class IdpReplayTest : public E2eTest {
   void StartDaemon(const std::string& deprovision = "remove") {
     WriteConfig(deprovision);
     LaunchDaemon();
-    const std::string line = WaitForStartLine();
-    scim_port_ = ListenerPort(line, "scim");
-    ASSERT_NE(scim_port_, 0) << "no start line: " << line;
-    admin_port_ = ListenerPort(line, "admin");
-    ASSERT_NE(admin_port_, 0) << line;
+    ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
     ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << "no first full run";
     ASSERT_TRUE(Settle());
   }

@@ -99,7 +99,8 @@ class LdapWatchTest : public E2eTest {
                                           .token = kAccountToken,
                                           .seed_json = kSeed,
                                           .random_seed = 5,
-                                          .admin_token = kAdminToken}));
+                                          .admin_token = kAdminToken,
+                                          .scim_token = ""}));  // no SCIM source
     WriteConfig();
   }
 
@@ -276,7 +277,7 @@ TEST_F(LdapWatchTest, AFailedFeedDeprovisionsNobodyAndResumesFromItsCookie) {
   StartAndSettle();
   const auto before = AccountUsers();
   ASSERT_TRUE(before.count("alice@corp.example"));
-  const std::uint64_t seen = emulator_->Requests().empty() ? 0 : emulator_->Requests().back().seq;
+  const std::uint64_t seen = LastSeq();
   EXPECT_EQ(SourceStatus("hr").value("state", ""), "ok") << SourceStatus("hr").dump();
 
   // The server goes away: the feed fails and says so; nobody loses access.

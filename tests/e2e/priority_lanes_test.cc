@@ -15,7 +15,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -49,7 +48,8 @@ class PriorityLanesTest : public E2eTest {
                                           .token = kAccountToken,
                                           .seed_json = kAccountSeed,
                                           .random_seed = 5,
-                                          .admin_token = kAdminToken}));
+                                          .admin_token = kAdminToken,
+                                          .scim_token = kScimToken}));
   }
 
   // 3,000 people, everyone in "Voice Team".
@@ -108,38 +108,12 @@ class PriorityLanesTest : public E2eTest {
     std::ofstream(config_) << y.str();
   }
 
-  void Start() {
-    LaunchDaemon();
-    const std::string line = WaitForStartLine();
-    scim_port_ = ListenerPort(line, "scim");
-    admin_port_ = ListenerPort(line, "admin");
-    ASSERT_NE(scim_port_, 0) << line;
-    ASSERT_NE(admin_port_, 0) << line;
-  }
-
-  json Scim(const std::string& method, const std::string& path, const json& body, int want) {
-    HttpAnswer a = Http(scim_port_, method, "/scim/v2" + path, kScimToken, body.dump());
-    EXPECT_EQ(a.status, want) << method << " " << path << ": " << a.body;
-    return a.Json();
-  }
-
   std::string CreateUser(const std::string& email) {
-    json user = Scim("POST", "/Users",
-                     {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}},
-                      {"userName", email},
-                      {"displayName", "Pushed " + email},
-                      {"active", true},
-                      {"emails", {{{"value", email}, {"primary", true}, {"type", "work"}}}}},
-                     201);
-    return user.is_object() ? user.value("id", "") : "";
+    return ScimCreateUser(email, "Pushed " + email);
   }
 
   void AddToGroup(const std::string& group, const std::string& user) {
-    HttpAnswer a = Http(
-        scim_port_, "PATCH", "/scim/v2/Groups/" + group, kScimToken,
-        json{{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
-             {"Operations", {{{"op", "add"}, {"path", "members"}, {"value", {{{"value", user}}}}}}}}
-            .dump());
+    HttpAnswer a = ScimMembership(group, user, /*add=*/true);
     EXPECT_TRUE(a.status == 200 || a.status == 204) << a.body;
   }
 
@@ -155,17 +129,8 @@ class PriorityLanesTest : public E2eTest {
   // entry `after`; -1 after `wait`.
   double MsUntilWrite(std::uint64_t after, const std::string& endpoint, const std::string& email,
                       SteadyClock::time_point since, milliseconds wait) {
-    const auto until = since + wait;
-    while (SteadyClock::now() < until) {
-      for (const auto& r : emulator_->Requests(after)) {
-        if (r.applied && r.endpoint == endpoint && base::AsciiLower(r.email) == email) {
-          return std::chrono::duration<double, std::milli>(SteadyClock::now() - since).count();
-        }
-        after = r.seq;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    return -1;
+    if (WaitForWrite(after, endpoint, since + wait, email) == 0) return -1;
+    return std::chrono::duration<double, std::milli>(SteadyClock::now() - since).count();
   }
 
   // Applied invites of the directory's people so far.
@@ -196,15 +161,11 @@ TEST_F(PriorityLanesTest, PushedPeopleGoAheadOfAFullRunInFlight) {
   emulator_->SetFaults(faults);
   WriteDirectory();
   WriteConfig();
-  ASSERT_NO_FATAL_FAILURE(Start());
+  LaunchDaemon();
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
 
   // The group the pushed people join, before the full run is well under way.
-  json group = Scim("POST", "/Groups",
-                    {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
-                     {"displayName", "Okta Knowledge"},
-                     {"members", json::array()}},
-                    201);
-  const std::string group_id = group.value("id", "");
+  const std::string group_id = ScimCreateGroup("Okta Knowledge", {});
   ASSERT_FALSE(group_id.empty());
   ASSERT_TRUE(testing::WaitUntil([&] { return DirectoryInvites() >= 100; }, milliseconds(60000)))
       << "the full run never got going";

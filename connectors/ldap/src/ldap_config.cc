@@ -11,9 +11,7 @@
 namespace idsync::ldap {
 namespace {
 
-bool StartsWith(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
+using base::StartsWithIgnoreCase;
 
 // A value as written, for messages: quoted, cut when long.
 std::string Quote(std::string_view text) {
@@ -35,9 +33,10 @@ Status ReadUrls(const config::SourceSection& s, std::vector<std::string>* out) {
       std::size_t end = text.find_first_of(" \t", start);
       if (end == std::string::npos) end = text.size();
       std::string one = text.substr(start, end - start);
-      std::string lower = base::AsciiLower(one);
-      bool ldapi = StartsWith(lower, "ldapi://");
-      std::size_t scheme = StartsWith(lower, "ldap://") ? 7 : StartsWith(lower, "ldaps://") ? 8 : 0;
+      bool ldapi = StartsWithIgnoreCase(one, "ldapi://");
+      std::size_t scheme = StartsWithIgnoreCase(one, "ldap://")    ? 7
+                           : StartsWithIgnoreCase(one, "ldaps://") ? 8
+                                                                   : 0;
       if (!ldapi && (scheme == 0 || one.size() == scheme || one[scheme] == '/')) {
         return s.ErrorAt(item, "bad LDAP URL in " + item.path + ": " + Quote(one) +
                                    " (use ldap://HOST, ldaps://HOST or ldapi://)");
@@ -118,7 +117,7 @@ Result<std::shared_ptr<const config::SourceOptions>> Parse(const config::SourceS
   }
   if (out->bind.kind == BindConfig::Kind::kSimple && !out->tls.start_tls && !out->allow_insecure) {
     for (const std::string& u : out->urls) {
-      if (StartsWith(base::AsciiLower(u), "ldap://")) {
+      if (StartsWithIgnoreCase(u, "ldap://")) {
         return s.ErrorAt("url", "a password bind over " + Quote(u) +
                                     " would send the password in clear: use ldaps://, set "
                                     "tls.start_tls: true, or set allow_insecure: true");
@@ -127,7 +126,7 @@ Result<std::shared_ptr<const config::SourceOptions>> Parse(const config::SourceS
   }
   if (out->bind.kind == BindConfig::Kind::kSaslExternal && out->tls.cert.empty()) {
     for (const std::string& u : out->urls) {
-      if (!StartsWith(base::AsciiLower(u), "ldapi://")) {
+      if (!StartsWithIgnoreCase(u, "ldapi://")) {
         return s.ErrorAt("bind",
                          "bind.sasl: external needs ldapi:// URLs or a client certificate "
                          "(tls.cert and tls.key)");

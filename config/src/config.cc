@@ -212,6 +212,23 @@ bool IsListenAddress(std::string_view text) {
   });
 }
 
+// Whether a listen address (checked by IsListenAddress) stays on this host:
+// 127.0.0.0/8, ::1 or localhost. 0.0.0.0 and [::] are every address.
+bool IsLoopbackListen(std::string_view text) {
+  std::string_view host = text.substr(0, text.rfind(':'));
+  if (host == "[::1]" || host == "localhost") return true;
+  if (host.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
 // A reference anywhere else, even written "$${env:", is refused rather than
 // kept literally: whoever wrote it expected a secret there.
 bool HasSecretReference(std::string_view text) {
@@ -361,6 +378,8 @@ class Loader {
   Result<std::int64_t> Int(const Value& v, std::int64_t min, std::int64_t max) const;
   Result<double> Number(const Value& v) const;
   Result<Duration> Dur(const Value& v, bool allow_zero) const;
+  // A byte size ("8MiB"), more than 0.
+  Result<std::uint64_t> Size(const Value& v) const;
   Result<mapping::Limit> Limit(const Value& v) const;
   Result<std::string> Path(const Value& v) const;
   Result<std::string> TokenHash(const Value& v) const;
@@ -592,6 +611,18 @@ Result<double> Loader::Number(const Value& v) const {
   if (!ok) return TypeError(v, "a number");
   if (d <= 0) return At(v, v.path + " must be more than 0, got " + v.node.Scalar());
   return d;
+}
+
+Result<std::uint64_t> Loader::Size(const Value& v) const {
+  if (!v.node.IsScalar()) return TypeError(v, "a size");
+  Result<std::uint64_t> size = ParseByteSize(v.node.Scalar());
+  if (!size.ok()) {
+    return At(v, "bad size " + Quote(v.node.Scalar()) + " for " + v.path +
+                     ": write a number of bytes, optionally with a unit (B, KB, MB, GB, "
+                     "KiB, MiB, GiB), e.g. 1MiB");
+  }
+  if (*size == 0) return At(v, v.path + " must be more than 0");
+  return size;
 }
 
 Result<Duration> Loader::Dur(const Value& v, bool allow_zero) const {
@@ -932,8 +963,12 @@ Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) const {
 }
 
 Status Loader::Server(const Value& v, ServerConfig* out) {
-  ASSIGN_OR_RETURN(Section s, Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen",
-                                       "admin_tokens"}));
+  ASSIGN_OR_RETURN(
+      Section s,
+      Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen", "admin_tokens",
+               "admin_tls", "admin_allow_insecure", "header_timeout", "body_timeout",
+               "tls_handshake_timeout", "keep_alive_timeout", "write_timeout", "max_connections",
+               "max_connections_per_ip", "max_patch_values", "max_response"}));
   auto addresses = [&](const Field& f, std::vector<std::string>* list) -> Status {
     // An empty `admin_listen:` keeps the default; an explicit [] clears it.
     if (f.value.node.IsNull()) return Status::Ok();
@@ -951,17 +986,60 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
   };
   if (const Field* f = s.Get("listen")) RETURN_IF_ERROR(addresses(*f, &out->listen));
   if (const Field* f = s.Get("admin_listen")) RETURN_IF_ERROR(addresses(*f, &out->admin_listen));
-  if (const Field* f = s.Get("tls")) {
-    ASSIGN_OR_RETURN(Section tls, Open(f->value, {"cert", "key"}));
+  auto tls_pair = [&](const Field& f, std::string* cert, std::string* key) -> Status {
+    ASSIGN_OR_RETURN(Section tls, Open(f.value, {"cert", "key"}));
     if (const Field* c = tls.Get("cert")) {
-      ASSIGN_OR_RETURN(out->tls_cert, Path(c->value));
+      ASSIGN_OR_RETURN(*cert, Path(c->value));
     }
     if (const Field* k = tls.Get("key")) {
-      ASSIGN_OR_RETURN(out->tls_key, Path(k->value));
+      ASSIGN_OR_RETURN(*key, Path(k->value));
     }
-    if (out->tls_cert.empty() != out->tls_key.empty()) {
-      return Missing(tls, out->tls_cert.empty() ? "cert" : "key");
+    if (cert->empty() != key->empty()) return Missing(tls, cert->empty() ? "cert" : "key");
+    return Status::Ok();
+  };
+  if (const Field* f = s.Get("tls")) RETURN_IF_ERROR(tls_pair(*f, &out->tls_cert, &out->tls_key));
+  if (const Field* f = s.Get("admin_tls")) {
+    RETURN_IF_ERROR(tls_pair(*f, &out->admin_tls_cert, &out->admin_tls_key));
+  }
+  if (const Field* f = s.Get("admin_allow_insecure")) {
+    ASSIGN_OR_RETURN(out->admin_allow_insecure, Bool(f->value));
+  }
+  // The admin API hands out plans, audit and run control: off this host it
+  // needs TLS, or an explicit acceptance of clear text.
+  if (out->admin_tls_cert.empty() && !out->admin_allow_insecure) {
+    for (const std::string& address : out->admin_listen) {
+      if (IsLoopbackListen(address)) continue;
+      const Field* where = s.Get("admin_listen");
+      return At(where != nullptr ? where->value : v,
+                "server.admin_listen " + Quote(address) +
+                    " is reachable from other hosts but server.admin_tls is not set: add "
+                    "server.admin_tls (cert, key), listen on 127.0.0.1, or set "
+                    "server.admin_allow_insecure: true");
     }
+  }
+  const std::pair<const char*, Duration*> deadlines[] = {
+      {"header_timeout", &out->header_timeout},
+      {"body_timeout", &out->body_timeout},
+      {"tls_handshake_timeout", &out->tls_handshake_timeout},
+      {"keep_alive_timeout", &out->keep_alive_timeout},
+      {"write_timeout", &out->write_timeout},
+  };
+  for (const auto& [key, field] : deadlines) {
+    if (const Field* f = s.Get(key)) {
+      ASSIGN_OR_RETURN(*field, Dur(f->value, false));
+    }
+  }
+  if (const Field* f = s.Get("max_connections")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1000000));
+    out->max_connections = static_cast<int>(n);
+  }
+  if (const Field* f = s.Get("max_connections_per_ip")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 1000000));
+    out->max_connections_per_ip = static_cast<int>(n);
+  }
+  if (const Field* f = s.Get("max_patch_values")) {
+    ASSIGN_OR_RETURN(std::int64_t n, Int(f->value, 1, 100000000));
+    out->max_patch_values = static_cast<std::uint64_t>(n);
   }
   if (const Field* f = s.Get("scim_path")) {
     ASSIGN_OR_RETURN(std::string path, Str(f->value));
@@ -974,16 +1052,10 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
     out->scim_path = path;
   }
   if (const Field* f = s.Get("max_body")) {
-    const Value& value = f->value;
-    if (!value.node.IsScalar()) return TypeError(value, "a size");
-    Result<std::uint64_t> size = ParseByteSize(value.node.Scalar());
-    if (!size.ok()) {
-      return At(value, "bad size " + Quote(value.node.Scalar()) + " for " + value.path +
-                           ": write a number of bytes, optionally with a unit (B, KB, MB, GB, "
-                           "KiB, MiB, GiB), e.g. 1MiB");
-    }
-    if (*size == 0) return At(value, "server.max_body must be more than 0");
-    out->max_body = *size;
+    ASSIGN_OR_RETURN(out->max_body, Size(f->value));
+  }
+  if (const Field* f = s.Get("max_response")) {
+    ASSIGN_OR_RETURN(out->max_response, Size(f->value));
   }
   if (const Field* f = s.Get("admin_tokens")) {
     ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));

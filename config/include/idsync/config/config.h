@@ -46,6 +46,25 @@ struct ServerConfig {
   std::uint64_t max_body = 1024 * 1024;
   std::vector<std::string> admin_listen = {"127.0.0.1:9107"};
   std::vector<std::string> admin_tokens;  // "sha256:<64 hex>"
+  // TLS for the admin listener (server.admin_tls); both or neither.
+  std::string admin_tls_cert;
+  std::string admin_tls_key;
+  // An admin listener outside loopback without TLS is refused unless set.
+  bool admin_allow_insecure = false;
+
+  // Deadlines, the same on both listeners (docs/operations.md, "Exposing
+  // the SCIM endpoint").
+  Duration header_timeout = std::chrono::seconds(10);  // the whole request head
+  Duration body_timeout = std::chrono::seconds(30);    // the whole body
+  Duration tls_handshake_timeout = std::chrono::seconds(10);
+  Duration keep_alive_timeout = std::chrono::seconds(60);  // idle between requests
+  Duration write_timeout = std::chrono::seconds(30);       // writing one response
+  // Connection caps, per listener.
+  int max_connections = 4096;
+  int max_connections_per_ip = 256;
+  // Work per SCIM request.
+  std::uint64_t max_patch_values = 10000;        // member values one PATCH may add or remove
+  std::uint64_t max_response = 8 * 1024 * 1024;  // a list response's body, in bytes
 };
 
 enum class CatalogSource { kAccount, kBuiltin };

@@ -1,37 +1,42 @@
-// The server runs one Poco TCPServer per listen address over a shared thread
-// pool. Poco accepts connections and queues them for the pool; the HTTP/1.1
-// framing is ours, so that body limits, Expect, chunked bodies, early 413s
-// and the error format stay under our control. One file (~770 lines)
-// because the framing, the limits and the connection loop share the
-// connection's private state; it is read top to bottom as a request flows.
+// The server: one event thread per Server that accepts, completes TLS
+// handshakes, reads requests through a RequestParser and writes responses
+// that could not be written at once; a pool of worker threads that run the
+// handler on whole requests and write the answer.
+//
+// A connection belongs to one thread at a time. The event thread owns it
+// while it is read, written or idle (epoll with EPOLLONESHOT, so that no
+// second event arrives while it is handled); a worker owns it from the
+// moment a whole request is queued until the worker hands it back through
+// the return queue. Only the event thread creates, times out and closes
+// connections, so no lock guards a connection's fields.
 #include "idsync/httpd/server.h"
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
+#include <cerrno>
 #include <condition_variable>
+#include <csignal>
+#include <cstring>
 #include <ctime>
+#include <deque>
 #include <exception>
-#include <map>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
 
-#include <Poco/Exception.h>
-#include <Poco/Net/Context.h>
-#include <Poco/Net/NetSSL.h>
-#include <Poco/Net/SecureServerSocket.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnection.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/Net/TCPServerParams.h>
-#include <Poco/ThreadPool.h>
-#include <Poco/Timespan.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "idsync/base/json_text.h"
 
+#include "request_parser.h"
+#include "transport.h"
 #include "wire.h"
 
 namespace idsync::httpd {
@@ -54,17 +59,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using internal::EqualsIgnoreCase;
+using internal::Io;
 
-constexpr std::size_t kMaxRequestLine = 16 * 1024;
-constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
-constexpr std::size_t kMaxHeaders = 100;
+constexpr int kMaxEvents = 256;
+// How often deadlines are looked at: their resolution.
+constexpr std::chrono::milliseconds kTick{50};
 constexpr std::size_t kReadChunk = 16 * 1024;
-// How long and how much a connection refused with unread body still reads
-// after answering, so that closing it does not reset the answer away.
+constexpr int kAcceptBurst = 64;
+// After an answer that closes the connection, what the client still sends
+// is read and dropped for a while, so that closing does not reset the
+// answer away before the client has read it.
 constexpr std::chrono::milliseconds kLingerTime{1000};
-constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
-// How often idle connections look at the stop flag.
-constexpr std::chrono::milliseconds kStopPoll{100};
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+// Connections refused past a cap that are still being answered; past this
+// many more, a refused connection is closed without an answer.
+constexpr int kMaxRefusing = 512;
+// Writing an answer the server gives on its own (408, 503, ...).
+constexpr std::chrono::milliseconds kRefusalWrite{2000};
 
 Response DefaultError(int status, const std::string& message) {
   Response r;
@@ -122,644 +133,837 @@ std::string Serialize(const Response& r, const std::string& server_name, bool ke
   return out;
 }
 
-// The state the listeners, connections and Stop() share.
-class Core {
+// The method as a metric label: one of the served set, else "other".
+std::string_view MethodLabel(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+  for (std::string_view m : kKnown) {
+    if (method == m) return m;
+  }
+  return "other";
+}
+
+// Blocks SIGPIPE in the calling thread: a write to a closed TLS connection
+// must fail with EPIPE, not end the process.
+void BlockSigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+enum class Tag { kListener, kWake, kConn };
+
+struct Pollable {
+  explicit Pollable(Tag t) : tag(t) {}
+  Tag tag;
+};
+
+struct Listener : Pollable {
+  Listener() : Pollable(Tag::kListener) {}
+  int fd = -1;
+};
+
+enum class Phase {
+  kHandshake,  // TLS handshake
+  kIdle,       // waiting for a request's first byte
+  kHead,       // reading a request head
+  kBody,       // reading a body
+  kHandler,    // a worker owns the connection
+  kWrite,      // writing an answer
+  kLinger,     // answered and closing: reading and dropping
+};
+
+// What follows a written answer.
+enum class After { kKeepAlive, kClose, kLinger };
+
+struct Conn : Pollable {
+  explicit Conn(const internal::ParserLimits* limits) : Pollable(Tag::kConn), parser(limits) {}
+  int fd = -1;
+  std::unique_ptr<internal::Transport> io;
+  std::string ip;      // the client's address, for the per-address cap
+  std::string remote;  // "ip:port"
+  bool tls = false;
+  bool counted = true;  // false: refused at accept, being answered 503
+  bool fresh = true;    // no request answered yet
+  Phase phase = Phase::kIdle;
+  Clock::time_point deadline;
+  internal::RequestParser parser;
+  std::string method;  // of the request being read or answered
+  std::string out;
+  std::size_t out_pos = 0;
+  After after = After::kKeepAlive;
+  std::size_t lingered = 0;
+};
+
+struct Job {
+  Conn* conn;
+  Request request;
+  bool wants_close;
+};
+
+class EventServer : public Server {
  public:
-  Core(const Options& options, Handler handler) : options_(options), handler_(std::move(handler)) {
+  EventServer(const Options& options, Handler handler)
+      : options_(options), handler_(std::move(handler)) {
     if (!options_.render_error) options_.render_error = DefaultError;
+    limits_.max_body = options_.max_body;
+    limits_.methods = options_.methods;
   }
 
-  const Options& options() const { return options_; }
-  const Handler& handler() const { return handler_; }
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-  void set_stopping() { stopping_.store(true, std::memory_order_release); }
+  ~EventServer() override { Stop(std::chrono::milliseconds(0)); }
 
-  Response RenderError(int status, const std::string& message) const {
-    try {
-      return options_.render_error(status, message);
-    } catch (...) {
-      return DefaultError(status, message);
-    }
-  }
-
-  void AddServer(Poco::Net::TCPServer* server) { servers_.push_back(server); }
-
-  // Connections accepted and waiting for a worker, over all listeners.
-  int Queued() const {
-    int n = 0;
-    for (const Poco::Net::TCPServer* s : servers_) n += s->queuedConnections();
-    return n;
-  }
-
-  void Register(const void* key, const Poco::Net::StreamSocket& socket) {
-    std::lock_guard lock(mu_);
-    active_.emplace(key, socket.impl()->sockfd());
-  }
-  void Unregister(const void* key) {
-    std::lock_guard lock(mu_);
-    active_.erase(key);
-    cv_.notify_all();
-  }
-  // Waits until no connection is open, or `deadline`. True when none is.
-  bool WaitIdle(Clock::time_point deadline) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_until(lock, deadline, [&] { return active_.empty(); });
-  }
-  void WaitIdleForever() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return active_.empty(); });
-  }
-  // Shuts every open connection down at the socket level, which wakes any
-  // read or write blocked on it (the TLS layer is not touched from here).
-  void ShutdownAll() {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, fd] : active_) ::shutdown(fd, SHUT_RDWR);
-  }
+  Status Listen();
+  void Stop(std::chrono::milliseconds grace) override;
+  std::vector<int> ports() const override { return ports_; }
+  Status ReloadTls() override;
 
  private:
+  // --- event thread ---
+  void Loop();
+  void Accept(Listener& listener);
+  void Refuse(int fd, const std::string& ip, std::string_view reason);
+  void OnEvent(Conn& c);
+  void Handshake(Conn& c);
+  // Reads and parses until a request is whole, the socket is drained or the
+  // connection ends. Runs the buffered bytes first (pipelining).
+  void ReadRequests(Conn& c);
+  // Parses what is buffered; true when the connection was handed on
+  // (queued, answered or closed) and reading must stop.
+  bool Parse(Conn& c);
+  void Dispatch(Conn& c, Request request, bool wants_close);
+  // Answers from the event thread (errors, 503, screen responses).
+  void Answer(Conn& c, const Response& response, After after, bool head_only = false);
+  void RefuseRequest(Conn& c, int status, const std::string& message);
+  void Flush(Conn& c);
+  void Written(Conn& c);
+  void Linger(Conn& c);
+  void Arm(Conn& c, std::uint32_t events);
+  void ArmFor(Conn& c, Io wanted);
+  void Close(Conn& c);
+  void TakeReturns();
+  void CheckDeadlines(Clock::time_point now);
+  void BeginStop();
+  void Wake();
+
+  // --- workers ---
+  void Work();
+  // Called by a worker: the connection goes back to the event thread.
+  void Return(Conn* c);
+
+  std::shared_ptr<internal::TlsContext> Tls() {
+    std::lock_guard lock(tls_mu_);
+    return tls_;
+  }
+  void Publish() {
+    std::lock_guard lock(count_mu_);
+    live_ = static_cast<int>(conns_.size());
+    count_cv_.notify_all();
+  }
+
   Options options_;
   Handler handler_;
-  std::atomic<bool> stopping_{false};
-  std::vector<Poco::Net::TCPServer*> servers_;  // set before any starts
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<const void*, int> active_;
-};
-
-// Buffered reads from one connection with a timeout per read.
-class Reader {
- public:
-  Reader(Poco::Net::StreamSocket& socket, bool tls) : socket_(socket), tls_(tls) {}
-
-  // Waits up to `limit` for the first byte of a request, waking every
-  // kStopPoll to look at `core.stopping()`. False on timeout, stop or EOF.
-  bool WaitForRequest(std::chrono::milliseconds limit, const Core& core) {
-    if (pos_ < buf_.size()) return true;
-    const Clock::time_point deadline = Clock::now() + limit;
-    while (!core.stopping()) {
-      // Only TLS can hold decrypted bytes the kernel no longer shows.
-      if (tls_ && socket_.available() > 0) return Fill();
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return false;
-      const auto slice = std::min(left, kStopPoll);
-      if (socket_.poll(Poco::Timespan(slice.count() * 1000),
-                       Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
-        return Fill();
-      }
-    }
-    return false;
-  }
-
-  // Reads a line ending in LF (CR before it dropped) of at most `max` bytes.
-  // kResourceExhausted when longer; kUnavailable on EOF or timeout.
-  Status ReadLine(std::size_t max, std::string* line) {
-    while (true) {
-      const std::size_t lf = buf_.find('\n', pos_);
-      if (lf != std::string::npos) {
-        if (lf - pos_ > max) return ResourceExhaustedError("line too long");
-        std::size_t end = lf;
-        if (end > pos_ && buf_[end - 1] == '\r') --end;
-        line->assign(buf_, pos_, end - pos_);
-        pos_ = lf + 1;
-        Compact();
-        return Status::Ok();
-      }
-      if (buf_.size() - pos_ > max) return ResourceExhaustedError("line too long");
-      if (!Fill()) return UnavailableError("connection closed or timed out");
-    }
-  }
-
-  // Appends exactly `n` bytes to `out`.
-  Status ReadExact(std::size_t n, std::string* out) {
-    while (n > 0) {
-      if (pos_ == buf_.size() && !Fill()) return UnavailableError("connection closed or timed out");
-      const std::size_t take = std::min(n, buf_.size() - pos_);
-      out->append(buf_, pos_, take);
-      pos_ += take;
-      n -= take;
-      Compact();
-    }
-    return Status::Ok();
-  }
-
-  // Reads whatever arrives for up to `time` or `bytes`, dropping it.
-  void Drain(std::chrono::milliseconds time, std::size_t bytes) {
-    const Clock::time_point deadline = Clock::now() + time;
-    std::size_t seen = 0;
-    char chunk[kReadChunk];
-    try {
-      while (seen < bytes) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) return;
-        if (!socket_.poll(Poco::Timespan(left.count() * 1000),
-                          Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
-          return;
-        }
-        const int n = socket_.receiveBytes(chunk, sizeof(chunk));
-        if (n <= 0) return;
-        seen += static_cast<std::size_t>(n);
-      }
-    } catch (const Poco::Exception&) {
-    }
-  }
-
- private:
-  // One blocking read; the socket's receive timeout (set by the connection)
-  // bounds it, so no poll() is spent per read.
-  bool Fill() {
-    try {
-      char chunk[kReadChunk];
-      const int n = socket_.receiveBytes(chunk, sizeof(chunk));
-      if (n <= 0) return false;
-      buf_.append(chunk, static_cast<std::size_t>(n));
-      return true;
-    } catch (const Poco::Exception&) {
-      return false;
-    }
-  }
-  void Compact() {
-    if (pos_ == buf_.size()) {
-      buf_.clear();
-      pos_ = 0;
-    } else if (pos_ > 64 * 1024) {
-      buf_.erase(0, pos_);
-      pos_ = 0;
-    }
-  }
-
-  Poco::Net::StreamSocket& socket_;
-  bool tls_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-};
-
-// Why reading a request stopped short.
-struct Refusal {
-  int status = 0;  // 0: the connection just ended (EOF, timeout): answer nothing
-  std::string message;
-  bool body_unread = false;  // the client may still be sending: linger before closing
-};
-
-// One parsed request head plus how its body comes.
-struct Head {
-  Request request;
-  bool http10 = false;
-  bool wants_close = false;
-  bool chunked = false;
-  std::uint64_t length = 0;
-  bool expect_continue = false;
-};
-
-class Connection : public Poco::Net::TCPServerConnection {
- public:
-  Connection(const Poco::Net::StreamSocket& socket, Core& core, bool tls)
-      : Poco::Net::TCPServerConnection(socket), core_(core), tls_(tls) {}
-
-  void run() override {
-    core_.Register(this, socket());
-    try {
-      Serve();
-    } catch (...) {
-      // A connection's failure ends that connection only.
-    }
-    // Unregistered before closing, so that Stop() never shuts down a
-    // descriptor number already reused by another connection.
-    core_.Unregister(this);
-    try {
-      socket().close();
-    } catch (...) {
-    }
-  }
-
- private:
-  void Serve() {
-    Poco::Net::StreamSocket& s = socket();
-    const Options& opt = core_.options();
-    const Poco::Timespan io_timeout(opt.timeout.count() * 1000);
-    s.setReceiveTimeout(io_timeout);
-    s.setSendTimeout(io_timeout);
-    s.setNoDelay(true);
-    std::string remote;
-    try {
-      remote = s.peerAddress().toString();
-    } catch (const Poco::Exception&) {
-    }
-    Reader reader(s, tls_);
-    bool first = true;
-    while (true) {
-      if (!reader.WaitForRequest(first ? opt.timeout : opt.keep_alive, core_)) return;
-      first = false;
-      Head head;
-      Refusal refusal;
-      if (!ReadHead(reader, &head, &refusal) || !ReadBody(reader, &head, &refusal)) {
-        if (refusal.status != 0) {
-          Send(core_.RenderError(refusal.status, refusal.message), false, false);
-          if (refusal.body_unread) Linger(reader);
-        }
-        return;
-      }
-      head.request.remote = remote;
-      head.request.tls = tls_;
-      Response response;
-      try {
-        response = core_.handler()(head.request);
-      } catch (const std::exception&) {
-        response = core_.RenderError(500, "internal error");
-      } catch (...) {
-        response = core_.RenderError(500, "internal error");
-      }
-      bool keep_alive = !head.wants_close && !core_.stopping() && core_.Queued() == 0;
-      for (const auto& [name, value] : response.headers) {
-        if (EqualsIgnoreCase(name, "Connection") && internal::HasToken(value, "close")) {
-          keep_alive = false;
-        }
-      }
-      if (!Send(response, keep_alive, head.request.method == "HEAD")) return;
-      if (!keep_alive) return;
-    }
-  }
-
-  bool Send(const Response& response, bool keep_alive, bool head_only) {
-    const std::string wire =
-        Serialize(response, core_.options().server_name, keep_alive, head_only);
-    return SendRaw(wire);
-  }
-
-  bool SendRaw(std::string_view data) {
-    try {
-      while (!data.empty()) {
-        const int n = socket().sendBytes(data.data(), static_cast<int>(data.size()));
-        if (n <= 0) return false;
-        data.remove_prefix(static_cast<std::size_t>(n));
-      }
-      return true;
-    } catch (const Poco::Exception&) {
-      return false;
-    }
-  }
-
-  // After refusing a request whose body was not read: stop sending, then
-  // read (and drop) for a while so the client sees the answer, not a reset.
-  void Linger(Reader& reader) {
-    try {
-      ::shutdown(socket().impl()->sockfd(), SHUT_WR);
-    } catch (...) {
-    }
-    reader.Drain(kLingerTime, kLingerBytes);
-  }
-
-  bool ReadHead(Reader& reader, Head* head, Refusal* refusal) {
-    std::string line;
-    // RFC 9112 2.2: ignore empty lines before the request line.
-    for (int i = 0; i < 4; ++i) {
-      Status st = reader.ReadLine(kMaxRequestLine, &line);
-      if (!st.ok()) {
-        if (st.code() == StatusCode::kResourceExhausted) {
-          *refusal = {414, "request line too long", true};
-        }
-        return false;
-      }
-      if (!line.empty()) break;
-    }
-    if (line.empty()) {
-      *refusal = {400, "malformed request line", true};
-      return false;
-    }
-    const std::size_t sp1 = line.find(' ');
-    const std::size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp1 == std::string::npos || sp2 == std::string::npos || sp1 == 0 ||
-        line.find(' ', sp2 + 1) != std::string::npos) {
-      *refusal = {400, "malformed request line", true};
-      return false;
-    }
-    Request& req = head->request;
-    req.method = line.substr(0, sp1);
-    for (char c : req.method) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-        *refusal = {400, "malformed request method", true};
-        return false;
-      }
-    }
-    const std::string version = line.substr(sp2 + 1);
-    if (version == "HTTP/1.0") {
-      head->http10 = true;
-    } else if (version != "HTTP/1.1") {
-      *refusal = {version.rfind("HTTP/", 0) == 0 ? 505 : 400, "unsupported HTTP version", true};
-      return false;
-    }
-    std::optional<internal::Target> target =
-        internal::ParseTarget(std::string_view(line).substr(sp1 + 1, sp2 - sp1 - 1));
-    if (!target) {
-      *refusal = {400, "malformed request target", true};
-      return false;
-    }
-    req.path = std::move(target->path);
-    req.query = std::move(target->query);
-
-    std::size_t header_bytes = 0;
-    while (true) {
-      Status st = reader.ReadLine(kMaxHeaderBytes, &line);
-      if (!st.ok()) {
-        if (st.code() == StatusCode::kResourceExhausted) {
-          *refusal = {431, "request headers too large", true};
-        }
-        return false;
-      }
-      if (line.empty()) break;
-      header_bytes += line.size();
-      if (header_bytes > kMaxHeaderBytes || req.headers.size() >= kMaxHeaders) {
-        *refusal = {431, "request headers too large", true};
-        return false;
-      }
-      const std::size_t colon = line.find(':');
-      if (line[0] == ' ' || line[0] == '\t' || colon == std::string::npos || colon == 0 ||
-          line.find_first_of(" \t") < colon) {
-        *refusal = {400, "malformed header line", true};
-        return false;
-      }
-      req.headers.emplace_back(
-          line.substr(0, colon),
-          std::string(internal::TrimOws(std::string_view(line).substr(colon + 1))));
-    }
-
-    const std::string_view connection = req.Header("Connection");
-    head->wants_close = internal::HasToken(connection, "close") ||
-                        (head->http10 && !internal::HasToken(connection, "keep-alive"));
-
-    bool have_length = false;
-    bool have_te = false;
-    for (const auto& [name, value] : req.headers) {
-      if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
-        have_te = true;
-        // Only "chunked" as the final (here: only) coding is understood.
-        std::string_view v = internal::TrimOws(value);
-        const std::size_t comma = v.rfind(',');
-        const std::string_view last =
-            internal::TrimOws(comma == std::string_view::npos ? v : v.substr(comma + 1));
-        if (!EqualsIgnoreCase(last, "chunked") || head->http10) {
-          *refusal = {400, "unsupported transfer encoding", true};
-          return false;
-        }
-        if (comma != std::string_view::npos) {
-          *refusal = {501, "unsupported transfer encoding", true};
-          return false;
-        }
-        head->chunked = true;
-      } else if (EqualsIgnoreCase(name, "Content-Length")) {
-        std::optional<std::uint64_t> n = internal::ParseContentLength(internal::TrimOws(value));
-        if (!n || (have_length && *n != head->length)) {
-          *refusal = {400, "malformed Content-Length", true};
-          return false;
-        }
-        have_length = true;
-        head->length = *n;
-      }
-    }
-    if (have_te && have_length) {
-      // RFC 9112 6.1: a request with both is answered and the connection closed.
-      head->wants_close = true;
-      head->length = 0;
-    }
-    const std::string_view expect = req.Header("Expect");
-    if (!expect.empty()) {
-      if (!EqualsIgnoreCase(expect, "100-continue")) {
-        *refusal = {417, "unsupported expectation", true};
-        return false;
-      }
-      head->expect_continue = !head->http10;
-    }
-    const std::uint64_t max_body = core_.options().max_body;
-    if (!head->chunked && head->length > max_body) {
-      *refusal = {413, "request body larger than " + std::to_string(max_body) + " bytes", true};
-      return false;
-    }
-    return true;
-  }
-
-  bool ReadBody(Reader& reader, Head* head, Refusal* refusal) {
-    if (!head->chunked && head->length == 0) return true;
-    if (head->expect_continue && !SendRaw("HTTP/1.1 100 Continue\r\n\r\n")) return false;
-    std::string& body = head->request.body;
-    if (!head->chunked) {
-      body.reserve(head->length);
-      if (!reader.ReadExact(head->length, &body).ok()) {
-        *refusal = {};
-        return false;
-      }
-      return true;
-    }
-    const std::uint64_t max_body = core_.options().max_body;
-    std::string line;
-    while (true) {
-      if (!reader.ReadLine(1024, &line).ok()) {
-        *refusal = {400, "malformed chunked body", true};
-        return false;
-      }
-      const std::size_t semi = line.find(';');
-      const std::string_view size_text = internal::TrimOws(std::string_view(line).substr(0, semi));
-      if (size_text.empty() || size_text.size() > 15) {
-        *refusal = {400, "malformed chunk size", true};
-        return false;
-      }
-      std::uint64_t size = 0;
-      for (char c : size_text) {
-        int v = -1;
-        if (c >= '0' && c <= '9') v = c - '0';
-        if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        if (v < 0) {
-          *refusal = {400, "malformed chunk size", true};
-          return false;
-        }
-        size = size * 16 + static_cast<std::uint64_t>(v);
-      }
-      if (size == 0) break;
-      if (body.size() + size > max_body) {
-        *refusal = {413, "request body larger than " + std::to_string(max_body) + " bytes", true};
-        return false;
-      }
-      if (!reader.ReadExact(size, &body).ok() || !reader.ReadLine(2, &line).ok() || !line.empty()) {
-        *refusal = {400, "malformed chunked body", true};
-        return false;
-      }
-    }
-    // Trailer fields: read and dropped.
-    std::size_t trailer_bytes = 0;
-    while (true) {
-      if (!reader.ReadLine(kMaxHeaderBytes, &line).ok()) {
-        *refusal = {400, "malformed chunked body", true};
-        return false;
-      }
-      if (line.empty()) return true;
-      trailer_bytes += line.size();
-      if (trailer_bytes > kMaxHeaderBytes) {
-        *refusal = {431, "request trailers too large", true};
-        return false;
-      }
-    }
-  }
-
-  Core& core_;
-  bool tls_;
-};
-
-class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
- public:
-  ConnectionFactory(Core& core, bool tls) : core_(core), tls_(tls) {}
-  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-    return new Connection(socket, core_, tls_);
-  }
-
- private:
-  Core& core_;
-  bool tls_;
-};
-
-// Runs on the accepting thread: when too many connections already wait for
-// a worker, answers 503 at once and closes.
-class QueueFilter : public Poco::Net::TCPServerConnectionFilter {
- public:
-  explicit QueueFilter(Core& core) : core_(core) {}
-  bool accept(const Poco::Net::StreamSocket& socket) override {
-    if (core_.stopping()) return false;
-    if (core_.Queued() < core_.options().max_queued) return true;
-    try {
-      Poco::Net::StreamSocket s(socket);
-      s.setSendTimeout(Poco::Timespan(1, 0));
-      s.setReceiveTimeout(Poco::Timespan(1, 0));
-      const std::string wire = Serialize(core_.RenderError(503, "server busy, retry later"),
-                                         core_.options().server_name, false, false);
-      s.sendBytes(wire.data(), static_cast<int>(wire.size()));
-      ::shutdown(s.impl()->sockfd(), SHUT_WR);
-    } catch (...) {
-    }
-    return false;
-  }
-
- private:
-  Core& core_;
-};
-
-class PocoServer : public Server {
- public:
-  PocoServer(const Options& options, Handler handler)
-      : core_(options, std::move(handler)), pool_(1, std::max(1, options.threads), 60) {}
-
-  ~PocoServer() override { Stop(std::chrono::milliseconds(0)); }
-
-  Status Listen(const std::vector<std::string>& listen) {
-    const Options& opt = core_.options();
-    Poco::Net::Context::Ptr context;
-    const bool tls = !opt.tls_cert.empty() || !opt.tls_key.empty();
-    if (tls) {
-      if (opt.tls_cert.empty() || opt.tls_key.empty()) {
-        return InvalidArgumentError("TLS needs both a certificate and a key");
-      }
-      static std::once_flag ssl_once;
-      std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
-      try {
-        Poco::Net::Context::Params params;
-        params.privateKeyFile = opt.tls_key;
-        params.certificateFile = opt.tls_cert;
-        params.verificationMode = Poco::Net::Context::VERIFY_NONE;
-        params.loadDefaultCAs = false;
-        params.cipherList = "HIGH:!aNULL:!MD5:!RC4";
-        context = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
-        context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
-      } catch (const Poco::Exception& e) {
-        return UnavailableError("cannot load TLS certificate \"" + opt.tls_cert + "\" or key \"" +
-                                opt.tls_key + "\": " + e.displayText());
-      }
-    }
-    std::vector<internal::ListenAddress> addresses;
-    for (const std::string& text : listen) {
-      ASSIGN_OR_RETURN(internal::ListenAddress a, internal::ParseListenAddress(text));
-      addresses.push_back(std::move(a));
-    }
-    if (addresses.empty()) return InvalidArgumentError("no listen address");
-    for (std::size_t i = 0; i < addresses.size(); ++i) {
-      const internal::ListenAddress& a = addresses[i];
-      try {
-        const Poco::Net::SocketAddress address(a.host.empty() ? "0.0.0.0" : a.host,
-                                               static_cast<Poco::UInt16>(a.port));
-        std::unique_ptr<Poco::Net::ServerSocket> socket;
-        if (tls) {
-          socket = std::make_unique<Poco::Net::SecureServerSocket>(context);
-        } else {
-          socket = std::make_unique<Poco::Net::ServerSocket>();
-        }
-        // SO_REUSEADDR for quick restarts, never SO_REUSEPORT: a second
-        // process on the same port must fail to bind.
-        if (address.family() == Poco::Net::SocketAddress::IPv6) {
-          socket->bind6(address, true, false, true);
-        } else {
-          socket->bind(address, true, false);
-        }
-        socket->listen(128);
-        ports_.push_back(socket->address().port());
-        sockets_.push_back(std::move(socket));
-      } catch (const Poco::Exception& e) {
-        return UnavailableError("cannot listen on \"" + listen[i] + "\": " + e.displayText());
-      }
-    }
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      auto* params = new Poco::Net::TCPServerParams;
-      params->setMaxThreads(std::max(1, opt.threads));
-      // The QueueFilter answers 503 first; this is only a backstop.
-      params->setMaxQueued(std::max(1, opt.max_queued) + 64);
-      params->setThreadIdleTime(Poco::Timespan(10, 0));
-      auto server = std::make_unique<Poco::Net::TCPServer>(new ConnectionFactory(core_, tls), pool_,
-                                                           *sockets_[i], params);
-      core_.AddServer(server.get());
-      servers_.push_back(std::move(server));
-    }
-    for (auto& server : servers_) {
-      server->setConnectionFilter(new QueueFilter(core_));
-      server->start();
-    }
-    return Status::Ok();
-  }
-
-  void Stop(std::chrono::milliseconds grace) override {
-    std::lock_guard lock(stop_mu_);
-    if (stopped_) return;
-    stopped_ = true;
-    core_.set_stopping();
-    for (auto& server : servers_) server->stop();  // no new connections
-    if (!core_.WaitIdle(Clock::now() + grace)) core_.ShutdownAll();
-    // A handler still running is waited for: it may use what its owner frees next.
-    core_.WaitIdleForever();
-    pool_.joinAll();
-    servers_.clear();
-    for (auto& socket : sockets_) {
-      try {
-        socket->close();
-      } catch (...) {
-      }
-    }
-  }
-
-  std::vector<int> ports() const override { return ports_; }
-
- private:
-  Core core_;
-  Poco::ThreadPool pool_;
-  std::vector<std::unique_ptr<Poco::Net::ServerSocket>> sockets_;
-  std::vector<std::unique_ptr<Poco::Net::TCPServer>> servers_;
+  internal::ParserLimits limits_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<int> ports_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int spare_fd_ = -1;  // given up to accept (and refuse) when out of descriptors
+  Pollable wake_tag_{Tag::kWake};
+
+  std::mutex tls_mu_;
+  std::shared_ptr<internal::TlsContext> tls_;
+
+  // Event thread only.
+  std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
+  std::unordered_map<std::string, int> per_ip_;
+  int counted_ = 0;
+  int refusing_ = 0;
+  bool accepting_ = true;
+  Clock::time_point paused_until_{};  // accept paused after running out of descriptors
+
+  // Worker queue.
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<Job> jobs_;
+  bool workers_quit_ = false;
+  std::vector<std::thread> workers_;
+
+  // Connections handed back by workers.
+  std::mutex returns_mu_;
+  std::vector<Conn*> returns_;
+
+  // Stopping.
+  std::atomic<bool> stopping_{false};   // no new connections, no keep-alive
+  std::atomic<bool> hard_stop_{false};  // close everything not in a handler
+  std::atomic<bool> loop_quit_{false};
+  std::mutex count_mu_;
+  std::condition_variable count_cv_;
+  int live_ = 0;
+  std::thread loop_;
   std::mutex stop_mu_;
   bool stopped_ = false;
 };
+
+Status EventServer::Listen() {
+  const bool tls = !options_.tls_cert.empty() || !options_.tls_key.empty();
+  if (tls) {
+    if (options_.tls_cert.empty() || options_.tls_key.empty()) {
+      return InvalidArgumentError("TLS needs both a certificate and a key");
+    }
+    ASSIGN_OR_RETURN(tls_, internal::TlsContext::Load(options_.tls_cert, options_.tls_key));
+  }
+  std::vector<internal::ListenAddress> addresses;
+  for (const std::string& text : options_.listen) {
+    ASSIGN_OR_RETURN(internal::ListenAddress a, internal::ParseListenAddress(text));
+    addresses.push_back(std::move(a));
+  }
+  if (addresses.empty()) return InvalidArgumentError("no listen address");
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    return UnavailableError(std::string("cannot create the event loop: ") + std::strerror(errno));
+  }
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    const internal::ListenAddress& a = addresses[i];
+    auto fail = [&](const std::string& why) {
+      return UnavailableError("cannot listen on \"" + options_.listen[i] + "\": " + why);
+    };
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    const std::string host = a.host.empty() ? "0.0.0.0" : a.host;
+    if (a.ipv6) {
+      auto* sa = reinterpret_cast<sockaddr_in6*>(&storage);
+      sa->sin6_family = AF_INET6;
+      sa->sin6_port = htons(static_cast<std::uint16_t>(a.port));
+      if (::inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr) != 1) {
+        return InvalidArgumentError("listen address \"" + options_.listen[i] +
+                                    "\": not an IPv6 address");
+      }
+      length = sizeof(sockaddr_in6);
+    } else {
+      auto* sa = reinterpret_cast<sockaddr_in*>(&storage);
+      sa->sin_family = AF_INET;
+      sa->sin_port = htons(static_cast<std::uint16_t>(a.port));
+      std::string numeric = host == "localhost" ? "127.0.0.1" : host;
+      if (::inet_pton(AF_INET, numeric.c_str(), &sa->sin_addr) != 1) {
+        return InvalidArgumentError("listen address \"" + options_.listen[i] +
+                                    "\": not an IPv4 address");
+      }
+      length = sizeof(sockaddr_in);
+    }
+    auto listener = std::make_unique<Listener>();
+    listener->fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listener->fd < 0) return fail(std::strerror(errno));
+    const int one = 1;
+    // SO_REUSEADDR for quick restarts, never SO_REUSEPORT: a second process
+    // on the same port must fail to bind.
+    ::setsockopt(listener->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a.ipv6) ::setsockopt(listener->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (::bind(listener->fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
+        ::listen(listener->fd, 1024) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(listener->fd);
+      return fail(why);
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof(bound);
+    ::getsockname(listener->fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
+    ports_.push_back(ntohs(bound.ss_family == AF_INET6
+                               ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = static_cast<Pollable*>(listener.get());
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listener->fd, &ev);
+    listeners_.push_back(std::move(listener));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &wake_tag_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    workers_.emplace_back([this] { Work(); });
+  }
+  loop_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+Status EventServer::ReloadTls() {
+  if (options_.tls_cert.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(std::shared_ptr<internal::TlsContext> fresh,
+                   internal::TlsContext::Load(options_.tls_cert, options_.tls_key));
+  std::lock_guard lock(tls_mu_);
+  tls_ = std::move(fresh);
+  return Status::Ok();
+}
+
+void EventServer::Wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
+void EventServer::Loop() {
+  BlockSigpipe();
+  epoll_event events[kMaxEvents];
+  Clock::time_point next_check = Clock::now() + kTick;
+  bool stop_begun = false;
+  while (!loop_quit_.load(std::memory_order_acquire)) {
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(kTick.count()));
+    for (int i = 0; i < n; ++i) {
+      auto* p = static_cast<Pollable*>(events[i].data.ptr);
+      switch (p->tag) {
+        case Tag::kListener:
+          Accept(*static_cast<Listener*>(p));
+          break;
+        case Tag::kWake: {
+          std::uint64_t value;
+          [[maybe_unused]] ssize_t r = ::read(wake_fd_, &value, sizeof(value));
+          TakeReturns();
+          break;
+        }
+        case Tag::kConn: {
+          OnEvent(*static_cast<Conn*>(p));
+          break;
+        }
+      }
+    }
+    if (!stop_begun && stopping_.load(std::memory_order_acquire)) {
+      stop_begun = true;
+      BeginStop();
+    }
+    const Clock::time_point now = Clock::now();
+    if (now >= next_check) {
+      next_check = now + kTick;
+      CheckDeadlines(now);
+    }
+  }
+}
+
+void EventServer::BeginStop() {
+  for (auto& l : listeners_) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l->fd, nullptr);
+    ::close(l->fd);
+    l->fd = -1;
+  }
+  accepting_ = false;
+  std::vector<Conn*> idle;
+  for (auto& [p, c] : conns_) {
+    if (c->phase == Phase::kIdle && !c->parser.in_request()) idle.push_back(p);
+    if (c->phase == Phase::kHandshake || c->phase == Phase::kLinger) idle.push_back(p);
+  }
+  for (Conn* c : idle) Close(*c);
+}
+
+void EventServer::Accept(Listener& listener) {
+  if (!accepting_) return;
+  if (Clock::now() < paused_until_) return;
+  for (int i = 0; i < kAcceptBurst; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = ::accept4(listener.fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        // Out of descriptors: give up the spare one to take the connection
+        // off the queue and refuse it, rather than leave it (and every one
+        // behind it) hanging.
+        if (spare_fd_ >= 0) {
+          ::close(spare_fd_);
+          spare_fd_ = -1;
+          fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (fd >= 0) {
+            if (!tls_) {
+              const std::string wire =
+                  Serialize(options_.render_error(503, "server busy, retry later"),
+                            options_.server_name, false, false);
+              [[maybe_unused]] ssize_t w = ::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
+            }
+            ::close(fd);
+            if (options_.observer) options_.observer->ConnectionRefused("file_descriptors");
+          }
+          spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        if (spare_fd_ < 0) paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+        if (fd < 0) return;
+        continue;
+      }
+      return;  // EAGAIN, or an error of the listening socket: wait for the next event
+    }
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (addr.ss_family == AF_INET) {
+      auto* sa = reinterpret_cast<sockaddr_in*>(&addr);
+      ::inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
+      port = ntohs(sa->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      auto* sa = reinterpret_cast<sockaddr_in6*>(&addr);
+      ::inet_ntop(AF_INET6, &sa->sin6_addr, host, sizeof(host));
+      port = ntohs(sa->sin6_port);
+    }
+    const std::string ip = host;
+    if (counted_ >= options_.max_connections) {
+      Refuse(fd, ip, "max_connections");
+      continue;
+    }
+    int& from_ip = per_ip_[ip];
+    if (from_ip >= options_.max_connections_per_ip) {
+      Refuse(fd, ip, "max_connections_per_ip");
+      continue;
+    }
+    ++from_ip;
+    ++counted_;
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto owned = std::make_unique<Conn>(&limits_);
+    Conn& c = *owned;
+    c.fd = fd;
+    c.ip = ip;
+    c.remote = (addr.ss_family == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+    std::shared_ptr<internal::TlsContext> tls = Tls();
+    c.tls = tls != nullptr;
+    c.io = c.tls ? internal::TlsTransport(fd, tls) : internal::PlainTransport(fd);
+    conns_.emplace(&c, std::move(owned));
+    Publish();
+    if (options_.observer) options_.observer->ConnectionOpened();
+    if (c.tls) {
+      c.phase = Phase::kHandshake;
+      c.deadline = Clock::now() + options_.tls_handshake_timeout;
+      Handshake(c);
+    } else {
+      c.phase = Phase::kIdle;
+      c.deadline = Clock::now() + options_.header_timeout;
+      ReadRequests(c);
+    }
+  }
+}
+
+void EventServer::Refuse(int fd, const std::string& ip, std::string_view reason) {
+  if (options_.observer) options_.observer->ConnectionRefused(reason);
+  if (refusing_ >= kMaxRefusing) {
+    ::close(fd);
+    return;
+  }
+  ++refusing_;
+  auto owned = std::make_unique<Conn>(&limits_);
+  Conn& c = *owned;
+  c.fd = fd;
+  c.ip = ip;
+  c.counted = false;
+  std::shared_ptr<internal::TlsContext> tls = Tls();
+  c.tls = tls != nullptr;
+  c.io = c.tls ? internal::TlsTransport(fd, tls) : internal::PlainTransport(fd);
+  conns_.emplace(&c, std::move(owned));
+  Publish();
+  if (c.tls) {
+    // The answer needs the handshake; it gets a short deadline.
+    c.phase = Phase::kHandshake;
+    c.deadline = Clock::now() + std::min(options_.tls_handshake_timeout, kRefusalWrite);
+    Handshake(c);
+    return;
+  }
+  Answer(c, options_.render_error(503, "too many connections, retry later"), After::kLinger);
+}
+
+void EventServer::OnEvent(Conn& c) {
+  switch (c.phase) {
+    case Phase::kHandshake:
+      Handshake(c);
+      break;
+    case Phase::kIdle:
+    case Phase::kHead:
+    case Phase::kBody:
+      ReadRequests(c);
+      break;
+    case Phase::kWrite:
+      Flush(c);
+      break;
+    case Phase::kLinger:
+      Linger(c);
+      break;
+    case Phase::kHandler:
+      break;  // not armed while a worker has it
+  }
+}
+
+void EventServer::Handshake(Conn& c) {
+  const Io r = c.io->Handshake();
+  if (r == Io::kWantRead || r == Io::kWantWrite) {
+    ArmFor(c, r);
+    return;
+  }
+  if (r != Io::kOk) {
+    Close(c);
+    return;
+  }
+  if (!c.counted) {
+    Answer(c, options_.render_error(503, "too many connections, retry later"), After::kLinger);
+    return;
+  }
+  c.phase = Phase::kIdle;
+  c.deadline = Clock::now() + options_.header_timeout;
+  ReadRequests(c);
+}
+
+void EventServer::ReadRequests(Conn& c) {
+  if (Parse(c)) return;
+  char chunk[kReadChunk];
+  while (true) {
+    std::size_t n = 0;
+    const Io r = c.io->Read(chunk, sizeof(chunk), &n);
+    if (r == Io::kWantRead || r == Io::kWantWrite) {
+      ArmFor(c, r);
+      return;
+    }
+    if (r != Io::kOk) {
+      // The client went away (or broke the connection) mid-request or idle.
+      Close(c);
+      return;
+    }
+    c.parser.Feed(std::string_view(chunk, n));
+    if (Parse(c)) return;
+  }
+}
+
+bool EventServer::Parse(Conn& c) {
+  while (true) {
+    if (c.phase == Phase::kIdle && c.parser.in_request()) {
+      c.phase = Phase::kHead;
+      c.method.clear();
+      // A new connection's first head is due header_timeout after the
+      // connection (or its handshake), not after its first byte.
+      if (!c.fresh) c.deadline = Clock::now() + options_.header_timeout;
+    }
+    switch (c.parser.Next()) {
+      case internal::RequestParser::Event::kNeedMore:
+        return false;
+      case internal::RequestParser::Event::kError:
+        c.method = std::string(MethodLabel(c.parser.head().method));
+        RefuseRequest(c, c.parser.refusal().status, c.parser.refusal().message);
+        return true;
+      case internal::RequestParser::Event::kHead: {
+        const Request& head = c.parser.head();
+        c.method = head.method;
+        if (options_.screen) {
+          std::optional<Response> early;
+          try {
+            early = options_.screen(head);
+          } catch (...) {
+            early = options_.render_error(500, "internal error");
+          }
+          if (early) {
+            // Answered on the head: the body, if any, is never read.
+            Answer(c, *early, After::kLinger, head.method == "HEAD");
+            return true;
+          }
+        }
+        c.phase = Phase::kBody;
+        c.deadline = Clock::now() + options_.body_timeout;
+        if (c.parser.expect_continue() && c.parser.body_pending()) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          std::size_t written = 0;
+          if (c.io->Write(kContinue.data(), kContinue.size(), &written) != Io::kOk ||
+              written != kContinue.size()) {
+            Close(c);
+            return true;
+          }
+        }
+        break;
+      }
+      case internal::RequestParser::Event::kRequest: {
+        const bool wants_close = c.parser.wants_close();
+        Request request = c.parser.TakeRequest();
+        request.remote = c.remote;
+        request.tls = c.tls;
+        Dispatch(c, std::move(request), wants_close);
+        return true;
+      }
+    }
+  }
+}
+
+void EventServer::Dispatch(Conn& c, Request request, bool wants_close) {
+  {
+    std::unique_lock lock(jobs_mu_);
+    if (static_cast<int>(jobs_.size()) >= std::max(1, options_.max_queued)) {
+      lock.unlock();
+      c.method = std::string(MethodLabel(request.method));
+      if (options_.observer) options_.observer->RequestRefused(c.method, 503);
+      Response busy = options_.render_error(503, "server busy, retry later");
+      busy.headers.emplace_back("Retry-After", "1");
+      Answer(c, busy, After::kClose, request.method == "HEAD");
+      return;
+    }
+    c.phase = Phase::kHandler;
+    jobs_.push_back(Job{&c, std::move(request), wants_close});
+  }
+  jobs_cv_.notify_one();
+}
+
+void EventServer::Work() {
+  BlockSigpipe();
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(jobs_mu_);
+      jobs_cv_.wait(lock, [&] { return workers_quit_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    Conn& c = *job.conn;
+    Response response;
+    try {
+      response = handler_(job.request);
+    } catch (...) {
+      response = options_.render_error(500, "internal error");
+    }
+    bool keep_alive = !job.wants_close && !stopping_.load(std::memory_order_acquire);
+    for (const auto& [name, value] : response.headers) {
+      if (EqualsIgnoreCase(name, "Connection") && internal::HasToken(value, "close")) {
+        keep_alive = false;
+      }
+    }
+    c.out = Serialize(response, options_.server_name, keep_alive, job.request.method == "HEAD");
+    c.out_pos = 0;
+    c.after = keep_alive ? After::kKeepAlive : After::kClose;
+    // Most answers fit the socket's buffer: written here, they cost the
+    // event thread nothing but taking the connection back.
+    while (c.out_pos < c.out.size()) {
+      std::size_t n = 0;
+      if (c.io->Write(c.out.data() + c.out_pos, c.out.size() - c.out_pos, &n) != Io::kOk) break;
+      c.out_pos += n;
+    }
+    Return(&c);
+  }
+}
+
+void EventServer::Return(Conn* c) {
+  bool first = false;
+  {
+    std::lock_guard lock(returns_mu_);
+    first = returns_.empty();
+    returns_.push_back(c);
+  }
+  if (first) Wake();
+}
+
+void EventServer::TakeReturns() {
+  std::vector<Conn*> back;
+  {
+    std::lock_guard lock(returns_mu_);
+    back.swap(returns_);
+  }
+  for (Conn* c : back) {
+    c->phase = Phase::kWrite;
+    c->deadline = Clock::now() + options_.write_timeout;
+    if (hard_stop_.load(std::memory_order_acquire) && c->out_pos < c->out.size()) {
+      Close(*c);
+      continue;
+    }
+    Flush(*c);
+  }
+}
+
+void EventServer::Answer(Conn& c, const Response& response, After after, bool head_only) {
+  c.out = Serialize(response, options_.server_name, after == After::kKeepAlive, head_only);
+  c.out_pos = 0;
+  c.after = after;
+  c.phase = Phase::kWrite;
+  c.deadline =
+      Clock::now() + (after == After::kKeepAlive ? options_.write_timeout
+                                                 : std::min(options_.write_timeout, kRefusalWrite));
+  Flush(c);
+}
+
+void EventServer::RefuseRequest(Conn& c, int status, const std::string& message) {
+  if (options_.observer) options_.observer->RequestRefused(MethodLabel(c.method), status);
+  Answer(c, options_.render_error(status, message), After::kLinger);
+}
+
+void EventServer::Flush(Conn& c) {
+  while (c.out_pos < c.out.size()) {
+    std::size_t n = 0;
+    const Io r = c.io->Write(c.out.data() + c.out_pos, c.out.size() - c.out_pos, &n);
+    if (r == Io::kWantRead || r == Io::kWantWrite) {
+      ArmFor(c, r);
+      return;
+    }
+    if (r != Io::kOk) {
+      Close(c);
+      return;
+    }
+    c.out_pos += n;
+  }
+  Written(c);
+}
+
+void EventServer::Written(Conn& c) {
+  c.out.clear();
+  c.out.shrink_to_fit();
+  c.out_pos = 0;
+  switch (c.after) {
+    case After::kClose:
+      Close(c);
+      return;
+    case After::kLinger:
+      c.io->ShutdownWrite();
+      c.phase = Phase::kLinger;
+      c.deadline = Clock::now() + kLingerTime;
+      Linger(c);
+      return;
+    case After::kKeepAlive:
+      if (stopping_.load(std::memory_order_acquire)) {
+        Close(c);
+        return;
+      }
+      c.fresh = false;
+      c.phase = Phase::kIdle;
+      c.deadline = Clock::now() + options_.keep_alive_timeout;
+      ReadRequests(c);
+      return;
+  }
+}
+
+void EventServer::Linger(Conn& c) {
+  char chunk[kReadChunk];
+  while (c.lingered < kLingerBytes) {
+    std::size_t n = 0;
+    const Io r = c.io->Read(chunk, sizeof(chunk), &n);
+    if (r == Io::kWantRead || r == Io::kWantWrite) {
+      ArmFor(c, r);
+      return;
+    }
+    if (r != Io::kOk) break;
+    c.lingered += n;
+  }
+  Close(c);
+}
+
+void EventServer::ArmFor(Conn& c, Io wanted) {
+  Arm(c, wanted == Io::kWantWrite ? EPOLLOUT : EPOLLIN);
+}
+
+void EventServer::Arm(Conn& c, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events | EPOLLONESHOT;
+  ev.data.ptr = static_cast<Pollable*>(&c);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+}
+
+void EventServer::Close(Conn& c) {
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  c.io.reset();
+  ::close(c.fd);
+  if (c.counted) {
+    --counted_;
+    auto it = per_ip_.find(c.ip);
+    if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+    if (options_.observer) options_.observer->ConnectionClosed();
+  } else {
+    --refusing_;
+  }
+  conns_.erase(&c);
+  Publish();
+}
+
+void EventServer::CheckDeadlines(Clock::time_point now) {
+  const bool hard = hard_stop_.load(std::memory_order_acquire);
+  std::vector<Conn*> due;
+  for (auto& [p, c] : conns_) {
+    if (c->phase == Phase::kHandler) continue;
+    if (hard || now >= c->deadline) due.push_back(p);
+  }
+  for (Conn* p : due) {
+    Conn& c = *p;
+    if (hard) {
+      Close(c);
+      continue;
+    }
+    switch (c.phase) {
+      case Phase::kHandshake:
+        if (options_.observer && c.counted) options_.observer->DeadlinePassed("tls_handshake");
+        Close(c);
+        break;
+      case Phase::kIdle:
+        if (options_.observer) options_.observer->DeadlinePassed(c.fresh ? "header" : "keep_alive");
+        Close(c);
+        break;
+      case Phase::kHead:
+      case Phase::kBody:
+        if (options_.observer) {
+          options_.observer->DeadlinePassed(c.phase == Phase::kHead ? "header" : "body");
+        }
+        RefuseRequest(c, 408,
+                      c.phase == Phase::kHead ? "request head not received in time"
+                                              : "request body not received in time");
+        break;
+      case Phase::kWrite:
+        if (options_.observer && c.counted && c.after == After::kKeepAlive) {
+          options_.observer->DeadlinePassed("write");
+        }
+        Close(c);
+        break;
+      case Phase::kLinger:
+      case Phase::kHandler:
+        Close(c);
+        break;
+    }
+  }
+}
+
+void EventServer::Stop(std::chrono::milliseconds grace) {
+  std::lock_guard lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (loop_.joinable()) {
+    stopping_.store(true, std::memory_order_release);
+    Wake();
+    {
+      std::unique_lock count(count_mu_);
+      if (!count_cv_.wait_for(count, grace, [&] { return live_ == 0; })) {
+        hard_stop_.store(true, std::memory_order_release);
+        Wake();
+        // A handler still running is waited for: it may use what its owner
+        // frees next.
+        count_cv_.wait(count, [&] { return live_ == 0; });
+      }
+    }
+    loop_quit_.store(true, std::memory_order_release);
+    Wake();
+    loop_.join();
+  }
+  {
+    std::lock_guard jobs(jobs_mu_);
+    workers_quit_ = true;
+  }
+  jobs_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  for (auto& l : listeners_) {
+    if (l->fd >= 0) ::close(l->fd);
+    l->fd = -1;
+  }
+  for (int* fd : {&epoll_fd_, &wake_fd_, &spare_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(const Options& options, Handler handler) {
   if (!handler) return InvalidArgumentError("no request handler");
   if (options.threads < 1) return InvalidArgumentError("threads must be at least 1");
-  auto server = std::make_unique<PocoServer>(options, std::move(handler));
-  Status st = server->Listen(options.listen);
+  if (options.max_connections < 1 || options.max_connections_per_ip < 1) {
+    return InvalidArgumentError("connection caps must be at least 1");
+  }
+  auto server = std::make_unique<EventServer>(options, std::move(handler));
+  Status st = server->Listen();
   if (!st.ok()) return st;  // the destructor stops whatever started
   return std::unique_ptr<Server>(std::move(server));
 }

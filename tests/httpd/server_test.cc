@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -24,6 +25,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -149,8 +153,9 @@ Options LocalOptions() {
   Options o;
   o.listen = {"127.0.0.1:0"};
   o.threads = 4;
-  o.timeout = 2s;
-  o.keep_alive = 2s;
+  o.header_timeout = 2s;
+  o.body_timeout = 2s;
+  o.keep_alive_timeout = 2s;
   return o;
 }
 
@@ -425,17 +430,18 @@ TEST(Server, HandlerExceptionBecomes500) {
 
 TEST(Server, ClosesAStalledRequestAfterTheTimeout) {
   Options o = LocalOptions();
-  o.timeout = 300ms;
+  o.header_timeout = 300ms;
   auto server = StartOrDie(o, EchoHandler());
   ASSERT_TRUE(server);
   RawClient c(server->ports()[0]);
   ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHo"));
+  EXPECT_EQ(c.Read().status, 408);
   EXPECT_TRUE(c.ClosedWithin(3s));
 }
 
 TEST(Server, ClosesAnIdleKeepAliveConnection) {
   Options o = LocalOptions();
-  o.keep_alive = 300ms;
+  o.keep_alive_timeout = 300ms;
   auto server = StartOrDie(o, EchoHandler());
   ASSERT_TRUE(server);
   RawClient c(server->ports()[0]);
@@ -524,7 +530,7 @@ TEST(Server, StopLetsARequestInFlightFinish) {
 
 TEST(Server, StopClosesIdleKeepAliveConnectionsPromptly) {
   Options o = LocalOptions();
-  o.keep_alive = 60s;
+  o.keep_alive_timeout = 60s;
   auto server = StartOrDie(o, EchoHandler());
   ASSERT_TRUE(server);
   RawClient c(server->ports()[0]);
@@ -538,7 +544,8 @@ TEST(Server, StopClosesIdleKeepAliveConnectionsPromptly) {
 
 TEST(Server, StopAfterGraceCutsAStalledUpload) {
   Options o = LocalOptions();
-  o.timeout = 60s;
+  o.header_timeout = 60s;
+  o.body_timeout = 60s;
   auto server = StartOrDie(o, EchoHandler());
   ASSERT_TRUE(server);
   RawClient c(server->ports()[0]);
@@ -574,12 +581,13 @@ TEST(Server, AnswersBusyWhenTheQueueIsFull) {
   ASSERT_TRUE(busy.Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
   ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return entered.load() == 1; }, 10s))
       << "the first request never reached the handler";
-  // Connections are accepted in the order they were made: `queued` takes
-  // the one place in the queue before `refused` is looked at.
-  RawClient queued(port);  // waits in the queue
-  ASSERT_TRUE(queued.connected());
+  // A whole request takes the one place in the queue; the next whole
+  // request finds it full.
+  RawClient queued(port);
+  ASSERT_TRUE(queued.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n"));
+  std::this_thread::sleep_for(200ms);  // let the event thread queue it
   RawClient refused(port);
-  ASSERT_TRUE(refused.connected());
+  ASSERT_TRUE(refused.Send("GET /c HTTP/1.1\r\nHost: h\r\n\r\n"));
   const RawClient::Reply r = refused.Read();
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body.substr(0, 11), "custom:503:");
@@ -589,7 +597,6 @@ TEST(Server, AnswersBusyWhenTheQueueIsFull) {
   }
   cv.notify_all();
   EXPECT_EQ(busy.Read().status, 200);
-  ASSERT_TRUE(queued.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(queued.Read().status, 200);
 }
 
@@ -669,6 +676,135 @@ TEST(Server, CertificateWithoutKeyIsInvalid) {
   Result<std::unique_ptr<Server>> s = Server::Start(o, EchoHandler());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A TLS client handshake against `port` with `configure` applied to the
+// client context; the negotiated SSL (nullptr when the handshake failed).
+struct TlsClient {
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  int fd = -1;
+  ~TlsClient() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    if (fd >= 0) ::close(fd);
+  }
+  bool Connect(int port, const std::function<void(SSL_CTX*)>& configure) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    configure(ctx);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return false;
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    const bool ok = SSL_connect(ssl) == 1;
+    ERR_clear_error();
+    return ok;
+  }
+  // The certificate's subject common name.
+  std::string PeerName() const {
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    if (cert == nullptr) return "";
+    char buf[256] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf));
+    X509_free(cert);
+    return buf;
+  }
+};
+
+std::unique_ptr<Server> StartTls(const TlsFiles& files) {
+  Options o = LocalOptions();
+  o.tls_cert = files.cert();
+  o.tls_key = files.key();
+  return StartOrDie(o, EchoHandler());
+}
+
+TEST(ServerTls, RefusesKeyExchangeWithoutForwardSecrecy) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok());
+  auto server = StartTls(files);
+  ASSERT_TRUE(server);
+  const int port = server->ports()[0];
+  TlsClient rsa_kx;
+  EXPECT_FALSE(rsa_kx.Connect(port, [](SSL_CTX* c) {
+    SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(c, "AES128-GCM-SHA256:AES256-SHA256:AES128-SHA");
+  })) << "an RSA key exchange was accepted";
+  TlsClient cbc;
+  EXPECT_FALSE(cbc.Connect(port, [](SSL_CTX* c) {
+    SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(c, "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA");
+  })) << "a CBC suite was accepted";
+  TlsClient ecdhe;
+  EXPECT_TRUE(ecdhe.Connect(port, [](SSL_CTX* c) {
+    SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(c, "ECDHE-RSA-AES128-GCM-SHA256");
+  }));
+  TlsClient tls13;
+  ASSERT_TRUE(tls13.Connect(port, [](SSL_CTX*) {}));
+  EXPECT_EQ(SSL_version(tls13.ssl), TLS1_3_VERSION);
+}
+
+TEST(ServerTls, RefusesTls11) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok());
+  auto server = StartTls(files);
+  ASSERT_TRUE(server);
+  TlsClient old;
+  EXPECT_FALSE(old.Connect(server->ports()[0], [](SSL_CTX* c) {
+    SSL_CTX_set_security_level(c, 0);
+    SSL_CTX_set_min_proto_version(c, TLS1_1_VERSION);
+    SSL_CTX_set_max_proto_version(c, TLS1_1_VERSION);
+  }));
+}
+
+TEST(ServerTls, RefusesClientRenegotiation) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok());
+  auto server = StartTls(files);
+  ASSERT_TRUE(server);
+  TlsClient c;
+  ASSERT_TRUE(c.Connect(server->ports()[0],
+                        [](SSL_CTX* ctx) { SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION); }));
+  ASSERT_EQ(SSL_renegotiate(c.ssl), 1);
+  // The server answers the new ClientHello with a no_renegotiation alert
+  // (or ends the connection): either way no second handshake completes.
+  EXPECT_NE(SSL_do_handshake(c.ssl), 1);
+  ERR_clear_error();
+}
+
+TEST(ServerTls, ReloadTlsServesARenewedCertificateToNewConnections) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok());
+  auto server = StartTls(files);
+  ASSERT_TRUE(server);
+  const int port = server->ports()[0];
+  TlsClient before;
+  ASSERT_TRUE(before.Connect(port, [](SSL_CTX*) {}));
+  EXPECT_EQ(before.PeerName(), "127.0.0.1");
+  // Renewed in place, as an ACME client does.
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=renewed -keyout '" +
+      files.key() + "' -out '" + files.cert() + "' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(server->ReloadTls().ok());
+  TlsClient after;
+  ASSERT_TRUE(after.Connect(port, [](SSL_CTX*) {}));
+  EXPECT_EQ(after.PeerName(), "renewed");
+  // A broken file is refused and the certificate in use stays.
+  std::ofstream(files.cert()) << "not a certificate";
+  const Status st = server->ReloadTls();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find(files.cert()), std::string::npos);
+  TlsClient still;
+  ASSERT_TRUE(still.Connect(port, [](SSL_CTX*) {}));
+  EXPECT_EQ(still.PeerName(), "renewed");
 }
 
 }  // namespace

@@ -190,7 +190,12 @@ httpd::Response AdminApi::Handle(const httpd::Request& request) const {
     }
     if (path == "/readyz") {
       if (method != "GET") return MethodNotAllowed("GET");
-      std::vector<std::string> reasons = backend_.NotReadyReasons();
+      // Paths and error text only for a token holder: /readyz needs none.
+      const bool trusted = !Refusal(request).has_value();
+      std::vector<std::string> reasons;
+      for (const AdminBackend::NotReady& r : backend_.NotReadyReasons()) {
+        reasons.push_back(trusted && !r.detail.empty() ? r.reason + ": " + r.detail : r.reason);
+      }
       nlohmann::json body = {{"ready", reasons.empty()}, {"reasons", reasons}};
       return JsonResponse(reasons.empty() ? 200 : 503,
                           body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

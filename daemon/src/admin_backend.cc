@@ -63,11 +63,11 @@ Result<std::string> DaemonAdmin::ExplainJson(const std::string& email) {
   return daemon::ExplainJson(*rules, *person);
 }
 
-std::vector<std::string> DaemonAdmin::NotReadyReasons() {
-  std::vector<std::string> reasons;
-  if (generations_.Current() == nullptr) reasons.push_back("configuration not loaded");
+std::vector<AdminBackend::NotReady> DaemonAdmin::NotReadyReasons() {
+  std::vector<NotReady> reasons;
+  if (generations_.Current() == nullptr) reasons.push_back({"configuration not loaded", ""});
   const std::string store_problem = reporter_.StoreProblem();
-  if (!store_problem.empty()) reasons.push_back("store not writable: " + store_problem);
+  if (!store_problem.empty()) reasons.push_back({"store not writable", store_problem});
   return reasons;
 }
 

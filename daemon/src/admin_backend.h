@@ -32,7 +32,7 @@ class DaemonAdmin : public AdminBackend {
   Result<std::string> StatusJson() override;
   Result<std::string> PlanJson() override;
   Result<std::string> ExplainJson(const std::string& email) override;
-  std::vector<std::string> NotReadyReasons() override;
+  std::vector<NotReady> NotReadyReasons() override;
 
  private:
   Generations& generations_;

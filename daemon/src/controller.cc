@@ -5,6 +5,7 @@
 #include <string>
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +20,17 @@
 
 namespace idsync::daemon {
 namespace {
+
+// Each listener may hold server.max_connections (4,096 by default) open, and
+// the default soft limit on open files is 1,024: the soft limit is raised to
+// the hard one (systemd's LimitNOFILE sets both).
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
 
 constexpr const char* kUsage = R"(usage: idsyncd --config FILE [--check-config]
 
@@ -124,6 +136,7 @@ class Controller {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+    RaiseFileLimit();
 
     Result<config::Config> loaded = LoadChecked(path_);
     if (!loaded.ok()) {

@@ -49,8 +49,15 @@ constexpr std::string_view kSafetyLimits[] = {"max_removals", "max_changes", "la
 // SCIM methods and the statuses the endpoint answers; anything else (a
 // method a client made up) is counted as "other", so the series stay bounded.
 constexpr std::string_view kScimMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "other"};
-constexpr std::string_view kScimStatuses[] = {"200", "201", "204", "400", "401", "404", "405",
-                                              "409", "412", "413", "415", "500", "501", "503"};
+constexpr std::string_view kScimStatuses[] = {"200", "201", "204", "400", "401", "404",
+                                              "405", "408", "409", "412", "413", "414",
+                                              "415", "417", "431", "500", "501", "503"};
+// The HTTP listeners' own words (httpd::Observer).
+constexpr std::string_view kListeners[] = {"scim", "admin", "other"};
+constexpr std::string_view kRefusalReasons[] = {"max_connections", "max_connections_per_ip",
+                                                "file_descriptors", "other"};
+constexpr std::string_view kDeadlines[] = {"tls_handshake", "header", "body",
+                                           "keep_alive",    "write",  "other"};
 // Account statuses: the account is not ours, so unknown ones are "other" too.
 constexpr std::string_view kAccountStatuses[] = {"200", "201", "204", "400", "401",
                                                  "403", "404", "409", "422", "429",
@@ -155,6 +162,20 @@ struct Metrics::Impl {
                            .Name("idsync_config_reloads_total")
                            .Help("Configuration reloads, by result (ok, failed).")
                            .Register(*registry)),
+        http_connections(BuildGauge()
+                             .Name("idsync_http_connections")
+                             .Help("Connections open on an HTTP listener (scim, admin).")
+                             .Register(*registry)),
+        http_refused(BuildCounter()
+                         .Name("idsync_http_connections_refused_total")
+                         .Help("Connections answered 503 and closed at once, by listener and "
+                               "reason (a cap, or no file descriptor left).")
+                         .Register(*registry)),
+        http_deadlines(BuildCounter()
+                           .Name("idsync_http_deadlines_total")
+                           .Help("Connections closed because a deadline passed, by listener and "
+                                 "deadline (server.*_timeout).")
+                           .Register(*registry)),
         run_duration_all(run_duration.Add({}, RunBuckets())),
         scim_duration_all(scim_duration.Add({}, ScimBuckets())),
         outbox_depth_all(outbox_depth.Add({})),
@@ -175,6 +196,18 @@ struct Metrics::Impl {
     }
     for (std::string_view st : kAccountStatuses)
       account_requests.Add({{"status", std::string(st)}});
+    for (std::string_view l : {"scim", "admin"}) {
+      http_connections.Add({{"listener", std::string(l)}});
+      for (std::string_view r : kRefusalReasons) {
+        if (r != "other")
+          http_refused.Add({{"listener", std::string(l)}, {"reason", std::string(r)}});
+      }
+      for (std::string_view d : kDeadlines) {
+        if (d != "other") {
+          http_deadlines.Add({{"listener", std::string(l)}, {"deadline", std::string(d)}});
+        }
+      }
+    }
   }
 
   std::shared_ptr<prometheus::Registry> registry;
@@ -195,6 +228,9 @@ struct Metrics::Impl {
   Family<Counter>& safety_trips;
   Family<Counter>& account_requests;
   Family<Counter>& config_reloads;
+  Family<Gauge>& http_connections;
+  Family<Counter>& http_refused;
+  Family<Counter>& http_deadlines;
   Histogram& run_duration_all;
   Histogram& scim_duration_all;
   Gauge& outbox_depth_all;
@@ -241,6 +277,26 @@ void Metrics::ScimRequest(std::string_view method, int status, double seconds) {
             {"status", OneOf(std::to_string(status), kScimStatuses)}})
       .Increment();
   impl_->scim_duration_all.Observe(seconds);
+}
+
+void Metrics::HttpConnectionOpened(std::string_view listener) {
+  impl_->http_connections.Add({{"listener", OneOf(listener, kListeners)}}).Increment();
+}
+
+void Metrics::HttpConnectionClosed(std::string_view listener) {
+  impl_->http_connections.Add({{"listener", OneOf(listener, kListeners)}}).Decrement();
+}
+
+void Metrics::HttpConnectionRefused(std::string_view listener, std::string_view reason) {
+  impl_->http_refused
+      .Add({{"listener", OneOf(listener, kListeners)}, {"reason", OneOf(reason, kRefusalReasons)}})
+      .Increment();
+}
+
+void Metrics::HttpDeadline(std::string_view listener, std::string_view deadline) {
+  impl_->http_deadlines
+      .Add({{"listener", OneOf(listener, kListeners)}, {"deadline", OneOf(deadline, kDeadlines)}})
+      .Increment();
 }
 
 void Metrics::DeclareSource(std::string_view source) {

@@ -4,6 +4,7 @@
 #include "idsync/daemon/process.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "idsync/daemon/admin.h"
@@ -17,6 +18,7 @@
 #include "feed_supervisor.h"
 #include "generation.h"
 #include "join.h"
+#include "listeners.h"
 #include "run_reporter.h"
 #include "scheduler.h"
 #include "scim_front.h"
@@ -110,15 +112,16 @@ Status Process::Start(const config::Config& config) {
   p.generations.Install(gen);
 
   if (!config.server.listen.empty()) {
-    httpd::Options o;
+    httpd::Options o = ListenerOptions(config.server, p.metrics, "scim");
     o.listen = config.server.listen;
     o.tls_cert = config.server.tls_cert;
     o.tls_key = config.server.tls_key;
     o.max_body = config.server.max_body;
-    // Identity providers keep connections open and each open connection holds
-    // a worker: size for 64 of them (bench/README.md, "SCIM listener").
-    o.threads = 64;
+    // Workers run handlers only: a waiting connection holds none
+    // (bench/README.md, "SCIM listener").
+    o.threads = 16;
     o.render_error = scim::ScimErrorResponse;
+    o.screen = [&p](const httpd::Request& head) { return p.scim->Screen(head); };
     Result<std::unique_ptr<httpd::Server>> server =
         httpd::Server::Start(o, [&p](const httpd::Request& r) { return p.scim->Handle(r); });
     if (!server.ok()) return server.status().WithContext("SCIM listener");
@@ -126,8 +129,10 @@ Status Process::Start(const config::Config& config) {
   }
   p.admin = std::make_unique<AdminApi>(config.server.admin_tokens, *p.backend, p.metrics);
   if (!config.server.admin_listen.empty()) {
-    httpd::Options o;
+    httpd::Options o = ListenerOptions(config.server, p.metrics, "admin");
     o.listen = config.server.admin_listen;
+    o.tls_cert = config.server.admin_tls_cert;
+    o.tls_key = config.server.admin_tls_key;
     o.threads = 4;
     o.render_error = AdminErrorResponse;
     Result<std::unique_ptr<httpd::Server>> server = httpd::Server::Start(o, p.admin->AsHandler());
@@ -158,10 +163,28 @@ Status Process::Reload(const config::Config& config) {
       config.server.tls_key != was.server.tls_key) {
     restart.push_back("server.tls");
   }
+  if (config.server.admin_tls_cert != was.server.admin_tls_cert ||
+      config.server.admin_tls_key != was.server.admin_tls_key) {
+    restart.push_back("server.admin_tls");
+  }
+  const auto listener_settings = [](const config::ServerConfig& s) {
+    return std::make_tuple(s.header_timeout, s.body_timeout, s.tls_handshake_timeout,
+                           s.keep_alive_timeout, s.write_timeout, s.max_connections,
+                           s.max_connections_per_ip, s.max_body);
+  };
+  if (listener_settings(config.server) != listener_settings(was.server)) {
+    restart.push_back("the listeners' deadlines, caps or max_body");
+  }
   if (!restart.empty()) {
     return FailedPreconditionError("changing " + Join(restart, ", ") + " needs a restart");
   }
   ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
+  // The same certificate paths, perhaps renewed files (an ACME client
+  // replaces them in place): read again for new connections.
+  if (p.scim_server) RETURN_IF_ERROR(p.scim_server->ReloadTls().WithContext("server.tls"));
+  if (p.admin_server) {
+    RETURN_IF_ERROR(p.admin_server->ReloadTls().WithContext("server.admin_tls"));
+  }
   DeclareSources(p.metrics, config);
   RETURN_IF_ERROR(p.scim->Reload(config));
   p.admin->SetTokenHashes(config.server.admin_tokens);

@@ -38,7 +38,8 @@ struct ScimFront::Live {
   std::vector<std::string> strict_patch_sources;
   std::unique_ptr<scim::StoreResourcePersistence> persistence;
   std::unique_ptr<scim::ScimService> service;
-  std::unique_ptr<scim::ScimEndpoint> endpoint;
+  // Shared with screen_, which the event thread reads without mu_.
+  std::shared_ptr<scim::ScimEndpoint> endpoint;
 };
 
 ScimFront::ScimFront(Logger& log, Metrics& metrics, store::Store& store, NowFn now,
@@ -55,6 +56,10 @@ Status ScimFront::Start(const config::Config& config) {
   std::unique_lock<std::shared_mutex> l(mu_);
   ASSIGN_OR_RETURN(std::unique_ptr<Live> live, Make(config, nullptr));
   InstallEndpoint(*live, config);
+  {
+    std::lock_guard<std::mutex> screen(screen_mu_);
+    screen_ = live->endpoint;
+  }
   live_ = std::move(live);
   return Status::Ok();
 }
@@ -68,6 +73,10 @@ Status ScimFront::Reload(const config::Config& config) {
     live->service = std::move(live_->service);
   }
   InstallEndpoint(*live, config);
+  {
+    std::lock_guard<std::mutex> screen(screen_mu_);
+    screen_ = live->endpoint;
+  }
   live_ = std::move(live);
   return Status::Ok();
 }
@@ -75,6 +84,16 @@ Status ScimFront::Reload(const config::Config& config) {
 httpd::Response ScimFront::Handle(const httpd::Request& request) {
   std::shared_lock<std::shared_mutex> l(mu_);
   return live_->endpoint->Handle(request);
+}
+
+std::optional<httpd::Response> ScimFront::Screen(const httpd::Request& head) const {
+  std::shared_ptr<const scim::ScimEndpoint> endpoint;
+  {
+    std::lock_guard<std::mutex> l(screen_mu_);
+    endpoint = screen_;
+  }
+  if (!endpoint) return std::nullopt;
+  return endpoint->Screen(head);
 }
 
 mapping::SourceSnapshot ScimFront::Snapshot(const std::string& source) const {
@@ -117,7 +136,7 @@ void ScimFront::InstallEndpoint(Live& live, const config::Config& config) {
   endpoint_options.observer = [this](std::string_view method, int status, double seconds) {
     metrics_.ScimRequest(method, status, seconds);
   };
-  live.endpoint = std::make_unique<scim::ScimEndpoint>(endpoint_options, *live.service);
+  live.endpoint = std::make_shared<scim::ScimEndpoint>(endpoint_options, *live.service);
 }
 
 // The identity provider will send a refused PATCH again, and after enough

@@ -10,6 +10,8 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -54,6 +56,11 @@ class ScimFront {
   // Answers one request of the SCIM listener (after Start).
   httpd::Response Handle(const httpd::Request& request);
 
+  // The endpoint's look at a request's head before its body
+  // (httpd::HeadScreen): 401 for a missing or unknown token. It takes no
+  // lock a reload holds long, so the event thread never waits on one.
+  std::optional<httpd::Response> Screen(const httpd::Request& head) const;
+
   // The SCIM source `source` as a snapshot; empty (named `source`) before
   // Start.
   mapping::SourceSnapshot Snapshot(const std::string& source) const;
@@ -73,6 +80,8 @@ class ScimFront {
   ChangeFn on_change_;
   mutable std::shared_mutex mu_;
   std::unique_ptr<Live> live_;  // guarded by mu_
+  mutable std::mutex screen_mu_;
+  std::shared_ptr<const scim::ScimEndpoint> screen_;  // guarded by screen_mu_
 };
 
 }  // namespace idsync::daemon

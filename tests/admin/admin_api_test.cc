@@ -89,13 +89,19 @@ TEST_F(AdminApiTest, ReadyzIs200WhenTheBackendHasNoReasons) {
 }
 
 TEST_F(AdminApiTest, ReadyzIs503WithEveryReason) {
-  backend_.set_reasons({"configuration not loaded", "store not writable: /var/lib/idsync"});
+  backend_.set_reasons(
+      {{"configuration not loaded", ""}, {"store not writable", "/var/lib/idsync: EROFS"}});
   httpd::Response r = api_.Handle(Req("GET", "/readyz"));
   EXPECT_EQ(r.status, 503);
   auto j = nlohmann::json::parse(r.body);
   EXPECT_EQ(j["ready"], false);
-  EXPECT_EQ(j["reasons"], nlohmann::json::array(
-                              {"configuration not loaded", "store not writable: /var/lib/idsync"}));
+  // Without a token: the reasons, never a path or an error's text.
+  EXPECT_EQ(j["reasons"],
+            nlohmann::json::array({"configuration not loaded", "store not writable"}));
+  // A token holder gets the details.
+  j = nlohmann::json::parse(api_.Handle(Req("GET", "/readyz", kTokenAbc)).body);
+  EXPECT_EQ(j["reasons"], nlohmann::json::array({"configuration not loaded",
+                                                 "store not writable: /var/lib/idsync: EROFS"}));
   backend_.set_reasons({});
   EXPECT_EQ(api_.Handle(Req("GET", "/readyz")).status, 200);
 }

@@ -99,11 +99,10 @@ TEST_F(AdminHttpTest, HealthzReadyzMetricsNeedNoToken) {
 }
 
 TEST_F(AdminHttpTest, ReadyzGives503WithReasons) {
-  backend_.set_reasons({"store not writable: /var/lib/idsync/state.db"});
+  backend_.set_reasons({{"store not writable", "/var/lib/idsync/state.db"}});
   Reply r = Call("GET", "/readyz");
   EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(json::parse(r.body)["reasons"],
-            json::array({"store not writable: /var/lib/idsync/state.db"}));
+  EXPECT_EQ(json::parse(r.body)["reasons"], json::array({"store not writable"}));
 }
 
 TEST_F(AdminHttpTest, ServedMetricsPageParsesAsPrometheusText) {

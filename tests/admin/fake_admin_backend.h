@@ -39,12 +39,12 @@ class FakeAdminBackend : public AdminBackend {
     if (it == people_.end()) return NotFoundError("no source knows " + email);
     return it->second;
   }
-  std::vector<std::string> NotReadyReasons() override {
+  std::vector<NotReady> NotReadyReasons() override {
     std::lock_guard<std::mutex> lock(mu_);
     return reasons_;
   }
 
-  void set_reasons(std::vector<std::string> r) {
+  void set_reasons(std::vector<NotReady> r) {
     std::lock_guard<std::mutex> lock(mu_);
     reasons_ = std::move(r);
   }
@@ -81,7 +81,7 @@ class FakeAdminBackend : public AdminBackend {
 
  private:
   mutable std::mutex mu_;
-  std::vector<std::string> reasons_;
+  std::vector<NotReady> reasons_;
   Status sync_status_;
   Status plan_status_;
   std::map<std::string, std::string> people_;

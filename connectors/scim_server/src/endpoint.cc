@@ -209,26 +209,18 @@ httpd::Response ScimEndpoint::Handle(const httpd::Request& request) {
   return response;
 }
 
-httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
-  if (request.path == "/healthz") {
-    if (request.method != "GET" && request.method != "HEAD") {
-      httpd::Response r = ScimError(405, "only GET is allowed here");
-      r.headers.emplace_back("Allow", "GET, HEAD");
-      return r;
-    }
-    httpd::Response r;
-    r.content_type = "application/json";
-    r.body = "{\"status\":\"ok\"}";
-    return r;
-  }
+bool ScimEndpoint::UnderBase(std::string_view path, std::string_view* rest) const {
   const std::string& base = options_.scim_path;
-  std::string_view rest = request.path;
-  if (rest.compare(0, base.size(), base) != 0 ||
-      (rest.size() > base.size() && rest[base.size()] != '/')) {
-    return ScimError(404, "no such endpoint");
+  if (path.compare(0, base.size(), base) != 0 ||
+      (path.size() > base.size() && path[base.size()] != '/')) {
+    return false;
   }
-  rest.remove_prefix(base.size());
+  *rest = path.substr(base.size());
+  return true;
+}
 
+std::variant<const std::string*, httpd::Response> ScimEndpoint::Authenticate(
+    const httpd::Request& request) const {
   const std::string_view auth = Trim(request.Header("Authorization"));
   if (auth.empty()) {
     httpd::Response r = ScimError(401, "a bearer token is required");
@@ -247,6 +239,39 @@ httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"idsync\", error=\"invalid_token\"");
     return r;
   }
+  return source;
+}
+
+std::optional<httpd::Response> ScimEndpoint::Screen(const httpd::Request& head) const {
+  std::string_view rest;
+  if (!UnderBase(head.path, &rest)) return std::nullopt;
+  std::variant<const std::string*, httpd::Response> who = Authenticate(head);
+  auto* refused = std::get_if<httpd::Response>(&who);
+  if (refused == nullptr) return std::nullopt;
+  // The answer closes the connection: the body was never read.
+  refused->headers.emplace_back("Connection", "close");
+  if (options_.observer) options_.observer(head.method, refused->status, 0.0);
+  return std::move(*refused);
+}
+
+httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
+  if (request.path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      httpd::Response r = ScimError(405, "only GET is allowed here");
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      return r;
+    }
+    httpd::Response r;
+    r.content_type = "application/json";
+    r.body = "{\"status\":\"ok\"}";
+    return r;
+  }
+  const std::string& base = options_.scim_path;
+  std::string_view rest;
+  if (!UnderBase(request.path, &rest)) return ScimError(404, "no such endpoint");
+  std::variant<const std::string*, httpd::Response> who = Authenticate(request);
+  if (auto* refused = std::get_if<httpd::Response>(&who)) return std::move(*refused);
+  const std::string* source = std::get<const std::string*>(who);
 
   const std::string_view content_type = request.Header("Content-Type");
   if (!request.body.empty() && !AcceptedMediaType(content_type)) {

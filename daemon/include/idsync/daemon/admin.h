@@ -46,9 +46,13 @@ class AdminBackend {
   // address (404).
   virtual Result<std::string> ExplainJson(const std::string& email) = 0;
 
-  // Why idsync cannot serve now ("configuration not loaded", "store not
-  // writable: ..."); empty when ready. Must be cheap: probes call it often.
-  virtual std::vector<std::string> NotReadyReasons() = 0;
+  // Why idsync cannot serve now; empty when ready. Must be cheap: probes
+  // call it often.
+  struct NotReady {
+    std::string reason;  // for anyone: "configuration not loaded", "store not writable"
+    std::string detail;  // for token holders only: paths, error text; may be empty
+  };
+  virtual std::vector<NotReady> NotReadyReasons() = 0;
 };
 
 // The HTTP status for a backend error: kInvalidArgument 400, kNotFound 404,

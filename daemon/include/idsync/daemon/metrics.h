@@ -84,6 +84,18 @@ class Metrics {
   // idsync_account_requests_total{status}.
   void AccountRequest(int status);
 
+  // The HTTP listeners (`listener`: "scim" or "admin"; httpd::Observer):
+  // idsync_http_connections{listener} open now;
+  // idsync_http_connections_refused_total{listener,reason} answered 503 and
+  // closed at once (reason: max_connections, max_connections_per_ip,
+  // file_descriptors); idsync_http_deadlines_total{listener,deadline} that
+  // passed (tls_handshake, header, body, keep_alive, write). Other label
+  // values are counted as "other".
+  void HttpConnectionOpened(std::string_view listener);
+  void HttpConnectionClosed(std::string_view listener);
+  void HttpConnectionRefused(std::string_view listener, std::string_view reason);
+  void HttpDeadline(std::string_view listener, std::string_view deadline);
+
   // A SIGHUP reload ended: idsync_config_reloads_total{result="ok"|"failed"}.
   void ConfigReload(bool ok);
 

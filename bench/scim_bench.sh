@@ -6,7 +6,10 @@
 #      64 connections, throughput and latency percentiles;
 #   2. nginx (started here, temp config, free loopback port) serving a file of
 #      the same size as one such answer, same wrk settings;
-#   3. sustained POST /Users (a new user each request), 16 connections.
+#      1 and 2 alternate three times; the median ratio is reported;
+#   3. the GET of 1 again while bench/hostile_load.py holds 1,000 idle
+#      keep-alive connections and 200 slow clients open on the same listener;
+#   4. sustained POST /Users (a new user each request), 16 connections.
 #
 # The server measured is scim_test_server (tests/scim_server), not idsyncd. It
 # serves idsyncd's SCIM code: the same httpd listener, ScimEndpoint (bearer
@@ -16,13 +19,13 @@
 # per-request metrics and reload lock, and the work a SCIM write sets off in
 # idsyncd (a partial run: mapping, reconcile and the account's write, on other
 # threads of the same machine); scim_test_server only keeps each change in
-# memory. It runs THREADS workers (72 here; idsyncd runs 64).
+# memory. It runs THREADS workers (16, as idsyncd).
 #
 # Usage: bench/scim_bench.sh [BUILD_DIR] [SECONDS]   (defaults: build, 20)
 # BUILD_DIR defaults to the tree's build/; a relative one is taken from the
 # current directory.
-# Environment: USERS (100000), THREADS (server worker threads, 72),
-#              CONNECTIONS (64), POST_CONNECTIONS (16).
+# Environment: USERS (100000), THREADS (server worker threads, 16),
+#              CONNECTIONS (64), POST_CONNECTIONS (16), IDLE (1000), SLOW (200).
 # Needs: wrk, nginx (nginx-light), curl. Prints a summary; bench/README.md
 # records the numbers. Exits non-zero, naming the command, when a command
 # fails, a server stops during the run, or a wrk run got any answer but 2xx or
@@ -33,7 +36,9 @@ build=$(cd "${1:-$root/build}" && pwd) || { echo "scim_bench.sh: no build direct
 cd "$root"
 seconds=${2:-20}
 users=${USERS:-100000}
-threads=${THREADS:-72}
+threads=${THREADS:-16}
+idle_connections=${IDLE:-1000}
+slow_connections=${SLOW:-200}
 connections=${CONNECTIONS:-64}
 post_connections=${POST_CONNECTIONS:-16}
 server=$build/tests/scim_server/scim_test_server
@@ -46,10 +51,12 @@ work=$(mktemp -d /tmp/idsync-scim-bench.XXXXXX)
 chmod 755 "$work"
 server_pid=""
 nginx_pid=""
+hostile_pid=""
 seed_dir=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  [ -n "$hostile_pid" ] && kill "$hostile_pid" 2>/dev/null && wait "$hostile_pid" 2>/dev/null
   [ -n "$seed_dir" ] && rm -rf "$seed_dir"
   rm -rf "$work"
 }
@@ -205,10 +212,32 @@ run_wrk() {  # $1: label, $2: pid of the server under test, rest: wrk arguments
   [ "$bad" = 0 ] || fail "$label: wrk $*: $(errors "$label"); the rate would count failed requests"
 }
 
-run_wrk scim_get "$server_pid" -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/get.lua" \
-  "http://127.0.0.1:$scim_port"
-run_wrk nginx_static "$nginx_pid" -t2 -c"$connections" -d"${seconds}s" --latency \
-  "http://127.0.0.1:$nginx_port/answer.json"
+# Three rounds of the SCIM GET and nginx side by side: the machine is noisy,
+# so the ratio is taken per round and the median reported.
+for round in 1 2 3; do
+  run_wrk "scim_get_$round" "$server_pid" -t2 -c"$connections" -d"${seconds}s" --latency \
+    -s "$work/get.lua" "http://127.0.0.1:$scim_port"
+  run_wrk "nginx_static_$round" "$nginx_pid" -t2 -c"$connections" -d"${seconds}s" --latency \
+    "http://127.0.0.1:$nginx_port/answer.json"
+done
+
+# The same GET while 1,000 idle keep-alive connections and 200 slow clients
+# (a request head one byte per second) are open on the same listener.
+python3 "$root/bench/hostile_load.py" "$scim_port" --idle "$idle_connections" \
+  --slow "$slow_connections" --ready "$work/hostile.ready" 2>"$work/hostile.log" &
+hostile_pid=$!
+for _ in $(seq 600); do
+  [ -s "$work/hostile.ready" ] && break
+  kill -0 "$hostile_pid" 2>/dev/null || fail "hostile_load.py exited" "$work/hostile.log"
+  sleep 0.1
+done
+[ -s "$work/hostile.ready" ] || fail "hostile_load.py did not open its connections in 60 s" "$work/hostile.log"
+run_wrk scim_get_loaded "$server_pid" -t2 -c"$connections" -d"${seconds}s" --latency \
+  -s "$work/get.lua" "http://127.0.0.1:$scim_port"
+kill "$hostile_pid" 2>/dev/null && wait "$hostile_pid" 2>/dev/null || true
+hostile_pid=""
+cat "$work/hostile.log" >&2
+
 run_wrk scim_post "$server_pid" -t2 -c"$post_connections" -d"${seconds}s" --latency -s "$work/post.lua" \
   "http://127.0.0.1:$scim_port"
 
@@ -218,17 +247,25 @@ total=$(curl -sf -H "Authorization: Bearer $SCIM_TOKEN" \
 server_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status") ||
   fail "cannot read the peak RSS of $server (pid $server_pid)"
 
-get_rate=$(rate scim_get)
-nginx_rate=$(rate nginx_static)
-ratio=$(python3 -c "print(f'{$get_rate / $nginx_rate:.2f}')")
+ratios=""
+for round in 1 2 3; do
+  ratios="$ratios $(python3 -c "print(f'{$(rate "scim_get_$round") / $(rate "nginx_static_$round"):.2f}')")"
+done
+median_ratio=$(python3 -c "import statistics, sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.2f}')" $ratios)
+get_median=$(python3 -c "import statistics, sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.0f}')" \
+  "$(rate scim_get_1)" "$(rate scim_get_2)" "$(rate scim_get_3)")
+loaded_rate=$(rate scim_get_loaded)
+loaded_share=$(python3 -c "print(f'{$loaded_rate / $get_median:.2f}')")
 cat <<SUMMARY
 
 SCIM benchmark: scim_test_server (idsyncd's SCIM code, plain HTTP, no partial runs), $(nproc) cores, server threads $threads, ${seconds} s per run
 $users users seeded through the service in $(python3 -c "print(f'{$seed_end - $seed_start:.1f}')") s (tmpfs); server start over them (loading the store): $(python3 -c "print(f'{$load_end - $load_start:.1f}')") s
 answer size: $answer_bytes bytes (nginx file: $nginx_bytes bytes)
-GET filter userName eq, $connections conns: $get_rate req/s, p50 $(pct scim_get 50) p99 $(pct scim_get 99), $(errors scim_get)
-nginx static file,      $connections conns: $nginx_rate req/s, p50 $(pct nginx_static 50) p99 $(pct nginx_static 99), $(errors nginx_static)
-SCIM GET / nginx: $ratio
+$(for round in 1 2 3; do
+  echo "round $round: GET filter userName eq, $connections conns: $(rate "scim_get_$round") req/s, p50 $(pct "scim_get_$round" 50) p99 $(pct "scim_get_$round" 99); nginx static: $(rate "nginx_static_$round") req/s, p50 $(pct "nginx_static_$round" 50) p99 $(pct "nginx_static_$round" 99)"
+done)
+SCIM GET / nginx per round:$ratios; median $median_ratio
+GET with $idle_connections idle + $slow_connections slow connections open: $loaded_rate req/s, p50 $(pct scim_get_loaded 50) p99 $(pct scim_get_loaded 99), $(errors scim_get_loaded); $loaded_share of the median rate without them ($get_median req/s)
 POST /Users, $post_connections conns: $(rate scim_post) req/s, p50 $(pct scim_post 50) p99 $(pct scim_post 99), $(errors scim_post)
 users stored at the end: $total; server peak RSS: $server_rss
 SUMMARY

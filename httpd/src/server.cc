@@ -85,54 +85,6 @@ Response DefaultError(int status, const std::string& message) {
   return r;
 }
 
-// A header value or name must not smuggle in a line break.
-std::string Clean(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c == '\r' || c == '\n' || c == '\0') c = ' ';
-  }
-  return out;
-}
-
-// Serializes a response. `head_only` leaves the body out (HEAD).
-std::string Serialize(const Response& r, const std::string& server_name, bool keep_alive,
-                      bool head_only) {
-  std::string out;
-  out.reserve(256 + r.body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(r.status);
-  out += ' ';
-  out += internal::ReasonPhrase(r.status);
-  out += "\r\nDate: ";
-  out += internal::HttpDate(std::time(nullptr));
-  if (!server_name.empty()) {
-    out += "\r\nServer: ";
-    out += Clean(server_name);
-  }
-  const bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
-  if (!no_body) {
-    if (!r.content_type.empty()) {
-      out += "\r\nContent-Type: ";
-      out += Clean(r.content_type);
-    }
-    out += "\r\nContent-Length: ";
-    out += std::to_string(r.body.size());
-  }
-  for (const auto& [name, value] : r.headers) {
-    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Connection") ||
-        EqualsIgnoreCase(name, "Transfer-Encoding") || EqualsIgnoreCase(name, "Date")) {
-      continue;
-    }
-    out += "\r\n";
-    out += Clean(name);
-    out += ": ";
-    out += Clean(value);
-  }
-  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-  if (!no_body && !head_only) out += r.body;
-  return out;
-}
-
 // The method as a metric label: one of the served set, else "other".
 std::string_view MethodLabel(std::string_view method) {
   static constexpr std::string_view kKnown[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
@@ -476,9 +428,9 @@ void EventServer::Accept(Listener& listener) {
           fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (fd >= 0) {
             if (!tls_) {
-              const std::string wire =
-                  Serialize(options_.render_error(503, "server busy, retry later"),
-                            options_.server_name, false, false);
+              const std::string wire = internal::SerializeResponse(
+                  options_.render_error(503, "server busy, retry later"), options_.server_name,
+                  false, false);
               [[maybe_unused]] ssize_t w = ::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
             }
             ::close(fd);
@@ -726,7 +678,8 @@ void EventServer::Work() {
         keep_alive = false;
       }
     }
-    c.out = Serialize(response, options_.server_name, keep_alive, job.request.method == "HEAD");
+    c.out = internal::SerializeResponse(response, options_.server_name, keep_alive,
+                                        job.request.method == "HEAD");
     c.out_pos = 0;
     c.after = keep_alive ? After::kKeepAlive : After::kClose;
     // Most answers fit the socket's buffer: written here, they cost the
@@ -768,7 +721,8 @@ void EventServer::TakeReturns() {
 }
 
 void EventServer::Answer(Conn& c, const Response& response, After after, bool head_only) {
-  c.out = Serialize(response, options_.server_name, after == After::kKeepAlive, head_only);
+  c.out = internal::SerializeResponse(response, options_.server_name, after == After::kKeepAlive,
+                                      head_only);
   c.out_pos = 0;
   c.after = after;
   c.phase = Phase::kWrite;

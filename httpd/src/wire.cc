@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdio>
+#include <ctime>
 
 #include "idsync/base/json_text.h"
 
@@ -24,6 +25,15 @@ std::optional<int> ParsePort(std::string_view s) {
   }
   if (port > 65535) return std::nullopt;
   return port;
+}
+
+// A header value or name must not smuggle in a line break.
+std::string Clean(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c == '\r' || c == '\n' || c == '\0') c = ' ';
+  }
+  return out;
 }
 
 }  // namespace
@@ -230,6 +240,45 @@ std::optional<std::uint64_t> ParseContentLength(std::string_view s) {
     v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
   return v;
+}
+
+// Serializes a response. `head_only` leaves the body out (HEAD).
+std::string SerializeResponse(const Response& r, const std::string& server_name, bool keep_alive,
+                              bool head_only) {
+  std::string out;
+  out.reserve(256 + r.body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  out += ReasonPhrase(r.status);
+  out += "\r\nDate: ";
+  out += HttpDate(std::time(nullptr));
+  if (!server_name.empty()) {
+    out += "\r\nServer: ";
+    out += Clean(server_name);
+  }
+  const bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+  if (!no_body) {
+    if (!r.content_type.empty()) {
+      out += "\r\nContent-Type: ";
+      out += Clean(r.content_type);
+    }
+    out += "\r\nContent-Length: ";
+    out += std::to_string(r.body.size());
+  }
+  for (const auto& [name, value] : r.headers) {
+    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Connection") ||
+        EqualsIgnoreCase(name, "Transfer-Encoding") || EqualsIgnoreCase(name, "Date")) {
+      continue;
+    }
+    out += "\r\n";
+    out += Clean(name);
+    out += ": ";
+    out += Clean(value);
+  }
+  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  if (!no_body && !head_only) out += r.body;
+  return out;
 }
 
 }  // namespace idsync::httpd::internal

@@ -1,5 +1,5 @@
 // HTTP/1.1 wire helpers for the server: listen addresses, request targets,
-// percent-decoding, reason phrases and dates. Pure functions, no I/O;
+// percent-decoding, reason phrases, dates and serialized responses. Pure functions, no I/O;
 // private to idsync::httpd.
 #pragma once
 
@@ -13,6 +13,7 @@
 
 #include "idsync/base/ascii.h"
 #include "idsync/base/status.h"
+#include "idsync/httpd/server.h"
 
 namespace idsync::httpd::internal {
 
@@ -54,6 +55,14 @@ bool HasToken(std::string_view list, std::string_view token);
 
 // `s` without leading and trailing spaces and tabs.
 std::string_view TrimOws(std::string_view s);
+
+// The response on the wire: status line, Date, Server (when
+// `server_name` is set), Content-Type and Content-Length (none for 1xx, 204,
+// 304), the handler's headers (Content-Length, Connection,
+// Transfer-Encoding and Date from them are dropped; CR, LF and NUL become
+// spaces), Connection, then the body unless `head_only` (HEAD).
+std::string SerializeResponse(const Response& r, const std::string& server_name, bool keep_alive,
+                              bool head_only);
 
 // Parses a decimal Content-Length; nullopt for anything but 1-19 digits.
 std::optional<std::uint64_t> ParseContentLength(std::string_view s);

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,7 +179,7 @@ std::string E2eTest::AccountAndStoreYaml(int concurrency) const {
   return y.str();
 }
 
-void E2eTest::LaunchDaemon(const std::vector<std::string>& env) {
+void E2eTest::LaunchDaemon(const std::vector<std::string>& env, int max_files) {
   const std::string log = (dir_ / "idsyncd.log").string();
   log_offset_ = fs::exists(log) ? fs::file_size(log) : 0;
   // The child's environment and arguments are made before fork: after fork
@@ -201,6 +202,10 @@ void E2eTest::LaunchDaemon(const std::vector<std::string>& env) {
   pid_ = ::fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
+    if (max_files > 0) {
+      const rlimit limit{static_cast<rlim_t>(max_files), static_cast<rlim_t>(max_files)};
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, STDERR_FILENO);
     ::dup2(fd, STDOUT_FILENO);

@@ -123,7 +123,8 @@ class E2eTest : public ::testing::Test {
 
   // Starts idsyncd --config config_. `env` ("NAME=value") is set in its
   // environment; systemd's notify variables are removed otherwise.
-  void LaunchDaemon(const std::vector<std::string>& env = {});
+  // `max_files` > 0 sets its open-file limit, soft and hard.
+  void LaunchDaemon(const std::vector<std::string>& env = {}, int max_files = 0);
   // Waits for this start's "daemon.started" line; "" when idsyncd exited or
   // `wait` passed (a failure is added).
   std::string WaitForStartLine(milliseconds wait = milliseconds(15000));

@@ -257,7 +257,12 @@ class HostileClientsTest : public E2eTest, public ::testing::WithParamInterface<
       << "logging: {format: text, level: info}\n";
     config_ = (dir_ / "idsync.yaml").string();
     std::ofstream(config_) << y.str();
-    ASSERT_NO_FATAL_FAILURE(LaunchDaemon());
+  }
+
+  // Starts idsyncd (with `max_files` open files at most, when set) and the
+  // prober.
+  void Start(int max_files = 0) {
+    ASSERT_NO_FATAL_FAILURE(LaunchDaemon({}, max_files));
     ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
     start_rss_ = RssKiB(pid_);
     ASSERT_GT(start_rss_, 0);
@@ -346,6 +351,7 @@ double Sample(const std::string& page, const std::string& series) {
 }
 
 TEST_P(HostileClientsTest, EveryAttackIsAnsweredAndHealthzStaysUp) {
+  ASSERT_NO_FATAL_FAILURE(Start());
   const int scim = scim_port_, admin = admin_port_;
 
   // --- Slow heads: 200 connections on each listener that send a request
@@ -538,6 +544,50 @@ TEST_P(HostileClientsTest, EveryAttackIsAnsweredAndHealthzStaysUp) {
             << " probes, slowest " << max_probe_ms_.load() << " ms; RSS " << start_rss_
             << " KiB at start, " << max_rss_.load() << " KiB at most\n";
   ASSERT_TRUE(Alive());
+}
+
+// Out of file descriptors: idsyncd limited to 64 open files, 100 clients.
+// Those it cannot take are answered 503 (TLS: closed) rather than left in
+// the queue, and once they leave it serves again.
+TEST_P(HostileClientsTest, RunningOutOfFileDescriptorsIsSurvived) {
+  ASSERT_NO_FATAL_FAILURE(Start(/*max_files=*/64));
+  const auto open_files = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e :
+         fs::directory_iterator("/proc/" + std::to_string(pid_) + "/fd"))
+      ++n;
+    return n;
+  };
+  ASSERT_LT(open_files(), 54u) << "idsyncd needs too many files at rest for this test";
+  Step("out of file descriptors");
+  std::vector<std::unique_ptr<Client>> many;
+  for (int i = 0; i < 100; ++i) {
+    many.push_back(std::make_unique<Client>("127.0.0.6", scim_port_, ctx_, /*handshake=*/!tls()));
+  }
+  int turned_away = 0;
+  for (auto& c : many) {
+    if (tls()) {
+      turned_away += c->ClosedWithin(300ms) ? 1 : 0;
+    } else {
+      turned_away += c->Status(300ms) == 503 ? 1 : 0;
+    }
+  }
+  EXPECT_GT(turned_away, 0);
+  EXPECT_LT(turned_away, 100);
+  ASSERT_TRUE(Alive()) << Log();
+  many.clear();
+  // Served again: the prober's misses while the files ran out are expected.
+  std::this_thread::sleep_for(500ms);
+  {
+    std::lock_guard lock(mu_);
+    slow_probes_.clear();
+  }
+  std::this_thread::sleep_for(1s);
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy());
+  EXPECT_GT(Sample(Metrics(),
+                   "idsync_http_connections_refused_total{listener=\"scim\","
+                   "reason=\"file_descriptors\"}"),
+            0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Listeners, HostileClientsTest, ::testing::Values(false, true),

@@ -331,6 +331,22 @@ const ErrorCase kErrorCases[] = {
      WithSources("sources:\n  - name: idp\n    type: scim\n    tokens: [\"sha256:ABC\"]\n"),
      "t.yaml:4:14: sources[0].tokens[0] must be sha256:<64 lowercase hex digits> (`idsync "
      "scim-token new` prints one), got 'sha256:ABC'"},
+    {"TokenHashUnderTwoSources",
+     WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [\"sha256:" +
+                 std::string(64, 'a') + "\"]\n  - name: entra\n    type: scim\n    tokens:\n" +
+                 "      - \"sha256:" + std::string(64, 'b') + "\"\n      - \"sha256:" +
+                 std::string(64, 'a') + "\"\nserver: {listen: \"127.0.0.1:0\"}\n"),
+     "t.yaml:13:9: the token hash in sources[2].tokens[1] (source 'entra') is also in "
+     "sources[1].tokens[0] (source 'okta') at t.yaml:8:14: a token must open one source or the "
+     "admin API, not two; make another with `idsync scim-token new`"},
+    {"TokenHashUnderASourceAndTheAdminApi",
+     WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [\"sha256:" +
+                 std::string(64, 'c') + "\"]\nserver:\n  listen: \"127.0.0.1:0\"\n" +
+                 "  admin_tokens: [\"sha256:" + std::string(64, 'd') +
+                 "\", \"sha256:" + std::string(64, 'c') + "\"]\n"),
+     "t.yaml:11:93: the token hash in server.admin_tokens[1] (the admin API) is also in "
+     "sources[1].tokens[0] (source 'okta') at t.yaml:8:14: a token must open one source or the "
+     "admin API, not two; make another with `idsync scim-token new`"},
     {"ScimWithoutListener",
      WithSources(std::string(kSources) + "  - name: idp\n    type: scim\n    tokens: [\"sha256:" +
                  std::string(64, '0') + "\"]\n"),
@@ -861,6 +877,22 @@ TEST(SourceTypes, WithoutTypesEverySourceIsRefused) {
   Result<Config> config = ParseConfig(kBase, "t.yaml", options);
   EXPECT_THAT(config.status(), StatusIs(StatusCode::kInvalidArgument,
                                         "t.yaml:2:5: this build knows no source types"));
+}
+
+// Only a hash shared by two owners is refused: one written twice for the
+// same owner (a slip when rotating) lets in no one else.
+TEST(ParseConfig, ATokenHashRepeatedForOneOwnerLoads) {
+  const std::string a = "\"sha256:" + std::string(64, 'a') + "\"";
+  const std::string b = "\"sha256:" + std::string(64, 'b') + "\"";
+  Result<Config> config =
+      Parse(WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [" +
+                        a + ", " + a + "]\n  - name: entra\n    type: scim\n    tokens: [" + b +
+                        "]\nserver:\n  listen: \"127.0.0.1:0\"\n  admin_tokens: [\"sha256:" +
+                        std::string(64, 'c') + "\", \"sha256:" + std::string(64, 'c') + "\"]\n"),
+            "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->sources[1].token_hashes.size(), 2u);
+  EXPECT_EQ(config->server.admin_tokens.size(), 2u);
 }
 
 TEST(ParseConfig, UrlsMayBeAList) {

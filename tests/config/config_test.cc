@@ -374,6 +374,32 @@ const ErrorCase kErrorCases[] = {
                  "    users: {base: \"dc=x\"}\n    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
      "t.yaml:4:10: a password bind over 'ldap://dc1' would send the password in clear: use "
      "ldaps://, set tls.start_tls: true, or set allow_insecure: true"},
+    {"AnonymousBindOverPlainLdapToAnotherHost",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: [ldapi://, ldap://dc1:389]\n"
+                 "    users: {base: \"dc=x\"}\n"),
+     "t.yaml:4:10: an anonymous bind over 'ldap://dc1:389' would read users and groups in clear "
+     "from another host, where anyone on the way can change who gets access: use ldaps://, set "
+     "tls.start_tls: true, or set allow_insecure: true"},
+    {"AnonymousBindToANameThatOnlyLooksLoopback",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldap://127.0.0.1.evil.example\n"
+                 "    users: {base: \"dc=x\"}\n"),
+     "t.yaml:4:10: an anonymous bind over 'ldap://127.0.0.1.evil.example' would read users and "
+     "groups in clear from another host, where anyone on the way can change who gets access: use "
+     "ldaps://, set tls.start_tls: true, or set allow_insecure: true"},
+    {"PasswordBindWithoutCertificateCheck",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
+                 "    users: {base: \"dc=x\"}\n    tls: {verify: false}\n"
+                 "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
+     "t.yaml:6:19: a password bind with tls.verify: false would give the password to any server "
+     "answering for 'ldaps://dc1', its certificate unchecked: set tls.verify: true (with "
+     "tls.ca_file for a private CA), or set allow_insecure: true"},
+    {"PasswordBindOverStartTlsWithoutCertificateCheck",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldap://dc1\n"
+                 "    users: {base: \"dc=x\"}\n    tls: {start_tls: true, verify: false}\n"
+                 "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
+     "t.yaml:6:36: a password bind with tls.verify: false would give the password to any server "
+     "answering for 'ldap://dc1', its certificate unchecked: set tls.verify: true (with "
+     "tls.ca_file for a private CA), or set allow_insecure: true"},
     {"InChainNeedsActiveDirectory",
      WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
                  "    users: {base: \"dc=x\"}\n    groups: {base: \"dc=x\", in_chain: true}\n"),
@@ -893,6 +919,28 @@ TEST(ParseConfig, ATokenHashRepeatedForOneOwnerLoads) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->sources[1].token_hashes.size(), 2u);
   EXPECT_EQ(config->server.admin_tokens.size(), 2u);
+}
+
+// What stays on this machine needs no TLS (the demo reads a loopback
+// slapd anonymously), and allow_insecure accepts the rest.
+TEST(ParseConfig, LoopbackLdapiAndAllowInsecureAcceptInsecureBinds) {
+  const std::string users = "    users: {base: \"dc=x\"}\n";
+  const std::string password = "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n";
+  for (const std::string& source : {
+           "    url: [ldap://127.0.0.1:3389, ldap://127.45.6.7, \"ldap://[::1]:389\", "
+           "ldap://LocalHost, ldapi://]\n" +
+               users,
+           "    url: ldap://dc1\n    tls: {start_tls: true}\n" + users,
+           "    url: ldap://dc1\n    allow_insecure: true\n" + users,
+           "    url: ldaps://localhost\n    tls: {verify: false}\n" + users + password,
+           "    url: ldaps://dc1\n    tls: {verify: false}\n    allow_insecure: true\n" + users +
+               password,
+           "    url: ldapi://\n    tls: {verify: false}\n" + users + password,
+       }) {
+    Result<Config> config =
+        Parse(WithSources("sources:\n  - name: dir\n    type: ldap\n" + source), "t.yaml");
+    EXPECT_TRUE(config.ok()) << source << config.status().ToString();
+  }
 }
 
 TEST(ParseConfig, UrlsMayBeAList) {

@@ -731,7 +731,7 @@ Result<T> Loader::Choice(const Value& v,
 Status Loader::Account(const Value& v, AccountConfig* out) {
   ASSIGN_OR_RETURN(Section s,
                    Open(v, {"url", "token", "ca_file", "verify", "max_requests_per_second",
-                            "concurrency", "timeout", "retry_for"}));
+                            "concurrency", "timeout", "retry_for", "read_retry_for"}));
   const Field* url = s.Get("url");
   if (url == nullptr) return Missing(s, "url");
   ASSIGN_OR_RETURN(out->url, Str(url->value));
@@ -764,6 +764,9 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   }
   if (const Field* f = s.Get("retry_for")) {
     ASSIGN_OR_RETURN(out->retry_for, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("read_retry_for")) {
+    ASSIGN_OR_RETURN(out->read_retry_for, Dur(f->value, false));
   }
   return Status::Ok();
 }

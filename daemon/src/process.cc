@@ -90,7 +90,8 @@ Status Process::Start(const config::Config& config) {
   ASSIGN_OR_RETURN(p.store, p.options.open_store ? p.options.open_store(config)
                                                  : store::Store::Open(config.store));
   p.executor = std::make_unique<engine::Executor>(Concurrency(config));
-  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
+  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
+                   MakeGeneration(config, p.options.make_account, &p.log));
 
   const NowFn& now = p.options.now;
   p.reporter = std::make_unique<RunReporter>(p.log, p.metrics, p.notifier, *p.store, now);
@@ -161,7 +162,8 @@ Status Process::Reload(const config::Config& config) {
   if (!restart.empty()) {
     return FailedPreconditionError("changing " + Join(restart, ", ") + " needs a restart");
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
+  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
+                   MakeGeneration(config, p.options.make_account, &p.log));
   DeclareSources(p.metrics, config);
   RETURN_IF_ERROR(p.scim->Reload(config));
   p.admin->SetTokenHashes(config.server.admin_tokens);

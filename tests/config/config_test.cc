@@ -670,6 +670,7 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(c.account.concurrency, 4);
   EXPECT_EQ(c.account.timeout, 10s);
   EXPECT_EQ(c.account.retry_for, 24h);
+  EXPECT_EQ(c.account.read_retry_for, 1min);
 
   EXPECT_EQ(c.store, "sqlite:///var/lib/idsync/state.db");
   EXPECT_EQ(c.SqlitePath(), "/var/lib/idsync/state.db");
@@ -941,6 +942,20 @@ TEST(ParseConfig, LoopbackLdapiAndAllowInsecureAcceptInsecureBinds) {
         Parse(WithSources("sources:\n  - name: dir\n    type: ldap\n" + source), "t.yaml");
     EXPECT_TRUE(config.ok()) << source << config.status().ToString();
   }
+}
+
+TEST(ParseConfig, ReadsGiveUpAfterAMinuteByDefault) {
+  Result<Config> config = Parse(Base("account:\n  url: https://a.example\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.read_retry_for, 1min);
+  EXPECT_EQ(config->account.retry_for, 24h);
+  config = Parse(Base("account:\n  url: https://a.example\n  read_retry_for: 90s\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.read_retry_for, 90s);
+  config = Parse(Base("account:\n  url: https://a.example\n  read_retry_for: 0s\n"), "t.yaml");
+  EXPECT_THAT(config.status(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "t.yaml:12:19: account.read_retry_for must be longer than 0, got '0s'"));
 }
 
 TEST(ParseConfig, UrlsMayBeAList) {

@@ -18,11 +18,13 @@ std::string Seconds(std::chrono::milliseconds d) {
 account::ClientOptions RetryLoggingOptions(Logger& log) {
   account::ClientOptions options;
   options.on_retry = [&log](const account::RetryNotice& n) {
-    log.Warning("account.retrying",
-                n.request + " failed; retrying in " + Seconds(n.delay) + ", giving up in " +
-                    Seconds(n.left) + " (" +
-                    (n.write ? "account.retry_for" : "account.read_retry_for") + ")",
-                {{"error", n.error}, {"attempts", n.attempts}});
+    // Someone waits on a read; a write's retries, up to a day of them per
+    // operation in an outage, are counted in the metrics and shown at debug.
+    log.Log(n.write ? LogLevel::kDebug : LogLevel::kWarning, "account.retrying",
+            n.request + " failed; retrying in " + Seconds(n.delay) + ", giving up in " +
+                Seconds(n.left) + " (" +
+                (n.write ? "account.retry_for" : "account.read_retry_for") + ")",
+            {{"error", n.error}, {"attempts", n.attempts}});
   };
   return options;
 }

@@ -33,7 +33,8 @@ struct Generation {
 
 // Account client options that log, on `log`, each retry the client is about
 // to wait for (event account.retrying: the request, the error, the delay and
-// the time left), so that a wait on the account never looks like a hang.
+// the time left), so that a wait on the account never looks like a hang:
+// a read's as a warning, a write's at debug level.
 // `log` must outlive the client.
 account::ClientOptions RetryLoggingOptions(Logger& log);
 

@@ -336,10 +336,7 @@ class Loader {
   friend class ::idsync::config::SourceSection;
 
   Status ErrorAt(const YAML::Mark& mark, const std::string& message) const {
-    int line = mark.is_null() ? 1 : mark.line + 1;
-    int column = mark.is_null() ? 1 : mark.column + 1;
-    return InvalidArgumentError(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                                ": " + message);
+    return InvalidArgumentError(Position(mark) + ": " + message);
   }
 
  private:
@@ -407,6 +404,16 @@ class Loader {
   Status Safety(const Value& v, SafetyConfig* out);
   Status Logging(const Value& v, LoggingConfig* out);
   Status CompileRules(const Config& config, const Value& rules_value);
+  // Refuses a token hash written for two owners (two sources, or a source
+  // and the admin API), naming both places.
+  Status CheckTokenOwners() const;
+
+  // "FILE:LINE:COL", as messages start.
+  std::string Position(const YAML::Mark& mark) const {
+    int line = mark.is_null() ? 1 : mark.line + 1;
+    int column = mark.is_null() ? 1 : mark.column + 1;
+    return file_ + ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
 
   std::string Resolve(const std::string& path) const {
     std::filesystem::path p(path);
@@ -428,6 +435,15 @@ class Loader {
   Words preset_names_;
   // Built-in and custom presets, set once `permissions` has been read.
   std::optional<mapping::PresetBook> presets_;
+  // Every token hash in file order: its owner ("source 'idp'" or
+  // "the admin API"), its path and where it is written.
+  struct TokenPlace {
+    std::string hash;
+    std::string owner;
+    std::string path;
+    YAML::Mark mark;
+  };
+  std::vector<TokenPlace> token_places_;
 };
 
 Result<std::vector<Field>> Loader::Entries(const Value& v) const {
@@ -715,7 +731,7 @@ Result<T> Loader::Choice(const Value& v,
 Status Loader::Account(const Value& v, AccountConfig* out) {
   ASSIGN_OR_RETURN(Section s,
                    Open(v, {"url", "token", "ca_file", "verify", "max_requests_per_second",
-                            "concurrency", "timeout", "retry_for"}));
+                            "concurrency", "timeout", "retry_for", "read_retry_for"}));
   const Field* url = s.Get("url");
   if (url == nullptr) return Missing(s, "url");
   ASSIGN_OR_RETURN(out->url, Str(url->value));
@@ -748,6 +764,9 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   }
   if (const Field* f = s.Get("retry_for")) {
     ASSIGN_OR_RETURN(out->retry_for, Dur(f->value, false));
+  }
+  if (const Field* f = s.Get("read_retry_for")) {
+    ASSIGN_OR_RETURN(out->read_retry_for, Dur(f->value, false));
   }
   return Status::Ok();
 }
@@ -879,6 +898,7 @@ Result<SourceConfig> Loader::Source(const Value& v) {
     if (items.empty()) return At(tokens->value, "tokens must list at least one token hash");
     for (const Value& item : items) {
       ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
+      token_places_.push_back(TokenPlace{hash, "source '" + out.name + "'", item.path, item.mark});
       out.token_hashes.push_back(std::move(hash));
     }
   } else {
@@ -1061,6 +1081,7 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
     ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
     for (const Value& item : items) {
       ASSIGN_OR_RETURN(std::string hash, TokenHash(item));
+      token_places_.push_back(TokenPlace{hash, "the admin API", item.path, item.mark});
       out->admin_tokens.push_back(std::move(hash));
     }
   }
@@ -1271,6 +1292,26 @@ Status Loader::CompileRules(const Config& config, const Value& rules_value) {
   return At(rules_value, all.status().message());
 }
 
+Status Loader::CheckTokenOwners() const {
+  // The listeners look a bearer token up by its hash and take the first
+  // owner found: a hash written twice would open a source to the other
+  // source's identity provider, or the admin API to an identity provider.
+  // Repeating a hash under one owner changes nothing and is let be.
+  for (std::size_t i = 0; i < token_places_.size(); ++i) {
+    const TokenPlace& again = token_places_[i];
+    for (std::size_t j = 0; j < i; ++j) {
+      const TokenPlace& first = token_places_[j];
+      if (first.hash != again.hash || first.owner == again.owner) continue;
+      return ErrorAt(again.mark, "the token hash in " + again.path + " (" + again.owner +
+                                     ") is also in " + first.path + " (" + first.owner + ") at " +
+                                     Position(first.mark) +
+                                     ": a token must open one source or the admin API, not two; "
+                                     "make another with `idsync scim-token new`");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Loader::Protect(const Value& v, std::vector<std::string>* out) {
   ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
   for (const Value& item : items) {
@@ -1337,6 +1378,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   if (sources == nullptr) return Missing(s, "sources");
   RETURN_IF_ERROR(Sources(sources->value, &config.sources));
   if (const Field* f = s.Get("server")) RETURN_IF_ERROR(Server(f->value, &config.server));
+  RETURN_IF_ERROR(CheckTokenOwners());
   if (const Field* f = s.Get("permissions")) RETURN_IF_ERROR(Permissions(f->value, &config));
   if (!presets_) {
     // No custom presets: the built-in ones alone, which cannot fail.

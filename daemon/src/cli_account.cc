@@ -29,6 +29,7 @@
 #include "idsync/scim/endpoint.h"
 
 #include "cli_internal.h"
+#include "generation.h"
 
 namespace idsync::daemon::cli {
 namespace {
@@ -56,6 +57,8 @@ Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
 struct Live {
   Loaded loaded;
   std::unique_ptr<store::Store> store;
+  // Where the client says what it retries (stderr); outlives the client.
+  std::unique_ptr<Logger> log;
   std::unique_ptr<account::AccountClient> account;
 };
 
@@ -77,14 +80,16 @@ std::optional<Live> OpenLive(const Args& args, std::ostream& err, int& exit) {
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
   if (!store) return std::nullopt;
   exit = kExitOk;
+  auto log = std::make_unique<Logger>(LogFormat::kText, LogLevel::kInfo,
+                                      [&err](std::string_view line) { err << line << std::flush; });
   Result<std::unique_ptr<account::AccountClient>> client =
-      account::AccountClient::Create(loaded->config.account);
+      account::AccountClient::Create(loaded->config.account, RetryLoggingOptions(*log));
   if (!client.ok()) {
     err << "idsync: account: " << client.status().message() << "\n";
     exit = kExitUsage;
     return std::nullopt;
   }
-  return Live{std::move(*loaded), std::move(store), std::move(client).value()};
+  return Live{std::move(*loaded), std::move(store), std::move(log), std::move(client).value()};
 }
 
 // Shows progress on a terminal in place, else as a log line every few seconds.

@@ -14,6 +14,7 @@
 #include "idsync/account/account_client.h"
 #include "idsync/base/status.h"
 #include "idsync/config/config.h"
+#include "idsync/daemon/log.h"
 #include "idsync/daemon/process.h"
 #include "idsync/daemon/sync.h"
 
@@ -30,11 +31,20 @@ struct Generation {
   account::ClientCounters reported;  // counters already given to the metrics
 };
 
+// Account client options that log, on `log`, each retry the client is about
+// to wait for (event account.retrying: the request, the error, the delay and
+// the time left), so that a wait on the account never looks like a hang:
+// a read's as a warning, a write's at debug level.
+// `log` must outlive the client.
+account::ClientOptions RetryLoggingOptions(Logger& log);
+
 // A generation for `config`, its account client made by `make_account`
-// (unset: account::AccountClient::Create). kInvalidArgument when the
-// configuration has no `account:` section or the client refuses its settings.
+// (unset: account::AccountClient::Create, logging retries on `log` when
+// given). kInvalidArgument when the configuration has no `account:` section
+// or the client refuses its settings.
 Result<std::shared_ptr<Generation>> MakeGeneration(const config::Config& config,
-                                                   const AccountFactory& make_account);
+                                                   const AccountFactory& make_account,
+                                                   Logger* log = nullptr);
 
 class Generations {
  public:

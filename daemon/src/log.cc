@@ -81,9 +81,12 @@ std::string OneLine(std::string_view s) {
 // backslash escapes, so `key=value` pairs stay machine-splittable.
 std::string QuoteValue(std::string_view v) {
   bool plain = !v.empty();
-  for (char c : v) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u <= ' ' || c == '"' || c == '=' || c == '\\' || u == 0x7f) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    const auto u = static_cast<unsigned char>(c);
+    // A C1 control character (C2 80-C2 9F) is escaped, so quoted too.
+    const bool c1 = u == 0xc2 && i + 1 < v.size() && static_cast<unsigned char>(v[i + 1]) <= 0x9f;
+    if (u <= ' ' || c == '"' || c == '=' || c == '\\' || u == 0x7f || c1) {
       plain = false;
       break;
     }
@@ -118,6 +121,100 @@ bool IsValueEnd(char c) {
          c == '"' || c == '\'' || c == ')' || c == '}';
 }
 
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+bool IsQuote(char c) { return c == '"' || c == '\''; }
+
+// Words whose value is a secret however it is written: `password=x`,
+// `token: 'x'`, `"password": "x"`, `Authorization: Basic x`. Matched
+// anywhere in a word ("access_token=", "client_secret:"), lower case.
+constexpr std::string_view kSecretWords[] = {"password", "passwd",  "token",  "secret",
+                                             "bind_pw",  "api_key", "apikey", "authorization"};
+
+// Where the value after a secret word ending at `k` starts: past a closing
+// quote (JSON's `"password"`), blanks, '=' or ':', and blanks. npos when no
+// separator follows, so "tokens: 3" and "the token expired" are prose.
+size_t ValueStart(std::string_view text, size_t k) {
+  if (k < text.size() && IsQuote(text[k])) ++k;
+  while (k < text.size() && IsBlank(text[k])) ++k;
+  if (k >= text.size() || (text[k] != '=' && text[k] != ':')) return std::string::npos;
+  ++k;
+  while (k < text.size() && IsBlank(text[k])) ++k;
+  return k;
+}
+
+// The end of an unquoted value starting at `k`.
+size_t BareEnd(std::string_view text, size_t k) {
+  while (k < text.size() && !IsValueEnd(text[k])) ++k;
+  return k;
+}
+
+// The closing quote of a value opened at `open` (backslash escapes skipped),
+// or the end of the text when it is never closed.
+size_t QuotedEnd(std::string_view text, size_t open) {
+  const char quote = text[open];
+  for (size_t k = open + 1; k < text.size(); ++k) {
+    if (text[k] == '\\') {
+      ++k;
+    } else if (text[k] == quote) {
+      return k;
+    }
+  }
+  return text.size();
+}
+
+// In an Authorization value the scheme ("Basic", "Bearer") is kept and the
+// credentials after it are the secret: moves [*from, *to) past the scheme
+// when one is followed by blanks and something more.
+void SkipScheme(std::string_view text, bool quoted, size_t* from, size_t* to) {
+  size_t k = *from;
+  while (k < *to && (std::isalnum(static_cast<unsigned char>(text[k])) || text[k] == '-')) ++k;
+  size_t credentials = k;
+  while (credentials < text.size() && IsBlank(text[credentials])) ++credentials;
+  if (k == *from || credentials == k || credentials >= text.size()) return;
+  if (quoted) {
+    if (credentials < *to) *from = credentials;
+    return;
+  }
+  if (IsValueEnd(text[credentials])) return;
+  *from = credentials;
+  *to = BareEnd(text, credentials);
+}
+
+// C1 control characters (U+0080-U+009F, C2 80-C2 9F in UTF-8) and DEL
+// escaped as C0 ones are (backslash, u, four hex digits): some terminals act
+// on C1 as on ESC sequences
+// (U+009B is CSI). Applied to a whole finished line, text or JSON, where
+// such bytes can only stand inside a value, and a JSON string may hold the
+// escape.
+std::string EscapeC1(std::string line) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto c1_at = [&line](size_t k) {
+    return static_cast<unsigned char>(line[k]) == 0xc2 && k + 1 < line.size() &&
+           static_cast<unsigned char>(line[k + 1]) >= 0x80 &&
+           static_cast<unsigned char>(line[k + 1]) <= 0x9f;
+  };
+  bool any = false;
+  for (size_t k = 0; k < line.size() && !any; ++k) any = line[k] == 0x7f || c1_at(k);
+  if (!any) return line;
+  std::string out;
+  out.reserve(line.size() + 16);
+  for (size_t k = 0; k < line.size(); ++k) {
+    unsigned code = 0;
+    if (line[k] == 0x7f) {
+      code = 0x7f;
+    } else if (c1_at(k)) {
+      code = static_cast<unsigned char>(line[++k]);
+    } else {
+      out.push_back(line[k]);
+      continue;
+    }
+    out += "\\u00";
+    out.push_back(kHex[code >> 4]);
+    out.push_back(kHex[code & 0xf]);
+  }
+  return out;
+}
+
 }  // namespace
 
 LogField::LogField(std::string_view k, double v) : key(k) {
@@ -143,36 +240,33 @@ std::string ScrubSecrets(std::string_view text) {
   out.reserve(text.size());
   size_t i = 0;
   while (i < text.size()) {
-    size_t skip_from = std::string::npos;  // where a secret value starts
+    size_t from = std::string::npos;  // where a secret value starts
+    size_t to = std::string::npos;    // and where it ends
     // "Bearer <token>" (any case), as an Authorization header is written.
     if (lower.compare(i, 7, "bearer ") == 0) {
-      skip_from = i + 7;
+      from = i + 7;
+      while (from < text.size() && IsBlank(text[from])) ++from;
+      to = BareEnd(text, from);
     } else {
-      for (std::string_view w : {"password=", "password:", "passwd=", "token=", "token:", "secret=",
-                                 "secret:", "bind_pw="}) {
-        if (lower.compare(i, w.size(), w) == 0) {
-          skip_from = i + w.size();
-          break;
-        }
+      for (std::string_view w : kSecretWords) {
+        if (lower.compare(i, w.size(), w) != 0) continue;
+        const size_t v = ValueStart(text, i + w.size());
+        if (v >= text.size()) break;
+        const bool quoted = IsQuote(text[v]);
+        from = quoted ? v + 1 : v;
+        to = quoted ? QuotedEnd(text, v) : BareEnd(text, v);
+        if (w == "authorization") SkipScheme(text, quoted, &from, &to);
+        break;
       }
     }
-    if (skip_from == std::string::npos) {
+    if (from == std::string::npos || to <= from) {
+      // No value follows: keep scanning after this byte.
       out.push_back(text[i++]);
       continue;
     }
-    out.append(text.substr(i, skip_from - i));
-    size_t j = skip_from;
-    while (j < text.size() && text[j] == ' ') ++j;
-    size_t end = j;
-    while (end < text.size() && !IsValueEnd(text[end])) ++end;
-    if (end == j) {
-      // Nothing follows: keep scanning after the keyword.
-      i = skip_from;
-      continue;
-    }
-    out.append(text.substr(skip_from, j - skip_from));
+    out.append(text.substr(i, from - i));
     out.append(kRedacted);
-    i = end;
+    i = to;
   }
   return out;
 }
@@ -239,7 +333,7 @@ std::string Logger::Format(LogFormat format, LogLevel level, std::string_view ev
     nlohmann::ordered_json f = nlohmann::ordered_json::object();
     for (size_t i = 0; i < n; ++i) f[fields[i].key] = value_of(fields[i]);
     j["fields"] = std::move(f);
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return EscapeC1(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n";
   }
   std::string line = "<" + std::to_string(Priority(level)) + ">";
   line += OneLine(event);
@@ -252,7 +346,7 @@ std::string Logger::Format(LogFormat format, LogLevel level, std::string_view ev
     line += QuoteValue(value_of(fields[i]));
   }
   line.push_back('\n');
-  return line;
+  return EscapeC1(std::move(line));
 }
 
 void Logger::Write(LogLevel level, std::string_view event, std::string_view message,

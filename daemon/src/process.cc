@@ -92,7 +92,8 @@ Status Process::Start(const config::Config& config) {
   ASSIGN_OR_RETURN(p.store, p.options.open_store ? p.options.open_store(config)
                                                  : store::Store::Open(config.store));
   p.executor = std::make_unique<engine::Executor>(Concurrency(config));
-  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
+  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
+                   MakeGeneration(config, p.options.make_account, &p.log));
 
   const NowFn& now = p.options.now;
   p.reporter = std::make_unique<RunReporter>(p.log, p.metrics, p.notifier, *p.store, now);
@@ -178,7 +179,8 @@ Status Process::Reload(const config::Config& config) {
   if (!restart.empty()) {
     return FailedPreconditionError("changing " + Join(restart, ", ") + " needs a restart");
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen, MakeGeneration(config, p.options.make_account));
+  ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
+                   MakeGeneration(config, p.options.make_account, &p.log));
   // The same certificate paths, perhaps renewed files (an ACME client
   // replaces them in place): read again for new connections.
   if (p.scim_server) RETURN_IF_ERROR(p.scim_server->ReloadTls().WithContext("server.tls"));

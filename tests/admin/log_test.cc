@@ -157,6 +157,88 @@ TEST(ScrubSecrets, Cases) {
   EXPECT_EQ(ScrubSecrets("token="), "token=");
 }
 
+// Quoted values lose their content, quotes kept: `password="…"` would
+// otherwise end the value at its opening quote and leave it whole.
+TEST(ScrubSecrets, QuotedValues) {
+  EXPECT_EQ(ScrubSecrets("bind failed: password=\"hunter 2\" rejected"),
+            "bind failed: password=\"[redacted]\" rejected");
+  EXPECT_EQ(ScrubSecrets("token: 'abc def' next"), "token: '[redacted]' next");
+  EXPECT_EQ(ScrubSecrets("secret = \"s\\\"1\", user=ann"), "secret = \"[redacted]\", user=ann");
+  EXPECT_EQ(ScrubSecrets("password='never closed"), "password='[redacted]");
+}
+
+TEST(ScrubSecrets, Json) {
+  EXPECT_EQ(ScrubSecrets(R"({"password":"hunter2","user":"ann"})"),
+            R"({"password":"[redacted]","user":"ann"})");
+  EXPECT_EQ(ScrubSecrets(R"({"userName": "ann", "password" : "p\"w", "access_token": "t.1"})"),
+            R"({"userName": "ann", "password" : "[redacted]", "access_token": "[redacted]"})");
+  EXPECT_EQ(ScrubSecrets(R"({'client_secret': 's'})"), R"({'client_secret': '[redacted]'})");
+  EXPECT_EQ(ScrubSecrets(R"({"token":12345})"), R"({"token":[redacted]})");
+}
+
+TEST(ScrubSecrets, AuthorizationKeepsTheSchemeOnly) {
+  EXPECT_EQ(ScrubSecrets("Authorization: Basic dXNlcjpwYXNz\r\nHost: x"),
+            "Authorization: Basic [redacted]\r\nHost: x");
+  EXPECT_EQ(ScrubSecrets("authorization:bearer abc.def"), "authorization:bearer [redacted]");
+  EXPECT_EQ(ScrubSecrets(R"({"Authorization": "Basic dXNlcjpwYXNz"})"),
+            R"({"Authorization": "Basic [redacted]"})");
+  EXPECT_EQ(ScrubSecrets("Proxy-Authorization: Basic YTpi, next"),
+            "Proxy-Authorization: Basic [redacted], next");
+  EXPECT_EQ(ScrubSecrets("Authorization: opaque-credential"), "Authorization: [redacted]");
+}
+
+TEST(ScrubSecrets, OrdinaryTextIsUntouched) {
+  for (const char* text :
+       {"3 tokens in use", "the token expired; password policy applies", "basic auth is off",
+        "missing required key 'password' in sources[0].bind", "token_hash: sha256:ab12",
+        "{\"tokens\": [\"sha256:ab\"], \"userName\": \"ann\"}", "Authorization header missing",
+        "secrets (${env:...}) are only read in account.token and bind.password", "Bearer",
+        "caf\xc3\xa9 \xe2\x80\x94 na\xc3\xafve"}) {
+    EXPECT_EQ(ScrubSecrets(text), text);
+  }
+}
+
+// C1 controls (U+0080-U+009F, C2 80-C2 9F) are escaped as C0 ones are;
+// other UTF-8 (U+00A0 and up) is written as it is.
+TEST(Logger, TextEscapesC1ControlCharacters) {
+  Captured c;
+  Logger log(LogFormat::kText, LogLevel::kInfo, c.Sink());
+  log.Error("x.y",
+            "bad \xc2\x9b"
+            "31mred\xc2\x85"
+            "end \xc2\xa0\xc3\xa9",
+            {{"dn",
+              "cn=\xc2\x9d"
+              "0;t,dc=x"},
+             {"name", "Jos\xc3\xa9"},
+             {"del", "a\x7f"}});
+  ASSERT_EQ(c.lines.size(), 1u);
+  EXPECT_EQ(c.lines[0],
+            "<3>x.y: bad \\u009b31mred\\u0085end \xc2\xa0\xc3\xa9 dn=\"cn=\\u009d0;t,dc=x\" "
+            "name=Jos\xc3\xa9 del=\"a\\u007f\"\n");
+}
+
+TEST(Logger, JsonEscapesC1ControlCharacters) {
+  Captured c;
+  Logger log(LogFormat::kJson, LogLevel::kInfo, c.Sink(), FixedTime);
+  const std::string message =
+      "bad \xc2\x9b"
+      "31m \xc2\x80\xc2\x9f ok \xc2\xa0";
+  log.Error("x.y", message,
+            {{"dn",
+              "cn=\xc2\x9d"
+              "x\x7f"}});
+  const std::string& line = c.lines.at(0);
+  EXPECT_EQ(line.find('\x7f'), std::string::npos) << line;
+  for (char second = '\x80'; second != '\xa0'; ++second) {
+    EXPECT_EQ(line.find(std::string("\xc2") + second), std::string::npos) << line;
+  }
+  EXPECT_NE(line.find("bad \\u009b31m \\u0080\\u009f ok \xc2\xa0"), std::string::npos) << line;
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["message"], message);
+  EXPECT_EQ(j["fields"]["dn"], "cn=\xc2\x9dx\x7f");
+}
+
 TEST(IsSecretKey, Cases) {
   for (const char* k : {"token", "admin_token", "password", "bind_password", "Secret",
                         "authorization", "credentials", "cookie", "api_key", "key"}) {

@@ -331,6 +331,22 @@ const ErrorCase kErrorCases[] = {
      WithSources("sources:\n  - name: idp\n    type: scim\n    tokens: [\"sha256:ABC\"]\n"),
      "t.yaml:4:14: sources[0].tokens[0] must be sha256:<64 lowercase hex digits> (`idsync "
      "scim-token new` prints one), got 'sha256:ABC'"},
+    {"TokenHashUnderTwoSources",
+     WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [\"sha256:" +
+                 std::string(64, 'a') + "\"]\n  - name: entra\n    type: scim\n    tokens:\n" +
+                 "      - \"sha256:" + std::string(64, 'b') + "\"\n      - \"sha256:" +
+                 std::string(64, 'a') + "\"\nserver: {listen: \"127.0.0.1:0\"}\n"),
+     "t.yaml:13:9: the token hash in sources[2].tokens[1] (source 'entra') is also in "
+     "sources[1].tokens[0] (source 'okta') at t.yaml:8:14: a token must open one source or the "
+     "admin API, not two; make another with `idsync scim-token new`"},
+    {"TokenHashUnderASourceAndTheAdminApi",
+     WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [\"sha256:" +
+                 std::string(64, 'c') + "\"]\nserver:\n  listen: \"127.0.0.1:0\"\n" +
+                 "  admin_tokens: [\"sha256:" + std::string(64, 'd') +
+                 "\", \"sha256:" + std::string(64, 'c') + "\"]\n"),
+     "t.yaml:11:93: the token hash in server.admin_tokens[1] (the admin API) is also in "
+     "sources[1].tokens[0] (source 'okta') at t.yaml:8:14: a token must open one source or the "
+     "admin API, not two; make another with `idsync scim-token new`"},
     {"ScimWithoutListener",
      WithSources(std::string(kSources) + "  - name: idp\n    type: scim\n    tokens: [\"sha256:" +
                  std::string(64, '0') + "\"]\n"),
@@ -358,6 +374,32 @@ const ErrorCase kErrorCases[] = {
                  "    users: {base: \"dc=x\"}\n    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
      "t.yaml:4:10: a password bind over 'ldap://dc1' would send the password in clear: use "
      "ldaps://, set tls.start_tls: true, or set allow_insecure: true"},
+    {"AnonymousBindOverPlainLdapToAnotherHost",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: [ldapi://, ldap://dc1:389]\n"
+                 "    users: {base: \"dc=x\"}\n"),
+     "t.yaml:4:10: an anonymous bind over 'ldap://dc1:389' would read users and groups in clear "
+     "from another host, where anyone on the way can change who gets access: use ldaps://, set "
+     "tls.start_tls: true, or set allow_insecure: true"},
+    {"AnonymousBindToANameThatOnlyLooksLoopback",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldap://127.0.0.1.evil.example\n"
+                 "    users: {base: \"dc=x\"}\n"),
+     "t.yaml:4:10: an anonymous bind over 'ldap://127.0.0.1.evil.example' would read users and "
+     "groups in clear from another host, where anyone on the way can change who gets access: use "
+     "ldaps://, set tls.start_tls: true, or set allow_insecure: true"},
+    {"PasswordBindWithoutCertificateCheck",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
+                 "    users: {base: \"dc=x\"}\n    tls: {verify: false}\n"
+                 "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
+     "t.yaml:6:19: a password bind with tls.verify: false would give the password to any server "
+     "answering for 'ldaps://dc1', its certificate unchecked: set tls.verify: true (with "
+     "tls.ca_file for a private CA), or set allow_insecure: true"},
+    {"PasswordBindOverStartTlsWithoutCertificateCheck",
+     WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldap://dc1\n"
+                 "    users: {base: \"dc=x\"}\n    tls: {start_tls: true, verify: false}\n"
+                 "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n"),
+     "t.yaml:6:36: a password bind with tls.verify: false would give the password to any server "
+     "answering for 'ldap://dc1', its certificate unchecked: set tls.verify: true (with "
+     "tls.ca_file for a private CA), or set allow_insecure: true"},
     {"InChainNeedsActiveDirectory",
      WithSources("sources:\n  - name: dir\n    type: ldap\n    url: ldaps://dc1\n"
                  "    users: {base: \"dc=x\"}\n    groups: {base: \"dc=x\", in_chain: true}\n"),
@@ -628,6 +670,7 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(c.account.concurrency, 4);
   EXPECT_EQ(c.account.timeout, 10s);
   EXPECT_EQ(c.account.retry_for, 24h);
+  EXPECT_EQ(c.account.read_retry_for, 1min);
 
   EXPECT_EQ(c.store, "sqlite:///var/lib/idsync/state.db");
   EXPECT_EQ(c.SqlitePath(), "/var/lib/idsync/state.db");
@@ -861,6 +904,58 @@ TEST(SourceTypes, WithoutTypesEverySourceIsRefused) {
   Result<Config> config = ParseConfig(kBase, "t.yaml", options);
   EXPECT_THAT(config.status(), StatusIs(StatusCode::kInvalidArgument,
                                         "t.yaml:2:5: this build knows no source types"));
+}
+
+// Only a hash shared by two owners is refused: one written twice for the
+// same owner (a slip when rotating) lets in no one else.
+TEST(ParseConfig, ATokenHashRepeatedForOneOwnerLoads) {
+  const std::string a = "\"sha256:" + std::string(64, 'a') + "\"";
+  const std::string b = "\"sha256:" + std::string(64, 'b') + "\"";
+  Result<Config> config =
+      Parse(WithSources(std::string(kSources) + "  - name: okta\n    type: scim\n    tokens: [" +
+                        a + ", " + a + "]\n  - name: entra\n    type: scim\n    tokens: [" + b +
+                        "]\nserver:\n  listen: \"127.0.0.1:0\"\n  admin_tokens: [\"sha256:" +
+                        std::string(64, 'c') + "\", \"sha256:" + std::string(64, 'c') + "\"]\n"),
+            "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->sources[1].token_hashes.size(), 2u);
+  EXPECT_EQ(config->server.admin_tokens.size(), 2u);
+}
+
+// What stays on this machine needs no TLS (the demo reads a loopback
+// slapd anonymously), and allow_insecure accepts the rest.
+TEST(ParseConfig, LoopbackLdapiAndAllowInsecureAcceptInsecureBinds) {
+  const std::string users = "    users: {base: \"dc=x\"}\n";
+  const std::string password = "    bind: {dn: \"cn=svc,dc=x\", password: pw}\n";
+  for (const std::string& source : {
+           "    url: [ldap://127.0.0.1:3389, ldap://127.45.6.7, \"ldap://[::1]:389\", "
+           "ldap://LocalHost, ldapi://]\n" +
+               users,
+           "    url: ldap://dc1\n    tls: {start_tls: true}\n" + users,
+           "    url: ldap://dc1\n    allow_insecure: true\n" + users,
+           "    url: ldaps://localhost\n    tls: {verify: false}\n" + users + password,
+           "    url: ldaps://dc1\n    tls: {verify: false}\n    allow_insecure: true\n" + users +
+               password,
+           "    url: ldapi://\n    tls: {verify: false}\n" + users + password,
+       }) {
+    Result<Config> config =
+        Parse(WithSources("sources:\n  - name: dir\n    type: ldap\n" + source), "t.yaml");
+    EXPECT_TRUE(config.ok()) << source << config.status().ToString();
+  }
+}
+
+TEST(ParseConfig, ReadsGiveUpAfterAMinuteByDefault) {
+  Result<Config> config = Parse(Base("account:\n  url: https://a.example\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.read_retry_for, 1min);
+  EXPECT_EQ(config->account.retry_for, 24h);
+  config = Parse(Base("account:\n  url: https://a.example\n  read_retry_for: 90s\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->account.read_retry_for, 90s);
+  config = Parse(Base("account:\n  url: https://a.example\n  read_retry_for: 0s\n"), "t.yaml");
+  EXPECT_THAT(config.status(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "t.yaml:12:19: account.read_retry_for must be longer than 0, got '0s'"));
 }
 
 TEST(ParseConfig, UrlsMayBeAList) {

@@ -3,6 +3,8 @@
 // rules, and every exit status of DESIGN.md's table is exercised.
 #include "idsync/daemon/cli.h"
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +14,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "idsync/mapping/catalog.h"
@@ -227,7 +230,8 @@ TEST(CliSecrets, CommandsReadOnlyTheSecretsTheyNeed) {
   std::filesystem::create_directories(dir);
   TempConfig cfg(Edits{{"adopt_existing: true",
                         "adopt_existing: true\naccount:\n  url: http://127.0.0.1:1\n"
-                        "  token: ${file:account-token}\n  retry_for: 1s\nstore: sqlite://" +
+                        "  token: ${file:account-token}\n  retry_for: 1s\n  read_retry_for: 1s\n"
+                        "store: sqlite://" +
                             (dir / "state.db").string()}});
   for (const std::vector<std::string>& command :
        {std::vector<std::string>{"validate"},
@@ -305,6 +309,41 @@ TEST(CliPlan, AgainstExampleAccountState) {
       EXPECT_EQ(op["before"]["projects"], json({"legacy-ivr"})) << op.dump();
     }
   }
+}
+
+// A typo in account.url must not look like a hang: `idsync plan` (the
+// binary) gives up on the account after account.read_retry_for, not
+// retry_for's 24 h, says on stderr what it retries while it waits, and
+// exits 1 naming the URL and the last error.
+TEST(CliPlan, UnreachableAccountExitsOneWithinTheReadBudget) {
+  // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+  TempConfig config(Edits{{"permissions:\n",
+                           "account:\n  url: http://127.0.0.1:9/v1\n  token: t0ken\n"
+                           "  read_retry_for: 3s\nstore: sqlite://state.db\npermissions:\n"}});
+  // `timeout` ends a client that would retry for a day, so the test fails
+  // rather than hangs.
+  const std::string command = std::string("timeout 60 ") + IDSYNC_BINARY + " --config " +
+                              config.path() + " plan 2>&1 >/dev/null";
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string err;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) err.append(buffer, n);
+  const int wstatus = ::pclose(pipe);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(WIFEXITED(wstatus)) << err;
+  EXPECT_EQ(WEXITSTATUS(wstatus), kExitFailed) << err;
+  EXPECT_LT(took, std::chrono::seconds(3) + std::chrono::seconds(5)) << err;
+  // While it waits: what it retries and why.
+  EXPECT_NE(err.find("account.retrying: GET http://127.0.0.1:9/v1/projects failed; retrying in "),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("(account.read_retry_for) error=\"Connection refused\""), std::string::npos)
+      << err;
+  // At the end: the URL and the last error.
+  EXPECT_NE(err.find("gave up on http://127.0.0.1:9/v1/projects after "), std::string::npos) << err;
+  EXPECT_NE(err.find("; last error: Connection refused\n"), std::string::npos) << err;
 }
 
 TEST(CliPlan, HumanOutputShowsBeforeAndAfter) {

@@ -54,6 +54,7 @@ def main():
                                     "path: " + os.path.join(examples, "contractors.ldif"))
             config = (f"account:\n  url: http://127.0.0.1:{port}\n"
                       "  token: ${env:IDSYNC_README_TOKEN}\n  retry_for: 10s\n"
+                      "  read_retry_for: 10s\n"
                       f"store: sqlite://{tmp}/state.db\n" + config)
             config_path = os.path.join(tmp, "idsync.yaml")
             with open(config_path, "w", encoding="utf-8") as f:

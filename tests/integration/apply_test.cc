@@ -106,6 +106,7 @@ class ApplyTest : public ::testing::Test {
       << "  max_requests_per_second: 1000\n"
       << "  timeout: 5s\n"
       << "  retry_for: 2m\n"
+      << "  read_retry_for: 2m\n"
       << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
       << "sources:\n"
       << sources_yaml << "permissions:\n  catalog: account\n"

@@ -78,7 +78,8 @@ class PartialRunTest : public ::testing::Test {
     yaml += "safety:\n  max_removals: 5\n  max_changes: " + max_changes + "\n  window: 1h\n";
     ::setenv("IDSYNC_PARTIAL_TEST_TOKEN", kToken, 1);
     yaml += "account:\n  url: " + emulator_->base_url() +
-            "\n  token: ${env:IDSYNC_PARTIAL_TEST_TOKEN}\n  retry_for: 30s\n";
+            "\n  token: ${env:IDSYNC_PARTIAL_TEST_TOKEN}\n  retry_for: 30s\n"
+            "  read_retry_for: 30s\n";
     yaml += "store: sqlite://" + (dir_ / "state.db").string() + "\n";
     // Relative LDIF paths resolve against the file's directory.
     Result<config::Config> loaded =

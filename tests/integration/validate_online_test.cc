@@ -79,6 +79,7 @@ class ValidateOnlineTest : public ::testing::Test {
     std::ostringstream y;
     y << "account:\n  url: " << emulator_->base_url()
       << "\n  token: ${env:IDSYNC_VALIDATE_TEST_TOKEN}\n  retry_for: 2s\n"
+      << "  read_retry_for: 2s\n"
       << "store: sqlite://" << (dir_ / "state.db").string() << "\n"
       << "sources:\n"
       << "  - name: corp-ldap\n    type: ldap\n    url: " << slapd_->ldaps_url() << "\n"

@@ -144,6 +144,7 @@ account:
   url: http://127.0.0.1:$dead_port
   token: \${env:IDSYNC_TEST_TOKEN}
   retry_for: 5s
+  read_retry_for: 5s
 store: sqlite://$run/state.db
 sources:
   - name: hr

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include "idsync/base/ascii.h"
 #include "idsync/mapping/glob.h"
@@ -85,6 +86,16 @@ struct Attempt {
 struct PooledSession {
   std::unique_ptr<Poco::Net::HTTPClientSession> session;
   bool used = false;
+  Clock::time_point idle_since;  // when it went back to the pool
+};
+
+// Connects a session before its request is sent, so that the socket an
+// attempt uses exists, and can be cut, from the start. Poco keeps
+// reconnect() protected; a derived class may name it for any session.
+struct SessionAccess : Poco::Net::HTTPClientSession {
+  static void Connect(Poco::Net::HTTPClientSession& session) {
+    if (!session.connected()) (session.*(&SessionAccess::reconnect))();
+  }
 };
 
 // Blocks SIGPIPE in the calling thread while a request runs, and swallows
@@ -172,6 +183,7 @@ class HttpAccountClient final : public AccountClient {
     std::string host;
     std::uint16_t port = 0;
     std::string prefix;  // path before "/users", no trailing '/'
+    std::string origin;  // "https://host[:port]", for messages
   };
 
   HttpAccountClient(const config::AccountConfig& config, ClientOptions options, Endpoint endpoint,
@@ -179,6 +191,9 @@ class HttpAccountClient final : public AccountClient {
       : token_(config.token),
         timeout_(config.timeout),
         retry_for_(std::min<milliseconds>(config.retry_for, std::chrono::hours(24 * 365 * 10))),
+        read_retry_for_(
+            std::min<milliseconds>(config.read_retry_for, std::chrono::hours(24 * 365 * 10))),
+        max_response_(options.max_response_bytes),
         max_idle_(static_cast<std::size_t>(std::max(1, config.concurrency))),
         page_size_(std::clamp(options.page_size, 1, 1000)),
         endpoint_(std::move(endpoint)),
@@ -194,12 +209,24 @@ class HttpAccountClient final : public AccountClient {
               now_, sleep_),
         in_flight_(config.concurrency),
         backoff_(options.initial_backoff, options.max_backoff, options.jitter_seed),
-        on_response_(std::move(options.on_response)) {}
+        on_response_(std::move(options.on_response)),
+        on_retry_(std::move(options.on_retry)) {
+    watchdog_ = std::thread([this] { Watch(); });
+  }
+
+  ~HttpAccountClient() override {
+    {
+      std::lock_guard<std::mutex> lock(wire_mu_);
+      closing_ = true;
+    }
+    wire_cv_.notify_all();
+    watchdog_.join();
+  }
 
   Result<mapping::Catalog> GetCatalog() override {
     Request req = Get(endpoint_.prefix + "/catalog");
     std::optional<mapping::Catalog> catalog;
-    RETURN_IF_ERROR(Call(req, Deadline(), [&](const Response& r) -> Status {
+    RETURN_IF_ERROR(Call(req, ReadDeadline(), [&](const Response& r) -> Status {
       if (r.status / 100 != 2) return HttpError(req, r);
       Result<mapping::Catalog> parsed = wire::ParseCatalog(r.body);
       if (!parsed.ok()) return Malformed(req, r, parsed.status());
@@ -212,7 +239,7 @@ class HttpAccountClient final : public AccountClient {
   Result<std::vector<mapping::Project>> ListProjects() override {
     Request req = Get(endpoint_.prefix + "/projects");
     std::vector<mapping::Project> projects;
-    RETURN_IF_ERROR(Call(req, Deadline(), [&](const Response& r) -> Status {
+    RETURN_IF_ERROR(Call(req, ReadDeadline(), [&](const Response& r) -> Status {
       if (r.status / 100 != 2) return HttpError(req, r);
       Result<std::vector<mapping::Project>> parsed = wire::ParseProjects(r.body);
       if (!parsed.ok()) return Malformed(req, r, parsed.status());
@@ -222,18 +249,18 @@ class HttpAccountClient final : public AccountClient {
     return projects;
   }
 
-  Result<std::vector<AccountRecord>> ListUsers() override { return ListAll(Deadline()); }
+  Result<std::vector<AccountRecord>> ListUsers() override { return ListAll(ReadDeadline()); }
 
   Status ForEachUserPage(
       const std::function<Status(std::vector<AccountRecord>& page)>& on_page) override {
-    return ForEachPage(Deadline(), on_page);
+    return ForEachPage(ReadDeadline(), on_page);
   }
 
   Result<AccountRecord> GetUser(const std::string& id) override {
     if (id.empty()) return InvalidArgumentError("account: GetUser needs a user id");
     Request req = Get(endpoint_.prefix + "/users/" + Encode(id));
     AccountRecord user;
-    RETURN_IF_ERROR(Call(req, Deadline(), [&](const Response& r) -> Status {
+    RETURN_IF_ERROR(Call(req, ReadDeadline(), [&](const Response& r) -> Status {
       if (r.status / 100 != 2) return HttpError(req, r);
       Result<AccountRecord> parsed = wire::ParseUser(r.body);
       if (!parsed.ok()) return Malformed(req, r, parsed.status());
@@ -319,6 +346,9 @@ class HttpAccountClient final : public AccountClient {
       interrupted_ = true;
     }
     interrupt_cv_.notify_all();
+    // Requests on the wire end now rather than at their answer or timeout.
+    std::lock_guard<std::mutex> lock(wire_mu_);
+    for (Wire* wire : wires_) Cut(*wire);
   }
 
   ClientCounters counters() const override {
@@ -336,10 +366,19 @@ class HttpAccountClient final : public AccountClient {
  private:
   using Interpret = std::function<Status(const Response&)>;
 
+  // Writes are retried for account.retry_for; reads, which a person or a
+  // run waits for, for account.read_retry_for.
   Clock::time_point Deadline() const { return now_() + retry_for_; }
+  Clock::time_point ReadDeadline() const { return now_() + read_retry_for_; }
+  bool IsWrite(const Request& req) const { return req.method != "GET"; }
 
   std::string Describe(const Request& req) const {
     return "account: " + req.method + " " + req.target.substr(0, req.target.find('?'));
+  }
+
+  // The whole URL, for messages that must say where idsync was trying.
+  std::string Url(const Request& req) const {
+    return endpoint_.origin + req.target.substr(0, req.target.find('?'));
   }
 
   // The token must never reach a message, whatever the account echoes back.
@@ -434,17 +473,29 @@ class HttpAccountClient final : public AccountClient {
               ? milliseconds(static_cast<std::int64_t>(std::ceil(*s.retry_after_seconds() * 1000)))
               : backoff_.Delay(backoff_retries);
       ++backoff_retries;
+      const std::string prefix = Describe(req) + ": ";
+      std::string last = s.message();
+      if (last.rfind(prefix, 0) == 0) last.erase(0, prefix.size());
       if (now_() + delay >= deadline) {
         auto spent = std::chrono::duration_cast<milliseconds>(now_() - first).count();
-        std::string last = s.message();
-        const std::string prefix = Describe(req) + ": ";
-        if (last.rfind(prefix, 0) == 0) last.erase(0, prefix.size());
-        Status out =
-            DeadlineExceededError(prefix + "gave up after " + std::to_string(attempts) +
-                                  " attempt(s) in " + std::to_string(spent / 1000) + "." +
-                                  std::to_string(spent % 1000 / 100) + "s; last error: " + last);
+        Status out = DeadlineExceededError(
+            prefix + "gave up on " + Url(req) + " after " + std::to_string(attempts) +
+            " attempt(s) in " + std::to_string(spent / 1000) + "." +
+            std::to_string(spent % 1000 / 100) + "s (" +
+            (IsWrite(req) ? "account.retry_for" : "account.read_retry_for") +
+            "); last error: " + last);
         if (s.retry_after_seconds()) out.set_retry_after_seconds(*s.retry_after_seconds());
         return out;
+      }
+      if (on_retry_) {
+        RetryNotice notice;
+        notice.request = req.method + " " + Url(req);
+        notice.error = last;
+        notice.attempts = attempts;
+        notice.delay = delay;
+        notice.left = std::chrono::duration_cast<milliseconds>(deadline - now_());
+        notice.write = IsWrite(req);
+        on_retry_(notice);
       }
       WaitToRetry(delay);
     }
@@ -476,7 +527,82 @@ class HttpAccountClient final : public AccountClient {
     }
   }
 
-  // One request on one connection, inside the in-flight and rate limits.
+  // An attempt on the wire: its socket and the time it must be done by.
+  // Registered while the attempt runs, so that the watchdog (past the
+  // deadline) and Interrupt() can shut the socket down under it.
+  struct Wire {
+    int fd = -1;
+    Clock::time_point deadline;
+    bool cut = false;  // guarded by wire_mu_
+  };
+
+  // Registers `wire` for the watchdog; Release() (or the destructor)
+  // unregisters it before the socket can be closed or reused.
+  class WireGuard {
+   public:
+    WireGuard(HttpAccountClient& client, Wire& wire) : client_(client), wire_(wire) {
+      {
+        std::lock_guard<std::mutex> lock(client_.wire_mu_);
+        client_.wires_.insert(&wire_);
+        if (client_.interrupted_) client_.Cut(wire_);
+      }
+      client_.wire_cv_.notify_all();
+    }
+    ~WireGuard() { Release(); }
+    WireGuard(const WireGuard&) = delete;
+    WireGuard& operator=(const WireGuard&) = delete;
+
+    // Unregisters; true when the socket was cut meanwhile.
+    bool Release() {
+      std::lock_guard<std::mutex> lock(client_.wire_mu_);
+      if (registered_) client_.wires_.erase(&wire_);
+      registered_ = false;
+      return wire_.cut;
+    }
+    bool cut() const {
+      std::lock_guard<std::mutex> lock(client_.wire_mu_);
+      return wire_.cut;
+    }
+
+   private:
+    HttpAccountClient& client_;
+    Wire& wire_;
+    bool registered_ = true;
+  };
+
+  // Shuts the socket down (not closed: its owner still holds the fd), so a
+  // blocked connect, send or receive returns at once. Under wire_mu_.
+  void Cut(Wire& wire) {
+    if (wire.cut) return;
+    wire.cut = true;
+    ::shutdown(wire.fd, SHUT_RDWR);
+  }
+
+  // The watchdog: cuts each attempt on the wire when its deadline passes.
+  // Real time, whatever clock the retry policy uses: sockets wait in it.
+  void Watch() {
+    std::unique_lock<std::mutex> lock(wire_mu_);
+    while (!closing_) {
+      Clock::time_point next = Clock::time_point::max();
+      const Clock::time_point now = Clock::now();
+      for (Wire* wire : wires_) {
+        if (wire->cut) continue;
+        if (wire->deadline <= now) {
+          Cut(*wire);
+        } else {
+          next = std::min(next, wire->deadline);
+        }
+      }
+      if (next == Clock::time_point::max()) {
+        wire_cv_.wait(lock);
+      } else {
+        wire_cv_.wait_until(lock, next);
+      }
+    }
+  }
+
+  // One request on one connection, inside the in-flight and rate limits,
+  // within account.timeout from connect to the answer's last byte.
   Attempt Exchange(const Request& req) {
     InFlightLimit::Slot slot(in_flight_);
     rate_.Acquire();
@@ -485,7 +611,26 @@ class HttpAccountClient final : public AccountClient {
     out.reused = ps.used;
     SigpipeGuard no_sigpipe;
     std::string failure;
+    Wire wire;
+    wire.deadline = Clock::now() + timeout_;
+    std::optional<WireGuard> guard;
+    auto cut_failure = [&]() {
+      if (interrupted_) {
+        out.permanent = true;
+        out.error = Stopping(req);
+      } else {
+        out.error =
+            UnavailableError(Describe(req) + ": no complete answer within " + Seconds(timeout_) +
+                             " (account.timeout: connect, send and receive together)");
+      }
+      return out;
+    };
     try {
+      // Connect bounded by its own timeout (no longer than the attempt's);
+      // from here on the watchdog holds the whole attempt to its deadline.
+      SessionAccess::Connect(*ps.session);
+      wire.fd = static_cast<int>(ps.session->socket().impl()->sockfd());
+      guard.emplace(*this, wire);
       Poco::Net::HTTPRequest hr(req.method, req.target, Poco::Net::HTTPMessage::HTTP_1_1);
       hr.setKeepAlive(true);
       hr.set("Authorization", "Bearer " + token_);
@@ -502,16 +647,24 @@ class HttpAccountClient final : public AccountClient {
       std::istream& is = ps.session->receiveResponse(hresp);
       Response r;
       r.status = static_cast<int>(hresp.getStatus());
+      const bool sized = hresp.hasContentLength() && hresp.getContentLength64() >= 0;
+      if (sized && static_cast<std::uint64_t>(hresp.getContentLength64()) > max_response_) {
+        return TooLarge(req, out, std::to_string(hresp.getContentLength64()) + " bytes");
+      }
       // A page of users is half a megabyte: grown piecemeal, its string is
       // reallocated over and over among the freed records of earlier pages.
-      if (hresp.hasContentLength() && hresp.getContentLength64() > 0 &&
-          hresp.getContentLength64() <= (Poco::Int64{64} << 20)) {
+      if (sized && hresp.getContentLength64() > 0) {
         r.body.reserve(static_cast<std::size_t>(hresp.getContentLength64()));
       }
-      Poco::StreamCopier::copyToString(is, r.body);
-      if (hresp.hasContentLength() &&
-          static_cast<Poco::Int64>(r.body.size()) != hresp.getContentLength64()) {
-        // The connection ended before the body did.
+      char buffer[16384];
+      while (is.read(buffer, sizeof buffer) || is.gcount() > 0) {
+        r.body.append(buffer, static_cast<std::size_t>(is.gcount()));
+        if (r.body.size() > max_response_) return TooLarge(req, out, "more");
+      }
+      if (guard->Release()) return cut_failure();
+      if (is.bad() ||
+          (sized && static_cast<Poco::Int64>(r.body.size()) != hresp.getContentLength64())) {
+        // The connection ended (or failed) before the body did.
         out.error = UnavailableError(Describe(req) + ": answer cut short after " +
                                      std::to_string(r.body.size()) + " bytes");
         return out;
@@ -536,14 +689,46 @@ class HttpAccountClient final : public AccountClient {
     } catch (const std::exception& e) {
       failure = e.what();
     }
+    // A failure caused by the cut is reported as the cut.
+    if (guard && guard->Release()) {
+      out.permanent = false;
+      return cut_failure();
+    }
+    if (interrupted_) {
+      out.permanent = true;
+      out.error = Stopping(req);
+      return out;
+    }
     // The session is dropped here: after a failure its state is unknown.
     out.error = UnavailableError(Redact(Describe(req) + ": " + failure));
     return out;
   }
 
+  // An answer over max_response_bytes: the account would send the same
+  // again, so it is not retried. The session is dropped with its unread
+  // rest.
+  Attempt& TooLarge(const Request& req, Attempt& out, const std::string& size) const {
+    out.permanent = true;
+    out.error = ResourceExhaustedError(Describe(req) + ": the answer is larger than " +
+                                       std::to_string(max_response_) + " bytes (" + size +
+                                       "), the most idsync reads from the account in one answer");
+    return out;
+  }
+
+  static std::string Seconds(milliseconds d) {
+    std::string text = std::to_string(d.count() / 1000);
+    if (d.count() % 1000 != 0) text += "." + std::to_string(d.count() % 1000 / 100);
+    return text + "s";
+  }
+
   PooledSession TakeSession() {
     {
       std::lock_guard<std::mutex> lock(pool_mu_);
+      // Older idle connections are closed rather than reused: Poco would
+      // reconnect them inside sendRequest, on a socket the watchdog does
+      // not know.
+      const Clock::time_point stale = Clock::now() - kMaxIdle;
+      std::erase_if(idle_, [&](const PooledSession& ps) { return ps.idle_since < stale; });
       if (!idle_.empty()) {
         PooledSession ps = std::move(idle_.back());
         idle_.pop_back();
@@ -560,10 +745,13 @@ class HttpAccountClient final : public AccountClient {
     Poco::Timespan t(static_cast<Poco::Timespan::TimeDiff>(timeout_.count()) * 1000);
     ps.session->setTimeout(t, t, t);
     ps.session->setKeepAlive(true);
+    // Idle connections are retired by TakeSession, never by Poco.
+    ps.session->setKeepAliveTimeout(Poco::Timespan(24 * 3600, 0));
     return ps;
   }
 
   void ReturnSession(PooledSession ps) {
+    ps.idle_since = Clock::now();
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (idle_.size() < max_idle_) idle_.push_back(std::move(ps));
   }
@@ -600,7 +788,7 @@ class HttpAccountClient final : public AccountClient {
       const mapping::Catalog& catalog,
       const std::function<Status(std::vector<mapping::AccountUser>& page)>& on_page) override {
     return PageThroughUsers<wire::CompactUserPage>(
-        Deadline(),
+        ReadDeadline(),
         [&catalog](const std::string& body) { return wire::ParseCompactUserPage(body, catalog); },
         on_page);
   }
@@ -641,9 +829,14 @@ class HttpAccountClient final : public AccountClient {
     return InternalError("no user has the e-mail " + email);
   }
 
+  // Poco's own default: servers keep idle connections at least this long.
+  static constexpr milliseconds kMaxIdle{8000};
+
   const std::string token_;
   const milliseconds timeout_;
   const milliseconds retry_for_;
+  const milliseconds read_retry_for_;
+  const std::uint64_t max_response_;
   const std::size_t max_idle_;
   const int page_size_;
   const Endpoint endpoint_;
@@ -662,6 +855,14 @@ class HttpAccountClient final : public AccountClient {
   std::vector<PooledSession> idle_;
 
   std::function<void(int)> on_response_;
+  std::function<void(const RetryNotice&)> on_retry_;
+
+  // Attempts on the wire, for the watchdog and Interrupt().
+  mutable std::mutex wire_mu_;
+  std::condition_variable wire_cv_;
+  std::set<Wire*> wires_;  // guarded by wire_mu_
+  bool closing_ = false;   // guarded by wire_mu_
+  std::thread watchdog_;
   std::atomic<std::int64_t> requests_{0}, retries_{0}, status_2xx_{0}, status_4xx_{0},
       status_429_{0}, status_5xx_{0}, transport_{0};
 };
@@ -692,6 +893,7 @@ Result<std::unique_ptr<AccountClient>> AccountClient::Create(const config::Accou
   }
   endpoint.host = uri.getHost();
   endpoint.port = uri.getPort();
+  endpoint.origin = scheme + "://" + uri.getAuthority();
   endpoint.prefix = uri.getPathEtc();
   while (!endpoint.prefix.empty() && endpoint.prefix.back() == '/') endpoint.prefix.pop_back();
   if (HasControlChar(config.token)) {

@@ -8,6 +8,8 @@
 
 #include "idsync/base/ascii.h"
 
+#include "ldap_util.h"
+
 namespace idsync::ldap {
 namespace {
 
@@ -121,6 +123,37 @@ Result<std::shared_ptr<const config::SourceOptions>> Parse(const config::SourceS
         return s.ErrorAt("url", "a password bind over " + Quote(u) +
                                     " would send the password in clear: use ldaps://, set "
                                     "tls.start_tls: true, or set allow_insecure: true");
+      }
+    }
+  }
+  // Users and groups decide who gets access. Read in clear text from
+  // another host, anyone on the way can change them; loopback and ldapi://
+  // never leave the machine.
+  if (out->bind.kind == BindConfig::Kind::kAnonymous && !out->tls.start_tls &&
+      !out->allow_insecure) {
+    for (const std::string& u : out->urls) {
+      if (StartsWithIgnoreCase(u, "ldap://") && !internal::IsLoopbackUrl(u)) {
+        return s.ErrorAt("url", "an anonymous bind over " + Quote(u) +
+                                    " would read users and groups in clear from another host, "
+                                    "where anyone on the way can change who gets access: use "
+                                    "ldaps://, set tls.start_tls: true, or set allow_insecure: "
+                                    "true");
+      }
+    }
+  }
+  // Without a checked certificate, whoever answers for the host gets the
+  // password.
+  if (out->bind.kind == BindConfig::Kind::kSimple && !out->tls.verify && !out->allow_insecure) {
+    for (const std::string& u : out->urls) {
+      const bool tls = StartsWithIgnoreCase(u, "ldaps://") ||
+                       (StartsWithIgnoreCase(u, "ldap://") && out->tls.start_tls);
+      if (tls && !internal::IsLoopbackUrl(u)) {
+        return s.ErrorAt("tls.verify",
+                         "a password bind with tls.verify: false would give the password to "
+                         "any server answering for " +
+                             Quote(u) +
+                             ", its certificate unchecked: set tls.verify: true (with "
+                             "tls.ca_file for a private CA), or set allow_insecure: true");
       }
     }
   }

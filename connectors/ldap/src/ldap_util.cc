@@ -61,6 +61,26 @@ Result<Scheme> ParseScheme(std::string_view url) {
                               "' is not an ldap://, ldaps:// or ldapi:// URL");
 }
 
+bool IsLoopbackUrl(std::string_view url) {
+  if (StartsWithIgnoreCase(url, "ldapi://")) return true;
+  std::string_view host = UrlHost(url);
+  if (host == "[::1]" || EqualsIgnoreCase(host, "localhost")) return true;
+  // 127.0.0.0/8 written as four decimal parts; "127.0.0.1.example.com" is a
+  // name like any other.
+  if (!StartsWithIgnoreCase(host, "127.")) return false;
+  int parts = 0;
+  std::size_t start = 0;
+  while (start <= host.size()) {
+    std::size_t end = host.find('.', start);
+    if (end == std::string_view::npos) end = host.size();
+    Result<std::uint64_t> part = ParseNumber(host.substr(start, end - start));
+    if (!part.ok() || *part > 255 || end - start > 3) return false;
+    ++parts;
+    start = end + 1;
+  }
+  return parts == 4;
+}
+
 Result<ConnectPlan> PlanConnection(const LdapConfig& source, std::string_view url) {
   const std::string context = Context(source) + ": URL '" + std::string(url) + "'";
   Result<Scheme> scheme = ParseScheme(url);

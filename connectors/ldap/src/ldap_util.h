@@ -47,6 +47,10 @@ struct ConnectPlan {
 // The scheme of `url` (case-insensitive). kInvalidArgument for any other.
 Result<Scheme> ParseScheme(std::string_view url);
 
+// True when `url` cannot leave this machine: ldapi://, or a host of
+// 127.0.0.0/8 (a dotted quad), [::1] or localhost (any case).
+bool IsLoopbackUrl(std::string_view url);
+
 // The plan for `url` under `source`. kInvalidArgument (naming the source and
 // the URL) when the URL's scheme is unknown; when a password bind would go
 // out unencrypted (ldap:// without tls.start_tls, unless allow_insecure);

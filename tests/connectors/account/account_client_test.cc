@@ -64,8 +64,10 @@ struct Reply {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  milliseconds delay{0};  // real time, before answering
-  bool drop = false;      // close the connection instead of answering
+  milliseconds delay{0};    // real time, before answering
+  bool drop = false;        // close the connection instead of answering
+  milliseconds trickle{0};  // real time between the body's bytes
+  bool chunked = false;     // no Content-Length
 };
 
 Reply Json(int status, const std::string& body) { return Reply{status, body, {}, 0ms, false}; }
@@ -190,8 +192,20 @@ class FakeAccount {
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     for (const auto& [name, value] : reply.headers) response.set(name, value);
     if (!reply.body.empty()) response.setContentType("application/json");
-    response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
-    response.send() << reply.body;
+    if (reply.chunked) {
+      response.setChunkedTransferEncoding(true);
+    } else {
+      response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    }
+    std::ostream& os = response.send();
+    if (reply.trickle == 0ms) {
+      os << reply.body;
+      return;
+    }
+    for (char c : reply.body) {
+      if (!(os << c << std::flush)) break;
+      std::this_thread::sleep_for(reply.trickle);
+    }
   }
 
   const bool https_;
@@ -761,7 +775,7 @@ TEST(AccountClient, RefusedConnectionIsRetriedUntilTheDeadline) {
   }
   FakeTime time;
   config::AccountConfig c = Config(url);
-  c.retry_for = 5s;
+  c.read_retry_for = 5s;
   auto client = MakeClient(c, time.Options());
   Status s = client->GetCatalog().status();
   EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
@@ -769,6 +783,141 @@ TEST(AccountClient, RefusedConnectionIsRetriedUntilTheDeadline) {
   ClientCounters counters = client->counters();
   EXPECT_GT(counters.transport, 1);
   EXPECT_EQ(counters.transport, counters.requests);
+}
+
+// Reads, which a person or a run waits for, give up after
+// account.read_retry_for, naming the URL and the last error, and say what
+// they retry while they wait; retry_for (24 h) does not apply to them.
+TEST(AccountClient, ReadsGiveUpAfterReadRetryForNamingTheUrl) {
+  std::string url;
+  {
+    FakeAccount gone;  // takes a free port, then gives it back
+    url = gone.url();
+  }
+  FakeTime time;
+  ClientOptions options = time.Options();
+  std::vector<RetryNotice> notices;
+  options.on_retry = [&](const RetryNotice& n) { notices.push_back(n); };
+  config::AccountConfig c = Config(url);
+  c.retry_for = 24h;
+  c.read_retry_for = 5s;
+  auto client = MakeClient(c, options);
+  Status s = client->ListProjects().status();
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
+  EXPECT_NE(s.message().find("gave up on " + url + "/projects after "), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("(account.read_retry_for); last error: "), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("refused"), std::string::npos) << s.message();
+  milliseconds slept{0};
+  for (milliseconds d : time.sleeps()) slept += d;
+  EXPECT_LT(slept, 5s);
+  ASSERT_EQ(notices.size(), time.sleeps().size());
+  ASSERT_FALSE(notices.empty());
+  EXPECT_EQ(notices[0].request, "GET " + url + "/projects");
+  EXPECT_NE(notices[0].error.find("refused"), std::string::npos) << notices[0].error;
+  EXPECT_EQ(notices[0].attempts, 1);
+  EXPECT_EQ(notices[0].delay, time.sleeps()[0]);
+  EXPECT_GT(notices[0].left, 4s);
+  EXPECT_FALSE(notices[0].write);
+}
+
+// Writes stay on account.retry_for however short the read budget is.
+TEST(AccountClient, WritesKeepRetryingForRetryFor) {
+  FakeAccount fake;
+  fake.SetHandler([](const Seen&) { return Json(503, ErrorJson("unavailable", "down")); });
+  FakeTime time;
+  ClientOptions options = time.Options();
+  bool write_notices = true;
+  options.on_retry = [&](const RetryNotice& n) { write_notices = write_notices && n.write; };
+  config::AccountConfig c = Config(fake.url());
+  c.retry_for = 10s;
+  c.read_retry_for = 1s;
+  auto client = MakeClient(c, options);
+  Status s = client->Write(Patch()).status();
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
+  EXPECT_NE(s.message().find("(account.retry_for)"), std::string::npos) << s.message();
+  milliseconds slept{0};
+  for (milliseconds d : time.sleeps()) slept += d;
+  EXPECT_GT(slept, 5s);
+  EXPECT_TRUE(write_notices);
+}
+
+// account.timeout bounds the whole attempt: an answer trickled a byte at a
+// time, each well within any one receive timeout, is cut at the deadline.
+TEST(AccountClient, AnAttemptEndsAtItsDeadlineHoweverTheBytesTrickle) {
+  FakeAccount fake;
+  Reply slow = Json(200, R"({"projects":[]})" + std::string(20, ' '));
+  slow.trickle = 100ms;  // 35 bytes: 3.5 s
+  fake.SetHandler([slow](const Seen&) { return slow; });
+  FakeTime time;
+  config::AccountConfig c = Config(fake.url());
+  c.timeout = 400ms;
+  c.read_retry_for = 1ms;  // as good as one attempt (a retry may be drawn at once)
+  auto client = MakeClient(c, time.Options());
+  const auto start = std::chrono::steady_clock::now();
+  Status s = client->ListProjects().status();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(s, StatusIs(StatusCode::kDeadlineExceeded));
+  EXPECT_NE(s.message().find("no complete answer within 0.4s (account.timeout: connect, send and "
+                             "receive together)"),
+            std::string::npos)
+      << s.message();
+  EXPECT_LT(took, 400ms * fake.seen().size() + 1s);
+}
+
+// An answer over max_response_bytes fails at once, whether its size is
+// announced or streamed, and a listing page is no exception.
+TEST(AccountClient, AnAnswerOverTheCapFailsWithoutRetry) {
+  const std::string page = R"({"users":[)" + UserJson("u_1", "a@corp.example") + "," +
+                           UserJson("u_2", "b@corp.example") + "," +
+                           UserJson("u_3", "c@corp.example") + "]}";
+  for (bool chunked : {false, true}) {
+    FakeAccount fake;
+    Reply big = Json(200, page);
+    big.chunked = chunked;
+    fake.Script({big});
+    FakeTime time;
+    ClientOptions options = time.Options();
+    options.max_response_bytes = 300;
+    auto client = MakeClient(Config(fake.url()), options);
+    Status s = client->ListUsers().status();
+    EXPECT_THAT(s, StatusIs(StatusCode::kResourceExhausted)) << chunked;
+    EXPECT_NE(s.message().find("account: GET /api/v1/users: the answer is larger than 300 bytes ("),
+              std::string::npos)
+        << s.message();
+    EXPECT_EQ(fake.seen().size(), 1u);
+    EXPECT_TRUE(time.sleeps().empty());
+  }
+  // Within the cap the same page is read.
+  FakeAccount fake;
+  fake.Script({Json(200, page)});
+  ClientOptions options;
+  options.max_response_bytes = page.size();
+  auto client = MakeClient(Config(fake.url()), options);
+  Result<std::vector<AccountRecord>> users = client->ListUsers();
+  ASSERT_TRUE(users.ok()) << users.status().ToString();
+  EXPECT_EQ(users->size(), 3u);
+}
+
+// Shutdown does not wait for an answer in progress: Interrupt() cuts it.
+TEST(AccountClient, InterruptEndsAReadInProgress) {
+  FakeAccount fake;
+  Reply late = Json(200, R"({"projects":[]})");
+  late.delay = 4s;
+  fake.Script({late});
+  config::AccountConfig c = Config(fake.url());
+  c.timeout = 30s;
+  auto client = MakeClient(c, ClientOptions{});
+  Status s;
+  std::thread reader([&] { s = client->ListProjects().status(); });
+  ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return fake.seen().size() == 1; }, 10s));
+  const auto interrupted = std::chrono::steady_clock::now();
+  client->Interrupt();
+  reader.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - interrupted, 1s);
+  EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable));
+  EXPECT_NE(s.message().find("idsync is stopping"), std::string::npos) << s.message();
 }
 
 TEST(AccountClient, RetryAfterBeyondTheDeadlineGivesUpAtOnce) {

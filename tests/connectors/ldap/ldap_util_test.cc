@@ -51,6 +51,21 @@ TEST(ParseScheme, RejectsOtherSchemes) {
   }
 }
 
+// What stays on this machine: ldapi:// and 127.0.0.0/8, [::1], localhost
+// as hosts; a name that starts like a loopback address is another host.
+TEST(IsLoopbackUrl, LdapiAndLoopbackHostsOnly) {
+  for (std::string url : {"ldapi://", "LDAPI://%2Frun%2Fldapi", "ldap://127.0.0.1",
+                          "ldap://127.255.0.9:389/", "ldaps://[::1]:636", "ldap://LOCALHOST"}) {
+    EXPECT_TRUE(IsLoopbackUrl(url)) << url;
+  }
+  for (std::string url :
+       {"ldap://dc1", "ldap://10.0.0.1", "ldap://127.0.0.1.evil.example", "ldap://127.0.0",
+        "ldap://127.0.0.256", "ldap://127.0.0.0001", "ldap://[::2]", "ldap://localhost.example",
+        "ldap://128.0.0.1", "ldap://127..0.1"}) {
+    EXPECT_FALSE(IsLoopbackUrl(url)) << url;
+  }
+}
+
 // The insecure-bind decision: which (scheme, StartTLS, allow_insecure, bind)
 // combinations may connect.
 TEST(PlanConnection, RefusesAPasswordInClearUnlessAllowed) {

@@ -34,8 +34,13 @@ struct AccountConfig {
   bool verify = true;
   double max_requests_per_second = 20;
   int concurrency = 4;
+  // One attempt, connect, send and receive together.
   Duration timeout = std::chrono::seconds(10);
+  // How long a write (the outbox) is retried before it is recorded as failed.
   Duration retry_for = std::chrono::hours(24);
+  // How long a read (catalog, projects, the user listing) is retried before
+  // the command or run that needs it fails.
+  Duration read_retry_for = std::chrono::minutes(1);
 };
 
 struct ServerConfig {

@@ -9,8 +9,12 @@
 // Secrets: callers never pass tokens, passwords or keys, neither in the
 // message nor in fields. As a second line of defence, a field whose key names
 // a secret (token, password, secret, authorization, credential, key, cookie)
-// is written as "[redacted]", and "Bearer <x>" / "password=<x>" in any text
-// are masked (see ScrubSecrets).
+// is written as "[redacted]", and secret values in any text are masked (see
+// ScrubSecrets).
+//
+// Control characters: C0 (but tab), DEL and C1 (U+0080-U+009F) are written
+// as JSON-style escapes (a backslash, 'u', four hex digits) in both formats,
+// so no value can end a journal line or drive the terminal reading it.
 //
 // Thread-safe: each line is written whole with one write.
 #pragma once
@@ -50,8 +54,12 @@ struct LogField {
 // api_key/private_key/key).
 bool IsSecretKey(std::string_view key);
 
-// `text` with "Bearer <x>" and "password=<x>"/"token=<x>"/"secret=<x>" values
-// replaced by "[redacted]".
+// `text` with secret values replaced by "[redacted]": "Bearer <x>"; the
+// credentials of "Authorization: <scheme> <x>"; and the value after a word
+// naming a secret (password, passwd, token, secret, bind_pw, api_key,
+// authorization) and '=' or ':', bare (`password=x`), quoted
+// (`token: 'x y'`, quotes kept) or in JSON (`"password": "x"`). A word
+// without such a separator ("3 tokens", "the token expired") is prose.
 std::string ScrubSecrets(std::string_view text);
 
 class Logger {

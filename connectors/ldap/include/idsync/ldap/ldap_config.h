@@ -32,6 +32,7 @@ struct LdapConfig : config::DirectoryOptions {
   std::string name;               // the source's name, for messages
   std::vector<std::string> urls;  // tried in order
   TlsConfig tls;
+  // Accepts the clear-text and unverified binds the parser otherwise refuses.
   bool allow_insecure = false;
   BindConfig bind;
   Flavor flavor = Flavor::kOpenLdap;
@@ -45,7 +46,9 @@ struct LdapConfig : config::DirectoryOptions {
 
 // The `ldap` type: its keys and its parser. Besides each value's form it
 // refuses a password bind that a URL would send in clear (ldap:// without
-// tls.start_tls or allow_insecure), SASL EXTERNAL over TCP without a client
+// tls.start_tls), an anonymous bind over such a URL to a host outside
+// loopback, and a password bind over TLS with tls.verify: false to such a
+// host, each unless allow_insecure; SASL EXTERNAL over TCP without a client
 // certificate, and groups.in_chain without flavor: active_directory.
 config::SourceType LdapSourceType();
 

@@ -178,7 +178,9 @@ class EventServer : public Server {
   void Handshake(Conn& c);
   // Reads and parses until a request is whole, the socket is drained or the
   // connection ends. Runs the buffered bytes first (pipelining).
-  void ReadRequests(Conn& c);
+  // `try_read` false: only when epoll says so (after an answer; TLS always
+  // tries, for bytes it holds already).
+  void ReadRequests(Conn& c, bool try_read = true);
   // Parses what is buffered; true when the connection was handed on
   // (queued, answered or closed) and reading must stop.
   bool Parse(Conn& c);
@@ -559,8 +561,14 @@ void EventServer::Handshake(Conn& c) {
   ReadRequests(c);
 }
 
-void EventServer::ReadRequests(Conn& c) {
+void EventServer::ReadRequests(Conn& c, bool try_read) {
   if (Parse(c)) return;
+  // Clear text with nothing known to be waiting: epoll says when bytes come,
+  // which saves a read that would find none.
+  if (!try_read && !c.tls) {
+    Arm(c, EPOLLIN);
+    return;
+  }
   char chunk[kReadChunk];
   while (true) {
     std::size_t n = 0;
@@ -576,6 +584,12 @@ void EventServer::ReadRequests(Conn& c) {
     }
     c.parser.Feed(std::string_view(chunk, n));
     if (Parse(c)) return;
+    // In clear text a short read drained the socket. (TLS reads one record
+    // at a time and may hold more: it reads on until told to wait.)
+    if (!c.tls && n < sizeof(chunk)) {
+      Arm(c, EPOLLIN);
+      return;
+    }
   }
 }
 
@@ -776,7 +790,7 @@ void EventServer::Written(Conn& c) {
       c.fresh = false;
       c.phase = Phase::kIdle;
       c.deadline = Clock::now() + options_.keep_alive_timeout;
-      ReadRequests(c);
+      ReadRequests(c, /*try_read=*/false);
       return;
   }
 }

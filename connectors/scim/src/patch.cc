@@ -375,8 +375,10 @@ class Applier {
   // matches: emails[type eq "work"] gives {"type": "work"}.
   Status ElementFromFilter(const FilterNode& n, const Slot& s, json& e) {
     if (n.kind == FilterNode::Kind::kAnd) {
-      RETURN_IF_ERROR(ElementFromFilter(*n.left, s, e));
-      return ElementFromFilter(*n.right, s, e);
+      for (const std::unique_ptr<FilterNode>& c : n.children) {
+        RETURN_IF_ERROR(ElementFromFilter(*c, s, e));
+      }
+      return Status::Ok();
     }
     if (n.kind == FilterNode::Kind::kCompare && n.op == CompareOp::kEq && n.path.urn.empty() &&
         n.path.filter == nullptr && n.path.sub.empty() && n.value.kind != Literal::Kind::kNull) {

@@ -3,7 +3,11 @@
 // the final normalisation succeed: a PATCH is all or nothing.
 #include "idsync/scim/patch.h"
 
+#include <cstddef>
+#include <functional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -35,6 +39,7 @@ struct PatchOperation {
 
 struct Patch::Rep {
   std::vector<PatchOperation> ops;
+  size_t values = 0;  // see Patch::values()
 };
 
 namespace {
@@ -124,6 +129,94 @@ bool SameElement(const json& existing, const json& item, const Slot& s, bool by_
   return existing == item;
 }
 
+// A hash consistent with SameElement(): elements it calls the same hash
+// alike (the converse need not hold; candidates are confirmed with
+// SameElement). It lets a PATCH that adds or removes n values in a list of m
+// run in O(n + m) instead of comparing every pair.
+void HashCombine(std::size_t& h, std::size_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+}
+
+// Structural, as nlohmann's operator== compares: numbers by value whatever
+// their representation; an object's "primary" members left out when
+// `skip_primary`. Recursion is bounded by the JSON's depth (max_json_depth).
+std::size_t StructuralHash(const json& v, bool skip_primary) {
+  std::size_t h = static_cast<std::size_t>(v.is_number() ? json::value_t::number_float : v.type());
+  switch (v.type()) {
+    case json::value_t::null:
+    case json::value_t::discarded:
+      break;
+    case json::value_t::boolean:
+      HashCombine(h, v.get<bool>() ? 1 : 2);
+      break;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: {
+      double d = v.get<double>();
+      if (d == 0) d = 0;  // -0.0 == 0.0
+      HashCombine(h, std::hash<double>()(d));
+      break;
+    }
+    case json::value_t::string:
+      HashCombine(h, std::hash<std::string>()(v.get_ref<const std::string&>()));
+      break;
+    case json::value_t::binary:
+      HashCombine(h, v.get_binary().size());
+      break;
+    case json::value_t::array:
+      for (const json& e : v) HashCombine(h, StructuralHash(e, false));
+      break;
+    case json::value_t::object:
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (skip_primary && EqualsIgnoreCase(it.key(), "primary")) continue;
+        HashCombine(h, std::hash<std::string>()(it.key()));
+        HashCombine(h, StructuralHash(it.value(), false));
+      }
+      break;
+  }
+  return h;
+}
+
+std::size_t ElementHash(const json& e, bool by_value) {
+  if (by_value && e.is_object()) {
+    if (const json* v = FindMember(e, "value")) {
+      // Compared case-insensitively unless the schema says caseExact: the
+      // folded form hashes both alike.
+      if (v->is_string())
+        return std::hash<std::string>()(AsciiLower(v->get_ref<const std::string&>()));
+      return StructuralHash(*v, false) ^ 0x5bd1e995;
+    }
+  }
+  return StructuralHash(e, /*skip_primary=*/true);
+}
+
+// Elements of a list by ElementHash, each standing for the first element of
+// the list SameElement() calls the same (later equal ones are not kept).
+class ElementIndex {
+ public:
+  ElementIndex(const Slot& s, bool by_value) : s_(s), by_value_(by_value) {}
+
+  // The index of the first element kept that is the same as `e`, or -1.
+  std::ptrdiff_t Find(const json& list, const json& e) const {
+    auto [lo, hi] = map_.equal_range(ElementHash(e, by_value_));
+    for (auto it = lo; it != hi; ++it) {
+      if (SameElement(list[it->second], e, s_, by_value_))
+        return static_cast<std::ptrdiff_t>(it->second);
+    }
+    return -1;
+  }
+
+  // Adds list[i] unless an element already kept is the same.
+  void Add(const json& list, std::size_t i) {
+    if (Find(list, list[i]) < 0) map_.emplace(ElementHash(list[i], by_value_), i);
+  }
+
+ private:
+  const Slot& s_;
+  const bool by_value_;
+  std::unordered_multimap<std::size_t, std::size_t> map_;
+};
+
 bool IsPrimary(const json& e) {
   const json* p = FindMember(e, "primary");
   return p != nullptr && p->is_boolean() && p->get<bool>();
@@ -145,6 +238,36 @@ void KeepOnlyPrimary(json& arr, size_t keep) {
     if (i != keep && IsPrimary(arr[i])) *FindMember(arr[i], "primary") = false;
   }
 }
+
+// The values of a list that are primary, so that each write keeps at most
+// one (KeepOnlyPrimary) without scanning the whole list: a PATCH writing n
+// values of a list of m costs O(n + m), not O(n * m).
+class PrimaryFlags {
+ public:
+  explicit PrimaryFlags(json& arr) : arr_(arr) {
+    for (size_t i = 0; i < arr_.size(); ++i) {
+      if (IsPrimary(arr_[i])) primary_.insert(i);
+    }
+  }
+
+  // To call after arr[i] was written or appended (and nothing else): when it
+  // is primary, every other value loses the flag, as KeepOnlyPrimary(arr, i).
+  void Written(size_t i) {
+    if (!IsPrimary(arr_[i])) {
+      primary_.erase(i);
+      return;
+    }
+    for (size_t p : primary_) {
+      if (p != i) *FindMember(arr_[p], "primary") = false;
+    }
+    primary_.clear();
+    primary_.insert(i);
+  }
+
+ private:
+  json& arr_;
+  std::unordered_set<size_t> primary_;
+};
 
 json LiteralToJson(const Literal& lit) {
   switch (lit.kind) {
@@ -277,23 +400,26 @@ class Applier {
     json& target = Create(s);
     if (mode == PatchOpKind::kReplace || !target.is_array()) target = json::array();
     const bool by_value = IdentifiedByValue(s);
+    ElementIndex index(s, by_value);
+    for (std::size_t i = 0; i < target.size(); ++i) index.Add(target, i);
+    PrimaryFlags primary(target);
     for (json& item : items) {
       // A value already there (primary aside: it is a flag on the value, RFC
       // 7643 2.4) is not added again; a primary flag sent with it moves to it.
-      size_t at = target.size();
-      for (size_t i = 0; i < target.size(); ++i) {
-        if (SameElement(target[i], item, s, by_value)) {
-          at = i;
-          break;
+      std::ptrdiff_t found = index.Find(target, item);
+      const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
+      std::size_t at;
+      if (found < 0) {
+        at = target.size();
+        target.push_back(std::move(item));
+        index.Add(target, at);
+      } else {
+        at = static_cast<std::size_t>(found);
+        if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
+          SetPrimary(target[at], flag->get<bool>());
         }
       }
-      const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
-      if (at == target.size()) {
-        target.push_back(std::move(item));
-      } else if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
-        SetPrimary(target[at], flag->get<bool>());
-      }
-      if (IsPrimary(target[at])) KeepOnlyPrimary(target, at);
+      primary.Written(at);
     }
     return Status::Ok();
   }
@@ -306,14 +432,13 @@ class Applier {
       json items = op.value.is_array() ? op.value : json::array({op.value});
       RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
       if (!items.is_array()) items = json::array({items});
-      for (size_t i = existing->size(); i-- > 0;) {
-        for (const json& item : items) {
-          if (SameElement((*existing)[i], item, s, /*by_value=*/true)) {
-            existing->erase(i);
-            break;
-          }
-        }
+      ElementIndex index(s, /*by_value=*/true);
+      for (std::size_t i = 0; i < items.size(); ++i) index.Add(items, i);
+      json kept = json::array();
+      for (json& e : *existing) {
+        if (index.Find(items, e) < 0) kept.push_back(std::move(e));
       }
+      *existing = std::move(kept);
       if (existing->empty()) Erase(s);
       return Status::Ok();
     }
@@ -459,7 +584,19 @@ class Applier {
           for (size_t i : hits) EraseMember((*arr)[i], sub);
           return Status::Ok();
         }
-        for (size_t k = hits.size(); k-- > 0;) arr->erase(hits[k]);
+        {
+          // One pass: erasing hit by hit is quadratic in a long list.
+          json kept = json::array();
+          size_t next_hit = 0;
+          for (size_t i = 0; i < arr->size(); ++i) {
+            if (next_hit < hits.size() && hits[next_hit] == i) {
+              ++next_hit;
+            } else {
+              kept.push_back(std::move((*arr)[i]));
+            }
+          }
+          *arr = std::move(kept);
+        }
         if (arr->empty()) Erase(s);
         return Status::Ok();
       case PatchOpKind::kReplace:
@@ -475,16 +612,19 @@ class Applier {
           }
           return CreateFromFilter(s, op);
         }
-        for (size_t i : hits) {
-          json& e = (*arr)[i];
-          if (!sub.empty()) {
-            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
-          } else {
-            json v = op.value;
-            RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
-            e = std::move(v);
+        {
+          PrimaryFlags primary(*arr);
+          for (size_t i : hits) {
+            json& e = (*arr)[i];
+            if (!sub.empty()) {
+              RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
+            } else {
+              json v = op.value;
+              RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
+              e = std::move(v);
+            }
+            primary.Written(i);
           }
-          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
         }
         return Status::Ok();
       case PatchOpKind::kAdd:
@@ -494,16 +634,19 @@ class Applier {
         }
         // Entra adds emails[type eq "work"].value to a user without one.
         if (hits.empty()) return CreateFromFilter(s, op);
-        for (size_t i : hits) {
-          json& e = (*arr)[i];
-          if (!sub.empty()) {
-            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
-          } else {
-            for (auto it = op.value.begin(); it != op.value.end(); ++it) {
-              RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+        {
+          PrimaryFlags primary(*arr);
+          for (size_t i : hits) {
+            json& e = (*arr)[i];
+            if (!sub.empty()) {
+              RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
+            } else {
+              for (auto it = op.value.begin(); it != op.value.end(); ++it) {
+                RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+              }
             }
+            primary.Written(i);
           }
-          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
         }
         return Status::Ok();
     }
@@ -617,8 +760,13 @@ Result<Patch> Patch::Parse(const Json& body_json, int* failed_operation) {
       return InOperation(i, s);
     }
   }
+  for (const PatchOperation& op : rep->ops) {
+    rep->values += op.has_value && op.value.is_array() ? op.value.size() : 1;
+  }
   return Patch(std::move(rep));
 }
+
+size_t Patch::values() const { return rep_->values; }
 
 Result<bool> Patch::ApplyTo(Json& resource, ResourceType type, const PatchOptions& options,
                             int* failed_operation) const {

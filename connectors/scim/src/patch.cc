@@ -399,31 +399,147 @@ class Applier {
     RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
     json& target = Create(s);
     if (mode == PatchOpKind::kReplace || !target.is_array()) target = json::array();
+    std::vector<json> lists;
+    lists.push_back(std::move(items));
+    AddValues(s, target, lists);
+    return Status::Ok();
+  }
+
+  // Adds the values of each of `lists` (coerced arrays), in order, to the
+  // list `target` at `s`.
+  void AddValues(const Slot& s, json& target, std::vector<json>& lists) {
     const bool by_value = IdentifiedByValue(s);
     ElementIndex index(s, by_value);
     for (std::size_t i = 0; i < target.size(); ++i) index.Add(target, i);
     PrimaryFlags primary(target);
-    for (json& item : items) {
-      // A value already there (primary aside: it is a flag on the value, RFC
-      // 7643 2.4) is not added again; a primary flag sent with it moves to it.
-      std::ptrdiff_t found = index.Find(target, item);
-      const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
-      std::size_t at;
-      if (found < 0) {
-        at = target.size();
-        target.push_back(std::move(item));
-        index.Add(target, at);
-      } else {
-        at = static_cast<std::size_t>(found);
-        if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
-          SetPrimary(target[at], flag->get<bool>());
+    for (json& items : lists) {
+      for (json& item : items) {
+        // A value already there (primary aside: it is a flag on the value,
+        // RFC 7643 2.4) is not added again; a primary flag sent with it
+        // moves to it.
+        std::ptrdiff_t found = index.Find(target, item);
+        const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
+        std::size_t at;
+        if (found < 0) {
+          at = target.size();
+          target.push_back(std::move(item));
+          index.Add(target, at);
+        } else {
+          at = static_cast<std::size_t>(found);
+          if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
+            SetPrimary(target[at], flag->get<bool>());
+          }
         }
+        primary.Written(at);
       }
-      primary.Written(at);
     }
-    return Status::Ok();
   }
 
+ public:
+  // Applies a run of operations on a Group's members that identity
+  // providers send many of in one request, in one pass over the list rather
+  // than one per operation: removes through `members[value eq "…"]` (Okta
+  // sends one per member), or adds to `members`. The outcome is the one
+  // applying them in turn gives. Returns how many operations from `first` it
+  // applied; 0 when ops[first] starts no such run (apply it alone). On error
+  // `*failed` is the failing operation.
+  size_t ApplyMemberRun(const std::vector<PatchOperation>& ops, size_t first, Status* error,
+                        const PatchOperation** failed) {
+    if (type_ != ResourceType::kGroup) return 0;
+    if (IsMemberValueRemove(ops[first])) return RemoveMemberRun(ops, first);
+    if (IsMemberAdd(ops[first])) return AddMemberRun(ops, first, error, failed);
+    return 0;
+  }
+
+ private:
+  static bool IsMembersPath(const AttrPath& p) {
+    return p.schema == SchemaId::kCore && EqualsIgnoreCase(p.attr, "members") && p.sub.empty();
+  }
+
+  // remove with path members[value eq "…"] (a string).
+  static bool IsMemberValueRemove(const PatchOperation& op) {
+    if (op.kind != PatchOpKind::kRemove || !IsMembersPath(op.path) || op.path.filter == nullptr) {
+      return false;
+    }
+    const FilterNode& f = *op.path.filter;
+    return f.kind == FilterNode::Kind::kCompare && f.op == CompareOp::kEq && f.path.urn.empty() &&
+           f.path.filter == nullptr && f.path.sub.empty() &&
+           EqualsIgnoreCase(f.path.attr, "value") && f.value.kind == Literal::Kind::kString;
+  }
+
+  // add with path members and a value.
+  static bool IsMemberAdd(const PatchOperation& op) {
+    return op.kind == PatchOpKind::kAdd && IsMembersPath(op.path) && op.path.filter == nullptr &&
+           op.has_value && !op.value.is_null();
+  }
+
+  Slot MembersSlot(const AttrPath& p) {
+    return Slot{&root_, p.attr, SchemaId::kCore, p.attr, FindAttr(SchemaId::kCore, p.attr)};
+  }
+
+  size_t RemoveMemberRun(const std::vector<PatchOperation>& ops, size_t first) {
+    const AttrInfo* info = ops[first].path.filter->info;
+    size_t end = first;
+    while (end < ops.size() && IsMemberValueRemove(ops[end]) &&
+           ops[end].path.filter->info == info) {
+      ++end;
+    }
+    const Slot s = MembersSlot(ops[first].path);
+    json* arr = Find(s);
+    if (arr == nullptr || arr->is_null()) return end - first;  // nothing to remove
+    if (!arr->is_array()) return 0;                            // refused by the operation itself
+    // The filter compares strings case-insensitively unless the schema says
+    // caseExact (filter.h): the same keys here.
+    const bool exact = info != nullptr && info->case_exact;
+    std::unordered_set<std::string> values;
+    for (size_t i = first; i < end; ++i) {
+      const std::string& v = ops[i].path.filter->value.text;
+      values.insert(exact ? v : AsciiLower(v));
+    }
+    auto matches = [&](const json& e) {
+      if (!e.is_object()) return false;
+      const json* v = FindMember(e, "value");
+      if (v == nullptr || v->is_null()) return false;
+      if (v->is_string()) {
+        const std::string& text = v->get_ref<const std::string&>();
+        return values.count(exact ? text : AsciiLower(text)) != 0;
+      }
+      for (size_t i = first; i < end; ++i) {
+        if (EvaluateFilter(*ops[i].path.filter, e)) return true;
+      }
+      return false;
+    };
+    json kept = json::array();
+    for (json& e : *arr) {
+      if (!matches(e)) kept.push_back(std::move(e));
+    }
+    *arr = std::move(kept);
+    if (arr->empty()) Erase(s);
+    return end - first;
+  }
+
+  size_t AddMemberRun(const std::vector<PatchOperation>& ops, size_t first, Status* error,
+                      const PatchOperation** failed) {
+    size_t end = first;
+    while (end < ops.size() && IsMemberAdd(ops[end])) ++end;
+    const Slot s = MembersSlot(ops[first].path);
+    std::vector<json> lists;
+    for (size_t i = first; i < end; ++i) {
+      json items = ops[i].value.is_array() ? ops[i].value : json::array({ops[i].value});
+      if (Status c = CoerceAttribute(s.schema, s.info, items); !c.ok()) {
+        *error = c;
+        *failed = &ops[i];
+        return end - first;
+      }
+      lists.push_back(std::move(items));
+    }
+    json& target = Create(s);
+    if (!target.is_array()) target = json::array();
+    AddValues(s, target, lists);
+    return end - first;
+  }
+
+ private:
   Status Remove(const Slot& s, const PatchOperation& op) {
     json* existing = Find(s);
     if (existing == nullptr) return Status::Ok();
@@ -776,11 +892,20 @@ Result<bool> Patch::ApplyTo(Json& resource, ResourceType type, const PatchOption
   }
   json work = original;
   Applier applier(work, type, options);
-  for (const PatchOperation& op : rep_->ops) {
-    Status s = applier.Apply(op);
+  const std::vector<PatchOperation>& ops = rep_->ops;
+  for (size_t i = 0; i < ops.size();) {
+    Status s;
+    const PatchOperation* failed = &ops[i];
+    const size_t run = applier.ApplyMemberRun(ops, i, &s, &failed);
+    if (run == 0) {
+      s = applier.Apply(ops[i]);
+      ++i;
+    } else {
+      i += run;
+    }
     if (!s.ok()) {
-      if (failed_operation != nullptr) *failed_operation = static_cast<int>(op.index);
-      return InOperation(op.index, s);
+      if (failed_operation != nullptr) *failed_operation = static_cast<int>(failed->index);
+      return InOperation(failed->index, s);
     }
   }
   RETURN_IF_ERROR(NormalizeJson(work, type));

@@ -864,6 +864,56 @@ TEST(ScimPatch, HashedMatchingKeepsWhatTheSameValueMeans) {
   });
 }
 
+// Runs of member removes through members[value eq "…"] and of member adds
+// are applied in one pass each; the outcome is that of applying them in turn.
+TEST(ScimPatch, RunsOfMemberOperationsActAsOneAtATime) {
+  RunCases({
+      {"removes and adds interleaved", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m1"}, {"value": "m2"}, {"value": "m3"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"M1\"]"},
+                         {"op":"remove","path":"members[value eq \"m3\"]"},
+                         {"op":"remove","path":"members[value eq \"gone\"]"},
+                         {"op":"add","path":"members","value":[{"value":"m5"}]},
+                         {"op":"add","path":"Members","value":{"value":"m1"}},
+                         {"op":"add","value":{"members":[{"value":"M5"},{"value":"m6"}]}},
+                         {"op":"remove","path":"members[value eq \"m5\"]"}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m2"}, {"value": "m1"}, {"value": "m6"}]})",
+       true},
+      {"removing every member drops the attribute; a later add brings it back",
+       ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m1"}, {"value": "m2"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"m1\"]"},
+                         {"op":"remove","path":"members[value eq \"m2\"]"},
+                         {"op":"remove","path":"members[value eq \"m3\"]"}]})",
+       R"({"id": "g1", "displayName": "G"})", true},
+      {"removes on a group without members change nothing", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G"})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"m1\"]"},
+                         {"op":"remove","path":"members[value eq \"m2\"]"}]})",
+       R"({"id": "g1", "displayName": "G"})", false},
+      {"other filters end a run", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "a1"}, {"value": "b1"}, {"value": "c1"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"c1\"]"},
+                         {"op":"remove","path":"members[value sw \"a\"]"},
+                         {"op":"remove","path":"members[value eq \"zz\"]"}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "b1"}]})", true},
+  });
+  // An add in a run whose value is not a member is refused as that operation.
+  Result<Patch> patch = Patch::Parse(ParseJson(
+      R"({"Operations":[{"op":"add","path":"members","value":[{"value":"m1"}]},
+                        {"op":"add","path":"members","value":[7]}]})"));
+  ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+  Json group = ParseJson(kGroup);
+  int failed = -1;
+  Result<bool> changed = patch->ApplyTo(group, ResourceType::kGroup, {}, &failed);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kInvalidValue);
+  EXPECT_TRUE(ScimErrorDetail(changed.status()).starts_with("Operations[1]: "))
+      << ScimErrorDetail(changed.status());
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(group, ParseJson(kGroup));
+}
+
 TEST(ScimPatch, ValuesCountsWhatTheRequestAddsOrRemoves) {
   struct Case {
     std::string_view body;

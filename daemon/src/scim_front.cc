@@ -2,6 +2,8 @@
 // reload under an exclusive lock; requests and snapshots take it shared.
 #include "scim_front.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "idsync/scim/endpoint.h"
@@ -36,6 +38,8 @@ std::vector<scim::SourceTokens> ScimTokens(const config::Config& config) {
 struct ScimFront::Live {
   std::vector<std::string> sources;
   std::vector<std::string> strict_patch_sources;
+  std::uint64_t max_patch_values = 0;  // server.max_patch_values
+  std::uint64_t max_response = 0;      // server.max_response
   std::unique_ptr<scim::StoreResourcePersistence> persistence;
   std::unique_ptr<scim::ScimService> service;
   // Shared with screen_, which the event thread reads without mu_.
@@ -111,8 +115,12 @@ Result<std::unique_ptr<ScimFront::Live>> ScimFront::Make(const config::Config& c
   auto live = std::make_unique<Live>();
   live->sources = ScimSourceNames(config);
   live->strict_patch_sources = ScimSourceNames(config, /*strict_only=*/true);
+  live->max_patch_values = config.server.max_patch_values;
+  live->max_response = config.server.max_response;
   if (previous != nullptr && previous->sources == live->sources &&
-      previous->strict_patch_sources == live->strict_patch_sources) {
+      previous->strict_patch_sources == live->strict_patch_sources &&
+      previous->max_patch_values == live->max_patch_values &&
+      previous->max_response == live->max_response) {
     // Same sources: the service (and its in-memory resources) carries over.
     return live;
   }
@@ -120,6 +128,8 @@ Result<std::unique_ptr<ScimFront::Live>> ScimFront::Make(const config::Config& c
   scim::ServiceOptions service_options;
   service_options.sources = live->sources;
   service_options.strict_patch_sources = live->strict_patch_sources;
+  service_options.max_patch_values = static_cast<std::size_t>(live->max_patch_values);
+  service_options.max_response = static_cast<std::size_t>(live->max_response);
   service_options.on_patch_refused = [this](const scim::PatchRefusal& r) { PatchRefused(r); };
   service_options.now = now_;
   ASSIGN_OR_RETURN(live->service, scim::ScimService::Create(service_options, *live->persistence,

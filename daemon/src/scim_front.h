@@ -49,8 +49,9 @@ class ScimFront {
   Status Start(const config::Config& config);
 
   // Swaps in `config`'s endpoint; the service (with its resources in memory)
-  // carries over unless the SCIM sources or their strict_patch changed. On
-  // error the old objects stay in force.
+  // carries over unless the SCIM sources, their strict_patch,
+  // server.max_patch_values or server.max_response changed (then a new one
+  // loads them from the store). On error the old objects stay in force.
   Status Reload(const config::Config& config);
 
   // Answers one request of the SCIM listener (after Start).

@@ -80,7 +80,7 @@ class DaemonTest : public E2eTest {
       << "  listen: [\"127.0.0.1:0\"]\n"
       << "  admin_listen: [\"127.0.0.1:0\"]\n"
       << "  admin_tokens: [\"" << scim::HashToken(kAdminToken) << "\"]\n"
-      << "permissions:\n  catalog: builtin\n"
+      << server_extra_ << "permissions:\n  catalog: builtin\n"
       << "rules:\n"
       << "  - {name: studio-admins, match: {group: \"CN=Studio Admins,OU=Groups,DC=corp,"
          "DC=example\"}, role: admin}\n"
@@ -154,6 +154,7 @@ class DaemonTest : public E2eTest {
   }
 
   std::unique_ptr<NotifySocket> notify_;
+  std::string server_extra_;  // more keys of `server:`, each "  key: value\n"
 };
 
 TEST_F(DaemonTest, CheckConfigVersionAndHelp) {
@@ -292,6 +293,55 @@ TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
   EXPECT_FALSE(AccountUsers().count("sam@corp.example"));
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
+}
+
+// server.max_patch_values and server.max_response reach the SCIM service,
+// at start and on reload.
+TEST_F(DaemonTest, ScimRequestLimitsComeFromTheServerSection) {
+  server_extra_ = "  max_patch_values: 3\n  max_response: 2KiB\n";
+  WriteConfig();
+  StartDaemon();
+  std::vector<std::string> users;
+  for (int i = 0; i < 8; ++i) {
+    users.push_back(ScimCreateUser("limit" + std::to_string(i) + "@corp.example",
+                                   "Limit " + std::string(200, 'x')));
+    ASSERT_FALSE(users.back().empty());
+  }
+  const std::string group = ScimCreateGroup("Limited", {});
+  ASSERT_FALSE(group.empty());
+  auto add_members = [&](int n) {
+    json value = json::array();
+    for (int i = 0; i < n; ++i) value.push_back({{"value", users[i]}});
+    const json body = {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+                       {"Operations", {{{"op", "add"}, {"path", "members"}, {"value", value}}}}};
+    return Http(scim_port_, "PATCH", "/scim/v2/Groups/" + group, kScimToken, body.dump());
+  };
+  HttpAnswer refused = add_members(4);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.Json().value("scimType", ""), "invalidValue") << refused.body;
+  EXPECT_NE(refused.body.find("server.max_patch_values"), std::string::npos) << refused.body;
+  EXPECT_EQ(add_members(3).status, 204);
+
+  HttpAnswer list = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_LE(list.body.size(), 2048u);
+  const json page = list.Json();
+  EXPECT_GE(page["totalResults"].get<int>(), 8);
+  EXPECT_LT(page["itemsPerPage"].get<int>(), page["totalResults"].get<int>());
+  EXPECT_EQ(page["itemsPerPage"].get<std::size_t>(), page["Resources"].size());
+
+  // A reload with other limits takes effect; the resources carry over.
+  server_extra_ = "  max_patch_values: 10\n";
+  WriteConfig();
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  ASSERT_NE(notify_->WaitFor("RELOADING=1", milliseconds(5000)), "");
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return add_members(8).status == 204; }, milliseconds(10000)));
+  const json grown = Http(scim_port_, "GET", "/scim/v2/Groups/" + group, kScimToken).Json();
+  EXPECT_EQ(grown["members"].size(), 8u) << grown.dump();
+  const json all = Http(scim_port_, "GET", "/scim/v2/Users", kScimToken).Json();
+  EXPECT_EQ(all["itemsPerPage"], all["totalResults"]);
+  EXPECT_EQ(StopDaemon(), 0);
 }
 
 // Every admin endpoint of the real daemon, without a token, with a wrong one

@@ -276,6 +276,19 @@ TEST_F(EndpointTest, DeepNestingIsRefusedBeforeTheService) {
   EXPECT_EQ(Call("POST", "/scim/v2/Groups", "okta-token", ok).status, 200);
 }
 
+// 100,000 levels: refused by the scan, which stops at the limit and never
+// recurses, whatever the body's depth.
+TEST_F(EndpointTest, HundredThousandLevelsAreRefusedBeforeTheService) {
+  for (const std::string& body :
+       {std::string(100000, '[') + std::string(100000, ']'), std::string(100000, '{'),
+        "{\"Operations\":" + std::string(100000, '[')}) {
+    const httpd::Response r = Call("PATCH", "/scim/v2/Groups/1", "okta-token", body);
+    ExpectScimError(r, 400);
+    EXPECT_EQ(json::parse(r.body)["scimType"], "invalidSyntax");
+  }
+  EXPECT_TRUE(fake_.requests.empty());
+}
+
 TEST_F(EndpointTest, ServiceHeadersAndTypeAreSent) {
   const httpd::Response r = Call("POST", "/scim/v2/Users", "okta-token", R"({"userName":"a"})");
   EXPECT_EQ(r.status, 201);

@@ -2,9 +2,11 @@
 // patch.cc. Internal to connectors/scim.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,25 +43,38 @@ struct AttrPath {
 
 enum class CompareOp { kEq, kNe, kCo, kSw, kEw, kGt, kGe, kLt, kLe, kPr };
 
+// Limits on what one filter (or the value filter of a PATCH path) may ask
+// for; past one, the parse fails with invalidFilter naming it.
+inline constexpr std::size_t kMaxFilterBytes = 64 * 1024;
+inline constexpr int kMaxFilterComparisons = 1000;
+// Parentheses, "not" and value filters count; a chain of and/or does not
+// nest (it is one node), so the tree is at most a few times this deep and
+// recursion over it (evaluation, printing, destruction) is bounded.
+inline constexpr int kMaxFilterDepth = 32;
+
 struct FilterNode {
   enum class Kind { kAnd, kOr, kNot, kCompare, kValuePath };
   Kind kind = Kind::kCompare;
-  std::unique_ptr<FilterNode> left;   // kAnd, kOr, kNot
-  std::unique_ptr<FilterNode> right;  // kAnd, kOr
-  AttrPath path;                      // kCompare, kValuePath
-  CompareOp op = CompareOp::kEq;      // kCompare
-  Literal value;                      // kCompare (not kPr)
+  // kAnd, kOr: two or more operands, in the order written (a chain of the
+  // same operator is one node, not a left-deep tree); kNot: exactly one.
+  std::vector<std::unique_ptr<FilterNode>> children;
+  AttrPath path;                  // kCompare, kValuePath
+  CompareOp op = CompareOp::kEq;  // kCompare
+  Literal value;                  // kCompare (not kPr)
   // Facts of the compared attribute (of its "value" when it is complex);
   // null when unknown. Points into the static schema tables.
   const AttrInfo* info = nullptr;
 };
 
-// Parses a whole filter; every error is invalidFilter.
+// Parses a whole filter; every error is invalidFilter, including text over
+// kMaxFilterBytes, more than kMaxFilterComparisons comparisons and nesting
+// deeper than kMaxFilterDepth (the detail names the limit).
 Result<std::unique_ptr<FilterNode>> ParseFilterText(std::string_view text);
 
 // Parses a PATCH path; errors in its structure are invalidPath, errors inside
-// a value filter invalidFilter. A path may name a whole known extension
-// (attr empty).
+// a value filter invalidFilter (the value filter has the limits of a
+// filter; the whole path is at most kMaxFilterBytes, else invalidPath). A
+// path may name a whole known extension (attr empty).
 Result<AttrPath> ParsePatchPath(std::string_view text);
 
 // True when `node` holds for the JSON object `base`: the resource, or for the

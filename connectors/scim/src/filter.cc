@@ -24,10 +24,6 @@ namespace {
 using NodePtr = std::unique_ptr<FilterNode>;
 using nlohmann::json;
 
-// Parentheses and value filters nest at most this deep; deeper input is
-// refused rather than risking the stack.
-constexpr int kMaxNesting = 32;
-
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsNameChar(char c) { return IsAlpha(c) || IsDigit(c) || c == '-' || c == '_'; }
@@ -169,6 +165,10 @@ class Parser {
     return node;
   }
 
+  // True when the last failure was a limit (comparisons, nesting) rather
+  // than the grammar.
+  bool limit_hit() const { return limit_hit_; }
+
   Result<AttrPath> WholePatchPath() {
     SkipSpaces();
     if (AtEnd()) return Fail("empty path");
@@ -204,40 +204,46 @@ class Parser {
                      what + " at offset " + std::to_string(at));
   }
 
-  static NodePtr MakeLogical(FilterNode::Kind kind, NodePtr left, NodePtr right) {
-    auto node = std::make_unique<FilterNode>();
-    node->kind = kind;
-    node->left = std::move(left);
-    node->right = std::move(right);
-    return node;
-  }
-
   // or binds loosest, then and, then not; a keyword needs space before it.
-  Result<NodePtr> ParseOr() { return ParseBinary("or", FilterNode::Kind::kOr); }
-  Result<NodePtr> ParseAnd() { return ParseBinary("and", FilterNode::Kind::kAnd); }
+  Result<NodePtr> ParseOr() { return ParseChain("or", FilterNode::Kind::kOr); }
+  Result<NodePtr> ParseAnd() { return ParseChain("and", FilterNode::Kind::kAnd); }
 
-  Result<NodePtr> ParseBinary(std::string_view keyword, FilterNode::Kind kind) {
+  // A chain of operands joined by `keyword` becomes one node with every
+  // operand as a child: however long the chain, it adds one level to the
+  // tree (a left-deep tree of 100,000 "or"s would be walked recursively).
+  Result<NodePtr> ParseChain(std::string_view keyword, FilterNode::Kind kind) {
     auto next = [this, kind]() {
       return kind == FilterNode::Kind::kOr ? ParseAnd() : ParseUnary();
     };
-    ASSIGN_OR_RETURN(NodePtr left, next());
+    ASSIGN_OR_RETURN(NodePtr first, next());
+    std::vector<NodePtr> operands;
+    operands.push_back(std::move(first));
     while (true) {
       const size_t save = pos_;
       if (!SkipSpaces() || !AtKeyword(keyword)) {
         pos_ = save;
-        return left;
+        break;
       }
       pos_ += keyword.size();
       if (!SkipSpaces() && Peek() != '(') {
         return Fail("expected a filter after '" + std::string(keyword) + "'");
       }
-      ASSIGN_OR_RETURN(NodePtr right, next());
-      left = MakeLogical(kind, std::move(left), std::move(right));
+      ASSIGN_OR_RETURN(NodePtr operand, next());
+      operands.push_back(std::move(operand));
     }
+    if (operands.size() == 1) return std::move(operands.front());
+    auto node = std::make_unique<FilterNode>();
+    node->kind = kind;
+    node->children = std::move(operands);
+    return node;
   }
 
   Result<NodePtr> ParseUnary() {
-    if (depth_ >= kMaxNesting) return Fail("filter nested too deeply");
+    if (depth_ > kMaxFilterDepth) {
+      limit_hit_ = true;
+      return Fail("filter nests deeper than " + std::to_string(kMaxFilterDepth) +
+                  " levels (the limit)");
+    }
     ++depth_;
     Result<NodePtr> result = ParseUnaryInner();
     --depth_;
@@ -253,7 +259,10 @@ class Parser {
       SkipSpaces();
       if (Peek() == '(') {
         ASSIGN_OR_RETURN(NodePtr inner, ParseGroup());
-        return MakeLogical(FilterNode::Kind::kNot, std::move(inner), nullptr);
+        auto node = std::make_unique<FilterNode>();
+        node->kind = FilterNode::Kind::kNot;
+        node->children.push_back(std::move(inner));
+        return node;
       }
       pos_ = save;
     }
@@ -272,6 +281,7 @@ class Parser {
   }
 
   Result<NodePtr> ParseAttrExp() {
+    const size_t expression_start = pos_;
     ASSIGN_OR_RETURN(AttrPath path, ParseAttrPath(/*allow_bare_urn=*/false));
     auto node = std::make_unique<FilterNode>();
     if (path.filter != nullptr && path.sub.empty()) {
@@ -288,6 +298,12 @@ class Parser {
       }
     }
     if (!SkipSpaces()) return Fail("expected an operator after '" + path.text + "'");
+    if (++comparisons_ > kMaxFilterComparisons) {
+      limit_hit_ = true;
+      return FailAt(expression_start, "filter has more than " +
+                                          std::to_string(kMaxFilterComparisons) +
+                                          " comparisons (the limit)");
+    }
     const size_t op_start = pos_;
     while (!AtEnd() && IsPathChar(s_[pos_])) ++pos_;
     const std::string_view op_text = s_.substr(op_start, pos_ - op_start);
@@ -486,6 +502,8 @@ class Parser {
   std::string_view s_;
   size_t pos_ = 0;
   int depth_ = 0;
+  int comparisons_ = 0;  // attribute comparisons so far, value filters included
+  bool limit_hit_ = false;
   bool in_brackets_ = false;
   Scope scope_;
   ScimType outer_error_;
@@ -653,22 +671,45 @@ std::string PathToString(const AttrPath& path) {
 
 }  // namespace
 
+// Text over kMaxFilterBytes is refused. Its first kMaxFilterBytes are still
+// read, so that the limit reported is the first one met reading from the
+// left: a chain of 120,001 comparisons breaks the comparison limit long
+// before the length limit.
 Result<std::unique_ptr<FilterNode>> ParseFilterText(std::string_view text) {
-  return Parser(text, ScimType::kInvalidFilter).WholeFilter();
+  if (text.size() <= kMaxFilterBytes) return Parser(text, ScimType::kInvalidFilter).WholeFilter();
+  Parser prefix(text.substr(0, kMaxFilterBytes), ScimType::kInvalidFilter);
+  Result<std::unique_ptr<FilterNode>> r = prefix.WholeFilter();
+  if (!r.ok() && prefix.limit_hit()) return r.status();
+  return ScimError(
+      ScimType::kInvalidFilter,
+      "filter is longer than " + std::to_string(kMaxFilterBytes) + " bytes (the limit)");
 }
 
 Result<AttrPath> ParsePatchPath(std::string_view text) {
-  return Parser(text, ScimType::kInvalidPath).WholePatchPath();
+  if (text.size() <= kMaxFilterBytes) return Parser(text, ScimType::kInvalidPath).WholePatchPath();
+  Parser prefix(text.substr(0, kMaxFilterBytes), ScimType::kInvalidPath);
+  Result<AttrPath> r = prefix.WholePatchPath();
+  if (!r.ok() && prefix.limit_hit()) return r.status();
+  return ScimError(ScimType::kInvalidPath,
+                   "path is longer than " + std::to_string(kMaxFilterBytes) + " bytes (the limit)");
 }
 
 bool EvaluateFilter(const FilterNode& node, const json& base) {
   switch (node.kind) {
+    // Recursion follows the tree, which is as deep as the filter's nesting
+    // (kMaxFilterDepth), not as long as its chains.
     case FilterNode::Kind::kAnd:
-      return EvaluateFilter(*node.left, base) && EvaluateFilter(*node.right, base);
+      for (const NodePtr& c : node.children) {
+        if (!EvaluateFilter(*c, base)) return false;
+      }
+      return true;
     case FilterNode::Kind::kOr:
-      return EvaluateFilter(*node.left, base) || EvaluateFilter(*node.right, base);
+      for (const NodePtr& c : node.children) {
+        if (EvaluateFilter(*c, base)) return true;
+      }
+      return false;
     case FilterNode::Kind::kNot:
-      return !EvaluateFilter(*node.left, base);
+      return !EvaluateFilter(*node.children.front(), base);
     case FilterNode::Kind::kCompare:
       return EvaluateCompare(node, base);
     case FilterNode::Kind::kValuePath: {
@@ -683,11 +724,19 @@ bool EvaluateFilter(const FilterNode& node, const json& base) {
 std::string FilterToString(const FilterNode& node) {
   switch (node.kind) {
     case FilterNode::Kind::kAnd:
-      return "(" + FilterToString(*node.left) + " and " + FilterToString(*node.right) + ")";
-    case FilterNode::Kind::kOr:
-      return "(" + FilterToString(*node.left) + " or " + FilterToString(*node.right) + ")";
+    case FilterNode::Kind::kOr: {
+      // Printed as the left-associative binary tree it means:
+      // "a or b or c" is "((a or b) or c)".
+      const std::string op = node.kind == FilterNode::Kind::kAnd ? " and " : " or ";
+      std::string out(node.children.size() - 1, '(');
+      out += FilterToString(*node.children.front());
+      for (size_t i = 1; i < node.children.size(); ++i) {
+        out += op + FilterToString(*node.children[i]) + ")";
+      }
+      return out;
+    }
     case FilterNode::Kind::kNot:
-      return "not (" + FilterToString(*node.left) + ")";
+      return "not (" + FilterToString(*node.children.front()) + ")";
     case FilterNode::Kind::kValuePath:
       return PathToString(node.path);
     case FilterNode::Kind::kCompare: {

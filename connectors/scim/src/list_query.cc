@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <shared_mutex>
@@ -124,24 +125,44 @@ Result<ListQuery> ListQueryFromSearch(const json& body, int max_results) {
   return q;
 }
 
+// The answer to `q`: the page's resources in list order, as many as `q`
+// asks for and as fit in `max_response` bytes with the envelope (at least
+// one, or a client paging by itemsPerPage would never move on).
 ScimResponse RunQuery(const SourceState& s, ResourceType type, const ListQuery& q,
-                      const ScimRequest& req) {
+                      const ScimRequest& req, std::size_t max_response) {
+  const std::string head = "{\"Resources\":[";
+  const std::string schemas = "],\"itemsPerPage\":";
+  const std::string tail = ",\"schemas\":[\"" + std::string(kListResponseSchema) +
+                           "\"],\"startIndex\":" + std::to_string(q.start_index) +
+                           ",\"totalResults\":";
+  // The envelope, with room for the two numbers not known yet.
+  std::size_t size = head.size() + schemas.size() + tail.size() + 2 * 20 + 1;
   std::vector<std::string> page;
+  bool full = false;  // the next resource would not fit
   std::int64_t total = 0;
   const std::int64_t first = q.start_index - 1;  // 0-based
+  auto add = [&](const Entry& e) {
+    if (full) return;
+    std::string text = Dump(Render(e, type, req, q.projection));
+    const std::size_t grown = size + text.size() + (page.empty() ? 0 : 1);
+    if (grown > max_response && !page.empty()) {
+      full = true;
+      return;
+    }
+    size = grown;
+    page.push_back(std::move(text));
+  };
   {
     std::shared_lock lock(s.mu);
     const Table& t = s.Of(type);
     auto take = [&](const Entry* e) {
-      if (total >= first && total - first < q.count) {
-        page.push_back(Dump(Render(*e, type, req, q.projection)));
-      }
+      if (total >= first && total - first < q.count) add(*e);
       ++total;
     };
     if (!q.filter) {
       total = static_cast<std::int64_t>(t.order.size());
-      for (std::int64_t i = first; i < total && i - first < q.count; ++i) {
-        page.push_back(Dump(Render(*t.order[i], type, req, q.projection)));
+      for (std::int64_t i = first; i < total && i - first < q.count && !full; ++i) {
+        add(*t.order[i]);
       }
     } else if (std::optional<std::vector<const Entry*>> hits = IndexLookup(t, type, *q.filter)) {
       for (const Entry* e : *hits) {
@@ -153,14 +174,12 @@ ScimResponse RunQuery(const SourceState& s, ResourceType type, const ListQuery& 
       }
     }
   }
-  std::string body = "{\"Resources\":[";
+  std::string body = head;
   for (size_t i = 0; i < page.size(); ++i) {
     if (i > 0) body += ',';
     body += page[i];
   }
-  body += "],\"itemsPerPage\":" + std::to_string(page.size()) + ",\"schemas\":[\"" +
-          std::string(kListResponseSchema) + "\"],\"startIndex\":" + std::to_string(q.start_index) +
-          ",\"totalResults\":" + std::to_string(total) + "}";
+  body += schemas + std::to_string(page.size()) + tail + std::to_string(total) + "}";
   ScimResponse r;
   r.status = 200;
   r.body = std::move(body);
@@ -184,19 +203,19 @@ Projection ProjectionOf(const ScimRequest& req) {
 }
 
 ScimResponse ListResources(const SourceState& s, ResourceType type, const ScimRequest& req,
-                           int max_results) {
+                           int max_results, std::size_t max_response) {
   Result<ListQuery> q = ListQueryFromParams(req, max_results);
   if (!q.ok()) return StatusResponse(q.status());
-  return RunQuery(s, type, *q, req);
+  return RunQuery(s, type, *q, req, max_response);
 }
 
 ScimResponse SearchResources(const SourceState& s, ResourceType type, const ScimRequest& req,
-                             int max_results, int max_json_depth) {
+                             int max_results, int max_json_depth, std::size_t max_response) {
   Result<Json> body = Json::Parse(req.body, max_json_depth);
   if (!body.ok()) return StatusResponse(body.status());
   Result<ListQuery> q = ListQueryFromSearch(JsonAccess::Get(*body), max_results);
   if (!q.ok()) return StatusResponse(q.status());
-  return RunQuery(s, type, *q, req);
+  return RunQuery(s, type, *q, req, max_response);
 }
 
 }  // namespace idsync::scim::internal

@@ -6,6 +6,7 @@
 // every request may carry. Internal to connectors/scim. Stateless.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -25,14 +26,16 @@ const std::string* QueryParam(const ScimRequest& req, std::string_view name);
 Projection ProjectionOf(const ScimRequest& req);
 
 // GET on a collection: a page of `max_results` at most (also the default
-// count). 400 invalidFilter or invalidValue for a bad parameter. Takes the
-// source's shared lock.
+// count), cut short where the body would pass `max_response` bytes
+// (itemsPerPage says how many it holds; totalResults counts every match; one
+// resource is answered even when it alone is bigger). 400 invalidFilter or
+// invalidValue for a bad parameter. Takes the source's shared lock.
 ScimResponse ListResources(const SourceState& s, ResourceType type, const ScimRequest& req,
-                           int max_results);
+                           int max_results, std::size_t max_response);
 
 // POST .search: as ListResources, the query read from a SearchRequest body
 // (nested at most `max_json_depth`); 400 invalidSyntax when it is not one.
 ScimResponse SearchResources(const SourceState& s, ResourceType type, const ScimRequest& req,
-                             int max_results, int max_json_depth);
+                             int max_results, int max_json_depth, std::size_t max_response);
 
 }  // namespace idsync::scim::internal

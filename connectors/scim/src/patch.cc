@@ -3,7 +3,11 @@
 // the final normalisation succeed: a PATCH is all or nothing.
 #include "idsync/scim/patch.h"
 
+#include <cstddef>
+#include <functional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -35,6 +39,7 @@ struct PatchOperation {
 
 struct Patch::Rep {
   std::vector<PatchOperation> ops;
+  size_t values = 0;  // see Patch::values()
 };
 
 namespace {
@@ -124,6 +129,94 @@ bool SameElement(const json& existing, const json& item, const Slot& s, bool by_
   return existing == item;
 }
 
+// A hash consistent with SameElement(): elements it calls the same hash
+// alike (the converse need not hold; candidates are confirmed with
+// SameElement). It lets a PATCH that adds or removes n values in a list of m
+// run in O(n + m) instead of comparing every pair.
+void HashCombine(std::size_t& h, std::size_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+}
+
+// Structural, as nlohmann's operator== compares: numbers by value whatever
+// their representation; an object's "primary" members left out when
+// `skip_primary`. Recursion is bounded by the JSON's depth (max_json_depth).
+std::size_t StructuralHash(const json& v, bool skip_primary) {
+  std::size_t h = static_cast<std::size_t>(v.is_number() ? json::value_t::number_float : v.type());
+  switch (v.type()) {
+    case json::value_t::null:
+    case json::value_t::discarded:
+      break;
+    case json::value_t::boolean:
+      HashCombine(h, v.get<bool>() ? 1 : 2);
+      break;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: {
+      double d = v.get<double>();
+      if (d == 0) d = 0;  // -0.0 == 0.0
+      HashCombine(h, std::hash<double>()(d));
+      break;
+    }
+    case json::value_t::string:
+      HashCombine(h, std::hash<std::string>()(v.get_ref<const std::string&>()));
+      break;
+    case json::value_t::binary:
+      HashCombine(h, v.get_binary().size());
+      break;
+    case json::value_t::array:
+      for (const json& e : v) HashCombine(h, StructuralHash(e, false));
+      break;
+    case json::value_t::object:
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (skip_primary && EqualsIgnoreCase(it.key(), "primary")) continue;
+        HashCombine(h, std::hash<std::string>()(it.key()));
+        HashCombine(h, StructuralHash(it.value(), false));
+      }
+      break;
+  }
+  return h;
+}
+
+std::size_t ElementHash(const json& e, bool by_value) {
+  if (by_value && e.is_object()) {
+    if (const json* v = FindMember(e, "value")) {
+      // Compared case-insensitively unless the schema says caseExact: the
+      // folded form hashes both alike.
+      if (v->is_string())
+        return std::hash<std::string>()(AsciiLower(v->get_ref<const std::string&>()));
+      return StructuralHash(*v, false) ^ 0x5bd1e995;
+    }
+  }
+  return StructuralHash(e, /*skip_primary=*/true);
+}
+
+// Elements of a list by ElementHash, each standing for the first element of
+// the list SameElement() calls the same (later equal ones are not kept).
+class ElementIndex {
+ public:
+  ElementIndex(const Slot& s, bool by_value) : s_(s), by_value_(by_value) {}
+
+  // The index of the first element kept that is the same as `e`, or -1.
+  std::ptrdiff_t Find(const json& list, const json& e) const {
+    auto [lo, hi] = map_.equal_range(ElementHash(e, by_value_));
+    for (auto it = lo; it != hi; ++it) {
+      if (SameElement(list[it->second], e, s_, by_value_))
+        return static_cast<std::ptrdiff_t>(it->second);
+    }
+    return -1;
+  }
+
+  // Adds list[i] unless an element already kept is the same.
+  void Add(const json& list, std::size_t i) {
+    if (Find(list, list[i]) < 0) map_.emplace(ElementHash(list[i], by_value_), i);
+  }
+
+ private:
+  const Slot& s_;
+  const bool by_value_;
+  std::unordered_multimap<std::size_t, std::size_t> map_;
+};
+
 bool IsPrimary(const json& e) {
   const json* p = FindMember(e, "primary");
   return p != nullptr && p->is_boolean() && p->get<bool>();
@@ -145,6 +238,36 @@ void KeepOnlyPrimary(json& arr, size_t keep) {
     if (i != keep && IsPrimary(arr[i])) *FindMember(arr[i], "primary") = false;
   }
 }
+
+// The values of a list that are primary, so that each write keeps at most
+// one (KeepOnlyPrimary) without scanning the whole list: a PATCH writing n
+// values of a list of m costs O(n + m), not O(n * m).
+class PrimaryFlags {
+ public:
+  explicit PrimaryFlags(json& arr) : arr_(arr) {
+    for (size_t i = 0; i < arr_.size(); ++i) {
+      if (IsPrimary(arr_[i])) primary_.insert(i);
+    }
+  }
+
+  // To call after arr[i] was written or appended (and nothing else): when it
+  // is primary, every other value loses the flag, as KeepOnlyPrimary(arr, i).
+  void Written(size_t i) {
+    if (!IsPrimary(arr_[i])) {
+      primary_.erase(i);
+      return;
+    }
+    for (size_t p : primary_) {
+      if (p != i) *FindMember(arr_[p], "primary") = false;
+    }
+    primary_.clear();
+    primary_.insert(i);
+  }
+
+ private:
+  json& arr_;
+  std::unordered_set<size_t> primary_;
+};
 
 json LiteralToJson(const Literal& lit) {
   switch (lit.kind) {
@@ -276,28 +399,147 @@ class Applier {
     RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
     json& target = Create(s);
     if (mode == PatchOpKind::kReplace || !target.is_array()) target = json::array();
-    const bool by_value = IdentifiedByValue(s);
-    for (json& item : items) {
-      // A value already there (primary aside: it is a flag on the value, RFC
-      // 7643 2.4) is not added again; a primary flag sent with it moves to it.
-      size_t at = target.size();
-      for (size_t i = 0; i < target.size(); ++i) {
-        if (SameElement(target[i], item, s, by_value)) {
-          at = i;
-          break;
-        }
-      }
-      const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
-      if (at == target.size()) {
-        target.push_back(std::move(item));
-      } else if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
-        SetPrimary(target[at], flag->get<bool>());
-      }
-      if (IsPrimary(target[at])) KeepOnlyPrimary(target, at);
-    }
+    std::vector<json> lists;
+    lists.push_back(std::move(items));
+    AddValues(s, target, lists);
     return Status::Ok();
   }
 
+  // Adds the values of each of `lists` (coerced arrays), in order, to the
+  // list `target` at `s`.
+  void AddValues(const Slot& s, json& target, std::vector<json>& lists) {
+    const bool by_value = IdentifiedByValue(s);
+    ElementIndex index(s, by_value);
+    for (std::size_t i = 0; i < target.size(); ++i) index.Add(target, i);
+    PrimaryFlags primary(target);
+    for (json& items : lists) {
+      for (json& item : items) {
+        // A value already there (primary aside: it is a flag on the value,
+        // RFC 7643 2.4) is not added again; a primary flag sent with it
+        // moves to it.
+        std::ptrdiff_t found = index.Find(target, item);
+        const json* flag = item.is_object() ? FindMember(item, "primary") : nullptr;
+        std::size_t at;
+        if (found < 0) {
+          at = target.size();
+          target.push_back(std::move(item));
+          index.Add(target, at);
+        } else {
+          at = static_cast<std::size_t>(found);
+          if (flag != nullptr && flag->is_boolean() && target[at].is_object()) {
+            SetPrimary(target[at], flag->get<bool>());
+          }
+        }
+        primary.Written(at);
+      }
+    }
+  }
+
+ public:
+  // Applies a run of operations on a Group's members that identity
+  // providers send many of in one request, in one pass over the list rather
+  // than one per operation: removes through `members[value eq "…"]` (Okta
+  // sends one per member), or adds to `members`. The outcome is the one
+  // applying them in turn gives. Returns how many operations from `first` it
+  // applied; 0 when ops[first] starts no such run (apply it alone). On error
+  // `*failed` is the failing operation.
+  size_t ApplyMemberRun(const std::vector<PatchOperation>& ops, size_t first, Status* error,
+                        const PatchOperation** failed) {
+    if (type_ != ResourceType::kGroup) return 0;
+    if (IsMemberValueRemove(ops[first])) return RemoveMemberRun(ops, first);
+    if (IsMemberAdd(ops[first])) return AddMemberRun(ops, first, error, failed);
+    return 0;
+  }
+
+ private:
+  static bool IsMembersPath(const AttrPath& p) {
+    return p.schema == SchemaId::kCore && EqualsIgnoreCase(p.attr, "members") && p.sub.empty();
+  }
+
+  // remove with path members[value eq "…"] (a string).
+  static bool IsMemberValueRemove(const PatchOperation& op) {
+    if (op.kind != PatchOpKind::kRemove || !IsMembersPath(op.path) || op.path.filter == nullptr) {
+      return false;
+    }
+    const FilterNode& f = *op.path.filter;
+    return f.kind == FilterNode::Kind::kCompare && f.op == CompareOp::kEq && f.path.urn.empty() &&
+           f.path.filter == nullptr && f.path.sub.empty() &&
+           EqualsIgnoreCase(f.path.attr, "value") && f.value.kind == Literal::Kind::kString;
+  }
+
+  // add with path members and a value.
+  static bool IsMemberAdd(const PatchOperation& op) {
+    return op.kind == PatchOpKind::kAdd && IsMembersPath(op.path) && op.path.filter == nullptr &&
+           op.has_value && !op.value.is_null();
+  }
+
+  Slot MembersSlot(const AttrPath& p) {
+    return Slot{&root_, p.attr, SchemaId::kCore, p.attr, FindAttr(SchemaId::kCore, p.attr)};
+  }
+
+  size_t RemoveMemberRun(const std::vector<PatchOperation>& ops, size_t first) {
+    const AttrInfo* info = ops[first].path.filter->info;
+    size_t end = first;
+    while (end < ops.size() && IsMemberValueRemove(ops[end]) &&
+           ops[end].path.filter->info == info) {
+      ++end;
+    }
+    const Slot s = MembersSlot(ops[first].path);
+    json* arr = Find(s);
+    if (arr == nullptr || arr->is_null()) return end - first;  // nothing to remove
+    if (!arr->is_array()) return 0;                            // refused by the operation itself
+    // The filter compares strings case-insensitively unless the schema says
+    // caseExact (filter.h): the same keys here.
+    const bool exact = info != nullptr && info->case_exact;
+    std::unordered_set<std::string> values;
+    for (size_t i = first; i < end; ++i) {
+      const std::string& v = ops[i].path.filter->value.text;
+      values.insert(exact ? v : AsciiLower(v));
+    }
+    auto matches = [&](const json& e) {
+      if (!e.is_object()) return false;
+      const json* v = FindMember(e, "value");
+      if (v == nullptr || v->is_null()) return false;
+      if (v->is_string()) {
+        const std::string& text = v->get_ref<const std::string&>();
+        return values.count(exact ? text : AsciiLower(text)) != 0;
+      }
+      for (size_t i = first; i < end; ++i) {
+        if (EvaluateFilter(*ops[i].path.filter, e)) return true;
+      }
+      return false;
+    };
+    json kept = json::array();
+    for (json& e : *arr) {
+      if (!matches(e)) kept.push_back(std::move(e));
+    }
+    *arr = std::move(kept);
+    if (arr->empty()) Erase(s);
+    return end - first;
+  }
+
+  size_t AddMemberRun(const std::vector<PatchOperation>& ops, size_t first, Status* error,
+                      const PatchOperation** failed) {
+    size_t end = first;
+    while (end < ops.size() && IsMemberAdd(ops[end])) ++end;
+    const Slot s = MembersSlot(ops[first].path);
+    std::vector<json> lists;
+    for (size_t i = first; i < end; ++i) {
+      json items = ops[i].value.is_array() ? ops[i].value : json::array({ops[i].value});
+      if (Status c = CoerceAttribute(s.schema, s.info, items); !c.ok()) {
+        *error = c;
+        *failed = &ops[i];
+        return end - first;
+      }
+      lists.push_back(std::move(items));
+    }
+    json& target = Create(s);
+    if (!target.is_array()) target = json::array();
+    AddValues(s, target, lists);
+    return end - first;
+  }
+
+ private:
   Status Remove(const Slot& s, const PatchOperation& op) {
     json* existing = Find(s);
     if (existing == nullptr) return Status::Ok();
@@ -306,14 +548,13 @@ class Applier {
       json items = op.value.is_array() ? op.value : json::array({op.value});
       RETURN_IF_ERROR(CoerceAttribute(s.schema, s.info, items));
       if (!items.is_array()) items = json::array({items});
-      for (size_t i = existing->size(); i-- > 0;) {
-        for (const json& item : items) {
-          if (SameElement((*existing)[i], item, s, /*by_value=*/true)) {
-            existing->erase(i);
-            break;
-          }
-        }
+      ElementIndex index(s, /*by_value=*/true);
+      for (std::size_t i = 0; i < items.size(); ++i) index.Add(items, i);
+      json kept = json::array();
+      for (json& e : *existing) {
+        if (index.Find(items, e) < 0) kept.push_back(std::move(e));
       }
+      *existing = std::move(kept);
       if (existing->empty()) Erase(s);
       return Status::Ok();
     }
@@ -375,8 +616,10 @@ class Applier {
   // matches: emails[type eq "work"] gives {"type": "work"}.
   Status ElementFromFilter(const FilterNode& n, const Slot& s, json& e) {
     if (n.kind == FilterNode::Kind::kAnd) {
-      RETURN_IF_ERROR(ElementFromFilter(*n.left, s, e));
-      return ElementFromFilter(*n.right, s, e);
+      for (const std::unique_ptr<FilterNode>& c : n.children) {
+        RETURN_IF_ERROR(ElementFromFilter(*c, s, e));
+      }
+      return Status::Ok();
     }
     if (n.kind == FilterNode::Kind::kCompare && n.op == CompareOp::kEq && n.path.urn.empty() &&
         n.path.filter == nullptr && n.path.sub.empty() && n.value.kind != Literal::Kind::kNull) {
@@ -457,7 +700,19 @@ class Applier {
           for (size_t i : hits) EraseMember((*arr)[i], sub);
           return Status::Ok();
         }
-        for (size_t k = hits.size(); k-- > 0;) arr->erase(hits[k]);
+        {
+          // One pass: erasing hit by hit is quadratic in a long list.
+          json kept = json::array();
+          size_t next_hit = 0;
+          for (size_t i = 0; i < arr->size(); ++i) {
+            if (next_hit < hits.size() && hits[next_hit] == i) {
+              ++next_hit;
+            } else {
+              kept.push_back(std::move((*arr)[i]));
+            }
+          }
+          *arr = std::move(kept);
+        }
         if (arr->empty()) Erase(s);
         return Status::Ok();
       case PatchOpKind::kReplace:
@@ -473,16 +728,19 @@ class Applier {
           }
           return CreateFromFilter(s, op);
         }
-        for (size_t i : hits) {
-          json& e = (*arr)[i];
-          if (!sub.empty()) {
-            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
-          } else {
-            json v = op.value;
-            RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
-            e = std::move(v);
+        {
+          PrimaryFlags primary(*arr);
+          for (size_t i : hits) {
+            json& e = (*arr)[i];
+            if (!sub.empty()) {
+              RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kReplace));
+            } else {
+              json v = op.value;
+              RETURN_IF_ERROR(CoerceElement(s.schema, s.info, v));
+              e = std::move(v);
+            }
+            primary.Written(i);
           }
-          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
         }
         return Status::Ok();
       case PatchOpKind::kAdd:
@@ -492,16 +750,19 @@ class Applier {
         }
         // Entra adds emails[type eq "work"].value to a user without one.
         if (hits.empty()) return CreateFromFilter(s, op);
-        for (size_t i : hits) {
-          json& e = (*arr)[i];
-          if (!sub.empty()) {
-            RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
-          } else {
-            for (auto it = op.value.begin(); it != op.value.end(); ++it) {
-              RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+        {
+          PrimaryFlags primary(*arr);
+          for (size_t i : hits) {
+            json& e = (*arr)[i];
+            if (!sub.empty()) {
+              RETURN_IF_ERROR(Write(ChildSlot(e, s, sub), op.value, PatchOpKind::kAdd));
+            } else {
+              for (auto it = op.value.begin(); it != op.value.end(); ++it) {
+                RETURN_IF_ERROR(Write(ChildSlot(e, s, it.key()), it.value(), PatchOpKind::kAdd));
+              }
             }
+            primary.Written(i);
           }
-          if (IsPrimary(e)) KeepOnlyPrimary(*arr, i);
         }
         return Status::Ok();
     }
@@ -615,8 +876,13 @@ Result<Patch> Patch::Parse(const Json& body_json, int* failed_operation) {
       return InOperation(i, s);
     }
   }
+  for (const PatchOperation& op : rep->ops) {
+    rep->values += op.has_value && op.value.is_array() ? op.value.size() : 1;
+  }
   return Patch(std::move(rep));
 }
+
+size_t Patch::values() const { return rep_->values; }
 
 Result<bool> Patch::ApplyTo(Json& resource, ResourceType type, const PatchOptions& options,
                             int* failed_operation) const {
@@ -626,11 +892,20 @@ Result<bool> Patch::ApplyTo(Json& resource, ResourceType type, const PatchOption
   }
   json work = original;
   Applier applier(work, type, options);
-  for (const PatchOperation& op : rep_->ops) {
-    Status s = applier.Apply(op);
+  const std::vector<PatchOperation>& ops = rep_->ops;
+  for (size_t i = 0; i < ops.size();) {
+    Status s;
+    const PatchOperation* failed = &ops[i];
+    const size_t run = applier.ApplyMemberRun(ops, i, &s, &failed);
+    if (run == 0) {
+      s = applier.Apply(ops[i]);
+      ++i;
+    } else {
+      i += run;
+    }
     if (!s.ok()) {
-      if (failed_operation != nullptr) *failed_operation = static_cast<int>(op.index);
-      return InOperation(op.index, s);
+      if (failed_operation != nullptr) *failed_operation = static_cast<int>(failed->index);
+      return InOperation(failed->index, s);
     }
   }
   RETURN_IF_ERROR(NormalizeJson(work, type));

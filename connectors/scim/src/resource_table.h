@@ -4,10 +4,14 @@
 // identity providers send are answered from; a SourceState is one source's
 // two tables, its PATCH dialect and its locks.
 //
-// Locking: each source has a writer mutex, held for a whole write (so writes
-// to one source are serialized and see a stable state while they prepare),
-// and a shared_mutex that readers hold shared and a writer holds exclusively
-// only for the moment it publishes an already persisted change. Entries are
+// Locking: each source has a writer mutex, held by a write from the moment it
+// looks at the state it changes until it has published (so writes to one
+// source are serialized and commit against a stable state); parsing and
+// checking a body come before it, and a PATCH is applied to a copy of the
+// version it read (under the shared lock) before taking it, then checks
+// that the version is still the latest. A shared_mutex guards the tables:
+// readers hold it shared and a writer holds it exclusively only for the
+// moment it publishes an already persisted change. Entries are
 // never modified in place: a write builds a new Entry and swaps it in, so a
 // reader holding the shared lock sees either the old or the new state.
 //

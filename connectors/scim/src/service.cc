@@ -169,11 +169,12 @@ class ServiceImpl : public ScimService {
                              "searching across resource types is not supported; use "
                              "/Users/.search or /Groups/.search");
       case ScimHandler::kList:
-        return ListResources(*s, *route.type, req, options_.max_results);
+        return ListResources(*s, *route.type, req, options_.max_results, options_.max_response);
       case ScimHandler::kCreate:
         return Create(*s, *route.type, req);
       case ScimHandler::kSearch:
-        return SearchResources(*s, *route.type, req, options_.max_results, options_.max_json_depth);
+        return SearchResources(*s, *route.type, req, options_.max_results, options_.max_json_depth,
+                               options_.max_response);
       case ScimHandler::kGet:
         return Get(*s, *route.type, route.id, req);
       case ScimHandler::kReplace:
@@ -368,6 +369,12 @@ class ServiceImpl : public ScimService {
 
   // Parses and applies a PATCH. A refusal of the request itself (body, an
   // operation, the patched result) is also stored in `refused`.
+  //
+  // The PATCH is applied to a copy of the version read, outside the source's
+  // write lock, which is taken only to commit: a big PATCH does not hold up
+  // other writes to the source while it is checked and applied. When another
+  // write got in meanwhile, it is applied again to the new version; the last
+  // attempt runs under the lock, so a PATCH cannot starve.
   ScimResponse ApplyPatch(SourceState& s, ResourceType type, const std::string& id,
                           const ScimRequest& req, int* failed_operation, Status* refused) {
     auto refuse = [refused](const Status& status) {
@@ -378,36 +385,60 @@ class ServiceImpl : public ScimService {
     if (!body.ok()) return refuse(body.status());
     Result<Patch> patch = Patch::Parse(*body, failed_operation);
     if (!patch.ok()) return refuse(patch.status());
+    if (patch->values() > options_.max_patch_values) {
+      return refuse(ScimError(ScimType::kInvalidValue,
+                              "the request adds, replaces or removes " +
+                                  std::to_string(patch->values()) + " values; at most " +
+                                  std::to_string(options_.max_patch_values) +
+                                  " are taken in one PATCH (server.max_patch_values)"));
+    }
     const bool want_body = QueryParam(req, "attributes") != nullptr ||
                            QueryParam(req, "excludedAttributes") != nullptr;
     const Projection projection = ProjectionOf(req);
-    std::lock_guard write(s.write_mu);
-    const Entry* prev = s.Of(type).Find(id);
-    if (prev == nullptr) return NotFound(type, id);
-    if (!IfMatchHolds(req.if_match, prev->version)) return PreconditionFailed(*prev);
-    Json work = prev->body;
-    Result<bool> changed = patch->ApplyTo(work, type, s.patch, failed_operation);
-    if (!changed.ok()) return refuse(changed.status());
-    json& w = JsonAccess::Get(work);
-    if (*changed) {
-      w["schemas"] = SchemasFor(w, type);
-      if (type == ResourceType::kUser) EraseMember(w, "groups");
-    }
-    if (!*changed || SameContent(w, JsonAccess::Get(prev->body))) {
-      if (!want_body) {
-        ScimResponse r;
-        r.status = 204;
-        r.etag = VersionTag(prev->version);
-        return r;
+    constexpr int kAttempts = 3;
+    for (int attempt = 1;; ++attempt) {
+      const bool last = attempt == kAttempts;
+      std::unique_lock<std::mutex> write(s.write_mu, std::defer_lock);
+      if (last) write.lock();
+      const Entry* read = nullptr;
+      std::int64_t version = 0;
+      Json work;
+      {
+        std::shared_lock lock(s.mu);
+        read = s.Of(type).Find(id);
+        if (read == nullptr) return NotFound(type, id);
+        if (!IfMatchHolds(req.if_match, read->version)) return PreconditionFailed(*read);
+        version = read->version;
+        work = read->body;
       }
-      return ResourceResponse(200, *prev, type, req, projection);
+      Result<bool> changed = patch->ApplyTo(work, type, s.patch, failed_operation);
+      if (!changed.ok()) return refuse(changed.status());
+      json& w = JsonAccess::Get(work);
+      if (*changed) {
+        w["schemas"] = SchemasFor(w, type);
+        if (type == ResourceType::kUser) EraseMember(w, "groups");
+      }
+      if (!last) write.lock();
+      const Entry* prev = s.Of(type).Find(id);
+      if (prev == nullptr) return NotFound(type, id);
+      if (prev != read || prev->version != version) continue;  // written meanwhile: again
+      if (!*changed || SameContent(w, JsonAccess::Get(prev->body))) {
+        if (!want_body) {
+          ScimResponse r;
+          r.status = 204;
+          r.etag = VersionTag(prev->version);
+          return r;
+        }
+        return ResourceResponse(200, *prev, type, req, projection);
+      }
+      std::unique_ptr<Entry> next = NextVersion(*prev, std::move(work), type, req);
+      if (type == ResourceType::kUser) {
+        // A userName another user has: refused here so that it is reported.
+        if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return refuse(u);
+      }
+      return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204,
+                    projection);
     }
-    std::unique_ptr<Entry> next = NextVersion(*prev, std::move(work), type, req);
-    if (type == ResourceType::kUser) {
-      // A userName another user has: refused here so that it is reported.
-      if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return refuse(u);
-    }
-    return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204, projection);
   }
 
   ScimResponse Delete(SourceState& s, ResourceType type, const std::string& id,

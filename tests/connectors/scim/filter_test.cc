@@ -156,7 +156,7 @@ TEST(ScimFilterParse, MalformedFiltersAreInvalidFilterWithOffset) {
       {R"(urn:ietf:params:scim:schemas:extension:enterprise:2.0:User eq "x")",
        "expected an attribute name after the schema URN at offset 0"},
       {R"(urn:acme: eq "x")", "expected an attribute name after the schema URN at offset 0"},
-      {too_deep, "filter nested too deeply at offset 32"},
+      {too_deep, "filter nests deeper than 32 levels (the limit) at offset 33"},
   };
   for (const InvalidCase& c : cases) {
     Result<Filter> f = Filter::Parse(c.filter);
@@ -165,6 +165,97 @@ TEST(ScimFilterParse, MalformedFiltersAreInvalidFilterWithOffset) {
     EXPECT_EQ(ScimTypeOf(f.status()), ScimType::kInvalidFilter) << c.filter;
     EXPECT_EQ(ScimErrorDetail(f.status()), c.detail) << c.filter;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Limits: comparisons, nesting and length (docs/scim-compatibility.md)
+
+// `n` comparisons joined by `op`: "userName eq \"u0\" or userName eq ...".
+std::string Chain(int n, std::string_view op) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) out += " " + std::string(op) + " ";
+    out += "userName eq \"u" + std::to_string(i) + "\"";
+  }
+  return out;
+}
+
+void ExpectInvalidFilter(const Result<Filter>& f, std::string_view detail) {
+  ASSERT_FALSE(f.ok());
+  EXPECT_THAT(f, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(ScimTypeOf(f.status()), ScimType::kInvalidFilter);
+  EXPECT_EQ(ScimErrorDetail(f.status()), detail);
+}
+
+TEST(ScimFilterLimits, HugeOrChainIsRefusedNamingTheComparisonLimit) {
+  const std::string text = Chain(120001, "or");
+  // The 1,001st comparison starts after 1,000 terms and their " or ".
+  const size_t at = Chain(1000, "or").size() + 4;
+  ExpectInvalidFilter(
+      Filter::Parse(text),
+      "filter has more than 1000 comparisons (the limit) at offset " + std::to_string(at));
+}
+
+TEST(ScimFilterLimits, ExactlyAThousandComparisonsParseAndEvaluate) {
+  for (std::string_view op : {"or", "and"}) {
+    Result<Filter> f = Filter::Parse(Chain(1000, op));
+    ASSERT_TRUE(f.ok()) << op << ": " << f.status().ToString();
+    // Printed as the left-associative tree it means.
+    EXPECT_TRUE(f->ToString().starts_with(std::string(999, '(') + "userName eq \"u0\" " +
+                                          std::string(op) + " userName eq \"u1\")"))
+        << op;
+    EXPECT_EQ(f->Matches(ParseJson(R"({"userName": "U999"})")), op == "or") << op;
+    EXPECT_FALSE(f->Matches(ParseJson(R"({"userName": "u1000"})"))) << op;
+  }
+  ExpectInvalidFilter(Filter::Parse(Chain(1001, "and")),
+                      "filter has more than 1000 comparisons (the limit) at offset " +
+                          std::to_string(Chain(1000, "and").size() + 5));
+}
+
+TEST(ScimFilterLimits, ComparisonsInsideValueFiltersCount) {
+  std::string inner;
+  for (int i = 0; i < 1001; ++i) {
+    if (i > 0) inner += " or ";
+    inner += "value eq \"a" + std::to_string(i) + "@x.example\"";
+  }
+  ExpectInvalidFilter(Filter::Parse("emails[" + inner + "]"),
+                      "filter has more than 1000 comparisons (the limit) at offset " +
+                          std::to_string(7 + inner.rfind("value")));
+  // 999 inside and one outside: 1,000 in all.
+  inner = inner.substr(0, inner.find(" or value eq \"a999@"));
+  Result<Filter> f = Filter::Parse("userName pr and emails[" + inner + "]");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(
+      f->Matches(ParseJson(R"({"userName": "x", "emails": [{"value": "a998@x.example"}]})")));
+}
+
+TEST(ScimFilterLimits, NestingIsLimitedTo32Levels) {
+  auto parens = [](int n) { return std::string(n, '(') + "a pr" + std::string(n, ')'); };
+  Result<Filter> ok = Filter::Parse(parens(32));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->Matches(ParseJson(R"({"a": 1})")));
+  ExpectInvalidFilter(Filter::Parse(parens(33)),
+                      "filter nests deeper than 32 levels (the limit) at offset 33");
+  // "not" nests as its parentheses do; chains inside each level add none.
+  std::string nots;
+  for (int i = 0; i < 40; ++i) nots += "not (a pr or b pr and ";
+  nots += "c pr" + std::string(40, ')');
+  Result<Filter> deep_not = Filter::Parse(nots);
+  ASSERT_FALSE(deep_not.ok());
+  EXPECT_EQ(ScimTypeOf(deep_not.status()), ScimType::kInvalidFilter);
+  EXPECT_TRUE(ScimErrorDetail(deep_not.status()).starts_with("filter nests deeper than 32 levels"));
+  // 100,000 opening parentheses: refused at the limit, without recursing further.
+  ExpectInvalidFilter(Filter::Parse(std::string(100000, '(')),
+                      "filter nests deeper than 32 levels (the limit) at offset 33");
+}
+
+TEST(ScimFilterLimits, TextOver64KiBIsRefusedNamingTheLimit) {
+  const std::string prefix = "userName eq \"";
+  std::string text = prefix + std::string(64 * 1024 - prefix.size() - 1, 'x') + "\"";
+  ASSERT_EQ(text.size(), 64u * 1024);
+  EXPECT_TRUE(Filter::Parse(text).ok());
+  text.insert(prefix.size(), "x");
+  ExpectInvalidFilter(Filter::Parse(text), "filter is longer than 65536 bytes (the limit)");
 }
 
 // ---------------------------------------------------------------------------
@@ -478,6 +569,18 @@ TEST(ScimJson, MalformedOrTooDeepIsInvalidSyntax) {
   // Brackets inside strings do not count as nesting.
   EXPECT_TRUE(Json::Parse(R"({"a": "[[[[\"{{{{"})", 1).ok());
   EXPECT_TRUE(Json::Parse(std::string(64, '[') + std::string(64, ']')).ok());
+}
+
+TEST(ScimJson, HundredThousandDeepIsRefusedWithoutRecursing) {
+  // Refused by the scan before the parser (or a destructor) sees the nesting.
+  for (const std::string& text :
+       {std::string(100000, '['), std::string(100000, '[') + std::string(100000, ']'),
+        std::string(50000, '{') + R"("a":)" + std::string(50000, '[')}) {
+    Result<Json> j = Json::Parse(text);
+    ASSERT_FALSE(j.ok());
+    EXPECT_EQ(ScimTypeOf(j.status()), ScimType::kInvalidSyntax);
+    EXPECT_EQ(ScimErrorDetail(j.status()), "JSON nests deeper than 64 levels");
+  }
 }
 
 TEST(ScimJson, DumpIsCompactAndEqualityIsStructural) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "idsync/scim/errors.h"
 #include "idsync/scim/json.h"
@@ -825,6 +826,144 @@ TEST(ScimPatch, ParsedPatchAppliesToManyResources) {
   ASSERT_TRUE(b_changed.ok());
   EXPECT_FALSE(*b_changed);
   EXPECT_EQ(a, ParseJson(R"({"id": "g1", "displayName": "A", "members": [{"value": "m9"}]})"));
+}
+
+// Values are matched by hash, then confirmed: the same outcomes as comparing
+// every pair, on the cases where "the same value" is subtle.
+TEST(ScimPatch, HashedMatchingKeepsWhatTheSameValueMeans) {
+  RunCases({
+      {"members differing in case are one member", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "ABC"}, {"value": "d"}]})",
+       R"({"Operations":[{"op":"add","path":"members","value":[{"value":"abc"},{"value":"e"},{"value":"E"}]}]})",
+       R"({"id": "g1", "displayName": "G",
+           "members": [{"value": "ABC"}, {"value": "d"}, {"value": "e"}]})",
+       true},
+      {"members are the same by value whatever else they carry", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "a", "display": "Ann"}]})",
+       R"({"Operations":[{"op":"add","path":"members","value":[{"value":"a","display":"Other"}]}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "a", "display": "Ann"}]})", false},
+      {"remove by value takes every copy, in any case", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G",
+           "members": [{"value": "m1"}, {"value": "M1"}, {"value": "m2"}, {"value": "m1"}]})",
+       R"({"Operations":[{"op":"remove","path":"members","value":[{"value":"m1"},{"value":"m1"}]}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m2"}]})", true},
+      {"other values compare whole, numbers by value, primary aside", ResourceType::kUser,
+       R"({"id": "u1", "userName": "m", "x-tags": [1, {"k": 2.0, "primary": true}]})",
+       R"({"Operations":[{"op":"add","path":"x-tags","value":[1.0, {"k": 2}, {"k": 3}, "1"]}]})",
+       R"({"id": "u1", "userName": "m", "x-tags": [1, {"k": 2.0, "primary": true}, {"k": 3}, "1"]})",
+       true},
+      {"emails differing in case are two values (only members compare by value)",
+       ResourceType::kUser, R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x"}]})",
+       R"({"Operations":[{"op":"add","path":"emails","value":[{"value":"A@x"}]}]})",
+       R"({"id": "u1", "userName": "m", "emails": [{"value": "a@x"}, {"value": "A@x"}]})", true},
+      {"a filtered remove of many members keeps the order of the rest", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G",
+           "members": [{"value": "a1"}, {"value": "b1"}, {"value": "a2"}, {"value": "b2"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value sw \"a\"]"}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "b1"}, {"value": "b2"}]})", true},
+  });
+}
+
+// Runs of member removes through members[value eq "…"] and of member adds
+// are applied in one pass each; the outcome is that of applying them in turn.
+TEST(ScimPatch, RunsOfMemberOperationsActAsOneAtATime) {
+  RunCases({
+      {"removes and adds interleaved", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m1"}, {"value": "m2"}, {"value": "m3"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"M1\"]"},
+                         {"op":"remove","path":"members[value eq \"m3\"]"},
+                         {"op":"remove","path":"members[value eq \"gone\"]"},
+                         {"op":"add","path":"members","value":[{"value":"m5"}]},
+                         {"op":"add","path":"Members","value":{"value":"m1"}},
+                         {"op":"add","value":{"members":[{"value":"M5"},{"value":"m6"}]}},
+                         {"op":"remove","path":"members[value eq \"m5\"]"}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m2"}, {"value": "m1"}, {"value": "m6"}]})",
+       true},
+      {"removing every member drops the attribute; a later add brings it back",
+       ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "m1"}, {"value": "m2"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"m1\"]"},
+                         {"op":"remove","path":"members[value eq \"m2\"]"},
+                         {"op":"remove","path":"members[value eq \"m3\"]"}]})",
+       R"({"id": "g1", "displayName": "G"})", true},
+      {"removes on a group without members change nothing", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G"})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"m1\"]"},
+                         {"op":"remove","path":"members[value eq \"m2\"]"}]})",
+       R"({"id": "g1", "displayName": "G"})", false},
+      {"other filters end a run", ResourceType::kGroup,
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "a1"}, {"value": "b1"}, {"value": "c1"}]})",
+       R"({"Operations":[{"op":"remove","path":"members[value eq \"c1\"]"},
+                         {"op":"remove","path":"members[value sw \"a\"]"},
+                         {"op":"remove","path":"members[value eq \"zz\"]"}]})",
+       R"({"id": "g1", "displayName": "G", "members": [{"value": "b1"}]})", true},
+  });
+  // An add in a run whose value is not a member is refused as that operation.
+  Result<Patch> patch = Patch::Parse(ParseJson(
+      R"({"Operations":[{"op":"add","path":"members","value":[{"value":"m1"}]},
+                        {"op":"add","path":"members","value":[7]}]})"));
+  ASSERT_TRUE(patch.ok()) << patch.status().ToString();
+  Json group = ParseJson(kGroup);
+  int failed = -1;
+  Result<bool> changed = patch->ApplyTo(group, ResourceType::kGroup, {}, &failed);
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ScimTypeOf(changed.status()), ScimType::kInvalidValue);
+  EXPECT_TRUE(ScimErrorDetail(changed.status()).starts_with("Operations[1]: "))
+      << ScimErrorDetail(changed.status());
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(group, ParseJson(kGroup));
+}
+
+TEST(ScimPatch, ValuesCountsWhatTheRequestAddsOrRemoves) {
+  struct Case {
+    std::string_view body;
+    size_t values;
+  };
+  const std::vector<Case> cases = {
+      {R"({"Operations":[{"op":"add","path":"members","value":[{"value":"a"},{"value":"b"}]}]})",
+       2},
+      {R"({"Operations":[{"op":"remove","path":"members[value eq \"a\"]"},
+                         {"op":"replace","path":"displayName","value":"x"}]})",
+       2},
+      {R"({"Operations":[{"op":"add","value":{"members":[{"value":"a"},{"value":"b"},{"value":"c"}],
+                                              "displayName":"x"}}]})",
+       4},
+      {R"({"Operations":[{"op":"remove","path":"members","value":[]}]})", 0},
+  };
+  for (const Case& c : cases) {
+    Result<Patch> patch = Patch::Parse(ParseJson(c.body));
+    ASSERT_TRUE(patch.ok()) << c.body << ": " << patch.status().ToString();
+    EXPECT_EQ(patch->values(), c.values) << c.body;
+  }
+}
+
+TEST(ScimPatch, PathsHaveTheFilterLimits) {
+  std::string filter;
+  for (int i = 0; i < 1001; ++i) {
+    filter += (i > 0 ? " or value eq \"m" : "value eq \"m") + std::to_string(i) + "\"";
+  }
+  nlohmann::json body = {{"Operations", {{{"op", "remove"}, {"path", "members[" + filter + "]"}}}}};
+  Result<Patch> patch = Patch::Parse(ParseJson(body.dump()));
+  ASSERT_FALSE(patch.ok());
+  EXPECT_EQ(ScimTypeOf(patch.status()), ScimType::kInvalidFilter);
+  EXPECT_TRUE(ScimErrorDetail(patch.status())
+                  .starts_with("Operations[0]: filter has more than 1000 comparisons (the limit)"))
+      << ScimErrorDetail(patch.status());
+
+  body["Operations"][0]["path"] = "members[value eq \"" + std::string(70000, 'x') + "\"]";
+  patch = Patch::Parse(ParseJson(body.dump()));
+  ASSERT_FALSE(patch.ok());
+  EXPECT_EQ(ScimTypeOf(patch.status()), ScimType::kInvalidPath);
+  EXPECT_EQ(ScimErrorDetail(patch.status()),
+            "Operations[0]: path is longer than 65536 bytes (the limit)");
+
+  body["Operations"][0]["path"] =
+      "members[" + std::string(40, '(') + "value pr" + std::string(40, ')') + "]";
+  patch = Patch::Parse(ParseJson(body.dump()));
+  ASSERT_FALSE(patch.ok());
+  EXPECT_EQ(ScimTypeOf(patch.status()), ScimType::kInvalidFilter);
+  EXPECT_TRUE(ScimErrorDetail(patch.status()).find("filter nests deeper than 32 levels") !=
+              std::string_view::npos);
 }
 
 TEST(ScimPatch, NonObjectResourceIsInvalidSyntax) {

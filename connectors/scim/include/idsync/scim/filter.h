@@ -44,7 +44,9 @@ struct IndexedEquality {
 class Filter {
  public:
   // Parses filter text (already URL-decoded). On a grammar error:
-  // kInvalidArgument with scimType invalidFilter naming the offset.
+  // kInvalidArgument with scimType invalidFilter naming the offset; the same
+  // past a limit, the detail naming it: more than 1,000 comparisons, nesting
+  // (parentheses, not, value filters) deeper than 32, text over 64 KiB.
   static Result<Filter> Parse(std::string_view text);
 
   Filter(Filter&&) noexcept;

@@ -27,6 +27,7 @@
 // A parsed Patch is immutable and may be shared between threads.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "idsync/base/status.h"
@@ -57,6 +58,15 @@ class Patch {
   Patch(Patch&&) noexcept;
   Patch& operator=(Patch&&) noexcept;
   ~Patch();
+
+  // How many values the request adds, replaces or removes, for the cap on
+  // one request's work (server.max_patch_values): each element of an array
+  // value counts one (also the array under an attribute of a path-less add
+  // or replace), and so does any other value, or a remove without one. Adding or removing values
+  // of a list takes time linear in their number and the list's (values are
+  // matched by hash); an operation through a value filter reads the list
+  // once.
+  std::size_t values() const;
 
   // Applies every operation in order to `resource` (a JSON object), then
   // normalises it (NormalizeResource). All or nothing: on error `resource` is

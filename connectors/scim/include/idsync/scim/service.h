@@ -7,13 +7,16 @@
 //
 // Thread-safe: Handle(), Snapshot() and Counts() may be called from many
 // threads at once. Reads run concurrently; writes to one source are
-// serialized (writes to different sources run in parallel). A write is
+// serialized (writes to different sources run in parallel), each holding
+// the source's write lock only to commit: bodies are parsed and checked, and
+// a PATCH applied to a copy, before it is taken. A write is
 // persisted before it becomes visible to readers, and the ChangeListener is
 // called after that, still inside the source's write (so calls for one
 // source come in commit order): it may call Snapshot() and Counts() but must
 // not send a write to the same source through Handle().
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -119,6 +122,14 @@ struct ServiceOptions {
   PatchRefusalListener on_patch_refused;
   int max_json_depth = 64;
   int max_results = 1000;  // a list's page size is capped here (and the default count)
+  // A PATCH adding, replacing or removing more values than this in all
+  // (Patch::values()) is refused, 400 invalidValue naming the limit, before
+  // the source is locked (server.max_patch_values).
+  std::size_t max_patch_values = 10000;
+  // A list or search answer stays under this many bytes: it holds fewer
+  // resources than asked (itemsPerPage says how many; totalResults is
+  // unchanged, so the client pages on), and at least one (server.max_response).
+  std::size_t max_response = 8 * 1024 * 1024;
   // Milliseconds since the Unix epoch, for meta.created / lastModified.
   std::function<std::int64_t()> now;
 };

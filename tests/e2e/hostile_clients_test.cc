@@ -236,8 +236,17 @@ class HostileClientsTest : public E2eTest, public ::testing::WithParamInterface<
       ctx_ = SSL_CTX_new(TLS_client_method());
       SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
     }
+    // The store on tmpfs: the group chain below is 20,000 writes.
+    std::string account = AccountAndStoreYaml();
+    if (fs::is_directory("/dev/shm")) {
+      shm_ = fs::path("/dev/shm") / dir_.filename();
+      fs::create_directories(shm_);
+      const std::string was = "store: sqlite://" + (dir_ / "state.db").string();
+      account.replace(account.find(was), was.size(),
+                      "store: sqlite://" + (shm_ / "state.db").string());
+    }
     std::ostringstream y;
-    y << AccountAndStoreYaml() << "sources:\n"
+    y << account << "sources:\n"
       << "  - name: okta\n"
       << "    type: scim\n"
       << "    tokens: [\"" << scim::HashToken(kScimToken) << "\"]\n"
@@ -274,6 +283,30 @@ class HostileClientsTest : public E2eTest, public ::testing::WithParamInterface<
     if (prober_.joinable()) prober_.join();
     if (ctx_ != nullptr) SSL_CTX_free(ctx_);
     E2eTest::TearDown();
+    if (!shm_.empty()) fs::remove_all(shm_);
+  }
+
+  // A SCIM call on `c` (kept alive): the status; the answer's body in *body.
+  static int Scim(Client& c, const std::string& method, const std::string& path,
+                  const std::string& body, std::string* answer = nullptr) {
+    std::string wire = method + " /scim/v2" + path +
+                       " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kScimToken + "\r\n";
+    if (!body.empty()) {
+      wire +=
+          "Content-Type: application/scim+json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    }
+    wire += "\r\n" + body;
+    if (!c.Send(wire)) return 0;
+    return c.Status(20000ms, answer);
+  }
+
+  static std::string AddMembers(const std::vector<std::string>& ids) {
+    json values = json::array();
+    for (const std::string& id : ids) values.push_back({{"value", id}});
+    return json{{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+                {"Operations", {{{"op", "add"}, {"path", "members"}, {"value", values}}}}}
+        .dump();
   }
 
   // Every 100 ms: /healthz on both listeners from 127.0.0.2, and the RSS.
@@ -326,6 +359,7 @@ class HostileClientsTest : public E2eTest, public ::testing::WithParamInterface<
   }
 
   SSL_CTX* ctx_ = nullptr;
+  fs::path shm_;
   long start_rss_ = 0;
   std::atomic<long> max_rss_{0};
   std::atomic<long> max_probe_ms_{0};
@@ -497,6 +531,98 @@ TEST_P(HostileClientsTest, EveryAttackIsAnsweredAndHealthzStaysUp) {
                        "Content-Type: application/scim+json\r\nContent-Length: " +
                        std::to_string(deep.size()) + "\r\n\r\n" + deep));
     EXPECT_EQ(c.Status(), 400);
+    ASSERT_NO_FATAL_FAILURE(ExpectHealthy());
+  }
+
+  // --- Work per request: a filter past 1,000 comparisons, a PATCH of
+  // 20,000 members.
+  {
+    Step("filter and PATCH limits");
+    Client c("127.0.0.1", scim, ctx_);
+    std::string filter = "userName eq \"u0\"";
+    for (int i = 1; i <= 1000; ++i) filter += " or userName eq \"u" + std::to_string(i) + "\"";
+    std::string answer;
+    EXPECT_EQ(Scim(c, "POST", "/Users/.search",
+                   json{{"schemas", {"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}},
+                        {"filter", filter}}
+                       .dump(),
+                   &answer),
+              400);
+    EXPECT_NE(answer.find("invalidFilter"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("1000 comparisons"), std::string::npos) << answer;
+    std::string group_answer;
+    ASSERT_EQ(
+        Scim(c, "POST", "/Groups",
+             R"({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Big"})",
+             &group_answer),
+        201)
+        << group_answer;
+    const std::string big = json::parse(group_answer)["id"];
+    std::vector<std::string> ids;
+    for (int i = 0; i < 20000; ++i) ids.push_back("m" + std::to_string(i));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(Scim(c, "PATCH", "/Groups/" + big, AddMembers(ids), &answer), 400);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    EXPECT_NE(answer.find("invalidValue"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("server.max_patch_values"), std::string::npos) << answer;
+    ASSERT_NO_FATAL_FAILURE(ExpectHealthy());
+  }
+
+  // --- A group chain 10,000 deep, built by PATCH (each group takes the next
+  // as a member) with a person at the bottom, then the top group renamed to
+  // the name a rule matches: the daemon walks the chain and lives.
+  if (!tls()) {
+    Step("group chain 10,000 deep");
+    constexpr int kDepth = 10000;
+    constexpr int kWriters = 4;
+    std::vector<std::string> groups(kDepth);
+    std::vector<std::thread> writers;
+    std::atomic<int> failures{0};
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        Client c("127.0.0.7", scim, ctx_);
+        for (int i = w; i < kDepth; i += kWriters) {
+          std::string answer;
+          if (Scim(c, "POST", "/Groups",
+                   json{{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
+                        {"displayName", "chain-" + std::to_string(i)}}
+                       .dump(),
+                   &answer) != 201) {
+            ++failures;
+            return;
+          }
+          groups[i] = json::parse(answer)["id"];
+        }
+      });
+    }
+    for (std::thread& t : writers) t.join();
+    ASSERT_EQ(failures.load(), 0);
+    Client c("127.0.0.7", scim, ctx_);
+    std::string answer;
+    ASSERT_EQ(
+        Scim(
+            c, "POST", "/Users",
+            R"({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"deep@corp.example","active":true,"emails":[{"value":"deep@corp.example","primary":true}]})",
+            &answer),
+        201)
+        << answer;
+    const std::string person = json::parse(answer)["id"];
+    // A PATCH is answered 200 with the resource or 204 without it.
+    const auto patched = [](int status) { return status == 200 || status == 204; };
+    ASSERT_TRUE(patched(Scim(c, "PATCH", "/Groups/" + groups[kDepth - 1], AddMembers({person}))));
+    for (int i = 0; i + 1 < kDepth; ++i) {
+      ASSERT_TRUE(patched(Scim(c, "PATCH", "/Groups/" + groups[i], AddMembers({groups[i + 1]}))))
+          << i;
+    }
+    const std::string rename =
+        json{{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+             {"Operations",
+              {{{"op", "replace"}, {"path", "displayName"}, {"value", "Okta Knowledge"}}}}}
+            .dump();
+    EXPECT_TRUE(patched(Scim(c, "PATCH", "/Groups/" + groups[0], rename)));
+    // The partial run the rename sets off walks the chain (and refuses it
+    // past groups.max_depth); the daemon must stay up meanwhile.
+    std::this_thread::sleep_for(2s);
     ASSERT_NO_FATAL_FAILURE(ExpectHealthy());
   }
 

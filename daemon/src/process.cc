@@ -122,7 +122,7 @@ Status Process::Start(const config::Config& config) {
     // (bench/README.md, "SCIM listener").
     o.threads = 16;
     o.render_error = scim::ScimErrorResponse;
-    o.screen = [&p](const httpd::Request& head) { return p.scim->Screen(head); };
+    o.screen = [&p](httpd::Request* head) { return p.scim->Screen(head); };
     Result<std::unique_ptr<httpd::Server>> server =
         httpd::Server::Start(o, [&p](const httpd::Request& r) { return p.scim->Handle(r); });
     if (!server.ok()) return server.status().WithContext("SCIM listener");

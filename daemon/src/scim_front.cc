@@ -90,7 +90,7 @@ httpd::Response ScimFront::Handle(const httpd::Request& request) {
   return live_->endpoint->Handle(request);
 }
 
-std::optional<httpd::Response> ScimFront::Screen(const httpd::Request& head) const {
+std::optional<httpd::Response> ScimFront::Screen(httpd::Request* head) const {
   std::shared_ptr<const scim::ScimEndpoint> endpoint;
   {
     std::lock_guard<std::mutex> l(screen_mu_);

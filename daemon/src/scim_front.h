@@ -60,7 +60,7 @@ class ScimFront {
   // The endpoint's look at a request's head before its body
   // (httpd::HeadScreen): 401 for a missing or unknown token. It takes no
   // lock a reload holds long, so the event thread never waits on one.
-  std::optional<httpd::Response> Screen(const httpd::Request& head) const;
+  std::optional<httpd::Response> Screen(httpd::Request* head) const;
 
   // The SCIM source `source` as a snapshot; empty (named `source`) before
   // Start.

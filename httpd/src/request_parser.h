@@ -59,6 +59,7 @@ class RequestParser {
 
   // After kHead, and until TakeRequest(): the request without its body.
   const Request& head() const { return request_; }
+  Request* mutable_head() { return &request_; }
   // After kHead: the client sent "Expect: 100-continue" and a body is due.
   bool expect_continue() const { return expect_continue_; }
   // After kHead or kRequest: the client asked to close after this request

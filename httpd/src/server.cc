@@ -610,12 +610,12 @@ bool EventServer::Parse(Conn& c) {
         RefuseRequest(c, c.parser.refusal().status, c.parser.refusal().message);
         return true;
       case internal::RequestParser::Event::kHead: {
-        const Request& head = c.parser.head();
+        Request& head = *c.parser.mutable_head();
         c.method = head.method;
         if (options_.screen) {
           std::optional<Response> early;
           try {
-            early = options_.screen(head);
+            early = options_.screen(&head);
           } catch (...) {
             early = options_.render_error(500, "internal error");
           }

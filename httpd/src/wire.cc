@@ -252,7 +252,15 @@ std::string SerializeResponse(const Response& r, const std::string& server_name,
   out += ' ';
   out += ReasonPhrase(r.status);
   out += "\r\nDate: ";
-  out += HttpDate(std::time(nullptr));
+  // Formatted once a second per thread.
+  thread_local std::time_t date_of = 0;
+  thread_local std::string date;
+  const std::time_t now = std::time(nullptr);
+  if (now != date_of) {
+    date = HttpDate(now);
+    date_of = now;
+  }
+  out += date;
   if (!server_name.empty()) {
     out += "\r\nServer: ";
     out += Clean(server_name);

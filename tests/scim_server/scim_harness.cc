@@ -61,6 +61,8 @@ Status ScimHarness::StartServing() {
   http.threads = options_.threads;
   http.max_queued = options_.max_queued;
   http.render_error = ScimErrorResponse;
+  // As idsyncd: the token is checked on the head, before any body is read.
+  http.screen = [this](httpd::Request* head) { return endpoint_->Screen(head); };
   Result<std::unique_ptr<httpd::Server>> server =
       httpd::Server::Start(http, [this](const httpd::Request& r) { return endpoint_->Handle(r); });
   if (!server.ok()) return server.status();

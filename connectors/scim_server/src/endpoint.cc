@@ -27,9 +27,13 @@ constexpr std::string_view kHashPrefix = "sha256:";
 using Digest = std::array<unsigned char, 32>;
 
 Digest Sha256(std::string_view data) {
+  // Fetched once: OpenSSL 3 looks the algorithm up again on every call
+  // otherwise, which costs more than hashing a token.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   Digest out{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out.data(), &len,
+             kSha256 != nullptr ? kSha256 : EVP_sha256(), nullptr);
   return out;
 }
 
@@ -221,6 +225,13 @@ bool ScimEndpoint::UnderBase(std::string_view path, std::string_view* rest) cons
 
 std::variant<const std::string*, httpd::Response> ScimEndpoint::Authenticate(
     const httpd::Request& request) const {
+  // Screened on its head by this endpoint's Screen (or another's, before a
+  // reload: then the source must still be one of ours).
+  if (!request.screened.empty()) {
+    for (const SourceTokens& s : options_.sources) {
+      if (s.source == request.screened) return &s.source;
+    }
+  }
   const std::string_view auth = Trim(request.Header("Authorization"));
   if (auth.empty()) {
     httpd::Response r = ScimError(401, "a bearer token is required");
@@ -242,15 +253,18 @@ std::variant<const std::string*, httpd::Response> ScimEndpoint::Authenticate(
   return source;
 }
 
-std::optional<httpd::Response> ScimEndpoint::Screen(const httpd::Request& head) const {
+std::optional<httpd::Response> ScimEndpoint::Screen(httpd::Request* head) const {
   std::string_view rest;
-  if (!UnderBase(head.path, &rest)) return std::nullopt;
-  std::variant<const std::string*, httpd::Response> who = Authenticate(head);
+  if (!UnderBase(head->path, &rest)) return std::nullopt;
+  std::variant<const std::string*, httpd::Response> who = Authenticate(*head);
   auto* refused = std::get_if<httpd::Response>(&who);
-  if (refused == nullptr) return std::nullopt;
+  if (refused == nullptr) {
+    head->screened = *std::get<const std::string*>(who);
+    return std::nullopt;
+  }
   // The answer closes the connection: the body was never read.
   refused->headers.emplace_back("Connection", "close");
-  if (options_.observer) options_.observer(head.method, refused->status, 0.0);
+  if (options_.observer) options_.observer(head->method, refused->status, 0.0);
   return std::move(*refused);
 }
 

@@ -34,6 +34,9 @@ struct Request {
   std::string body;
   std::string remote;  // "127.0.0.1:53122"
   bool tls = false;
+  // What the HeadScreen found out about the request (who its token belongs
+  // to, say), for the handler; never taken from the wire. Empty otherwise.
+  std::string screened;
 
   // The first header named `name` (ASCII case-insensitive), or "".
   std::string_view Header(std::string_view name) const;
@@ -60,9 +63,10 @@ using ErrorRenderer = std::function<Response(int status, const std::string& mess
 // Looks at a request's head as soon as it has arrived, before its body is
 // read and before any "100 Continue": a response returned is sent at once
 // and the connection closed, its body unread (a missing token, say).
-// nullopt lets the request go on. Called on the event thread: it must be
-// quick and thread-safe; `head.body` is empty.
-using HeadScreen = std::function<std::optional<Response>(const Request& head)>;
+// nullopt lets the request go on; the screen may note what it found in
+// `head->screened` for the handler. Called on the event thread: it must be
+// quick and thread-safe; `head->body` is empty.
+using HeadScreen = std::function<std::optional<Response>(Request* head)>;
 
 // What happens to connections, for metrics. Called on the event thread;
 // every method must be quick and thread-safe. Each `reason` or `deadline`

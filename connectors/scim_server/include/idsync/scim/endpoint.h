@@ -80,7 +80,9 @@ class ScimEndpoint {
   // under scim_path, a missing or unknown token is answered 401 at once
   // (counted by the observer like any answer); nullopt lets it go on.
   // Thread-safe and quick (one SHA-256).
-  std::optional<httpd::Response> Screen(const httpd::Request& head) const;
+  // On success it notes the token's source in head->screened, so that
+  // Handle need not hash the token again.
+  std::optional<httpd::Response> Screen(httpd::Request* head) const;
 
  private:
   struct TokenDigest {

@@ -1,7 +1,9 @@
 #include "listeners.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace idsync::daemon {
 namespace {
@@ -29,6 +31,11 @@ class MetricsObserver : public httpd::Observer {
 };
 
 }  // namespace
+
+int SchedulableWorkers() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::max(4, 2 * static_cast<int>(cores));
+}
 
 httpd::Options ListenerOptions(const config::ServerConfig& server, Metrics& metrics,
                                std::string_view listener) {

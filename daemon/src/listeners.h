@@ -11,6 +11,10 @@
 
 namespace idsync::daemon {
 
+// Worker threads for a listener whose handlers compute or wait briefly on
+// the store: twice the cores, at least 4.
+int SchedulableWorkers();
+
 // `listener`: "scim" or "admin". `metrics` must outlive the server.
 httpd::Options ListenerOptions(const config::ServerConfig& server, Metrics& metrics,
                                std::string_view listener);

@@ -118,9 +118,10 @@ Status Process::Start(const config::Config& config) {
     o.tls_cert = config.server.tls_cert;
     o.tls_key = config.server.tls_key;
     o.max_body = config.server.max_body;
-    // Workers run handlers only: a waiting connection holds none
+    // Workers run handlers only (a waiting connection holds none), and a
+    // handler works or waits briefly on the store: twice the cores
     // (bench/README.md, "SCIM listener").
-    o.threads = 16;
+    o.threads = SchedulableWorkers();
     o.render_error = scim::ScimErrorResponse;
     o.screen = [&p](httpd::Request* head) { return p.scim->Screen(head); };
     Result<std::unique_ptr<httpd::Server>> server =

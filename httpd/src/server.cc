@@ -6,9 +6,12 @@
 // A connection belongs to one thread at a time. The event thread owns it
 // while it is read, written or idle (epoll with EPOLLONESHOT, so that no
 // second event arrives while it is handled); a worker owns it from the
-// moment a whole request is queued until the worker hands it back through
-// the return queue. Only the event thread creates, times out and closes
-// connections, so no lock guards a connection's fields.
+// moment a whole request is queued until the worker hands it back: through
+// the return queue (the loop is woken), or, for the common case of an
+// answer written in full on a kept-alive connection, by re-arming the
+// socket itself and leaving a note the loop reads at its next turn. Only
+// the event thread creates, times out and closes connections, so no lock
+// guards a connection's fields.
 #include "idsync/httpd/server.h"
 
 #include <algorithm>
@@ -145,12 +148,22 @@ struct Conn : Pollable {
   std::size_t out_pos = 0;
   After after = After::kKeepAlive;
   std::size_t lingered = 0;
+  std::uint64_t serial = 0;  // unique per connection over the server's life
+  std::uint64_t turn = 0;    // requests handed to workers so far
 };
 
 struct Job {
   Conn* conn;
   Request request;
   bool wants_close;
+  std::uint64_t turn;  // the connection's turn when queued
+};
+
+// A connection a worker answered and re-armed itself (see Work).
+struct Rearmed {
+  Conn* conn;
+  std::uint64_t serial;
+  std::uint64_t turn;
 };
 
 class EventServer : public Server {
@@ -195,6 +208,10 @@ class EventServer : public Server {
   void ArmFor(Conn& c, Io wanted);
   void Close(Conn& c);
   void TakeReturns();
+  // A connection a worker re-armed becomes the loop's again: idle, with the
+  // keep-alive deadline.
+  void TakeBack(Conn& c);
+  void TakeRearmed();
   void CheckDeadlines(Clock::time_point now);
   void BeginStop();
   void Wake();
@@ -231,6 +248,7 @@ class EventServer : public Server {
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
   std::unordered_map<std::string, int> per_ip_;
   int counted_ = 0;
+  std::uint64_t serials_ = 0;
   int refusing_ = 0;
   bool accepting_ = true;
   Clock::time_point paused_until_{};  // accept paused after running out of descriptors
@@ -245,6 +263,7 @@ class EventServer : public Server {
   // Connections handed back by workers.
   std::mutex returns_mu_;
   std::vector<Conn*> returns_;
+  std::vector<Rearmed> rearmed_;  // no wake-up: taken at the next loop turn
 
   // Stopping.
   std::atomic<bool> stopping_{false};   // no new connections, no keep-alive
@@ -378,7 +397,11 @@ void EventServer::Loop() {
           break;
         }
         case Tag::kConn: {
-          OnEvent(*static_cast<Conn*>(p));
+          Conn& c = *static_cast<Conn*>(p);
+          // Only a connection a worker re-armed has an event while in a
+          // handler's phase: it is idle again, and now the loop's.
+          if (c.phase == Phase::kHandler) TakeBack(c);
+          OnEvent(c);
           break;
         }
       }
@@ -387,6 +410,7 @@ void EventServer::Loop() {
       stop_begun = true;
       BeginStop();
     }
+    TakeRearmed();
     const Clock::time_point now = Clock::now();
     if (now >= next_check) {
       next_check = now + kTick;
@@ -473,6 +497,7 @@ void EventServer::Accept(Listener& listener) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto owned = std::make_unique<Conn>(&limits_);
     Conn& c = *owned;
+    c.serial = ++serials_;
     c.fd = fd;
     c.ip = ip;
     c.remote = (addr.ss_family == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
@@ -503,6 +528,7 @@ void EventServer::Refuse(int fd, const std::string& ip, std::string_view reason)
   ++refusing_;
   auto owned = std::make_unique<Conn>(&limits_);
   Conn& c = *owned;
+  c.serial = ++serials_;
   c.fd = fd;
   c.ip = ip;
   c.counted = false;
@@ -663,7 +689,8 @@ void EventServer::Dispatch(Conn& c, Request request, bool wants_close) {
       return;
     }
     c.phase = Phase::kHandler;
-    jobs_.push_back(Job{&c, std::move(request), wants_close});
+    ++c.turn;
+    jobs_.push_back(Job{&c, std::move(request), wants_close, c.turn});
   }
   jobs_cv_.notify_one();
 }
@@ -703,6 +730,20 @@ void EventServer::Work() {
       if (c.io->Write(c.out.data() + c.out_pos, c.out.size() - c.out_pos, &n) != Io::kOk) break;
       c.out_pos += n;
     }
+    // Answered in full, kept alive, clear text, nothing pipelined behind:
+    // the worker waits for the next request itself (re-arms the socket) and
+    // tells the loop without waking it. Arming is the last touch of the
+    // connection here: from then on an event may hand it to the loop.
+    if (c.out_pos == c.out.size() && c.after == After::kKeepAlive && !c.tls &&
+        c.parser.buffered() == 0 && !stopping_.load(std::memory_order_acquire)) {
+      const Rearmed note{&c, c.serial, job.turn};
+      c.out.clear();
+      c.out_pos = 0;
+      Arm(c, EPOLLIN);
+      std::lock_guard lock(returns_mu_);
+      rearmed_.push_back(note);
+      continue;
+    }
     Return(&c);
   }
 }
@@ -715,6 +756,31 @@ void EventServer::Return(Conn* c) {
     returns_.push_back(c);
   }
   if (first) Wake();
+}
+
+void EventServer::TakeBack(Conn& c) {
+  c.fresh = false;
+  c.phase = Phase::kIdle;
+  c.deadline = Clock::now() + options_.keep_alive_timeout;
+}
+
+void EventServer::TakeRearmed() {
+  std::vector<Rearmed> notes;
+  {
+    std::lock_guard lock(returns_mu_);
+    if (rearmed_.empty()) return;
+    notes.swap(rearmed_);
+  }
+  for (const Rearmed& n : notes) {
+    // Gone (closed after an event came first), or already taken back and
+    // perhaps in a later request: nothing to do.
+    auto it = conns_.find(n.conn);
+    if (it == conns_.end()) continue;
+    Conn& c = *it->second;
+    if (c.serial != n.serial || c.turn != n.turn || c.phase != Phase::kHandler) continue;
+    TakeBack(c);
+    if (stopping_.load(std::memory_order_acquire)) Close(c);
+  }
 }
 
 void EventServer::TakeReturns() {

@@ -63,6 +63,10 @@ Result<Json> Json::Parse(std::string_view text, int max_depth) {
     return JsonAccess::Make(nlohmann::json::parse(text));
   } catch (const nlohmann::json::parse_error& e) {
     return ScimError(ScimType::kInvalidSyntax, "malformed JSON at byte " + std::to_string(e.byte));
+  } catch (const nlohmann::json::exception&) {
+    // A number too large for any type (out_of_range, error 406), found by
+    // fuzz/scim_json_fuzzer.cc: a bad request, not an internal error.
+    return ScimError(ScimType::kInvalidSyntax, "a JSON number is out of range");
   }
 }
 

@@ -725,15 +725,16 @@ std::string FilterToString(const FilterNode& node) {
   switch (node.kind) {
     case FilterNode::Kind::kAnd:
     case FilterNode::Kind::kOr: {
-      // Printed as the left-associative binary tree it means:
-      // "a or b or c" is "((a or b) or c)".
+      // One pair of parentheses around the whole chain: "a or b or c" is
+      // "(a or b or c)". (Nested pairs, one per operator, would print a
+      // chain of 33 as a filter nested past the limit, which would not parse
+      // again; found by fuzz/scim_filter_fuzzer.cc.)
       const std::string op = node.kind == FilterNode::Kind::kAnd ? " and " : " or ";
-      std::string out(node.children.size() - 1, '(');
-      out += FilterToString(*node.children.front());
+      std::string out = "(" + FilterToString(*node.children.front());
       for (size_t i = 1; i < node.children.size(); ++i) {
-        out += op + FilterToString(*node.children[i]) + ")";
+        out += op + FilterToString(*node.children[i]);
       }
-      return out;
+      return out + ")";
     }
     case FilterNode::Kind::kNot:
       return "not (" + FilterToString(*node.children.front()) + ")";

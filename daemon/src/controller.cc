@@ -5,8 +5,8 @@
 #include <string>
 
 #include <pthread.h>
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "idsync/config/config.h"

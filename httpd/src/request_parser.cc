@@ -154,8 +154,8 @@ RequestParser::Event RequestParser::ScanHead() {
       // The same limit as while the line is still arriving, so that where
       // the reads cut the stream does not change the answer.
       if (scan_ - pos_ > limits_->max_target + kRequestLineSlack) {
-        return Fail(414, "request target longer than " + std::to_string(limits_->max_target) +
-                             " bytes");
+        return Fail(414,
+                    "request target longer than " + std::to_string(limits_->max_target) + " bytes");
       }
       first_line_done_ = true;
       continue;

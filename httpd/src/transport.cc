@@ -55,7 +55,6 @@ class Plain : public Transport {
     }
   }
   void ShutdownWrite() override { ::shutdown(fd_, SHUT_WR); }
-  bool HasPending() const override { return false; }
 
  private:
   int fd_;
@@ -101,7 +100,6 @@ class Tls : public Transport {
     }
     ::shutdown(fd_, SHUT_WR);
   }
-  bool HasPending() const override { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
 
  private:
   Io Map(int r) {

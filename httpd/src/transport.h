@@ -49,8 +49,6 @@ class Transport {
   // Stops sending: a TLS close_notify if possible, then the socket's write
   // side. Reading may go on.
   virtual void ShutdownWrite() = 0;
-  // Whether bytes are held above the socket (decrypted, not yet read).
-  virtual bool HasPending() const = 0;
 };
 
 // `fd` stays owned by the caller.

@@ -2,6 +2,7 @@
 // body limits, TLS, queueing and stopping.
 #include "idsync/httpd/server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -437,6 +439,44 @@ TEST(Server, ClosesAStalledRequestAfterTheTimeout) {
   ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHo"));
   EXPECT_EQ(c.Read().status, 408);
   EXPECT_TRUE(c.ClosedWithin(3s));
+}
+
+// Counts the deadlines the server reports.
+class DeadlineCounter : public Observer {
+ public:
+  void DeadlinePassed(std::string_view deadline) override {
+    std::lock_guard lock(mu_);
+    seen_.emplace_back(deadline);
+  }
+  int Count(std::string_view deadline) {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(std::count(seen_.begin(), seen_.end(), deadline));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> seen_;
+};
+
+TEST(Server, ClosesAClientThatDoesNotReadItsAnswer) {
+  Options o = LocalOptions();
+  o.write_timeout = 300ms;
+  auto counter = std::make_shared<DeadlineCounter>();
+  o.observer = counter;
+  constexpr std::size_t kBody = 64 * 1024 * 1024;  // far more than the socket buffers hold
+  auto server = StartOrDie(o, [](const Request&) {
+    Response r;
+    r.body.assign(kBody, 'x');
+    return r;
+  });
+  ASSERT_TRUE(server);
+  RawClient c(server->ports()[0]);
+  ASSERT_TRUE(c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n"));
+  // The client reads nothing: past write_timeout the server gives up.
+  ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return counter->Count("write") == 1; }, 10s));
+  // What was sent before is there, then the connection ends mid-body: the
+  // answer never arrives whole.
+  EXPECT_EQ(c.Read().status, 0);
 }
 
 TEST(Server, ClosesAnIdleKeepAliveConnection) {

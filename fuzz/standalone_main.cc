@@ -12,6 +12,8 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+// Optional, as under libFuzzer: called once before the first input.
+extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
 
 namespace {
 
@@ -24,6 +26,7 @@ void RunFile(const std::filesystem::path& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (LLVMFuzzerInitialize != nullptr) LLVMFuzzerInitialize(&argc, &argv);
   std::size_t runs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::filesystem::path arg(argv[i]);
@@ -47,5 +50,10 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("%zu inputs ran\n", runs);
+  // No input at all is a mistake in the paths given, not a pass.
+  if (runs == 0) {
+    std::fprintf(stderr, "no inputs found\n");
+    return 1;
+  }
   return 0;
 }

@@ -155,9 +155,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 9) {
-    case 0:
+    case 0: {
       RoundTrip(bytes, &sq::DecodeSnapshot, &EncodeSnapshotFn);
+      // Only what the encoder writes decodes: it encodes back to its bytes.
+      Result<idsync::mapping::SourceSnapshot> snapshot = sq::DecodeSnapshot(bytes);
+      if (snapshot.ok() && sq::EncodeSnapshot(*snapshot) != bytes) std::abort();
       break;
+    }
     case 1:
       RoundTrip(bytes, &sq::DecodeWrite, &sq::EncodeWrite);
       break;

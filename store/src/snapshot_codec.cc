@@ -1,6 +1,7 @@
 #include "snapshot_codec.h"
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace idsync::store::sqlite {
@@ -26,20 +27,39 @@ class Reader {
  public:
   explicit Reader(std::string_view bytes) : rest_(bytes) {}
 
+  // A varint as PutVarint writes it: in its shortest form, within 64 bits.
   std::uint64_t Varint() {
     std::uint64_t value = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      if (rest_.empty()) {
-        ok_ = false;
-        return 0;
-      }
+      if (rest_.empty()) break;
       auto byte = static_cast<unsigned char>(rest_.front());
       rest_.remove_prefix(1);
+      if (shift == 63 && byte > 1) break;  // past 64 bits
       value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return value;
+      if ((byte & 0x80) == 0) {
+        if (byte == 0 && shift > 0) break;  // a longer form than written
+        return value;
+      }
     }
     ok_ = false;
     return 0;
+  }
+
+  // A flag: 0 or 1.
+  bool Flag() {
+    const std::uint64_t value = Varint();
+    if (value > 1) ok_ = false;
+    return value == 1;
+  }
+
+  // A varint that fits an int.
+  int Int() {
+    const std::uint64_t value = Varint();
+    if (value > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+      ok_ = false;
+      return 0;
+    }
+    return static_cast<int>(value);
   }
 
   std::string String() {
@@ -113,8 +133,8 @@ Result<mapping::SourceSnapshot> DecodeSnapshot(std::string_view bytes) {
     return InternalError("stored read of source " + snapshot.source + " is damaged (" +
                          std::string(what) + ")");
   };
-  snapshot.nested = in.Varint() != 0;
-  snapshot.max_depth = static_cast<int>(in.Varint());
+  snapshot.nested = in.Flag();
+  snapshot.max_depth = in.Int();
   // A user is at least 5 bytes (four empty strings and a flag), a group 5.
   std::uint64_t users = in.Count(5);
   if (!in.ok()) return damaged("header");
@@ -124,7 +144,7 @@ Result<mapping::SourceSnapshot> DecodeSnapshot(std::string_view bytes) {
     user.dn = in.String();
     user.email = in.String();
     user.name = in.String();
-    user.disabled = in.Varint() != 0;
+    user.disabled = in.Flag();
   }
   std::uint64_t groups = in.Count(5);
   if (!in.ok()) return damaged("users");

@@ -5,9 +5,12 @@
 // Layout: "IDSR" 0x01, source, nested (0/1), max_depth, user count, each user
 // (id, dn, email, name, disabled), group count, each group (id, dn, name,
 // member user count and indices, member group count and indices). Strings
-// are a varint length then the bytes. Decoding is strict: a truncated
-// buffer, trailing bytes or a member index out of range is kDataLoss-like
-// kInternal naming the source. Pure functions.
+// are a varint length then the bytes. Decoding is strict, so that only what
+// EncodeSnapshot writes decodes (and encodes back to the same bytes): a
+// truncated buffer, trailing bytes, a varint longer than its shortest form
+// or past 64 bits, a flag other than 0 or 1, a max_depth past int, or a
+// member index out of range is kDataLoss-like kInternal naming the source.
+// Pure functions.
 #pragma once
 
 #include <string>

@@ -110,6 +110,29 @@ TEST(SnapshotCodecTest, MemberIndexOutOfRangeIsRefused) {
   EXPECT_NE(decoded.status().message().find("corp"), std::string::npos);
 }
 
+// Only what EncodeSnapshot writes decodes: a header whose fields were
+// written another way is damaged, not read as something close.
+TEST(SnapshotCodecTest, OnlyTheEncodersFormsDecode) {
+  const std::string magic("IDSR\x01", 5);
+  const std::string source(
+      "\x04"
+      "corp",
+      5);
+  // nested, max_depth, no users, no groups.
+  auto with_header = [&](std::string_view fields) {
+    return sqlite::DecodeSnapshot(magic + source + std::string(fields) + std::string("\0\0", 2));
+  };
+  ASSERT_TRUE(with_header(std::string("\x01\x05", 2)).ok());
+  EXPECT_FALSE(with_header(std::string("\x02\x05", 2)).ok()) << "a flag of 2";
+  EXPECT_FALSE(with_header(std::string("\x01\x85\x00", 3)).ok()) << "a varint in two bytes";
+  // max_depth 2^32 + 5, which an int would read as 5.
+  EXPECT_FALSE(with_header(std::string("\x01\x85\x80\x80\x80\x10", 6)).ok())
+      << "a max_depth past int";
+  // 2^64 and more.
+  EXPECT_FALSE(with_header(std::string("\x01\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", 11)).ok())
+      << "a varint past 64 bits";
+}
+
 TEST_F(SourceStateTest, LastGoodReadSurvivesReopenAndIsReplaced) {
   {
     auto store = Open();

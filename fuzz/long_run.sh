@@ -46,13 +46,14 @@ stat() { sed -n "s/^stat::$1: *//p" "$log"; }
 executions=$(stat number_of_executed_units)
 peak=$(stat peak_rss_mb)
 edges=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+# The corpus libFuzzer kept in memory; the directory also holds the inputs
+# it later replaced with smaller ones.
+kept=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p')
 
 # The slowest input of the grown corpus, each run alone (libFuzzer prints
 # "Executed FILE in N ms" when given files).
 slowest=$(cd "$findings" && find "$corpus" -type f -print0 |
   xargs -0 -n 500 "$fuzzer" -rss_limit_mb=2048 -timeout=1 2>&1 |
   sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | sort -n | tail -1)
-inputs=$(find "$corpus" -type f | wc -l)
-
 printf '| `%s` | %s | %s s | %s | %s MB | %s ms | %s |\n' \
-  "$name" "$executions" "$elapsed" "$edges" "$peak" "${slowest:-?}" "$inputs"
+  "$name" "$executions" "$elapsed" "$edges" "$peak" "${slowest:-?}" "${kept:-?}"

@@ -16,9 +16,9 @@ function(idsync_add_library)
 endfunction()
 
 # idsync_add_test(NAME <name> SRCS <files...> DEPS <libs...> [LABEL unit|integration]
-#                 [PROPERTIES <ctest properties...>])
+#                 [PROPERTIES <ctest properties...>] [WHOLE])
 function(idsync_add_test)
-  cmake_parse_arguments(ARG "" "NAME;LABEL" "SRCS;DEPS;PROPERTIES" ${ARGN})
+  cmake_parse_arguments(ARG "WHOLE" "NAME;LABEL" "SRCS;DEPS;PROPERTIES" ${ARGN})
   if(NOT ARG_LABEL)
     set(ARG_LABEL unit)
   endif()
@@ -32,6 +32,13 @@ function(idsync_add_test)
   target_compile_definitions(${ARG_NAME} PRIVATE
     IDSYNC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata"
     IDSYNC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(ARG_WHOLE)
+    # One CTest test runs the whole binary: its tests share what it starts
+    # once (a database server) instead of each starting their own.
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+    set_tests_properties(${ARG_NAME} PROPERTIES LABELS ${ARG_LABEL} ${ARG_PROPERTIES})
+    return()
+  endif()
   gtest_discover_tests(${ARG_NAME}
     DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS ${ARG_LABEL} ${ARG_PROPERTIES})

@@ -22,7 +22,7 @@
 
 namespace {
 
-namespace sq = idsync::store::sqlite;
+namespace sq = idsync::store::internal;
 using idsync::Result;
 using idsync::Status;
 using idsync::store::AuditEntry;

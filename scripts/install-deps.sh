@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # CI also builds the tree with clang 14 (against GCC's libstdc++).
   clang-14
-  libldap-dev libsasl2-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev
+  libldap-dev libsasl2-dev ldap-utils libpoco-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libpq-dev
   nlohmann-json3-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-yaml time
@@ -15,6 +15,8 @@ packages=(
   # Active Directory domain controller (Samba), nginx as the HTTP baseline of
   # the SCIM benchmark, the Prometheus text parser, systemd-analyze.
   slapd openssl samba samba-ad-dc samba-ad-provision winbind
+  # The PostgreSQL store's tests start their own throwaway server.
+  postgresql-15 postgresql-client-15
   prometheus-cpp-dev python3-prometheus-client
   nginx-light wrk jq curl ccache systemd dpkg-dev
   # promtool evaluates the shipped alerting rules against a test daemon.

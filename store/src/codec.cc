@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace idsync::store::sqlite {
+namespace idsync::store::internal {
 namespace {
 
 using nlohmann::json;
@@ -250,4 +250,4 @@ Result<SourceHealth> DecodeHealth(std::string_view text) {
   return s;
 }
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store::internal

@@ -1,4 +1,4 @@
-// How the SQLite store writes values into text columns: account writes,
+// How the store writes values into text columns: account writes,
 // permission maps and project lists as JSON, roles and statuses as their
 // names. Decoding is strict: a value this build did not write is kInternal
 // (the store is damaged or was edited), with the offending text named.
@@ -14,7 +14,7 @@
 #include "idsync/mapping/ports.h"
 #include "idsync/store/source_state.h"
 
-namespace idsync::store::sqlite {
+namespace idsync::store::internal {
 
 // {"kind": "invite"|"patch"|"delete", "user_id", "email", "idempotency_key",
 //  and "name", "role", "permissions", "projects" only when set}.
@@ -48,4 +48,4 @@ Result<std::vector<mapping::Project>> DecodeProjects(std::string_view json);
 std::string EncodeHealth(const SourceHealth& health);
 Result<SourceHealth> DecodeHealth(std::string_view json);
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store::internal

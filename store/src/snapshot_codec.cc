@@ -4,7 +4,7 @@
 #include <limits>
 #include <string>
 
-namespace idsync::store::sqlite {
+namespace idsync::store::internal {
 namespace {
 
 constexpr std::string_view kMagic("IDSR\x01", 5);
@@ -174,4 +174,4 @@ Result<mapping::SourceSnapshot> DecodeSnapshot(std::string_view bytes) {
   return snapshot;
 }
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store::internal

@@ -19,9 +19,9 @@
 #include "idsync/base/status.h"
 #include "idsync/mapping/model.h"
 
-namespace idsync::store::sqlite {
+namespace idsync::store::internal {
 
 std::string EncodeSnapshot(const mapping::SourceSnapshot& snapshot);
 Result<mapping::SourceSnapshot> DecodeSnapshot(std::string_view bytes);
 
-}  // namespace idsync::store::sqlite
+}  // namespace idsync::store::internal

@@ -1,5 +1,5 @@
-// The SQLite store: the file, its pragmas and migrations, and the parts on
-// one connection.
+// The SQLite store: the file, its pragmas and migrations, and the shared
+// parts on one session.
 
 #include "sqlite_store.h"
 
@@ -14,41 +14,28 @@
 #include <unistd.h>
 
 #include "schema.h"
+#include "sql_parts.h"
 #include "sqlite_db.h"
-#include "sqlite_parts.h"
+#include "sqlite_session.h"
 
 namespace idsync::store::sqlite {
 namespace {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(DbPtr db)
-      : connection_(std::move(db)),
-        runs_(connection_),
-        outbox_(connection_),
-        mirror_(connection_),
-        audit_(connection_),
-        scim_(connection_),
-        sources_(connection_),
-        account_cache_(connection_) {}
+  explicit SqliteStore(DbPtr db) : session_(NewSqliteSession(std::move(db))), parts_(*session_) {}
 
-  RunLog& runs() override { return runs_; }
-  Outbox& outbox() override { return outbox_; }
-  AccountMirror& mirror() override { return mirror_; }
-  AuditLog& audit() override { return audit_; }
-  ScimResources& scim() override { return scim_; }
-  SourceState& sources() override { return sources_; }
-  AccountCache& account_cache() override { return account_cache_; }
+  RunLog& runs() override { return parts_.runs; }
+  Outbox& outbox() override { return parts_.outbox; }
+  AccountMirror& mirror() override { return parts_.mirror; }
+  AuditLog& audit() override { return parts_.audit; }
+  ScimResources& scim() override { return parts_.scim; }
+  SourceState& sources() override { return parts_.sources; }
+  AccountCache& account_cache() override { return parts_.account_cache; }
 
  private:
-  Connection connection_;
-  SqliteRunLog runs_;
-  SqliteOutbox outbox_;
-  SqliteMirror mirror_;
-  SqliteAudit audit_;
-  SqliteScimResources scim_;
-  SqliteSourceState sources_;
-  SqliteAccountCache account_cache_;
+  std::unique_ptr<internal::Session> session_;
+  internal::Parts parts_;
 };
 
 // Creates a missing file with mode 0600 before SQLite opens it, since SQLite

@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "pg_store.h"
 #include "sqlite_store.h"
 
 namespace idsync::store {
@@ -22,18 +23,24 @@ std::string_view OutboxStateName(OutboxState state) {
   return "planned";
 }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& url) {
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   constexpr std::string_view kSqlite = "sqlite://";
+  const std::string& url = options.url;
   std::string_view view = url;
   // Only the scheme is ever echoed: a database URL may carry a password.
   if (view.starts_with("postgresql://") || view.starts_with("postgres://")) {
-    return InvalidArgumentError("postgresql stores are not supported yet");
+    pg::ConnectOptions connect;
+    connect.url = url;
+    connect.password = options.password;
+    connect.application_name = options.application_name;
+    connect.call_timeout = options.call_timeout;
+    return pg::OpenPgStore(std::move(connect));
   }
   if (!view.starts_with(kSqlite)) {
     std::string_view scheme = view.substr(0, view.find(':'));
-    return InvalidArgumentError(
-        "store URL scheme \"" + std::string(scheme) +
-        "\" is not supported: expected sqlite:///absolute/path.db or sqlite://relative/path.db");
+    return InvalidArgumentError("store URL scheme \"" + std::string(scheme) +
+                                "\" is not supported: expected sqlite:///absolute/path.db, "
+                                "sqlite://relative/path.db or postgresql://user@host/db");
   }
   // "sqlite:///var/lib/x.db" keeps its leading '/' (absolute); "sqlite://x.db"
   // is relative to the working directory.

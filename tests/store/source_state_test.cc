@@ -88,24 +88,24 @@ void ExpectSame(const mapping::SourceSnapshot& a, const mapping::SourceSnapshot&
 
 TEST(SnapshotCodecTest, RoundTripsEveryField) {
   mapping::SourceSnapshot s = Sample();
-  auto decoded = sqlite::DecodeSnapshot(sqlite::EncodeSnapshot(s));
+  auto decoded = internal::DecodeSnapshot(internal::EncodeSnapshot(s));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   ExpectSame(s, *decoded);
 }
 
 TEST(SnapshotCodecTest, EveryTruncationIsRefused) {
-  std::string bytes = sqlite::EncodeSnapshot(Sample());
+  std::string bytes = internal::EncodeSnapshot(Sample());
   for (size_t n = 0; n < bytes.size(); ++n) {
-    auto decoded = sqlite::DecodeSnapshot(std::string_view(bytes).substr(0, n));
+    auto decoded = internal::DecodeSnapshot(std::string_view(bytes).substr(0, n));
     EXPECT_FALSE(decoded.ok()) << "accepted a snapshot cut at byte " << n;
   }
-  EXPECT_FALSE(sqlite::DecodeSnapshot(bytes + "x").ok());
+  EXPECT_FALSE(internal::DecodeSnapshot(bytes + "x").ok());
 }
 
 TEST(SnapshotCodecTest, MemberIndexOutOfRangeIsRefused) {
   mapping::SourceSnapshot s = Sample();
   s.groups[0].member_users.push_back(99);
-  auto decoded = sqlite::DecodeSnapshot(sqlite::EncodeSnapshot(s));
+  auto decoded = internal::DecodeSnapshot(internal::EncodeSnapshot(s));
   ASSERT_FALSE(decoded.ok());
   EXPECT_NE(decoded.status().message().find("corp"), std::string::npos);
 }
@@ -120,7 +120,7 @@ TEST(SnapshotCodecTest, OnlyTheEncodersFormsDecode) {
       5);
   // nested, max_depth, no users, no groups.
   auto with_header = [&](std::string_view fields) {
-    return sqlite::DecodeSnapshot(magic + source + std::string(fields) + std::string("\0\0", 2));
+    return internal::DecodeSnapshot(magic + source + std::string(fields) + std::string("\0\0", 2));
   };
   ASSERT_TRUE(with_header(std::string("\x01\x05", 2)).ok());
   EXPECT_FALSE(with_header(std::string("\x02\x05", 2)).ok()) << "a flag of 2";

@@ -12,12 +12,14 @@
 // A backend implements the parts and holds the policy of none: what a write
 // changes, who becomes managed, how the audit chain is checked are decided
 // by the callers (and by VerifyAuditChain). SQLite is the embedded backend
-// (one file, WAL, versioned schema migrations). Every part is thread-safe
+// (one file, WAL, versioned schema migrations); PostgreSQL is the shared
+// one that several replicas use together. Every part is thread-safe
 // and blocks on I/O; its failures of the database itself carry the payload
 // kStageKey = kStageStore (base/status.h). Times are milliseconds since the
 // Unix epoch, given by the caller, so that tests control them.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -32,18 +34,40 @@
 
 namespace idsync::store {
 
+// Where the store is and how to reach it.
+struct StoreOptions {
+  // "sqlite:///var/lib/idsync/state.db", "sqlite://relative/path.db", or a
+  // libpq URI "postgresql://user@host:port/db?sslmode=verify-full". Never
+  // echoed in a message: it may hold a password.
+  std::string url;
+  // PostgreSQL only: the password, overriding the URL's (PGPASSFILE and
+  // PGPASSWORD work too, as for any libpq client).
+  std::string password;
+  // PostgreSQL only: the session's application_name, which names the
+  // replica in pg_stat_activity.
+  std::string application_name = "idsync";
+  // PostgreSQL only: the longest one call may wait for the server before
+  // its connection is dropped and it fails with kUnavailable.
+  std::chrono::milliseconds call_timeout{30000};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Opens (creating if needed) the store at `url`: "sqlite:///var/lib/idsync/state.db"
-  // or "sqlite://relative/path.db"; runs pending schema migrations.
-  // kInvalidArgument for another scheme (postgresql:// is not supported yet);
-  // kUnavailable when the file cannot be opened or written; kFailedPrecondition
-  // when its schema is newer than this build knows (or the file is not an
-  // SQLite database). A new file is created with mode 0600; its directory
-  // must exist.
-  static Result<std::unique_ptr<Store>> Open(const std::string& url);
+  // Opens (creating if needed) the store; runs pending schema migrations
+  // (on PostgreSQL under an advisory lock: one process migrates, others
+  // wait). kInvalidArgument for another scheme; kUnavailable when the file
+  // cannot be opened or written, or the server cannot be reached or
+  // refuses; kFailedPrecondition when its schema is newer than this build
+  // knows (or the file is not an SQLite database). A new SQLite file is
+  // created with mode 0600; its directory must exist.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  static Result<std::unique_ptr<Store>> Open(const std::string& url) {
+    StoreOptions options;
+    options.url = url;
+    return Open(options);
+  }
 
   // The parts; each lives as long as the store.
   virtual RunLog& runs() = 0;

@@ -1,5 +1,6 @@
-// The SQLite store's parts (see idsync/store/store.h), one class per part,
-// all on one shared Connection. Internal to the store.
+// The store's parts (see idsync/store/store.h), one class per part, written
+// once over a Session (sql_session.h) so that every backend shares them.
+// All parts of one store share one session. Internal to the store.
 #pragma once
 
 #include <cstdint>
@@ -9,25 +10,26 @@
 
 #include "idsync/store/store.h"
 
-#include "sqlite_rows.h"
+#include "sql_rows.h"
+#include "sql_session.h"
 
-namespace idsync::store::sqlite {
+namespace idsync::store::internal {
 
-class SqliteRunLog final : public RunLog {
+class SqlRunLog final : public RunLog {
  public:
-  explicit SqliteRunLog(Connection& c) : c_(c) {}
+  explicit SqlRunLog(Session& s) : s_(s) {}
   Result<std::int64_t> BeginRun(const std::string& kind, std::int64_t at_ms) override;
   Status FinishRun(const RunRecord& run) override;
   Result<std::vector<RunRecord>> RecentRuns(int limit) override;
   Status CloseInterruptedRuns(std::int64_t at_ms) override;
 
  private:
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteOutbox final : public Outbox {
+class SqlOutbox final : public Outbox {
  public:
-  explicit SqliteOutbox(Connection& c) : c_(c) {}
+  explicit SqlOutbox(Session& s) : s_(s) {}
   Status Enqueue(std::vector<OutboxEntry>& entries) override;
   Result<std::vector<OutboxEntry>> Unfinished() override;
   Result<std::vector<OutboxEntry>> Failed(int limit) override;
@@ -39,21 +41,19 @@ class SqliteOutbox final : public Outbox {
   Result<std::int64_t> DropPlanned(std::int64_t at_ms) override;
 
  private:
-  // Everything below expects c_.mu held.
-  Result<std::vector<OutboxEntry>> Select(std::string_view where_order_limit,
-                                          std::optional<std::int64_t> param);
-  Result<std::optional<OutboxEntry>> Load(std::int64_t id);
-  // Runs `sql` (?1 = the entry id, further parameters bound by `bind`) on an
-  // entry still planned or sent; kNotFound / kFailedPrecondition otherwise.
-  template <typename Bind>
-  Status UpdateUnfinished(std::int64_t id, std::string_view action, const char* sql, Bind bind);
+  // Everything below expects s_.mu held.
+  Result<std::optional<OutboxEntry>> Load(std::int64_t id, std::string_view lock);
+  // Runs `sql` ($1 = the entry id, then `more`) on an entry still planned or
+  // sent; kNotFound / kFailedPrecondition otherwise.
+  Status UpdateUnfinished(std::int64_t id, std::string_view action, std::string_view sql,
+                          std::initializer_list<Param> params);
 
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteMirror final : public AccountMirror {
+class SqlMirror final : public AccountMirror {
  public:
-  explicit SqliteMirror(Connection& c) : c_(c) {}
+  explicit SqlMirror(Session& s) : s_(s) {}
   Status Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
                  const std::vector<std::string>& keep) override;
   Result<std::vector<mapping::AccountRecord>> Users() override;
@@ -62,35 +62,35 @@ class SqliteMirror final : public AccountMirror {
   Status ForgetManaged(const std::string& user_id) override;
 
  private:
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteAudit final : public AuditLog {
+class SqlAudit final : public AuditLog {
  public:
-  explicit SqliteAudit(Connection& c) : c_(c) {}
+  explicit SqlAudit(Session& s) : s_(s) {}
   Result<std::string> Append(AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> Since(std::int64_t since_ms) override;
   Result<AuditCheck> Verify(const std::optional<std::string>& expected_head) override;
   Result<std::string> Head() override;
 
  private:
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteScimResources final : public ScimResources {
+class SqlScimResources final : public ScimResources {
  public:
-  explicit SqliteScimResources(Connection& c) : c_(c) {}
+  explicit SqlScimResources(Session& s) : s_(s) {}
   Status Put(const ScimResourceRow& row) override;
   Status Delete(const std::string& source, const std::string& type, const std::string& id) override;
   Result<std::vector<ScimResourceRow>> List(const std::string& source) override;
 
  private:
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteSourceState final : public SourceState {
+class SqlSourceState final : public SourceState {
  public:
-  explicit SqliteSourceState(Connection& c) : c_(c) {}
+  explicit SqlSourceState(Session& s) : s_(s) {}
   Status PutRead(const SourceRead& read) override;
   Result<std::optional<SourceRead>> GetRead(const std::string& source) override;
   Status PutHealth(const SourceHealth& health) override;
@@ -101,12 +101,12 @@ class SqliteSourceState final : public SourceState {
                                                   const std::string& key) override;
 
  private:
-  Connection& c_;
+  Session& s_;
 };
 
-class SqliteAccountCache final : public AccountCache {
+class SqlAccountCache final : public AccountCache {
  public:
-  explicit SqliteAccountCache(Connection& c) : c_(c) {}
+  explicit SqlAccountCache(Session& s) : s_(s) {}
   Status PutCatalog(const mapping::Catalog& catalog) override;
   Result<std::optional<mapping::Catalog>> GetCatalog() override;
   Status PutProjects(const std::vector<mapping::Project>& projects) override;
@@ -115,19 +115,32 @@ class SqliteAccountCache final : public AccountCache {
  private:
   Status Put(std::string_view what, const std::string& value);
   Result<std::optional<std::string>> Get(std::string_view what);
-  Connection& c_;
+  Session& s_;
 };
 
-// Row-level steps that run inside a caller's transaction (c.mu held), shared
+// Row-level steps that run inside a caller's transaction (s.mu held), shared
 // by the parts whose one transaction spans several tables.
-Status UpsertMirrorRow(sqlite3* db, const mapping::AccountRecord& user, std::int64_t at_ms);
-Status DeleteMirrorRow(sqlite3* db, const std::string& user_id);
+Status UpsertMirrorRow(Session& s, const mapping::AccountRecord& user, std::int64_t at_ms);
+Status DeleteMirrorRow(Session& s, const std::string& user_id);
 // keep_existing: a user already managed keeps `how` and `since_ms`; only its
 // address follows.
-Status UpsertManagedRow(sqlite3* db, const ManagedUser& user, bool keep_existing);
-Status DeleteManagedRow(sqlite3* db, const std::string& user_id);
+Status UpsertManagedRow(Session& s, const ManagedUser& user, bool keep_existing);
+Status DeleteManagedRow(Session& s, const std::string& user_id);
 // Appends `entry` to the chain; fills seq, prev_hash and hash. Returns the
 // new head.
-Result<std::string> AppendAuditRow(sqlite3* db, AuditEntry& entry);
+Result<std::string> AppendAuditRow(Session& s, AuditEntry& entry);
 
-}  // namespace idsync::store::sqlite
+// The parts of one store over one session.
+struct Parts {
+  explicit Parts(Session& s)
+      : runs(s), outbox(s), mirror(s), audit(s), scim(s), sources(s), account_cache(s) {}
+  SqlRunLog runs;
+  SqlOutbox outbox;
+  SqlMirror mirror;
+  SqlAudit audit;
+  SqlScimResources scim;
+  SqlSourceState sources;
+  SqlAccountCache account_cache;
+};
+
+}  // namespace idsync::store::internal

@@ -1,0 +1,162 @@
+// The account mirror and the managed set, over a Session.
+
+#include <iterator>
+#include <mutex>
+#include <unordered_set>
+
+#include "idsync/base/ascii.h"
+
+#include "codec.h"
+#include "sql_parts.h"
+
+namespace idsync::store::internal {
+namespace {
+
+constexpr std::string_view kMirrorColumns =
+    "id, email, name, role, status, permissions_json, projects_json, created_at, updated_at";
+
+constexpr char kInsertMirror[] =
+    "INSERT INTO mirror (id, email, name, role, status, permissions_json, projects_json, "
+    "created_at, updated_at, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+constexpr char kUpsertMirror[] =
+    "INSERT INTO mirror (id, email, name, role, status, permissions_json, projects_json, "
+    "created_at, updated_at, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, "
+    "role = excluded.role, status = excluded.status, "
+    "permissions_json = excluded.permissions_json, projects_json = excluded.projects_json, "
+    "created_at = excluded.created_at, updated_at = excluded.updated_at, "
+    "seen_ms = excluded.seen_ms";
+
+Result<mapping::AccountRecord> ReadMirrorRow(const Rows& row) {
+  mapping::AccountRecord r;
+  r.id = row.Text(0);
+  r.email = row.Text(1);
+  r.name = row.Text(2);
+  const std::string context = "mirror user " + r.id;
+  auto fail = [&](const Status& s) { return s.WithContext(context); };
+  Result<mapping::Role> role = DecodeRole(row.Text(3));
+  if (!role.ok()) return fail(role.status());
+  r.role = *role;
+  Result<mapping::AccountUser::Status> status = DecodeAccountStatus(row.Text(4));
+  if (!status.ok()) return fail(status.status());
+  r.status = *status;
+  Result<mapping::PermissionSpec> permissions = DecodePermissions(row.Text(5));
+  if (!permissions.ok()) return fail(permissions.status());
+  r.permissions = std::move(permissions).value();
+  Result<std::vector<std::string>> projects = DecodeStrings(row.Text(6));
+  if (!projects.ok()) return fail(projects.status());
+  r.projects = std::move(projects).value();
+  r.created_at = row.Text(7);
+  r.updated_at = row.Text(8);
+  return r;
+}
+
+// Runs `sql`, the mirror insert or upsert, for `user`.
+Status WriteMirrorRow(Session& s, std::string_view sql, const mapping::AccountRecord& user,
+                      std::int64_t at_ms) {
+  ASSIGN_OR_RETURN(std::string permissions, EncodePermissions(user.permissions));
+  ASSIGN_OR_RETURN(std::string projects, EncodeStrings(user.projects));
+  return s
+      .Exec(sql, {user.id, user.email, user.name, mapping::RoleName(user.role),
+                  AccountStatusName(user.status), permissions, projects, user.created_at,
+                  user.updated_at, at_ms})
+      .status();
+}
+
+}  // namespace
+
+Status UpsertMirrorRow(Session& s, const mapping::AccountRecord& user, std::int64_t at_ms) {
+  return WriteMirrorRow(s, kUpsertMirror, user, at_ms).WithContext("update mirror");
+}
+
+Status DeleteMirrorRow(Session& s, const std::string& user_id) {
+  return s.Exec("DELETE FROM mirror WHERE id = $1", {user_id}).status().WithContext(
+      "update mirror");
+}
+
+Status UpsertManagedRow(Session& s, const ManagedUser& user, bool keep_existing) {
+  // After a write, a user already managed keeps how and since when idsync
+  // took it on; only its address follows the account.
+  const char* sql =
+      keep_existing
+          ? "INSERT INTO managed (user_id, email, how, since_ms) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (user_id) DO UPDATE SET email = excluded.email"
+          : "INSERT INTO managed (user_id, email, how, since_ms) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, how = excluded.how, "
+            "since_ms = excluded.since_ms";
+  return s.Exec(sql, {user.user_id, user.email, user.how, user.since_ms})
+      .status()
+      .WithContext("record managed user " + user.user_id);
+}
+
+Status DeleteManagedRow(Session& s, const std::string& user_id) {
+  return s.Exec("DELETE FROM managed WHERE user_id = $1", {user_id})
+      .status()
+      .WithContext("forget managed user " + user_id);
+}
+
+Status SqlMirror::Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
+                             const std::vector<std::string>& keep) {
+  std::lock_guard lock(s_.mu);
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  std::unordered_set<std::string> kept_emails;
+  std::vector<mapping::AccountRecord> kept;
+  if (!keep.empty()) {
+    const std::string select =
+        Concat({"SELECT ", kMirrorColumns, " FROM mirror WHERE lower(email) = $1"});
+    for (const std::string& email : keep) {
+      const std::string lower = base::AsciiLower(email);
+      if (!kept_emails.insert(lower).second) continue;
+      ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> rows,
+                       QueryAll<mapping::AccountRecord>(s_, select, {lower}, ReadMirrorRow));
+      std::move(rows.begin(), rows.end(), std::back_inserter(kept));
+    }
+  }
+  RETURN_IF_ERROR(s_.Exec("DELETE FROM mirror", {}).status().WithContext("replace mirror"));
+  auto insert = [&](const mapping::AccountRecord& user) -> Status {
+    Status status = WriteMirrorRow(s_, kInsertMirror, user, at_ms);
+    if (status.code() == StatusCode::kAlreadyExists) {
+      return InvalidArgumentError("replace mirror: user id \"" + user.id + "\" appears twice");
+    }
+    return status.WithContext("replace mirror");
+  };
+  for (const mapping::AccountRecord& user : users) {
+    if (!kept_emails.empty() && kept_emails.count(base::AsciiLower(user.email)) > 0) continue;
+    RETURN_IF_ERROR(insert(user));
+  }
+  for (const mapping::AccountRecord& user : kept) RETURN_IF_ERROR(insert(user));
+  return tx.Commit();
+}
+
+Result<std::vector<mapping::AccountRecord>> SqlMirror::Users() {
+  std::lock_guard lock(s_.mu);
+  return QueryAll<mapping::AccountRecord>(
+      s_, Concat({"SELECT ", kMirrorColumns, " FROM mirror ORDER BY email, id"}), {},
+      ReadMirrorRow);
+}
+
+Result<std::vector<ManagedUser>> SqlMirror::Managed() {
+  std::lock_guard lock(s_.mu);
+  return QueryAll<ManagedUser>(
+      s_, "SELECT user_id, email, how, since_ms FROM managed ORDER BY email, user_id", {},
+      [](const Rows& row) {
+    return ManagedUser{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
+  });
+}
+
+Status SqlMirror::SetManaged(const ManagedUser& user) {
+  if (user.user_id.empty()) return InvalidArgumentError("managed user without an id");
+  if (user.how != "invited" && user.how != "adopted") {
+    return InvalidArgumentError("managed user " + user.user_id + ": how must be invited or " +
+                                "adopted, not \"" + user.how + "\"");
+  }
+  std::lock_guard lock(s_.mu);
+  return UpsertManagedRow(s_, user, /*keep_existing=*/false);
+}
+
+Status SqlMirror::ForgetManaged(const std::string& user_id) {
+  std::lock_guard lock(s_.mu);
+  return DeleteManagedRow(s_, user_id);
+}
+
+}  // namespace idsync::store::internal

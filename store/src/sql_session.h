@@ -1,0 +1,104 @@
+// What the store's parts need from a SQL database, so that one
+// implementation of the parts (sql_parts.h) serves both backends: SQLite
+// (sqlite_session.h) and PostgreSQL (pg_session.h).
+//
+// Statements are written once, in the SQL both databases accept: numbered
+// parameters $1, $2, ...; INSERT ... ON CONFLICT ... DO UPDATE; RETURNING.
+// Where the two must differ (locking a row or the audit chain for the
+// length of a transaction), the Dialect says how. Internal to the store.
+//
+// Not thread-safe: a part holds the session's mutex for each call.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "idsync/base/status.h"
+
+namespace idsync::store::internal {
+
+// Bytes bound as a BLOB (SQLite) or bytea (PostgreSQL), not as text.
+struct Bytes {
+  std::string_view data;
+};
+
+// One parameter value; strings are text (valid UTF-8 is the caller's concern).
+using Param = std::variant<std::nullptr_t, std::int64_t, std::string_view, Bytes>;
+
+// The rows of one query, read front to back. Column accessors read the
+// current row (after Next() returned true); NULL reads as 0 or "".
+class Rows {
+ public:
+  virtual ~Rows() = default;
+  virtual Result<bool> Next() = 0;
+  virtual std::int64_t Int(int column) const = 0;
+  virtual std::string Text(int column) const = 0;
+  virtual std::string Blob(int column) const = 0;
+  virtual bool IsNull(int column) const = 0;
+};
+
+// Where the two databases' SQL differs.
+struct Dialect {
+  // Appended to a SELECT inside a transaction that will change the rows it
+  // read: " FOR UPDATE" where other writers run concurrently.
+  std::string_view for_update;
+  // A statement (or "") that serializes appends to the audit chain until the
+  // transaction ends, so that two writers never link to the same head.
+  std::string_view lock_audit_chain;
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  virtual const Dialect& dialect() const = 0;
+
+  // Runs `sql` with `params` bound to $1, $2, ...; the rows stay readable
+  // until the next call on the session. Errors map to Status as follows:
+  // a unique or primary-key violation is kAlreadyExists; a lost connection,
+  // a busy or locked database, a timeout or a full disk is kUnavailable; a
+  // damaged database is kFailedPrecondition; anything else is kInternal.
+  // Every error carries the payload kStageKey = kStageStore.
+  virtual Result<std::unique_ptr<Rows>> Query(std::string_view sql,
+                                              std::initializer_list<Param> params) = 0;
+  // Runs `sql` to its end; returns how many rows it changed.
+  virtual Result<std::int64_t> Exec(std::string_view sql, std::initializer_list<Param> params) = 0;
+
+  // A write transaction. Begin waits for the write lock where the database
+  // has one; Rollback never fails in a way the caller can act on.
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
+
+  // Held by a part for the length of each call.
+  std::mutex mu;
+};
+
+// Begin ... Commit on a session; rolled back on destruction unless committed.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(Session& session);
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  Status Commit();
+
+ private:
+  explicit Transaction(Session* session) : session_(session) {}
+  Session* session_ = nullptr;  // null once committed, rolled back or moved from
+};
+
+// The first column of the first row as an integer, or `otherwise` when the
+// query returns no row.
+Result<std::int64_t> QueryInt(Session& s, std::string_view sql, std::initializer_list<Param> params,
+                              std::int64_t otherwise);
+
+}  // namespace idsync::store::internal

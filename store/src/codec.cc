@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include <cstdint>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -230,6 +231,25 @@ std::string EncodeHealth(const SourceHealth& s) {
   return j.dump();
 }
 
+namespace {
+
+// The integer at `key` (0 when absent). Only an integer that fits: a
+// fraction or an exponent (1.7e21) is refused rather than converted, which
+// would be undefined past the range of int64.
+Result<std::int64_t> IntField(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return std::int64_t{0};
+  if (it->is_number_integer() && !it->is_number_unsigned()) return it->get<std::int64_t>();
+  if (it->is_number_unsigned() &&
+      it->get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(it->get<std::uint64_t>());
+  }
+  return DataLossError(std::string("stored source health: \"") + key +
+                       "\" is not an integer of 64 bits");
+}
+
+}  // namespace
+
 Result<SourceHealth> DecodeHealth(std::string_view text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return DataLossError("stored source health: expected an object");
@@ -239,14 +259,14 @@ Result<SourceHealth> DecodeHealth(std::string_view text) {
     s.type = j.value("type", "");
     s.failing = j.value("failing", false);
     s.never_read = j.value("never_read", false);
-    s.last_success_ms = j.value("last_success_ms", std::int64_t{0});
-    s.last_error_ms = j.value("last_error_ms", std::int64_t{0});
     s.last_error = j.value("last_error", "");
-    s.users = j.value("users", std::int64_t{0});
-    s.groups = j.value("groups", std::int64_t{0});
   } catch (const json::exception& e) {
     return DataLossError(std::string("stored source health: ") + e.what());
   }
+  ASSIGN_OR_RETURN(s.last_success_ms, IntField(j, "last_success_ms"));
+  ASSIGN_OR_RETURN(s.last_error_ms, IntField(j, "last_error_ms"));
+  ASSIGN_OR_RETURN(s.users, IntField(j, "users"));
+  ASSIGN_OR_RETURN(s.groups, IntField(j, "groups"));
   return s;
 }
 

@@ -12,6 +12,7 @@
 
 #include "idsync/store/store.h"
 
+#include "codec.h"
 #include "snapshot_codec.h"
 
 namespace idsync::store {
@@ -131,6 +132,23 @@ TEST(SnapshotCodecTest, OnlyTheEncodersFormsDecode) {
   // 2^64 and more.
   EXPECT_FALSE(with_header(std::string("\x01\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", 11)).ok())
       << "a varint past 64 bits";
+}
+
+// Found by the store_codec fuzzer: a stored count written with an exponent
+// (1.7e21) was converted to int64, which is undefined past its range.
+TEST(HealthCodecTest, CountsMustBeIntegersThatFit) {
+  EXPECT_EQ(internal::DecodeHealth(R"({"users": 12, "last_success_ms": 1700000000000})")->users,
+            12);
+  for (const char* bad : {R"({"last_success_ms": 1700000000000e9})", R"({"users": 1.5})",
+                          R"({"groups": 18446744073709551615})", R"({"last_error_ms": "7"})"}) {
+    SCOPED_TRACE(bad);
+    Result<SourceHealth> health = internal::DecodeHealth(bad);
+    EXPECT_EQ(health.status().code(), StatusCode::kDataLoss);
+  }
+  SourceHealth h;
+  h.name = "corp";
+  h.users = INT64_MAX;
+  EXPECT_EQ(internal::DecodeHealth(internal::EncodeHealth(h))->users, INT64_MAX);
 }
 
 TEST_F(SourceStateTest, LastGoodReadSurvivesReopenAndIsReplaced) {

@@ -388,7 +388,8 @@ class Loader {
 
   // Sections.
   Status Account(const Value& v, AccountConfig* out);
-  Status Store(const Value& v, std::string* out);
+  Status Store(const Value& v, Config* out);
+  Status Ha(const Value& v, HaConfig* out);
   Status Sources(const Value& v, std::vector<SourceConfig>* out);
   Result<SourceConfig> Source(const Value& v);
   Status Users(const Value& v, bool in_memory, UserQuery* out) const;
@@ -504,7 +505,7 @@ Result<std::vector<Value>> Loader::List(const Value& v, bool allow_single) const
 }
 
 void Loader::FindSecretPaths(const YAML::Node& root) {
-  secret_paths_ = {"account.token"};
+  secret_paths_ = {"account.token", "store.password"};
   if (source_types_ == nullptr || !root.IsMap()) return;
   const YAML::Node sources = Lookup(root, "sources");
   if (!sources.IsDefined() || !sources.IsSequence()) return;
@@ -771,18 +772,60 @@ Status Loader::Account(const Value& v, AccountConfig* out) {
   return Status::Ok();
 }
 
-Status Loader::Store(const Value& v, std::string* out) {
-  ASSIGN_OR_RETURN(std::string url, Str(v));
+Status Loader::Store(const Value& v, Config* out) {
+  // A URL, or {url, password} where the password is a secret reference.
+  Value url_value = v;
+  std::optional<Section> section;
+  if (v.node.IsMap()) {
+    ASSIGN_OR_RETURN(section, Open(v, {"url", "password"}));
+    const Field* url = section->Get("url");
+    if (url == nullptr) return Missing(*section, "url");
+    url_value = url->value;
+  }
+  // The value is never echoed: a database URL may hold a password.
+  ASSIGN_OR_RETURN(std::string url, Str(url_value));
   std::string lower = base::AsciiLower(url);
   if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
-    return At(v, "postgresql stores are not supported yet; use sqlite:///PATH");
+    const std::size_t authority = url.find("://") + 3;
+    const std::size_t at = url.find('@', authority);
+    const std::size_t end = url.find_first_of("/?", authority);
+    if (at != std::string::npos && (end == std::string::npos || at < end) &&
+        url.find(':', authority) < at) {
+      warnings_.push_back(
+          ErrorAt(url_value.mark,
+                  "the store URL holds a password: anyone who can read the file has it; use "
+                  "store: {url: ..., password: ${file:NAME}} or PGPASSFILE")
+              .message());
+    }
+    out->store = url;
+  } else {
+    constexpr std::string_view kSqlite = "sqlite://";
+    if (!StartsWith(url, kSqlite) || url.size() == kSqlite.size()) {
+      return At(url_value,
+                "unsupported store URL: use sqlite:///PATH or postgresql://USER@HOST/DATABASE");
+    }
+    std::string path = url.substr(kSqlite.size());
+    out->store = std::string(kSqlite) + (path == ":memory:" ? path : Resolve(path));
   }
-  constexpr std::string_view kSqlite = "sqlite://";
-  if (!StartsWith(url, kSqlite) || url.size() == kSqlite.size()) {
-    return At(v, "unsupported store " + Describe(v.node) + ": use sqlite:///PATH");
+  if (section) {
+    if (const Field* f = section->Get("password")) {
+      if (!StartsWith(lower, "postgres")) {
+        return At(f->value, "store.password applies to a postgresql:// store only");
+      }
+      ASSIGN_OR_RETURN(out->store_password, Secret(f->value, secret_use_ != SecretUse::kNone));
+    }
   }
-  std::string path = url.substr(kSqlite.size());
-  *out = std::string(kSqlite) + (path == ":memory:" ? path : Resolve(path));
+  return Status::Ok();
+}
+
+Status Loader::Ha(const Value& v, HaConfig* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"lease"}));
+  if (const Field* f = s.Get("lease")) {
+    ASSIGN_OR_RETURN(out->lease, Dur(f->value, false));
+    if (out->lease < std::chrono::seconds(3) || out->lease > std::chrono::minutes(10)) {
+      return At(f->value, "ha.lease must be between 3s and 10m");
+    }
+  }
   return Status::Ok();
 }
 
@@ -988,7 +1031,7 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
       Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen", "admin_tokens",
                "admin_tls", "admin_allow_insecure", "header_timeout", "body_timeout",
                "tls_handshake_timeout", "keep_alive_timeout", "write_timeout", "max_connections",
-               "max_connections_per_ip", "max_patch_values", "max_response"}));
+               "max_connections_per_ip", "max_patch_values", "max_response", "replica_id"}));
   auto addresses = [&](const Field& f, std::vector<std::string>* list) -> Status {
     // An empty `admin_listen:` keeps the default; an explicit [] clears it.
     if (f.value.node.IsNull()) return Status::Ok();
@@ -1076,6 +1119,17 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
   }
   if (const Field* f = s.Get("max_response")) {
     ASSIGN_OR_RETURN(out->max_response, Size(f->value));
+  }
+  if (const Field* f = s.Get("replica_id")) {
+    ASSIGN_OR_RETURN(out->replica_id, Str(f->value));
+    // It names the replica in logs, metrics and pg_stat_activity.
+    const bool printable = std::all_of(out->replica_id.begin(), out->replica_id.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
+    if (out->replica_id.empty() || out->replica_id.size() > 63 || !printable) {
+      return At(f->value, "server.replica_id must be 1 to 63 letters, digits, '-', '_' or '.'");
+    }
   }
   if (const Field* f = s.Get("admin_tokens")) {
     ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
@@ -1360,7 +1414,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   Value top{root, root.Mark(), std::nullopt, ""};
   if (root.IsNull()) return ErrorAt(YAML::Mark(), "the configuration is empty");
   ASSIGN_OR_RETURN(Section s,
-                   Open(top, {"account", "store", "sources", "server", "permissions", "rules",
+                   Open(top, {"account", "store", "sources", "server", "ha", "permissions", "rules",
                               "deprovision", "adopt_existing", "protect", "safety", "logging"}));
   FindSecretPaths(root);
   RETURN_IF_ERROR(CheckSecrets(root, ""));
@@ -1372,12 +1426,13 @@ Result<Config> Loader::Run(const YAML::Node& root) {
 
   // Sections are read in dependency order: rules need the sources and the
   // presets.
-  if (const Field* f = s.Get("store")) RETURN_IF_ERROR(Store(f->value, &config.store));
+  if (const Field* f = s.Get("store")) RETURN_IF_ERROR(Store(f->value, &config));
   if (const Field* f = s.Get("account")) RETURN_IF_ERROR(Account(f->value, &config.account));
   const Field* sources = s.Get("sources");
   if (sources == nullptr) return Missing(s, "sources");
   RETURN_IF_ERROR(Sources(sources->value, &config.sources));
   if (const Field* f = s.Get("server")) RETURN_IF_ERROR(Server(f->value, &config.server));
+  if (const Field* f = s.Get("ha")) RETURN_IF_ERROR(Ha(f->value, &config.ha));
   RETURN_IF_ERROR(CheckTokenOwners());
   if (const Field* f = s.Get("permissions")) RETURN_IF_ERROR(Permissions(f->value, &config));
   if (!presets_) {
@@ -1514,7 +1569,8 @@ Status SourceSection::ErrorAt(const Text& text, const std::string& message) cons
 Result<std::string> SourceSection::Secret(std::string_view key) const {
   const Field* f = impl_->section.Get(key);
   if (f == nullptr) return Missing(key);
-  return impl_->loader->Secret(f->value, impl_->loader->secret_use_ != SecretUse::kNone);
+  const SecretUse use = impl_->loader->secret_use_;
+  return impl_->loader->Secret(f->value, use == SecretUse::kAll || use == SecretUse::kSources);
 }
 
 Result<std::size_t> SourceSection::OneOf(std::string_view key,
@@ -1643,6 +1699,10 @@ Result<std::string> ReadStoreUrl(const std::string& path) {
     YAML::Node root = YAML::LoadFile(path);
     if (root.IsMap() && root["store"] && root["store"].IsScalar()) {
       return root["store"].as<std::string>();
+    }
+    if (root.IsMap() && root["store"] && root["store"].IsMap() && root["store"]["url"] &&
+        root["store"]["url"].IsScalar()) {
+      return root["store"]["url"].as<std::string>();
     }
     return Config{}.store;
   } catch (const YAML::Exception& e) {

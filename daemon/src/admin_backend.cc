@@ -15,13 +15,15 @@
 namespace idsync::daemon {
 
 DaemonAdmin::DaemonAdmin(Generations& generations, store::Store& store, SnapshotCache& snapshots,
-                         Scheduler& scheduler, RunReporter& reporter, NowFn now)
+                         Scheduler& scheduler, RunReporter& reporter, NowFn now,
+                         std::function<ReplicaStatus()> replica)
     : generations_(generations),
       store_(store),
       snapshots_(snapshots),
       scheduler_(scheduler),
       reporter_(reporter),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      replica_(std::move(replica)) {}
 
 Status DaemonAdmin::RequestSync() { return scheduler_.RequestFullRun(); }
 
@@ -29,6 +31,10 @@ Result<std::string> DaemonAdmin::StatusJson() {
   std::shared_ptr<Generation> gen = generations_.Current();
   DaemonStatus daemon = scheduler_.State();
   daemon.last_run = reporter_.LastRun();
+  const ReplicaStatus replica = replica_();
+  daemon.replica_id = replica.id;
+  daemon.leader = replica.leader;
+  daemon.epoch = replica.epoch;
   return daemon::StatusJson(gen->config, store_, &daemon);
 }
 

@@ -7,6 +7,7 @@
 // Thread-safe (httpd workers call it at once): it holds no state of its own.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "idsync/store/store.h"
 
 #include "generation.h"
+#include "leadership.h"
 #include "run_reporter.h"
 #include "scheduler.h"
 #include "snapshot_cache.h"
@@ -25,8 +27,10 @@ namespace idsync::daemon {
 class DaemonAdmin : public AdminBackend {
  public:
   // Every reference must outlive the backend; `now`: wall-clock milliseconds.
+  // `replica` says what this replica is (id, leader, epoch) when asked.
   DaemonAdmin(Generations& generations, store::Store& store, SnapshotCache& snapshots,
-              Scheduler& scheduler, RunReporter& reporter, NowFn now);
+              Scheduler& scheduler, RunReporter& reporter, NowFn now,
+              std::function<ReplicaStatus()> replica);
 
   Status RequestSync() override;
   Result<std::string> StatusJson() override;
@@ -41,6 +45,7 @@ class DaemonAdmin : public AdminBackend {
   Scheduler& scheduler_;
   RunReporter& reporter_;
   NowFn now_;
+  std::function<ReplicaStatus()> replica_;
 };
 
 }  // namespace idsync::daemon

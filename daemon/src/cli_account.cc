@@ -30,6 +30,7 @@
 
 #include "cli_internal.h"
 #include "generation.h"
+#include "leadership.h"
 
 namespace idsync::daemon::cli {
 namespace {
@@ -147,9 +148,11 @@ std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostre
     if (exit != nullptr) *exit = kExitUsage;
     return nullptr;
   }
-  Result<std::unique_ptr<store::Store>> store = store::Store::Open(config.store);
+  Result<std::unique_ptr<store::Store>> store =
+      store::Store::Open(StoreOptionsFor(config, "idsync"));
   if (!store.ok()) {
-    err << "idsync: store " << config.store << ": " << store.status().message() << "\n";
+    err << "idsync: store " << store::RedactedStoreUrl(config.store) << ": "
+        << store.status().message() << "\n";
     if (exit != nullptr) {
       *exit = store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
     }
@@ -159,11 +162,18 @@ std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostre
 }
 
 std::unique_ptr<store::Store> OpenExistingStore(const config::Config& config) {
+  if (config.SqlitePath().empty()) {
+    // A database server's store exists when it can be reached.
+    Result<std::unique_ptr<store::Store>> store =
+        store::Store::Open(StoreOptionsFor(config, "idsync"));
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
   std::string path = config.SqlitePath();
   struct stat st {};
   if (path.empty() || path == ":memory:" || ::stat(path.c_str(), &st) != 0) return nullptr;
   if (!EnterStoreOwner(path).ok()) return nullptr;
-  Result<std::unique_ptr<store::Store>> store = store::Store::Open(config.store);
+  Result<std::unique_ptr<store::Store>> store =
+      store::Store::Open(StoreOptionsFor(config, "idsync"));
   return store.ok() ? std::move(store).value() : nullptr;
 }
 
@@ -214,6 +224,26 @@ int Apply(const Args& args, std::ostream& out, std::ostream& err) {
             << "  curl -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" "
             << "http://" << live->loaded.config.server.admin_listen.front() << "/v1/sync\n"
             << "or stop it (systemctl stop idsyncd) to apply by hand.\n";
+      }
+      return kExitFailed;
+    }
+  }
+  // On a shared store the lease is the run lock: held for this run, and
+  // every write of it fenced.
+  Logger lease_log(LogFormat::kText, LogLevel::kWarning);
+  std::unique_ptr<Leadership> leadership;
+  if (live->loaded.config.SqlitePath().empty()) {
+    leadership = std::make_unique<Leadership>(
+        lease_log, *live->store, "apply",
+        std::chrono::duration_cast<std::chrono::milliseconds>(live->loaded.config.ha.lease));
+    if (Status led = leadership->Start(); !led.ok()) {
+      err << "idsync: " << led.message() << "\n";
+      if (led.code() == StatusCode::kFailedPrecondition) {
+        const auto& admin = live->loaded.config.server.admin_listen;
+        err << "idsync: an idsyncd runs the syncs for this store; ask it for a full run with\n"
+            << "  curl -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" "
+            << "http://" << (admin.empty() ? "ADMIN_LISTEN" : admin.front()) << "/v1/sync\n"
+            << "or stop every idsyncd on this store to apply by hand.\n";
       }
       return kExitFailed;
     }
@@ -340,7 +370,7 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
 
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded =
-      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kNone, err);
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kStore, err);
   if (!loaded) return kExitUsage;
   int exit = kExitFailed;
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);
@@ -460,7 +490,7 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   std::optional<Loaded> loaded =
-      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kNone, err);
+      LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kStore, err);
   if (!loaded) return kExitUsage;
   int exit = kExitFailed;
   std::unique_ptr<store::Store> store = OpenStore(loaded->config, err, &exit);

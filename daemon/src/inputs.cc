@@ -179,6 +179,15 @@ std::optional<mapping::Catalog> CachedAccountCatalog(store::Store& store) {
   return std::move(cached).value();
 }
 
+store::StoreOptions StoreOptionsFor(const config::Config& config, std::string_view program) {
+  store::StoreOptions options;
+  options.url = config.store;
+  options.password = config.store_password;
+  options.application_name = std::string(program);
+  if (!config.server.replica_id.empty()) options.application_name += " " + config.server.replica_id;
+  return options;
+}
+
 mapping::Catalog OfflineCatalog(const std::string& config_path) {
   Result<std::string> url = config::ReadStoreUrl(config_path);
   if (!url.ok() || url->rfind("sqlite://", 0) != 0) return mapping::Catalog::Builtin();

@@ -116,6 +116,15 @@ struct Metrics::Impl {
                          .Name("idsync_outbox_depth")
                          .Help("Operations waiting in the outbox.")
                          .Register(*registry)),
+        leader(BuildGauge()
+                   .Name("idsync_leader")
+                   .Help("1 while this replica holds the leader lease (runs syncs and sends), "
+                         "else 0.")
+                   .Register(*registry)),
+        leader_epoch(BuildGauge()
+                         .Name("idsync_leader_epoch")
+                         .Help("The lease epoch this replica leads (or last led) at.")
+                         .Register(*registry)),
         outbox_oldest(BuildGauge()
                           .Name("idsync_outbox_oldest_age_seconds")
                           .Help("Age of the oldest operation waiting in the outbox (0 when empty).")
@@ -179,7 +188,9 @@ struct Metrics::Impl {
         run_duration_all(run_duration.Add({}, RunBuckets())),
         scim_duration_all(scim_duration.Add({}, ScimBuckets())),
         outbox_depth_all(outbox_depth.Add({})),
-        outbox_oldest_all(outbox_oldest.Add({})) {
+        outbox_oldest_all(outbox_oldest.Add({})),
+        leader_all(leader.Add({})),
+        leader_epoch_all(leader_epoch.Add({})) {
     build_info.Add({{"version", std::string(version)}}).Set(1);
     for (std::string_view r : kRunResults) runs.Add({{"result", std::string(r)}});
     for (std::string_view k : kOperationKinds) {
@@ -217,6 +228,8 @@ struct Metrics::Impl {
   Family<Gauge>& last_run;
   Family<Counter>& operations;
   Family<Gauge>& outbox_depth;
+  Family<Gauge>& leader;
+  Family<Gauge>& leader_epoch;
   Family<Gauge>& outbox_oldest;
   Family<Gauge>& source_last_success;
   Family<Gauge>& source_entries;
@@ -235,6 +248,8 @@ struct Metrics::Impl {
   Histogram& scim_duration_all;
   Gauge& outbox_depth_all;
   Gauge& outbox_oldest_all;
+  Gauge& leader_all;
+  Gauge& leader_epoch_all;
 };
 
 Metrics::Metrics(std::string_view version) : impl_(std::make_unique<Impl>(version)) {}
@@ -327,6 +342,11 @@ void Metrics::AccountRequest(int status) {
 
 void Metrics::ConfigReload(bool ok) {
   impl_->config_reloads.Add({{"result", ok ? "ok" : "failed"}}).Increment();
+}
+
+void Metrics::Leadership(bool leader, std::int64_t epoch) {
+  impl_->leader_all.Set(leader ? 1.0 : 0.0);
+  impl_->leader_epoch_all.Set(static_cast<double>(epoch));
 }
 
 std::string Metrics::Render() const {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "idsync/daemon/admin.h"
+#include "idsync/daemon/inputs.h"
 #include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/engine/executor.h"
@@ -18,6 +19,7 @@
 #include "feed_supervisor.h"
 #include "generation.h"
 #include "join.h"
+#include "leadership.h"
 #include "listeners.h"
 #include "run_reporter.h"
 #include "scheduler.h"
@@ -57,6 +59,9 @@ struct Process::Impl {
 
   std::unique_ptr<RunLock> lock;
   std::unique_ptr<store::Store> store;
+  // On a shared store (PostgreSQL): this replica's hold on the leader lease.
+  std::unique_ptr<Leadership> leadership;
+  std::string replica_id;
   // Sends the writes of every run: partial runs' ahead of full runs'.
   std::unique_ptr<engine::Executor> executor;
   Generations generations;
@@ -89,8 +94,29 @@ Status Process::Start(const config::Config& config) {
       return locked;
     }
   }
-  ASSIGN_OR_RETURN(p.store, p.options.open_store ? p.options.open_store(config)
-                                                 : store::Store::Open(config.store));
+  ASSIGN_OR_RETURN(p.store, p.options.open_store
+                                ? p.options.open_store(config)
+                                : store::Store::Open(StoreOptionsFor(config, "idsyncd")));
+  p.replica_id = config.server.replica_id.empty() ? DefaultReplicaId() : config.server.replica_id;
+  if (path.empty()) {
+    // A store other processes may share: the file lock above cannot reach
+    // them, the leader lease does.
+    p.leadership = std::make_unique<Leadership>(
+        p.log, *p.store, p.replica_id,
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.ha.lease),
+        [&p](bool leader, std::int64_t epoch) { p.metrics.Leadership(leader, epoch); });
+    Status led = p.leadership->Start();
+    if (!led.ok()) {
+      p.leadership.reset();
+      if (led.code() != StatusCode::kFailedPrecondition) return led;
+      return FailedPreconditionError(
+          led.message() +
+          ": several idsyncd replicas on one store are not served yet; stop the other one, "
+          "or wait for its `idsync apply` to finish");
+    }
+  } else {
+    p.metrics.Leadership(true, 0);
+  }
   p.executor = std::make_unique<engine::Executor>(Concurrency(config));
   ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
                    MakeGeneration(config, p.options.make_account, &p.log));
@@ -105,8 +131,10 @@ Status Process::Start(const config::Config& config) {
                                             *p.executor, *p.snapshots, *p.reporter);
   p.feeds =
       std::make_unique<FeedSupervisor>(p.log, p.metrics, *p.store, now, *p.snapshots, *p.scheduler);
-  p.backend = std::make_unique<DaemonAdmin>(p.generations, *p.store, *p.snapshots, *p.scheduler,
-                                            *p.reporter, now);
+  p.backend = std::make_unique<DaemonAdmin>(
+      p.generations, *p.store, *p.snapshots, *p.scheduler, *p.reporter, now, [&p] {
+        return p.leadership ? p.leadership->status() : ReplicaStatus{p.replica_id, true, 0};
+      });
 
   DeclareSources(p.metrics, config);
   RETURN_IF_ERROR(p.scim->Start(config));
@@ -156,7 +184,11 @@ Status Process::Reload(const config::Config& config) {
   if (!old) return FailedPreconditionError("not started");
   const config::Config& was = old->config;
   std::vector<std::string> restart;
-  if (config.store != was.store) restart.push_back("store");
+  if (config.store != was.store || config.store_password != was.store_password) {
+    restart.push_back("store");
+  }
+  if (config.server.replica_id != was.server.replica_id) restart.push_back("server.replica_id");
+  if (config.ha.lease != was.ha.lease) restart.push_back("ha.lease");
   if (config.server.listen != was.server.listen) restart.push_back("server.listen");
   if (config.server.admin_listen != was.server.admin_listen) {
     restart.push_back("server.admin_listen");
@@ -218,13 +250,15 @@ bool Process::Stop() {
   if (p.admin_server) p.admin_server->Stop(std::chrono::seconds(2));
   p.admin_server.reset();
   p.scim_server.reset();
+  // Last: the runs have parked what they had, as leader.
+  if (p.leadership) p.leadership->Stop();
   p.lock.reset();
   return true;
 }
 
 bool Process::Alive() const {
   return impl_->generations.Current() != nullptr && impl_->scheduler != nullptr &&
-         impl_->scheduler->Alive();
+         impl_->scheduler->Alive() && (!impl_->leadership || impl_->leadership->healthy());
 }
 
 std::vector<int> Process::scim_ports() const {

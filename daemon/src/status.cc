@@ -65,6 +65,8 @@ Result<std::string> StatusJson(const config::Config& config, store::Store& store
                    {"next_full_run_in_seconds", daemon->next_full_run_in_seconds},
                    {"people_waiting", daemon->people_waiting},
                    {"last_run", daemon->last_run}};
+    j["replica"] = {
+        {"id", daemon->replica_id}, {"leader", daemon->leader}, {"epoch", daemon->epoch}};
   }
   return j.dump(2);
 }

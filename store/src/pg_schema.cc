@@ -7,7 +7,7 @@
 namespace idsync::store::pg {
 namespace {
 
-// Version 1: the shape of the SQLite store at its version 3. Ids are
+// Version 1: the shape of the SQLite store at its version 4. Ids are
 // identities "by default" so that `idsync store copy` keeps a copied
 // store's ids. The audit table has no foreign keys on purpose: it must
 // stand on its own and be checkable by its hashes alone.
@@ -110,6 +110,13 @@ CREATE TABLE feed_state (
 CREATE TABLE account_cache (
   what  TEXT PRIMARY KEY CHECK (what IN ('catalog', 'projects')),
   value TEXT NOT NULL
+);
+
+CREATE TABLE leader_lease (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  holder     TEXT NOT NULL,
+  epoch      BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL
 );
 )sql";
 

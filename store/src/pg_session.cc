@@ -22,6 +22,8 @@ static_assert(kAuditLockKey == 7594321837033717762, "the dialect below spells th
 constexpr internal::Dialect kPgDialect = {
     .for_update = " FOR UPDATE",
     .lock_audit_chain = "SELECT pg_advisory_xact_lock(7594321837033717762)",
+    .for_share = " FOR SHARE",
+    .now_ms = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
 struct ResultDeleter {

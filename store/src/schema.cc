@@ -140,10 +140,22 @@ INSERT INTO feed_state (source, key, value)
 DROP TABLE meta;
 )sql";
 
+// Version 4: the leader lease (lease.h), one row, in the database's clock
+// as milliseconds.
+constexpr char kSchemaV4[] = R"sql(
+CREATE TABLE leader_lease (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  holder     TEXT NOT NULL,
+  epoch      INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 };
 
 }  // namespace

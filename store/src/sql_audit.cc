@@ -90,6 +90,7 @@ Result<std::string> SqlAudit::Append(AuditEntry& entry) {
   std::lock_guard lock(s_.mu);
   AuditEntry appended = entry;
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  RETURN_IF_ERROR(CheckFence(s_));
   ASSIGN_OR_RETURN(std::string head, AppendAuditRow(s_, appended));
   RETURN_IF_ERROR(tx.Commit());
   entry = std::move(appended);

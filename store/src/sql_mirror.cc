@@ -70,8 +70,9 @@ Status UpsertMirrorRow(Session& s, const mapping::AccountRecord& user, std::int6
 }
 
 Status DeleteMirrorRow(Session& s, const std::string& user_id) {
-  return s.Exec("DELETE FROM mirror WHERE id = $1", {user_id}).status().WithContext(
-      "update mirror");
+  return s.Exec("DELETE FROM mirror WHERE id = $1", {user_id})
+      .status()
+      .WithContext("update mirror");
 }
 
 Status UpsertManagedRow(Session& s, const ManagedUser& user, bool keep_existing) {
@@ -96,9 +97,10 @@ Status DeleteManagedRow(Session& s, const std::string& user_id) {
 }
 
 Status SqlMirror::Replace(const std::vector<mapping::AccountRecord>& users, std::int64_t at_ms,
-                             const std::vector<std::string>& keep) {
+                          const std::vector<std::string>& keep) {
   std::lock_guard lock(s_.mu);
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  RETURN_IF_ERROR(CheckFence(s_));
   std::unordered_set<std::string> kept_emails;
   std::vector<mapping::AccountRecord> kept;
   if (!keep.empty()) {
@@ -140,8 +142,8 @@ Result<std::vector<ManagedUser>> SqlMirror::Managed() {
   return QueryAll<ManagedUser>(
       s_, "SELECT user_id, email, how, since_ms FROM managed ORDER BY email, user_id", {},
       [](const Rows& row) {
-    return ManagedUser{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
-  });
+        return ManagedUser{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
+      });
 }
 
 Status SqlMirror::SetManaged(const ManagedUser& user) {
@@ -151,12 +153,13 @@ Status SqlMirror::SetManaged(const ManagedUser& user) {
                                 "adopted, not \"" + user.how + "\"");
   }
   std::lock_guard lock(s_.mu);
-  return UpsertManagedRow(s_, user, /*keep_existing=*/false);
+  return Fenced(s_,
+                [&]() -> Status { return UpsertManagedRow(s_, user, /*keep_existing=*/false); });
 }
 
 Status SqlMirror::ForgetManaged(const std::string& user_id) {
   std::lock_guard lock(s_.mu);
-  return DeleteManagedRow(s_, user_id);
+  return Fenced(s_, [&]() -> Status { return DeleteManagedRow(s_, user_id); });
 }
 
 }  // namespace idsync::store::internal

@@ -74,6 +74,7 @@ Status SqlOutbox::Enqueue(std::vector<OutboxEntry>& entries) {
 
   std::lock_guard lock(s_.mu);
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  RETURN_IF_ERROR(CheckFence(s_));
   std::vector<std::int64_t> ids;
   ids.reserve(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -90,8 +91,8 @@ Status SqlOutbox::Enqueue(std::vector<OutboxEntry>& entries) {
         0);
     if (id.status().code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("idempotency key \"" + e.write.idempotency_key +
-                                "\" is already in the outbox (" + std::string(op) + " " +
-                                e.email + ")");
+                                "\" is already in the outbox (" + std::string(op) + " " + e.email +
+                                ")");
     }
     if (!id.ok()) return id.status().WithContext("enqueue " + std::string(op) + " " + e.email);
     ids.push_back(*id);
@@ -135,8 +136,8 @@ Result<std::vector<OutboxEntry>> SqlOutbox::Failed(int limit) {
                                {limit > 0 ? std::int64_t{limit} : kNoLimit}, ReadEntry);
 }
 
-Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action,
-                                   std::string_view sql, std::initializer_list<Param> params) {
+Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action, std::string_view sql,
+                                   std::initializer_list<Param> params) {
   Result<std::int64_t> changed = s_.Exec(sql, params);
   if (!changed.ok()) return changed.status().WithContext(std::string(action));
   if (*changed > 0) return Status::Ok();
@@ -149,43 +150,52 @@ Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action,
 
 Status SqlOutbox::MarkSent(std::int64_t entry_id, std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  return UpdateUnfinished(entry_id, "mark sent",
-                          "UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
-                          "updated_ms = $2 WHERE id = $1 AND state IN ('planned', 'sent')",
-                          {entry_id, at_ms});
+  return Fenced(s_, [&]() -> Status {
+    return UpdateUnfinished(entry_id, "mark sent",
+                            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
+                            "updated_ms = $2 WHERE id = $1 AND state IN ('planned', 'sent')",
+                            {entry_id, at_ms});
+  });
 }
 
 Status SqlOutbox::NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  return UpdateUnfinished(entry_id, "note an error on",
-                          "UPDATE outbox SET error = $2, updated_ms = $3 "
-                          "WHERE id = $1 AND state IN ('planned', 'sent')",
-                          {entry_id, error, at_ms});
+  return Fenced(s_, [&]() -> Status {
+    return UpdateUnfinished(entry_id, "note an error on",
+                            "UPDATE outbox SET error = $2, updated_ms = $3 "
+                            "WHERE id = $1 AND state IN ('planned', 'sent')",
+                            {entry_id, error, at_ms});
+  });
 }
 
 Status SqlOutbox::Fail(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  return UpdateUnfinished(entry_id, "fail",
-                          "UPDATE outbox SET state = 'failed', error = $2, updated_ms = $3 "
-                          "WHERE id = $1 AND state IN ('planned', 'sent')",
-                          {entry_id, error, at_ms});
+  return Fenced(s_, [&]() -> Status {
+    return UpdateUnfinished(entry_id, "fail",
+                            "UPDATE outbox SET state = 'failed', error = $2, updated_ms = $3 "
+                            "WHERE id = $1 AND state IN ('planned', 'sent')",
+                            {entry_id, error, at_ms});
+  });
 }
 
 Status SqlOutbox::Drop(std::int64_t entry_id, std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  return UpdateUnfinished(entry_id, "drop",
-                          "UPDATE outbox SET state = 'dropped', updated_ms = $2 "
-                          "WHERE id = $1 AND state = 'planned'",
-                          {entry_id, at_ms});
+  return Fenced(s_, [&]() -> Status {
+    return UpdateUnfinished(entry_id, "drop",
+                            "UPDATE outbox SET state = 'dropped', updated_ms = $2 "
+                            "WHERE id = $1 AND state = 'planned'",
+                            {entry_id, at_ms});
+  });
 }
 
 Result<std::int64_t> SqlOutbox::DropPlanned(std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  Result<std::int64_t> changed =
-      s_.Exec("UPDATE outbox SET state = 'dropped', updated_ms = $1 WHERE state = 'planned'",
-              {at_ms});
-  if (!changed.ok()) return changed.status().WithContext("drop planned entries");
-  return changed;
+  return Fenced(s_, [&]() -> Result<std::int64_t> {
+    Result<std::int64_t> changed = s_.Exec(
+        "UPDATE outbox SET state = 'dropped', updated_ms = $1 WHERE state = 'planned'", {at_ms});
+    if (!changed.ok()) return changed.status().WithContext("drop planned entries");
+    return changed;
+  });
 }
 
 Result<std::string> SqlOutbox::Complete(const Completion& c) {
@@ -199,6 +209,7 @@ Result<std::string> SqlOutbox::Complete(const Completion& c) {
   }
   std::lock_guard lock(s_.mu);
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  RETURN_IF_ERROR(CheckFence(s_));
   ASSIGN_OR_RETURN(std::optional<OutboxEntry> found, Load(c.entry_id, s_.dialect().for_update));
   if (!found) return NotFoundError("no outbox entry " + std::to_string(c.entry_id));
   const OutboxEntry& entry = *found;

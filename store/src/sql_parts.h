@@ -130,10 +130,48 @@ Status DeleteManagedRow(Session& s, const std::string& user_id);
 // new head.
 Result<std::string> AppendAuditRow(Session& s, AuditEntry& entry);
 
-// The parts of one store over one session.
+class SqlLease final : public Lease {
+ public:
+  explicit SqlLease(Session& s) : s_(s) {}
+  Result<LeaseState> Acquire(const std::string& holder,
+                             std::chrono::milliseconds duration) override;
+  Status Release(const std::string& holder) override;
+  Result<std::optional<LeaseState>> Current() override;
+
+ private:
+  Session& s_;
+};
+
+// Inside a transaction (s.mu held): OK when no fence is set or the lease
+// still has the fence's holder and epoch (and keeps them until the
+// transaction ends); otherwise the fence's error (lease.h).
+Status CheckFence(Session& s);
+
+// Runs `write` (returning Status or Result<T>) in a transaction that first
+// checks the fence; with no fence set, as it is (s.mu held).
+template <typename Write>
+auto Fenced(Session& s, Write write) -> decltype(write()) {
+  if (!s.fence) return write();
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s));
+  RETURN_IF_ERROR(CheckFence(s));
+  auto result = write();
+  if (!result.ok()) return result;
+  RETURN_IF_ERROR(tx.Commit());
+  return result;
+}
+
+// The parts of one store over one session; the lease over `lease_session`
+// (the same session, or one of its own).
 struct Parts {
-  explicit Parts(Session& s)
-      : runs(s), outbox(s), mirror(s), audit(s), scim(s), sources(s), account_cache(s) {}
+  Parts(Session& s, Session& lease_session)
+      : runs(s),
+        outbox(s),
+        mirror(s),
+        audit(s),
+        scim(s),
+        sources(s),
+        account_cache(s),
+        lease(lease_session) {}
   SqlRunLog runs;
   SqlOutbox outbox;
   SqlMirror mirror;
@@ -141,6 +179,7 @@ struct Parts {
   SqlScimResources scim;
   SqlSourceState sources;
   SqlAccountCache account_cache;
+  SqlLease lease;
 };
 
 }  // namespace idsync::store::internal

@@ -62,14 +62,16 @@ Status SqlSourceState::PutRead(const SourceRead& read) {
   // Encoded outside the lock: a large directory takes a moment.
   std::string bytes = EncodeSnapshot(read.snapshot);
   std::lock_guard lock(s_.mu);
-  return s_
-      .Exec(
-          "INSERT INTO source_reads (source, read_ms, snapshot) VALUES ($1, $2, $3) "
-          "ON CONFLICT (source) DO UPDATE SET read_ms = excluded.read_ms, "
-          "snapshot = excluded.snapshot",
-          {read.snapshot.source, read.read_ms, Bytes{bytes}})
-      .status()
-      .WithContext("store the last good read of " + read.snapshot.source);
+  return Fenced(s_, [&]() -> Status {
+    return s_
+        .Exec(
+            "INSERT INTO source_reads (source, read_ms, snapshot) VALUES ($1, $2, $3) "
+            "ON CONFLICT (source) DO UPDATE SET read_ms = excluded.read_ms, "
+            "snapshot = excluded.snapshot",
+            {read.snapshot.source, read.read_ms, Bytes{bytes}})
+        .status()
+        .WithContext("store the last good read of " + read.snapshot.source);
+  });
 }
 
 Result<std::optional<SourceRead>> SqlSourceState::GetRead(const std::string& source) {
@@ -100,13 +102,15 @@ Status SqlSourceState::PutHealth(const SourceHealth& health) {
   if (health.name.empty()) return InvalidArgumentError("source health without a source");
   const std::string json = EncodeHealth(health);
   std::lock_guard lock(s_.mu);
-  return s_
-      .Exec(
-          "INSERT INTO source_health (source, json) VALUES ($1, $2) "
-          "ON CONFLICT (source) DO UPDATE SET json = excluded.json",
-          {health.name, json})
-      .status()
-      .WithContext("store the health of source " + health.name);
+  return Fenced(s_, [&]() -> Status {
+    return s_
+        .Exec(
+            "INSERT INTO source_health (source, json) VALUES ($1, $2) "
+            "ON CONFLICT (source) DO UPDATE SET json = excluded.json",
+            {health.name, json})
+        .status()
+        .WithContext("store the health of source " + health.name);
+  });
 }
 
 Result<std::optional<SourceHealth>> SqlSourceState::GetHealth(const std::string& source) {
@@ -128,13 +132,15 @@ Result<std::optional<SourceHealth>> SqlSourceState::GetHealth(const std::string&
 Status SqlSourceState::PutFeedState(const std::string& source, const std::string& key,
                                     const std::string& value) {
   std::lock_guard lock(s_.mu);
-  return s_
-      .Exec(
-          "INSERT INTO feed_state (source, key, value) VALUES ($1, $2, $3) "
-          "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value",
-          {source, key, Bytes{value}})
-      .status()
-      .WithContext("save the change feed state of " + source);
+  return Fenced(s_, [&]() -> Status {
+    return s_
+        .Exec(
+            "INSERT INTO feed_state (source, key, value) VALUES ($1, $2, $3) "
+            "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value",
+            {source, key, Bytes{value}})
+        .status()
+        .WithContext("save the change feed state of " + source);
+  });
 }
 
 Result<std::optional<std::string>> SqlSourceState::GetFeedState(const std::string& source,
@@ -152,13 +158,15 @@ Result<std::optional<std::string>> SqlSourceState::GetFeedState(const std::strin
 
 Status SqlAccountCache::Put(std::string_view what, const std::string& value) {
   std::lock_guard lock(s_.mu);
-  return s_
-      .Exec(
-          "INSERT INTO account_cache (what, value) VALUES ($1, $2) "
-          "ON CONFLICT (what) DO UPDATE SET value = excluded.value",
-          {what, value})
-      .status()
-      .WithContext("cache the account's " + std::string(what));
+  return Fenced(s_, [&]() -> Status {
+    return s_
+        .Exec(
+            "INSERT INTO account_cache (what, value) VALUES ($1, $2) "
+            "ON CONFLICT (what) DO UPDATE SET value = excluded.value",
+            {what, value})
+        .status()
+        .WithContext("cache the account's " + std::string(what));
+  });
 }
 
 Result<std::optional<std::string>> SqlAccountCache::Get(std::string_view what) {

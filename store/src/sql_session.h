@@ -14,11 +14,13 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include "idsync/base/status.h"
+#include "idsync/store/lease.h"
 
 namespace idsync::store::internal {
 
@@ -50,6 +52,12 @@ struct Dialect {
   // A statement (or "") that serializes appends to the audit chain until the
   // transaction ends, so that two writers never link to the same head.
   std::string_view lock_audit_chain;
+  // Appended to a SELECT inside a transaction whose outcome depends on the
+  // rows it read staying as they are until it commits.
+  std::string_view for_share;
+  // An SQL expression for the database's clock, in milliseconds since the
+  // Unix epoch.
+  std::string_view now_ms;
 };
 
 class Session {
@@ -77,6 +85,8 @@ class Session {
 
   // Held by a part for the length of each call.
   std::mutex mu;
+  // What leader-only writes are checked against (lease.h); guarded by mu.
+  std::optional<Fence> fence;
 };
 
 // Begin ... Commit on a session; rolled back on destruction unless committed.

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -23,7 +24,10 @@ namespace {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(DbPtr db) : session_(NewSqliteSession(std::move(db))), parts_(*session_) {}
+  // One connection serves the parts and the lease: one process holds the
+  // file's write lock at a time anyway.
+  explicit SqliteStore(DbPtr db)
+      : session_(NewSqliteSession(std::move(db))), parts_(*session_, *session_) {}
 
   RunLog& runs() override { return parts_.runs; }
   Outbox& outbox() override { return parts_.outbox; }
@@ -32,6 +36,11 @@ class SqliteStore final : public Store {
   ScimResources& scim() override { return parts_.scim; }
   SourceState& sources() override { return parts_.sources; }
   AccountCache& account_cache() override { return parts_.account_cache; }
+  Lease& lease() override { return parts_.lease; }
+  void SetFence(std::optional<Fence> fence) override {
+    std::lock_guard lock(session_->mu);
+    session_->fence = std::move(fence);
+  }
 
  private:
   std::unique_ptr<internal::Session> session_;

@@ -23,6 +23,20 @@ std::string_view OutboxStateName(OutboxState state) {
   return "planned";
 }
 
+std::string RedactedStoreUrl(std::string_view url) {
+  if (!url.starts_with("postgresql://") && !url.starts_with("postgres://")) {
+    return std::string(url);
+  }
+  const std::size_t authority = url.find("://") + 3;
+  std::string_view rest = url.substr(authority);
+  rest = rest.substr(0, rest.find('?'));
+  // The user info ends at the last '@' before the path.
+  const std::size_t path = rest.find('/');
+  const std::size_t at = rest.substr(0, path).rfind('@');
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
+  return std::string(url.substr(0, authority)) + std::string(rest);
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   constexpr std::string_view kSqlite = "sqlite://";
   const std::string& url = options.url;

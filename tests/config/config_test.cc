@@ -406,10 +406,18 @@ const ErrorCase kErrorCases[] = {
      "t.yaml:6:38: groups.in_chain needs flavor: active_directory"},
 
     // Other sections.
-    {"PostgresqlRefused", Base("store: postgresql://db.example/idsync\n"),
-     "t.yaml:10:8: postgresql stores are not supported yet; use sqlite:///PATH"},
-    {"UnsupportedStore", Base("store: /var/lib/idsync/state.db\n"),
-     "t.yaml:10:8: unsupported store '/var/lib/idsync/state.db': use sqlite:///PATH"},
+    {"UnsupportedStore", Base("store: mysql://u:s3cret@db/idsync\n"),
+     "t.yaml:10:8: unsupported store URL: use sqlite:///PATH or postgresql://USER@HOST/DATABASE"},
+    {"StoreMappingWithoutUrl", Base("store: {password: \"${env:P}\"}\n"),
+     "t.yaml:10:1: missing required key 'url' in store"},
+    {"StorePasswordForSqlite",
+     Base("store: {url: \"sqlite:///var/lib/idsync/state.db\", password: \"${env:P}\"}\n"),
+     "t.yaml:10:61: store.password applies to a postgresql:// store only"},
+    {"HaLeaseTooShort", Base("ha: {lease: 1s}\n"),
+     "t.yaml:10:13: ha.lease must be between 3s and 10m"},
+    {"HaUnknownKey", Base("ha: {leader: true}\n"), "t.yaml:10:6: unknown key 'leader' in ha"},
+    {"ReplicaIdWithSpaces", Base("server:\n  replica_id: \"web 1\"\n"),
+     "t.yaml:11:15: server.replica_id must be 1 to 63 letters, digits, '-', '_' or '.'"},
     {"ProtectNotAnAddress", Base("protect: [owner]\n"),
      "t.yaml:10:11: protect[0] must be an e-mail address, got 'owner'"},
     {"AccountUrlNotHttp", Base("account:\n  url: ftp://a.example\n"),
@@ -503,6 +511,64 @@ TEST(ConfigSecrets, ASecretWrittenInTheFileLoadsWithAWarning) {
                  WithEnv({{"T", "x"}}));
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(config->warnings.empty());
+}
+
+TEST(ConfigStore, PostgresqlUrlAndPasswordReference) {
+  Result<Config> config = Parse(Base("store:\n  url: postgresql://idsync@db.corp.example/idsync\n"
+                                     "  password: ${env:DB_PASSWORD}\n"
+                                     "server: {replica_id: web-1}\nha: {lease: 15s}\n"),
+                                "t.yaml", WithEnv({{"DB_PASSWORD", "s3cret"}}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store, "postgresql://idsync@db.corp.example/idsync");
+  EXPECT_EQ(config->store_password, "s3cret");
+  EXPECT_EQ(config->server.replica_id, "web-1");
+  EXPECT_EQ(config->ha.lease, std::chrono::seconds(15));
+  EXPECT_TRUE(config->warnings.empty());
+  EXPECT_EQ(config->SqlitePath(), "");
+
+  // The store password is read by commands that read the store alone
+  // (status, audit), and by no command that reads no secret at all.
+  const std::string yaml =
+      Base("store: {url: \"postgres://db/idsync\", password: \"${env:DB_PASSWORD}\"}\n");
+  LoadOptions store_only = WithEnv({{"DB_PASSWORD", "s3cret"}});
+  store_only.secrets = SecretUse::kStore;
+  config = Parse(yaml, "t.yaml", store_only);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store_password, "s3cret");
+  EXPECT_EQ(config->account.token, "");
+  LoadOptions none = WithEnv({});
+  none.secrets = SecretUse::kNone;
+  config = Parse(yaml, "t.yaml", none);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store_password, "");
+  // Defaults.
+  config = Parse(Base(""), "t.yaml", WithEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->ha.lease, std::chrono::seconds(10));
+  EXPECT_EQ(config->server.replica_id, "");
+}
+
+TEST(ConfigStore, APasswordInTheUrlLoadsWithAWarningThatDoesNotQuoteIt) {
+  Result<Config> config =
+      Parse(Base("store: postgresql://idsync:s3cret@db.corp.example:5432/idsync\n"), "t.yaml",
+            WithEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->warnings.size(), 1u);
+  EXPECT_NE(config->warnings[0].find("the store URL holds a password"), std::string::npos);
+  EXPECT_EQ(config->warnings[0].find("s3cret"), std::string::npos);
+  // A user alone, a port, or an '@' in the query is no password.
+  for (const char* url : {"postgresql://idsync@db:5432/idsync",
+                          "postgresql://db:5432/idsync?application_name=a@b:c"}) {
+    config = Parse(Base(std::string("store: \"") + url + "\"\n"), "t.yaml", WithEnv({}));
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    EXPECT_TRUE(config->warnings.empty()) << url;
+  }
+  // A store password written in the file is a secret in the file.
+  config = Parse(Base("store: {url: \"postgresql://db/idsync\", password: hunter2}\n"), "t.yaml",
+                 WithEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->warnings.size(), 1u);
+  EXPECT_NE(config->warnings[0].find("store.password holds the secret itself"), std::string::npos);
 }
 
 TEST(ConfigSecrets, SecretsNotNeededAreCheckedButNotRead) {

@@ -357,6 +357,19 @@ TEST_F(StoreTest, AStoreOfSchemaTwoOpensAndFinishesItsSentAdoptions) {
             std::optional<std::string>("rid=001,csn=x"));
 }
 
+TEST(RedactedStoreUrl, ShowsWhereButNeverAPasswordOrTheQuery) {
+  EXPECT_EQ(RedactedStoreUrl("sqlite:///var/lib/idsync/state.db"),
+            "sqlite:///var/lib/idsync/state.db");
+  EXPECT_EQ(RedactedStoreUrl("postgresql://idsync:s3cret@db.corp.example:5432/idsync"
+                             "?sslmode=verify-full&password=s3cret"),
+            "postgresql://db.corp.example:5432/idsync");
+  EXPECT_EQ(RedactedStoreUrl("postgres://u@h/db"), "postgres://h/db");
+  EXPECT_EQ(RedactedStoreUrl("postgresql://h1,h2/db"), "postgresql://h1,h2/db");
+  // An '@' inside the password still ends at the last one before the path.
+  EXPECT_EQ(RedactedStoreUrl("postgresql://u:p@ss@h/db"), "postgresql://h/db");
+  EXPECT_EQ(RedactedStoreUrl("postgresql://"), "postgresql://");
+}
+
 TEST(AuditHash, IsHexSha256OfTheCanonicalForm) {
   AuditEntry a = MakeAudit(1);
   a.seq = 1;

@@ -5,6 +5,7 @@
 // backend (test_backend.h) gives each test a fresh store and raw SQL on it.
 #include "idsync/store/store.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
@@ -843,6 +844,162 @@ TEST_F(StoreTest, SourceHealthAndFeedStateAreKeptPerSource) {
   EXPECT_EQ(store.sources().GetFeedState("corp", "cookie").value(),
             std::optional<std::string>(binary));
   EXPECT_EQ(store.sources().GetFeedState("corp", "usn").value(), std::nullopt);
+}
+
+// --- the leader lease and the fence ---
+
+TEST_F(StoreTest, LeaseIsTakenRenewedReleasedAndChangesHandsWithAGrowingEpoch) {
+  Store& store = Open();
+  EXPECT_EQ(store.lease().Current().value(), std::nullopt);
+  const auto ten_s = std::chrono::seconds(10);
+  LeaseState a = store.lease().Acquire("a", ten_s).value();
+  EXPECT_EQ(a.holder, "a");
+  EXPECT_EQ(a.epoch, 1);
+  EXPECT_FALSE(a.expired);
+  EXPECT_GT(a.expires_in_ms, 5000);
+  EXPECT_LE(a.expires_in_ms, 10000);
+  // Held: another gets the holder's lease back, unchanged.
+  LeaseState b = store.lease().Acquire("b", ten_s).value();
+  EXPECT_EQ(b.holder, "a");
+  EXPECT_EQ(b.epoch, 1);
+  // Renewed by its holder: same epoch.
+  EXPECT_EQ(store.lease().Acquire("a", ten_s)->epoch, 1);
+  // Released (by its holder only): taken at once, one epoch on.
+  ASSERT_TRUE(store.lease().Release("b").ok());
+  EXPECT_EQ(store.lease().Acquire("b", ten_s)->holder, "a");
+  ASSERT_TRUE(store.lease().Release("a").ok());
+  std::optional<LeaseState> released = store.lease().Current().value();
+  ASSERT_TRUE(released.has_value());
+  EXPECT_TRUE(released->expired);
+  EXPECT_EQ(released->holder, "a");
+  b = store.lease().Acquire("b", ten_s).value();
+  EXPECT_EQ(b.holder, "b");
+  EXPECT_EQ(b.epoch, 2);
+  // Expired: taken without a release.
+  ASSERT_EQ(store.lease().Acquire("b", std::chrono::milliseconds(150))->holder, "b");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(store.lease().Current().value()->expired);
+  a = store.lease().Acquire("a", ten_s).value();
+  EXPECT_EQ(a.holder, "a");
+  EXPECT_EQ(a.epoch, 3);
+  EXPECT_THAT(store.lease().Acquire("", ten_s), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_F(StoreTest, TwoProcessesRacingForTheLeaseGetOneHolder) {
+  Store& first = Open();
+  Result<std::unique_ptr<Store>> second = Store::Open(Url());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  std::string last_holder;
+  std::int64_t last_epoch = 0;
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE(round);
+    Result<LeaseState> got_a = InternalError("not run");
+    Result<LeaseState> got_b = InternalError("not run");
+    std::thread ta([&] { got_a = first.lease().Acquire("a", std::chrono::seconds(10)); });
+    std::thread tb([&] { got_b = (*second)->lease().Acquire("b", std::chrono::seconds(10)); });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(got_a.ok()) << got_a.status().ToString();
+    ASSERT_TRUE(got_b.ok()) << got_b.status().ToString();
+    // Both see the same holder and epoch: one won, the other was told so.
+    EXPECT_EQ(got_a->holder, got_b->holder);
+    EXPECT_EQ(got_a->epoch, got_b->epoch);
+    // The epoch moves exactly when the lease changes hands.
+    EXPECT_EQ(got_a->epoch, got_a->holder == last_holder ? last_epoch : last_epoch + 1);
+    last_holder = got_a->holder;
+    last_epoch = got_a->epoch;
+    ASSERT_TRUE(first.lease().Release(got_a->holder).ok());
+  }
+}
+
+TEST_F(StoreTest, TheFenceRefusesALeadersWritesOnceAnotherHasTakenOver) {
+  Store& old_leader = Open();
+  Result<std::unique_ptr<Store>> other = Store::Open(Url());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  Store& new_leader = **other;
+
+  LeaseState held = old_leader.lease().Acquire("old", std::chrono::milliseconds(150)).value();
+  old_leader.SetFence(Fence{"old", held.epoch});
+  // While it holds the lease, its writes go through.
+  std::int64_t run = old_leader.runs().BeginRun("full", 1).value();
+  std::vector<OutboxEntry> batch = {MakeEntry("k1", 0, run), MakeEntry("k2", 0, run)};
+  ASSERT_TRUE(old_leader.outbox().Enqueue(batch).ok());
+  ASSERT_TRUE(old_leader.outbox().MarkSent(batch[0].id, 2).ok());
+  // Past its lease with nobody taking over, it is still the only leader.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_TRUE(old_leader.outbox().NoteError(batch[0].id, "slow", 3).ok());
+
+  LeaseState taken = new_leader.lease().Acquire("new", std::chrono::seconds(10)).value();
+  ASSERT_EQ(taken.holder, "new");
+  ASSERT_EQ(taken.epoch, held.epoch + 1);
+  const std::string head = old_leader.audit().Head().value();
+  Completion done;
+  done.entry_id = batch[0].id;
+  done.user = MakeUser("u-1", "k1@example.com");
+  done.user_id = "u-1";
+  done.action = "invite";
+  done.management = Completion::Management::kInvited;
+  AuditEntry adopt = MakeAudit(1);
+  SourceRead read;
+  read.snapshot.source = "corp";
+  RunRecord finished;
+  finished.id = run;
+  finished.result = "ok";
+  SourceHealth health;
+  health.name = "corp";
+  std::vector<OutboxEntry> more = {MakeEntry("k3", 0, run)};
+  const std::vector<std::pair<std::string, Status>> refused = {
+      {"BeginRun", old_leader.runs().BeginRun("full", 5).status()},
+      {"FinishRun", old_leader.runs().FinishRun(finished)},
+      {"Enqueue", old_leader.outbox().Enqueue(more)},
+      {"MarkSent", old_leader.outbox().MarkSent(batch[1].id, 5)},
+      {"NoteError", old_leader.outbox().NoteError(batch[0].id, "x", 5)},
+      {"Fail", old_leader.outbox().Fail(batch[1].id, "x", 5)},
+      {"Drop", old_leader.outbox().Drop(batch[1].id, 5)},
+      {"DropPlanned", old_leader.outbox().DropPlanned(5).status()},
+      {"Complete", old_leader.outbox().Complete(done).status()},
+      {"Replace", old_leader.mirror().Replace({MakeUser("u-9", "z@example.com")}, 5)},
+      {"SetManaged", old_leader.mirror().SetManaged({"u-9", "z@example.com", "adopted", 5})},
+      {"ForgetManaged", old_leader.mirror().ForgetManaged("u-9")},
+      {"Append", old_leader.audit().Append(adopt).status()},
+      {"PutRead", old_leader.sources().PutRead(read)},
+      {"PutHealth", old_leader.sources().PutHealth(health)},
+      {"PutFeedState", old_leader.sources().PutFeedState("corp", "cookie", "c")},
+      {"PutProjects", old_leader.account_cache().PutProjects({{"p_1", "bot"}})},
+      {"CloseInterruptedRuns", old_leader.runs().CloseInterruptedRuns(5)},
+  };
+  for (const auto& [name, status] : refused) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(status, StatusIs(StatusCode::kFailedPrecondition));
+    EXPECT_TRUE(FenceLost(status)) << status.ToString();
+    EXPECT_NE(status.message().find("epoch " + std::to_string(taken.epoch)), std::string::npos)
+        << status.message();
+  }
+  // Nothing of it landed.
+  std::vector<OutboxEntry> unfinished = new_leader.outbox().Unfinished().value();
+  ASSERT_EQ(unfinished.size(), 2u);
+  EXPECT_EQ(unfinished[0].state, OutboxState::kSent);
+  EXPECT_EQ(unfinished[0].error, "slow");
+  EXPECT_EQ(unfinished[1].state, OutboxState::kPlanned);
+  EXPECT_EQ(new_leader.audit().Head().value(), head);
+  EXPECT_TRUE(new_leader.mirror().Users()->empty());
+  EXPECT_TRUE(new_leader.mirror().Managed()->empty());
+  EXPECT_EQ(new_leader.runs().RecentRuns(0)->size(), 1u);
+  EXPECT_EQ(new_leader.sources().GetRead("corp").value(), std::nullopt);
+  EXPECT_EQ(new_leader.account_cache().GetProjects().value(), std::nullopt);
+  // Reads, and SCIM writes (which every replica makes), are not fenced.
+  EXPECT_TRUE(old_leader.outbox().Unfinished().ok());
+  EXPECT_TRUE(old_leader.scim().Put({"okta", "User", "id-1", "{}", 1, 5}).ok());
+  // The new leader, fenced at its own epoch, finishes the work.
+  new_leader.SetFence(Fence{"new", taken.epoch});
+  EXPECT_TRUE(new_leader.outbox().Complete(done).ok());
+  // And the old one, taking the lease back later, gets a new epoch.
+  ASSERT_TRUE(new_leader.lease().Release("new").ok());
+  LeaseState back = old_leader.lease().Acquire("old", std::chrono::seconds(10)).value();
+  EXPECT_EQ(back.epoch, taken.epoch + 1);
+  old_leader.SetFence(Fence{"old", back.epoch});
+  EXPECT_TRUE(old_leader.runs().BeginRun("full", 9).ok());
+  EXPECT_TRUE(FenceLost(new_leader.runs().BeginRun("full", 9).status()));
 }
 
 TEST_F(StoreTest, AppendAuditChainsEntries) {

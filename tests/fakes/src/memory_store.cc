@@ -1,6 +1,7 @@
 #include "idsync/fakes/memory_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -30,9 +31,30 @@ struct MemoryStore::State {
   std::map<std::pair<std::string, std::string>, std::string> feed;
   std::optional<mapping::Catalog> catalog;
   std::optional<std::vector<mapping::Project>> projects;
+  std::optional<store::LeaseState> lease;  // expires_in_ms counted from lease_at
+  std::chrono::steady_clock::time_point lease_at;
+  std::optional<store::Fence> fence;
 
-  // mu held.
+  // mu held. The lease as it is now.
+  std::optional<store::LeaseState> LeaseNow() const {
+    if (!lease) return std::nullopt;
+    store::LeaseState now = *lease;
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - lease_at)
+                       .count();
+    now.expires_in_ms = std::max<std::int64_t>(0, lease->expires_in_ms - elapsed);
+    now.expired = now.expires_in_ms == 0;
+    return now;
+  }
+
+  // mu held. The fence (as the real backends check it in every leader-only
+  // write), then a failure injected by FailNext.
   Status Injected(const std::string& operation) {
+    if (fence && (!lease || lease->holder != fence->holder || lease->epoch != fence->epoch)) {
+      Status lost = FailedPreconditionError("not the leader any more: the write was refused");
+      lost.SetPayload(store::kFenceKey, "lost");
+      return lost;
+    }
     auto it = failures.find(operation);
     if (it == failures.end() || it->second == 0) return Status::Ok();
     --it->second;
@@ -476,11 +498,46 @@ class Cache : public store::AccountCache {
   MemoryStore::State& s_;
 };
 
+class Lease : public store::Lease {
+ public:
+  explicit Lease(MemoryStore::State& s) : s_(s) {}
+  Result<store::LeaseState> Acquire(const std::string& holder,
+                                    std::chrono::milliseconds duration) override {
+    if (holder.empty()) return InvalidArgumentError("a lease needs a holder");
+    std::lock_guard l(s_.mu);
+    std::optional<store::LeaseState> now = s_.LeaseNow();
+    if (now && now->holder != holder && !now->expired) return *now;
+    store::LeaseState taken;
+    taken.holder = holder;
+    taken.epoch = !now ? 1 : now->holder == holder ? now->epoch : now->epoch + 1;
+    taken.expires_in_ms = duration.count();
+    taken.expired = duration.count() <= 0;
+    s_.lease = taken;
+    s_.lease_at = std::chrono::steady_clock::now();
+    return taken;
+  }
+  Status Release(const std::string& holder) override {
+    std::lock_guard l(s_.mu);
+    if (s_.lease && s_.lease->holder == holder) {
+      s_.lease->expires_in_ms = 0;
+      s_.lease->expired = true;
+    }
+    return Status::Ok();
+  }
+  Result<std::optional<store::LeaseState>> Current() override {
+    std::lock_guard l(s_.mu);
+    return s_.LeaseNow();
+  }
+
+ private:
+  MemoryStore::State& s_;
+};
+
 }  // namespace
 
 struct MemoryStore::Parts {
   explicit Parts(State& s)
-      : runs(s), outbox(s), mirror(s), audit(s), scim(s), sources(s), cache(s) {}
+      : runs(s), outbox(s), mirror(s), audit(s), scim(s), sources(s), cache(s), lease(s) {}
   Runs runs;
   Outbox outbox;
   Mirror mirror;
@@ -488,6 +545,7 @@ struct MemoryStore::Parts {
   Scim scim;
   Sources sources;
   Cache cache;
+  Lease lease;
 };
 
 MemoryStore::MemoryStore()
@@ -501,6 +559,11 @@ store::AuditLog& MemoryStore::audit() { return parts_->audit; }
 store::ScimResources& MemoryStore::scim() { return parts_->scim; }
 store::SourceState& MemoryStore::sources() { return parts_->sources; }
 store::AccountCache& MemoryStore::account_cache() { return parts_->cache; }
+store::Lease& MemoryStore::lease() { return parts_->lease; }
+void MemoryStore::SetFence(std::optional<store::Fence> fence) {
+  std::lock_guard l(state_->mu);
+  state_->fence = std::move(fence);
+}
 
 void MemoryStore::FailNext(const std::string& operation, int times) {
   std::lock_guard l(state_->mu);

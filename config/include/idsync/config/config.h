@@ -70,6 +70,15 @@ struct ServerConfig {
   // Work per SCIM request.
   std::uint64_t max_patch_values = 10000;        // member values one PATCH may add or remove
   std::uint64_t max_response = 8 * 1024 * 1024;  // a list response's body, in bytes
+  // This replica's name among several on one PostgreSQL store; "": the host
+  // name and the process id.
+  std::string replica_id;
+};
+
+// Several replicas on one PostgreSQL store (ha:).
+struct HaConfig {
+  // How long a leader's lease lasts; renewed every third of it.
+  Duration lease = std::chrono::seconds(10);
 };
 
 enum class CatalogSource { kAccount, kBuiltin };
@@ -98,9 +107,13 @@ struct Location {
 struct Config {
   std::string path;  // the file it was loaded from
   AccountConfig account;
+  // A sqlite:// URL (its path made absolute) or a postgresql:// libpq URI.
+  // May hold a password: never echoed.
   std::string store = "sqlite:///var/lib/idsync/state.db";
+  std::string store_password;  // store.password, resolved; never logged
   std::vector<SourceConfig> sources;
   ServerConfig server;
+  HaConfig ha;
   CatalogSource catalog_source = CatalogSource::kAccount;
   std::vector<mapping::Preset> custom_presets;
   std::vector<mapping::Rule> rules;
@@ -129,11 +142,13 @@ struct Config {
 
 // Which secret fields a load reads (a command that talks to neither the
 // account nor a directory needs none, and may run where the credentials are
-// not, e.g. a shell outside the unit).
+// not, e.g. a shell outside the unit). Every choice but kNone reads
+// store.password: every command that opens the store needs it.
 enum class SecretUse {
-  kAll,      // account.token and every bind.password
-  kSources,  // bind.password only: account.token is left empty
-  kNone,     // neither: both are left empty
+  kAll,      // account.token, every bind.password, store.password
+  kSources,  // bind.password and store.password: account.token is left empty
+  kStore,    // store.password only (status, audit: they read the store alone)
+  kNone,     // none: each is left empty (offline validate, --check-config)
 };
 
 struct LoadOptions {
@@ -172,9 +187,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file_name
 // warn about. A published hash is no secret; its token may be guessable.
 std::vector<std::string> PublishedTokenWarnings(const Config& config);
 
-// The `store` URL written in `path` (or the default), read without checking
-// the rest of the file: where to find the cached account catalog before
-// the file can be checked against it.
+// The `store` URL written in `path` (or the default; `store.url` when the
+// store is a mapping), read without checking the rest of the file: where to
+// find the cached account catalog before the file can be checked against it.
+// A store password is not read: a PostgreSQL store that needs one is found
+// only through PGPASSFILE here.
 Result<std::string> ReadStoreUrl(const std::string& path);
 
 // Parses "30s", "15m", "2h", "1d", "500ms" (also combined, largest unit

@@ -92,10 +92,16 @@ bool NoteFeedRecovered(store::Store& store, const std::string& source, std::int6
 // question.
 std::optional<mapping::Catalog> CachedAccountCatalog(store::Store& store);
 
+// How `config` says to open its store: the URL, the password, and an
+// application_name of "idsyncd" or "idsync" (`program`) and the replica id,
+// which names the sessions in pg_stat_activity.
+store::StoreOptions StoreOptionsFor(const config::Config& config, std::string_view program);
+
 // The catalog commands check a configuration against before it is loaded:
 // CachedAccountCatalog of the store `config_path` names when that store is a
 // SQLite file that exists (it is never created; run as root, the process
-// first becomes the store's owner, see EnterStoreOwner), else the built-in one.
+// first becomes the store's owner, see EnterStoreOwner), else the built-in
+// one (for a PostgreSQL store too: its password is not known yet).
 mapping::Catalog OfflineCatalog(const std::string& config_path);
 
 }  // namespace idsync::daemon

@@ -99,6 +99,12 @@ class Metrics {
   // A SIGHUP reload ended: idsync_config_reloads_total{result="ok"|"failed"}.
   void ConfigReload(bool ok);
 
+  // This replica's part in the leader lease: idsync_leader (1 while it
+  // leads, else 0) and idsync_leader_epoch (the epoch it leads at, or last
+  // led at; 0 before it ever led). A process alone on a SQLite store leads
+  // at epoch 0.
+  void Leadership(bool leader, std::int64_t epoch);
+
   // The whole page, text format 0.0.4 (serve as "text/plain; version=0.0.4").
   std::string Render() const;
 

@@ -21,11 +21,16 @@ struct DaemonStatus {
   std::int64_t next_full_run_in_seconds = 0;  // 0 when due
   std::int64_t people_waiting = 0;            // touched people not yet in a partial run
   std::string last_run;  // "last full run ok at 10:00:00Z: 3 applied, 0 failed"
+  // This replica ("replica" in /v1/status): its id, whether it holds the
+  // leader lease, and at which epoch (0 for a process alone on SQLite).
+  std::string replica_id;
+  bool leader = false;
+  std::int64_t epoch = 0;
 };
 
 // `status --json`'s object, pretty-printed: runs (newest ten), pending,
-// failed (latest twenty), audit, sources; and "daemon" last when `daemon` is
-// given. Errors are the store's.
+// failed (latest twenty), audit, sources; and "daemon" and "replica" last
+// when `daemon` is given. Errors are the store's.
 Result<std::string> StatusJson(const config::Config& config, store::Store& store,
                                const DaemonStatus* daemon = nullptr);
 

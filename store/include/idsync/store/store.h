@@ -8,6 +8,7 @@
 //   ScimResources  what identity providers pushed       (scim_resources.h)
 //   SourceState    each source's last read, health, feed cursor (source_state.h)
 //   AccountCache   the account's catalog and projects   (account_cache.h)
+//   Lease          which process leads, and the fence   (lease.h)
 //
 // A backend implements the parts and holds the policy of none: what a write
 // changes, who becomes managed, how the audit chain is checked are decided
@@ -21,12 +22,15 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "idsync/base/status.h"
 #include "idsync/store/account_cache.h"
 #include "idsync/store/account_mirror.h"
 #include "idsync/store/audit_log.h"
+#include "idsync/store/lease.h"
 #include "idsync/store/outbox.h"
 #include "idsync/store/run_log.h"
 #include "idsync/store/scim_resources.h"
@@ -50,6 +54,11 @@ struct StoreOptions {
   // its connection is dropped and it fails with kUnavailable.
   std::chrono::milliseconds call_timeout{30000};
 };
+
+// The store URL as messages may show it: a sqlite:// URL as is; a
+// postgresql:// URL as scheme://host:port/database, with neither the user's
+// password nor the query (which may hold one).
+std::string RedactedStoreUrl(std::string_view url);
 
 class Store {
  public:
@@ -77,6 +86,11 @@ class Store {
   virtual ScimResources& scim() = 0;
   virtual SourceState& sources() = 0;
   virtual AccountCache& account_cache() = 0;
+  virtual Lease& lease() = 0;
+
+  // From now on every leader-only write checks `fence` in its transaction
+  // (lease.h); nullopt: no check (one process alone on the store, tests).
+  virtual void SetFence(std::optional<Fence> fence) = 0;
 };
 
 }  // namespace idsync::store

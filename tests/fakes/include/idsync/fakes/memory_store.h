@@ -4,7 +4,8 @@
 // the managed set, the audit chain). Nothing survives the object.
 //
 // A test can make the next calls of one operation fail (FailNext), as a
-// full disk would, to see that a run stops without half-applying.
+// full disk would, to see that a run stops without half-applying. The lease
+// runs on this process's steady clock.
 //
 // Thread-safe.
 #pragma once
@@ -33,6 +34,10 @@ class MemoryStore : public store::Store {
   store::ScimResources& scim() override;
   store::SourceState& sources() override;
   store::AccountCache& account_cache() override;
+  store::Lease& lease() override;
+  // Checked by the writes FailNext can fail (the same list), which is where
+  // the real backends check it too.
+  void SetFence(std::optional<store::Fence> fence) override;
 
   // The next `times` calls of `operation` ("Enqueue", "MarkSent", "Complete",
   // "Fail", "Drop", "BeginRun", "FinishRun", "Replace", "Append") fail with

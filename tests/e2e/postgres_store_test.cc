@@ -1,0 +1,199 @@
+// idsyncd on a PostgreSQL store (a throwaway PostgreSQL 15 for the whole
+// binary): the first run applies the directory through the store on the
+// server; the replica takes the leader lease and shows it in /v1/status and
+// /metrics; `idsync audit verify` and `idsync status` read the store there;
+// `idsync apply` and a second idsyncd are refused while it leads; after a
+// clean stop another replica takes over at once, one epoch on.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "idsync/daemon/cli.h"
+#include "idsync/scim/endpoint.h"
+
+#include "harness.h"
+#include "postgres_fixture.h"
+#include "require_servers.h"
+
+namespace idsync::e2e {
+namespace {
+
+using testing::PostgresFixture;
+
+constexpr const char* kAccountToken = "e2e-pg-account-token";
+constexpr const char* kScimToken = "e2e-pg-scim-token";
+constexpr const char* kAdminToken = "e2e-pg-admin-token";
+
+PostgresFixture* Server() {
+  static std::unique_ptr<PostgresFixture> server = [] {
+    std::unique_ptr<PostgresFixture> started;
+    if (!PostgresFixture::Available()) return started;
+    Result<std::unique_ptr<PostgresFixture>> result = PostgresFixture::Start();
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    if (result.ok()) started = std::move(result).value();
+    return started;
+  }();
+  return server.get();
+}
+
+class PostgresStoreTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    IDSYNC_REQUIRE_SERVER(PostgresFixture::Available(), PostgresFixture::WhyUnavailable());
+    ASSERT_NE(Server(), nullptr) << "the test PostgreSQL server did not start";
+    ASSERT_NO_FATAL_FAILURE(SetUpAccount({.dir_prefix = "idsync-e2e-pg",
+                                          .token = kAccountToken,
+                                          .seed_json = kAccountSeed,
+                                          .random_seed = 5,
+                                          .admin_token = kAdminToken,
+                                          .scim_token = kScimToken}));
+    fs::copy_file(std::string(IDSYNC_SOURCE_DIR) + "/examples/directory.ldif",
+                  dir_ / "directory.ldif");
+    Result<std::string> database = Server()->CreateDatabase();
+    ASSERT_TRUE(database.ok()) << database.status().ToString();
+    store_url_ = Server()->Url(*database);
+  }
+
+  // The configuration of replica `replica_id` on this test's database.
+  std::string WriteConfig(const std::string& replica_id) {
+    std::string account_and_store = AccountAndStoreYaml();
+    const std::size_t store = account_and_store.find("store: ");
+    account_and_store.replace(store, account_and_store.find('\n', store) - store,
+                              "store: \"" + store_url_ + "\"");
+    std::ostringstream y;
+    y << account_and_store << "sources:\n"
+      << "  - name: hr\n"
+      << "    type: ldif\n"
+      << "    path: " << (dir_ / "directory.ldif").string() << "\n"
+      << "    users: {base: \"ou=people,dc=corp,dc=example\", filter: "
+         "\"(objectClass=inetOrgPerson)\", email: mail, name: cn}\n"
+      << "    groups: {base: \"ou=groups,dc=corp,dc=example\", filter: "
+         "\"(objectClass=groupOfNames)\", name: cn, member: member}\n"
+      << "    interval: 1h\n"
+      << "server:\n"
+      << "  listen: [\"127.0.0.1:0\"]\n"
+      << "  admin_listen: [\"127.0.0.1:0\"]\n"
+      << "  admin_tokens: [\"" << scim::HashToken(kAdminToken) << "\"]\n"
+      << "  replica_id: " << replica_id << "\n"
+      << "ha: {lease: 3s}\n"
+      << "permissions:\n  catalog: builtin\n"
+      << "rules:\n"
+      << "  - {name: qa, match: {group: \"qa-*\", source: hr}, preset: qa-analyst, "
+         "projects: [support-bot]}\n"
+      << "  - {name: voice, match: {group: \"Voice Team\"}, presets: [voice-specialist], "
+         "projects: [support-bot, sales-bot]}\n"
+      << "protect: [owner@corp.example]\n"
+      << "logging: {format: text, level: debug}\n";
+    config_ = (dir_ / ("idsync-" + replica_id + ".yaml")).string();
+    std::ofstream(config_) << y.str();
+    return config_;
+  }
+
+  json Status() {
+    HttpAnswer a = Http(admin_port_, "GET", "/v1/status", kAdminToken);
+    EXPECT_EQ(a.status, 200) << a.body;
+    return a.Json();
+  }
+
+  // `idsync ARGS...` against config_, in process.
+  int Cli(std::vector<std::string> args, std::string* err_text = nullptr) {
+    args.insert(args.begin(), {"--config", config_});
+    std::ostringstream out, err;
+    const int status = daemon::RunCli(args, out, err);
+    if (err_text != nullptr) *err_text = err.str();
+    return status;
+  }
+
+  std::string store_url_;
+};
+
+TEST_F(PostgresStoreTest, OneReplicaLeadsAndAnotherTakesOverAfterItStops) {
+  WriteConfig("web-1");
+  const std::string first_config = config_;
+  LaunchDaemon();
+  ASSERT_NE(WaitForStartLine(), "");
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  EXPECT_TRUE(AccountUsers().count("bruno@corp.example"));
+
+  json status = Status();
+  EXPECT_EQ(status["replica"]["id"], "web-1") << status.dump();
+  EXPECT_EQ(status["replica"]["leader"], true);
+  EXPECT_EQ(status["replica"]["epoch"], 1);
+  const HttpAnswer metrics = Http(admin_port_, "GET", "/metrics", "");
+  EXPECT_NE(metrics.body.find("\nidsync_leader 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("\nidsync_leader_epoch 1"), std::string::npos);
+  EXPECT_NE(Log().find("leader.elected"), std::string::npos);
+  // The store is on the server, and the CLI reads it there.
+  EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
+  EXPECT_EQ(Cli({"status"}), daemon::kExitOk);
+
+  // While it leads, `idsync apply` is refused (after waiting out a lease
+  // that might have been left by a dead process) and says where to go.
+  std::string err;
+  EXPECT_EQ(Cli({"apply"}, &err), daemon::kExitFailed);
+  EXPECT_NE(err.find("leader lease is held by web-1/"), std::string::npos) << err;
+  EXPECT_NE(err.find("/v1/sync"), std::string::npos) << err;
+
+  // A second idsyncd on the same store does not start.
+  WriteConfig("web-2");
+  const std::string second_log = (dir_ / "second.log").string();
+  const std::string command =
+      std::string(IDSYNCD_BINARY) + " --config '" + config_ + "' >'" + second_log + "' 2>&1";
+  const int second = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(second)) << second;
+  EXPECT_NE(WEXITSTATUS(second), 0);
+  EXPECT_NE(ReadFile(second_log).find("leader lease is held by web-1/"), std::string::npos)
+      << ReadFile(second_log);
+  EXPECT_NE(ReadFile(second_log).find("several idsyncd replicas"), std::string::npos);
+  EXPECT_TRUE(Alive());
+
+  // A clean stop releases the lease: the next replica leads at once, one
+  // epoch on, and finds the first one's work done.
+  EXPECT_EQ(StopDaemon(), 0);
+  const auto asked = SteadyClock::now();
+  LaunchDaemon();
+  ASSERT_NE(WaitForStartLine(), "") << Log();
+  EXPECT_LT(SteadyClock::now() - asked, std::chrono::seconds(2)) << "it waited for the lease";
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  status = Status();
+  EXPECT_EQ(status["replica"]["id"], "web-2") << status.dump();
+  EXPECT_EQ(status["replica"]["leader"], true);
+  EXPECT_EQ(status["replica"]["epoch"], 2);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+  config_ = first_config;
+  EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
+}
+
+TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {
+  WriteConfig("web-1");
+  LaunchDaemon();
+  ASSERT_NE(WaitForStartLine(), "");
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  EXPECT_EQ(StopDaemon(SIGKILL), 128 + SIGKILL);
+  // The lease (3 s) is still held by the dead process: the next start
+  // waits it out rather than failing.
+  WriteConfig("web-2");
+  const auto asked = SteadyClock::now();
+  LaunchDaemon();
+  ASSERT_NE(WaitForStartLine(milliseconds(20000)), "") << Log();
+  const auto waited = SteadyClock::now() - asked;
+  EXPECT_GT(waited, milliseconds(500));
+  EXPECT_LT(waited, std::chrono::seconds(8));
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  json status = Status();
+  EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+}
+
+}  // namespace
+}  // namespace idsync::e2e

@@ -68,6 +68,8 @@ Keeps an account's users in step with the directory. Commands:
   audit [--since TIME] [--json] the changes idsync made (TIME: 2026-11-28, RFC 3339, or 24h ago as 24h)
   audit verify [--head HASH]    check the audit log's hash chain (and that it still ends at HASH)
   scim-token new                print a new SCIM bearer token (once) and the hash for the config
+  store copy --to URL           copy the whole store into a new, empty one (e.g. SQLite to
+                                postgresql://...; its password from PGPASSFILE or PGPASSWORD)
 
 Options:
   --config FILE   configuration file (default /etc/idsync/idsync.yaml)
@@ -111,6 +113,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       ASSIGN_OR_RETURN(args.since, value("--since"));
     } else if (a == "--head" || a.rfind("--head=", 0) == 0) {
       ASSIGN_OR_RETURN(args.head, value("--head"));
+    } else if (a == "--to" || a.rfind("--to=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.to, value("--to"));
     } else if (a == "--credentials-dir" || a.rfind("--credentials-dir=", 0) == 0) {
       ASSIGN_OR_RETURN(args.credentials_dir, value("--credentials-dir"));
     } else if (a == "--online") {
@@ -314,6 +318,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (args->command == "status") return cli::StatusCommand(*args, out, err);
   if (args->command == "audit") return cli::Audit(*args, out, err);
   if (args->command == "scim-token") return cli::ScimToken(*args, out, err);
+  if (args->command == "store") return cli::StoreCommand(*args, out, err);
   err << "idsync: unknown command " << args->command << "\n" << kUsage;
   return kExitUsage;
 }

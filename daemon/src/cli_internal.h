@@ -22,6 +22,7 @@ struct Args {
   std::string since;
   std::string head;
   std::string credentials_dir;  // --credentials-dir: where ${file:NAME} is read from
+  std::string to;               // store copy --to URL
   bool json = false;
   bool all = false;
   bool force = false;
@@ -59,5 +60,6 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err);
 int StatusCommand(const Args& args, std::ostream& out, std::ostream& err);
 int Audit(const Args& args, std::ostream& out, std::ostream& err);
 int ScimToken(const Args& args, std::ostream& out, std::ostream& err);
+int StoreCommand(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace idsync::daemon::cli

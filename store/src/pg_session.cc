@@ -24,6 +24,9 @@ constexpr internal::Dialect kPgDialect = {
     .lock_audit_chain = "SELECT pg_advisory_xact_lock(7594321837033717762)",
     .for_share = " FOR SHARE",
     .now_ms = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+    .resync_ids =
+        "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(max(id), 1), "
+        "max(id) IS NOT NULL) FROM {table}",
 };
 
 struct ResultDeleter {
@@ -179,13 +182,16 @@ class Session final : public PgSession {
     return Collect("running SQL").status();
   }
 
+  using internal::Session::Exec;
+  using internal::Session::Query;
+
   Result<std::unique_ptr<internal::Rows>> Query(std::string_view sql,
-                                                std::initializer_list<Param> params) override {
+                                                std::span<const Param> params) override {
     ASSIGN_OR_RETURN(ResultPtr result, Run(sql, params));
     return std::unique_ptr<internal::Rows>(std::make_unique<PgRows>(std::move(result)));
   }
 
-  Result<std::int64_t> Exec(std::string_view sql, std::initializer_list<Param> params) override {
+  Result<std::int64_t> Exec(std::string_view sql, std::span<const Param> params) override {
     ASSIGN_OR_RETURN(ResultPtr result, Run(sql, params));
     const char* tuples = result ? PQcmdTuples(result.get()) : "";
     return static_cast<std::int64_t>(std::strtoll(tuples, nullptr, 10));
@@ -270,7 +276,7 @@ class Session final : public PgSession {
     return Collect(what).status();
   }
 
-  Result<ResultPtr> Run(std::string_view sql, std::initializer_list<Param> params) {
+  Result<ResultPtr> Run(std::string_view sql, std::span<const Param> params) {
     RETURN_IF_ERROR(EnsureConnected());
     std::vector<std::string> texts;
     texts.reserve(params.size());

@@ -63,6 +63,11 @@ class Reader final : public AuditChainReader {
 
 }  // namespace
 
+Result<AuditCheck> VerifyAuditRows(Session& s, const std::optional<std::string>& expected_head) {
+  Reader reader(s);
+  return VerifyAuditChain(reader, expected_head);
+}
+
 Result<std::string> AppendAuditRow(Session& s, AuditEntry& entry) {
   if (!s.dialect().lock_audit_chain.empty()) {
     RETURN_IF_ERROR(
@@ -111,8 +116,7 @@ Result<std::string> SqlAudit::Head() {
 
 Result<AuditCheck> SqlAudit::Verify(const std::optional<std::string>& expected_head) {
   std::lock_guard lock(s_.mu);
-  Reader reader(s_);
-  return VerifyAuditChain(reader, expected_head);
+  return VerifyAuditRows(s_, expected_head);
 }
 
 }  // namespace idsync::store::internal

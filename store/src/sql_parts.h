@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "idsync/store/store.h"
@@ -160,6 +163,9 @@ auto Fenced(Session& s, Write write) -> decltype(write()) {
   return result;
 }
 
+// VerifyAuditChain over every row of `s`'s audit table (s.mu held).
+Result<AuditCheck> VerifyAuditRows(Session& s, const std::optional<std::string>& expected_head);
+
 // The parts of one store over one session; the lease over `lease_session`
 // (the same session, or one of its own).
 struct Parts {
@@ -180,6 +186,36 @@ struct Parts {
   SqlSourceState sources;
   SqlAccountCache account_cache;
   SqlLease lease;
+};
+
+// Every backend's Store: the parts over the sessions it is given, the
+// lease over a session of its own or (when `lease_session` is null) the
+// same one. CopyStore reads and writes the session directly.
+class SqlStore final : public Store {
+ public:
+  SqlStore(std::unique_ptr<Session> session, std::unique_ptr<Session> lease_session)
+      : session_(std::move(session)),
+        lease_session_(std::move(lease_session)),
+        parts_(*session_, lease_session_ ? *lease_session_ : *session_) {}
+
+  RunLog& runs() override { return parts_.runs; }
+  Outbox& outbox() override { return parts_.outbox; }
+  AccountMirror& mirror() override { return parts_.mirror; }
+  AuditLog& audit() override { return parts_.audit; }
+  ScimResources& scim() override { return parts_.scim; }
+  SourceState& sources() override { return parts_.sources; }
+  AccountCache& account_cache() override { return parts_.account_cache; }
+  Lease& lease() override { return parts_.lease; }
+  void SetFence(std::optional<Fence> fence) override {
+    std::lock_guard lock(session_->mu);
+    session_->fence = std::move(fence);
+  }
+  Session& session() { return *session_; }
+
+ private:
+  std::unique_ptr<Session> session_;
+  std::unique_ptr<Session> lease_session_;
+  Parts parts_;
 };
 
 }  // namespace idsync::store::internal

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,6 +59,10 @@ struct Dialect {
   // An SQL expression for the database's clock, in milliseconds since the
   // Unix epoch.
   std::string_view now_ms;
+  // After rows with explicit ids were inserted into the table named where
+  // "{table}" stands: a statement that moves its id sequence past them (""
+  // when the database does so itself).
+  std::string_view resync_ids;
 };
 
 class Session {
@@ -73,9 +78,17 @@ class Session {
   // damaged database is kFailedPrecondition; anything else is kInternal.
   // Every error carries the payload kStageKey = kStageStore.
   virtual Result<std::unique_ptr<Rows>> Query(std::string_view sql,
-                                              std::initializer_list<Param> params) = 0;
+                                              std::span<const Param> params) = 0;
   // Runs `sql` to its end; returns how many rows it changed.
-  virtual Result<std::int64_t> Exec(std::string_view sql, std::initializer_list<Param> params) = 0;
+  virtual Result<std::int64_t> Exec(std::string_view sql, std::span<const Param> params) = 0;
+
+  // The same, with the parameters written in place.
+  Result<std::unique_ptr<Rows>> Query(std::string_view sql, std::initializer_list<Param> params) {
+    return Query(sql, std::span<const Param>(params.begin(), params.size()));
+  }
+  Result<std::int64_t> Exec(std::string_view sql, std::initializer_list<Param> params) {
+    return Exec(sql, std::span<const Param>(params.begin(), params.size()));
+  }
 
   // A write transaction. Begin waits for the write lock where the database
   // has one; Rollback never fails in a way the caller can act on.

@@ -97,6 +97,8 @@ constexpr internal::Dialect kSqliteDialect = {
     .lock_audit_chain = "",
     .for_share = "",
     .now_ms = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    // AUTOINCREMENT's sqlite_sequence follows explicit ids by itself.
+    .resync_ids = "",
 };
 
 class SqliteSession final : public internal::Session {
@@ -108,8 +110,11 @@ class SqliteSession final : public internal::Session {
 
   const internal::Dialect& dialect() const override { return kSqliteDialect; }
 
+  using internal::Session::Exec;
+  using internal::Session::Query;
+
   Result<std::unique_ptr<internal::Rows>> Query(std::string_view sql,
-                                                std::initializer_list<Param> params) override {
+                                                std::span<const Param> params) override {
     sqlite3_stmt* stmt = nullptr;
     CachedStatement* cached = nullptr;
     auto found = cache_.find(std::string(sql));
@@ -137,7 +142,7 @@ class SqliteSession final : public internal::Session {
     return std::unique_ptr<internal::Rows>(std::move(rows));
   }
 
-  Result<std::int64_t> Exec(std::string_view sql, std::initializer_list<Param> params) override {
+  Result<std::int64_t> Exec(std::string_view sql, std::span<const Param> params) override {
     ASSIGN_OR_RETURN(std::unique_ptr<internal::Rows> rows, Query(sql, params));
     while (true) {
       ASSIGN_OR_RETURN(bool row, rows->Next());

@@ -22,31 +22,6 @@
 namespace idsync::store::sqlite {
 namespace {
 
-class SqliteStore final : public Store {
- public:
-  // One connection serves the parts and the lease: one process holds the
-  // file's write lock at a time anyway.
-  explicit SqliteStore(DbPtr db)
-      : session_(NewSqliteSession(std::move(db))), parts_(*session_, *session_) {}
-
-  RunLog& runs() override { return parts_.runs; }
-  Outbox& outbox() override { return parts_.outbox; }
-  AccountMirror& mirror() override { return parts_.mirror; }
-  AuditLog& audit() override { return parts_.audit; }
-  ScimResources& scim() override { return parts_.scim; }
-  SourceState& sources() override { return parts_.sources; }
-  AccountCache& account_cache() override { return parts_.account_cache; }
-  Lease& lease() override { return parts_.lease; }
-  void SetFence(std::optional<Fence> fence) override {
-    std::lock_guard lock(session_->mu);
-    session_->fence = std::move(fence);
-  }
-
- private:
-  std::unique_ptr<internal::Session> session_;
-  internal::Parts parts_;
-};
-
 // Creates a missing file with mode 0600 before SQLite opens it, since SQLite
 // would create it with 0644 (less the umask); the -wal and -shm files SQLite
 // adds later take the database file's mode. The directory is not created: a
@@ -101,7 +76,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous = FULL").WithContext(context));
   RETURN_IF_ERROR(Exec(db.get(), "PRAGMA foreign_keys = ON").WithContext(context));
   RETURN_IF_ERROR(ApplyMigrations(db.get(), Migrations()).WithContext(context));
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(db)));
+  // One connection serves the parts and the lease: one process holds the
+  // file's write lock at a time anyway.
+  return std::unique_ptr<Store>(
+      std::make_unique<internal::SqlStore>(NewSqliteSession(std::move(db)), nullptr));
 }
 
 }  // namespace idsync::store::sqlite

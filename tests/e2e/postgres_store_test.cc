@@ -3,7 +3,8 @@
 // server; the replica takes the leader lease and shows it in /v1/status and
 // /metrics; `idsync audit verify` and `idsync status` read the store there;
 // `idsync apply` and a second idsyncd are refused while it leads; after a
-// clean stop another replica takes over at once, one epoch on.
+// clean stop another replica takes over at once, one epoch on; a SQLite
+// store copied there with `idsync store copy` carries on where it stopped.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -28,17 +29,7 @@ constexpr const char* kAccountToken = "e2e-pg-account-token";
 constexpr const char* kScimToken = "e2e-pg-scim-token";
 constexpr const char* kAdminToken = "e2e-pg-admin-token";
 
-PostgresFixture* Server() {
-  static std::unique_ptr<PostgresFixture> server = [] {
-    std::unique_ptr<PostgresFixture> started;
-    if (!PostgresFixture::Available()) return started;
-    Result<std::unique_ptr<PostgresFixture>> result = PostgresFixture::Start();
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    if (result.ok()) started = std::move(result).value();
-    return started;
-  }();
-  return server.get();
-}
+PostgresFixture* Server() { return PostgresFixture::Shared(); }
 
 class PostgresStoreTest : public E2eTest {
  protected:
@@ -58,12 +49,15 @@ class PostgresStoreTest : public E2eTest {
     store_url_ = Server()->Url(*database);
   }
 
-  // The configuration of replica `replica_id` on this test's database.
-  std::string WriteConfig(const std::string& replica_id) {
+  // The configuration of replica `replica_id` on this test's database (or,
+  // with `on_sqlite`, on a SQLite file in the test's directory).
+  std::string WriteConfig(const std::string& replica_id, bool on_sqlite = false) {
     std::string account_and_store = AccountAndStoreYaml();
     const std::size_t store = account_and_store.find("store: ");
-    account_and_store.replace(store, account_and_store.find('\n', store) - store,
-                              "store: \"" + store_url_ + "\"");
+    if (!on_sqlite) {
+      account_and_store.replace(store, account_and_store.find('\n', store) - store,
+                                "store: \"" + store_url_ + "\"");
+    }
     std::ostringstream y;
     y << account_and_store << "sources:\n"
       << "  - name: hr\n"
@@ -100,12 +94,21 @@ class PostgresStoreTest : public E2eTest {
   }
 
   // `idsync ARGS...` against config_, in process.
-  int Cli(std::vector<std::string> args, std::string* err_text = nullptr) {
+  int Cli(std::vector<std::string> args, std::string* err_text = nullptr,
+          std::string* out_text = nullptr) {
     args.insert(args.begin(), {"--config", config_});
     std::ostringstream out, err;
     const int status = daemon::RunCli(args, out, err);
     if (err_text != nullptr) *err_text = err.str();
+    if (out_text != nullptr) *out_text = out.str();
     return status;
+  }
+
+  // Writes the account applied, GETs aside.
+  std::size_t AppliedWrites() const {
+    std::size_t n = 0;
+    for (const auto& r : emulator_->Requests()) n += r.method != "GET" && r.applied ? 1 : 0;
+    return n;
   }
 
   std::string store_url_;
@@ -191,6 +194,34 @@ TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {
   json status = Status();
   EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
   ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+}
+
+TEST_F(PostgresStoreTest, ASqliteStoreCopiedToPostgresCarriesOnWhereItStopped) {
+  WriteConfig("web-1", /*on_sqlite=*/true);
+  std::string err, out;
+  ASSERT_EQ(Cli({"apply"}, &err), daemon::kExitOk) << err;
+  const std::size_t applied = AppliedWrites();
+  ASSERT_GT(applied, 0u);
+  ASSERT_EQ(Cli({"store", "copy", "--to", store_url_}, &err, &out), daemon::kExitOk) << err;
+  EXPECT_NE(out.find("audit chain: " + std::to_string(applied) + " entries, verified"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("outbox: " + std::to_string(applied) + " rows"), std::string::npos) << out;
+  // A copy never merges.
+  EXPECT_EQ(Cli({"store", "copy", "--to", store_url_}, &err), daemon::kExitFailed);
+  EXPECT_NE(err.find("not empty"), std::string::npos) << err;
+
+  // On the copy: the chain verifies, and idsyncd finds the account in step
+  // with what the SQLite store said it sent: nothing more is written.
+  WriteConfig("web-1");
+  EXPECT_EQ(Cli({"audit", "verify"}, &err, &out), daemon::kExitOk) << err;
+  LaunchDaemon();
+  ASSERT_NE(WaitForStartLine(), "") << Log();
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  EXPECT_EQ(AppliedWrites(), applied);
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
 }

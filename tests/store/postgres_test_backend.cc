@@ -11,18 +11,7 @@ namespace {
 
 using testing::PostgresFixture;
 
-// Started on first use, stopped when the binary exits.
-PostgresFixture* Server() {
-  static std::unique_ptr<PostgresFixture> server = [] {
-    std::unique_ptr<PostgresFixture> started;
-    if (!PostgresFixture::Available()) return started;
-    Result<std::unique_ptr<PostgresFixture>> result = PostgresFixture::Start();
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    if (result.ok()) started = std::move(result).value();
-    return started;
-  }();
-  return server.get();
-}
+PostgresFixture* Server() { return PostgresFixture::Shared(); }
 
 class PostgresTestBackend final : public TestBackend {
  public:

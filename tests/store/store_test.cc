@@ -6,13 +6,16 @@
 #include "idsync/store/store.h"
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include "idsync/store/copy.h"
 #include "idsync/testing/status_matchers.h"
 
 #include "audit_hash.h"
@@ -844,6 +847,179 @@ TEST_F(StoreTest, SourceHealthAndFeedStateAreKeptPerSource) {
   EXPECT_EQ(store.sources().GetFeedState("corp", "cookie").value(),
             std::optional<std::string>(binary));
   EXPECT_EQ(store.sources().GetFeedState("corp", "usn").value(), std::nullopt);
+}
+
+// --- copying a store ---
+
+// A SQLite store in a directory of its own, removed with the object.
+class SqliteScratch {
+ public:
+  SqliteScratch() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "idsync-copy-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  ~SqliteScratch() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string Url(const std::string& name) const { return "sqlite://" + dir_ + "/" + name; }
+
+ private:
+  std::string dir_;
+};
+
+// One of everything a store holds, with the outbox in every state.
+void Fill(Store& store) {
+  std::int64_t run = store.runs().BeginRun("full", 100).value();
+  std::vector<OutboxEntry> e = {MakeEntry("planned", 0, run), MakeEntry("sent", 5, run),
+                                MakeEntry("done", 0, run), MakeEntry("failed", 0, 0)};
+  ASSERT_TRUE(store.outbox().Enqueue(e).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[1].id, 110).ok());
+  ASSERT_TRUE(store.outbox().NoteError(e[1].id, "HTTP 503", 111).ok());
+  ASSERT_TRUE(store.outbox().MarkSent(e[2].id, 112).ok());
+  Completion done;
+  done.entry_id = e[2].id;
+  done.user = MakeUser("u-1", "done@example.com");
+  done.user_id = "u-1";
+  done.action = "invite";
+  done.management = Completion::Management::kInvited;
+  ASSERT_TRUE(store.outbox().Complete(done).ok());
+  ASSERT_TRUE(store.outbox().Fail(e[3].id, "HTTP 422: no such project", 113).ok());
+  AuditEntry adopt = MakeAudit(2);
+  ASSERT_TRUE(store.audit().Append(adopt).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u-2", "bo@example.com", "adopted", 120}).ok());
+  RunRecord finished;
+  finished.id = run;
+  finished.finished_ms = 130;
+  finished.result = "operations_failed";
+  finished.summary_json = R"({"invite":3})";
+  finished.audit_head = store.audit().Head().value();
+  ASSERT_TRUE(store.runs().FinishRun(finished).ok());
+  ASSERT_TRUE(store.runs().BeginRun("partial", 140).ok());  // interrupted
+  ASSERT_TRUE(store.scim().Put({"okta", "User", "id-1", R"({"userName":"ann"})", 3, 150}).ok());
+  ASSERT_TRUE(store.scim().Put({"okta", "Group", "g-1", R"({"displayName":"Ops"})", 1, 151}).ok());
+  SourceRead read;
+  read.snapshot.source = "corp";
+  read.snapshot.users.push_back({"u1", "uid=ann", "ann@corp.example", "Ann", false});
+  read.snapshot.groups.push_back({"g1", "cn=ops", "Ops", {0}, {}});
+  read.read_ms = 160;
+  ASSERT_TRUE(store.sources().PutRead(read).ok());
+  SourceHealth health;
+  health.name = "corp";
+  health.type = "ldap";
+  health.users = 1;
+  ASSERT_TRUE(store.sources().PutHealth(health).ok());
+  ASSERT_TRUE(store.sources().PutFeedState("corp", "cookie", std::string("\0\xff\x01rid", 6)).ok());
+  ASSERT_TRUE(store.account_cache().PutCatalog(mapping::Catalog::Builtin()).ok());
+  ASSERT_TRUE(store.account_cache().PutProjects({{"p_1", "support-bot"}}).ok());
+}
+
+void ExpectSameContents(Store& a, Store& b) {
+  std::vector<OutboxEntry> ua = a.outbox().Unfinished().value();
+  std::vector<OutboxEntry> ub = b.outbox().Unfinished().value();
+  ASSERT_EQ(ua.size(), ub.size());
+  for (std::size_t i = 0; i < ua.size(); ++i) ExpectSameEntry(ua[i], ub[i]);
+  std::vector<OutboxEntry> fa = a.outbox().Failed(0).value();
+  std::vector<OutboxEntry> fb = b.outbox().Failed(0).value();
+  ASSERT_EQ(fa.size(), fb.size());
+  for (std::size_t i = 0; i < fa.size(); ++i) ExpectSameEntry(fa[i], fb[i]);
+  std::vector<AccountRecord> ma = a.mirror().Users().value();
+  std::vector<AccountRecord> mb = b.mirror().Users().value();
+  ASSERT_EQ(ma.size(), mb.size());
+  for (std::size_t i = 0; i < ma.size(); ++i) ExpectSameUser(ma[i], mb[i]);
+  std::vector<ManagedUser> ga = a.mirror().Managed().value();
+  std::vector<ManagedUser> gb = b.mirror().Managed().value();
+  ASSERT_EQ(ga.size(), gb.size());
+  for (std::size_t i = 0; i < ga.size(); ++i) {
+    EXPECT_EQ(ga[i].user_id, gb[i].user_id);
+    EXPECT_EQ(ga[i].how, gb[i].how);
+    EXPECT_EQ(ga[i].since_ms, gb[i].since_ms);
+  }
+  std::vector<AuditEntry> aa = a.audit().Since(0).value();
+  std::vector<AuditEntry> ab = b.audit().Since(0).value();
+  ASSERT_EQ(aa.size(), ab.size());
+  for (std::size_t i = 0; i < aa.size(); ++i) {
+    EXPECT_EQ(aa[i].seq, ab[i].seq);
+    EXPECT_EQ(aa[i].hash, ab[i].hash);
+    EXPECT_EQ(aa[i].detail_json, ab[i].detail_json);
+  }
+  std::vector<RunRecord> ra = a.runs().RecentRuns(0).value();
+  std::vector<RunRecord> rb = b.runs().RecentRuns(0).value();
+  ASSERT_EQ(ra.size(), rb.size());
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    EXPECT_EQ(ra[i].id, rb[i].id);
+    EXPECT_EQ(ra[i].result, rb[i].result);
+    EXPECT_EQ(ra[i].summary_json, rb[i].summary_json);
+    EXPECT_EQ(ra[i].audit_head, rb[i].audit_head);
+  }
+  std::vector<ScimResourceRow> sa = a.scim().List("okta").value();
+  std::vector<ScimResourceRow> sb = b.scim().List("okta").value();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i].id, sb[i].id);
+    EXPECT_EQ(sa[i].json, sb[i].json);
+    EXPECT_EQ(sa[i].version, sb[i].version);
+  }
+  std::optional<SourceRead> read = b.sources().GetRead("corp").value();
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->read_ms, 160);
+  ASSERT_EQ(read->snapshot.users.size(), 1u);
+  EXPECT_EQ(read->snapshot.users[0].email, "ann@corp.example");
+  EXPECT_EQ(b.sources().GetHealth("corp").value()->users, 1);
+  EXPECT_EQ(b.sources().GetFeedState("corp", "cookie").value(),
+            a.sources().GetFeedState("corp", "cookie").value());
+  EXPECT_EQ(b.account_cache().GetCatalog().value()->item_count(),
+            mapping::Catalog::Builtin().item_count());
+  EXPECT_EQ(b.account_cache().GetProjects().value()->size(), 1u);
+}
+
+TEST_F(StoreTest, CopyMovesEverythingFromSqliteAndBackAndTheChainVerifiesThere) {
+  SqliteScratch scratch;
+  Result<std::unique_ptr<Store>> source = Store::Open(scratch.Url("source.db"));
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(Fill(**source));
+  const std::string head = (*source)->audit().Head().value();
+
+  Store& copy = Open();  // this binary's backend
+  Result<CopyReport> report = CopyStore(**source, copy);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->audit_head, head);
+  EXPECT_EQ(report->audit_entries, 2);
+  ASSERT_EQ(report->tables.size(), 10u);
+  EXPECT_EQ(report->tables[0], (std::pair<std::string, std::int64_t>{"runs", 2}));
+  EXPECT_EQ(report->tables[1], (std::pair<std::string, std::int64_t>{"outbox", 4}));
+  ASSERT_NO_FATAL_FAILURE(ExpectSameContents(**source, copy));
+  AuditCheck check = copy.audit().Verify(head).value();
+  EXPECT_TRUE(check.ok) << check.message;
+
+  // New rows get ids past the copied ones, and the chain goes on.
+  std::vector<OutboxEntry> more = {MakeEntry("after-copy")};
+  ASSERT_TRUE(copy.outbox().Enqueue(more).ok());
+  EXPECT_EQ(more[0].id, 5);
+  EXPECT_EQ(copy.runs().BeginRun("full", 200).value(), 3);
+  AuditEntry next = MakeAudit(3);
+  ASSERT_TRUE(copy.audit().Append(next).ok());
+  EXPECT_EQ(next.seq, 3);
+  EXPECT_EQ(next.prev_hash, head);
+
+  // A copy never merges: into a store that holds something it is refused,
+  // and that store is left as it was.
+  const std::string copy_head = copy.audit().Head().value();
+  Result<CopyReport> again = CopyStore(**source, copy);
+  EXPECT_THAT(again, StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_NE(again.status().message().find("not empty"), std::string::npos);
+  EXPECT_EQ(copy.audit().Head().value(), copy_head);
+  EXPECT_EQ(copy.outbox().Unfinished()->size(), 3u);
+  EXPECT_THAT(CopyStore(copy, copy), StatusIs(StatusCode::kInvalidArgument));
+
+  // And back into a new SQLite file, the later rows included.
+  Result<std::unique_ptr<Store>> back = Store::Open(scratch.Url("back.db"));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  report = CopyStore(copy, **back);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->audit_entries, 3);
+  ASSERT_NO_FATAL_FAILURE(ExpectSameContents(copy, **back));
 }
 
 // --- the leader lease and the fence ---

@@ -60,6 +60,8 @@ echo "built $(basename "$deb")"
 dpkg-deb -f "$deb" Package Version Depends
 dpkg-deb -f "$deb" Version | grep -qx "$version-1" || bad "package version is not $version-1"
 dpkg-deb -f "$deb" Depends | grep -q 'libc6' || bad "Depends were not computed (no libc6)"
+# The PostgreSQL store's client library comes with the package's dependencies.
+dpkg-deb -f "$deb" Depends | grep -q 'libpq5' || bad "Depends lacks libpq5 (the PostgreSQL store)"
 
 echo "== apt-get install ./$(basename "$deb")"
 cp "$deb" "$work/"

@@ -237,7 +237,8 @@ bool HasSecretReference(std::string_view text) {
 }
 
 constexpr char kSecretsOnlyIn[] =
-    "secrets (${env:...}, ${file:...}) are only read in account.token and bind.password";
+    "secrets (${env:...}, ${file:...}) are only read in account.token, bind.password and "
+    "store.password";
 
 // Source names end up in metrics labels, store keys and log lines: keep them
 // to a plain alphabet.

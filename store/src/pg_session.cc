@@ -246,10 +246,12 @@ class Session final : public PgSession {
     return host + ":" + port + "/" + db;
   }
 
+  // Drops the connection. A transaction under way stays marked, so that its
+  // later statements fail rather than run on a new connection outside it;
+  // Rollback (or Commit) ends it.
   void Close() {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = nullptr;
-    in_transaction_ = false;
   }
 
   // Inside a transaction a lost connection is an error of the transaction;

@@ -98,7 +98,8 @@ class TempDir {
 };
 
 constexpr char kSecretsOnlyIn[] =
-    "secrets (${env:...}, ${file:...}) are only read in account.token and bind.password";
+    "secrets (${env:...}, ${file:...}) are only read in account.token, bind.password and "
+    "store.password";
 
 // A minimal valid configuration; cases below append to it from line 10.
 constexpr char kBase[] =

@@ -1,0 +1,98 @@
+// What only the PostgreSQL store has: a connection that can be lost or
+// hang. A call on a connection the server dropped fails as unavailable and
+// the next one connects again; a call the server does not answer within
+// the call timeout fails as unavailable, and the store works again once
+// the server answers.
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "idsync/store/store.h"
+#include "idsync/testing/status_matchers.h"
+
+#include "postgres_fixture.h"
+#include "require_servers.h"
+
+namespace idsync::store {
+namespace {
+
+using testing::PostgresFixture;
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    IDSYNC_REQUIRE_SERVER(PostgresFixture::Available(), PostgresFixture::WhyUnavailable());
+    server_ = PostgresFixture::Shared();
+    ASSERT_NE(server_, nullptr) << "the test PostgreSQL server did not start";
+    Result<std::string> name = server_->CreateDatabase();
+    ASSERT_TRUE(name.ok()) << name.status().ToString();
+    database_ = *name;
+  }
+
+  std::unique_ptr<Store> Open(const std::string& application,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    StoreOptions options;
+    options.url = server_->Url(database_);
+    options.application_name = application;
+    options.call_timeout = timeout;
+    Result<std::unique_ptr<Store>> store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // The server process of the session named `application`.
+  int BackendPid(const std::string& application) {
+    Result<std::string> pid =
+        server_->Psql("postgres", "SELECT pid FROM pg_stat_activity WHERE application_name = '" +
+                                      application + "'");
+    EXPECT_TRUE(pid.ok()) << pid.status().ToString();
+    return pid.ok() && !pid->empty() ? std::stoi(*pid) : -1;
+  }
+
+  PostgresFixture* server_ = nullptr;
+  std::string database_;
+};
+
+TEST_F(PgStoreTest, ACallOnADroppedConnectionFailsAndTheNextConnectsAgain) {
+  std::unique_ptr<Store> store = Open("idsync-drop-test");
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->runs().BeginRun("full", 1).ok());
+  const int pid = BackendPid("idsync-drop-test");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(
+      server_->Psql("postgres", "SELECT pg_terminate_backend(" + std::to_string(pid) + ")").ok());
+  Result<std::int64_t> lost = store->runs().BeginRun("full", 2);
+  EXPECT_THAT(lost, StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(lost.status().message().find("postgresql://"), std::string::npos);
+  Result<std::int64_t> again = store->runs().BeginRun("full", 3);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(store->runs().RecentRuns(0)->size(), 2u);
+  EXPECT_NE(BackendPid("idsync-drop-test"), pid);
+}
+
+TEST_F(PgStoreTest, ACallTheServerDoesNotAnswerFailsWithinTheCallTimeout) {
+  std::unique_ptr<Store> store = Open("idsync-hang-test", std::chrono::milliseconds(1000));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->runs().BeginRun("full", 1).ok());
+  const int pid = BackendPid("idsync-hang-test");
+  ASSERT_GT(pid, 0);
+  // The session's server process stops answering (its socket stays open).
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  const auto asked = std::chrono::steady_clock::now();
+  Result<std::int64_t> hung = store->runs().BeginRun("full", 2);
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  ::kill(pid, SIGCONT);
+  EXPECT_THAT(hung, StatusIs(StatusCode::kUnavailable));
+  EXPECT_NE(hung.status().message().find("no answer in 1000 ms"), std::string::npos)
+      << hung.status().message();
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  // The dropped connection is replaced by the next call.
+  Result<std::int64_t> again = store->runs().BeginRun("full", 3);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+}
+
+}  // namespace
+}  // namespace idsync::store

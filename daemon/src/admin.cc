@@ -101,6 +101,7 @@ int StatusToHttp(StatusCode code) {
       return 404;
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kAborted:
       return 409;
     case StatusCode::kPermissionDenied:
       return 403;
@@ -236,7 +237,23 @@ httpd::Response AdminApi::Handle(const httpd::Request& request) const {
 
     switch (route) {
       case Route::kSync: {
-        Status s = backend_.RequestSync();
+        // No body, or {"force": true|false}.
+        bool force = false;
+        if (!request.body.empty()) {
+          nlohmann::json body =
+              nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+          const bool valid =
+              body.is_object() &&
+              std::all_of(body.items().begin(), body.items().end(), [](const auto& item) {
+                return item.key() == "force" && item.value().is_boolean();
+              });
+          if (!valid) {
+            return AdminErrorResponse(
+                400, "the body of POST /v1/sync is empty or {\"force\": true|false}");
+          }
+          force = body.value("force", false);
+        }
+        Status s = backend_.RequestSync(force);
         if (!s.ok()) return AdminErrorResponse(StatusToHttp(s.code()), s.message());
         return JsonResponse(202, R"({"accepted": true})");
       }

@@ -25,7 +25,17 @@ DaemonAdmin::DaemonAdmin(Generations& generations, store::Store& store, Snapshot
       now_(std::move(now)),
       replica_(std::move(replica)) {}
 
-Status DaemonAdmin::RequestSync() { return scheduler_.RequestFullRun(); }
+Status DaemonAdmin::RequestSync(bool force) {
+  const ReplicaStatus me = replica_();
+  if (me.leader) return scheduler_.RequestFullRun(force);
+  // A follower passes the request to the leader through the store.
+  ASSIGN_OR_RETURN(std::optional<store::LeaseState> lease, store_.lease().Current());
+  if (!lease || lease->expired) {
+    return UnavailableError(
+        "no replica leads now; ask again in a few seconds (another takes over within ha.lease)");
+  }
+  return store_.runs().RequestRun(force, me.id, now_());
+}
 
 Result<std::string> DaemonAdmin::StatusJson() {
   std::shared_ptr<Generation> gen = generations_.Current();

@@ -1,6 +1,6 @@
 // The daemon's answers to the admin API (AdminBackend): POST /v1/sync asks the
-// Scheduler for a full run; /v1/status is `idsync status --json` with the
-// daemon's own state; /v1/plan plans against the configuration in force
+// Scheduler for a full run (a follower asks the leader, through the store); /v1/status is `idsync
+// status --json` with the daemon's own state; /v1/plan plans against the configuration in force
 // without sending; /v1/explain maps one person from the latest snapshots;
 // /readyz says whether the configuration is loaded and the store writable.
 //
@@ -32,7 +32,7 @@ class DaemonAdmin : public AdminBackend {
               Scheduler& scheduler, RunReporter& reporter, NowFn now,
               std::function<ReplicaStatus()> replica);
 
-  Status RequestSync() override;
+  Status RequestSync(bool force) override;
   Result<std::string> StatusJson() override;
   Result<std::string> PlanJson() override;
   Result<std::string> ExplainJson(const std::string& email) override;

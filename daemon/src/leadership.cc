@@ -55,17 +55,80 @@ Status Leadership::Start() {
       return UnavailableError("stopped while waiting for the leader lease");
     }
   }
-  store_.SetFence(store::Fence{holder_, state.epoch});
+  Elected(state.epoch);
+  renewer_ = std::thread([this] { Renew(); });
+  return Status::Ok();
+}
+
+void Leadership::Elected(std::int64_t epoch) {
+  store_.SetFence(store::Fence{holder_, epoch});
   {
     std::lock_guard lock(mu_);
     leader_ = true;
-    epoch_ = state.epoch;
+    epoch_ = epoch;
   }
-  if (on_change_) on_change_(true, state.epoch);
   log_.Info("leader.elected", "this replica leads: it runs the syncs and sends the outbox",
-            {{"replica", id_}, {"epoch", static_cast<long long>(state.epoch)}});
-  renewer_ = std::thread([this] { Renew(); });
-  return Status::Ok();
+            {{"replica", id_}, {"epoch", static_cast<long long>(epoch)}});
+  if (on_change_) on_change_(true, epoch);
+}
+
+void Leadership::Campaign() {
+  std::lock_guard lock(mu_);
+  if (renewer_.joinable() || stopping_) return;
+  renewer_ = std::thread([this] { Contend(); });
+}
+
+void Leadership::Contend() {
+  std::string following;  // the leader this replica last logged it follows
+  bool failing = false;
+  std::unique_lock lock(mu_);
+  while (!stopping_ && !retired_) {
+    lock.unlock();
+    Result<store::LeaseState> state = store_.lease().Acquire(holder_, lease_);
+    lock.lock();
+    if (state.ok() && state->holder == holder_) {
+      if (stopping_ || retired_) {
+        // Won while leaving: given back at once, never used.
+        lock.unlock();
+        store_.lease().Release(holder_).IgnoreError();
+        return;
+      }
+      electing_ = true;
+      lock.unlock();
+      Elected(state->epoch);
+      lock.lock();
+      electing_ = false;
+      wake_.notify_all();
+      lock.unlock();
+      Renew();
+      return;
+    }
+    if (!state.ok()) {
+      if (!failing) {
+        log_.Warning("leader.campaign_failed",
+                     "the leader lease cannot be read; this replica serves SCIM and tries again",
+                     {{"replica", id_}, {"error", state.status().message()}});
+      }
+      failing = true;
+    } else {
+      failing = false;
+      if (state->holder != following) {
+        following = state->holder;
+        log_.Info("leader.following", "another replica leads; this one serves SCIM and follows",
+                  {{"replica", id_},
+                   {"leader", following},
+                   {"epoch", static_cast<long long>(state->epoch)}});
+      }
+    }
+    wake_.wait_for(lock, lease_ / 3, [this] { return stopping_ || retired_; });
+  }
+}
+
+void Leadership::Retire() {
+  std::unique_lock lock(mu_);
+  retired_ = true;
+  wake_.notify_all();
+  wake_.wait(lock, [this] { return !electing_; });
 }
 
 void Leadership::Renew() {

@@ -4,13 +4,15 @@
 // set at its epoch, so that each leader-only write checks, in its own
 // transaction, that no other replica took over (store/lease.h).
 //
-// Until replicas that follow a leader exist, a second idsyncd on the same
-// store does not start: TakeAtStart waits out a lease left by a process
-// that died (at most a lease and a renewal), and refuses one that is being
-// renewed. A leader that loses the lease (it could not renew in time, or
-// was paused and another took over) logs leader.lost, has its writes
-// refused by the fence, and reports itself not alive, so that systemd's
-// watchdog restarts it.
+// Two ways in. idsyncd campaigns (Campaign): a thread tries for the lease
+// every third of it, and once it wins (the leader died, stopped, or was
+// never there) this replica leads until it stops. `idsync apply` and
+// `idsync store copy` take it at once (Start), waiting out a lease left by
+// a process that died (at most a lease and a renewal) and refusing one
+// that is being renewed. A leader that loses the lease (it could not renew
+// in time, or was paused and another took over) logs leader.lost, has its
+// writes refused by the fence, and reports itself not alive, so that
+// systemd restarts it, as a follower.
 //
 // Thread-safe.
 #pragma once
@@ -56,7 +58,15 @@ class Leadership {
   // renewing it (an idsyncd, or "apply/PID/..." for `idsync apply`); the
   // store's errors as they are.
   Status Start();
-  // Stops renewing, clears the fence and releases the lease.
+  // Contends for the lease on a thread of its own, from now until it wins
+  // (then leads: sets the fence, calls on_change, renews) or Retire/Stop.
+  // Returns at once.
+  void Campaign();
+  // No more contending: a replica that does not lead now never will. One
+  // that leads keeps renewing until Stop. Waits for an election under way
+  // (its on_change call included) to end.
+  void Retire();
+  // Stops renewing and releases the lease.
   void Stop();
 
   ReplicaStatus status() const;
@@ -64,6 +74,10 @@ class Leadership {
   bool healthy() const;
 
  private:
+  // Campaign's thread: contends, then renews once it leads.
+  void Contend();
+  // This replica now leads at `epoch`.
+  void Elected(std::int64_t epoch);
   void Renew();
   void Lost(const std::string& why);
 
@@ -77,6 +91,8 @@ class Leadership {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool retired_ = false;
+  bool electing_ = false;  // Contend is between winning and on_change's return
   bool leader_ = false;
   bool lost_ = false;
   std::int64_t epoch_ = 0;

@@ -125,6 +125,15 @@ struct Metrics::Impl {
                          .Name("idsync_leader_epoch")
                          .Help("The lease epoch this replica leads (or last led) at.")
                          .Register(*registry)),
+        scim_view_lag(BuildGauge()
+                          .Name("idsync_scim_view_lag_seconds")
+                          .Help("Age of the oldest SCIM change of another replica taken in at "
+                                "the latest catch-up (0 when none).")
+                          .Register(*registry)),
+        scim_view_changes(BuildCounter()
+                              .Name("idsync_scim_view_changes_total")
+                              .Help("SCIM changes of other replicas taken into this one's view.")
+                              .Register(*registry)),
         outbox_oldest(BuildGauge()
                           .Name("idsync_outbox_oldest_age_seconds")
                           .Help("Age of the oldest operation waiting in the outbox (0 when empty).")
@@ -190,7 +199,9 @@ struct Metrics::Impl {
         outbox_depth_all(outbox_depth.Add({})),
         outbox_oldest_all(outbox_oldest.Add({})),
         leader_all(leader.Add({})),
-        leader_epoch_all(leader_epoch.Add({})) {
+        leader_epoch_all(leader_epoch.Add({})),
+        scim_view_lag_all(scim_view_lag.Add({})),
+        scim_view_changes_all(scim_view_changes.Add({})) {
     build_info.Add({{"version", std::string(version)}}).Set(1);
     for (std::string_view r : kRunResults) runs.Add({{"result", std::string(r)}});
     for (std::string_view k : kOperationKinds) {
@@ -230,6 +241,8 @@ struct Metrics::Impl {
   Family<Gauge>& outbox_depth;
   Family<Gauge>& leader;
   Family<Gauge>& leader_epoch;
+  Family<Gauge>& scim_view_lag;
+  Family<Counter>& scim_view_changes;
   Family<Gauge>& outbox_oldest;
   Family<Gauge>& source_last_success;
   Family<Gauge>& source_entries;
@@ -250,6 +263,8 @@ struct Metrics::Impl {
   Gauge& outbox_oldest_all;
   Gauge& leader_all;
   Gauge& leader_epoch_all;
+  Gauge& scim_view_lag_all;
+  Counter& scim_view_changes_all;
 };
 
 Metrics::Metrics(std::string_view version) : impl_(std::make_unique<Impl>(version)) {}
@@ -347,6 +362,11 @@ void Metrics::ConfigReload(bool ok) {
 void Metrics::Leadership(bool leader, std::int64_t epoch) {
   impl_->leader_all.Set(leader ? 1.0 : 0.0);
   impl_->leader_epoch_all.Set(static_cast<double>(epoch));
+}
+
+void Metrics::ScimViewLag(double seconds, std::int64_t changes) {
+  impl_->scim_view_lag_all.Set(seconds);
+  if (changes > 0) impl_->scim_view_changes_all.Increment(static_cast<double>(changes));
 }
 
 std::string Metrics::Render() const {

@@ -4,6 +4,8 @@
 #include "idsync/daemon/process.h"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <tuple>
 #include <utility>
 
@@ -23,6 +25,7 @@
 #include "listeners.h"
 #include "run_reporter.h"
 #include "scheduler.h"
+#include "scim_follower.h"
 #include "scim_front.h"
 #include "snapshot_cache.h"
 
@@ -67,6 +70,8 @@ struct Process::Impl {
   Generations generations;
   std::unique_ptr<RunReporter> reporter;
   std::unique_ptr<ScimFront> scim;
+  // On a shared store: keeps the SCIM view following the other replicas.
+  std::unique_ptr<ScimFollower> follower;
   std::unique_ptr<SnapshotCache> snapshots;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<FeedSupervisor> feeds;
@@ -75,6 +80,45 @@ struct Process::Impl {
   std::unique_ptr<httpd::Server> scim_server;
   std::unique_ptr<httpd::Server> admin_server;
   bool stopping = false;  // controller thread only
+
+  // The leader's parts (the scheduler's threads and the change feeds) run
+  // only while this replica leads: from Start alone on a SQLite store, from
+  // the election on a shared one. leader_mu orders an election against
+  // Reload and Stop.
+  std::mutex leader_mu;
+  std::atomic<bool> leading{false};
+  bool leader_parts_refused = false;  // guarded by leader_mu: stopping
+
+  // The leader starts the full runs other replicas were asked for
+  // (POST /v1/sync on a follower).
+  void TakeRunRequests() {
+    if (!leading) return;
+    Result<store::RunRequests> taken = store->runs().TakeRunRequests();
+    if (!taken.ok() || taken->count == 0) return;
+    log.Info("run.requested", "another replica passed on a request for a full run",
+             {{"requests", static_cast<long long>(taken->count)},
+              {"force", taken->force ? "true" : "false"}});
+    scheduler->RequestFullRun(taken->force).IgnoreError();
+  }
+
+  // This replica now leads (or, on a shared store, stopped leading).
+  void OnLeadership(bool leader, std::int64_t epoch) {
+    metrics.Leadership(leader, epoch);
+    if (!leader) {
+      // Lost or given up: nothing more is sent from here. The fence refuses
+      // what is under way; the watchdog restarts the process as a follower.
+      leading = false;
+      generations.InterruptAll();
+      if (scheduler) scheduler->RequestStop();
+      return;
+    }
+    std::lock_guard lock(leader_mu);
+    if (leader_parts_refused) return;
+    std::shared_ptr<Generation> gen = generations.Current();
+    leading = true;
+    scheduler->Start();
+    if (gen) feeds->Start(gen->config);
+  }
 };
 
 Process::Process(Logger& logger, Metrics& metrics, Notifier& notifier, ProcessOptions options)
@@ -98,34 +142,23 @@ Status Process::Start(const config::Config& config) {
                                 ? p.options.open_store(config)
                                 : store::Store::Open(StoreOptionsFor(config, "idsyncd")));
   p.replica_id = config.server.replica_id.empty() ? DefaultReplicaId() : config.server.replica_id;
-  if (path.empty()) {
-    // A store other processes may share: the file lock above cannot reach
-    // them, the leader lease does.
-    p.leadership = std::make_unique<Leadership>(
-        p.log, *p.store, p.replica_id,
-        std::chrono::duration_cast<std::chrono::milliseconds>(config.ha.lease),
-        [&p](bool leader, std::int64_t epoch) { p.metrics.Leadership(leader, epoch); });
-    Status led = p.leadership->Start();
-    if (!led.ok()) {
-      p.leadership.reset();
-      if (led.code() != StatusCode::kFailedPrecondition) return led;
-      return FailedPreconditionError(
-          led.message() +
-          ": several idsyncd replicas on one store are not served yet; stop the other one, "
-          "or wait for its `idsync apply` to finish");
-    }
-  } else {
-    p.metrics.Leadership(true, 0);
-  }
   p.executor = std::make_unique<engine::Executor>(Concurrency(config));
   ASSIGN_OR_RETURN(std::shared_ptr<Generation> gen,
                    MakeGeneration(config, p.options.make_account, &p.log));
 
   const NowFn& now = p.options.now;
   p.reporter = std::make_unique<RunReporter>(p.log, p.metrics, p.notifier, *p.store, now);
+  // A store other processes may share: the file lock above cannot reach
+  // them, the leader lease does.
+  const bool shared = path.empty();
+  // Only the leader reconciles; a follower's SCIM writes reach the leader
+  // through the store's change log, and it enqueues them then.
   p.scim = std::make_unique<ScimFront>(
       p.log, p.metrics, *p.store, now,
-      [&p](const std::vector<std::string>& emails) { p.scheduler->Enqueue(emails); });
+      [&p](const std::vector<std::string>& emails) {
+        if (p.leading) p.scheduler->Enqueue(emails);
+      },
+      shared);
   p.snapshots = std::make_unique<SnapshotCache>(*p.scim);
   p.scheduler = std::make_unique<Scheduler>(p.options, now, p.log, p.generations, *p.store,
                                             *p.executor, *p.snapshots, *p.reporter);
@@ -139,6 +172,11 @@ Status Process::Start(const config::Config& config) {
   DeclareSources(p.metrics, config);
   RETURN_IF_ERROR(p.scim->Start(config));
   p.generations.Install(gen);
+  if (shared) {
+    p.follower =
+        std::make_unique<ScimFollower>(p.log, *p.store, *p.scim, [&p] { p.TakeRunRequests(); });
+    p.follower->Start();
+  }
 
   if (!config.server.listen.empty()) {
     httpd::Options o = ListenerOptions(config.server, p.metrics, "scim");
@@ -173,8 +211,16 @@ Status Process::Start(const config::Config& config) {
     }
     p.admin_server = std::move(server).value();
   }
-  p.scheduler->Start();
-  p.feeds->Start(config);
+  if (shared) {
+    p.leadership = std::make_unique<Leadership>(
+        p.log, *p.store, p.replica_id,
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.ha.lease),
+        [&p](bool leader, std::int64_t epoch) { p.OnLeadership(leader, epoch); });
+    p.metrics.Leadership(false, 0);
+    p.leadership->Campaign();
+  } else {
+    p.OnLeadership(true, 0);
+  }
   return Status::Ok();
 }
 
@@ -224,12 +270,16 @@ Status Process::Reload(const config::Config& config) {
   RETURN_IF_ERROR(p.scim->Reload(config));
   p.admin->SetTokenHashes(config.server.admin_tokens);
   p.executor->SetConcurrency(Concurrency(config));
-  p.feeds->Stop();
+  std::lock_guard lock(p.leader_mu);
+  const bool leading = p.leading;
+  if (leading) p.feeds->Stop();
   p.generations.Install(gen);
   // Drop snapshots of sources that are gone; new rules apply in a full run now.
   p.snapshots->Retain(config);
-  p.scheduler->RequestFullRun().IgnoreError();  // refused only while stopping
-  p.feeds->Start(config);
+  if (leading) {
+    p.scheduler->RequestFullRun().IgnoreError();  // refused only while stopping
+    p.feeds->Start(config);
+  }
   return Status::Ok();
 }
 
@@ -237,12 +287,19 @@ bool Process::Stop() {
   Impl& p = *impl_;
   if (p.stopping && (p.scheduler == nullptr || !p.scheduler->joinable())) return true;
   p.stopping = true;
+  {
+    // No election from here on starts the leader's parts.
+    std::lock_guard lock(p.leader_mu);
+    p.leader_parts_refused = true;
+  }
+  if (p.leadership) p.leadership->Retire();
   if (p.scheduler) p.scheduler->RequestStop();
   // A write waiting to retry gives up now rather than at the forced exit;
   // it stays sent, and the next start finishes it with the same key.
   p.generations.InterruptAll();
   // Stop accepting SCIM first: what was accepted is already in the store.
   if (p.scim_server) p.scim_server->Stop(std::chrono::seconds(5));
+  if (p.follower) p.follower->Stop();
   if (p.feeds) p.feeds->Stop();
   if (p.scheduler && !p.scheduler->Join(p.options.stop_grace)) {
     return false;  // the caller exits; sent writes are finished after restart
@@ -257,8 +314,11 @@ bool Process::Stop() {
 }
 
 bool Process::Alive() const {
-  return impl_->generations.Current() != nullptr && impl_->scheduler != nullptr &&
-         impl_->scheduler->Alive() && (!impl_->leadership || impl_->leadership->healthy());
+  const Impl& p = *impl_;
+  if (p.generations.Current() == nullptr || p.scheduler == nullptr) return false;
+  if (p.leadership && !p.leadership->healthy()) return false;
+  // A follower runs no scheduler; a leader's must be running.
+  return !p.leading || p.scheduler->Alive();
 }
 
 std::vector<int> Process::scim_ports() const {

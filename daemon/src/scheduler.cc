@@ -46,10 +46,11 @@ void Scheduler::Enqueue(const std::vector<std::string>& emails) {
   cv_.notify_all();
 }
 
-Status Scheduler::RequestFullRun() {
+Status Scheduler::RequestFullRun(bool force) {
   std::lock_guard<std::mutex> l(mu_);
   if (stopping_) return UnavailableError("idsyncd is stopping");
   sync_requested_ = true;
+  force_requested_ = force_requested_ || force;
   cv_.notify_all();
   return Status::Ok();
 }
@@ -109,9 +110,10 @@ void Scheduler::BulkLoop() {
   while (!stopping_) {
     if (sync_requested_ || Clock::now() >= next_full_) {
       sync_requested_ = false;
+      const bool force = std::exchange(force_requested_, false);
       full_running_ = true;
       l.unlock();
-      FullRun();
+      FullRun(force);
       l.lock();
       full_running_ = false;
       continue;
@@ -187,12 +189,20 @@ ApplyOptions Scheduler::RunOptions(const std::string& source, int priority,
   return o;
 }
 
-void Scheduler::FullRun() {
+void Scheduler::FullRun(bool force) {
   std::shared_ptr<Generation> gen = generations_.Current();
-  log_.Info("run.started", "a full run started", {});
+  if (force) {
+    log_.Warning("run.started",
+                 "a full run started that passes the safety limits, as asked (POST /v1/sync "
+                 "with force)",
+                 {{"force", "true"}});
+  } else {
+    log_.Info("run.started", "a full run started", {});
+  }
   const auto started = Clock::now();
   Syncer syncer(gen->config, store_, *gen->account, now_, snapshots_.Reads(store_), &executor_);
   ApplyOptions run_options = RunOptions("full-run", 0, *gen);
+  run_options.force = force;
   // What the run read, once it has planned: partial runs from here on use
   // these snapshots (while the full run is still sending).
   run_options.sources_read = [&](std::vector<mapping::SourceSnapshot>& snapshots,

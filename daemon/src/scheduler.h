@@ -53,8 +53,10 @@ class Scheduler {
   // People to reconcile in the next partial run (ASCII lower-cased here).
   void Enqueue(const std::vector<std::string>& emails);
 
-  // A full run now, or after the one in progress. kUnavailable when stopping.
-  Status RequestFullRun();
+  // A full run now, or after the one in progress; with `force`, one that
+  // passes the safety limits (as `idsync apply --force`). kUnavailable when
+  // stopping.
+  Status RequestFullRun(bool force = false);
 
   // Something a waiting partial run needs has arrived (a first snapshot).
   void Wake();
@@ -81,7 +83,7 @@ class Scheduler {
 
   void BulkLoop();
   void InteractiveLoop();
-  void FullRun();
+  void FullRun(bool force);
   void PartialRun(std::vector<std::string> emails);
   // The options of a run from `source` ("full-run", "partial") in `generation`.
   ApplyOptions RunOptions(const std::string& source, int priority, Generation& generation);
@@ -109,6 +111,7 @@ class Scheduler {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool sync_requested_ = false;
+  bool force_requested_ = false;  // the next requested full run passes the safety limits
   bool full_running_ = false;
   bool partial_running_ = false;
   bool bulk_thread_done_ = false;

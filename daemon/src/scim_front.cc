@@ -2,6 +2,7 @@
 // reload under an exclusive lock; requests and snapshots take it shared.
 #include "scim_front.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -42,39 +43,41 @@ struct ScimFront::Live {
   std::uint64_t max_response = 0;      // server.max_response
   std::unique_ptr<scim::StoreResourcePersistence> persistence;
   std::unique_ptr<scim::ScimService> service;
+  // The store's change log is taken in up to here (guarded by
+  // catch_up_mu_; read before the service loaded).
+  std::int64_t applied = 0;
   // Shared with screen_, which the event thread reads without mu_.
   std::shared_ptr<scim::ScimEndpoint> endpoint;
 };
 
 ScimFront::ScimFront(Logger& log, Metrics& metrics, store::Store& store, NowFn now,
-                     ChangeFn on_change)
+                     ChangeFn on_change, bool shared)
     : log_(log),
       metrics_(metrics),
       store_(store),
       now_(std::move(now)),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      shared_(shared) {}
 
 ScimFront::~ScimFront() = default;
 
 Status ScimFront::Start(const config::Config& config) {
   std::unique_lock<std::shared_mutex> l(mu_);
-  ASSIGN_OR_RETURN(std::unique_ptr<Live> live, Make(config, nullptr));
-  InstallEndpoint(*live, config);
-  {
-    std::lock_guard<std::mutex> screen(screen_mu_);
-    screen_ = live->endpoint;
-  }
-  live_ = std::move(live);
-  return Status::Ok();
+  return Install(config, /*new_service=*/true);
 }
 
 Status ScimFront::Reload(const config::Config& config) {
   // Requests in flight finish first; new ones wait for the swap.
   std::unique_lock<std::shared_mutex> l(mu_);
-  ASSIGN_OR_RETURN(std::unique_ptr<Live> live, Make(config, live_.get()));
+  return Install(config, /*new_service=*/false);
+}
+
+Status ScimFront::Install(const config::Config& config, bool new_service) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Live> live, Make(config, new_service ? nullptr : live_.get()));
   if (!live->service) {
     live->persistence = std::move(live_->persistence);
     live->service = std::move(live_->service);
+    live->applied = live_->applied;
   }
   InstallEndpoint(*live, config);
   {
@@ -82,12 +85,74 @@ Status ScimFront::Reload(const config::Config& config) {
     screen_ = live->endpoint;
   }
   live_ = std::move(live);
+  config_ = std::make_unique<config::Config>(config);
   return Status::Ok();
 }
 
+namespace {
+
+bool ChangesState(std::string_view method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+}  // namespace
+
 httpd::Response ScimFront::Handle(const httpd::Request& request) {
+  if (shared_ && ChangesState(request.method)) {
+    // What another replica wrote a moment ago is the version this write
+    // follows. Should the store be away, the write fails on it anyway.
+    CatchUp().IgnoreError();
+  }
   std::shared_lock<std::shared_mutex> l(mu_);
   return live_->endpoint->Handle(request);
+}
+
+Status ScimFront::CatchUp() {
+  constexpr int kPage = 500;
+  std::lock_guard<std::mutex> serial(catch_up_mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (!live_ || !live_->service) return Status::Ok();
+  std::int64_t taken = 0;
+  double oldest_s = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(store::ScimChangePage page, store_.scim().ChangesSince(live_->applied, kPage));
+    if (page.gap) {
+      log_.Warning("scim.view_reloaded",
+                   "this replica's SCIM view fell behind the store's change log; every "
+                   "resource is loaded again",
+                   {{"after", static_cast<long long>(live_->applied)}});
+      l.unlock();
+      std::unique_lock<std::shared_mutex> exclusive(mu_);
+      if (!config_) return Status::Ok();
+      const config::Config config = *config_;
+      return Install(config, /*new_service=*/true);
+    }
+    for (const store::ScimChangeRow& change : page.changes) {
+      ASSIGN_OR_RETURN(std::optional<store::ScimResourceRow> row,
+                       store_.scim().Get(change.source, change.type, change.id));
+      std::optional<scim::StoredResource> now;
+      if (row) {
+        now = scim::StoredResource{std::move(row->source), std::move(row->type), std::move(row->id),
+                                   std::move(row->json), row->version};
+      }
+      Status absorbed = live_->service->Absorb(change.source, change.type, change.id, now);
+      if (!absorbed.ok()) {
+        // A damaged row: what the view holds of it stays.
+        log_.Error("scim.change_unreadable",
+                   "a SCIM change written by another replica cannot be read back; this "
+                   "replica keeps the version it had",
+                   {{"source", change.source}, {"id", change.id}, {"error", absorbed.message()}});
+      }
+      live_->applied = change.seq;
+      ++taken;
+      if (page.now_ms > change.at_ms) {
+        oldest_s = std::max(oldest_s, static_cast<double>(page.now_ms - change.at_ms) / 1000.0);
+      }
+    }
+    if (static_cast<int>(page.changes.size()) < kPage) break;
+  }
+  metrics_.ScimViewLag(oldest_s, taken);
+  return Status::Ok();
 }
 
 std::optional<httpd::Response> ScimFront::Screen(httpd::Request* head) const {
@@ -124,6 +189,9 @@ Result<std::unique_ptr<ScimFront::Live>> ScimFront::Make(const config::Config& c
     // Same sources: the service (and its in-memory resources) carries over.
     return live;
   }
+  // Read before the resources: a write that lands while they load is
+  // taken in again by the next catch-up, as no change when already held.
+  ASSIGN_OR_RETURN(live->applied, store_.scim().LastChange());
   live->persistence = std::make_unique<scim::StoreResourcePersistence>(store_);
   scim::ServiceOptions service_options;
   service_options.sources = live->sources;

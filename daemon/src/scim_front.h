@@ -4,6 +4,11 @@
 // the endpoint (tokens, path) and, when the SCIM sources change, the service;
 // requests in flight finish first and new ones wait for the swap.
 //
+// On a store other replicas share, the service is one view of it among
+// several: CatchUp takes in what the others wrote (the store's SCIM change
+// log), and every write catches up first, so that it applies to the latest
+// version of what it changes.
+//
 // Thread-safe: Handle and Snapshot run on many threads at once (a shared
 // lock); Start and Reload on the controller's thread (exclusive).
 #pragma once
@@ -41,7 +46,9 @@ class ScimFront {
   using ChangeFn = std::function<void(const std::vector<std::string>& emails)>;
 
   // Every reference must outlive the front; `now`: wall-clock milliseconds.
-  ScimFront(Logger& log, Metrics& metrics, store::Store& store, NowFn now, ChangeFn on_change);
+  // `shared`: other replicas write to the store too.
+  ScimFront(Logger& log, Metrics& metrics, store::Store& store, NowFn now, ChangeFn on_change,
+            bool shared = false);
   ~ScimFront();
 
   // Makes the service (loading every SCIM source's resources from the store)
@@ -66,11 +73,20 @@ class ScimFront {
   // Start.
   mapping::SourceSnapshot Snapshot(const std::string& source) const;
 
+  // Takes into the view every change written to the store since the last
+  // catch-up (by other replicas; this one's own come back as no change),
+  // and tells on_change whom they touched. When the store's log no longer
+  // reaches back that far, loads every resource again. The store's error
+  // when it cannot be read; the view then stays as it was.
+  Status CatchUp();
+
  private:
   struct Live;
   // The objects for `config`; the service is left null when `previous` has
   // the same SCIM sources (the caller carries it over).
   Result<std::unique_ptr<Live>> Make(const config::Config& config, const Live* previous);
+  // Start and Reload's swap (mu_ held exclusively).
+  Status Install(const config::Config& config, bool new_service);
   void InstallEndpoint(Live& live, const config::Config& config);
   void PatchRefused(const scim::PatchRefusal& refusal);
 
@@ -79,8 +95,12 @@ class ScimFront {
   store::Store& store_;
   NowFn now_;
   ChangeFn on_change_;
+  const bool shared_;
+  // Serializes catch-ups; taken before mu_.
+  std::mutex catch_up_mu_;
   mutable std::shared_mutex mu_;
-  std::unique_ptr<Live> live_;  // guarded by mu_
+  std::unique_ptr<Live> live_;              // guarded by mu_
+  std::unique_ptr<config::Config> config_;  // the last installed; guarded by mu_
   mutable std::mutex screen_mu_;
   std::shared_ptr<const scim::ScimEndpoint> screen_;  // guarded by screen_mu_
 };

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@ using internal::Param;
 using Clock = std::chrono::steady_clock;
 
 static_assert(kAuditLockKey == 7594321837033717762, "the dialect below spells the key out");
+static_assert(kScimChangeLockKey == 7594321837033717763, "the dialect below spells the key out");
 
 constexpr internal::Dialect kPgDialect = {
     .for_update = " FOR UPDATE",
@@ -27,6 +29,8 @@ constexpr internal::Dialect kPgDialect = {
     .resync_ids =
         "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(max(id), 1), "
         "max(id) IS NOT NULL) FROM {table}",
+    .lock_scim_changes = "SELECT pg_advisory_xact_lock(7594321837033717763)",
+    .notify_scim = "SELECT pg_notify('idsync_scim', '')",
 };
 
 struct ResultDeleter {
@@ -224,6 +228,35 @@ class Session final : public PgSession {
     }
   }
 
+  Result<std::unique_ptr<ScimChangeSignal>> Listen(std::string_view channel) override;
+
+  // The listening side, on a session of its own (Listen): LISTENs on
+  // `channel` once connected, then waits on the socket for notifications.
+  // See ScimChangeSignal::Wait.
+  bool WaitForNotification(const std::string& channel, std::chrono::milliseconds timeout) {
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+      Status connected = Connect();
+      if (connected.ok()) {
+        const std::string listen = "LISTEN " + channel;
+        connected = Simple(listen.c_str(), "listening for notifications");
+      }
+      if (!connected.ok()) {
+        Close();
+        std::this_thread::sleep_for(timeout);
+      }
+      // Notifications sent while there was no connection are lost.
+      return true;
+    }
+    if (DrainNotifications()) return true;
+    pollfd pfd{PQsocket(conn_), POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+    if ((ready < 0 && errno != EINTR) || (ready > 0 && PQconsumeInput(conn_) == 0)) {
+      Close();
+      return true;
+    }
+    return DrainNotifications();
+  }
+
  private:
   // "host:port/database" from the URL alone, for messages before the first
   // connection; libpq's own parse message is not echoed since it may quote
@@ -356,11 +389,41 @@ class Session final : public PgSession {
     return last;
   }
 
+  // True when notifications had arrived; frees them.
+  bool DrainNotifications() {
+    bool any = false;
+    while (PGnotify* notification = PQnotifies(conn_)) {
+      any = true;
+      PQfreemem(notification);
+    }
+    return any;
+  }
+
   ConnectOptions options_;
   std::string describe_;
   PGconn* conn_ = nullptr;
   bool in_transaction_ = false;
 };
+
+class Signal final : public ScimChangeSignal {
+ public:
+  Signal(ConnectOptions options, std::string channel)
+      : session_(std::move(options)), channel_(std::move(channel)) {}
+  bool Wait(std::chrono::milliseconds timeout) override {
+    return session_.WaitForNotification(channel_, timeout);
+  }
+
+ private:
+  Session session_;
+  const std::string channel_;
+};
+
+Result<std::unique_ptr<ScimChangeSignal>> Session::Listen(std::string_view channel) {
+  ConnectOptions options = options_;
+  options.application_name += " listen";
+  return std::unique_ptr<ScimChangeSignal>(
+      std::make_unique<Signal>(std::move(options), std::string(channel)));
+}
 
 }  // namespace
 

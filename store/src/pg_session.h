@@ -50,7 +50,8 @@ class PgSession : public internal::Session {
 std::unique_ptr<PgSession> NewPgSession(ConnectOptions options);
 
 // The advisory lock keys idsync takes (pg_advisory_xact_lock).
-inline constexpr std::int64_t kMigrationLockKey = 0x6964'7379'6e63'0001;  // "idsync" 1
-inline constexpr std::int64_t kAuditLockKey = 0x6964'7379'6e63'0002;      // "idsync" 2
+inline constexpr std::int64_t kMigrationLockKey = 0x6964'7379'6e63'0001;   // "idsync" 1
+inline constexpr std::int64_t kAuditLockKey = 0x6964'7379'6e63'0002;       // "idsync" 2
+inline constexpr std::int64_t kScimChangeLockKey = 0x6964'7379'6e63'0003;  // "idsync" 3
 
 }  // namespace idsync::store::pg

@@ -151,11 +151,30 @@ CREATE TABLE leader_lease (
 );
 )sql";
 
+// Version 5: the SCIM change log (scim_resources.h) and how far it was
+// pruned; full runs asked of the leader (run_log.h).
+constexpr char kSchemaV5[] = R"sql(
+CREATE TABLE scim_changes (
+  seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+  source TEXT NOT NULL,
+  type   TEXT NOT NULL,
+  id     TEXT NOT NULL,
+  at_ms  INTEGER NOT NULL
+);
+CREATE TABLE scim_changes_pruned (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  upto INTEGER NOT NULL
+);
+CREATE TABLE run_requests (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  force        INTEGER NOT NULL CHECK (force IN (0, 1)),
+  requested_by TEXT NOT NULL,
+  at_ms        INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
-    {3, kSchemaV3},
-    {4, kSchemaV4},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
 };
 
 }  // namespace

@@ -25,6 +25,8 @@ class SqlRunLog final : public RunLog {
   Status FinishRun(const RunRecord& run) override;
   Result<std::vector<RunRecord>> RecentRuns(int limit) override;
   Status CloseInterruptedRuns(std::int64_t at_ms) override;
+  Status RequestRun(bool force, const std::string& by, std::int64_t at_ms) override;
+  Result<RunRequests> TakeRunRequests() override;
 
  private:
   Session& s_;
@@ -84,8 +86,14 @@ class SqlScimResources final : public ScimResources {
  public:
   explicit SqlScimResources(Session& s) : s_(s) {}
   Status Put(const ScimResourceRow& row) override;
+  Status PutIf(const ScimResourceRow& row, std::int64_t stored_version) override;
   Status Delete(const std::string& source, const std::string& type, const std::string& id) override;
   Result<std::vector<ScimResourceRow>> List(const std::string& source) override;
+  Result<std::optional<ScimResourceRow>> Get(const std::string& source, const std::string& type,
+                                             const std::string& id) override;
+  Result<std::int64_t> LastChange() override;
+  Result<ScimChangePage> ChangesSince(std::int64_t after, int limit) override;
+  Result<std::unique_ptr<ScimChangeSignal>> Watch() override;
 
  private:
   Session& s_;

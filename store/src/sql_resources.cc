@@ -1,6 +1,7 @@
 // The store's smaller parts, over a Session: SCIM resources, per-source
 // state and the account cache.
 
+#include <algorithm>
 #include <mutex>
 
 #include "codec.h"
@@ -11,7 +12,9 @@ namespace idsync::store::internal {
 
 // --- SCIM resources ---
 
-Status SqlScimResources::Put(const ScimResourceRow& row) {
+namespace {
+
+Status CheckRow(const ScimResourceRow& row) {
   if (row.source.empty() || row.id.empty()) {
     return InvalidArgumentError("SCIM resource without a source or an id");
   }
@@ -19,26 +22,110 @@ Status SqlScimResources::Put(const ScimResourceRow& row) {
     return InvalidArgumentError("SCIM resource type must be User or Group, not \"" + row.type +
                                 "\"");
   }
-  std::lock_guard lock(s_.mu);
-  return s_
+  return Status::Ok();
+}
+
+// Appends (source, type, id) to the change log, inside the caller's
+// transaction (s.mu held), signals the watchers at commit, and prunes the
+// log now and then.
+Status RecordChange(Session& s, const std::string& source, const std::string& type,
+                    const std::string& id) {
+  const Dialect& d = s.dialect();
+  if (!d.lock_scim_changes.empty()) RETURN_IF_ERROR(s.Exec(d.lock_scim_changes, {}).status());
+  const std::string insert =
+      "INSERT INTO scim_changes (source, type, id, at_ms) VALUES ($1, $2, $3, " +
+      std::string(d.now_ms) + ") RETURNING seq";
+  ASSIGN_OR_RETURN(std::int64_t seq, QueryInt(s, insert, {source, type, id}, 0));
+  if (!d.notify_scim.empty()) RETURN_IF_ERROR(s.Exec(d.notify_scim, {}).status());
+  constexpr std::int64_t kPruneEvery = 1024;
+  if (seq % kPruneEvery == 0 && seq > kKeptScimChanges) {
+    const std::int64_t upto = seq - kKeptScimChanges;
+    RETURN_IF_ERROR(s.Exec("DELETE FROM scim_changes WHERE seq <= $1", {upto}).status());
+    RETURN_IF_ERROR(s.Exec("INSERT INTO scim_changes_pruned (id, upto) VALUES (1, $1) "
+                           "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
+                           {upto})
+                        .status());
+  }
+  return Status::Ok();
+}
+
+Status UpsertResource(Session& s, const ScimResourceRow& row) {
+  return s
       .Exec(
           "INSERT INTO scim_resources (source, type, id, json, version, updated_ms) "
           "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, type, id) DO UPDATE "
           "SET json = excluded.json, version = excluded.version, "
           "updated_ms = excluded.updated_ms",
           {row.source, row.type, row.id, row.json, row.version, row.updated_ms})
-      .status()
-      .WithContext("store SCIM " + row.type + " " + row.id);
+      .status();
+}
+
+ScimResourceRow ReadResource(const Rows& row, const std::string& source) {
+  using R = ScimResourceRow;
+  R r = ReadFields<R>(row, &R::type, &R::id, &R::json, &R::version, &R::updated_ms);
+  r.source = source;
+  return r;
+}
+
+}  // namespace
+
+Status SqlScimResources::Put(const ScimResourceRow& row) {
+  RETURN_IF_ERROR(CheckRow(row));
+  std::lock_guard lock(s_.mu);
+  Status written = [&]() -> Status {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+    RETURN_IF_ERROR(UpsertResource(s_, row));
+    RETURN_IF_ERROR(RecordChange(s_, row.source, row.type, row.id));
+    return tx.Commit();
+  }();
+  return written.WithContext("store SCIM " + row.type + " " + row.id);
+}
+
+Status SqlScimResources::PutIf(const ScimResourceRow& row, std::int64_t stored_version) {
+  RETURN_IF_ERROR(CheckRow(row));
+  std::lock_guard lock(s_.mu);
+  Status written = [&]() -> Status {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+    std::int64_t changed = 0;
+    if (stored_version == 0) {
+      ASSIGN_OR_RETURN(
+          changed,
+          s_.Exec("INSERT INTO scim_resources (source, type, id, json, version, updated_ms) "
+                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, type, id) DO NOTHING",
+                  {row.source, row.type, row.id, row.json, row.version, row.updated_ms}));
+    } else {
+      // Another writer's UPDATE of the row waits for it to commit, then
+      // finds the version moved.
+      ASSIGN_OR_RETURN(changed,
+                       s_.Exec("UPDATE scim_resources SET json = $4, version = $5, updated_ms = $6 "
+                               "WHERE source = $1 AND type = $2 AND id = $3 AND version = $7",
+                               {row.source, row.type, row.id, row.json, row.version, row.updated_ms,
+                                stored_version}));
+    }
+    if (changed == 0) {
+      return AbortedError("another writer changed it first (the store no longer holds version " +
+                          std::to_string(stored_version) + ")");
+    }
+    RETURN_IF_ERROR(RecordChange(s_, row.source, row.type, row.id));
+    return tx.Commit();
+  }();
+  return written.WithContext("store SCIM " + row.type + " " + row.id);
 }
 
 Status SqlScimResources::Delete(const std::string& source, const std::string& type,
                                 const std::string& id) {
   std::lock_guard lock(s_.mu);
-  return s_
-      .Exec("DELETE FROM scim_resources WHERE source = $1 AND type = $2 AND id = $3",
-            {source, type, id})
-      .status()
-      .WithContext("delete SCIM " + type + " " + id);
+  Status deleted = [&]() -> Status {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+    ASSIGN_OR_RETURN(
+        std::int64_t changed,
+        s_.Exec("DELETE FROM scim_resources WHERE source = $1 AND type = $2 AND id = $3",
+                {source, type, id}));
+    if (changed == 0) return Status::Ok();  // rolled back: nothing to record
+    RETURN_IF_ERROR(RecordChange(s_, source, type, id));
+    return tx.Commit();
+  }();
+  return deleted.WithContext("delete SCIM " + type + " " + id);
 }
 
 Result<std::vector<ScimResourceRow>> SqlScimResources::List(const std::string& source) {
@@ -47,12 +134,59 @@ Result<std::vector<ScimResourceRow>> SqlScimResources::List(const std::string& s
       s_,
       "SELECT type, id, json, version, updated_ms FROM scim_resources WHERE source = $1 "
       "ORDER BY type, id",
-      {source}, [&source](const Rows& row) {
-        using R = ScimResourceRow;
-        R r = ReadFields<R>(row, &R::type, &R::id, &R::json, &R::version, &R::updated_ms);
-        r.source = source;
-        return r;
-      });
+      {source}, [&source](const Rows& row) { return ReadResource(row, source); });
+}
+
+Result<std::optional<ScimResourceRow>> SqlScimResources::Get(const std::string& source,
+                                                             const std::string& type,
+                                                             const std::string& id) {
+  std::lock_guard lock(s_.mu);
+  ASSIGN_OR_RETURN(std::unique_ptr<Rows> rows,
+                   s_.Query("SELECT type, id, json, version, updated_ms FROM scim_resources "
+                            "WHERE source = $1 AND type = $2 AND id = $3",
+                            {source, type, id}));
+  ASSIGN_OR_RETURN(bool row, rows->Next());
+  if (!row) return std::optional<ScimResourceRow>();
+  return std::optional<ScimResourceRow>(ReadResource(*rows, source));
+}
+
+Result<std::int64_t> SqlScimResources::LastChange() {
+  std::lock_guard lock(s_.mu);
+  return QueryInt(s_, "SELECT max(seq) FROM scim_changes", {}, 0);
+}
+
+Result<ScimChangePage> SqlScimResources::ChangesSince(std::int64_t after, int limit) {
+  ScimChangePage page;
+  std::lock_guard lock(s_.mu);
+  // Read in one snapshot where the database has them (PostgreSQL's
+  // statements each see their own; the page is checked against the floor
+  // read first, which only grows).
+  ASSIGN_OR_RETURN(std::unique_ptr<Rows> head,
+                   s_.Query("SELECT COALESCE((SELECT upto FROM scim_changes_pruned WHERE id = 1), "
+                            "0), " +
+                                std::string(s_.dialect().now_ms),
+                            {}));
+  ASSIGN_OR_RETURN(bool any, head->Next());
+  if (any) {
+    page.gap = after < head->Int(0);
+    page.now_ms = head->Int(1);
+  }
+  if (page.gap) return page;
+  ASSIGN_OR_RETURN(page.changes,
+                   QueryAll<ScimChangeRow>(
+                       s_,
+                       "SELECT seq, source, type, id, at_ms FROM scim_changes WHERE seq > $1 "
+                       "ORDER BY seq LIMIT $2",
+                       {after, static_cast<std::int64_t>(std::max(limit, 1))}, [](const Rows& row) {
+                         using R = ScimChangeRow;
+                         return ReadFields<R>(row, &R::seq, &R::source, &R::type, &R::id,
+                                              &R::at_ms);
+                       }));
+  return page;
+}
+
+Result<std::unique_ptr<ScimChangeSignal>> SqlScimResources::Watch() {
+  return s_.Listen("idsync_scim");
 }
 
 // --- per-source state ---

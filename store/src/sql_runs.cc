@@ -67,4 +67,38 @@ Status SqlRunLog::CloseInterruptedRuns(std::int64_t at_ms) {
   });
 }
 
+Status SqlRunLog::RequestRun(bool force, const std::string& by, std::int64_t at_ms) {
+  std::lock_guard lock(s_.mu);
+  Status asked = [&]() -> Status {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+    RETURN_IF_ERROR(
+        s_.Exec("INSERT INTO run_requests (force, requested_by, at_ms) VALUES ($1, $2, $3)",
+                {std::int64_t{force ? 1 : 0}, by, at_ms})
+            .status());
+    if (!s_.dialect().notify_scim.empty()) {
+      RETURN_IF_ERROR(s_.Exec(s_.dialect().notify_scim, {}).status());
+    }
+    return tx.Commit();
+  }();
+  return asked.WithContext("ask the leader for a run");
+}
+
+Result<RunRequests> SqlRunLog::TakeRunRequests() {
+  std::lock_guard lock(s_.mu);
+  Result<RunRequests> taken = Fenced(s_, [&]() -> Result<RunRequests> {
+    RunRequests requests;
+    ASSIGN_OR_RETURN(std::unique_ptr<Rows> rows,
+                     s_.Query("DELETE FROM run_requests RETURNING force", {}));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, rows->Next());
+      if (!row) break;
+      ++requests.count;
+      requests.force = requests.force || rows->Int(0) != 0;
+    }
+    return requests;
+  });
+  if (!taken.ok()) return taken.status().WithContext("take the runs asked for");
+  return taken;
+}
+
 }  // namespace idsync::store::internal

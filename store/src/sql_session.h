@@ -22,6 +22,7 @@
 
 #include "idsync/base/status.h"
 #include "idsync/store/lease.h"
+#include "idsync/store/scim_resources.h"
 
 namespace idsync::store::internal {
 
@@ -63,6 +64,13 @@ struct Dialect {
   // "{table}" stands: a statement that moves its id sequence past them (""
   // when the database does so itself).
   std::string_view resync_ids;
+  // A statement (or "") that serializes appends to the SCIM change log
+  // until the transaction ends, so that sequence numbers are taken in
+  // commit order and a follower never skips one committed late.
+  std::string_view lock_scim_changes;
+  // A statement (or "") that signals the SCIM change log's watchers when the
+  // transaction commits.
+  std::string_view notify_scim;
 };
 
 class Session {
@@ -95,6 +103,11 @@ class Session {
   virtual Status Begin() = 0;
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
+
+  // A signal of `channel`'s notifications (the dialect's notify_*
+  // statements) on a connection of its own; where the database has none,
+  // one that only waits.
+  virtual Result<std::unique_ptr<ScimChangeSignal>> Listen(std::string_view channel) = 0;
 
   // Held by a part for the length of each call.
   std::mutex mu;

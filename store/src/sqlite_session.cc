@@ -1,6 +1,7 @@
 #include "sqlite_session.h"
 
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -99,6 +100,19 @@ constexpr internal::Dialect kSqliteDialect = {
     .now_ms = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     // AUTOINCREMENT's sqlite_sequence follows explicit ids by itself.
     .resync_ids = "",
+    .lock_scim_changes = "",
+    // One process writes the file: nobody else to tell.
+    .notify_scim = "",
+};
+
+// SQLite has no notifications: a follower in the same process is told by
+// that process, so the signal only waits.
+class QuietSignal final : public ScimChangeSignal {
+ public:
+  bool Wait(std::chrono::milliseconds timeout) override {
+    std::this_thread::sleep_for(timeout);
+    return false;
+  }
 };
 
 class SqliteSession final : public internal::Session {
@@ -165,6 +179,10 @@ class SqliteSession final : public internal::Session {
     if (sqlite3_get_autocommit(db_.get()) == 0) {
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
+  }
+
+  Result<std::unique_ptr<ScimChangeSignal>> Listen(std::string_view) override {
+    return std::unique_ptr<ScimChangeSignal>(std::make_unique<QuietSignal>());
   }
 
  private:

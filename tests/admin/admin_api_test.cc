@@ -170,6 +170,26 @@ TEST_F(AdminApiTest, SyncWithTokenIsAcceptedAndReachesTheBackend) {
   EXPECT_EQ(backend_.sync_requests(), 1);
 }
 
+TEST_F(AdminApiTest, SyncTakesForceInItsBodyAndNothingElse) {
+  httpd::Request forced = Req("POST", "/v1/sync", kTokenAbc);
+  forced.body = R"({"force": true})";
+  EXPECT_EQ(api_.Handle(forced).status, 202);
+  forced.body = R"({"force": false})";
+  EXPECT_EQ(api_.Handle(forced).status, 202);
+  forced.body = "{}";
+  EXPECT_EQ(api_.Handle(forced).status, 202);
+  EXPECT_EQ(backend_.sync_requests(), 3);
+  EXPECT_EQ(backend_.forced_sync_requests(), 1);
+  for (const char* body : {R"({"force": "yes"})", R"({"forse": true})", "[true]", "{", "true",
+                           R"({"force": true, "more": 1})"}) {
+    forced.body = body;
+    httpd::Response r = api_.Handle(forced);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_NE(r.body.find("force"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(backend_.sync_requests(), 3);
+}
+
 TEST_F(AdminApiTest, SyncRefusedByTheBackendMapsItsCode) {
   backend_.set_sync_status(UnavailableError("idsyncd is stopping"));
   httpd::Response r = api_.Handle(Req("POST", "/v1/sync", kTokenAbc));

@@ -14,10 +14,11 @@ namespace idsync::daemon::testing {
 
 class FakeAdminBackend : public AdminBackend {
  public:
-  Status RequestSync() override {
+  Status RequestSync(bool force) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!sync_status_.ok()) return sync_status_;
     ++sync_requests_;
+    if (force) ++forced_sync_requests_;
     return Status::Ok();
   }
   Result<std::string> StatusJson() override {
@@ -64,6 +65,10 @@ class FakeAdminBackend : public AdminBackend {
     std::lock_guard<std::mutex> lock(mu_);
     return sync_requests_;
   }
+  int forced_sync_requests() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return forced_sync_requests_;
+  }
   // Calls to StatusJson, PlanJson and ExplainJson.
   int calls() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -87,6 +92,7 @@ class FakeAdminBackend : public AdminBackend {
   std::map<std::string, std::string> people_;
   std::vector<std::string> explained_;
   int sync_requests_ = 0;
+  int forced_sync_requests_ = 0;
   int calls_ = 0;
 };
 

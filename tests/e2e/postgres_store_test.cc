@@ -2,15 +2,21 @@
 // binary): the first run applies the directory through the store on the
 // server; the replica takes the leader lease and shows it in /v1/status and
 // /metrics; `idsync audit verify` and `idsync status` read the store there;
-// `idsync apply` and a second idsyncd are refused while it leads; after a
-// clean stop another replica takes over at once, one epoch on; a SQLite
-// store copied there with `idsync store copy` carries on where it stopped.
+// `idsync apply` is refused while it leads; a second idsyncd follows: it is
+// ready, serves SCIM, and what is pushed to it reaches the leader's view
+// and the account; after a clean stop the follower takes over within a
+// renewal, one epoch on, and after a SIGKILL once the lease expires; a
+// SQLite store copied there with `idsync store copy` carries on where it
+// stopped.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "idsync/daemon/cli.h"
@@ -68,6 +74,9 @@ class PostgresStoreTest : public E2eTest {
       << "    groups: {base: \"ou=groups,dc=corp,dc=example\", filter: "
          "\"(objectClass=groupOfNames)\", name: cn, member: member}\n"
       << "    interval: 1h\n"
+      << "  - name: okta\n"
+      << "    type: scim\n"
+      << "    tokens: [\"" << scim::HashToken(kScimToken) << "\"]\n"
       << "server:\n"
       << "  listen: [\"127.0.0.1:0\"]\n"
       << "  admin_listen: [\"127.0.0.1:0\"]\n"
@@ -111,7 +120,58 @@ class PostgresStoreTest : public E2eTest {
     return n;
   }
 
+  void TearDown() override {
+    // The replicas other than the one in use; E2eTest stops that one.
+    for (const Replica& r : replicas_) {
+      if (r.pid != pid_ && r.pid > 0 && ::kill(r.pid, 0) == 0) {
+        ::kill(r.pid, SIGKILL);
+        ::waitpid(r.pid, nullptr, 0);
+      }
+    }
+    E2eTest::TearDown();
+  }
+
+  // One idsyncd of several on the store.
+  struct Replica {
+    pid_t pid = -1;
+    int scim_port = 0;
+    int admin_port = 0;
+  };
+
+  // Starts replica `id` (its log goes to the shared idsyncd.log) and makes
+  // it the one the harness's calls go to.
+  Replica Launch(const std::string& id) {
+    WriteConfig(id);
+    LaunchDaemon();
+    EXPECT_NE(WaitForStartLine(), "") << Log();
+    ReadListenerPorts();
+    replicas_.push_back({pid_, scim_port_, admin_port_});
+    return replicas_.back();
+  }
+
+  // The harness's calls (Status, ScimJson, StopDaemon, ...) go to `r`.
+  void Use(const Replica& r) {
+    pid_ = r.pid;
+    scim_port_ = r.scim_port;
+    admin_port_ = r.admin_port;
+  }
+
+  // Waits until `r` says it leads; its /v1/status then.
+  json WaitForLeader(const Replica& r, milliseconds wait) {
+    Use(r);
+    const auto until = SteadyClock::now() + wait;
+    json status;
+    while (SteadyClock::now() < until) {
+      status = Status();
+      if (status["replica"]["leader"] == true) return status;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "no leader after " << wait.count() << " ms: " << status.dump();
+    return status;
+  }
+
   std::string store_url_;
+  std::vector<Replica> replicas_;
 };
 
 TEST_F(PostgresStoreTest, OneReplicaLeadsAndAnotherTakesOverAfterItStops) {
@@ -142,56 +202,96 @@ TEST_F(PostgresStoreTest, OneReplicaLeadsAndAnotherTakesOverAfterItStops) {
   EXPECT_NE(err.find("leader lease is held by web-1/"), std::string::npos) << err;
   EXPECT_NE(err.find("/v1/sync"), std::string::npos) << err;
 
-  // A second idsyncd on the same store does not start.
-  WriteConfig("web-2");
-  const std::string second_log = (dir_ / "second.log").string();
-  const std::string command =
-      std::string(IDSYNCD_BINARY) + " --config '" + config_ + "' >'" + second_log + "' 2>&1";
-  const int second = std::system(command.c_str());
-  ASSERT_TRUE(WIFEXITED(second)) << second;
-  EXPECT_NE(WEXITSTATUS(second), 0);
-  EXPECT_NE(ReadFile(second_log).find("leader lease is held by web-1/"), std::string::npos)
-      << ReadFile(second_log);
-  EXPECT_NE(ReadFile(second_log).find("several idsyncd replicas"), std::string::npos);
   EXPECT_TRUE(Alive());
-
-  // A clean stop releases the lease: the next replica leads at once, one
-  // epoch on, and finds the first one's work done.
   EXPECT_EQ(StopDaemon(), 0);
-  const auto asked = SteadyClock::now();
-  LaunchDaemon();
-  ASSERT_NE(WaitForStartLine(), "") << Log();
-  EXPECT_LT(SteadyClock::now() - asked, std::chrono::seconds(2)) << "it waited for the lease";
-  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
-  status = Status();
-  EXPECT_EQ(status["replica"]["id"], "web-2") << status.dump();
-  EXPECT_EQ(status["replica"]["leader"], true);
-  EXPECT_EQ(status["replica"]["epoch"], 2);
-  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
-  EXPECT_EQ(StopDaemon(), 0);
-  ExpectEveryWriteOnce();
   config_ = first_config;
   EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
 }
 
+TEST_F(PostgresStoreTest, AFollowerServesScimAndTakesOverWhenTheLeaderStops) {
+  const Replica leader = Launch("web-1");
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  const std::size_t writes_after_first_run = AppliedWrites();
+
+  // A second replica starts at once, as a follower, and is ready.
+  const Replica follower = Launch("web-2");
+  json status = Status();
+  EXPECT_EQ(status["replica"]["id"], "web-2") << status.dump();
+  EXPECT_EQ(status["replica"]["leader"], false);
+  EXPECT_EQ(Http(follower.admin_port, "GET", "/readyz", "").status, 200);
+  const HttpAnswer metrics = Http(follower.admin_port, "GET", "/metrics", "");
+  EXPECT_NE(metrics.body.find("\nidsync_leader 0"), std::string::npos);
+  const auto started = SteadyClock::now();
+  while (Log().find("leader.following") == std::string::npos &&
+         SteadyClock::now() - started < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_NE(Log().find("leader.following"), std::string::npos) << Log();
+
+  // What is pushed to the follower is read back on the leader within a
+  // second, and the leader (not the follower) invites the person.
+  const std::uint64_t before = LastSeq();
+  const std::string user = ScimCreateUser("ines@corp.example", "Ines Pushed");
+  ASSERT_NE(user, "");
+  const std::string group = ScimCreateGroup("Voice Team", {user});
+  ASSERT_NE(group, "");
+  Use(leader);
+  const auto pushed = SteadyClock::now();
+  json seen;
+  while (SteadyClock::now() - pushed < std::chrono::seconds(5)) {
+    const HttpAnswer a = Http(leader.scim_port, "GET", "/scim/v2/Groups/" + group, kScimToken);
+    if (a.status == 200 && a.Json().contains("members")) {
+      seen = a.Json();
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_LT(SteadyClock::now() - pushed, std::chrono::seconds(1)) << seen.dump();
+  ASSERT_TRUE(seen.contains("members")) << seen.dump();
+  EXPECT_EQ(seen["members"][0]["value"], user);
+  EXPECT_NE(WaitForWrite(before, "POST /users", milliseconds(15000), "ines@corp.example"), 0u)
+      << Log();
+  EXPECT_GT(AppliedWrites(), writes_after_first_run);
+
+  // A PATCH on the leader to what the follower created lands on the
+  // follower's view too: both write to one store.
+  Use(leader);
+  ASSERT_EQ(ScimMembership(group, user, /*add=*/false).status, 204);
+  Use(follower);
+  const auto patched = SteadyClock::now();
+  while (SteadyClock::now() - patched < std::chrono::seconds(5)) {
+    seen = Http(follower.scim_port, "GET", "/scim/v2/Groups/" + group, kScimToken).Json();
+    if (!seen.contains("members") || seen["members"].empty()) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_LT(SteadyClock::now() - patched, std::chrono::seconds(1)) << seen.dump();
+
+  // The leader stops: the follower leads within a renewal or two, one
+  // epoch on, and runs.
+  Use(leader);
+  EXPECT_EQ(StopDaemon(), 0);
+  const auto stopped = SteadyClock::now();
+  status = WaitForLeader(follower, milliseconds(8000));
+  EXPECT_LT(SteadyClock::now() - stopped, std::chrono::seconds(3)) << status.dump();
+  EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+  EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
+}
+
 TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {
-  WriteConfig("web-1");
-  LaunchDaemon();
-  ASSERT_NE(WaitForStartLine(), "");
-  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  Launch("web-1");
   ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
   EXPECT_EQ(StopDaemon(SIGKILL), 128 + SIGKILL);
-  // The lease (3 s) is still held by the dead process: the next start
-  // waits it out rather than failing.
-  WriteConfig("web-2");
-  const auto asked = SteadyClock::now();
-  LaunchDaemon();
-  ASSERT_NE(WaitForStartLine(milliseconds(20000)), "") << Log();
-  const auto waited = SteadyClock::now() - asked;
+  // The lease (3 s) is still held by the dead process: the next replica
+  // starts at once, follows, and leads once the lease has run out.
+  const auto killed = SteadyClock::now();
+  const Replica next = Launch("web-2");
+  json status = WaitForLeader(next, milliseconds(10000));
+  const auto waited = SteadyClock::now() - killed;
   EXPECT_GT(waited, milliseconds(500));
   EXPECT_LT(waited, std::chrono::seconds(8));
-  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
-  json status = Status();
   EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
   ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
   EXPECT_EQ(StopDaemon(), 0);

@@ -53,6 +53,10 @@ class FakeService : public ScimService {
   }
   mapping::SourceSnapshot Snapshot(const std::string&) const override { return {}; }
   std::pair<std::int64_t, std::int64_t> Counts(const std::string&) const override { return {0, 0}; }
+  Status Absorb(const std::string&, const std::string&, const std::string&,
+                const std::optional<StoredResource>&) override {
+    return Status::Ok();
+  }
 
   std::vector<ScimRequest> requests;
 
@@ -390,9 +394,19 @@ class PersistenceTest : public ::testing::Test {
 TEST_F(PersistenceTest, PutLoadDeleteRoundTrip) {
   StoreResourcePersistence p(*store_, [] { return std::int64_t{1234}; });
   ASSERT_TRUE(p.Put({"okta", "User", "u1", R"({"id":"u1"})", 1}).ok());
+  ASSERT_TRUE(p.Put({"okta", "Group", "g1", R"({"id":"g1"})", 1}).ok());
   ASSERT_TRUE(p.Put({"okta", "Group", "g1", R"({"id":"g1"})", 2}).ok());
   ASSERT_TRUE(p.Put({"entra", "User", "u1", R"({"id":"e"})", 1}).ok());
   ASSERT_TRUE(p.Put({"okta", "User", "u1", R"({"id":"u1","v":2})", 2}).ok());  // replaces
+  // A version written over one the store no longer holds (another replica
+  // wrote first) is refused, and Get reads what is there.
+  EXPECT_EQ(p.Put({"okta", "User", "u1", R"({"id":"u1","v":"late"})", 2}).code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(p.Put({"okta", "User", "u9", R"({"id":"u9"})", 3}).code(), StatusCode::kAborted);
+  Result<std::optional<StoredResource>> held = p.Get("okta", "User", "u1");
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_EQ((*held)->json, R"({"id":"u1","v":2})");
+  EXPECT_FALSE(p.Get("okta", "User", "u9").value().has_value());
 
   Result<std::vector<StoredResource>> okta = p.LoadAll("okta");
   ASSERT_TRUE(okta.ok());

@@ -53,6 +53,12 @@ class PostgresTestBackend final : public TestBackend {
   }
 
   std::string RandomHashSql() override { return "md5(random()::text) || md5(random()::text)"; }
+  void ResyncChangeSequence() override {
+    Text(
+        "SELECT setval(pg_get_serial_sequence('scim_changes', 'seq'), max(seq)) "
+        "FROM scim_changes");
+  }
+  bool Notifies() override { return true; }
 
  private:
   std::string database_ = "postgres";

@@ -63,6 +63,9 @@ class SqliteTestBackend final : public TestBackend {
   }
 
   std::string RandomHashSql() override { return "lower(hex(randomblob(32)))"; }
+  // AUTOINCREMENT follows explicit ids by itself.
+  void ResyncChangeSequence() override {}
+  bool Notifies() override { return false; }
 
  private:
   template <typename F>

@@ -34,6 +34,11 @@ class TestBackend {
   virtual void FailAuditInserts(bool fail) = 0;
   // An SQL expression for 64 random hex digits.
   virtual std::string RandomHashSql() = 0;
+  // After rows with explicit seq were inserted into scim_changes: the next
+  // one follows them.
+  virtual void ResyncChangeSequence() = 0;
+  // True when a write signals the store's watchers (ScimChangeSignal).
+  virtual bool Notifies() = 0;
 };
 
 }  // namespace idsync::store

@@ -138,16 +138,16 @@ std::optional<std::vector<const Entry*>> IndexLookup(const Table& t, ResourceTyp
   return out;
 }
 
-Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth) {
-  const std::string where = "SCIM " + r.type + " '" + r.id + "' of source '" + s.name + "'";
+Result<std::unique_ptr<Entry>> ReadStored(const std::string& source, const StoredResource& r,
+                                          int max_json_depth, ResourceType* type) {
+  const std::string where = "SCIM " + r.type + " '" + r.id + "' of source '" + source + "'";
   auto data_loss = [&where](std::string_view why) {
     return DataLossError(where + " " + std::string(why));
   };
-  ResourceType type;
   if (r.type == "User") {
-    type = ResourceType::kUser;
+    *type = ResourceType::kUser;
   } else if (r.type == "Group") {
-    type = ResourceType::kGroup;
+    *type = ResourceType::kGroup;
   } else {
     return data_loss("has an unknown resource type");
   }
@@ -158,7 +158,7 @@ Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth) {
   const std::string* id = StringMember(body, "id");
   if (id == nullptr || *id != r.id || r.id.empty()) return data_loss("does not carry its id");
   const std::string* key =
-      StringMember(body, type == ResourceType::kUser ? "userName" : "displayName");
+      StringMember(body, *type == ResourceType::kUser ? "userName" : "displayName");
   if (key == nullptr) return data_loss("has no userName/displayName");
   auto e = std::make_unique<Entry>();
   e->id = r.id;
@@ -172,15 +172,22 @@ Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth) {
       }
     }
   }
-  Derive(*e, type);
+  Derive(*e, *type);
+  return e;
+}
+
+Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth) {
+  ResourceType type;
+  ASSIGN_OR_RETURN(std::unique_ptr<Entry> e, ReadStored(s.name, r, max_json_depth, &type));
+  const std::string where = "SCIM " + r.type + " '" + r.id + "' of source '" + s.name + "'";
   Table& table = s.Of(type);
   if (table.Find(e->id) != nullptr ||
       s.Of(type == ResourceType::kUser ? ResourceType::kGroup : ResourceType::kUser).Find(e->id) !=
           nullptr) {
-    return data_loss("is stored twice");
+    return DataLossError(where + " is stored twice");
   }
   if (type == ResourceType::kUser && table.by_key.count(e->key_lower) != 0) {
-    return data_loss("repeats another user's userName");
+    return DataLossError(where + " repeats another user's userName");
   }
   table.Insert(std::move(e));
   return Status::Ok();

@@ -113,4 +113,10 @@ std::optional<std::vector<const Entry*>> IndexLookup(const Table& t, ResourceTyp
 // the source already holds, or a userName another user has.
 Status LoadStored(SourceState& s, const StoredResource& r, int max_json_depth);
 
+// The entry a stored resource of source `source` reads back as, and its
+// type; kDataLoss as for LoadStored, but for the checks against the other
+// resources of the source.
+Result<std::unique_ptr<Entry>> ReadStored(const std::string& source, const StoredResource& r,
+                                          int max_json_depth, ResourceType* type);
+
 }  // namespace idsync::scim::internal

@@ -171,16 +171,16 @@ class ServiceImpl : public ScimService {
       case ScimHandler::kList:
         return ListResources(*s, *route.type, req, options_.max_results, options_.max_response);
       case ScimHandler::kCreate:
-        return Create(*s, *route.type, req);
+        return WithRetries([&] { return Create(*s, *route.type, req); });
       case ScimHandler::kSearch:
         return SearchResources(*s, *route.type, req, options_.max_results, options_.max_json_depth,
                                options_.max_response);
       case ScimHandler::kGet:
         return Get(*s, *route.type, route.id, req);
       case ScimHandler::kReplace:
-        return Replace(*s, *route.type, route.id, req);
+        return WithRetries([&] { return Replace(*s, *route.type, route.id, req); });
       case ScimHandler::kModify:
-        return Modify(*s, *route.type, route.id, req);
+        return WithRetries([&] { return Modify(*s, *route.type, route.id, req); });
       case ScimHandler::kDelete:
         return Delete(*s, *route.type, route.id, req);
       case ScimHandler::kServiceProviderConfig:
@@ -212,6 +212,96 @@ class ServiceImpl : public ScimService {
                               {"Resources", std::move(all)}});
   }
 
+  // --- another writer's changes ---
+
+  // A response the write handlers give when the persistence refused a
+  // write because another writer changed the resource first (Unstored):
+  // never answered; WithRetries sends the request again.
+  static constexpr int kRetry = -1;
+
+  // Runs a write handler, again while another writer beats it to the
+  // resource (each time against what that writer stored).
+  template <typename Handler>
+  ScimResponse WithRetries(Handler handler) {
+    constexpr int kAttempts = 4;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      ScimResponse r = handler();
+      if (r.status != kRetry) return r;
+    }
+    return ErrorResponse(503, "",
+                         "the resource is being changed by another writer; nothing was changed, "
+                         "try again");
+  }
+
+  // The answer to a write the persistence refused (write_mu held): on a
+  // conflict the resource as stored now is taken in, for the next attempt.
+  ScimResponse Unstored(SourceState& s, ResourceType type, const std::string& id,
+                        const Status& failure) {
+    if (failure.code() != StatusCode::kAborted) return PersistenceFailure(failure);
+    Result<std::optional<StoredResource>> now =
+        persistence_.Get(s.name, std::string(TypeName(type)), id);
+    if (!now.ok()) return PersistenceFailure(now.status());
+    if (!TakeIn(s, type, id, *now).ok()) return PersistenceFailure(failure);
+    ScimResponse r;
+    r.status = kRetry;
+    return r;
+  }
+
+  // Makes the view hold `now` for (type, id) as the persistence holds it
+  // (write_mu held), and notifies. See Absorb.
+  Status TakeIn(SourceState& s, ResourceType type, const std::string& id,
+                const std::optional<StoredResource>& now) {
+    const Entry* prev = s.Of(type).Find(id);
+    if (!now) {
+      if (prev == nullptr) return Status::Ok();
+      std::vector<std::string> emails = ChangedEmails(s, type, prev, nullptr);
+      std::unique_ptr<Entry> old;
+      {
+        std::unique_lock lock(s.mu);
+        old = s.Of(type).Remove(id);
+      }
+      Notify(s, type, "DELETE", id, std::move(emails));
+      return Status::Ok();
+    }
+    if (prev != nullptr && prev->version >= now->version) return Status::Ok();
+    ResourceType stored_type;
+    ASSIGN_OR_RETURN(std::unique_ptr<Entry> next,
+                     ReadStored(s.name, *now, options_.max_json_depth, &stored_type));
+    if (stored_type != type || next->id != id) {
+      return DataLossError("SCIM " + now->type + " '" + now->id + "' of source '" + s.name +
+                           "' is stored under another type or id");
+    }
+    const Entry* published = next.get();
+    std::unique_ptr<Entry> old;
+    {
+      std::unique_lock lock(s.mu);
+      if (prev != nullptr) old = s.Of(type).Remove(id);
+      s.Of(type).Insert(std::move(next));
+    }
+    Notify(s, type, prev == nullptr ? "POST" : "PUT", id,
+           ChangedEmails(s, type, old.get(), published));
+    return Status::Ok();
+  }
+
+ public:
+  Status Absorb(const std::string& source, const std::string& type_name, const std::string& id,
+                const std::optional<StoredResource>& now) override {
+    SourceState* s = FindSource(source);
+    if (s == nullptr) return Status::Ok();
+    ResourceType type;
+    if (type_name == "User") {
+      type = ResourceType::kUser;
+    } else if (type_name == "Group") {
+      type = ResourceType::kGroup;
+    } else {
+      return InvalidArgumentError("SCIM resource type must be User or Group, not \"" + type_name +
+                                  "\"");
+    }
+    std::lock_guard write(s->write_mu);
+    return TakeIn(*s, type, id, now);
+  }
+
+ private:
   // --- reads ---
 
   ScimResponse Get(const SourceState& s, ResourceType type, const std::string& id,
@@ -281,7 +371,7 @@ class ServiceImpl : public ScimService {
     if (type == ResourceType::kUser) {
       if (Status u = CheckUnique(s, *e, nullptr); !u.ok()) return StatusResponse(u);
     }
-    if (Status p = Persist(s, type, *e); !p.ok()) return PersistenceFailure(p);
+    if (Status p = Persist(s, type, *e); !p.ok()) return Unstored(s, type, e->id, p);
     const Entry* published = e.get();
     {
       std::unique_lock lock(s.mu);
@@ -300,7 +390,7 @@ class ServiceImpl : public ScimService {
     if (type == ResourceType::kUser) {
       if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return StatusResponse(u);
     }
-    if (Status p = Persist(s, type, *next); !p.ok()) return PersistenceFailure(p);
+    if (Status p = Persist(s, type, *next); !p.ok()) return Unstored(s, type, next->id, p);
     std::vector<std::string> emails;
     std::unique_ptr<Entry> old;
     const Entry* published = next.get();
@@ -472,6 +562,16 @@ class ServiceImpl : public ScimService {
 
 }  // namespace
 }  // namespace internal
+
+Result<std::optional<StoredResource>> ResourcePersistence::Get(const std::string& source,
+                                                               const std::string& type,
+                                                               const std::string& id) {
+  ASSIGN_OR_RETURN(std::vector<StoredResource> all, LoadAll(source));
+  for (StoredResource& r : all) {
+    if (r.type == type && r.id == id) return std::optional<StoredResource>(std::move(r));
+  }
+  return std::optional<StoredResource>();
+}
 
 Result<std::unique_ptr<ScimService>> ScimService::Create(const ServiceOptions& options,
                                                          ResourcePersistence& persistence,

@@ -333,6 +333,9 @@ httpd::Response ScimEndpoint::Dispatch(const httpd::Request& request) {
   if (!answer.etag.empty()) r.headers.emplace_back("ETag", answer.etag);
   if (!answer.location.empty()) r.headers.emplace_back("Location", answer.location);
   if (r.status == 405 && !route.allow.empty()) r.headers.emplace_back("Allow", route.allow);
+  // The store is away or the resource is being changed elsewhere: nothing
+  // was changed, and identity providers honour Retry-After.
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "5");
   return r;
 }
 
@@ -360,12 +363,24 @@ Status StoreResourcePersistence::Put(const StoredResource& resource) {
   row.json = resource.json;
   row.version = resource.version;
   row.updated_ms = now_ms_();
-  return store_.scim().Put(row);
+  // The service writes version N over N - 1 (a new resource is version 1):
+  // a replica that wrote first makes this one refused, and read again.
+  return store_.scim().PutIf(row, resource.version - 1);
 }
 
 Status StoreResourcePersistence::Delete(const std::string& source, const std::string& type,
                                         const std::string& id) {
   return store_.scim().Delete(source, type, id);
+}
+
+Result<std::optional<StoredResource>> StoreResourcePersistence::Get(const std::string& source,
+                                                                    const std::string& type,
+                                                                    const std::string& id) {
+  ASSIGN_OR_RETURN(std::optional<store::ScimResourceRow> row, store_.scim().Get(source, type, id));
+  if (!row) return std::optional<StoredResource>();
+  return std::optional<StoredResource>(StoredResource{std::move(row->source), std::move(row->type),
+                                                      std::move(row->id), std::move(row->json),
+                                                      row->version});
 }
 
 Result<std::vector<StoredResource>> StoreResourcePersistence::LoadAll(const std::string& source) {

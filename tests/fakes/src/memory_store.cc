@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -26,6 +27,8 @@ struct MemoryStore::State {
   std::map<std::string, store::ManagedUser> managed;     // by user id
   std::vector<AuditEntry> audit;
   std::map<std::tuple<std::string, std::string, std::string>, store::ScimResourceRow> scim;
+  std::vector<store::ScimChangeRow> scim_changes;  // seq = index + 1
+  store::RunRequests run_requests;
   std::map<std::string, store::SourceRead> reads;
   std::map<std::string, store::SourceHealth> health;
   std::map<std::pair<std::string, std::string>, std::string> feed;
@@ -126,6 +129,16 @@ class Runs : public store::RunLog {
       r.finished_ms = at_ms;
     }
     return Status::Ok();
+  }
+  Status RequestRun(bool force, const std::string&, std::int64_t) override {
+    std::lock_guard l(s_.mu);
+    ++s_.run_requests.count;
+    s_.run_requests.force = s_.run_requests.force || force;
+    return Status::Ok();
+  }
+  Result<store::RunRequests> TakeRunRequests() override {
+    std::lock_guard l(s_.mu);
+    return std::exchange(s_.run_requests, {});
   }
 
  private:
@@ -397,6 +410,14 @@ class Audit : public store::AuditLog, private store::AuditChainReader {
   MemoryStore::State& s_;
 };
 
+class QuietSignal : public store::ScimChangeSignal {
+ public:
+  bool Wait(std::chrono::milliseconds timeout) override {
+    std::this_thread::sleep_for(timeout);
+    return false;
+  }
+};
+
 class Scim : public store::ScimResources {
  public:
   explicit Scim(MemoryStore::State& s) : s_(s) {}
@@ -405,12 +426,22 @@ class Scim : public store::ScimResources {
     if (row.type != "User" && row.type != "Group") return InvalidArgumentError("bad type");
     std::lock_guard l(s_.mu);
     s_.scim[{row.source, row.type, row.id}] = row;
+    Record(row.source, row.type, row.id);
     return Status::Ok();
+  }
+  Status PutIf(const store::ScimResourceRow& row, std::int64_t stored_version) override {
+    {
+      std::lock_guard l(s_.mu);
+      auto it = s_.scim.find({row.source, row.type, row.id});
+      const std::int64_t held = it == s_.scim.end() ? 0 : it->second.version;
+      if (held != stored_version) return AbortedError("another writer changed it first");
+    }
+    return Put(row);
   }
   Status Delete(const std::string& source, const std::string& type,
                 const std::string& id) override {
     std::lock_guard l(s_.mu);
-    s_.scim.erase({source, type, id});
+    if (s_.scim.erase({source, type, id}) > 0) Record(source, type, id);
     return Status::Ok();
   }
   Result<std::vector<store::ScimResourceRow>> List(const std::string& source) override {
@@ -421,8 +452,42 @@ class Scim : public store::ScimResources {
     }
     return out;
   }
+  Result<std::optional<store::ScimResourceRow>> Get(const std::string& source,
+                                                    const std::string& type,
+                                                    const std::string& id) override {
+    std::lock_guard l(s_.mu);
+    auto it = s_.scim.find({source, type, id});
+    if (it == s_.scim.end()) return std::optional<store::ScimResourceRow>();
+    return std::optional<store::ScimResourceRow>(it->second);
+  }
+  Result<std::int64_t> LastChange() override {
+    std::lock_guard l(s_.mu);
+    return static_cast<std::int64_t>(s_.scim_changes.size());
+  }
+  Result<store::ScimChangePage> ChangesSince(std::int64_t after, int limit) override {
+    std::lock_guard l(s_.mu);
+    store::ScimChangePage page;
+    for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(after, 0));
+         i < s_.scim_changes.size() && static_cast<int>(page.changes.size()) < limit; ++i) {
+      page.changes.push_back(s_.scim_changes[i]);
+    }
+    return page;
+  }
+  Result<std::unique_ptr<store::ScimChangeSignal>> Watch() override {
+    return std::unique_ptr<store::ScimChangeSignal>(std::make_unique<QuietSignal>());
+  }
 
  private:
+  // mu held.
+  void Record(const std::string& source, const std::string& type, const std::string& id) {
+    store::ScimChangeRow change;
+    change.seq = static_cast<std::int64_t>(s_.scim_changes.size()) + 1;
+    change.source = source;
+    change.type = type;
+    change.id = id;
+    s_.scim_changes.push_back(std::move(change));
+  }
+
   MemoryStore::State& s_;
 };
 

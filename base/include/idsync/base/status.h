@@ -35,6 +35,7 @@ enum class StatusCode {
   kDeadlineExceeded,    // timed out
   kInternal,            // a bug or an unexpected failure below us
   kDataLoss,            // stored data is unreadable or inconsistent: nothing is served from it
+  kAborted,             // another writer changed the thing first: read it again and retry
 };
 
 // The code's stable name, e.g. "INVALID_ARGUMENT".
@@ -110,6 +111,7 @@ Status UnavailableError(std::string message);
 Status DeadlineExceededError(std::string message);
 Status InternalError(std::string message);
 Status DataLossError(std::string message);
+Status AbortedError(std::string message);
 
 // Either a T or a non-OK Status. Accessing value() on an error is a bug (asserts).
 template <typename T>

@@ -31,10 +31,12 @@ class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
 
-  // Starts a full run now (or queues one behind the run in progress).
-  // OK: 202. kFailedPrecondition/kAlreadyExists: 409; kUnavailable: 503
-  // (e.g. stopping); other codes map as in StatusToHttp.
-  virtual Status RequestSync() = 0;
+  // Starts a full run now (or queues one behind the run in progress), on
+  // whichever replica leads; with `force`, one that passes the safety
+  // limits. OK: 202. kFailedPrecondition/kAlreadyExists: 409; kUnavailable:
+  // 503 (e.g. stopping, or no replica leads); other codes map as in
+  // StatusToHttp.
+  virtual Status RequestSync(bool force) = 0;
 
   // `idsync status --json`'s object: sources, outbox, last runs, audit head.
   virtual Result<std::string> StatusJson() = 0;

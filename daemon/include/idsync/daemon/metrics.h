@@ -105,6 +105,12 @@ class Metrics {
   // at epoch 0.
   void Leadership(bool leader, std::int64_t epoch);
 
+  // How far this replica's SCIM view is behind the store:
+  // idsync_scim_view_lag_seconds, the age of the oldest change of another
+  // replica it took in at its latest catch-up (0 when it had none), and
+  // idsync_scim_view_changes_total, the changes taken in.
+  void ScimViewLag(double seconds, std::int64_t changes);
+
   // The whole page, text format 0.0.4 (serve as "text/plain; version=0.0.4").
   std::string Render() const;
 

@@ -30,6 +30,12 @@ struct RunRecord {
   std::string error;
 };
 
+// Full runs asked of the leader (RunLog::RequestRun) and not yet taken.
+struct RunRequests {
+  int count = 0;
+  bool force = false;  // one of them passes the safety limits
+};
+
 class RunLog {
  public:
   virtual ~RunLog() = default;
@@ -43,6 +49,15 @@ class RunLog {
   virtual Result<std::vector<RunRecord>> RecentRuns(int limit) = 0;
   // Runs begun and never finished (the process died): marked "stopped".
   virtual Status CloseInterruptedRuns(std::int64_t at_ms) = 0;
+
+  // Asks the leader, whichever replica it is, for a full run (POST /v1/sync
+  // on a follower): kept in the store, and the watchers of the SCIM change
+  // log are woken (the leader is one), until the leader takes it. `by`
+  // names who asked, for the log.
+  virtual Status RequestRun(bool force, const std::string& by, std::int64_t at_ms) = 0;
+  // Takes every run asked for (a leader-only write, fenced); none is an
+  // empty answer.
+  virtual Result<RunRequests> TakeRunRequests() = 0;
 };
 
 }  // namespace idsync::store

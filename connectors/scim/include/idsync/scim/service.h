@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,12 @@ struct StoredResource {
 
 // Where resources live durably (the store, in the daemon; memory in tests).
 // Put/Delete are durable when they return.
+//
+// Several services may share one persistence (replicas on one store). Put
+// may then refuse with kAborted, changing nothing, when the persistence no
+// longer holds the version before resource.version (none for version 1):
+// another writer got there first. The service reads the resource again
+// (Get), takes it in, and applies the request to it.
 class ResourcePersistence {
  public:
   virtual ~ResourcePersistence() = default;
@@ -48,6 +55,9 @@ class ResourcePersistence {
                         const std::string& id) = 0;
   // Every resource of `source`, in any order.
   virtual Result<std::vector<StoredResource>> LoadAll(const std::string& source) = 0;
+  // One resource as held now; nullopt when none. By default, from LoadAll.
+  virtual Result<std::optional<StoredResource>> Get(const std::string& source,
+                                                    const std::string& type, const std::string& id);
 };
 
 // What one accepted write changed, for the daemon's partial run. A write
@@ -66,8 +76,10 @@ struct ScimChange {
   // Deleting a user touches that user only (the groups keep their member
   // entries; Snapshot() ignores ids no longer known).
   std::vector<std::string> emails;
-  std::string method;  // "POST" | "PUT" | "PATCH" | "DELETE"
-  std::string type;    // "User" | "Group"
+  // "POST" | "PUT" | "PATCH" | "DELETE"; for a change taken in from
+  // another writer (Absorb), "POST" (new here), "PUT" or "DELETE".
+  std::string method;
+  std::string type;  // "User" | "Group"
   std::string id;
 };
 using ChangeListener = std::function<void(const ScimChange&)>;
@@ -168,6 +180,19 @@ class ScimService {
 
   // Number of users and groups stored in `source` (for metrics and status).
   virtual std::pair<std::int64_t, std::int64_t> Counts(const std::string& source) const = 0;
+
+  // Takes in a change another writer made to the persistence (another
+  // replica on a shared store): `now` is the resource as the persistence
+  // holds it, or nullopt when it was deleted there. The view changes as for
+  // a write of this service, and the listener is told whom it touched, but
+  // nothing is persisted. A version not newer than the one held changes
+  // nothing (this service's own writes come back this way). Not refused
+  // for a userName another user holds: the persistence is the truth.
+  // kDataLoss when `now` cannot be read back (as at Create);
+  // kInvalidArgument for a type other than User or Group. A source the
+  // service does not serve is ignored.
+  virtual Status Absorb(const std::string& source, const std::string& type, const std::string& id,
+                        const std::optional<StoredResource>& now) = 0;
 };
 
 }  // namespace idsync::scim

@@ -108,7 +108,9 @@ class ScimEndpoint {
 // httpd::Options::render_error.
 httpd::Response ScimErrorResponse(int status, const std::string& message);
 
-// Keeps SCIM resources in the store (its scim_resources table).
+// Keeps SCIM resources in the store (its scim_resources table); a write
+// replaces only the version it follows (ScimResources::PutIf), so that
+// replicas sharing the store never overwrite one another's writes.
 class StoreResourcePersistence : public ResourcePersistence {
  public:
   explicit StoreResourcePersistence(store::Store& store,
@@ -116,6 +118,8 @@ class StoreResourcePersistence : public ResourcePersistence {
   Status Put(const StoredResource& resource) override;
   Status Delete(const std::string& source, const std::string& type, const std::string& id) override;
   Result<std::vector<StoredResource>> LoadAll(const std::string& source) override;
+  Result<std::optional<StoredResource>> Get(const std::string& source, const std::string& type,
+                                            const std::string& id) override;
 
  private:
   store::Store& store_;

@@ -266,6 +266,18 @@ TEST_F(PostgresStoreTest, AFollowerServesScimAndTakesOverWhenTheLeaderStops) {
   }
   EXPECT_LT(SteadyClock::now() - patched, std::chrono::seconds(1)) << seen.dump();
 
+  // POST /v1/sync on the follower reaches the leader, which runs; a forced
+  // one says so in the leader's log.
+  Use(leader);
+  const std::size_t full_runs = FinishedRuns(Status(), "full");
+  Use(follower);
+  EXPECT_EQ(Admin("POST", "/v1/sync", R"({"force": true})").status, 202);
+  EXPECT_EQ(Admin("POST", "/v1/sync", R"({"force": "yes"})").status, 400);
+  Use(leader);
+  ASSERT_TRUE(WaitForRuns("full", full_runs + 1, milliseconds(10000))) << Log();
+  EXPECT_NE(Log().find("run.requested"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("passes the safety limits"), std::string::npos) << Log();
+
   // The leader stops: the follower leads within a renewal or two, one
   // epoch on, and runs.
   Use(leader);
@@ -274,7 +286,7 @@ TEST_F(PostgresStoreTest, AFollowerServesScimAndTakesOverWhenTheLeaderStops) {
   status = WaitForLeader(follower, milliseconds(8000));
   EXPECT_LT(SteadyClock::now() - stopped, std::chrono::seconds(3)) << status.dump();
   EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
-  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(20000))) << Log();
+  ASSERT_TRUE(WaitForRuns("full", full_runs + 2, milliseconds(20000))) << Log();
   EXPECT_EQ(StopDaemon(), 0);
   ExpectEveryWriteOnce();
   EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);

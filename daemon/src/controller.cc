@@ -1,6 +1,9 @@
 #include "idsync/daemon/controller.h"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <memory>
 #include <ostream>
 #include <string>
 
@@ -17,6 +20,7 @@
 #include "idsync/daemon/metrics.h"
 #include "idsync/daemon/notify.h"
 #include "idsync/daemon/process.h"
+#include "idsync/store/store.h"
 
 namespace idsync::daemon {
 namespace {
@@ -121,6 +125,33 @@ Result<config::Config> LoadChecked(const std::string& path,
   return loaded;
 }
 
+// A shared (PostgreSQL) store that cannot be reached at start is waited
+// for: idsyncd is not ready meanwhile (nothing listens, systemd has no
+// READY=1), tries again with a growing pause (1 s to 30 s), and stops when
+// asked. False when SIGTERM or SIGINT came first. A SQLite store, or any
+// other failure, is left to Process::Start to report.
+bool WaitForSharedStore(const config::Config& config, Logger& log, Notifier& notifier,
+                        const sigset_t& signals) {
+  if (!config.SqlitePath().empty()) return true;
+  std::chrono::milliseconds pause(1000);
+  for (int attempt = 1;; ++attempt) {
+    Result<std::unique_ptr<store::Store>> opened =
+        store::Store::Open(StoreOptionsFor(config, "idsyncd"));
+    if (opened.ok() || opened.status().code() != StatusCode::kUnavailable) return true;
+    log.Warning("store.waiting",
+                "the store cannot be reached; idsyncd is not ready and tries again",
+                {{"error", opened.status().message()},
+                 {"attempt", static_cast<long long>(attempt)},
+                 {"retry_in_ms", static_cast<long long>(pause.count())}});
+    notifier.SetStatus("waiting for the store");
+    const timespec wait{static_cast<time_t>(pause.count() / 1000),
+                        static_cast<long>(pause.count() % 1000) * 1000000L};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) return false;
+    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(30));
+  }
+}
+
 // The controller proper: the main thread waits for signals and acts on them.
 class Controller {
  public:
@@ -146,6 +177,10 @@ class Controller {
     Logger log(FormatOf(loaded->logging), LevelOf(loaded->logging));
     Metrics metrics(IDSYNC_VERSION);
     Notifier notifier;
+    if (!WaitForSharedStore(*loaded, log, notifier, set)) {
+      log.Info("daemon.stopped", "idsyncd stopped before its store could be reached", {});
+      return kExitOk;
+    }
     Process process(log, metrics, notifier);
     Status started = process.Start(*loaded);
     if (!started.ok()) {

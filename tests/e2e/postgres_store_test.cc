@@ -310,6 +310,63 @@ TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {
   ExpectEveryWriteOnce();
 }
 
+TEST_F(PostgresStoreTest, TheDatabaseAwayIsWaitedForAndWritesRefusedUntilItIsBack) {
+  // Away at start: idsyncd waits, not ready (nothing listens), and a
+  // SIGTERM meanwhile stops it cleanly.
+  ASSERT_TRUE(Server()->Stop().ok());
+  WriteConfig("web-1");
+  LaunchDaemon();
+  const auto launched = SteadyClock::now();
+  while (Log().find("store.waiting") == std::string::npos &&
+         SteadyClock::now() - launched < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_NE(Log().find("store.waiting"), std::string::npos) << Log();
+  EXPECT_EQ(Log().find("daemon.started"), std::string::npos) << Log();
+  EXPECT_EQ(StopDaemon(SIGTERM, milliseconds(5000)), 0) << Log();
+
+  // Started again while the server is away, then the server comes back:
+  // idsyncd starts by itself, leads and runs.
+  LaunchDaemon();
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_TRUE(Alive());
+  ASSERT_TRUE(Server()->Restart().ok());
+  ASSERT_NE(WaitForStartLine(milliseconds(20000)), "") << Log();
+  ASSERT_NO_FATAL_FAILURE(ReadListenerPorts());
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  const std::string user = ScimCreateUser("away@corp.example", "Away Test");
+  ASSERT_NE(user, "");
+
+  // Away while it runs: SCIM reads go on from memory, writes are refused
+  // with 503 and nothing is half-stored.
+  ASSERT_TRUE(Server()->Stop().ok());
+  const HttpAnswer read = Http(scim_port_, "GET", "/scim/v2/Users/" + user, kScimToken);
+  EXPECT_EQ(read.status, 200) << read.body;
+  const HttpAnswer write = Http(scim_port_, "POST", "/scim/v2/Users", kScimToken,
+                                R"({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],)"
+                                R"("userName":"refused@corp.example"})");
+  EXPECT_EQ(write.status, 503) << write.body;
+  EXPECT_EQ(Http(scim_port_, "GET",
+                 "/scim/v2/Users?filter=userName%20eq%20%22refused@corp.example%22", kScimToken)
+                .Json()["totalResults"],
+            0);
+
+  // Back: writes are taken again, by the same process.
+  ASSERT_TRUE(Server()->Restart().ok());
+  const auto back = SteadyClock::now();
+  int status = 0;
+  while (SteadyClock::now() - back < std::chrono::seconds(15)) {
+    status = Http(scim_port_, "POST", "/scim/v2/Users", kScimToken,
+                  R"({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],)"
+                  R"("userName":"back@corp.example"})")
+                 .status;
+    if (status == 201) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_EQ(status, 201);
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
 TEST_F(PostgresStoreTest, ASqliteStoreCopiedToPostgresCarriesOnWhereItStopped) {
   WriteConfig("web-1", /*on_sqlite=*/true);
   std::string err, out;

@@ -48,6 +48,11 @@ class FakeService : public ScimService {
       r.status = 405;
       return r;
     }
+    if (request.path == "/Unavailable") {
+      r.status = 503;
+      r.body = json{{"status", "503"}}.dump();
+      return r;
+    }
     r.body = json{{"source", request.source}, {"path", request.path}}.dump();
     return r;
   }
@@ -130,6 +135,13 @@ TEST_F(EndpointTest, HealthzAnswersWithoutAToken) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(json::parse(r.body)["status"], "ok");
   EXPECT_TRUE(fake_.requests.empty());
+}
+
+TEST_F(EndpointTest, A503SaysWhenToTryAgain) {
+  const httpd::Response r = Call("GET", "/scim/v2/Unavailable", "okta-token");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(HeaderOf(r, "Retry-After"), "5");
+  EXPECT_EQ(HeaderOf(Call("GET", "/scim/v2/Users/x", "okta-token"), "Retry-After"), "");
 }
 
 TEST_F(EndpointTest, MissingTokenIs401WithBearerChallenge) {

@@ -176,6 +176,17 @@ class Session final : public PgSession {
     PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
     describe_ = std::string(PQhost(conn_)) + ":" + PQport(conn_) + "/" + PQdb(conn_);
+    // A process paused (SIGSTOP, a frozen VM) inside a transaction keeps
+    // its connection alive, since the kernel still answers keepalives, and
+    // would hold its locks (the lease row a take-over waits on, the SCIM
+    // change log's) for as long as it is paused. The server ends such a
+    // session instead once it has waited this long for the next statement.
+    const std::string idle = "SET idle_in_transaction_session_timeout = " +
+                             std::to_string(options_.idle_in_transaction_timeout.count());
+    if (Status set = Simple(idle.c_str(), "setting the session's timeouts"); !set.ok()) {
+      Close();
+      return set;
+    }
     return Status::Ok();
   }
 

@@ -31,6 +31,10 @@ struct ConnectOptions {
   // The longest a statement (or a connection attempt) may take before the
   // connection is dropped and the call fails with kUnavailable.
   std::chrono::milliseconds call_timeout{30000};
+  // The server ends a session that has waited this long inside a
+  // transaction for its next statement (a paused client), releasing its
+  // locks.
+  std::chrono::milliseconds idle_in_transaction_timeout{5000};
 };
 
 // The PostgreSQL-specific part of a session: what the store's opening and

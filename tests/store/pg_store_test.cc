@@ -2,9 +2,12 @@
 // hang. A call on a connection the server dropped fails as unavailable and
 // the next one connects again; a call the server does not answer within
 // the call timeout fails as unavailable, and the store works again once
-// the server answers.
+// the server answers; a session that stops inside a transaction (its
+// process paused) loses it and its locks, so another replica can take the
+// lease.
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,6 +15,7 @@
 #include "idsync/store/store.h"
 #include "idsync/testing/status_matchers.h"
 
+#include "pg_session.h"
 #include "postgres_fixture.h"
 #include "require_servers.h"
 
@@ -92,6 +96,39 @@ TEST_F(PgStoreTest, ACallTheServerDoesNotAnswerFailsWithinTheCallTimeout) {
   // The dropped connection is replaced by the next call.
   Result<std::int64_t> again = store->runs().BeginRun("full", 3);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST_F(PgStoreTest, ASessionIdleInsideATransactionLosesItsLocks) {
+  std::unique_ptr<Store> leader = Open("idsync-paused-leader");
+  ASSERT_NE(leader, nullptr);
+  Result<LeaseState> held = leader->lease().Acquire("paused", std::chrono::milliseconds(500));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  // As a leader's fenced write does, then nothing more: its process is
+  // paused between two statements of the transaction.
+  pg::ConnectOptions options;
+  options.url = server_->Url(database_);
+  options.application_name = "idsync-paused-session";
+  options.idle_in_transaction_timeout = std::chrono::milliseconds(1500);
+  std::unique_ptr<pg::PgSession> paused = pg::NewPgSession(options);
+  ASSERT_TRUE(paused->Begin().ok());
+  ASSERT_TRUE(
+      paused->Exec("SELECT holder FROM leader_lease WHERE id = 1 FOR SHARE", {}).status().ok());
+
+  // Once the lease has run out another takes it, without waiting for the
+  // paused one to come back.
+  std::unique_ptr<Store> next = Open("idsync-next-leader");
+  ASSERT_NE(next, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto asked = std::chrono::steady_clock::now();
+  Result<LeaseState> taken = next->lease().Acquire("next", std::chrono::seconds(5));
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_EQ(taken->holder, "next");
+  EXPECT_GE(waited, std::chrono::milliseconds(500));  // it did wait on the lock
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  // The paused session's transaction is gone with its connection.
+  EXPECT_THAT(paused->Exec("SELECT 1", {}), StatusIs(StatusCode::kUnavailable));
+  paused->Rollback();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -170,6 +171,19 @@ std::string EncodeCatalog(const mapping::Catalog& catalog) {
   return json{{"levels", {"none", "read", "edit"}}, {"areas", areas}}.dump();
 }
 
+namespace {
+
+// The string at `key`, "" when absent; nullopt when it holds anything else
+// (a damaged row is refused, never thrown on).
+std::optional<std::string> OptionalString(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+}  // namespace
+
 Result<mapping::Catalog> DecodeCatalog(std::string_view text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("areas") || !j["areas"].is_array()) {
@@ -182,13 +196,19 @@ Result<mapping::Catalog> DecodeCatalog(std::string_view text) {
     }
     mapping::CatalogArea area;
     area.key = a["key"].get<std::string>();
-    area.label = a.value("label", "");
+    std::optional<std::string> label = OptionalString(a, "label");
+    if (!label) return DataLossError("stored catalog: the label of " + area.key + " is not text");
+    area.label = std::move(*label);
     if (a.contains("items") && a["items"].is_array()) {
       for (const json& i : a["items"]) {
         if (!i.is_object() || !i.contains("key") || !i["key"].is_string()) {
           return DataLossError("stored catalog: an item of " + area.key + " without a key");
         }
-        area.items.push_back({i["key"].get<std::string>(), i.value("label", "")});
+        std::optional<std::string> item_label = OptionalString(i, "label");
+        if (!item_label) {
+          return DataLossError("stored catalog: an item label of " + area.key + " is not text");
+        }
+        area.items.push_back({i["key"].get<std::string>(), std::move(*item_label)});
       }
     }
     areas.push_back(std::move(area));
@@ -212,7 +232,9 @@ Result<std::vector<mapping::Project>> DecodeProjects(std::string_view text) {
     if (!p.is_object() || !p.contains("id") || !p["id"].is_string()) {
       return DataLossError("stored projects: a project without an id");
     }
-    out.push_back({p["id"].get<std::string>(), p.value("name", "")});
+    std::optional<std::string> name = OptionalString(p, "name");
+    if (!name) return DataLossError("stored projects: a project name is not text");
+    out.push_back({p["id"].get<std::string>(), std::move(*name)});
   }
   return out;
 }

@@ -151,6 +151,29 @@ TEST(HealthCodecTest, CountsMustBeIntegersThatFit) {
   EXPECT_EQ(internal::DecodeHealth(internal::EncodeHealth(h))->users, INT64_MAX);
 }
 
+// Found by the store_codec fuzzer: a stored catalog whose label is not
+// text threw from the JSON library (and ended the process) instead of being
+// refused as damaged. Project names the same.
+TEST(CatalogCodecTest, ALabelOrNameThatIsNotTextIsDamaged) {
+  for (const char* bad :
+       {R"({"areas":[{"key":"build","label":[{"key":"x"}]}]})",
+        R"({"areas":[{"key":"build","label":"Build","items":[{"key":"build.k","label":7}]}]})"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(internal::DecodeCatalog(bad).status().code(), StatusCode::kDataLoss);
+  }
+  EXPECT_EQ(internal::DecodeProjects(R"([{"id":"p1","name":{"n":1}}])").status().code(),
+            StatusCode::kDataLoss);
+  Result<std::vector<mapping::Project>> projects =
+      internal::DecodeProjects(R"([{"id":"p1","name":"support-bot"},{"id":"p2"}])");
+  ASSERT_TRUE(projects.ok()) << projects.status().ToString();
+  EXPECT_EQ((*projects)[0].name, "support-bot");
+  EXPECT_EQ((*projects)[1].name, "");
+  const mapping::Catalog builtin = mapping::Catalog::Builtin();
+  Result<mapping::Catalog> back = internal::DecodeCatalog(internal::EncodeCatalog(builtin));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->item_count(), builtin.item_count());
+}
+
 TEST_F(SourceStateTest, LastGoodReadSurvivesReopenAndIsReplaced) {
   {
     auto store = Open();

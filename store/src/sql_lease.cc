@@ -31,6 +31,12 @@ Result<LeaseState> SqlLease::Acquire(const std::string& holder,
                                      std::chrono::milliseconds duration) {
   if (holder.empty()) return InvalidArgumentError("a lease needs a holder");
   std::lock_guard lock(s_.mu);
+  // A lease another holds and has not let run out is only read: the write
+  // below locks the row even when it changes nothing, and followers asking
+  // every few seconds would make the leader's renewals and fenced writes
+  // (FOR SHARE) queue behind them.
+  ASSIGN_OR_RETURN(std::optional<LeaseState> seen, ReadLease(s_));
+  if (seen && seen->holder != holder && !seen->expired) return *seen;
   ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
   // Taken when free or expired, with the epoch one more; renewed by its
   // holder with the same epoch. The epoch is kept even by a holder whose

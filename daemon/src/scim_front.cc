@@ -127,13 +127,12 @@ Status ScimFront::CatchUp() {
       const config::Config config = *config_;
       return Install(config, /*new_service=*/true);
     }
-    for (const store::ScimChangeRow& change : page.changes) {
-      ASSIGN_OR_RETURN(std::optional<store::ScimResourceRow> row,
-                       store_.scim().Get(change.source, change.type, change.id));
+    for (store::ScimChangeRow& change : page.changes) {
       std::optional<scim::StoredResource> now;
-      if (row) {
-        now = scim::StoredResource{std::move(row->source), std::move(row->type), std::move(row->id),
-                                   std::move(row->json), row->version};
+      if (change.now) {
+        store::ScimResourceRow& row = *change.now;
+        now = scim::StoredResource{std::move(row.source), std::move(row.type), std::move(row.id),
+                                   std::move(row.json), row.version};
       }
       Status absorbed = live_->service->Absorb(change.source, change.type, change.id, now);
       if (!absorbed.ok()) {

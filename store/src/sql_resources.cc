@@ -172,16 +172,29 @@ Result<ScimChangePage> SqlScimResources::ChangesSince(std::int64_t after, int li
     page.now_ms = head->Int(1);
   }
   if (page.gap) return page;
-  ASSIGN_OR_RETURN(page.changes,
-                   QueryAll<ScimChangeRow>(
-                       s_,
-                       "SELECT seq, source, type, id, at_ms FROM scim_changes WHERE seq > $1 "
-                       "ORDER BY seq LIMIT $2",
-                       {after, static_cast<std::int64_t>(std::max(limit, 1))}, [](const Rows& row) {
-                         using R = ScimChangeRow;
-                         return ReadFields<R>(row, &R::seq, &R::source, &R::type, &R::id,
-                                              &R::at_ms);
-                       }));
+  ASSIGN_OR_RETURN(
+      page.changes,
+      QueryAll<ScimChangeRow>(
+          s_,
+          "SELECT c.seq, c.source, c.type, c.id, c.at_ms, r.json, r.version, r.updated_ms, "
+          "CASE WHEN r.id IS NULL THEN 0 ELSE 1 END FROM scim_changes c LEFT JOIN scim_resources r "
+          "ON r.source = c.source AND r.type = c.type AND r.id = c.id "
+          "WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+          {after, static_cast<std::int64_t>(std::max(limit, 1))}, [](const Rows& row) {
+            using R = ScimChangeRow;
+            R change = ReadFields<R>(row, &R::seq, &R::source, &R::type, &R::id, &R::at_ms);
+            if (row.Int(8) != 0) {
+              ScimResourceRow now;
+              now.source = change.source;
+              now.type = change.type;
+              now.id = change.id;
+              now.json = row.Text(5);
+              now.version = row.Int(6);
+              now.updated_ms = row.Int(7);
+              change.now = std::move(now);
+            }
+            return change;
+          }));
   return page;
 }
 

@@ -1025,6 +1025,16 @@ TEST_F(StoreTest, EveryScimWriteIsLoggedInCommitOrder) {
   }
   EXPECT_EQ(page.changes[1].type, "Group");
   EXPECT_EQ(scim.LastChange().value(), page.changes.back().seq);
+  // Each change comes with the resource as it is now: u1 at its latest
+  // version (for both of its changes), g1 deleted.
+  ASSERT_TRUE(page.changes[0].now.has_value());
+  EXPECT_EQ(page.changes[0].now->version, 2);
+  EXPECT_EQ(page.changes[0].now->updated_ms, 12);
+  EXPECT_EQ(page.changes[0].now->source, "okta");
+  ASSERT_TRUE(page.changes[2].now.has_value());
+  EXPECT_EQ(page.changes[2].now->json, "{}");
+  EXPECT_FALSE(page.changes[1].now.has_value());
+  EXPECT_FALSE(page.changes[3].now.has_value());
 
   ScimChangePage rest = scim.ChangesSince(page.changes[1].seq, 1).value();
   ASSERT_EQ(rest.changes.size(), 1u);

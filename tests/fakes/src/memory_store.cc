@@ -469,7 +469,10 @@ class Scim : public store::ScimResources {
     store::ScimChangePage page;
     for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(after, 0));
          i < s_.scim_changes.size() && static_cast<int>(page.changes.size()) < limit; ++i) {
-      page.changes.push_back(s_.scim_changes[i]);
+      store::ScimChangeRow change = s_.scim_changes[i];
+      auto it = s_.scim.find({change.source, change.type, change.id});
+      if (it != s_.scim.end()) change.now = it->second;
+      page.changes.push_back(std::move(change));
     }
     return page;
   }

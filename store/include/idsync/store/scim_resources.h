@@ -36,13 +36,17 @@ struct ScimResourceRow {
 };
 
 // One entry of the change log: the resource (source, type, id) was written
-// or deleted; what it is now is read from the store.
+// or deleted.
 struct ScimChangeRow {
   std::int64_t seq = 0;
   std::string source;
   std::string type;
   std::string id;
   std::int64_t at_ms = 0;  // when it was committed, in the database's clock
+  // The resource as the store held it when the page was read (a later
+  // version than this change wrote, if it changed again); nullopt when it
+  // is deleted.
+  std::optional<ScimResourceRow> now;
 };
 
 struct ScimChangePage {
@@ -93,7 +97,8 @@ class ScimResources {
   // The sequence number of the latest change (0 when none): read it before
   // List, then follow from it.
   virtual Result<std::int64_t> LastChange() = 0;
-  // At most `limit` changes after `after`, in commit order.
+  // At most `limit` changes after `after`, in commit order, each with the
+  // resource as it is now (one read for the page).
   virtual Result<ScimChangePage> ChangesSince(std::int64_t after, int limit) = 0;
   // A signal of writes, on a connection of its own where the database has
   // one; where it has none (SQLite, one process), Wait only waits.

@@ -47,6 +47,7 @@ class PostgresStoreTest : public E2eTest {
                   dir_ / "directory.ldif");
     Result<std::string> database = Server()->CreateDatabase();
     ASSERT_TRUE(database.ok()) << database.status().ToString();
+    database_ = *database;
     store_url_ = Server()->Url(*database);
   }
 
@@ -165,6 +166,7 @@ class PostgresStoreTest : public E2eTest {
     return status;
   }
 
+  std::string database_;
   std::string store_url_;
   std::vector<Replica> replicas_;
 };

@@ -135,6 +135,47 @@ TEST_F(PostgresStoreTest, AFollowerServesScimAndTakesOverWhenTheLeaderStops) {
   EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
 }
 
+TEST_F(PostgresStoreTest, AFollowerBehindThePrunedLogLoadsEverythingAgain) {
+  const Replica leader = Launch("web-1");
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  const Replica follower = Launch("web-2");
+  // The follower is paused while writes land and the log is pruned past
+  // them, as when it falls more than the log keeps behind.
+  ASSERT_EQ(::kill(follower.pid, SIGSTOP), 0);
+  Use(leader);
+  const std::string user = ScimCreateUser("pruned@corp.example", "Pruned Past");
+  ASSERT_NE(user, "");
+  Result<std::string> pruned = Server()->Psql(
+      database_,
+      "INSERT INTO scim_changes_pruned (id, upto) SELECT 1, max(seq) FROM scim_changes; "
+      "DELETE FROM scim_changes");
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  ASSERT_EQ(::kill(follower.pid, SIGCONT), 0);
+  // It loads every resource again, and so holds the user it never read
+  // from the log.
+  const auto resumed = SteadyClock::now();
+  int status = 0;
+  while (SteadyClock::now() - resumed < std::chrono::seconds(5)) {
+    status = Http(follower.scim_port, "GET", "/scim/v2/Users/" + user, kScimToken).status;
+    if (status == 200) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(status, 200) << Log();
+  EXPECT_NE(Log().find("scim.view_reloaded"), std::string::npos) << Log();
+  // Once reloaded it follows the log again: a later write arrives as usual.
+  const std::string later = ScimCreateUser("later@corp.example", "Later");
+  const auto written = SteadyClock::now();
+  while (SteadyClock::now() - written < std::chrono::seconds(5) &&
+         Http(follower.scim_port, "GET", "/scim/v2/Users/" + later, kScimToken).status != 200) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(Http(follower.scim_port, "GET", "/scim/v2/Users/" + later, kScimToken).status, 200);
+  Use(follower);
+  EXPECT_EQ(StopDaemon(), 0);
+  Use(leader);
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
 TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {
   Launch("web-1");
   ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();

@@ -143,9 +143,16 @@ CREATE TABLE run_requests (
 );
 )sql";
 
+// Version 3: which leader last claimed (sent) an outbox entry, by its lease
+// epoch, as in the SQLite store's version 6.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE outbox ADD COLUMN claimed_epoch BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 constexpr PgMigration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 static_assert(kMigrationLockKey == 7594321837033717761, "the statement below spells the key out");

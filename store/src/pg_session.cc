@@ -23,6 +23,7 @@ static_assert(kScimChangeLockKey == 7594321837033717763, "the dialect below spel
 
 constexpr internal::Dialect kPgDialect = {
     .for_update = " FOR UPDATE",
+    .claim = " FOR UPDATE SKIP LOCKED",
     .lock_audit_chain = "SELECT pg_advisory_xact_lock(7594321837033717762)",
     .for_share = " FOR SHARE",
     .now_ms = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",

@@ -173,8 +173,14 @@ CREATE TABLE run_requests (
 );
 )sql";
 
+// Version 6: which leader last claimed (sent) an outbox entry, by its lease
+// epoch; 0 when none, or when no lease was held (outbox.h).
+constexpr char kSchemaV6[] = R"sql(
+ALTER TABLE outbox ADD COLUMN claimed_epoch INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
 };
 
 }  // namespace

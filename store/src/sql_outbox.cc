@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::string_view kEntryColumns =
     "id, run_id, op, adopt, email, write_json, operation_json, source, priority, state, "
-    "attempts, error, created_ms, updated_ms";
+    "attempts, error, created_ms, updated_ms, claimed_epoch";
 
 std::optional<OutboxState> ParseOutboxState(std::string_view name) {
   for (OutboxState s : {OutboxState::kPlanned, OutboxState::kSent, OutboxState::kDone,
@@ -54,6 +54,7 @@ Result<OutboxEntry> ReadEntry(const Rows& row) {
   e.error = row.Text(11);
   e.created_ms = row.Int(12);
   e.updated_ms = row.Int(13);
+  e.claimed_epoch = row.Int(14);
   return e;
 }
 
@@ -150,12 +151,28 @@ Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action, std
 
 Status SqlOutbox::MarkSent(std::int64_t entry_id, std::int64_t at_ms) {
   std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Status {
-    return UpdateUnfinished(entry_id, "mark sent",
-                            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
-                            "updated_ms = $2 WHERE id = $1 AND state IN ('planned', 'sent')",
-                            {entry_id, at_ms});
-  });
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+  RETURN_IF_ERROR(CheckFence(s_));
+  const std::int64_t epoch = s_.fence ? s_.fence->epoch : 0;
+  const std::string name = "outbox entry " + std::to_string(entry_id);
+  ASSIGN_OR_RETURN(std::optional<OutboxEntry> entry, Load(entry_id, s_.dialect().claim));
+  if (!entry) {
+    // Left out by the claim: another transaction holds the row. Waiting for
+    // it would tie this sender to another process's progress.
+    ASSIGN_OR_RETURN(std::optional<OutboxEntry> held, Load(entry_id, ""));
+    if (!held) return NotFoundError("no " + name);
+    return AbortedError(name + " is held by another transaction: left unsent for now");
+  }
+  if (entry->state != OutboxState::kPlanned && entry->state != OutboxState::kSent) {
+    return FailedPreconditionError("cannot mark sent " + name + ": it is " +
+                                   std::string(OutboxStateName(entry->state)));
+  }
+  RETURN_IF_ERROR(s_.Exec("UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
+                          "claimed_epoch = $3, updated_ms = $2 WHERE id = $1",
+                          {entry_id, at_ms, epoch})
+                      .status()
+                      .WithContext("mark sent " + name));
+  return tx.Commit();
 }
 
 Status SqlOutbox::NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) {
@@ -216,6 +233,12 @@ Result<std::string> SqlOutbox::Complete(const Completion& c) {
   if (entry.state != OutboxState::kPlanned && entry.state != OutboxState::kSent) {
     return FailedPreconditionError("cannot complete outbox entry " + std::to_string(entry.id) +
                                    ": it is " + std::string(OutboxStateName(entry.state)));
+  }
+  if (s_.fence && entry.state == OutboxState::kSent && entry.claimed_epoch != s_.fence->epoch) {
+    return AbortedError("cannot complete outbox entry " + std::to_string(entry.id) +
+                        ": the leader at epoch " + std::to_string(entry.claimed_epoch) +
+                        " sent it, not this one (epoch " + std::to_string(s_.fence->epoch) +
+                        "); it is finished by sending it again with its key");
   }
   RETURN_IF_ERROR(s_.Exec("UPDATE outbox SET state = 'done', updated_ms = $2 WHERE id = $1",
                           {entry.id, c.at_ms})

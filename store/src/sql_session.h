@@ -51,6 +51,9 @@ struct Dialect {
   // Appended to a SELECT inside a transaction that will change the rows it
   // read: " FOR UPDATE" where other writers run concurrently.
   std::string_view for_update;
+  // Appended to a SELECT that claims the rows it reads for this transaction
+  // without waiting: rows another transaction holds are left out.
+  std::string_view claim;
   // A statement (or "") that serializes appends to the audit chain until the
   // transaction ends, so that two writers never link to the same head.
   std::string_view lock_audit_chain;

@@ -95,6 +95,7 @@ class SqliteRows final : public internal::Rows {
 constexpr internal::Dialect kSqliteDialect = {
     // BEGIN IMMEDIATE already holds the database's one write lock.
     .for_update = "",
+    .claim = "",
     .lock_audit_chain = "",
     .for_share = "",
     .now_ms = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",

@@ -33,7 +33,10 @@ struct Table {
 };
 
 // Every table of the store's schema, parents before children; the lease is
-// not copied (whoever runs on the new store takes it afresh).
+// not copied (whoever runs on the new store takes it afresh), and so
+// neither is outbox.claimed_epoch, which names epochs of that lease: a copied
+// entry reads as never claimed, and the first leader on the new store claims
+// it (a sent one is still finished with its key).
 const std::vector<Table>& Tables() {
   using K = Kind;
   static const std::vector<Table>* const kTables = new std::vector<Table>{

@@ -4,7 +4,7 @@
 // the call timeout fails as unavailable, and the store works again once
 // the server answers; a session that stops inside a transaction (its
 // process paused) loses it and its locks, so another replica can take the
-// lease.
+// lease; an outbox row another transaction holds is not waited for.
 #include <chrono>
 #include <string>
 #include <thread>
@@ -129,6 +129,50 @@ TEST_F(PgStoreTest, ASessionIdleInsideATransactionLosesItsLocks) {
   // The paused session's transaction is gone with its connection.
   EXPECT_THAT(paused->Exec("SELECT 1", {}), StatusIs(StatusCode::kUnavailable));
   paused->Rollback();
+}
+
+TEST_F(PgStoreTest, AClaimDoesNotWaitForARowAnotherTransactionHolds) {
+  std::unique_ptr<Store> leader = Open("idsync-claiming-leader");
+  ASSERT_NE(leader, nullptr);
+  std::int64_t run = leader->runs().BeginRun("full", 1).value();
+  std::vector<OutboxEntry> batch(2);
+  for (int i = 0; i < 2; ++i) {
+    batch[i].run_id = run;
+    batch[i].email = "p" + std::to_string(i) + "@example.com";
+    batch[i].write.kind = mapping::AccountWrite::Kind::kInvite;
+    batch[i].write.email = batch[i].email;
+    batch[i].write.idempotency_key = "claim-" + std::to_string(i);
+    batch[i].source = "full-run";
+  }
+  ASSERT_TRUE(leader->outbox().Enqueue(batch).ok());
+
+  // Another process is in the middle of a transaction on the first row.
+  pg::ConnectOptions options;
+  options.url = server_->Url(database_);
+  options.application_name = "idsync-row-holder";
+  std::unique_ptr<pg::PgSession> holder = pg::NewPgSession(options);
+  ASSERT_TRUE(holder->Begin().ok());
+  ASSERT_TRUE(
+      holder->Exec("SELECT id FROM outbox WHERE id = $1 FOR UPDATE", {internal::Param(batch[0].id)})
+          .status()
+          .ok());
+
+  const auto asked = std::chrono::steady_clock::now();
+  Status held = leader->outbox().MarkSent(batch[0].id, 2);
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  EXPECT_THAT(held, StatusIs(StatusCode::kAborted));
+  EXPECT_LT(waited, std::chrono::seconds(2));
+  // The other row is claimed as usual; the held one is untouched.
+  ASSERT_TRUE(leader->outbox().MarkSent(batch[1].id, 2).ok());
+  std::vector<OutboxEntry> unfinished = leader->outbox().Unfinished().value();
+  ASSERT_EQ(unfinished.size(), 2u);
+  EXPECT_EQ(unfinished[0].state, OutboxState::kPlanned);
+  EXPECT_EQ(unfinished[0].attempts, 0);
+  EXPECT_EQ(unfinished[1].state, OutboxState::kSent);
+
+  // Once the other transaction ends, the row is claimed.
+  holder->Rollback();
+  ASSERT_TRUE(leader->outbox().MarkSent(batch[0].id, 3).ok());
 }
 
 }  // namespace

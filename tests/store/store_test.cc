@@ -1292,8 +1292,9 @@ TEST_F(StoreTest, TheFenceRefusesALeadersWritesOnceAnotherHasTakenOver) {
   // Reads, and SCIM writes (which every replica makes), are not fenced.
   EXPECT_TRUE(old_leader.outbox().Unfinished().ok());
   EXPECT_TRUE(old_leader.scim().Put({"okta", "User", "id-1", "{}", 1, 5}).ok());
-  // The new leader, fenced at its own epoch, finishes the work.
+  // The new leader, fenced at its own epoch, claims the work and finishes it.
   new_leader.SetFence(Fence{"new", taken.epoch});
+  ASSERT_TRUE(new_leader.outbox().MarkSent(batch[0].id, 6).ok());
   EXPECT_TRUE(new_leader.outbox().Complete(done).ok());
   // And the old one, taking the lease back later, gets a new epoch.
   ASSERT_TRUE(new_leader.lease().Release("new").ok());
@@ -1302,6 +1303,58 @@ TEST_F(StoreTest, TheFenceRefusesALeadersWritesOnceAnotherHasTakenOver) {
   old_leader.SetFence(Fence{"old", back.epoch});
   EXPECT_TRUE(old_leader.runs().BeginRun("full", 9).ok());
   EXPECT_TRUE(FenceLost(new_leader.runs().BeginRun("full", 9).status()));
+}
+
+TEST_F(StoreTest, ASentEntryIsClaimedByTheLeadersEpochAndFinishedOnlyByIt) {
+  Store& first = Open();
+  Result<std::unique_ptr<Store>> other = Store::Open(Url());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  Store& second = **other;
+
+  // With no lease held, a send claims nothing.
+  std::vector<OutboxEntry> batch = {MakeEntry("k1"), MakeEntry("k2"), MakeEntry("k3")};
+  ASSERT_TRUE(first.outbox().Enqueue(batch).ok());
+  ASSERT_TRUE(first.outbox().MarkSent(batch[2].id, 1).ok());
+  EXPECT_EQ(first.outbox().Unfinished()->at(2).claimed_epoch, 0);
+
+  LeaseState held = first.lease().Acquire("first", std::chrono::milliseconds(150)).value();
+  first.SetFence(Fence{"first", held.epoch});
+  ASSERT_TRUE(first.outbox().MarkSent(batch[0].id, 2).ok());
+  ASSERT_TRUE(first.outbox().MarkSent(batch[1].id, 2).ok());
+  std::vector<OutboxEntry> sent = first.outbox().Unfinished().value();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].claimed_epoch, held.epoch);
+  EXPECT_EQ(sent[1].claimed_epoch, held.epoch);
+
+  // The first leader's lease runs out and the second takes over: what the
+  // first sent, the second finishes only by claiming (and sending) it again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  LeaseState taken = second.lease().Acquire("second", std::chrono::seconds(10)).value();
+  ASSERT_EQ(taken.epoch, held.epoch + 1);
+  second.SetFence(Fence{"second", taken.epoch});
+  Completion done;
+  done.entry_id = batch[0].id;
+  done.user = MakeUser("u-1", "k1@example.com");
+  done.user_id = "u-1";
+  done.action = "invite";
+  done.management = Completion::Management::kInvited;
+  const std::string head = second.audit().Head().value();
+  EXPECT_THAT(second.outbox().Complete(done).status(), StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(second.audit().Head().value(), head);
+  EXPECT_TRUE(second.mirror().Users()->empty());
+  // So is one sent while no lease was held.
+  Completion unclaimed = done;
+  unclaimed.entry_id = batch[2].id;
+  unclaimed.user = MakeUser("u-3", "k3@example.com");
+  unclaimed.user_id = "u-3";
+  EXPECT_THAT(second.outbox().Complete(unclaimed).status(), StatusIs(StatusCode::kAborted));
+
+  ASSERT_TRUE(second.outbox().MarkSent(batch[0].id, 4).ok());
+  std::vector<OutboxEntry> reclaimed = second.outbox().Unfinished().value();
+  EXPECT_EQ(reclaimed[0].claimed_epoch, taken.epoch);
+  EXPECT_EQ(reclaimed[0].attempts, 2);
+  EXPECT_TRUE(second.outbox().Complete(done).ok());
+  EXPECT_EQ(second.mirror().Users()->size(), 1u);
 }
 
 TEST_F(StoreTest, AppendAuditChainsEntries) {

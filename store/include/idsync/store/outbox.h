@@ -46,6 +46,9 @@ struct OutboxEntry {
   OutboxState state = OutboxState::kPlanned;
   int attempts = 0;
   std::string error;  // the last failure, for status
+  // The lease epoch of the leader that last claimed it (MarkSent); 0 when
+  // it was never sent, or sent with no lease held (one process on SQLite).
+  std::int64_t claimed_epoch = 0;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
 };
@@ -82,14 +85,22 @@ class Outbox {
   virtual Result<std::vector<OutboxEntry>> Unfinished() = 0;
   // Entries that failed, newest first (for status). limit <= 0: all.
   virtual Result<std::vector<OutboxEntry>> Failed(int limit) = 0;
-  // Before a send: kPlanned/kSent -> kSent, attempts+1. Durable when it returns.
+  // Before a send, the claim: kPlanned/kSent -> kSent, attempts+1, and
+  // claimed_epoch = the fence's epoch (0 with no fence). Durable when it
+  // returns. Where several processes share the store, the row is claimed
+  // without waiting (PostgreSQL: FOR UPDATE SKIP LOCKED): a row another
+  // transaction holds is kAborted at once, and the caller leaves the entry
+  // unsent for a later run.
   virtual Status MarkSent(std::int64_t entry_id, std::int64_t at_ms) = 0;
   // A send failed transiently and will be retried later: records the error.
   virtual Status NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) = 0;
   // The write landed: entry -> kDone, the mirror row written (or deleted
   // when completion.user is empty), the managed set changed as
   // completion.management says, an audit entry appended, all in one
-  // transaction. Returns the new audit head.
+  // transaction. Returns the new audit head. With a fence set, an entry in
+  // kSent must have been claimed at the fence's epoch: one a former leader
+  // sent is kAborted, since only sending it again with its key (after a
+  // MarkSent here) tells what the account holds.
   // MarkSent, NoteError, Fail, Complete, Drop: kNotFound for an unknown entry,
   // kFailedPrecondition when it is no longer kPlanned or kSent; on any error
   // nothing changed.

@@ -56,7 +56,9 @@ Status Leadership::Start() {
     }
   }
   Elected(state.epoch);
-  renewer_ = std::thread([this] { Renew(); });
+  renewer_ = std::thread([this] {
+    if (std::optional<std::string> why = Renew()) Lost(*why);
+  });
   return Status::Ok();
 }
 
@@ -93,15 +95,19 @@ void Leadership::Contend() {
         store_.lease().Release(holder_).IgnoreError();
         return;
       }
-      electing_ = true;
+      changing_ = true;
       lock.unlock();
       Elected(state->epoch);
       lock.lock();
-      electing_ = false;
+      changing_ = false;
       wake_.notify_all();
       lock.unlock();
-      Renew();
-      return;
+      std::optional<std::string> why = Renew();
+      if (!why || !Lost(*why)) return;  // stopping, or the leader's work would not stop
+      lock.lock();
+      lost_ = false;
+      following.clear();
+      continue;  // contends again at once: the lease may be free
     }
     if (!state.ok()) {
       if (!failing) {
@@ -128,14 +134,14 @@ void Leadership::Retire() {
   std::unique_lock lock(mu_);
   retired_ = true;
   wake_.notify_all();
-  wake_.wait(lock, [this] { return !electing_; });
+  wake_.wait(lock, [this] { return !changing_; });
 }
 
-void Leadership::Renew() {
+std::optional<std::string> Leadership::Renew() {
   const auto period = lease_ / 3;
   auto last_renewed = std::chrono::steady_clock::now();
   std::unique_lock lock(mu_);
-  while (!stopping_ && !lost_) {
+  while (!stopping_) {
     wake_.wait_for(lock, period, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
@@ -148,37 +154,45 @@ void Leadership::Renew() {
       continue;
     }
     if (state.ok()) {
-      lock.unlock();
-      Lost(state->holder == holder_ ? "the lease epoch moved"
-                                    : "the lease passed to " + state->holder + " at epoch " +
-                                          std::to_string(state->epoch));
-      lock.lock();
-      break;
+      return state->holder == holder_ ? "the lease epoch moved"
+                                      : "the lease passed to " + state->holder + " at epoch " +
+                                            std::to_string(state->epoch);
     }
     // Not renewed: once the lease this process last renewed has run out
     // (measured from before that renewal was asked), another may hold it.
     if (std::chrono::steady_clock::now() - last_renewed >= lease_) {
-      lock.unlock();
-      Lost("the lease could not be renewed in time: " + state.status().message());
-      lock.lock();
-      break;
+      return "the lease could not be renewed in time: " + state.status().message();
     }
     log_.Warning("leader.renew_failed", "the leader lease could not be renewed; trying again",
                  {{"replica", id_}, {"error", state.status().message()}});
   }
+  return std::nullopt;
 }
 
-void Leadership::Lost(const std::string& why) {
+bool Leadership::Lost(const std::string& why) {
+  std::int64_t epoch;
   {
     std::lock_guard lock(mu_);
     leader_ = false;
     lost_ = true;
+    changing_ = true;
+    epoch = epoch_;
   }
-  if (on_change_) on_change_(false, epoch_);
   log_.Error("leader.lost",
-             "this replica lost the leader lease: its writes are refused from now on and it "
-             "reports itself unhealthy so that it is restarted",
-             {{"replica", id_}, {"epoch", static_cast<long long>(epoch_)}, {"reason", why}});
+             "this replica lost the leader lease: its writes are refused from now on; it stops "
+             "its runs and follows",
+             {{"replica", id_}, {"epoch", static_cast<long long>(epoch)}, {"reason", why}});
+  const bool stopped = on_change_ ? on_change_(false, epoch) : true;
+  if (!stopped) {
+    log_.Error("leader.stuck",
+               "the runs of the lost leadership did not stop in time; this replica reports "
+               "itself unhealthy so that it is restarted",
+               {{"replica", id_}, {"epoch", static_cast<long long>(epoch)}});
+  }
+  std::lock_guard lock(mu_);
+  changing_ = false;
+  wake_.notify_all();
+  return stopped;
 }
 
 void Leadership::Stop() {

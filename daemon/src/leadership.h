@@ -10,9 +10,10 @@
 // `idsync store copy` take it at once (Start), waiting out a lease left by
 // a process that died (at most a lease and a renewal) and refusing one
 // that is being renewed. A leader that loses the lease (it could not renew
-// in time, or was paused and another took over) logs leader.lost, has its
-// writes refused by the fence, and reports itself not alive, so that
-// systemd restarts it, as a follower.
+// in time, or was paused and another took over) logs leader.lost and has its
+// writes refused by the fence; a campaigning one, once on_change says its
+// leader's work has stopped, follows and contends again (leader.following),
+// and otherwise reports itself unhealthy, so that systemd restarts it.
 //
 // Thread-safe.
 #pragma once
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -40,8 +42,12 @@ struct ReplicaStatus {
 
 class Leadership {
  public:
-  // Called with (leader, epoch) when this replica starts or stops leading.
-  using OnChange = std::function<void(bool leader, std::int64_t epoch)>;
+  // Called with (true, epoch) when this replica starts leading, and with
+  // (false, epoch) when it stops. After a loss it returns once nothing runs
+  // as leader any more: true, and a campaigning replica contends again;
+  // false (something would not stop), and it stays unhealthy. The value is
+  // not used otherwise.
+  using OnChange = std::function<bool(bool leader, std::int64_t epoch)>;
 
   // `replica_id` names this replica (server.replica_id, or host name and
   // pid; "apply" for the CLI); the lease's holder adds the pid and a random
@@ -58,28 +64,33 @@ class Leadership {
   // renewing it (an idsyncd, or "apply/PID/..." for `idsync apply`); the
   // store's errors as they are.
   Status Start();
-  // Contends for the lease on a thread of its own, from now until it wins
-  // (then leads: sets the fence, calls on_change, renews) or Retire/Stop.
-  // Returns at once.
+  // Contends for the lease on a thread of its own until Retire/Stop: once it
+  // wins it leads (sets the fence, calls on_change, renews), and after a
+  // loss it contends again. Returns at once.
   void Campaign();
   // No more contending: a replica that does not lead now never will. One
-  // that leads keeps renewing until Stop. Waits for an election under way
-  // (its on_change call included) to end.
+  // that leads keeps renewing until Stop. Waits for an election or a loss
+  // under way (its on_change call included) to end.
   void Retire();
   // Stops renewing and releases the lease.
   void Stop();
 
   ReplicaStatus status() const;
-  // False once the lease was lost.
+  // False from a loss of the lease until the leader's work has stopped;
+  // for good when it would not stop, or when not campaigning (Start).
   bool healthy() const;
 
  private:
-  // Campaign's thread: contends, then renews once it leads.
+  // Campaign's thread: contends, renews while it leads, and contends again
+  // after a loss.
   void Contend();
   // This replica now leads at `epoch`.
   void Elected(std::int64_t epoch);
-  void Renew();
-  void Lost(const std::string& why);
+  // Renews until Stop (nullopt) or until the lease is lost (why).
+  std::optional<std::string> Renew();
+  // After a loss: logs it and calls on_change. True when the leader's work
+  // has stopped.
+  bool Lost(const std::string& why);
 
   Logger& log_;
   OnChange on_change_;
@@ -92,7 +103,7 @@ class Leadership {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool retired_ = false;
-  bool electing_ = false;  // Contend is between winning and on_change's return
+  bool changing_ = false;  // between winning or losing and on_change's return
   bool leader_ = false;
   bool lost_ = false;
   std::int64_t epoch_ = 0;

@@ -101,23 +101,45 @@ struct Process::Impl {
     scheduler->RequestFullRun(taken->force).IgnoreError();
   }
 
-  // This replica now leads (or, on a shared store, stopped leading).
-  void OnLeadership(bool leader, std::int64_t epoch) {
+  // This replica now leads (or, on a shared store, stopped leading). After
+  // a loss: true once nothing runs as leader any more (Leadership::OnChange).
+  bool OnLeadership(bool leader, std::int64_t epoch) {
     metrics.Leadership(leader, epoch);
-    if (!leader) {
-      // Lost or given up: nothing more is sent from here. The fence refuses
-      // what is under way; the watchdog restarts the process as a follower.
-      leading = false;
-      generations.InterruptAll();
-      if (scheduler) scheduler->RequestStop();
-      return;
-    }
+    if (!leader) return StepDown();
     std::lock_guard lock(leader_mu);
-    if (leader_parts_refused) return;
+    if (leader_parts_refused) return true;
     std::shared_ptr<Generation> gen = generations.Current();
     leading = true;
     scheduler->Start();
     if (gen) feeds->Start(gen->config);
+    return true;
+  }
+
+  // Lost or given up: nothing more is sent from here. The fence refuses
+  // what is under way and the account calls waiting are interrupted; the
+  // leader's parts are stopped and joined, and a fresh generation (whose
+  // account client was never interrupted) is installed for a later term.
+  bool StepDown() {
+    leading = false;
+    generations.InterruptAll();
+    std::lock_guard lock(leader_mu);
+    if (feeds) feeds->Stop();
+    if (!scheduler) return true;
+    scheduler->RequestStop();
+    if (!scheduler->Join(options.stop_grace)) return false;
+    if (reporter) reporter->LeadershipEnded();
+    std::shared_ptr<Generation> was = generations.Current();
+    if (!was || leader_parts_refused) return true;
+    Result<std::shared_ptr<Generation>> fresh =
+        MakeGeneration(was->config, options.make_account, &log);
+    if (!fresh.ok()) {
+      log.Error("leader.generation_failed",
+                "the configuration could not be set up again after the lease was lost",
+                {{"error", fresh.status().message()}});
+      return false;
+    }
+    generations.Install(*fresh);
+    return true;
   }
 };
 
@@ -215,7 +237,7 @@ Status Process::Start(const config::Config& config) {
     p.leadership = std::make_unique<Leadership>(
         p.log, *p.store, p.replica_id,
         std::chrono::duration_cast<std::chrono::milliseconds>(config.ha.lease),
-        [&p](bool leader, std::int64_t epoch) { p.OnLeadership(leader, epoch); });
+        [&p](bool leader, std::int64_t epoch) { return p.OnLeadership(leader, epoch); });
     p.metrics.Leadership(false, 0);
     p.leadership->Campaign();
   } else {

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "idsync/mapping/reconcile.h"
+#include "idsync/store/lease.h"
 
 #include "join.h"
 
@@ -25,7 +26,7 @@ void RunReporter::Finished(const std::string& kind, const Result<ApplyReport>& r
   if (!report.ok()) {
     log_.Error("run.failed", "the " + kind + " run failed",
                {{"kind", kind}, {"error", report.status().message()}});
-    if (report.status().HasPayload(kStageKey, kStageStore)) {
+    if (report.status().HasPayload(kStageKey, kStageStore) && !store::FenceLost(report.status())) {
       std::lock_guard<std::mutex> l(mu_);
       store_problem_ = report.status().message();
     }
@@ -114,6 +115,11 @@ void RunReporter::AccountRequests(Generation& generation) {
   emit(then.status_5xx, now.status_5xx, 500);
   emit(then.transport, now.transport, 0);
   generation.reported = now;
+}
+
+void RunReporter::LeadershipEnded() {
+  std::lock_guard<std::mutex> l(mu_);
+  store_problem_.clear();
 }
 
 std::string RunReporter::StoreProblem() const {

@@ -30,7 +30,8 @@ class RunReporter {
 
   // A run of `kind` ("full", "partial") ended after `seconds`: logs it,
   // counts it under RunResultOf(report), updates the outbox gauges and the
-  // STATUS= line. A store failure (kStageStore) is kept for /readyz.
+  // STATUS= line. A store failure (kStageStore) is kept for /readyz, but
+  // not a write the fence refused: the store is fine, the lease moved on.
   void Finished(const std::string& kind, const Result<ApplyReport>& report, double seconds);
 
   // A full run read its sources: the store answered (the store problem is
@@ -45,6 +46,10 @@ class RunReporter {
 
   // Why the store cannot be written ("" when it can), as the last run found.
   std::string StoreProblem() const;
+  // This replica stopped leading: what its runs found no longer says
+  // anything about it (a follower runs none), so the store problem is
+  // cleared.
+  void LeadershipEnded();
 
   // "last full run ok at 10:00:00Z: 3 applied, 0 failed"; "" before the first.
   std::string LastRun() const;

@@ -32,8 +32,13 @@ Scheduler::~Scheduler() = default;
 void Scheduler::Start() {
   {
     std::lock_guard<std::mutex> l(mu_);
+    // Also after a Join: a replica that leads again.
+    stopping_ = false;
+    bulk_thread_done_ = false;
+    interactive_thread_done_ = false;
     next_full_ = Clock::now();  // the first full run starts at once
   }
+  cancel_run_ = false;
   bulk_thread_ = std::thread([this] { BulkLoop(); });
   interactive_thread_ = std::thread([this] { InteractiveLoop(); });
 }

@@ -47,7 +47,8 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Starts both threads; the first full run starts at once.
+  // Starts both threads; the first full run starts at once. Again after a
+  // RequestStop and a successful Join (a replica that leads again).
   void Start();
 
   // People to reconcile in the next partial run (ASCII lower-cased here).

@@ -166,6 +166,38 @@ class PostgresStoreTest : public E2eTest {
     return status;
   }
 
+  // Waits up to `wait` for replica `id` to log leader.lost and, after it,
+  // leader.following (it stopped leading and follows, without a restart).
+  // True when both came.
+  bool WaitForStepDown(const std::string& id, milliseconds wait) {
+    const std::string who = "replica=" + id;
+    const auto until = SteadyClock::now() + wait;
+    while (SteadyClock::now() < until) {
+      const std::string log = Log();
+      const std::size_t lost = FindLine(log, "leader.lost", who, 0);
+      if (lost != std::string::npos &&
+          FindLine(log, "leader.following", who, lost) != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+
+  // Where the first log line from `from` on with both `event` and `who`
+  // begins; npos when there is none.
+  static std::size_t FindLine(const std::string& log, const std::string& event,
+                              const std::string& who, std::size_t from) {
+    for (std::size_t at = log.find(event, from); at != std::string::npos;
+         at = log.find(event, at + 1)) {
+      const std::size_t newline = log.rfind('\n', at);
+      const std::size_t begin = newline == std::string::npos ? 0 : newline;
+      const std::size_t end = log.find('\n', at);
+      if (log.substr(begin, end - begin).find(who) != std::string::npos) return begin;
+    }
+    return std::string::npos;
+  }
+
   std::string database_;
   std::string store_url_;
   std::vector<Replica> replicas_;

@@ -6,6 +6,8 @@
 // ready, serves SCIM, and what is pushed to it reaches the leader's view
 // and the account; after a clean stop the follower takes over within a
 // renewal, one epoch on, and after a SIGKILL once the lease expires; a
+// leader paused past its lease follows when it resumes and leads again
+// later, without a restart; a
 // SQLite store copied there with `idsync store copy` carries on where it
 // stopped.
 #include <string>
@@ -174,6 +176,45 @@ TEST_F(PostgresStoreTest, AFollowerBehindThePrunedLogLoadsEverythingAgain) {
   EXPECT_EQ(StopDaemon(), 0);
   Use(leader);
   EXPECT_EQ(StopDaemon(), 0);
+}
+
+TEST_F(PostgresStoreTest, ALeaderThatLostTheLeaseFollowsAndLeadsAgainWithoutARestart) {
+  const Replica first = Launch("web-1");
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(20000))) << Log();
+  const Replica second = Launch("web-2");
+
+  // The leader is paused past its lease (3 s): the other takes over.
+  ASSERT_EQ(::kill(first.pid, SIGSTOP), 0);
+  json status = WaitForLeader(second, milliseconds(10000));
+  EXPECT_EQ(status["replica"]["epoch"], 2) << status.dump();
+  ASSERT_EQ(::kill(first.pid, SIGCONT), 0);
+
+  // It resumes, finds the lease gone, stops its runs and follows: the same
+  // process, ready, not leading.
+  EXPECT_TRUE(WaitForStepDown("web-1", milliseconds(15000))) << Log();
+  Use(first);
+  EXPECT_TRUE(Alive());
+  EXPECT_EQ(Status()["replica"]["leader"], false);
+  EXPECT_EQ(Http(first.admin_port, "GET", "/readyz", "").status, 200);
+  EXPECT_EQ(Log().find("leader.stuck"), std::string::npos) << Log();
+
+  // The other stops: the first leads again, one epoch on, runs, and sends
+  // (its account client, interrupted when it lost the lease, is new).
+  Use(second);
+  const std::size_t full_runs = FinishedRuns(Status(), "full");
+  EXPECT_EQ(StopDaemon(), 0);
+  status = WaitForLeader(first, milliseconds(8000));
+  EXPECT_EQ(status["replica"]["epoch"], 3) << status.dump();
+  ASSERT_TRUE(WaitForRuns("full", full_runs + 1, milliseconds(20000))) << Log();
+  const std::uint64_t before = LastSeq();
+  const std::string user = ScimCreateUser("ines@corp.example", "Ines Pushed");
+  ASSERT_NE(user, "");
+  ASSERT_NE(ScimCreateGroup("Voice Team", {user}), "");
+  EXPECT_NE(WaitForWrite(before, "POST /users", milliseconds(15000), "ines@corp.example"), 0u)
+      << Log();
+  EXPECT_EQ(StopDaemon(), 0);
+  ExpectEveryWriteOnce();
+  EXPECT_EQ(Cli({"audit", "verify"}), daemon::kExitOk);
 }
 
 TEST_F(PostgresStoreTest, ALeaseLeftByAKilledLeaderIsTakenOnceItExpires) {

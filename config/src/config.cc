@@ -402,6 +402,12 @@ class Loader {
                std::vector<Location>* locations);
   Result<mapping::Rule> Rule(const Value& v, const Config& config);
   bool GrantsSomething(const mapping::Rule& rule) const;
+  Status Tests(const Value& v, const Config& config, std::vector<mapping::PolicyCase>* out);
+  Result<mapping::PolicyCase> Test(const Value& v, const Config& config);
+  Status GivenPerson(const Value& v, const Config& config, mapping::PolicyCase* out);
+  Status Expectation(const Value& v, const std::string& test, mapping::PolicyExpect* out);
+  // Names a configured source, or is an error listing them.
+  Status KnownSource(const Value& v, const std::string& name, const Config& config) const;
   Status Protect(const Value& v, std::vector<std::string>* out);
   Status Safety(const Value& v, SafetyConfig* out);
   Status Logging(const Value& v, LoggingConfig* out);
@@ -1223,14 +1229,7 @@ Result<mapping::Rule> Loader::Rule(const Value& v, const Config& config) {
   }
   if (const Field* f = m.Get("source")) {
     ASSIGN_OR_RETURN(rule.source, NonEmptyStr(f->value));
-    if (config.FindSource(rule.source) == nullptr) {
-      Words names;
-      for (const SourceConfig& source : config.sources) names.push_back(source.name);
-      std::string hint = Suggest(rule.source, names);
-      if (hint.empty()) hint = " (known: " + Join(names) + ")";
-      return At(f->value,
-                "unknown source " + Describe(f->value.node) + " in " + f->value.path + hint);
-    }
+    RETURN_IF_ERROR(KnownSource(f->value, rule.source, config));
   }
   if (const Field* f = m.Get("email")) {
     ASSIGN_OR_RETURN(rule.email, NonEmptyStr(f->value));
@@ -1367,6 +1366,147 @@ Status Loader::CheckTokenOwners() const {
   return Status::Ok();
 }
 
+Status Loader::KnownSource(const Value& v, const std::string& name, const Config& config) const {
+  if (config.FindSource(name) != nullptr) return Status::Ok();
+  Words names;
+  for (const SourceConfig& source : config.sources) names.push_back(source.name);
+  std::string hint = Suggest(name, names);
+  if (hint.empty()) hint = " (known: " + Join(names) + ")";
+  return At(v, "unknown source " + Describe(v.node) + " in " + v.path + hint);
+}
+
+Status Loader::Tests(const Value& v, const Config& config, std::vector<mapping::PolicyCase>* out) {
+  if (v.node.IsNull()) return Status::Ok();
+  ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
+  std::vector<int> lines;
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(mapping::PolicyCase test, Test(item, config));
+    for (std::size_t i = 0; i < out->size(); ++i) {
+      if ((*out)[i].name == test.name) {
+        return ErrorAt(Lookup(item.node, "name").Mark(), "duplicate test name '" + test.name +
+                                                             "' (first at line " +
+                                                             std::to_string(lines[i]) + ")");
+      }
+    }
+    test.where = Position(item.mark);
+    lines.push_back(item.mark.line + 1);
+    out->push_back(std::move(test));
+  }
+  return Status::Ok();
+}
+
+Result<mapping::PolicyCase> Loader::Test(const Value& v, const Config& config) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"name", "person", "given", "expect"}));
+  mapping::PolicyCase test;
+  const Field* name = s.Get("name");
+  if (name == nullptr) return Missing(s, "name");
+  ASSIGN_OR_RETURN(test.name, NonEmptyStr(name->value));
+  const Field* person = s.Get("person");
+  const Field* given = s.Get("given");
+  if (person == nullptr && given == nullptr) {
+    return At(s.self, "test '" + test.name +
+                          "' needs person: (someone the sources know) or given: (a made-up "
+                          "person)");
+  }
+  if (person != nullptr && given != nullptr) {
+    return AtKey(*given, "test '" + test.name + "' has both person: and given:; write two tests");
+  }
+  if (person != nullptr) {
+    ASSIGN_OR_RETURN(std::string address, NonEmptyStr(person->value));
+    if (!IsEmailAddress(address)) {
+      return At(person->value, person->value.path + " must be an e-mail address, got " +
+                                   Describe(person->value.node));
+    }
+    test.person = base::AsciiLower(address);
+  } else {
+    RETURN_IF_ERROR(GivenPerson(given->value, config, &test));
+  }
+  const Field* expect = s.Get("expect");
+  if (expect == nullptr) return Missing(s, "expect");
+  RETURN_IF_ERROR(Expectation(expect->value, test.name, &test.expect));
+  return test;
+}
+
+Status Loader::GivenPerson(const Value& v, const Config& config, mapping::PolicyCase* out) {
+  ASSIGN_OR_RETURN(Section s, Open(v, {"email", "groups", "disabled"}));
+  if (const Field* f = s.Get("email")) {
+    ASSIGN_OR_RETURN(out->email, NonEmptyStr(f->value));
+    if (!IsEmailAddress(out->email)) {
+      return At(f->value,
+                f->value.path + " must be an e-mail address, got " + Describe(f->value.node));
+    }
+  }
+  if (const Field* f = s.Get("disabled")) {
+    ASSIGN_OR_RETURN(out->disabled, Bool(f->value));
+  }
+  if (const Field* f = s.Get("groups")) {
+    ASSIGN_OR_RETURN(std::vector<Value> items, List(f->value, false));
+    for (const Value& item : items) {
+      ASSIGN_OR_RETURN(Section g, Open(item, {"source", "name", "dn"}));
+      mapping::PolicyGroup group;
+      const Field* source = g.Get("source");
+      if (source == nullptr) return Missing(g, "source");
+      ASSIGN_OR_RETURN(group.source, NonEmptyStr(source->value));
+      RETURN_IF_ERROR(KnownSource(source->value, group.source, config));
+      const Field* name = g.Get("name");
+      const Field* dn = g.Get("dn");
+      if (name == nullptr && dn == nullptr) {
+        return At(item, item.path + " needs name: or dn: (or both)");
+      }
+      if (name != nullptr) {
+        ASSIGN_OR_RETURN(group.name, NonEmptyStr(name->value));
+      }
+      if (dn != nullptr) {
+        ASSIGN_OR_RETURN(group.dn, Dn(dn->value));
+      }
+      out->groups.push_back(std::move(group));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Loader::Expectation(const Value& v, const std::string& test, mapping::PolicyExpect* out) {
+  if (!v.node.IsMap() || v.node.size() == 0) {
+    return At(v, "test '" + test +
+                     "' expects nothing: give access, role, projects or permission keys with "
+                     "their levels");
+  }
+  ASSIGN_OR_RETURN(std::vector<Field> fields, Entries(v));
+  for (const Field& f : fields) {
+    if (f.name == "access") {
+      ASSIGN_OR_RETURN(bool access, Bool(f.value));
+      out->access = access;
+    } else if (f.name == "role") {
+      ASSIGN_OR_RETURN(out->role,
+                       Choice<mapping::Role>(f.value, {{"admin", mapping::Role::kAdmin},
+                                                       {"member", mapping::Role::kMember}}));
+    } else if (f.name == "projects") {
+      ASSIGN_OR_RETURN(std::vector<Value> items, List(f.value, false));
+      std::vector<std::string> projects;
+      for (const Value& item : items) {
+        ASSIGN_OR_RETURN(std::string project, NonEmptyStr(item));
+        projects.push_back(std::move(project));
+      }
+      out->projects = std::move(projects);
+    } else if (catalog_.Resolve(f.name)) {
+      std::optional<mapping::Level> level;
+      if (f.value.node.IsScalar()) level = mapping::ParseLevel(f.value.node.Scalar());
+      if (!level) {
+        return At(f.value, "unknown level " + Describe(f.value.node) + " for " + f.value.path +
+                               ": use none, read or edit");
+      }
+      out->levels.emplace_back(f.name, *level);
+    } else {
+      Words known = {"access", "role", "projects"};
+      known.insert(known.end(), catalog_keys_.begin(), catalog_keys_.end());
+      return AtKey(f, "unknown key '" + f.name + "'" + In(v.path) +
+                          ": expect takes access, role, projects and permission keys" +
+                          Suggest(f.name, known));
+    }
+  }
+  return Status::Ok();
+}
+
 Status Loader::Protect(const Value& v, std::vector<std::string>* out) {
   ASSIGN_OR_RETURN(std::vector<Value> items, List(v, false));
   for (const Value& item : items) {
@@ -1414,9 +1554,9 @@ Status Loader::Logging(const Value& v, LoggingConfig* out) {
 Result<Config> Loader::Run(const YAML::Node& root) {
   Value top{root, root.Mark(), std::nullopt, ""};
   if (root.IsNull()) return ErrorAt(YAML::Mark(), "the configuration is empty");
-  ASSIGN_OR_RETURN(Section s,
-                   Open(top, {"account", "store", "sources", "server", "ha", "permissions", "rules",
-                              "deprovision", "adopt_existing", "protect", "safety", "logging"}));
+  ASSIGN_OR_RETURN(Section s, Open(top, {"account", "store", "sources", "server", "ha",
+                                         "permissions", "rules", "deprovision", "adopt_existing",
+                                         "protect", "safety", "logging", "tests"}));
   FindSecretPaths(root);
   RETURN_IF_ERROR(CheckSecrets(root, ""));
   Config config;
@@ -1457,6 +1597,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   if (const Field* f = s.Get("protect")) RETURN_IF_ERROR(Protect(f->value, &config.protect));
   if (const Field* f = s.Get("safety")) RETURN_IF_ERROR(Safety(f->value, &config.safety));
   if (const Field* f = s.Get("logging")) RETURN_IF_ERROR(Logging(f->value, &config.logging));
+  if (const Field* f = s.Get("tests")) RETURN_IF_ERROR(Tests(f->value, config, &config.tests));
 
   // A SCIM source only ever receives data through the SCIM listener.
   if (config.server.listen.empty()) {

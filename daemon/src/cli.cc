@@ -59,6 +59,8 @@ constexpr const char* kUsage = R"(usage: idsync [--config FILE] COMMAND [OPTIONS
 Keeps an account's users in step with the directory. Commands:
   validate [--online] [--json]  check the configuration; --online also reads every source
                                 and asks the account
+  test [--json]                 run the configuration's policy tests (tests:), reading the
+                                sources for the person: ones
   explain EMAIL [--json]        show a person's groups, matching rules, role, levels and why
   explain --all [--json]        the same for every person with access
   plan [--json] [--force]       show what would change in the account, changing nothing
@@ -159,8 +161,12 @@ int Validate(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded = LoadConfigAndRules(args, catalog, config::SecretUse::kNone, err);
   if (!loaded) return kExitUsage;
   for (const std::string& w : loaded->config.warnings) err << "idsync: warning: " << w << "\n";
+  // The given: policy tests are part of the configuration's validity.
+  const std::size_t tests = cli::GivenTestsFail(*loaded, err);
+  if (tests == cli::kTestsFailed) return kExitUsage;
   out << args.config << ": configuration is valid (" << loaded->config.sources.size()
-      << " sources, " << loaded->config.rules.size() << " rules, checked against the "
+      << " sources, " << loaded->config.rules.size() << " rules, " << tests
+      << " policy tests (given:) passed, checked against the "
       << (builtin ? "built-in catalog" : "account's catalog cached by the last run") << ")\n";
   return kExitOk;
 }
@@ -319,6 +325,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (args->command == "audit") return cli::Audit(*args, out, err);
   if (args->command == "scim-token") return cli::ScimToken(*args, out, err);
   if (args->command == "store") return cli::StoreCommand(*args, out, err);
+  if (args->command == "test") return cli::PolicyTest(*args, out, err);
   err << "idsync: unknown command " << args->command << "\n" << kUsage;
   return kExitUsage;
 }

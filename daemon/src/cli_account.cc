@@ -333,6 +333,7 @@ int ValidateOnline(const Args& args, std::ostream& out, std::ostream& err) {
   // Every preset and permission key against the catalog in force.
   std::optional<Loaded> again = LoadConfigAndRules(args, catalog, config::SecretUse::kAll, err);
   if (!again) return kExitUsage;
+  if (GivenTestsFail(*again, err) == kTestsFailed) return kExitUsage;
   Result<std::vector<mapping::Project>> projects = live->account->ListProjects();
   if (!projects.ok()) return account_failed("GET /projects", projects.status());
   ordered_json unknown = ordered_json::array();

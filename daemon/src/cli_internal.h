@@ -1,6 +1,7 @@
 // Shared by the command implementations of the `idsync` CLI (not installed).
 #pragma once
 
+#include <cstddef>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -61,5 +62,12 @@ int StatusCommand(const Args& args, std::ostream& out, std::ostream& err);
 int Audit(const Args& args, std::ostream& out, std::ostream& err);
 int ScimToken(const Args& args, std::ostream& out, std::ostream& err);
 int StoreCommand(const Args& args, std::ostream& out, std::ostream& err);
+int PolicyTest(const Args& args, std::ostream& out, std::ostream& err);
+
+// Runs the configuration's given: policy tests (part of its validity, as
+// validate checks it). When one fails: prints every failure to `err` and
+// returns kTestsFailed; otherwise how many ran.
+inline constexpr std::size_t kTestsFailed = static_cast<std::size_t>(-1);
+std::size_t GivenTestsFail(const Loaded& loaded, std::ostream& err);
 
 }  // namespace idsync::daemon::cli

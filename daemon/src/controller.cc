@@ -19,6 +19,7 @@
 #include "idsync/daemon/log.h"
 #include "idsync/daemon/metrics.h"
 #include "idsync/daemon/notify.h"
+#include "idsync/daemon/policy_check.h"
 #include "idsync/daemon/process.h"
 #include "idsync/store/store.h"
 
@@ -107,7 +108,8 @@ LogLevel LevelOf(const config::LoggingConfig& logging) {
 }
 
 // Loads and fully checks the configuration (rules compiled against the
-// catalog cached by the last run, else the built-in one). `secrets`: what
+// catalog cached by the last run, else the built-in one; given: policy
+// tests passing). `secrets`: what
 // to read; --check-config reads none (it runs where the unit's credentials
 // are not) and still checks every reference.
 Result<config::Config> LoadChecked(const std::string& path,
@@ -119,6 +121,8 @@ Result<config::Config> LoadChecked(const std::string& path,
   ASSIGN_OR_RETURN(config::Config loaded, config::LoadConfig(path, options));
   Result<std::unique_ptr<mapping::RuleSet>> rules = CompileRules(loaded, catalog);
   if (!rules.ok()) return InvalidArgumentError(path + ": " + rules.status().message());
+  // A configuration whose given: policy tests fail is not one to run.
+  RETURN_IF_ERROR(GivenTestsPass(loaded, **rules));
   if (loaded.account.url.empty()) {
     return InvalidArgumentError(path + ": idsyncd needs an `account:` section");
   }

@@ -22,6 +22,7 @@
 #include "idsync/base/status.h"
 #include "idsync/config/source.h"
 #include "idsync/mapping/catalog.h"
+#include "idsync/mapping/policy.h"
 #include "idsync/mapping/reconcile.h"
 #include "idsync/mapping/rules.h"
 
@@ -118,6 +119,10 @@ struct Config {
   std::vector<mapping::Preset> custom_presets;
   std::vector<mapping::Rule> rules;
   std::vector<Location> rule_locations;  // parallel to rules
+  // Policy tests (`tests:`), in file order, each with its "FILE:LINE:COL".
+  // Loading checks their shape; running them is the caller's
+  // (mapping/policy.h).
+  std::vector<mapping::PolicyCase> tests;
   // What loads but should not be so, for `idsync validate` and
   // --check-config: "FILE:LINE:COL: message" for a secret written in the
   // file, "FILE: message" for a token hash published in the docs

@@ -170,7 +170,48 @@ TEST_P(ConfigErrorTest, ReportsFileLineColumnAndMessage) {
   }
 }
 
+// Policy tests, written from line 10.
+std::string WithTests(const std::string& tests) { return Base("tests:\n" + tests); }
+
 const ErrorCase kErrorCases[] = {
+    // Policy tests.
+    {"TestWithoutPerson", WithTests("  - name: t\n    expect: {access: true}\n"),
+     "t.yaml:11:5: test 't' needs person: (someone the sources know) or given: (a made-up "
+     "person)"},
+    {"TestWithPersonAndGiven",
+     WithTests("  - name: t\n    person: a@example.com\n    given: {}\n    expect: {role: "
+               "member}\n"),
+     "t.yaml:13:5: test 't' has both person: and given:; write two tests"},
+    {"TestPersonNotAnAddress",
+     WithTests("  - name: t\n    person: bruno\n    expect: {role: member}\n"),
+     "t.yaml:12:13: tests[0].person must be an e-mail address, got 'bruno'"},
+    {"TestGroupOfUnknownSource",
+     WithTests("  - name: t\n    given: {groups: [{source: dri, name: staff}]}\n"
+               "    expect: {role: member}\n"),
+     "t.yaml:12:31: unknown source 'dri' in tests[0].given.groups[0].source (did you mean "
+     "'dir'?)"},
+    {"TestGroupWithoutNameOrDn",
+     WithTests("  - name: t\n    given: {groups: [{source: dir}]}\n    expect: {role: member}\n"),
+     "t.yaml:12:22: tests[0].given.groups[0] needs name: or dn: (or both)"},
+    {"TestGroupWithBadDn",
+     WithTests("  - name: t\n    given: {groups: [{source: dir, dn: \"cn=x,,dc=y\"}]}\n"
+               "    expect: {role: member}\n"),
+     "t.yaml:12:40: bad DN 'cn=x,,dc=y' for tests[0].given.groups[0].dn: ", true},
+    {"TestExpectsNothing", WithTests("  - name: t\n    given: {}\n    expect: {}\n"),
+     "t.yaml:13:13: test 't' expects nothing: give access, role, projects or permission keys "
+     "with their levels"},
+    {"TestUnknownExpectKey", WithTests("  - name: t\n    given: {}\n    expect: {rol: member}\n"),
+     "t.yaml:13:14: unknown key 'rol' in tests[0].expect: expect takes access, role, projects "
+     "and permission keys (did you mean 'role'?)"},
+    {"TestUnknownLevel", WithTests("  - name: t\n    given: {}\n    expect: {build: write}\n"),
+     "t.yaml:13:21: unknown level 'write' for tests[0].expect.build: use none, read or edit"},
+    {"TestAccessNotABoolean", WithTests("  - name: t\n    given: {}\n    expect: {access: no}\n"),
+     "t.yaml:13:22: expected a boolean for tests[0].expect.access, got 'no'"},
+    {"TestDuplicateName",
+     WithTests("  - name: t\n    given: {}\n    expect: {role: member}\n"
+               "  - name: t\n    given: {}\n    expect: {role: admin}\n"),
+     "t.yaml:14:11: duplicate test name 't' (first at line 11)"},
+
     // Structure.
     {"EmptyFile", "", "t.yaml:1:1: the configuration is empty"},
     {"NotAMap", "- a\n", "t.yaml:1:1: the configuration must be a map of keys, got a list"},
@@ -844,6 +885,26 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(c.safety.window, 1h);
   EXPECT_EQ(c.logging.format, LoggingConfig::Format::kJson);
   EXPECT_EQ(c.logging.level, LoggingConfig::Level::kInfo);
+
+  ASSERT_EQ(c.tests.size(), 2u);
+  const mapping::PolicyCase& voice = c.tests[0];
+  EXPECT_TRUE(voice.given());
+  EXPECT_EQ(voice.where, path + ":96:5");
+  EXPECT_EQ(voice.email, "x@corp.example");
+  ASSERT_EQ(voice.groups.size(), 1u);
+  EXPECT_EQ(voice.groups[0].source, "okta");
+  EXPECT_EQ(voice.groups[0].name, "Voice Team");
+  EXPECT_FALSE(voice.disabled);
+  EXPECT_EQ(voice.expect.role, mapping::Role::kMember);
+  EXPECT_FALSE(voice.expect.access.has_value());
+  EXPECT_EQ(voice.expect.projects, (std::vector<std::string>{"sales-bot", "support-bot"}));
+  EXPECT_EQ(voice.expect.levels, (std::vector<std::pair<std::string, mapping::Level>>{
+                                     {"channels.voice", mapping::Level::kEdit},
+                                     {"configure.numbers", mapping::Level::kEdit}}));
+  const mapping::PolicyCase& qa = c.tests[1];
+  EXPECT_FALSE(qa.given());
+  EXPECT_EQ(qa.person, "bruno@corp.example");
+  EXPECT_EQ(qa.expect.levels.size(), 2u);
 
   mapping::ReconcilePolicy policy = c.Policy();
   EXPECT_EQ(policy.protect, c.protect);

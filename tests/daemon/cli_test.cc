@@ -204,6 +204,74 @@ TEST(CliValidate, BadConfigExitsTwoNamingLineAndColumn) {
       << run.err;
 }
 
+// The example's policy tests, with `from` made `to`: a test that fails.
+int LineOf(const std::string& text, const std::string& needle) {
+  int line = 1;
+  for (std::size_t i = 0; i < text.find(needle); ++i) line += text[i] == '\n';
+  return line;
+}
+
+TEST(CliPolicyTests, ValidateRunsTheGivenCasesAndTestRunsThemAll) {
+  CliRun valid = Cli({"--config", kConfig, "validate"});
+  EXPECT_EQ(valid.status, kExitOk) << valid.err;
+  EXPECT_NE(valid.out.find("4 policy tests (given:) passed"), std::string::npos) << valid.out;
+  CliRun all = Cli({"--config", kConfig, "test"});
+  EXPECT_EQ(all.status, kExitOk) << all.err << all.out;
+  EXPECT_NE(all.out.find("ok      QA leads edit dashboards\n"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("5 passed, 0 failed"), std::string::npos) << all.out;
+}
+
+TEST(CliPolicyTests, AFailingGivenCaseMakesTheConfigurationInvalid) {
+  TempConfig cfg(Edits{{"expect: {role: member}", "expect: {role: admin}"}});
+  const int line = LineOf(ReadFile(cfg.path()), "contractors never become admin");
+  CliRun run = Cli({"--config", cfg.path(), "validate"});
+  EXPECT_EQ(run.status, kExitUsage);
+  EXPECT_NE(run.err.find(cfg.path() + ":" + std::to_string(line) +
+                         ":5: policy test \"contractors never become admin\" failed\n"
+                         "  role: expected admin, got member\n"
+                         "    no rule gives it; rules matched: none; groups: contractors: "
+                         "Studio Admins\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("1 of 4 policy tests failed"), std::string::npos) << run.err;
+  // `idsync test` reports it as a failed test (exit 1), with the others.
+  CliRun tested = Cli({"--config", cfg.path(), "test"});
+  EXPECT_EQ(tested.status, kExitFailed);
+  EXPECT_NE(tested.out.find("FAILED  contractors never become admin"), std::string::npos);
+  EXPECT_NE(tested.out.find("4 passed, 1 failed"), std::string::npos) << tested.out;
+}
+
+TEST(CliPolicyTests, APersonCaseReadsTheSources) {
+  TempConfig cfg(Edits{
+      {"configure.dashboards: edit, build: read", "configure.dashboards: edit, build: edit"}});
+  // Only given: cases count for validity.
+  EXPECT_EQ(Cli({"--config", cfg.path(), "validate"}).status, kExitOk);
+  CliRun run = Cli({"--config", cfg.path(), "test", "--json"});
+  EXPECT_EQ(run.status, kExitFailed) << run.err;
+  const json report = json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << run.out;
+  EXPECT_EQ(report["passed"], 4);
+  EXPECT_EQ(report["failed"], 1);
+  const json& bruno = report["tests"][0];
+  EXPECT_EQ(bruno["kind"], "person");
+  EXPECT_EQ(bruno["person"], "bruno@corp.example");
+  EXPECT_EQ(bruno["passed"], false);
+  ASSERT_EQ(bruno["mismatches"].size(), 1u) << bruno.dump();
+  EXPECT_EQ(bruno["mismatches"][0]["key"], "build");
+  EXPECT_EQ(bruno["mismatches"][0]["expected"], "edit");
+  EXPECT_EQ(bruno["mismatches"][0]["got"], "read");
+  EXPECT_EQ(bruno["mismatches"][0]["causes"][0]["rule"], "qa");
+  EXPECT_EQ(bruno["mismatches"][0]["causes"][0]["via"][0]["name"], "qa-emea");
+  EXPECT_EQ(bruno["matched_rules"], json::array({"qa"}));
+
+  // Someone the sources do not know fails with that reason.
+  TempConfig unknown(Edits{{"person: bruno@corp.example", "person: nobody@corp.example"}});
+  CliRun missing = Cli({"--config", unknown.path(), "test"});
+  EXPECT_EQ(missing.status, kExitFailed);
+  EXPECT_NE(missing.out.find("  no source knows nobody@corp.example\n"), std::string::npos)
+      << missing.out;
+}
+
 TEST(CliValidate, WarnsAboutATokenHashCopiedFromTheDocs) {
   EXPECT_EQ(Cli({"--config", kConfig, "validate"}).err.find("warning"), std::string::npos);
   TempConfig cfg(

@@ -191,6 +191,70 @@ TEST_F(DaemonTest, CheckConfigVersionAndHelp) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(dir_ / "out");
 }
 
+TEST_F(DaemonTest, APolicyTestThatFailsRefusesTheConfigurationAndTheOldRulesStay) {
+  const std::string tests =
+      "tests:\n"
+      "  - name: qa analysts are members\n"
+      "    given: {groups: [{source: hr, name: qa-emea}]}\n"
+      "    expect: {role: member, configure.dashboards: edit}\n";
+  WriteConfig();
+  std::ofstream(config_, std::ios::app) << tests;
+  auto check_config = [&] {
+    const std::string cmd = std::string(IDSYNCD_BINARY) + " --check-config --config '" + config_ +
+                            "' >" + (dir_ / "out").string() + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(check_config(), 0) << ReadFile(dir_ / "out");
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << Log();
+  ASSERT_EQ(AccountUsers()["bruno@corp.example"]["role"], "member");
+
+  // A new rule makes QA admins; the file's own test says they are members.
+  WriteConfig("  - {name: qa-admins, match: {group: \"qa-emea\", source: hr}, role: admin}\n");
+  std::ofstream(config_, std::ios::app) << tests;
+  const std::string text = ReadFile(config_);
+  int line = 1;
+  for (std::size_t i = 0; i < text.find("  - name: qa analysts"); ++i) line += text[i] == '\n';
+  EXPECT_EQ(check_config(), 2);
+  const std::string refused = ReadFile(dir_ / "out");
+  EXPECT_NE(refused.find(config_ + ":" + std::to_string(line) +
+                         ":5: policy test \"qa analysts are members\" failed"),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("role: expected member, got admin"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("from rule \"qa-admins\" via hr: qa-emea"), std::string::npos) << refused;
+
+  // A reload of it is refused, and the rules in force stay the old ones.
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  const auto until = SteadyClock::now() + milliseconds(5000);
+  while (SteadyClock::now() < until &&
+         Metric("idsync_config_reloads_total", {{"result", "failed"}}) != 1) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(Metric("idsync_config_reloads_total", {{"result", "failed"}}), 1);
+  EXPECT_NE(Log().find("config.refused"), std::string::npos) << Log();
+  ASSERT_EQ(Http(admin_port_, "POST", "/v1/sync", kAdminToken, "{}", "application/json").status,
+            202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(15000))) << Log();
+  EXPECT_EQ(AccountUsers()["bruno@corp.example"]["role"], "member");
+
+  // With the test brought in line, the same rules are taken.
+  std::string fixed = ReadFile(config_);
+  fixed.replace(fixed.find("expect: {role: member,"), 22, "expect: {role: admin,");
+  std::ofstream(config_) << fixed;
+  ASSERT_EQ(::kill(pid_, SIGHUP), 0);
+  const auto again = SteadyClock::now() + milliseconds(5000);
+  while (SteadyClock::now() < again &&
+         Metric("idsync_config_reloads_total", {{"result", "ok"}}) != 1) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(Metric("idsync_config_reloads_total", {{"result", "ok"}}), 1) << Log();
+  ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(15000))) << Log();
+  EXPECT_EQ(AccountUsers()["bruno@corp.example"]["role"], "admin");
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
 TEST_F(DaemonTest, NotifiesReadyStatusWatchdogAndStopping) {
   WriteConfig();
   StartDaemon();

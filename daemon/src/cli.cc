@@ -61,6 +61,12 @@ Keeps an account's users in step with the directory. Commands:
                                 and asks the account
   test [--json]                 run the configuration's policy tests (tests:), reading the
                                 sources for the person: ones
+  report [--format F] [--out FILE]
+                                the access review: everyone with access, their role, projects
+                                and level on every item, and where each came from
+                                (F: csv, csv-long, json, html)
+  report --changes [--since TIME] [--format csv|json]
+                                who gained or lost what, when, through which rule (audit log)
   explain EMAIL [--json]        show a person's groups, matching rules, role, levels and why
   explain --all [--json]        the same for every person with access
   plan [--json] [--force]       show what would change in the account, changing nothing
@@ -117,6 +123,12 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       ASSIGN_OR_RETURN(args.head, value("--head"));
     } else if (a == "--to" || a.rfind("--to=", 0) == 0) {
       ASSIGN_OR_RETURN(args.to, value("--to"));
+    } else if (a == "--format" || a.rfind("--format=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.format, value("--format"));
+    } else if (a == "--out" || a.rfind("--out=", 0) == 0) {
+      ASSIGN_OR_RETURN(args.out, value("--out"));
+    } else if (a == "--changes") {
+      args.changes = true;
     } else if (a == "--credentials-dir" || a.rfind("--credentials-dir=", 0) == 0) {
       ASSIGN_OR_RETURN(args.credentials_dir, value("--credentials-dir"));
     } else if (a == "--online") {
@@ -326,6 +338,7 @@ int RunCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   if (args->command == "scim-token") return cli::ScimToken(*args, out, err);
   if (args->command == "store") return cli::StoreCommand(*args, out, err);
   if (args->command == "test") return cli::PolicyTest(*args, out, err);
+  if (args->command == "report") return cli::Report(*args, out, err);
   err << "idsync: unknown command " << args->command << "\n" << kUsage;
   return kExitUsage;
 }

@@ -37,23 +37,6 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// "2026-11-28", "2026-11-28T10:00:00Z", or a duration meaning that long ago.
-Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
-  if (text.empty()) return std::int64_t{0};
-  std::tm tm{};
-  for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
-    tm = {};
-    const char* end = strptime(text.c_str(), format, &tm);
-    if (end != nullptr && *end == '\0') return static_cast<std::int64_t>(timegm(&tm)) * 1000;
-  }
-  Result<config::Duration> ago = config::ParseDuration(text);
-  if (ago.ok()) return now_ms - ago->count();
-  return InvalidArgumentError(
-      "--since takes a date (2026-11-28), a UTC time "
-      "(2026-11-28T10:00:00Z) or a duration (24h), not '" +
-      text + "'");
-}
-
 // The configuration, store and account client the live commands share.
 struct Live {
   Loaded loaded;
@@ -468,6 +451,22 @@ std::optional<std::string> ParseAuditHead(std::string_view text) {
     hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return hex;
+}
+
+Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms) {
+  if (text.empty()) return std::int64_t{0};
+  std::tm tm{};
+  for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
+    tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+  }
+  Result<config::Duration> ago = config::ParseDuration(text);
+  if (ago.ok()) return now_ms - ago->count();
+  return InvalidArgumentError(
+      "--since takes a date (2026-11-28), a UTC time "
+      "(2026-11-28T10:00:00Z) or a duration (24h), not '" +
+      text + "'");
 }
 
 int Audit(const Args& args, std::ostream& out, std::ostream& err) {

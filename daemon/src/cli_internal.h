@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -24,10 +25,13 @@ struct Args {
   std::string head;
   std::string credentials_dir;  // --credentials-dir: where ${file:NAME} is read from
   std::string to;               // store copy --to URL
+  std::string format;           // report --format
+  std::string out;              // report --out FILE
   bool json = false;
   bool all = false;
   bool force = false;
   bool online = false;
+  bool changes = false;  // report --changes
   bool help = false;
   bool version = false;
 };
@@ -63,6 +67,11 @@ int Audit(const Args& args, std::ostream& out, std::ostream& err);
 int ScimToken(const Args& args, std::ostream& out, std::ostream& err);
 int StoreCommand(const Args& args, std::ostream& out, std::ostream& err);
 int PolicyTest(const Args& args, std::ostream& out, std::ostream& err);
+int Report(const Args& args, std::ostream& out, std::ostream& err);
+
+// "2026-11-28", "2026-11-28T10:00:00Z", or a duration meaning that long
+// ago ("30d"), as milliseconds since the epoch; "" is 0 (the beginning).
+Result<std::int64_t> ParseSince(const std::string& text, std::int64_t now_ms);
 
 // Runs the configuration's given: policy tests (part of its validity, as
 // validate checks it). When one fails: prints every failure to `err` and

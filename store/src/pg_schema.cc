@@ -149,10 +149,22 @@ constexpr char kSchemaV3[] = R"sql(
 ALTER TABLE outbox ADD COLUMN claimed_epoch BIGINT NOT NULL DEFAULT 0;
 )sql";
 
+// Version 4: sign-ins to the web console, as in the SQLite store's version 7.
+constexpr char kSchemaV4[] = R"sql(
+CREATE TABLE console_sessions (
+  id_hash    TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+)sql";
+
 constexpr PgMigration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 };
 
 static_assert(kMigrationLockKey == 7594321837033717761, "the statement below spells the key out");

@@ -179,8 +179,20 @@ constexpr char kSchemaV6[] = R"sql(
 ALTER TABLE outbox ADD COLUMN claimed_epoch INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 7: sign-ins to the web console (console_sessions.h).
+constexpr char kSchemaV7[] = R"sql(
+CREATE TABLE console_sessions (
+  id_hash    TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4},
+    {5, kSchemaV5}, {6, kSchemaV6}, {7, kSchemaV7},
 };
 
 }  // namespace

@@ -115,6 +115,19 @@ class SqlSourceState final : public SourceState {
   Session& s_;
 };
 
+class SqlConsoleSessions final : public ConsoleSessions {
+ public:
+  explicit SqlConsoleSessions(Session& s) : s_(s) {}
+  Status Create(const ConsoleSession& session) override;
+  Result<std::optional<ConsoleSession>> Get(const std::string& id_hash,
+                                            std::int64_t now_ms) override;
+  Status End(const std::string& id_hash) override;
+  Result<std::int64_t> Prune(std::int64_t now_ms) override;
+
+ private:
+  Session& s_;
+};
+
 class SqlAccountCache final : public AccountCache {
  public:
   explicit SqlAccountCache(Session& s) : s_(s) {}
@@ -185,6 +198,7 @@ struct Parts {
         scim(s),
         sources(s),
         account_cache(s),
+        console(s),
         lease(lease_session) {}
   SqlRunLog runs;
   SqlOutbox outbox;
@@ -193,6 +207,7 @@ struct Parts {
   SqlScimResources scim;
   SqlSourceState sources;
   SqlAccountCache account_cache;
+  SqlConsoleSessions console;
   SqlLease lease;
 };
 
@@ -213,6 +228,7 @@ class SqlStore final : public Store {
   ScimResources& scim() override { return parts_.scim; }
   SourceState& sources() override { return parts_.sources; }
   AccountCache& account_cache() override { return parts_.account_cache; }
+  ConsoleSessions& console_sessions() override { return parts_.console; }
   Lease& lease() override { return parts_.lease; }
   void SetFence(std::optional<Fence> fence) override {
     std::lock_guard lock(session_->mu);

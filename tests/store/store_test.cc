@@ -1357,6 +1357,33 @@ TEST_F(StoreTest, ASentEntryIsClaimedByTheLeadersEpochAndFinishedOnlyByIt) {
   EXPECT_EQ(second.mirror().Users()->size(), 1u);
 }
 
+TEST_F(StoreTest, ConsoleSessionsAreSharedExpireAndEnd) {
+  Store& one = Open();
+  Result<std::unique_ptr<Store>> other = Store::Open(Url());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  ConsoleSessions& here = one.console_sessions();
+  ConsoleSessions& there = (*other)->console_sessions();
+  ASSERT_TRUE(here.Create({"id-a", "sha256:aa", "csrf-a", 100, 1000}).ok());
+  ASSERT_TRUE(here.Create({"id-b", "sha256:bb", "csrf-b", 100, 500}).ok());
+  EXPECT_THAT(here.Create({"id-a", "sha256:cc", "x", 1, 2}), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(here.Create({"", "sha256:cc", "x", 1, 2}), StatusIs(StatusCode::kInvalidArgument));
+  // Signed in on one replica, known on another, until it expires.
+  std::optional<ConsoleSession> seen = there.Get("id-a", 999).value();
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->token_hash, "sha256:aa");
+  EXPECT_EQ(seen->csrf, "csrf-a");
+  EXPECT_EQ(seen->created_ms, 100);
+  EXPECT_EQ(seen->expires_ms, 1000);
+  EXPECT_FALSE(there.Get("id-a", 1000).value().has_value());
+  EXPECT_FALSE(there.Get("nope", 0).value().has_value());
+  // Signed out on one, gone on both.
+  ASSERT_TRUE(there.End("id-a").ok());
+  ASSERT_TRUE(there.End("id-a").ok());
+  EXPECT_FALSE(here.Get("id-a", 200).value().has_value());
+  EXPECT_EQ(here.Prune(600).value(), 1);
+  EXPECT_FALSE(here.Get("id-b", 200).value().has_value());
+}
+
 TEST_F(StoreTest, AppendAuditChainsEntries) {
   Store& store = Open();
   EXPECT_EQ(store.audit().Head().value(), "");

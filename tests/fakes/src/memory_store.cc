@@ -601,6 +601,50 @@ class Lease : public store::Lease {
   MemoryStore::State& s_;
 };
 
+// Sessions in a map of their own (no other part reads them).
+class Console : public store::ConsoleSessions {
+ public:
+  Status Create(const store::ConsoleSession& session) override {
+    if (session.id_hash.empty()) return InvalidArgumentError("a console session needs an id");
+    std::lock_guard l(mu_);
+    if (!sessions_.emplace(session.id_hash, session).second) {
+      return AlreadyExistsError("that console session id is taken");
+    }
+    return Status::Ok();
+  }
+  Result<std::optional<store::ConsoleSession>> Get(const std::string& id_hash,
+                                                   std::int64_t now_ms) override {
+    std::lock_guard l(mu_);
+    auto it = sessions_.find(id_hash);
+    if (it == sessions_.end() || it->second.expires_ms <= now_ms) {
+      return std::optional<store::ConsoleSession>();
+    }
+    return std::optional<store::ConsoleSession>(it->second);
+  }
+  Status End(const std::string& id_hash) override {
+    std::lock_guard l(mu_);
+    sessions_.erase(id_hash);
+    return Status::Ok();
+  }
+  Result<std::int64_t> Prune(std::int64_t now_ms) override {
+    std::lock_guard l(mu_);
+    std::int64_t gone = 0;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second.expires_ms <= now_ms) {
+        it = sessions_.erase(it);
+        ++gone;
+      } else {
+        ++it;
+      }
+    }
+    return gone;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, store::ConsoleSession> sessions_;
+};
+
 }  // namespace
 
 struct MemoryStore::Parts {
@@ -614,6 +658,7 @@ struct MemoryStore::Parts {
   Sources sources;
   Cache cache;
   Lease lease;
+  Console console;
 };
 
 MemoryStore::MemoryStore()
@@ -628,6 +673,7 @@ store::ScimResources& MemoryStore::scim() { return parts_->scim; }
 store::SourceState& MemoryStore::sources() { return parts_->sources; }
 store::AccountCache& MemoryStore::account_cache() { return parts_->cache; }
 store::Lease& MemoryStore::lease() { return parts_->lease; }
+store::ConsoleSessions& MemoryStore::console_sessions() { return parts_->console; }
 void MemoryStore::SetFence(std::optional<store::Fence> fence) {
   std::lock_guard l(state_->mu);
   state_->fence = std::move(fence);

@@ -9,6 +9,7 @@
 //   SourceState    each source's last read, health, feed cursor (source_state.h)
 //   AccountCache   the account's catalog and projects   (account_cache.h)
 //   Lease          which process leads, and the fence   (lease.h)
+//   ConsoleSessions  sign-ins to the web console        (console_sessions.h)
 //
 // A backend implements the parts and holds the policy of none: what a write
 // changes, who becomes managed, how the audit chain is checked are decided
@@ -30,6 +31,7 @@
 #include "idsync/store/account_cache.h"
 #include "idsync/store/account_mirror.h"
 #include "idsync/store/audit_log.h"
+#include "idsync/store/console_sessions.h"
 #include "idsync/store/lease.h"
 #include "idsync/store/outbox.h"
 #include "idsync/store/run_log.h"
@@ -87,6 +89,7 @@ class Store {
   virtual SourceState& sources() = 0;
   virtual AccountCache& account_cache() = 0;
   virtual Lease& lease() = 0;
+  virtual ConsoleSessions& console_sessions() = 0;
 
   // From now on every leader-only write checks `fence` in its transaction
   // (lease.h); nullopt: no check (one process alone on the store, tests).

@@ -35,6 +35,7 @@ class MemoryStore : public store::Store {
   store::SourceState& sources() override;
   store::AccountCache& account_cache() override;
   store::Lease& lease() override;
+  store::ConsoleSessions& console_sessions() override;
   // Checked by the writes FailNext can fail (the same list), which is where
   // the real backends check it too.
   void SetFence(std::optional<store::Fence> fence) override;

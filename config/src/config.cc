@@ -1034,11 +1034,11 @@ Status Loader::Groups(const Value& v, bool in_memory, GroupQuery* out) const {
 
 Status Loader::Server(const Value& v, ServerConfig* out) {
   ASSIGN_OR_RETURN(
-      Section s,
-      Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen", "admin_tokens",
-               "admin_tls", "admin_allow_insecure", "header_timeout", "body_timeout",
-               "tls_handshake_timeout", "keep_alive_timeout", "write_timeout", "max_connections",
-               "max_connections_per_ip", "max_patch_values", "max_response", "replica_id"}));
+      Section s, Open(v, {"listen", "tls", "scim_path", "max_body", "admin_listen", "admin_tokens",
+                          "admin_tls", "admin_allow_insecure", "header_timeout", "body_timeout",
+                          "tls_handshake_timeout", "keep_alive_timeout", "write_timeout",
+                          "max_connections", "max_connections_per_ip", "max_patch_values",
+                          "max_response", "replica_id", "console_session"}));
   auto addresses = [&](const Field& f, std::vector<std::string>* list) -> Status {
     // An empty `admin_listen:` keeps the default; an explicit [] clears it.
     if (f.value.node.IsNull()) return Status::Ok();
@@ -1093,6 +1093,7 @@ Status Loader::Server(const Value& v, ServerConfig* out) {
       {"tls_handshake_timeout", &out->tls_handshake_timeout},
       {"keep_alive_timeout", &out->keep_alive_timeout},
       {"write_timeout", &out->write_timeout},
+      {"console_session", &out->console_session},
   };
   for (const auto& [key, field] : deadlines) {
     if (const Field* f = s.Get(key)) {

@@ -15,6 +15,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "idsync/daemon/console.h"
+
 namespace idsync::daemon {
 namespace {
 
@@ -127,8 +129,8 @@ httpd::Response AdminErrorResponse(int status, const std::string& message) {
 }
 
 AdminApi::AdminApi(std::vector<std::string> token_hashes, AdminBackend& backend,
-                   const Metrics& metrics)
-    : backend_(backend), metrics_(metrics) {
+                   const Metrics& metrics, const Console* console)
+    : backend_(backend), metrics_(metrics), console_(console) {
   SetTokenHashes(std::move(token_hashes));
 }
 
@@ -210,6 +212,14 @@ httpd::Response AdminApi::Handle(const httpd::Request& request) const {
       return r;
     }
 
+    if (console_ != nullptr && Console::Serves(path)) {
+      std::vector<std::string> hashes;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        hashes = token_hashes_;
+      }
+      return console_->Handle(request, hashes);
+    }
     if (path.rfind(kV1Prefix, 0) != 0) return AdminErrorResponse(404, "no such endpoint");
 
     // Route first, so a wrong path or method is told apart from a refusal;

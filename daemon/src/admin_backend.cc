@@ -59,13 +59,7 @@ Result<std::string> DaemonAdmin::PlanJson() {
 
 Result<std::string> DaemonAdmin::ExplainJson(const std::string& email) {
   std::shared_ptr<Generation> gen = generations_.Current();
-  mapping::Catalog catalog = mapping::Catalog::Builtin();
-  if (gen->config.catalog_source == config::CatalogSource::kAccount) {
-    if (std::optional<mapping::Catalog> cached = CachedAccountCatalog(store_)) {
-      catalog = std::move(*cached);
-    }
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, CompileRules(gen->config, catalog));
+  ASSIGN_OR_RETURN(std::unique_ptr<mapping::RuleSet> rules, RulesInForce(gen->config));
   const std::vector<SnapshotCache::Snapshot> held = snapshots_.Latest(gen->config);
   std::vector<const mapping::SourceSnapshot*> snapshots;
   for (const SnapshotCache::Snapshot& snapshot : held) snapshots.push_back(snapshot.get());
@@ -77,6 +71,16 @@ Result<std::string> DaemonAdmin::ExplainJson(const std::string& email) {
   const mapping::PersonAccess* person = mapped.Find(email);
   if (person == nullptr) return NotFoundError("no source knows " + email);
   return daemon::ExplainJson(*rules, *person);
+}
+
+Result<std::unique_ptr<mapping::RuleSet>> DaemonAdmin::RulesInForce(const config::Config& config) {
+  mapping::Catalog catalog = mapping::Catalog::Builtin();
+  if (config.catalog_source == config::CatalogSource::kAccount) {
+    if (std::optional<mapping::Catalog> cached = CachedAccountCatalog(store_)) {
+      catalog = std::move(*cached);
+    }
+  }
+  return CompileRules(config, catalog);
 }
 
 std::vector<AdminBackend::NotReady> DaemonAdmin::NotReadyReasons() {

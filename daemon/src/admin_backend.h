@@ -8,12 +8,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "idsync/base/status.h"
 #include "idsync/daemon/admin.h"
 #include "idsync/daemon/sync.h"
+#include "idsync/mapping/rules.h"
 #include "idsync/store/store.h"
 
 #include "generation.h"
@@ -37,6 +39,10 @@ class DaemonAdmin : public AdminBackend {
   Result<std::string> PlanJson() override;
   Result<std::string> ExplainJson(const std::string& email) override;
   std::vector<NotReady> NotReadyReasons() override;
+
+  // The rules of `config`, compiled against the account's catalog cached by
+  // the last full run (or the built-in one, as the configuration says).
+  Result<std::unique_ptr<mapping::RuleSet>> RulesInForce(const config::Config& config);
 
  private:
   Generations& generations_;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "idsync/daemon/admin.h"
+#include "idsync/daemon/console.h"
 #include "idsync/daemon/inputs.h"
 #include "idsync/daemon/run_lock.h"
 #include "idsync/daemon/sync.h"
@@ -18,6 +19,7 @@
 #include "idsync/scim/endpoint.h"
 
 #include "admin_backend.h"
+#include "console_backend.h"
 #include "feed_supervisor.h"
 #include "generation.h"
 #include "join.h"
@@ -76,6 +78,8 @@ struct Process::Impl {
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<FeedSupervisor> feeds;
   std::unique_ptr<DaemonAdmin> backend;
+  std::unique_ptr<DaemonConsole> console_backend;
+  std::unique_ptr<Console> console;
   std::unique_ptr<AdminApi> admin;
   std::unique_ptr<httpd::Server> scim_server;
   std::unique_ptr<httpd::Server> admin_server;
@@ -217,7 +221,13 @@ Status Process::Start(const config::Config& config) {
     if (!server.ok()) return server.status().WithContext("SCIM listener");
     p.scim_server = std::move(server).value();
   }
-  p.admin = std::make_unique<AdminApi>(config.server.admin_tokens, *p.backend, p.metrics);
+  p.console_backend =
+      std::make_unique<DaemonConsole>(*p.backend, p.generations, *p.store, *p.snapshots, now);
+  p.console = std::make_unique<Console>(
+      *p.console_backend, p.store->console_sessions(), p.log, now,
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.server.console_session));
+  p.admin = std::make_unique<AdminApi>(config.server.admin_tokens, *p.backend, p.metrics,
+                                       p.console.get());
   if (!config.server.admin_listen.empty()) {
     httpd::Options o = ListenerOptions(config.server, p.metrics, "admin");
     o.listen = config.server.admin_listen;
@@ -291,6 +301,8 @@ Status Process::Reload(const config::Config& config) {
   DeclareSources(p.metrics, config);
   RETURN_IF_ERROR(p.scim->Reload(config));
   p.admin->SetTokenHashes(config.server.admin_tokens);
+  p.console->SetSessionLifetime(
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.server.console_session));
   p.executor->SetConcurrency(Concurrency(config));
   std::lock_guard lock(p.leader_mu);
   const bool leading = p.leading;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "idsync/daemon/cli.h"
+#include "idsync/daemon/console.h"
 #include "idsync/emulator/emulator.h"
 #include "idsync/scim/endpoint.h"
 
@@ -252,6 +254,110 @@ TEST_F(DaemonTest, APolicyTestThatFailsRefusesTheConfigurationAndTheOldRulesStay
   EXPECT_EQ(Metric("idsync_config_reloads_total", {{"result", "ok"}}), 1) << Log();
   ASSERT_TRUE(WaitForRuns("full", 3, milliseconds(15000))) << Log();
   EXPECT_EQ(AccountUsers()["bruno@corp.example"]["role"], "admin");
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
+TEST_F(DaemonTest, TheConsoleSignsInShowsWhatTheCliShowsAndSignsOut) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(15000))) << Log();
+  const int port = admin_port_;
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  // The page and its assets, under a policy that allows no inline script.
+  const HttpAnswer page = HttpWithHeaders(port, "GET", "/ui/", {});
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  const std::string policy = page.Header("Content-Security-Policy");
+  EXPECT_NE(policy.find("script-src 'self'"), std::string::npos) << policy;
+  EXPECT_NE(policy.find("frame-ancestors 'none'"), std::string::npos) << policy;
+  EXPECT_EQ(policy.find("unsafe-inline"), std::string::npos) << policy;
+  EXPECT_EQ(page.Header("X-Frame-Options"), "DENY");
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(HttpWithHeaders(port, "GET", "/ui/app.js", {}).status, 200);
+  EXPECT_EQ(HttpWithHeaders(port, "GET", "/ui/app.css", {}).status, 200);
+  EXPECT_EQ(HttpWithHeaders(port, "GET", "/ui/nope.js", {}).status, 404);
+
+  // Nothing without a session; a wrong token is refused and logged.
+  EXPECT_EQ(HttpWithHeaders(port, "GET", "/ui/api/overview", {}).status, 401);
+  const HttpAnswer wrong =
+      HttpWithHeaders(port, "POST", "/ui/api/session", {}, R"({"token": "not-it"})");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.Header("Set-Cookie"), "");
+  EXPECT_NE(Log().find("console.signin_failed"), std::string::npos);
+  EXPECT_EQ(Log().find("not-it"), std::string::npos);
+
+  // Signed in: an HttpOnly, SameSite=Strict cookie and a CSRF token.
+  const HttpAnswer signed_in =
+      HttpWithHeaders(port, "POST", "/ui/api/session", {}, json({{"token", kAdminToken}}).dump());
+  ASSERT_EQ(signed_in.status, 200) << signed_in.body;
+  const std::string set_cookie = signed_in.Header("Set-Cookie");
+  EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos) << set_cookie;
+  EXPECT_NE(set_cookie.find("SameSite=Strict"), std::string::npos) << set_cookie;
+  EXPECT_NE(set_cookie.find("Path=/ui/"), std::string::npos) << set_cookie;
+  EXPECT_NE(set_cookie.find("Max-Age=28800"), std::string::npos) << set_cookie;
+  EXPECT_EQ(set_cookie.find("Secure"), std::string::npos) << "no TLS here: " << set_cookie;
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const std::string csrf = signed_in.Json()["csrf"];
+  ASSERT_EQ(csrf.size(), 64u);
+  const Headers session = {{"Cookie", cookie}};
+  const Headers change = {{"Cookie", cookie}, {"X-CSRF-Token", csrf}};
+
+  // The overview names every source; people search, a person and the audit
+  // log say what the CLI says.
+  const HttpAnswer overview = HttpWithHeaders(port, "GET", "/ui/api/overview", session);
+  ASSERT_EQ(overview.status, 200) << overview.body;
+  std::set<std::string> sources;
+  const json shown = overview.Json();
+  for (const json& s : shown["sources"]) sources.insert(s["name"]);
+  EXPECT_EQ(sources, (std::set<std::string>{"hr", "okta"}));
+  const json found = HttpWithHeaders(port, "GET", "/ui/api/people?q=BRUNO", session).Json();
+  ASSERT_EQ(found["total"], 1) << found.dump();
+  EXPECT_EQ(found["people"][0]["email"], "bruno@corp.example");
+  EXPECT_EQ(found["people"][0]["role"], "member");
+  const json everyone = HttpWithHeaders(port, "GET", "/ui/api/people?limit=5", session).Json();
+  EXPECT_EQ(everyone["people"].size(), 5u);
+  EXPECT_GT(everyone["total"].get<int>(), 5);
+  const json bruno =
+      HttpWithHeaders(port, "GET", "/ui/api/people/bruno@corp.example", session).Json();
+  const CliRun explained = Cli({"explain", "bruno@corp.example", "--json"});
+  ASSERT_EQ(explained.status, 0) << explained.err;
+  const json cli = json::parse(explained.out);
+  EXPECT_EQ(bruno["permissions"], cli["permissions"]);
+  EXPECT_EQ(bruno["why"], cli["why"]);
+  const json audit =
+      HttpWithHeaders(port, "GET", "/ui/api/audit?email=bruno@corp.example", session).Json();
+  ASSERT_GE(audit["total"].get<int>(), 1) << audit.dump();
+  EXPECT_EQ(audit["entries"][0]["action"], "invite");
+  EXPECT_EQ(audit["entries"][0]["rules"], json::array({"qa"}));
+  EXPECT_EQ(audit["chain"]["ok"], true);
+  const HttpAnswer report = HttpWithHeaders(port, "GET", "/ui/api/report.html", session);
+  ASSERT_EQ(report.status, 200);
+  EXPECT_NE(report.Header("Content-Disposition").find("attachment"), std::string::npos);
+  EXPECT_NE(report.body.find("bruno@corp.example"), std::string::npos);
+
+  // Sync now: only with the session's CSRF token, and from this origin.
+  EXPECT_EQ(HttpWithHeaders(port, "POST", "/ui/api/sync", session).status, 403);
+  Headers elsewhere = change;
+  elsewhere.emplace_back("Origin", "https://evil.example");
+  EXPECT_EQ(HttpWithHeaders(port, "POST", "/ui/api/sync", elsewhere).status, 403);
+  EXPECT_EQ(HttpWithHeaders(port, "POST", "/ui/api/sync", change).status, 202);
+  ASSERT_TRUE(WaitForRuns("full", 2, milliseconds(15000))) << Log();
+
+  // Signing out ends the session.
+  EXPECT_EQ(HttpWithHeaders(port, "DELETE", "/ui/api/session", change).status, 204);
+  EXPECT_EQ(HttpWithHeaders(port, "GET", "/ui/api/overview", session).status, 401);
+
+  // Failed sign-ins from one address are cut off after a few.
+  for (int i = 1; i < daemon::Console::kSignInFailuresPerMinute; ++i) {
+    EXPECT_EQ(HttpWithHeaders(port, "POST", "/ui/api/session", {}, R"({"token": "guess"})").status,
+              401);
+  }
+  const HttpAnswer refused =
+      HttpWithHeaders(port, "POST", "/ui/api/session", {}, json({{"token", kAdminToken}}).dump());
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.Header("Retry-After"), "60");
+  EXPECT_NE(Log().find("console.signin_refused"), std::string::npos);
   EXPECT_EQ(StopDaemon(), 0);
 }
 

@@ -45,12 +45,20 @@ json HttpAnswer::Json() const {
 HttpAnswer Http(int port, const std::string& method, const std::string& path,
                 const std::string& token, const std::string& body,
                 const std::string& content_type) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  return HttpWithHeaders(port, method, path, headers, body, content_type);
+}
+
+HttpAnswer HttpWithHeaders(int port, const std::string& method, const std::string& path,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           const std::string& body, const std::string& content_type) {
   HttpAnswer answer;
   try {
     Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
     session.setTimeout(Poco::Timespan(10, 0));
     Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!token.empty()) request.set("Authorization", "Bearer " + token);
+    for (const auto& [name, value] : headers) request.add(name, value);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       request.setContentType(content_type);
       request.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -64,11 +72,19 @@ HttpAnswer Http(int port, const std::string& method, const std::string& path,
     answer.status = static_cast<int>(response.getStatus());
     answer.content_type = response.getContentType();
     answer.body = s.str();
+    for (const auto& [name, value] : response) answer.headers.emplace_back(name, value);
   } catch (const std::exception& e) {
     answer.status = -1;
     answer.body = e.what();
   }
   return answer;
+}
+
+std::string HttpAnswer::Header(const std::string& name) const {
+  for (const auto& [key, value] : headers) {
+    if (base::AsciiLower(key) == base::AsciiLower(name)) return value;
+  }
+  return "";
 }
 
 NotifySocket::NotifySocket(std::string path) : path_(std::move(path)) {

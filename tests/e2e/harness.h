@@ -50,9 +50,12 @@ std::string ReadFile(const fs::path& path);
 struct HttpAnswer {
   int status = 0;  // -1 when no answer came
   std::string content_type;
-  std::string body;  // the error text when status is -1
+  std::string body;                                          // the error text when status is -1
+  std::vector<std::pair<std::string, std::string>> headers;  // as received
   // The body as JSON; null when it is not JSON.
   json Json() const;
+  // The first header named `name` (case ignored), or "".
+  std::string Header(const std::string& name) const;
 };
 
 // One request to 127.0.0.1:port with a bearer `token` (none when empty). A
@@ -60,6 +63,12 @@ struct HttpAnswer {
 HttpAnswer Http(int port, const std::string& method, const std::string& path,
                 const std::string& token, const std::string& body = "",
                 const std::string& content_type = "application/scim+json");
+
+// One request with the headers given, as a browser sends it.
+HttpAnswer HttpWithHeaders(int port, const std::string& method, const std::string& path,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           const std::string& body = "",
+                           const std::string& content_type = "application/json");
 
 // A unix datagram socket standing in for systemd's notify socket. Like
 // systemd, it reads every datagram as it comes (a full socket would block

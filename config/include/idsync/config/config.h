@@ -74,6 +74,8 @@ struct ServerConfig {
   // This replica's name among several on one PostgreSQL store; "": the host
   // name and the process id.
   std::string replica_id;
+  // How long a sign-in to the web console (/ui/) lasts.
+  Duration console_session = std::chrono::hours(8);
 };
 
 // Several replicas on one PostgreSQL store (ha:).

@@ -4,7 +4,8 @@
 // the reasons when idsync cannot serve), GET /metrics (Prometheus text).
 // With an admin token (Authorization: Bearer <token>, its SHA-256 compared in
 // constant time with server.admin_tokens): POST /v1/sync, GET /v1/status,
-// GET /v1/plan, GET /v1/explain/{email}, answering the CLI's JSON. Errors are
+// GET /v1/plan, GET /v1/explain/{email}, answering the CLI's JSON. The web
+// console (/ui/, console.h) has sessions of its own. Errors are
 // JSON {"error": "..."}: 401 missing/wrong token, 403 no token configured,
 // 404 unknown path, 405 wrong method (with Allow).
 //
@@ -23,6 +24,8 @@
 #include "idsync/httpd/server.h"
 
 namespace idsync::daemon {
+
+class Console;
 
 // What the admin API asks the daemon. Called from httpd worker threads, so
 // implementations must be thread-safe; a call may block (a plan reads the
@@ -70,8 +73,10 @@ httpd::Response AdminErrorResponse(int status, const std::string& message);
 class AdminApi {
  public:
   // `token_hashes`: server.admin_tokens ("sha256:<64 hex>"); empty refuses
-  // /v1/* with 403. `backend` and `metrics` must outlive the api.
-  AdminApi(std::vector<std::string> token_hashes, AdminBackend& backend, const Metrics& metrics);
+  // /v1/* with 403. `backend`, `metrics` and `console` (which answers /ui/;
+  // nullptr: no console) must outlive the api.
+  AdminApi(std::vector<std::string> token_hashes, AdminBackend& backend, const Metrics& metrics,
+           const Console* console = nullptr);
 
   // Answers one request. Never throws.
   httpd::Response Handle(const httpd::Request& request) const;
@@ -92,6 +97,7 @@ class AdminApi {
   std::vector<std::string> token_hashes_;  // guarded by mu_
   AdminBackend& backend_;
   const Metrics& metrics_;
+  const Console* console_;
 };
 
 }  // namespace idsync::daemon

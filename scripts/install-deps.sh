@@ -21,14 +21,17 @@ packages=(
   nginx-light wrk jq curl ccache systemd dpkg-dev
   # promtool evaluates the shipped alerting rules against a test daemon.
   prometheus
+  # The console's browser test (tests/browser): chromium and its matching
+  # driver, both from Debian.
+  chromium chromium-driver
 )
 
 # npm tools, at pinned versions: newman runs the SCIM conformance collection.
 npm_tools=(newman@6.2.2)
-# The differential SCIM suites (tests/differential) compare idsync with
-# scim-patch and scim2-parse-filter; their versions are pinned in that
-# directory's package-lock.json.
-differential_dir=tests/differential
+# Test directories with npm packages pinned in their package-lock.json: the
+# differential SCIM suites (scim-patch, scim2-parse-filter) and the
+# console's browser test (selenium-webdriver, axe-core).
+npm_dirs=(tests/differential tests/browser)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -59,15 +62,17 @@ install_npm_tools() {
     npm install -g --no-fund --no-audit --loglevel=error "${want[@]}" >/dev/null
   fi
   # npm ci again only when the lock file changed since the last install.
-  local root lock stamp
+  local root lock stamp dir
   root=$(cd "$(dirname "$0")/.." && pwd)
-  lock="$root/$differential_dir/package-lock.json"
-  stamp="$root/$differential_dir/node_modules/.idsync-lock"
-  if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp"; then
-    echo "==> installing the differential suites' npm packages ($differential_dir)"
-    npm ci --prefix "$root/$differential_dir" --no-fund --no-audit --loglevel=error >/dev/null
-    cp "$lock" "$stamp"
-  fi
+  for dir in "${npm_dirs[@]}"; do
+    lock="$root/$dir/package-lock.json"
+    stamp="$root/$dir/node_modules/.idsync-lock"
+    if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp"; then
+      echo "==> installing the npm packages of $dir"
+      npm ci --prefix "$root/$dir" --no-fund --no-audit --loglevel=error >/dev/null
+      cp "$lock" "$stamp"
+    fi
+  done
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -30,6 +30,10 @@ expect 'maya is not in the account' "that the SCIM user had no access before the
 expect 'the change reached the account in [0-9]+ ms' "the SCIM change reaching the account"
 expect '^ +maya@corp\.example member invited permissions: .*channels\.voice edit' "maya's access from the voice rule"
 expect '^audit log intact' "audit verify"
+expect '^DEMO: console overview fetched' "the console's overview"
+expect '"name": "corp-ldap"' "the LDAP source in the console's overview"
+expect 'access-review\.html: [0-9]+ bytes' "the HTML access review"
+expect '^ +bruno@corp\.example,Bruno Costa,member,support-bot' "bruno in the CSV access review"
 expect 'idsyncd exited with status 0' "a clean SIGTERM stop"
 expect '^DEMO: done' "the end of the demo"
 if grep -q 'Aborted\|terminate called' "$out"; then bad "a process crashed during the demo"; fi

@@ -56,6 +56,8 @@
 
   function signedOut(message) {
     csrf = '';
+    serial++;  // a page still loading is not drawn
+    delete view().dataset.page;
     document.getElementById('nav').hidden = true;
     view().textContent = '';
     document.getElementById('signin').hidden = false;
@@ -76,7 +78,7 @@
         h('span', { class: r.result === 'ok' ? 'ok' : 'bad' }, r.result || 'running'), r.error || '']));
     const blocked = s.runs.filter((r) => r.result === 'blocked');
     const replica = s.replica || {};
-    show('Overview',
+    return ['Overview',
       h('section', { 'aria-labelledby': 'h-sources' }, h('h2', { id: 'h-sources' }, 'Sources'), sources),
       h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs' }, 'Recent runs'), runs,
         h('p', { id: 'safety' }, blocked.length
@@ -90,22 +92,21 @@
         h('p', {}, 'This replica (' + (replica.id || '-') + ') ' +
           (replica.leader ? 'leads' : 'follows') + '; lease epoch ' + (replica.epoch || 0) + '.'),
         h('p', {}, 'Audit log: ' + s.audit.entries + ' entries, chain ',
-          h('span', { class: s.audit.intact ? 'ok' : 'bad' }, s.audit.intact ? 'intact' : 'BROKEN'), '.')));
+          h('span', { class: s.audit.intact ? 'ok' : 'bad' }, s.audit.intact ? 'intact' : 'BROKEN'), '.'))];
   }
 
   async function plan() {
-    show('Plan', h('p', { class: 'muted' }, 'Reading the sources and the account…'));
     const p = await api('plan');
     const summary = p.summary || {};
     const ops = p.operations || [];
-    show('Plan',
+    return ['Plan',
       h('p', {}, 'If a full run started now: ' + (summary.invite || 0) + ' invites, ' +
         (summary.update || 0) + ' updates, ' + (summary.remove || 0) + ' removals, ' +
         (summary.revoke || 0) + ' revokes.'),
       p.blocked ? h('p', { class: 'bad' }, 'Blocked by a safety limit: ' + (p.reasons || []).join('; ')) : null,
       ops.length ? table(['Operation', 'Person', 'Role after', 'Rules', 'Reason'],
         ops.map((o) => [o.op, o.email, o.role || 'none', (o.rules || []).join(', '), o.reason || '']))
-        : h('p', { class: 'ok' }, 'The account is as the configuration asks: nothing to do.'));
+        : h('p', { class: 'ok' }, 'The account is as the configuration asks: nothing to do.')];
   }
 
   async function people(query, offset) {
@@ -128,14 +129,14 @@
     const link = (to, text) => h('a', { href: '#/people?q=' + encodeURIComponent(query) + '&offset=' + to }, text);
     if (offset > 0) pager.appendChild(link(Math.max(0, offset - 50), 'Previous'));
     if (offset + r.people.length < r.total) pager.appendChild(link(offset + 50, 'Next'));
-    show('People', form, pager, table(['Address', 'Name', 'Role', 'Projects'], rows));
+    return ['People', form, pager, table(['Address', 'Name', 'Role', 'Projects'], rows)];
   }
 
   async function person(email) {
     const p = await api('people/' + encodeURIComponent(email));
     const keys = Object.keys(p.permissions);
     const rules = (p.rules || []).map((r) => [r]);
-    show(p.email,
+    return [p.email,
       h('p', {}, p.name || ''),
       h('dl', {},
         h('dt', {}, 'Access'), h('dd', { id: 'person-access' }, p.access ? 'yes' : (p.disabled ? 'no: disabled in a source' : 'no: no rule matches')),
@@ -152,7 +153,7 @@
           h('th', { scope: 'col' }, 'Why'))),
         h('tbody', {}, keys.map((k) => h('tr', { 'data-key': k },
           h('th', { scope: 'row' }, k), h('td', { class: 'level' }, level(p.permissions[k])),
-          h('td', { class: 'why' }, (p.why && p.why[k]) || ''))))));
+          h('td', { class: 'why' }, (p.why && p.why[k]) || '')))))];
   }
 
   function dayStart(text) { return text ? Date.parse(text + 'T00:00:00Z') : 0; }
@@ -181,18 +182,23 @@
       location.hash = '#/audit?' + next.toString();
     });
     const chain = r.chain;
-    show('Audit log', form,
+    return ['Audit log', form,
       h('p', { id: 'chain' }, 'Hash chain: ',
         h('span', { class: chain.ok ? 'ok' : 'bad' }, chain.ok ? 'intact' : 'BROKEN: ' + chain.problem),
         ', ' + chain.entries + ' entries, head ', h('code', {}, chain.head || '(empty)')),
       h('p', {}, r.total + ' entries match.'),
       table(['#', 'When', 'Action', 'Person', 'Rules', 'Source'],
-        r.entries.map((e) => [String(e.seq), e.at, e.action, e.email, (e.rules || []).join(', '), e.source])));
+        r.entries.map((e) => [String(e.seq), e.at, e.action, e.email, (e.rules || []).join(', '), e.source]))];
   }
 
   // --- routing ---
 
+  // Each route draws only if no later one started meanwhile; #view says
+  // which page it shows (data-page) and is aria-busy while one loads.
+  let serial = 0;
+
   async function route() {
+    const mine = ++serial;
     const hash = location.hash || '#/';
     const [path, query] = hash.slice(1).split('?');
     const params = new URLSearchParams(query || '');
@@ -201,16 +207,27 @@
       const here = target === '#' + path || (target === '#/people' && path.startsWith('/people'));
       if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
+    const v = view();
+    v.setAttribute('aria-busy', 'true');
+    let page;
     try {
-      if (path === '/plan') await plan();
-      else if (path === '/people') await people(params.get('q') || '', Number(params.get('offset') || 0));
-      else if (path.startsWith('/people/')) await person(decodeURIComponent(path.slice(8)));
-      else if (path === '/audit') await audit(params);
-      else await overview();
+      if (path === '/plan') page = await plan();
+      else if (path === '/people') page = await people(params.get('q') || '', Number(params.get('offset') || 0));
+      else if (path.startsWith('/people/')) page = await person(decodeURIComponent(path.slice(8)));
+      else if (path === '/audit') page = await audit(params);
+      else page = await overview();
     } catch (e) {
-      if (e instanceof SignedOut) signedOut('Your session has ended; sign in again.');
-      else show('Something went wrong', h('p', { class: 'error', role: 'alert' }, e.message));
+      if (mine !== serial) return;
+      if (e instanceof SignedOut) {
+        signedOut('Your session has ended; sign in again.');
+        return;
+      }
+      page = ['Something went wrong', h('p', { class: 'error', role: 'alert' }, e.message)];
     }
+    if (mine !== serial) return;
+    show(page[0], page.slice(1));
+    v.dataset.page = hash.slice(1);
+    v.removeAttribute('aria-busy');
   }
 
   function signedIn(session) {

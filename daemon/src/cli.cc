@@ -42,6 +42,25 @@ std::optional<Loaded> LoadConfigAndRules(const Args& args, const mapping::Catalo
   return Loaded{std::move(cfg).value(), catalog, std::move(rules).value()};
 }
 
+std::optional<MappedSources> ReadAndMap(const Loaded& loaded, const mapping::MapOptions& options,
+                                        std::ostream& err) {
+  // SCIM sources and the last good reads of failing sources live in the store.
+  std::unique_ptr<store::Store> store = OpenExistingStore(loaded.config);
+  ReadContext context;
+  context.store = store.get();
+  MappedSources read;
+  read.reads = ReadAllSources(loaded.config, context);
+  for (const std::string& e : read.reads.errors) err << "idsync: source " << e << "\n";
+  Result<mapping::MappingResult> mapped =
+      mapping::Map(*loaded.rules, read.reads.snapshots, options);
+  if (!mapped.ok()) {
+    err << "idsync: " << mapped.status().message() << "\n";
+    return std::nullopt;
+  }
+  read.mapped = std::move(mapped).value();
+  return read;
+}
+
 }  // namespace cli
 
 namespace {
@@ -192,19 +211,12 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded =
       LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
-  // SCIM sources and the last good reads of failing sources live in the store.
-  std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
-  ReadContext context;
-  context.store = store.get();
-  SourceReads reads = ReadAllSources(loaded->config, context);
-  PrintSourceErrors(reads, err);
   mapping::MapOptions options;
   options.details = true;
-  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, reads.snapshots, options);
-  if (!mapped.ok()) {
-    err << "idsync: " << mapped.status().message() << "\n";
-    return kExitFailed;
-  }
+  std::optional<cli::MappedSources> read = cli::ReadAndMap(*loaded, options, err);
+  if (!read) return kExitFailed;
+  const SourceReads& reads = read->reads;
+  const mapping::MappingResult* mapped = &read->mapped;
   PrintWarnings(*mapped, err);
   int status = reads.failed.empty() ? kExitOk : kExitFailed;
   if (args.all) {

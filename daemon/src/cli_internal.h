@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "idsync/config/config.h"
+#include "idsync/daemon/inputs.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/mapping/rules.h"
 #include "idsync/store/store.h"
@@ -58,6 +59,17 @@ std::unique_ptr<store::Store> OpenStore(const config::Config& config, std::ostre
 // The configured store when its file already exists (never creates one), for
 // commands that only look (explain, offline plan); nullptr otherwise.
 std::unique_ptr<store::Store> OpenExistingStore(const config::Config& config);
+
+// The sources read as a run reads them (SCIM sources and the last good reads
+// of failing sources from the store, when it exists), each failure printed,
+// and mapped with `options`; nullopt (the problem printed) when the mapping
+// fails.
+struct MappedSources {
+  SourceReads reads;
+  mapping::MappingResult mapped;
+};
+std::optional<MappedSources> ReadAndMap(const Loaded& loaded, const mapping::MapOptions& options,
+                                        std::ostream& err);
 
 int Apply(const Args& args, std::ostream& out, std::ostream& err);
 int PlanLive(const Args& args, std::ostream& out, std::ostream& err);

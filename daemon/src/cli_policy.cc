@@ -40,24 +40,17 @@ int PolicyTest(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   // The people of person: cases, from the sources as a run reads them.
-  SourceReads reads;
-  mapping::MappingResult mapped;
+  MappedSources read;
   if (!people.empty()) {
-    std::unique_ptr<store::Store> store = OpenExistingStore(config);
-    ReadContext context;
-    context.store = store.get();
-    reads = ReadAllSources(config, context);
-    for (const std::string& e : reads.errors) err << "idsync: source " << e << "\n";
     mapping::MapOptions options;
     options.details = true;
     options.only_emails = &people;
-    Result<mapping::MappingResult> result = mapping::Map(*loaded->rules, reads.snapshots, options);
-    if (!result.ok()) {
-      err << "idsync: " << result.status().message() << "\n";
-      return kExitFailed;
-    }
-    mapped = std::move(result).value();
+    std::optional<MappedSources> done = ReadAndMap(*loaded, options, err);
+    if (!done) return kExitFailed;
+    read = std::move(*done);
   }
+  const SourceReads& reads = read.reads;
+  const mapping::MappingResult& mapped = read.mapped;
 
   std::vector<PolicyOutcome> outcomes;
   for (const mapping::PolicyCase& test : config.tests) {

@@ -118,27 +118,19 @@ int Report(const Args& args, std::ostream& out, std::ostream& err) {
   std::optional<Loaded> loaded =
       LoadConfigAndRules(args, OfflineCatalog(args.config), config::SecretUse::kSources, err);
   if (!loaded) return kExitUsage;
-  std::unique_ptr<store::Store> store = OpenExistingStore(loaded->config);
-  ReadContext context;
-  context.store = store.get();
-  SourceReads reads = ReadAllSources(loaded->config, context);
-  for (const std::string& e : reads.errors) err << "idsync: source " << e << "\n";
   mapping::MapOptions options;
   options.details = true;
-  Result<mapping::MappingResult> mapped = mapping::Map(*loaded->rules, reads.snapshots, options);
-  if (!mapped.ok()) {
-    err << "idsync: " << mapped.status().message() << "\n";
-    return kExitFailed;
-  }
+  std::optional<MappedSources> read = ReadAndMap(*loaded, options, err);
+  if (!read) return kExitFailed;
   ReportPeople people;
-  for (const mapping::PersonAccess& p : mapped->people) {
+  for (const mapping::PersonAccess& p : read->mapped.people) {
     if (p.has_access) people.push_back(&p);
   }
   ReportMeta meta;
   meta.config_path = args.config;
   meta.config_sha256 = Sha256Hex(ReadBytes(args.config));
   meta.generated_ms = SystemNowMs();
-  if (store) {
+  if (std::unique_ptr<store::Store> store = OpenExistingStore(loaded->config)) {
     Result<std::string> head = store->audit().Head();
     if (head.ok()) meta.audit_head = *head;
   }
@@ -154,7 +146,7 @@ int Report(const Args& args, std::ostream& out, std::ostream& err) {
     }
   });
   if (!written) return kExitFailed;
-  return reads.failed.empty() ? kExitOk : kExitFailed;
+  return read->reads.failed.empty() ? kExitOk : kExitFailed;
 }
 
 }  // namespace idsync::daemon::cli

@@ -40,10 +40,18 @@ async function main() {
 
   const byId = (id) => driver.findElement(By.id(id));
   const visible = async (id) => driver.wait(until.elementIsVisible(await driver.wait(until.elementLocated(By.id(id)), wait)), wait);
-  const title = async (text) => driver.wait(async () => {
-    const found = await driver.findElements(By.id('page-title'));
-    return found.length > 0 && (await found[0].getText()) === text;
-  }, wait, 'no page titled ' + text);
+  // Waits until the console has drawn the page at `hash` (#view's
+  // data-page, not busy) under the heading `text`.
+  const page = async (hash, text) => driver.wait(async () => {
+    try {
+      return await driver.executeScript(`
+        const v = document.getElementById('view'), t = document.getElementById('page-title');
+        return v.dataset.page === arguments[0] && !v.hasAttribute('aria-busy') &&
+               t !== null && t.textContent === arguments[1];`, hash, text);
+    } catch (e) {
+      return false;
+    }
+  }, wait, 'no page ' + hash + ' titled ' + text);
 
   // A screenshot, and axe-core's violations of the page as it is now.
   async function check(name) {
@@ -78,7 +86,7 @@ async function main() {
 
     await signIn(o.token);
     await visible('nav');
-    await title('Overview');
+    await page('/', 'Overview');
     result.sources = [];
     for (const row of await driver.findElements(By.css('section[aria-labelledby=h-sources] tbody tr'))) {
       result.sources.push(await row.findElement(By.css('td')).getText());
@@ -86,20 +94,19 @@ async function main() {
     await check('overview');
 
     await driver.get(o.url + '/ui/#/plan');
-    await title('Plan');
-    await driver.wait(async () => (await driver.findElements(By.css('#view table, #view p.ok'))).length > 0, wait);
+    await page('/plan', 'Plan');
     await check('plan');
 
     await driver.get(o.url + '/ui/#/people');
-    await title('People');
-    const q = await visible('q');
-    await q.sendKeys(o.person.split('@')[0]);
+    await page('/people', 'People');
+    const term = o.person.split('@')[0];
+    await byId('q').sendKeys(term);
     await driver.findElement(By.css('form[role=search] button')).click();
-    const link = await driver.wait(until.elementLocated(By.linkText(o.person)), wait);
+    await page('/people?q=' + term, 'People');
     result.people_count = await byId('people-count').getText();
     await check('people');
-    await link.click();
-    await title(o.person);
+    await driver.findElement(By.linkText(o.person)).click();
+    await page('/people/' + encodeURIComponent(o.person), o.person);
     await visible('permissions');
     result.person = { role: await byId('person-role').getText(), permissions: {}, why: {} };
     for (const row of await driver.findElements(By.css('#permissions tbody tr'))) {
@@ -111,8 +118,7 @@ async function main() {
     await check('person');
 
     await driver.get(o.url + '/ui/#/audit');
-    await title('Audit log');
-    await visible('chain');
+    await page('/audit', 'Audit log');
     result.chain = await byId('chain').getText();
     result.audit = [];
     for (const row of await driver.findElements(By.css('#view table tbody tr'))) {

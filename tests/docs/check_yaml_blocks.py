@@ -18,6 +18,7 @@ with idsync's message.
 """
 import copy
 import glob
+import hashlib
 import os
 import re
 import subprocess
@@ -53,12 +54,17 @@ def base(tmp, examples):
     }
 
 
-def named_sources(rules):
+def named_sources(config):
+    """The sources the rules and the policy tests' made-up people name."""
     names = set()
-    for rule in rules or []:
+    for rule in config.get("rules") or []:
         match = rule.get("match") or {}
         if isinstance(match.get("source"), str):
             names.add(match["source"])
+    for test in config.get("tests") or []:
+        for group in ((test.get("given") or {}).get("groups") or []):
+            if isinstance(group, dict) and isinstance(group.get("source"), str):
+                names.add(group["source"])
     return names
 
 
@@ -82,8 +88,10 @@ def wrap(fragment, tmp, examples):
         else:
             config[key] = value
     known = {s.get("name") for s in config["sources"]}
-    for name in sorted(named_sources(config.get("rules")) - known):
-        config["sources"].append({"name": name, "type": "scim", "tokens": [A_HASH]})
+    for name in sorted(named_sources(config) - known):
+        # A token of its own: one hash may not open two sources.
+        token = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+        config["sources"].append({"name": name, "type": "scim", "tokens": [token]})
     if "sources" in fragment and "rules" not in fragment:
         # The base rule must not name a group of a source the fragment removed.
         config["rules"] = [{"name": "docs-base", "match": {"group": "staff"},

@@ -89,8 +89,10 @@
         s.failed.length ? table(['Operation', 'Person', 'Error', 'When'],
           s.failed.map((f) => [f.op, f.email, f.error, f.updated])) : null),
       h('section', { 'aria-labelledby': 'h-replica' }, h('h2', { id: 'h-replica' }, 'Leader'),
-        h('p', {}, 'This replica (' + (replica.id || '-') + ') ' +
-          (replica.leader ? 'leads' : 'follows') + '; lease epoch ' + (replica.epoch || 0) + '.'),
+        h('p', {}, replica.epoch
+          ? 'This replica (' + replica.id + ') ' + (replica.leader ? 'leads' : 'follows') +
+            '; lease epoch ' + replica.epoch + '.'
+          : 'This idsyncd (' + (replica.id || '-') + ') runs alone on its store.'),
         h('p', {}, 'Audit log: ' + s.audit.entries + ' entries, chain ',
           h('span', { class: s.audit.intact ? 'ok' : 'bad' }, s.audit.intact ? 'intact' : 'BROKEN'), '.'))];
   }

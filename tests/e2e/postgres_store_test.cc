@@ -6,6 +6,7 @@
 // ready, serves SCIM, and what is pushed to it reaches the leader's view
 // and the account; after a clean stop the follower takes over within a
 // renewal, one epoch on, and after a SIGKILL once the lease expires; a
+// console session signed in on one replica works on the other; a
 // leader paused past its lease follows when it resumes and leads again
 // later, without a restart; a
 // SQLite store copied there with `idsync store copy` carries on where it
@@ -72,6 +73,25 @@ TEST_F(PostgresStoreTest, AFollowerServesScimAndTakesOverWhenTheLeaderStops) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_NE(Log().find("leader.following"), std::string::npos) << Log();
+
+  // A console session signed in on one replica works on the other, and
+  // signing out on that one ends it on both.
+  const HttpAnswer signed_in = HttpWithHeaders(leader.admin_port, "POST", "/ui/api/session", {},
+                                               json({{"token", kAdminToken}}).dump());
+  ASSERT_EQ(signed_in.status, 200) << signed_in.body;
+  const std::string set_cookie = signed_in.Header("Set-Cookie");
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const std::string csrf = signed_in.Json()["csrf"];
+  EXPECT_EQ(
+      HttpWithHeaders(follower.admin_port, "GET", "/ui/api/overview", {{"Cookie", cookie}}).status,
+      200);
+  EXPECT_EQ(HttpWithHeaders(follower.admin_port, "DELETE", "/ui/api/session",
+                            {{"Cookie", cookie}, {"X-CSRF-Token", csrf}})
+                .status,
+            204);
+  EXPECT_EQ(
+      HttpWithHeaders(leader.admin_port, "GET", "/ui/api/overview", {{"Cookie", cookie}}).status,
+      401);
 
   // What is pushed to the follower is read back on the leader within a
   // second, and the leader (not the follower) invites the person.

@@ -63,8 +63,9 @@ Result<std::vector<mapping::Project>> ParseProjects(const json& j) {
   return projects;
 }
 
+// One user of the file; its levels are left for ExpandUserLevels (the
+// catalog may come after the users in the file).
 Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
-                                       const mapping::Catalog& catalog,
                                        mapping::PermissionSpec& spec) {
   std::string where = "users[" + std::to_string(index) + "]";
   if (!u.is_object()) return InvalidArgumentError(where + ": expected an object");
@@ -103,7 +104,6 @@ Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
       spec[key] = *level;
     }
   }
-  user.levels = catalog.ExpandLenient(spec);
   if (auto it = u.find("projects"); it != u.end() && !it->is_null()) {
     if (!it->is_array()) return InvalidArgumentError(where + ": projects must be an array");
     for (const json& p : *it) {
@@ -121,15 +121,42 @@ Result<mapping::AccountUser> ParseUser(const json& u, std::size_t index,
   return user;
 }
 
-}  // namespace
-
-Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+// Reads the file as a stream: each user is taken out of the document as soon
+// as it is parsed, so that neither the text nor a document of every user is
+// ever held (a state file of 100,000 users is tens of megabytes of JSON).
+Result<AccountState> ParseAccountStream(std::istream& in, const mapping::Catalog& fallback) {
+  AccountState state;
+  Status problem;         // the first user that did not parse
+  std::size_t index = 0;  // of the next user
+  std::string top_key;    // the top-level key whose value is being read
+  auto take_users = [&](int depth, json::parse_event_t event, json& parsed) {
+    using Event = json::parse_event_t;
+    if (depth == 1 && event == Event::key) {
+      top_key = parsed.get<std::string>();
+      return true;
+    }
+    const bool element_done =
+        event == Event::object_end || event == Event::array_end || event == Event::value;
+    if (depth != 2 || top_key != "users" || !element_done) return true;
+    if (problem.ok()) {
+      mapping::PermissionSpec spec;
+      Result<mapping::AccountUser> user = ParseUser(parsed, index, spec);
+      if (user.ok()) {
+        state.users.push_back(std::move(user).value());
+        state.permissions.push_back(std::move(spec));
+      } else {
+        problem = user.status();
+      }
+    }
+    ++index;
+    return false;  // kept as a user, not in the document
+  };
+  json j = json::parse(in, take_users, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgumentError("not valid JSON");
   if (!j.is_object() || !j.contains("users") || !j["users"].is_array()) {
     return InvalidArgumentError("expected an object with a \"users\" array");
   }
-  AccountState state;
+  RETURN_IF_ERROR(problem);
   if (j.contains("catalog") && !j["catalog"].is_null()) {
     ASSIGN_OR_RETURN(mapping::Catalog catalog, ParseCatalog(j["catalog"]));
     state.catalog = std::move(catalog);
@@ -138,29 +165,24 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
     ASSIGN_OR_RETURN(state.projects, ParseProjects(j["projects"]));
     state.has_projects = true;
   }
-  const mapping::Catalog& catalog = state.catalog ? *state.catalog : fallback;
-  const json& users = j["users"];
-  state.users.reserve(users.size());
+  ExpandUserLevels(state, state.catalog ? *state.catalog : fallback);
   std::vector<std::string> seen;
-  for (std::size_t i = 0; i < users.size(); ++i) {
-    mapping::PermissionSpec spec;
-    ASSIGN_OR_RETURN(mapping::AccountUser user, ParseUser(users[i], i, catalog, spec));
-    state.permissions.push_back(std::move(spec));
+  seen.reserve(state.users.size());
+  for (std::size_t i = 0; i < state.users.size(); ++i) {
+    const mapping::AccountUser& user = state.users[i];
     seen.push_back(base::AsciiLower(user.email));
-    if (state.has_projects) {
-      // A project the list does not name could be shown only by its id, and
-      // the account would not hold it: the file is not one account's state.
-      for (const auto& id : user.projects) {
-        bool listed = std::any_of(state.projects.begin(), state.projects.end(),
-                                  [&](const mapping::Project& p) { return p.id == id; });
-        if (!listed) {
-          return InvalidArgumentError("users[" + std::to_string(i) + "] (" + user.email +
-                                      ") holds project \"" + id +
-                                      "\", which the file's \"projects\" list does not name");
-        }
+    if (!state.has_projects) continue;
+    // A project the list does not name could be shown only by its id, and
+    // the account would not hold it: the file is not one account's state.
+    for (const auto& id : user.projects) {
+      bool listed = std::any_of(state.projects.begin(), state.projects.end(),
+                                [&](const mapping::Project& p) { return p.id == id; });
+      if (!listed) {
+        return InvalidArgumentError("users[" + std::to_string(i) + "] (" + user.email +
+                                    ") holds project \"" + id +
+                                    "\", which the file's \"projects\" list does not name");
       }
     }
-    state.users.push_back(std::move(user));
   }
   // The account keeps addresses unique case-insensitively; a file that does
   // not would make the plan ambiguous.
@@ -169,6 +191,13 @@ Result<AccountState> ParseAccountState(const std::string& text, const mapping::C
     return InvalidArgumentError("two users share the address " + *dup);
   }
   return state;
+}
+
+}  // namespace
+
+Result<AccountState> ParseAccountState(const std::string& text, const mapping::Catalog& fallback) {
+  std::istringstream in(text);
+  return ParseAccountStream(in, fallback);
 }
 
 void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog) {
@@ -180,9 +209,7 @@ void ExpandUserLevels(AccountState& state, const mapping::Catalog& catalog) {
 Result<AccountState> LoadAccountState(const std::string& path, const mapping::Catalog& fallback) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("cannot read account state " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<AccountState> state = ParseAccountState(text.str(), fallback);
+  Result<AccountState> state = ParseAccountStream(in, fallback);
   if (!state.ok()) return state.status().WithContext(path);
   return state;
 }

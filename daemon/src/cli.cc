@@ -284,6 +284,9 @@ int Plan(const Args& args, std::ostream& out, std::ostream& err) {
     if (!loaded) return kExitUsage;
   }
   ExpandUserLevels(*state, loaded->catalog);
+  // The stored maps have served: the plan compares expanded levels only.
+  // Freed before the sources are read, when memory is at its peak.
+  std::vector<mapping::PermissionSpec>().swap(state->permissions);
   std::unique_ptr<store::Store> store = cli::OpenExistingStore(loaded->config);
   ReadContext context;
   context.store = store.get();

@@ -533,6 +533,38 @@ TEST(CliPlan, NeedsAccountStateInThisVersion) {
   EXPECT_EQ(Cli({"--config", kConfig, "plan"}).status, kExitUsage);
 }
 
+TEST(CliPlan, AccountStateKeysMayComeInAnyOrder) {
+  // The file is read as a stream, each user taken out as it comes: a
+  // project list (and a catalog) after the users still applies to them, and
+  // a user that does not parse is named by its place.
+  const json original = json::parse(ReadFile(kState));
+  TempConfig cfg;
+  const std::string reordered =
+      (std::filesystem::path(cfg.path()).parent_path() / "reordered.json").string();
+  json catalog = json::array();
+  for (const auto& area : mapping::Catalog::Builtin().areas()) {
+    json items = json::array();
+    for (const auto& item : area.items) items.push_back({{"key", item.key}, {"label", item.label}});
+    catalog.push_back({{"key", area.key}, {"label", area.label}, {"items", items}});
+  }
+  std::ofstream(reordered) << "{\"users\": " << original["users"].dump()
+                           << ", \"projects\": " << original["projects"].dump()
+                           << ", \"catalog\": {\"areas\": " << catalog.dump() << "}}";
+  const CliRun first = Cli({"--config", kConfig, "plan", "--account-state", kState, "--json"});
+  const CliRun second = Cli({"--config", kConfig, "plan", "--account-state", reordered, "--json"});
+  ASSERT_EQ(first.status, kExitOk) << first.err;
+  ASSERT_EQ(second.status, kExitOk) << second.err;
+  EXPECT_EQ(PlanJson(first), PlanJson(second));
+  // A user that does not parse is still named, wherever it is.
+  const std::string bad =
+      (std::filesystem::path(cfg.path()).parent_path() / "bad-second.json").string();
+  std::ofstream(bad) << R"({"users": [{"id": "u1", "email": "a@b.c", "role": "member"}, 7],)"
+                     << R"( "projects": []})";
+  const CliRun refused = Cli({"--config", kConfig, "plan", "--account-state", bad});
+  EXPECT_EQ(refused.status, kExitUsage);
+  EXPECT_NE(refused.err.find("users[1]: expected an object"), std::string::npos) << refused.err;
+}
+
 TEST(CliPlan, BadAccountStateExitsTwo) {
   TempConfig cfg;
   std::string bad = std::filesystem::path(cfg.path()).parent_path() / "state.json";

@@ -225,7 +225,8 @@ int Explain(const Args& args, std::ostream& out, std::ostream& err) {
       if (p.has_access) people.push_back(&p);
     }
     if (args.json) {
-      out << ExplainAllJson(*loaded->rules, people) << "\n";
+      WriteExplainAllJson(out, *loaded->rules, people);
+      out << "\n";
     } else {
       for (std::size_t i = 0; i < people.size(); ++i) {
         if (i) out << "\n";

@@ -179,11 +179,25 @@ std::string ExplainJson(const mapping::RuleSet& rules, const mapping::PersonAcce
   return ExplainObject(rules, person).dump(pretty ? 2 : -1);
 }
 
-std::string ExplainAllJson(const mapping::RuleSet& rules,
-                           const std::vector<const mapping::PersonAccess*>& people) {
-  ordered_json all = ordered_json::array();
-  for (const auto* p : people) all.push_back(ExplainObject(rules, *p));
-  return all.dump(2);
+void WriteExplainAllJson(std::ostream& out, const mapping::RuleSet& rules,
+                         const std::vector<const mapping::PersonAccess*>& people) {
+  // The text `json::array(people).dump(2)` would be, one person at a time:
+  // each object's lines indented by two more spaces.
+  if (people.empty()) {
+    out << "[]";
+    return;
+  }
+  out << "[\n";
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    const std::string object = ExplainObject(rules, *people[i]).dump(2);
+    out << "  ";
+    for (char c : object) {
+      out << c;
+      if (c == '\n') out << "  ";
+    }
+    out << (i + 1 < people.size() ? ",\n" : "\n");
+  }
+  out << "]";
 }
 
 void ExplainText(std::ostream& out, const mapping::RuleSet& rules, const mapping::PersonAccess& p) {

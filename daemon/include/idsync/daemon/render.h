@@ -21,9 +21,10 @@ namespace idsync::daemon {
 std::string ExplainJson(const mapping::RuleSet& rules, const mapping::PersonAccess& person,
                         bool pretty = true);
 
-// A JSON array of explain objects.
-std::string ExplainAllJson(const mapping::RuleSet& rules,
-                           const std::vector<const mapping::PersonAccess*>& people);
+// A JSON array of explain objects, written one person at a time (the same
+// text as the array dumped whole with an indent of 2).
+void WriteExplainAllJson(std::ostream& out, const mapping::RuleSet& rules,
+                         const std::vector<const mapping::PersonAccess*>& people);
 
 // A readable account of one person's access and where each part came from.
 void ExplainText(std::ostream& out, const mapping::RuleSet& rules,

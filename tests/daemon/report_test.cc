@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "idsync/daemon/cli.h"
+#include "idsync/daemon/render.h"
 #include "idsync/daemon/sync.h"
 #include "idsync/mapping/catalog.h"
 #include "idsync/store/store.h"
@@ -260,6 +261,49 @@ TEST(ReportTest, DirectoryTextCannotCloseTheDataScript) {
   EXPECT_EQ(html.find("<b>rule"), std::string::npos);
   EXPECT_NE(html.find("&lt;b&gt;rule&lt;/b&gt;"), std::string::npos);
   EXPECT_NE(html.find("&lt;cfg&gt;"), std::string::npos);
+}
+
+TEST(ExplainAllJsonTest, IsTheTextOfTheWholeArrayDumpedAtOnce) {
+  // Written directly, person by person: the same bytes as the array of
+  // explain objects dumped with an indent of 2, for names that need escapes.
+  const mapping::PresetBook presets =
+      mapping::PresetBook::Create(mapping::Catalog::Builtin(), {}).value();
+  mapping::Rule rule;
+  rule.name = "r \"quoted\"";
+  rule.groups = {"g"};
+  rule.presets = {"qa-analyst"};
+  const mapping::RuleSet rules =
+      mapping::RuleSet::Compile({rule}, mapping::Catalog::Builtin(), presets, {}).value();
+  std::vector<mapping::PersonAccess> people(3);
+  people[0].email = "a@corp.example";
+  people[0].name = "Tab\there \"q\" back\\slash \x01 new\nline";
+  people[0].has_access = true;
+  people[0].levels = rules.RuleLevels(0);
+  people[0].why.assign(people[0].levels.size(), 0);
+  people[0].projects = {"p1", "p2"};
+  people[0].groups = {{"hr", "g", "cn=g,dc=x"}};
+  people[0].rules = {rule.name};
+  people[0].sources = {"hr"};
+  people[1].email = "b@corp.example";
+  people[1].name = "Jos\xc3\xa9 M\xc3\xbcller";
+  people[1].disabled = true;
+  people[2].email = "c@corp.example";
+  people[2].has_access = true;
+  people[2].role = mapping::Role::kAdmin;
+  people[2].levels = mapping::Catalog::Builtin().Uniform(mapping::Level::kNone);
+  people[2].why.assign(people[2].levels.size(), -1);
+  std::vector<const mapping::PersonAccess*> all;
+  nlohmann::ordered_json expected = nlohmann::ordered_json::array();
+  for (const auto& p : people) {
+    all.push_back(&p);
+    expected.push_back(nlohmann::ordered_json::parse(ExplainJson(rules, p, false)));
+  }
+  std::ostringstream out;
+  WriteExplainAllJson(out, rules, all);
+  EXPECT_EQ(out.str(), expected.dump(2));
+  std::ostringstream none;
+  WriteExplainAllJson(none, rules, {});
+  EXPECT_EQ(none.str(), "[]");
 }
 
 // --- report --changes ---

@@ -1557,7 +1557,7 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   if (root.IsNull()) return ErrorAt(YAML::Mark(), "the configuration is empty");
   ASSIGN_OR_RETURN(Section s, Open(top, {"account", "store", "sources", "server", "ha",
                                          "permissions", "rules", "deprovision", "adopt_existing",
-                                         "protect", "safety", "logging", "tests"}));
+                                         "protect", "safety", "logging", "retention", "tests"}));
   FindSecretPaths(root);
   RETURN_IF_ERROR(CheckSecrets(root, ""));
   Config config;
@@ -1598,6 +1598,12 @@ Result<Config> Loader::Run(const YAML::Node& root) {
   if (const Field* f = s.Get("protect")) RETURN_IF_ERROR(Protect(f->value, &config.protect));
   if (const Field* f = s.Get("safety")) RETURN_IF_ERROR(Safety(f->value, &config.safety));
   if (const Field* f = s.Get("logging")) RETURN_IF_ERROR(Logging(f->value, &config.logging));
+  if (const Field* f = s.Get("retention")) {
+    ASSIGN_OR_RETURN(Section r, Open(f->value, {"runs"}));
+    if (const Field* runs = r.Get("runs")) {
+      ASSIGN_OR_RETURN(config.retention_runs, Dur(runs->value, false));
+    }
+  }
   if (const Field* f = s.Get("tests")) RETURN_IF_ERROR(Tests(f->value, config, &config.tests));
 
   // A SCIM source only ever receives data through the SCIM listener.

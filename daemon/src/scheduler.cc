@@ -224,12 +224,30 @@ void Scheduler::FullRun(bool force) {
   // plan may have used an older read of the directories than this run's:
   // plan them again now, against the mirror.
   if (report.ok() && !report->superseded.empty()) Enqueue(report->superseded);
+  PruneHistory(gen->config);
   std::lock_guard<std::mutex> l(mu_);
   if (report.ok() && !report->stopped) {
     next_full_ = Clock::now() + FullInterval(gen->config);
   } else {
     next_full_ = Clock::now() +
                  std::min<Clock::duration>(FullInterval(gen->config), options_.retry_after_failure);
+  }
+}
+
+void Scheduler::PruneHistory(const config::Config& config) {
+  const std::int64_t keep_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.retention_runs).count();
+  Result<store::HistoryPruned> pruned =
+      store_.runs().PruneHistory(now_() - keep_ms, kRunsAlwaysKept);
+  if (!pruned.ok()) {
+    log_.Warning("store.prune_failed",
+                 "finished history could not be pruned; tried again after "
+                 "the next full run",
+                 {{"error", pruned.status().message()}});
+  } else if (pruned->entries > 0 || pruned->runs > 0) {
+    log_.Info("store.pruned", "finished outbox entries and runs past retention.runs were deleted",
+              {{"entries", static_cast<long long>(pruned->entries)},
+               {"runs", static_cast<long long>(pruned->runs)}});
   }
 }
 

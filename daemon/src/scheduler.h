@@ -85,6 +85,10 @@ class Scheduler {
   void BulkLoop();
   void InteractiveLoop();
   void FullRun(bool force);
+  // After each full run: forgets finished history older than
+  // retention.runs, keeping the kRunsAlwaysKept latest runs.
+  void PruneHistory(const config::Config& config);
+  static constexpr int kRunsAlwaysKept = 100;
   void PartialRun(std::vector<std::string> emails);
   // The options of a run from `source` ("full-run", "partial") in `generation`.
   ApplyOptions RunOptions(const std::string& source, int priority, Generation& generation);

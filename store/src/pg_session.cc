@@ -32,6 +32,8 @@ constexpr internal::Dialect kPgDialect = {
         "max(id) IS NOT NULL) FROM {table}",
     .lock_scim_changes = "SELECT pg_advisory_xact_lock(7594321837033717763)",
     .notify_scim = "SELECT pg_notify('idsync_scim', '')",
+    // The server's own checkpoints and autovacuum take care of it.
+    .checkpoint = "",
 };
 
 struct ResultDeleter {

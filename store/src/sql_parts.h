@@ -27,6 +27,7 @@ class SqlRunLog final : public RunLog {
   Status CloseInterruptedRuns(std::int64_t at_ms) override;
   Status RequestRun(bool force, const std::string& by, std::int64_t at_ms) override;
   Result<RunRequests> TakeRunRequests() override;
+  Result<HistoryPruned> PruneHistory(std::int64_t before_ms, int keep_runs) override;
 
  private:
   Session& s_;

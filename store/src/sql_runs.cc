@@ -1,5 +1,6 @@
 // The run log, over a Session.
 
+#include <algorithm>
 #include <mutex>
 
 #include "sql_parts.h"
@@ -99,6 +100,33 @@ Result<RunRequests> SqlRunLog::TakeRunRequests() {
   });
   if (!taken.ok()) return taken.status().WithContext("take the runs asked for");
   return taken;
+}
+
+Result<HistoryPruned> SqlRunLog::PruneHistory(std::int64_t before_ms, int keep_runs) {
+  std::lock_guard lock(s_.mu);
+  HistoryPruned pruned;
+  {
+    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
+    RETURN_IF_ERROR(CheckFence(s_));
+    Result<std::int64_t> entries = s_.Exec(
+        "DELETE FROM outbox WHERE state IN ('done', 'failed', 'dropped') "
+        "AND updated_ms < $1",
+        {before_ms});
+    if (!entries.ok()) return entries.status().WithContext("prune the outbox");
+    Result<std::int64_t> runs = s_.Exec(
+        "DELETE FROM runs WHERE finished_ms > 0 AND finished_ms < $1 "
+        "AND id NOT IN (SELECT run_id FROM outbox WHERE run_id IS NOT NULL) "
+        "AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT $2)",
+        {before_ms, std::int64_t{std::max(keep_runs, 0)}});
+    if (!runs.ok()) return runs.status().WithContext("prune the run history");
+    RETURN_IF_ERROR(tx.Commit().WithContext("prune the run history"));
+    pruned.entries = *entries;
+    pruned.runs = *runs;
+  }
+  if (!s_.dialect().checkpoint.empty() && (pruned.entries > 0 || pruned.runs > 0)) {
+    RETURN_IF_ERROR(s_.Exec(s_.dialect().checkpoint, {}).status().WithContext("checkpoint"));
+  }
+  return pruned;
 }
 
 }  // namespace idsync::store::internal

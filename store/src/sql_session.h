@@ -74,6 +74,9 @@ struct Dialect {
   // A statement (or "") that signals the SCIM change log's watchers when the
   // transaction commits.
   std::string_view notify_scim;
+  // A statement (or "") run outside any transaction after a large delete,
+  // so that the space freed is not kept in a log file.
+  std::string_view checkpoint;
 };
 
 class Session {

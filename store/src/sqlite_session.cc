@@ -104,6 +104,7 @@ constexpr internal::Dialect kSqliteDialect = {
     .lock_scim_changes = "",
     // One process writes the file: nobody else to tell.
     .notify_scim = "",
+    .checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)",
 };
 
 // SQLite has no notifications: a follower in the same process is told by

@@ -174,6 +174,8 @@ TEST_P(ConfigErrorTest, ReportsFileLineColumnAndMessage) {
 std::string WithTests(const std::string& tests) { return Base("tests:\n" + tests); }
 
 const ErrorCase kErrorCases[] = {
+    {"RetentionOfZero", Base("retention: {runs: 0s}\n"),
+     "t.yaml:10:19: retention.runs must be longer than 0, got '0s'"},
     // Policy tests.
     {"TestWithoutPerson", WithTests("  - name: t\n    expect: {access: true}\n"),
      "t.yaml:11:5: test 't' needs person: (someone the sources know) or given: (a made-up "
@@ -886,6 +888,7 @@ TEST_F(FullConfig, ContractExampleLoadsIntoExpectedValues) {
   EXPECT_EQ(c.logging.format, LoggingConfig::Format::kJson);
   EXPECT_EQ(c.logging.level, LoggingConfig::Level::kInfo);
 
+  EXPECT_EQ(c.retention_runs, std::chrono::hours(24 * 90));  // the default
   ASSERT_EQ(c.tests.size(), 2u);
   const mapping::PolicyCase& voice = c.tests[0];
   EXPECT_TRUE(voice.given());
@@ -1095,6 +1098,12 @@ TEST(ParseConfig, UrlsMayBeAList) {
   EXPECT_EQ(Ldap(config->sources[0]).urls,
             (std::vector<std::string>{"ldaps://a", "ldaps://b", "ldapi://"}));
   EXPECT_EQ(Ldap(config->sources[0]).bind.kind, ldap::BindConfig::Kind::kAnonymous);
+}
+
+TEST(ParseConfig, RetentionOfRunsIsADuration) {
+  Result<Config> config = Parse(Base("retention: {runs: 30d}\n"), "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->retention_runs, std::chrono::hours(24 * 30));
 }
 
 TEST(ParseConfig, PercentLimitsAndDefaults) {

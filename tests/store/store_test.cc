@@ -1384,6 +1384,66 @@ TEST_F(StoreTest, ConsoleSessionsAreSharedExpireAndEnd) {
   EXPECT_FALSE(here.Get("id-b", 200).value().has_value());
 }
 
+TEST_F(StoreTest, PruneHistoryForgetsWhatIsFinishedAndOldOnly) {
+  Store& store = Open();
+  // Three old runs (finished at 100, 200, 300) and a recent one; entries
+  // finished long ago, one finished recently, one still sent, one failed.
+  std::vector<std::int64_t> runs;
+  for (std::int64_t at : {100, 200, 300, 5000}) {
+    const std::int64_t id = store.runs().BeginRun("full", at).value();
+    RunRecord done;
+    done.id = id;
+    done.finished_ms = at + 10;
+    done.result = "ok";
+    ASSERT_TRUE(store.runs().FinishRun(done).ok());
+    runs.push_back(id);
+  }
+  std::vector<OutboxEntry> batch = {
+      MakeEntry("old-done", 0, runs[0]), MakeEntry("old-sent", 0, runs[1]),
+      MakeEntry("new-done", 0, runs[3]), MakeEntry("old-failed", 0, runs[2])};
+  ASSERT_TRUE(store.outbox().Enqueue(batch).ok());
+  for (const OutboxEntry& e : batch) ASSERT_TRUE(store.outbox().MarkSent(e.id, 150).ok());
+  Completion done;
+  done.entry_id = batch[0].id;
+  done.at_ms = 160;
+  done.user = MakeUser("u-1", "old-done@example.com");
+  done.user_id = "u-1";
+  done.action = "invite";
+  done.management = Completion::Management::kInvited;
+  ASSERT_TRUE(store.outbox().Complete(done).ok());
+  done.entry_id = batch[2].id;
+  done.at_ms = 5100;
+  done.user = MakeUser("u-3", "new-done@example.com");
+  done.user_id = "u-3";
+  ASSERT_TRUE(store.outbox().Complete(done).ok());
+  ASSERT_TRUE(store.outbox().Fail(batch[3].id, "rejected", 170).ok());
+  const std::string head = store.audit().Head().value();
+
+  // Before 1000, keeping the most recent run whatever its age.
+  HistoryPruned pruned = store.runs().PruneHistory(1000, 1).value();
+  EXPECT_EQ(pruned.entries, 2);  // old-done and old-failed
+  EXPECT_EQ(pruned.runs, 2);     // runs 0 and 2: run 1 still has its sent entry
+  std::vector<RunRecord> left = store.runs().RecentRuns(0).value();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, runs[3]);
+  EXPECT_EQ(left[1].id, runs[1]);
+  std::vector<OutboxEntry> unfinished = store.outbox().Unfinished().value();
+  ASSERT_EQ(unfinished.size(), 1u);
+  EXPECT_EQ(unfinished[0].write.idempotency_key, "old-sent");
+  EXPECT_TRUE(store.outbox().Failed(0)->empty());
+  // The audit log is whole, and nothing more goes a second time.
+  EXPECT_EQ(store.audit().Head().value(), head);
+  EXPECT_TRUE(store.audit().Verify(std::nullopt)->ok);
+  EXPECT_EQ(store.audit().Since(0)->size(), 2u);
+  pruned = store.runs().PruneHistory(1000, 1).value();
+  EXPECT_EQ(pruned.entries, 0);
+  EXPECT_EQ(pruned.runs, 0);
+  // keep_runs holds recent ones back even when they are old.
+  pruned = store.runs().PruneHistory(10000, 5).value();
+  EXPECT_EQ(pruned.entries, 1);  // new-done
+  EXPECT_EQ(pruned.runs, 0);
+}
+
 TEST_F(StoreTest, AppendAuditChainsEntries) {
   Store& store = Open();
   EXPECT_EQ(store.audit().Head().value(), "");

@@ -140,6 +140,40 @@ class Runs : public store::RunLog {
     std::lock_guard l(s_.mu);
     return std::exchange(s_.run_requests, {});
   }
+  Result<store::HistoryPruned> PruneHistory(std::int64_t before_ms, int keep_runs) override {
+    std::lock_guard l(s_.mu);
+    store::HistoryPruned pruned;
+    std::set<std::int64_t> referenced;
+    for (auto it = s_.outbox.begin(); it != s_.outbox.end();) {
+      const OutboxEntry& e = it->second;
+      const bool finished = e.state == store::OutboxState::kDone ||
+                            e.state == store::OutboxState::kFailed ||
+                            e.state == store::OutboxState::kDropped;
+      if (finished && e.updated_ms < before_ms) {
+        it = s_.outbox.erase(it);
+        ++pruned.entries;
+      } else {
+        if (e.run_id != 0) referenced.insert(e.run_id);
+        ++it;
+      }
+    }
+    std::set<std::int64_t> recent;
+    for (auto it = s_.runs.rbegin();
+         it != s_.runs.rend() && static_cast<int>(recent.size()) < keep_runs; ++it) {
+      recent.insert(it->first);
+    }
+    for (auto it = s_.runs.begin(); it != s_.runs.end();) {
+      const store::RunRecord& r = it->second;
+      if (r.finished_ms > 0 && r.finished_ms < before_ms && !referenced.count(it->first) &&
+          !recent.count(it->first)) {
+        it = s_.runs.erase(it);
+        ++pruned.runs;
+      } else {
+        ++it;
+      }
+    }
+    return pruned;
+  }
 
  private:
   MemoryStore::State& s_;

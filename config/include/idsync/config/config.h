@@ -135,6 +135,9 @@ struct Config {
   std::vector<std::string> protect;  // lower-cased e-mail addresses
   SafetyConfig safety;
   LoggingConfig logging;
+  // retention.runs: finished outbox entries and runs older than this are
+  // deleted after each full run (the audit log is never pruned).
+  Duration retention_runs = std::chrono::hours(24 * 90);
 
   // The source with this name, or nullptr.
   const SourceConfig* FindSource(std::string_view name) const;

@@ -36,6 +36,12 @@ struct RunRequests {
   bool force = false;  // one of them passes the safety limits
 };
 
+// What RunLog::PruneHistory forgot.
+struct HistoryPruned {
+  std::int64_t entries = 0;  // finished outbox entries
+  std::int64_t runs = 0;
+};
+
 class RunLog {
  public:
   virtual ~RunLog() = default;
@@ -58,6 +64,14 @@ class RunLog {
   // Takes every run asked for (a leader-only write, fenced); none is an
   // empty answer.
   virtual Result<RunRequests> TakeRunRequests() = 0;
+
+  // Forgets history older than `before_ms`: outbox entries that are done,
+  // failed or dropped and last changed before it, then runs finished before
+  // it that no remaining entry belongs to, except the `keep_runs` most
+  // recent runs. Unfinished entries and the audit log are never touched. A
+  // leader-only write (fenced). On SQLite the write-ahead log is then
+  // checkpointed, so that the file does not keep what was deleted.
+  virtual Result<HistoryPruned> PruneHistory(std::int64_t before_ms, int keep_runs) = 0;
 };
 
 }  // namespace idsync::store

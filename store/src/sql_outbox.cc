@@ -150,34 +150,35 @@ Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action, std
 }
 
 Status SqlOutbox::MarkSent(std::int64_t entry_id, std::int64_t at_ms) {
-  std::lock_guard lock(s_.mu);
-  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
-  RETURN_IF_ERROR(CheckFence(s_));
-  const std::int64_t epoch = s_.fence ? s_.fence->epoch : 0;
-  const std::string name = "outbox entry " + std::to_string(entry_id);
-  ASSIGN_OR_RETURN(std::optional<OutboxEntry> entry, Load(entry_id, s_.dialect().claim));
-  if (!entry) {
-    // Left out by the claim: another transaction holds the row. Waiting for
-    // it would tie this sender to another process's progress.
-    ASSIGN_OR_RETURN(std::optional<OutboxEntry> held, Load(entry_id, ""));
-    if (!held) return NotFoundError("no " + name);
-    return AbortedError(name + " is held by another transaction: left unsent for now");
-  }
-  if (entry->state != OutboxState::kPlanned && entry->state != OutboxState::kSent) {
-    return FailedPreconditionError("cannot mark sent " + name + ": it is " +
-                                   std::string(OutboxStateName(entry->state)));
-  }
-  RETURN_IF_ERROR(s_.Exec("UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
-                          "claimed_epoch = $3, updated_ms = $2 WHERE id = $1",
-                          {entry_id, at_ms, epoch})
-                      .status()
-                      .WithContext("mark sent " + name));
-  return tx.Commit();
+  return s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
+    const std::int64_t epoch = s_.fence ? s_.fence->epoch : 0;
+    const std::string name = "outbox entry " + std::to_string(entry_id);
+    ASSIGN_OR_RETURN(std::optional<OutboxEntry> entry, Load(entry_id, s_.dialect().claim));
+    if (!entry) {
+      // Left out by the claim: another transaction holds the row. Waiting
+      // for it would tie this sender to another process's progress.
+      ASSIGN_OR_RETURN(std::optional<OutboxEntry> held, Load(entry_id, ""));
+      if (!held) return NotFoundError("no " + name);
+      return AbortedError(name + " is held by another transaction: left unsent for now");
+    }
+    if (entry->state != OutboxState::kPlanned && entry->state != OutboxState::kSent) {
+      return FailedPreconditionError("cannot mark sent " + name + ": it is " +
+                                     std::string(OutboxStateName(entry->state)));
+    }
+    return s_
+        .Exec(
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
+            "claimed_epoch = $3, updated_ms = $2 WHERE id = $1",
+            {entry_id, at_ms, epoch})
+        .status()
+        .WithContext("mark sent " + name);
+  });
 }
 
 Status SqlOutbox::NoteError(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) {
-  std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Status {
+  return s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
     return UpdateUnfinished(entry_id, "note an error on",
                             "UPDATE outbox SET error = $2, updated_ms = $3 "
                             "WHERE id = $1 AND state IN ('planned', 'sent')",
@@ -186,8 +187,8 @@ Status SqlOutbox::NoteError(std::int64_t entry_id, const std::string& error, std
 }
 
 Status SqlOutbox::Fail(std::int64_t entry_id, const std::string& error, std::int64_t at_ms) {
-  std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Status {
+  return s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
     return UpdateUnfinished(entry_id, "fail",
                             "UPDATE outbox SET state = 'failed', error = $2, updated_ms = $3 "
                             "WHERE id = $1 AND state IN ('planned', 'sent')",
@@ -196,8 +197,8 @@ Status SqlOutbox::Fail(std::int64_t entry_id, const std::string& error, std::int
 }
 
 Status SqlOutbox::Drop(std::int64_t entry_id, std::int64_t at_ms) {
-  std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Status {
+  return s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
     return UpdateUnfinished(entry_id, "drop",
                             "UPDATE outbox SET state = 'dropped', updated_ms = $2 "
                             "WHERE id = $1 AND state = 'planned'",
@@ -224,60 +225,61 @@ Result<std::string> SqlOutbox::Complete(const Completion& c) {
     return InvalidArgumentError("completion of outbox entry " + std::to_string(c.entry_id) +
                                 " names no audit action");
   }
-  std::lock_guard lock(s_.mu);
-  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
-  RETURN_IF_ERROR(CheckFence(s_));
-  ASSIGN_OR_RETURN(std::optional<OutboxEntry> found, Load(c.entry_id, s_.dialect().for_update));
-  if (!found) return NotFoundError("no outbox entry " + std::to_string(c.entry_id));
-  const OutboxEntry& entry = *found;
-  if (entry.state != OutboxState::kPlanned && entry.state != OutboxState::kSent) {
-    return FailedPreconditionError("cannot complete outbox entry " + std::to_string(entry.id) +
-                                   ": it is " + std::string(OutboxStateName(entry.state)));
-  }
-  if (s_.fence && entry.state == OutboxState::kSent && entry.claimed_epoch != s_.fence->epoch) {
-    return AbortedError("cannot complete outbox entry " + std::to_string(entry.id) +
-                        ": the leader at epoch " + std::to_string(entry.claimed_epoch) +
-                        " sent it, not this one (epoch " + std::to_string(s_.fence->epoch) +
-                        "); it is finished by sending it again with its key");
-  }
-  RETURN_IF_ERROR(s_.Exec("UPDATE outbox SET state = 'done', updated_ms = $2 WHERE id = $1",
-                          {entry.id, c.at_ms})
-                      .status()
-                      .WithContext("complete outbox entry"));
-  if (c.user) {
-    mapping::AccountRecord user = *c.user;
-    if (user.id.empty()) user.id = c.user_id;
-    RETURN_IF_ERROR(UpsertMirrorRow(s_, user, c.at_ms));
-  } else {
-    RETURN_IF_ERROR(DeleteMirrorRow(s_, c.user_id));
-  }
-  const std::string& email = c.user ? c.user->email : entry.email;
-  switch (c.management) {
-    case Completion::Management::kUnchanged:
-      break;
-    case Completion::Management::kInvited:
-      RETURN_IF_ERROR(UpsertManagedRow(s_, {c.user_id, email, "invited", c.at_ms},
-                                       /*keep_existing=*/true));
-      break;
-    case Completion::Management::kAdopted:
-      RETURN_IF_ERROR(UpsertManagedRow(s_, {c.user_id, email, "adopted", c.at_ms},
-                                       /*keep_existing=*/true));
-      break;
-    case Completion::Management::kForget:
-      RETURN_IF_ERROR(DeleteManagedRow(s_, c.user_id));
-      break;
-  }
+  std::string head;
+  RETURN_IF_ERROR(s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
+    ASSIGN_OR_RETURN(std::optional<OutboxEntry> found, Load(c.entry_id, s_.dialect().for_update));
+    if (!found) return NotFoundError("no outbox entry " + std::to_string(c.entry_id));
+    const OutboxEntry& entry = *found;
+    if (entry.state != OutboxState::kPlanned && entry.state != OutboxState::kSent) {
+      return FailedPreconditionError("cannot complete outbox entry " + std::to_string(entry.id) +
+                                     ": it is " + std::string(OutboxStateName(entry.state)));
+    }
+    if (s_.fence && entry.state == OutboxState::kSent && entry.claimed_epoch != s_.fence->epoch) {
+      return AbortedError("cannot complete outbox entry " + std::to_string(entry.id) +
+                          ": the leader at epoch " + std::to_string(entry.claimed_epoch) +
+                          " sent it, not this one (epoch " + std::to_string(s_.fence->epoch) +
+                          "); it is finished by sending it again with its key");
+    }
+    RETURN_IF_ERROR(s_.Exec("UPDATE outbox SET state = 'done', updated_ms = $2 WHERE id = $1",
+                            {entry.id, c.at_ms})
+                        .status()
+                        .WithContext("complete outbox entry"));
+    if (c.user) {
+      mapping::AccountRecord user = *c.user;
+      if (user.id.empty()) user.id = c.user_id;
+      RETURN_IF_ERROR(UpsertMirrorRow(s_, user, c.at_ms));
+    } else {
+      RETURN_IF_ERROR(DeleteMirrorRow(s_, c.user_id));
+    }
+    const std::string& email = c.user ? c.user->email : entry.email;
+    switch (c.management) {
+      case Completion::Management::kUnchanged:
+        break;
+      case Completion::Management::kInvited:
+        RETURN_IF_ERROR(UpsertManagedRow(s_, {c.user_id, email, "invited", c.at_ms},
+                                         /*keep_existing=*/true));
+        break;
+      case Completion::Management::kAdopted:
+        RETURN_IF_ERROR(UpsertManagedRow(s_, {c.user_id, email, "adopted", c.at_ms},
+                                         /*keep_existing=*/true));
+        break;
+      case Completion::Management::kForget:
+        RETURN_IF_ERROR(DeleteManagedRow(s_, c.user_id));
+        break;
+    }
 
-  AuditEntry audit;
-  audit.at_ms = c.at_ms;
-  audit.run_id = entry.run_id;
-  audit.action = c.action;
-  audit.email = entry.email;
-  audit.user_id = c.user_id;
-  audit.source = entry.source;
-  audit.detail_json = entry.operation_json;
-  ASSIGN_OR_RETURN(std::string head, AppendAuditRow(s_, audit));
-  RETURN_IF_ERROR(tx.Commit());
+    AuditEntry audit;
+    audit.at_ms = c.at_ms;
+    audit.run_id = entry.run_id;
+    audit.action = c.action;
+    audit.email = entry.email;
+    audit.user_id = c.user_id;
+    audit.source = entry.source;
+    audit.detail_json = entry.operation_json;
+    ASSIGN_OR_RETURN(head, AppendAuditRow(s_, audit));
+    return Status::Ok();
+  }));
   return head;
 }
 

@@ -89,6 +89,11 @@ class SqlScimResources final : public ScimResources {
   Status Put(const ScimResourceRow& row) override;
   Status PutIf(const ScimResourceRow& row, std::int64_t stored_version) override;
   Status Delete(const std::string& source, const std::string& type, const std::string& id) override;
+  Result<std::unique_ptr<PendingWrite>> StagePutIf(const ScimResourceRow& row,
+                                                   std::int64_t stored_version) override;
+  Result<std::unique_ptr<PendingWrite>> StageDelete(const std::string& source,
+                                                    const std::string& type,
+                                                    const std::string& id) override;
   Result<std::vector<ScimResourceRow>> List(const std::string& source) override;
   Result<std::optional<ScimResourceRow>> Get(const std::string& source, const std::string& type,
                                              const std::string& id) override;

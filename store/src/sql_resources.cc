@@ -71,61 +71,98 @@ ScimResourceRow ReadResource(const Rows& row, const std::string& source) {
 
 Status SqlScimResources::Put(const ScimResourceRow& row) {
   RETURN_IF_ERROR(CheckRow(row));
-  std::lock_guard lock(s_.mu);
-  Status written = [&]() -> Status {
-    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
-    RETURN_IF_ERROR(UpsertResource(s_, row));
-    RETURN_IF_ERROR(RecordChange(s_, row.source, row.type, row.id));
-    return tx.Commit();
-  }();
-  return written.WithContext("store SCIM " + row.type + " " + row.id);
+  return s_
+      .Write([&]() -> Status {
+        RETURN_IF_ERROR(UpsertResource(s_, row));
+        return RecordChange(s_, row.source, row.type, row.id);
+      })
+      .WithContext("store SCIM " + row.type + " " + row.id);
 }
+
+namespace {
+
+// The write of PutIf, inside the group's transaction.
+Status PutIfRow(Session& s, const ScimResourceRow& row, std::int64_t stored_version) {
+  std::int64_t changed = 0;
+  if (stored_version == 0) {
+    ASSIGN_OR_RETURN(
+        changed, s.Exec("INSERT INTO scim_resources (source, type, id, json, version, updated_ms) "
+                        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, type, id) DO NOTHING",
+                        {row.source, row.type, row.id, row.json, row.version, row.updated_ms}));
+  } else {
+    // Another writer's UPDATE of the row waits for it to commit, then
+    // finds the version moved.
+    ASSIGN_OR_RETURN(changed,
+                     s.Exec("UPDATE scim_resources SET json = $4, version = $5, updated_ms = $6 "
+                            "WHERE source = $1 AND type = $2 AND id = $3 AND version = $7",
+                            {row.source, row.type, row.id, row.json, row.version, row.updated_ms,
+                             stored_version}));
+  }
+  if (changed == 0) {
+    return AbortedError("another writer changed it first (the store no longer holds version " +
+                        std::to_string(stored_version) + ")");
+  }
+  return RecordChange(s, row.source, row.type, row.id);
+}
+
+// The write of Delete; `deleted` says whether there was a row.
+Status DeleteRow(Session& s, const std::string& source, const std::string& type,
+                 const std::string& id) {
+  ASSIGN_OR_RETURN(std::int64_t changed,
+                   s.Exec("DELETE FROM scim_resources WHERE source = $1 AND type = $2 AND id = $3",
+                          {source, type, id}));
+  if (changed == 0) return Status::Ok();  // nothing to record
+  return RecordChange(s, source, type, id);
+}
+
+// A staged write of the session, awaited on request.
+class SessionPendingWrite final : public PendingWrite {
+ public:
+  SessionPendingWrite(Session& s, StagedWrite staged, std::string context)
+      : s_(s), staged_(std::move(staged)), context_(std::move(context)) {}
+  Status Wait() override { return s_.Await(staged_).WithContext(context_); }
+
+ private:
+  Session& s_;
+  StagedWrite staged_;
+  std::string context_;
+};
+
+Result<std::unique_ptr<PendingWrite>> StageIn(Session& s, const std::function<Status()>& write,
+                                              std::string context) {
+  Result<StagedWrite> staged = s.Stage(write);
+  if (!staged.ok()) return staged.status().WithContext(context);
+  return std::unique_ptr<PendingWrite>(
+      std::make_unique<SessionPendingWrite>(s, std::move(staged).value(), std::move(context)));
+}
+
+}  // namespace
 
 Status SqlScimResources::PutIf(const ScimResourceRow& row, std::int64_t stored_version) {
   RETURN_IF_ERROR(CheckRow(row));
-  std::lock_guard lock(s_.mu);
-  Status written = [&]() -> Status {
-    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
-    std::int64_t changed = 0;
-    if (stored_version == 0) {
-      ASSIGN_OR_RETURN(
-          changed,
-          s_.Exec("INSERT INTO scim_resources (source, type, id, json, version, updated_ms) "
-                  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, type, id) DO NOTHING",
-                  {row.source, row.type, row.id, row.json, row.version, row.updated_ms}));
-    } else {
-      // Another writer's UPDATE of the row waits for it to commit, then
-      // finds the version moved.
-      ASSIGN_OR_RETURN(changed,
-                       s_.Exec("UPDATE scim_resources SET json = $4, version = $5, updated_ms = $6 "
-                               "WHERE source = $1 AND type = $2 AND id = $3 AND version = $7",
-                               {row.source, row.type, row.id, row.json, row.version, row.updated_ms,
-                                stored_version}));
-    }
-    if (changed == 0) {
-      return AbortedError("another writer changed it first (the store no longer holds version " +
-                          std::to_string(stored_version) + ")");
-    }
-    RETURN_IF_ERROR(RecordChange(s_, row.source, row.type, row.id));
-    return tx.Commit();
-  }();
-  return written.WithContext("store SCIM " + row.type + " " + row.id);
+  return s_.Write([&] { return PutIfRow(s_, row, stored_version); })
+      .WithContext("store SCIM " + row.type + " " + row.id);
+}
+
+Result<std::unique_ptr<PendingWrite>> SqlScimResources::StagePutIf(const ScimResourceRow& row,
+                                                                   std::int64_t stored_version) {
+  RETURN_IF_ERROR(CheckRow(row));
+  return StageIn(
+      s_, [&] { return PutIfRow(s_, row, stored_version); },
+      "store SCIM " + row.type + " " + row.id);
 }
 
 Status SqlScimResources::Delete(const std::string& source, const std::string& type,
                                 const std::string& id) {
-  std::lock_guard lock(s_.mu);
-  Status deleted = [&]() -> Status {
-    ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(s_));
-    ASSIGN_OR_RETURN(
-        std::int64_t changed,
-        s_.Exec("DELETE FROM scim_resources WHERE source = $1 AND type = $2 AND id = $3",
-                {source, type, id}));
-    if (changed == 0) return Status::Ok();  // rolled back: nothing to record
-    RETURN_IF_ERROR(RecordChange(s_, source, type, id));
-    return tx.Commit();
-  }();
-  return deleted.WithContext("delete SCIM " + type + " " + id);
+  return s_.Write([&] { return DeleteRow(s_, source, type, id); })
+      .WithContext("delete SCIM " + type + " " + id);
+}
+
+Result<std::unique_ptr<PendingWrite>> SqlScimResources::StageDelete(const std::string& source,
+                                                                    const std::string& type,
+                                                                    const std::string& id) {
+  return StageIn(
+      s_, [&] { return DeleteRow(s_, source, type, id); }, "delete SCIM " + type + " " + id);
 }
 
 Result<std::vector<ScimResourceRow>> SqlScimResources::List(const std::string& source) {

@@ -7,10 +7,15 @@
 // Where the two must differ (locking a row or the audit chain for the
 // length of a transaction), the Dialect says how. Internal to the store.
 //
-// Not thread-safe: a part holds the session's mutex for each call.
+// Not thread-safe: a part holds the session's mutex for each call; writes
+// that may share a commit go through Session::Write or Session::Stage.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -79,9 +84,52 @@ struct Dialect {
   std::string_view checkpoint;
 };
 
+class Session;
+
+// The session's mutex. Taking it for a call first commits an open group of
+// staged writes (Session::Stage), so that the call finds the connection
+// outside any transaction: only the group's own writers share it.
+class SessionMutex {
+ public:
+  explicit SessionMutex(Session& session) : session_(session) {}
+  SessionMutex(const SessionMutex&) = delete;
+  SessionMutex& operator=(const SessionMutex&) = delete;
+
+  void lock();
+  bool try_lock();
+  void unlock() { m_.unlock(); }
+
+ private:
+  friend class Session;
+  std::mutex m_;
+  Session& session_;
+};
+
+// How a group of staged writes ended; shared by its writers. `status` is
+// written before `done` is set, and read only after.
+struct GroupOutcome {
+  std::atomic<bool> done{false};
+  Status status;  // the commit's
+};
+
+// A write run inside the open group's transaction and not yet committed.
+// Session::Await says how its commit ended.
+class StagedWrite {
+ public:
+  StagedWrite() = default;
+
+ private:
+  friend class Session;
+  explicit StagedWrite(std::shared_ptr<GroupOutcome> outcome) : outcome_(std::move(outcome)) {}
+  std::shared_ptr<GroupOutcome> outcome_;
+};
+
 class Session {
  public:
+  Session() = default;
   virtual ~Session() = default;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   virtual const Dialect& dialect() const = 0;
 
@@ -115,10 +163,59 @@ class Session {
   // one that only waits.
   virtual Result<std::unique_ptr<ScimChangeSignal>> Listen(std::string_view channel) = 0;
 
+  // --- group commit ---
+  //
+  // Writes that arrive together share one transaction and one commit (one
+  // fsync), and each writer learns its outcome only after that commit. A
+  // writer's statements run at once, in the group's open transaction, inside
+  // a savepoint of their own when the group already has members, so that a
+  // write that fails undoes only itself. The group commits when one of its
+  // writers waits (Await) and no other writer is on its way in, or when it
+  // is full or has been open for kGroupMaxOpen; or earlier, when any other
+  // call takes `mu`.
+
+  // Runs `write` (the session held, no other lock taken by it) in the open
+  // group's transaction, opening one if none is open. Returns `write`'s
+  // error at once, its changes undone; otherwise the staged write, which
+  // the caller must Await. Takes the session itself: the caller must not
+  // hold `mu`.
+  Result<StagedWrite> Stage(const std::function<Status()>& write);
+  // Returns once the transaction holding `staged` has ended: OK when it
+  // committed, else the reason (the write did not land).
+  Status Await(const StagedWrite& staged);
+  // Stage, then Await.
+  Status Write(const std::function<Status()>& write);
+
+  static constexpr int kGroupMaxWrites = 256;
+  static constexpr std::chrono::microseconds kGroupMaxOpen{3000};
+  // How long a group waits for one more writer after seeing that writers
+  // arrive together (the last commit found one waiting).
+  static constexpr std::chrono::microseconds kGroupLinger{200};
+
   // Held by a part for the length of each call.
-  std::mutex mu;
+  SessionMutex mu{*this};
   // What leader-only writes are checked against (lease.h); guarded by mu.
   std::optional<Fence> fence;
+
+ private:
+  friend class SessionMutex;
+  // With mu.m_ held: commits the open group, if any, and tells its writers.
+  void CommitGroup();
+  // With mu.m_ held: undoes the open group, its writers told `why`.
+  void AbandonGroup(const Status& why);
+
+  std::shared_ptr<GroupOutcome> group_;  // the open group; null when none
+  int group_writes_ = 0;
+  std::chrono::steady_clock::time_point group_opened_;
+  std::chrono::steady_clock::time_point group_last_write_;
+  std::atomic<int> arriving_{0};  // writers in Stage, waiting for the session
+  bool together_ = false;         // writers were seen arriving together
+  // The group one of its writers is about to commit; its other writers
+  // wait on its `done` alone.
+  const GroupOutcome* committing_ = nullptr;
+  std::condition_variable linger_cv_;  // for the committing writer: a write staged
+  // With mu.m_ held: ends the open group with `status` and tells its writers.
+  void EndGroup(Status status);
 };
 
 // Begin ... Commit on a session; rolled back on destruction unless committed.

@@ -1,5 +1,6 @@
 #include "idsync/store/store.h"
 
+#include <memory>
 #include <string_view>
 
 #include "pg_store.h"
@@ -63,6 +64,29 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     return InvalidArgumentError("store URL \"" + url + "\" names no file");
   }
   return sqlite::OpenSqliteStore(path);
+}
+
+namespace {
+
+// A write that was durable before it was handed over.
+class LandedWrite final : public PendingWrite {
+ public:
+  Status Wait() override { return Status::Ok(); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PendingWrite>> ScimResources::StagePutIf(const ScimResourceRow& row,
+                                                                std::int64_t stored_version) {
+  RETURN_IF_ERROR(PutIf(row, stored_version));
+  return std::unique_ptr<PendingWrite>(std::make_unique<LandedWrite>());
+}
+
+Result<std::unique_ptr<PendingWrite>> ScimResources::StageDelete(const std::string& source,
+                                                                 const std::string& type,
+                                                                 const std::string& id) {
+  RETURN_IF_ERROR(Delete(source, type, id));
+  return std::unique_ptr<PendingWrite>(std::make_unique<LandedWrite>());
 }
 
 }  // namespace idsync::store

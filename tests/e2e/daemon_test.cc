@@ -465,6 +465,63 @@ TEST_F(DaemonTest, ScimChangeReachesTheAccountWithinOneSecond) {
   ExpectEveryWriteOnce();
 }
 
+// SCIM writes that share commits: 8 clients POST users at once, and the
+// daemon is SIGKILLed right after the 200th 201. After a restart, every user
+// answered 201 is there (the service loads them from the store). Three
+// rounds, each killing at another moment.
+TEST_F(DaemonTest, EveryScimWriteAnswered201SurvivesASigkill) {
+  WriteConfig();
+  StartDaemon();
+  ASSERT_TRUE(WaitForRuns("full", 1, milliseconds(10000)));
+  std::vector<std::string> created;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t answered = 0;  // guarded by mu, as is created
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> clients;
+    const int port = scim_port_;
+    for (int c = 0; c < 8; ++c) {
+      clients.emplace_back([&, c] {
+        for (int i = 0; !stop.load(); ++i) {
+          const std::string email = "k" + std::to_string(round) + "-" + std::to_string(c) + "-" +
+                                    std::to_string(i) + "@corp.example";
+          const json body = {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User"}},
+                             {"userName", email},
+                             {"active", true},
+                             {"emails", {{{"value", email}, {"primary", true}}}}};
+          const HttpAnswer a = Http(port, "POST", "/scim/v2/Users", scim_token_, body.dump());
+          if (a.status != 201) break;  // the daemon is gone
+          std::lock_guard lock(mu);
+          created.push_back(a.Json().value("id", ""));
+          ++answered;
+          cv.notify_all();
+        }
+      });
+    }
+    {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered >= 200; }))
+          << answered << " users created in 30 s";
+    }
+    EXPECT_EQ(StopDaemon(SIGKILL), 128 + SIGKILL);
+    stop.store(true);
+    for (std::thread& t : clients) t.join();
+
+    StartDaemon();
+    std::size_t missing = 0;
+    for (const std::string& id : created) {
+      const HttpAnswer a = Http(scim_port_, "GET", "/scim/v2/Users/" + id, scim_token_);
+      if (a.status != 200) ++missing;
+      EXPECT_EQ(a.status, 200) << "user " << id << " was answered 201 and is gone: " << a.body;
+    }
+    std::cout << created.size() << " users answered 201 before " << round + 1 << " kill(s), "
+              << missing << " missing after the restart\n";
+  }
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
 // server.max_patch_values and server.max_response reach the SCIM service,
 // at start and on reload.
 TEST_F(DaemonTest, ScimRequestLimitsComeFromTheServerSection) {

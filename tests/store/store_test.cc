@@ -5,15 +5,21 @@
 // backend (test_backend.h) gives each test a fresh store and raw SQL on it.
 #include "idsync/store/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "idsync/store/copy.h"
 #include "idsync/testing/status_matchers.h"
@@ -1303,6 +1309,123 @@ TEST_F(StoreTest, TheFenceRefusesALeadersWritesOnceAnotherHasTakenOver) {
   old_leader.SetFence(Fence{"old", back.epoch});
   EXPECT_TRUE(old_leader.runs().BeginRun("full", 9).ok());
   EXPECT_TRUE(FenceLost(new_leader.runs().BeginRun("full", 9).status()));
+}
+
+// --- durability of writes that share a commit ---
+
+// Writers in a child process (12 threads: SCIM resources, and outbox
+// entries marked sent then completed) report each write the store
+// acknowledged on a pipe; the child is SIGKILLed right after the 300th
+// acknowledgement. Every write acknowledged before the kill is in the store.
+TEST_F(StoreTest, EveryAcknowledgedWriteSurvivesAKillOfTheWriter) {
+  constexpr int kEntries = 4000;
+  constexpr int kOutboxWriters = 4;
+  constexpr int kScimWriters = 8;
+  std::vector<std::int64_t> ids;
+  {
+    Store& store = Open();
+    std::vector<OutboxEntry> entries;
+    for (int i = 0; i < kEntries; ++i) entries.push_back(MakeEntry("k" + std::to_string(i)));
+    ASSERT_TRUE(store.outbox().Enqueue(entries).ok());
+    for (const OutboxEntry& e : entries) ids.push_back(e.id);
+    store_.reset();
+  }
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    Result<std::unique_ptr<Store>> opened = Store::Open(Url());
+    if (!opened.ok()) ::_exit(3);
+    Store& store = **opened;
+    auto tell = [&](const std::string& line) {
+      // One write(2) of a short line: whole, never interleaved.
+      if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        ::_exit(4);
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kScimWriters; ++w) {
+      threads.emplace_back([&, w] {
+        for (int i = 0;; ++i) {
+          ScimResourceRow row;
+          row.source = "okta";
+          row.type = "User";
+          row.id = "w" + std::to_string(w) + "-" + std::to_string(i);
+          row.json = R"({"userName":")" + row.id + R"("})";
+          row.version = 1;
+          row.updated_ms = 1;
+          if (store.scim().PutIf(row, 0).ok()) tell("r " + row.id + "\n");
+        }
+      });
+    }
+    for (int w = 0; w < kOutboxWriters; ++w) {
+      threads.emplace_back([&, w] {
+        for (std::size_t i = static_cast<std::size_t>(w); i < ids.size(); i += kOutboxWriters) {
+          if (!store.outbox().MarkSent(ids[i], 5).ok()) continue;
+          Completion done;
+          done.entry_id = ids[i];
+          done.user_id = "u" + std::to_string(ids[i]);
+          done.user = MakeUser(done.user_id, "p" + std::to_string(ids[i]) + "@example.com");
+          done.action = "invite";
+          done.at_ms = 6;
+          if (store.outbox().Complete(done).ok()) tell("c " + std::to_string(ids[i]) + "\n");
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string text;
+  int acknowledged = 0;
+  bool killed = false;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buffer, sizeof(buffer));
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    acknowledged += static_cast<int>(std::count(buffer, buffer + n, '\n'));
+    if (!killed && acknowledged >= 300) {
+      ASSERT_EQ(::kill(child, SIGKILL), 0);
+      killed = true;
+    }
+  }
+  ::close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "the writers ended before the kill: " << wstatus;
+
+  Store& store = Open();
+  Result<std::vector<OutboxEntry>> left = store.outbox().Unfinished();
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  std::set<std::int64_t> unfinished;
+  for (const OutboxEntry& e : *left) unfinished.insert(e.id);
+  Result<std::vector<AccountRecord>> users = store.mirror().Users();
+  ASSERT_TRUE(users.ok()) << users.status().ToString();
+  std::set<std::string> mirrored;
+  for (const AccountRecord& u : *users) mirrored.insert(u.id);
+  int resources = 0;
+  int completions = 0;
+  std::istringstream lines(text);
+  std::string kind;
+  std::string id;
+  while (lines >> kind >> id) {
+    if (kind == "r") {
+      ++resources;
+      EXPECT_TRUE(store.scim().Get("okta", "User", id).value().has_value())
+          << "acknowledged SCIM write " << id << " is not in the store";
+    } else {
+      ++completions;
+      EXPECT_EQ(unfinished.count(std::stoll(id)), 0u) << "acknowledged completion " << id;
+      EXPECT_EQ(mirrored.count("u" + id), 1u) << "acknowledged completion " << id;
+    }
+  }
+  EXPECT_GE(resources + completions, 300);
+  EXPECT_GT(resources, 0);
+  EXPECT_GT(completions, 0);
+  EXPECT_TRUE(store.audit().Verify(std::nullopt).value().ok);
 }
 
 TEST_F(StoreTest, ASentEntryIsClaimedByTheLeadersEpochAndFinishedOnlyByIt) {

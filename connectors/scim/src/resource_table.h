@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -95,6 +96,10 @@ struct SourceState {
   mutable std::shared_mutex mu;  // guards the tables (exclusive only to publish)
   Table users;
   Table groups;
+  // Resources whose write was published but did not land (its commit
+  // failed) and that could not yet be read back from the persistence;
+  // guarded by write_mu. The next write puts them back as stored first.
+  std::set<std::pair<ResourceType, std::string>> unsettled;
 
   Table& Of(ResourceType t) { return t == ResourceType::kUser ? users : groups; }
   const Table& Of(ResourceType t) const { return t == ResourceType::kUser ? users : groups; }

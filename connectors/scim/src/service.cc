@@ -250,7 +250,7 @@ class ServiceImpl : public ScimService {
   // Makes the view hold `now` for (type, id) as the persistence holds it
   // (write_mu held), and notifies. See Absorb.
   Status TakeIn(SourceState& s, ResourceType type, const std::string& id,
-                const std::optional<StoredResource>& now) {
+                const std::optional<StoredResource>& now, bool even_if_older = false) {
     const Entry* prev = s.Of(type).Find(id);
     if (!now) {
       if (prev == nullptr) return Status::Ok();
@@ -263,7 +263,7 @@ class ServiceImpl : public ScimService {
       Notify(s, type, "DELETE", id, std::move(emails));
       return Status::Ok();
     }
-    if (prev != nullptr && prev->version >= now->version) return Status::Ok();
+    if (prev != nullptr && prev->version >= now->version && !even_if_older) return Status::Ok();
     ResourceType stored_type;
     ASSIGN_OR_RETURN(std::unique_ptr<Entry> next,
                      ReadStored(s.name, *now, options_.max_json_depth, &stored_type));
@@ -330,14 +330,59 @@ class ServiceImpl : public ScimService {
     Derive(e, type);
   }
 
-  Status Persist(const SourceState& s, ResourceType type, const Entry& e) {
+  StoredResource StoredOf(const SourceState& s, ResourceType type, const Entry& e) const {
     StoredResource r;
     r.source = s.name;
     r.type = std::string(TypeName(type));
     r.id = e.id;
     r.json = Dump(JsonAccess::Get(e.body));
     r.version = e.version;
-    return persistence_.Put(r);
+    return r;
+  }
+
+  // The end of a write whose change is staged and published: lets the
+  // source's next writer in (its write may share this one's commit), waits
+  // until the change is durable, and only then notifies and answers. A
+  // change that did not land is taken back out of the view.
+  ScimResponse Land(SourceState& s, ResourceType type, const std::string& id,
+                    std::unique_lock<std::mutex> write, PendingPersist& pending,
+                    const std::string& method, std::vector<std::string> emails,
+                    ScimResponse answer) {
+    write.unlock();
+    if (Status landed = pending.Wait(); !landed.ok()) {
+      write.lock();
+      Settle(s, type, id);
+      return PersistenceFailure(landed);
+    }
+    Notify(s, type, method, id, std::move(emails));
+    return answer;
+  }
+
+  // Makes the view hold (type, id) as the persistence holds it, whatever
+  // version the view has (write_mu held); remembered when the persistence
+  // cannot be read now.
+  void Settle(SourceState& s, ResourceType type, const std::string& id) {
+    Result<std::optional<StoredResource>> now =
+        persistence_.Get(s.name, std::string(TypeName(type)), id);
+    if (now.ok() && TakeIn(s, type, id, *now, /*even_if_older=*/true).ok()) {
+      s.unsettled.erase({type, id});
+      return;
+    }
+    s.unsettled.insert({type, id});
+  }
+
+  // Settles what earlier failed writes left (write_mu held): no write
+  // starts from a version that did not land.
+  Status SettleAll(SourceState& s) {
+    while (!s.unsettled.empty()) {
+      const auto [type, id] = *s.unsettled.begin();
+      Settle(s, type, id);
+      if (s.unsettled.count({type, id}) != 0) {
+        return UnavailableError("a write to SCIM " + std::string(TypeName(type)) + " " + id +
+                                " did not land and the store cannot be read to undo it");
+      }
+    }
+    return Status::Ok();
   }
 
   void Notify(const SourceState& s, ResourceType type, const std::string& method,
@@ -361,7 +406,8 @@ class ServiceImpl : public ScimService {
     Result<Json> body = ParseResourceBody(req, type, options_.max_json_depth);
     if (!body.ok()) return StatusResponse(body.status());
     const Projection projection = ProjectionOf(req);
-    std::lock_guard write(s.write_mu);
+    std::unique_lock write(s.write_mu);
+    if (Status settled = SettleAll(s); !settled.ok()) return PersistenceFailure(settled);
     auto e = std::make_unique<Entry>();
     e->id = NewId(s);
     e->version = 1;
@@ -371,27 +417,30 @@ class ServiceImpl : public ScimService {
     if (type == ResourceType::kUser) {
       if (Status u = CheckUnique(s, *e, nullptr); !u.ok()) return StatusResponse(u);
     }
-    if (Status p = Persist(s, type, *e); !p.ok()) return Unstored(s, type, e->id, p);
+    Result<std::unique_ptr<PendingPersist>> pending = persistence_.Stage(StoredOf(s, type, *e));
+    if (!pending.ok()) return Unstored(s, type, e->id, pending.status());
     const Entry* published = e.get();
     {
       std::unique_lock lock(s.mu);
       s.Of(type).Insert(std::move(e));
     }
-    Notify(s, type, "POST", published->id, ChangedEmails(s, type, nullptr, published));
+    std::vector<std::string> emails = ChangedEmails(s, type, nullptr, published);
     ScimResponse r = ResourceResponse(201, *published, type, req, projection);
     r.location = Location(req.base_url, type, published->id);
-    return r;
+    const std::string id = published->id;
+    return Land(s, type, id, std::move(write), **pending, "POST", std::move(emails), std::move(r));
   }
 
-  // Publishes `next` in place of `prev` once persisted, and notifies.
+  // Publishes `next` in place of `prev` once staged, and lands it (Land).
   ScimResponse Commit(SourceState& s, ResourceType type, const Entry& prev,
                       std::unique_ptr<Entry> next, const std::string& method,
-                      const ScimRequest& req, int status, const Projection& projection) {
+                      const ScimRequest& req, int status, const Projection& projection,
+                      std::unique_lock<std::mutex> write) {
     if (type == ResourceType::kUser) {
       if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return StatusResponse(u);
     }
-    if (Status p = Persist(s, type, *next); !p.ok()) return Unstored(s, type, next->id, p);
-    std::vector<std::string> emails;
+    Result<std::unique_ptr<PendingPersist>> pending = persistence_.Stage(StoredOf(s, type, *next));
+    if (!pending.ok()) return Unstored(s, type, next->id, pending.status());
     std::unique_ptr<Entry> old;
     const Entry* published = next.get();
     {
@@ -399,14 +448,16 @@ class ServiceImpl : public ScimService {
       old = s.Of(type).Remove(prev.id);
       s.Of(type).Insert(std::move(next));
     }
-    Notify(s, type, method, published->id, ChangedEmails(s, type, old.get(), published));
+    std::vector<std::string> emails = ChangedEmails(s, type, old.get(), published);
+    ScimResponse r;
     if (status == 204) {
-      ScimResponse r;
       r.status = 204;
       r.etag = VersionTag(published->version);
-      return r;
+    } else {
+      r = ResourceResponse(status, *published, type, req, projection);
     }
-    return ResourceResponse(status, *published, type, req, projection);
+    const std::string id = published->id;
+    return Land(s, type, id, std::move(write), **pending, method, std::move(emails), std::move(r));
   }
 
   std::unique_ptr<Entry> NextVersion(const Entry& prev, Json body, ResourceType type,
@@ -424,7 +475,8 @@ class ServiceImpl : public ScimService {
     Result<Json> body = ParseResourceBody(req, type, options_.max_json_depth);
     if (!body.ok()) return StatusResponse(body.status());
     const Projection projection = ProjectionOf(req);
-    std::lock_guard write(s.write_mu);
+    std::unique_lock write(s.write_mu);
+    if (Status settled = SettleAll(s); !settled.ok()) return PersistenceFailure(settled);
     const Entry* prev = s.Of(type).Find(id);
     if (prev == nullptr) return NotFound(type, id);
     if (!IfMatchHolds(req.if_match, prev->version)) return PreconditionFailed(*prev);
@@ -435,7 +487,7 @@ class ServiceImpl : public ScimService {
       return ResourceResponse(200, *prev, type, req, projection);  // nothing to change
     }
     return Commit(s, type, *prev, NextVersion(*prev, std::move(body).value(), type, req), "PUT",
-                  req, 200, projection);
+                  req, 200, projection, std::move(write));
   }
 
   // A PATCH, reported to on_patch_refused when it is refused with a SCIM
@@ -509,6 +561,7 @@ class ServiceImpl : public ScimService {
         if (type == ResourceType::kUser) EraseMember(w, "groups");
       }
       if (!last) write.lock();
+      if (Status settled = SettleAll(s); !settled.ok()) return PersistenceFailure(settled);
       const Entry* prev = s.Of(type).Find(id);
       if (prev == nullptr) return NotFound(type, id);
       if (prev != read || prev->version != version) continue;  // written meanwhile: again
@@ -527,29 +580,30 @@ class ServiceImpl : public ScimService {
         if (Status u = CheckUnique(s, *next, &next->id); !u.ok()) return refuse(u);
       }
       return Commit(s, type, *prev, std::move(next), "PATCH", req, want_body ? 200 : 204,
-                    projection);
+                    projection, std::move(write));
     }
   }
 
   ScimResponse Delete(SourceState& s, ResourceType type, const std::string& id,
                       const ScimRequest& req) {
-    std::lock_guard write(s.write_mu);
+    std::unique_lock write(s.write_mu);
+    if (Status settled = SettleAll(s); !settled.ok()) return PersistenceFailure(settled);
     const Entry* prev = s.Of(type).Find(id);
     if (prev == nullptr) return NotFound(type, id);
     if (!IfMatchHolds(req.if_match, prev->version)) return PreconditionFailed(*prev);
-    if (Status p = persistence_.Delete(s.name, std::string(TypeName(type)), id); !p.ok()) {
-      return PersistenceFailure(p);
-    }
+    Result<std::unique_ptr<PendingPersist>> pending =
+        persistence_.StageDelete(s.name, std::string(TypeName(type)), id);
+    if (!pending.ok()) return PersistenceFailure(pending.status());
     std::vector<std::string> emails = ChangedEmails(s, type, prev, nullptr);
     std::unique_ptr<Entry> old;
     {
       std::unique_lock lock(s.mu);
       old = s.Of(type).Remove(id);
     }
-    Notify(s, type, "DELETE", id, std::move(emails));
     ScimResponse r;
     r.status = 204;
-    return r;
+    return Land(s, type, id, std::move(write), **pending, "DELETE", std::move(emails),
+                std::move(r));
   }
 
   ServiceOptions options_;
@@ -562,6 +616,28 @@ class ServiceImpl : public ScimService {
 
 }  // namespace
 }  // namespace internal
+
+namespace {
+
+// A write that was durable before it was handed over.
+class Persisted final : public PendingPersist {
+ public:
+  Status Wait() override { return Status::Ok(); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PendingPersist>> ResourcePersistence::Stage(const StoredResource& resource) {
+  RETURN_IF_ERROR(Put(resource));
+  return std::unique_ptr<PendingPersist>(std::make_unique<Persisted>());
+}
+
+Result<std::unique_ptr<PendingPersist>> ResourcePersistence::StageDelete(const std::string& source,
+                                                                         const std::string& type,
+                                                                         const std::string& id) {
+  RETURN_IF_ERROR(Delete(source, type, id));
+  return std::unique_ptr<PendingPersist>(std::make_unique<Persisted>());
+}
 
 Result<std::optional<StoredResource>> ResourcePersistence::Get(const std::string& source,
                                                                const std::string& type,

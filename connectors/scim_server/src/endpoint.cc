@@ -355,7 +355,7 @@ StoreResourcePersistence::StoreResourcePersistence(store::Store& store,
   }
 }
 
-Status StoreResourcePersistence::Put(const StoredResource& resource) {
+store::ScimResourceRow StoreResourcePersistence::RowOf(const StoredResource& resource) const {
   store::ScimResourceRow row;
   row.source = resource.source;
   row.type = resource.type;
@@ -363,14 +363,49 @@ Status StoreResourcePersistence::Put(const StoredResource& resource) {
   row.json = resource.json;
   row.version = resource.version;
   row.updated_ms = now_ms_();
-  // The service writes version N over N - 1 (a new resource is version 1):
-  // a replica that wrote first makes this one refused, and read again.
-  return store_.scim().PutIf(row, resource.version - 1);
+  return row;
+}
+
+// The service writes version N over N - 1 (a new resource is version 1): a
+// replica that wrote first makes this one refused, and read again.
+Status StoreResourcePersistence::Put(const StoredResource& resource) {
+  return store_.scim().PutIf(RowOf(resource), resource.version - 1);
 }
 
 Status StoreResourcePersistence::Delete(const std::string& source, const std::string& type,
                                         const std::string& id) {
   return store_.scim().Delete(source, type, id);
+}
+
+namespace {
+
+class PendingStoreWrite final : public PendingPersist {
+ public:
+  explicit PendingStoreWrite(std::unique_ptr<store::PendingWrite> write)
+      : write_(std::move(write)) {}
+  Status Wait() override { return write_->Wait(); }
+
+ private:
+  std::unique_ptr<store::PendingWrite> write_;
+};
+
+Result<std::unique_ptr<PendingPersist>> Pending(
+    Result<std::unique_ptr<store::PendingWrite>> staged) {
+  if (!staged.ok()) return staged.status();
+  return std::unique_ptr<PendingPersist>(
+      std::make_unique<PendingStoreWrite>(std::move(staged).value()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PendingPersist>> StoreResourcePersistence::Stage(
+    const StoredResource& resource) {
+  return Pending(store_.scim().StagePutIf(RowOf(resource), resource.version - 1));
+}
+
+Result<std::unique_ptr<PendingPersist>> StoreResourcePersistence::StageDelete(
+    const std::string& source, const std::string& type, const std::string& id) {
+  return Pending(store_.scim().StageDelete(source, type, id));
 }
 
 Result<std::optional<StoredResource>> StoreResourcePersistence::Get(const std::string& source,

@@ -72,6 +72,15 @@ class ScimChangeSignal {
   virtual bool Wait(std::chrono::milliseconds timeout) = 0;
 };
 
+// A write the store has run but not yet made durable: it shares one commit
+// (one fsync) with the writes that arrived with it. Wait returns once that
+// commit has ended: OK when the write landed, else why it did not.
+class PendingWrite {
+ public:
+  virtual ~PendingWrite() = default;
+  virtual Status Wait() = 0;
+};
+
 class ScimResources {
  public:
   virtual ~ScimResources() = default;
@@ -89,6 +98,16 @@ class ScimResources {
                         const std::string& id) = 0;
   // Every resource of `source`, ordered by type then id.
   virtual Result<std::vector<ScimResourceRow>> List(const std::string& source) = 0;
+  // PutIf and Delete in two steps: the write runs now (its own error, such
+  // as kAborted, is returned at once) and becomes durable with the writes
+  // that arrive while it waits. The caller may let go of its own locks
+  // before it calls Wait, so that the next write can join the same commit.
+  // By default, PutIf or Delete, already durable when they return.
+  virtual Result<std::unique_ptr<PendingWrite>> StagePutIf(const ScimResourceRow& row,
+                                                           std::int64_t stored_version);
+  virtual Result<std::unique_ptr<PendingWrite>> StageDelete(const std::string& source,
+                                                            const std::string& type,
+                                                            const std::string& id);
   // One resource; nullopt when the store holds none.
   virtual Result<std::optional<ScimResourceRow>> Get(const std::string& source,
                                                      const std::string& type,

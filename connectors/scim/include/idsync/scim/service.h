@@ -47,12 +47,30 @@ struct StoredResource {
 // longer holds the version before resource.version (none for version 1):
 // another writer got there first. The service reads the resource again
 // (Get), takes it in, and applies the request to it.
+//
+// Stage and StageDelete split a write in two: the write is taken now (its
+// own refusal, such as kAborted, comes back at once) and made durable
+// together with the writes that arrive while its writer waits on the
+// PendingPersist. The service stages under its source's write lock and
+// waits outside it, so that one source's writes share commits.
+class PendingPersist {
+ public:
+  virtual ~PendingPersist() = default;
+  // OK once the write is durable; else why it did not land.
+  virtual Status Wait() = 0;
+};
+
 class ResourcePersistence {
  public:
   virtual ~ResourcePersistence() = default;
   virtual Status Put(const StoredResource& resource) = 0;
   virtual Status Delete(const std::string& source, const std::string& type,
                         const std::string& id) = 0;
+  // By default Put and Delete, durable before they return.
+  virtual Result<std::unique_ptr<PendingPersist>> Stage(const StoredResource& resource);
+  virtual Result<std::unique_ptr<PendingPersist>> StageDelete(const std::string& source,
+                                                              const std::string& type,
+                                                              const std::string& id);
   // Every resource of `source`, in any order.
   virtual Result<std::vector<StoredResource>> LoadAll(const std::string& source) = 0;
   // One resource as held now; nullopt when none. By default, from LoadAll.

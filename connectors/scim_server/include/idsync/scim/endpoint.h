@@ -117,11 +117,17 @@ class StoreResourcePersistence : public ResourcePersistence {
                                     std::function<std::int64_t()> now_ms = nullptr);
   Status Put(const StoredResource& resource) override;
   Status Delete(const std::string& source, const std::string& type, const std::string& id) override;
+  Result<std::unique_ptr<PendingPersist>> Stage(const StoredResource& resource) override;
+  Result<std::unique_ptr<PendingPersist>> StageDelete(const std::string& source,
+                                                      const std::string& type,
+                                                      const std::string& id) override;
   Result<std::vector<StoredResource>> LoadAll(const std::string& source) override;
   Result<std::optional<StoredResource>> Get(const std::string& source, const std::string& type,
                                             const std::string& id) override;
 
  private:
+  store::ScimResourceRow RowOf(const StoredResource& resource) const;
+
   store::Store& store_;
   std::function<std::int64_t()> now_ms_;
 };

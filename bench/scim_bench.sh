@@ -19,12 +19,13 @@
 # per-request metrics and reload lock, and the work a SCIM write sets off in
 # idsyncd (a partial run: mapping, reconcile and the account's write, on other
 # threads of the same machine); scim_test_server only keeps each change in
-# memory. It runs THREADS workers (4, as idsyncd on 2 cores).
+# memory. It runs THREADS workers of which RUNNING run handlers at once (16 and
+# 4, as idsyncd on 2 cores; a write waiting for its commit is not counted).
 #
 # Usage: bench/scim_bench.sh [BUILD_DIR] [SECONDS]   (defaults: build, 20)
 # BUILD_DIR defaults to the tree's build/; a relative one is taken from the
 # current directory.
-# Environment: USERS (100000), THREADS (server worker threads, 4),
+# Environment: USERS (100000), THREADS (server worker threads, 16), RUNNING (4),
 #              CONNECTIONS (64), POST_CONNECTIONS (16), IDLE (1000), SLOW (200).
 # Needs: wrk, nginx (nginx-light), curl. Prints a summary; bench/README.md
 # records the numbers. Exits non-zero, naming the command, when a command
@@ -36,7 +37,8 @@ build=$(cd "${1:-$root/build}" && pwd) || { echo "scim_bench.sh: no build direct
 cd "$root"
 seconds=${2:-20}
 users=${USERS:-100000}
-threads=${THREADS:-4}
+threads=${THREADS:-16}
+running=${RUNNING:-4}
 idle_connections=${IDLE:-1000}
 slow_connections=${SLOW:-200}
 connections=${CONNECTIONS:-64}
@@ -91,7 +93,7 @@ seed_dir=""
 
 load_start=$(date +%s.%N)
 "$server" --port-file "$work/port" --token "$SCIM_TOKEN" --source bench \
-  --threads "$threads" --store-dir "$work/store" 2>"$work/server.log" &
+  --threads "$threads" --running "$running" --store-dir "$work/store" 2>"$work/server.log" &
 server_pid=$!
 while [ ! -s "$work/port" ]; do
   kill -0 "$server_pid" 2>/dev/null || fail "$server exited during start-up" "$work/server.log"

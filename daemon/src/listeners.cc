@@ -34,7 +34,12 @@ class MetricsObserver : public httpd::Observer {
 
 int SchedulableWorkers() {
   const unsigned cores = std::thread::hardware_concurrency();
-  return std::max(4, 2 * static_cast<int>(cores));
+  return std::max(4, 3 * static_cast<int>(cores));
+}
+
+int WaitingWorkers() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::max(16, 8 * static_cast<int>(cores));
 }
 
 httpd::Options ListenerOptions(const config::ServerConfig& server, Metrics& metrics,

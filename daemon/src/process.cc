@@ -211,9 +211,9 @@ Status Process::Start(const config::Config& config) {
     o.tls_key = config.server.tls_key;
     o.max_body = config.server.max_body;
     // Workers run handlers only (a waiting connection holds none), and a
-    // handler works or waits briefly on the store: twice the cores
-    // (bench/README.md, "SCIM listener").
-    o.threads = SchedulableWorkers();
+    // handler works or waits on the store's shared commit (listeners.h).
+    o.threads = WaitingWorkers();
+    o.running = SchedulableWorkers();
     o.render_error = scim::ScimErrorResponse;
     o.screen = [&p](httpd::Request* head) { return p.scim->Screen(head); };
     Result<std::unique_ptr<httpd::Server>> server =

@@ -191,6 +191,7 @@ ApplyOptions Scheduler::RunOptions(const std::string& source, int priority,
     reporter_.Operation(op, result);
   };
   o.rules = &generation.rules;
+  o.window_counts = &window_counts_;
   return o;
 }
 
@@ -255,7 +256,13 @@ void Scheduler::PartialRun(std::vector<std::string> emails) {
   std::shared_ptr<Generation> gen = generations_.Current();
   // Held for the run: a change delivered meanwhile replaces the cache's
   // pointer, not these.
-  std::optional<std::vector<SnapshotCache::Snapshot>> snapshots = snapshots_.ForRun(gen->config);
+  std::vector<std::string> people;
+  people.reserve(emails.size());
+  for (const std::string& e : emails) people.push_back(base::AsciiLower(e));
+  std::sort(people.begin(), people.end());
+  people.erase(std::unique(people.begin(), people.end()), people.end());
+  std::optional<std::vector<SnapshotCache::Snapshot>> snapshots =
+      snapshots_.ForRun(gen->config, &people);
   if (!snapshots.has_value()) {
     // No read of some source yet: wait for the full run to cover them.
     std::lock_guard<std::mutex> l(mu_);

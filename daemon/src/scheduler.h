@@ -106,6 +106,7 @@ class Scheduler {
   engine::Executor& executor_;
   SnapshotCache& snapshots_;
   RunReporter& reporter_;
+  RunWindowCounts window_counts_;  // of the partial runs in the safety window
 
   std::atomic<bool> cancel_run_{false};
   std::thread bulk_thread_;         // full runs

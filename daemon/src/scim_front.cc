@@ -174,6 +174,17 @@ mapping::SourceSnapshot ScimFront::Snapshot(const std::string& source) const {
   return live_->service->Snapshot(source);
 }
 
+mapping::SourceSnapshot ScimFront::Snapshot(const std::string& source,
+                                            const std::vector<std::string>& emails) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (!live_ || !live_->service) {
+    mapping::SourceSnapshot empty;
+    empty.source = source;
+    return empty;
+  }
+  return live_->service->Snapshot(source, emails);
+}
+
 Result<std::unique_ptr<ScimFront::Live>> ScimFront::Make(const config::Config& config,
                                                          const Live* previous) {
   auto live = std::make_unique<Live>();

@@ -72,6 +72,10 @@ class ScimFront {
   // The SCIM source `source` as a snapshot; empty (named `source`) before
   // Start.
   mapping::SourceSnapshot Snapshot(const std::string& source) const;
+  // Only what the people with `emails` (ASCII lower-cased) need
+  // (ScimService::Snapshot with emails).
+  mapping::SourceSnapshot Snapshot(const std::string& source,
+                                   const std::vector<std::string>& emails) const;
 
   // Takes into the view every change written to the store since the last
   // catch-up (by other replicas; this one's own come back as no change),

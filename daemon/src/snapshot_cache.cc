@@ -52,7 +52,7 @@ bool SnapshotCache::Missing(const config::Config& config) const {
 }
 
 std::optional<std::vector<SnapshotCache::Snapshot>> SnapshotCache::ForRun(
-    const config::Config& config) const {
+    const config::Config& config, const std::vector<std::string>* emails) const {
   std::vector<Snapshot> snapshots;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -68,9 +68,9 @@ std::optional<std::vector<SnapshotCache::Snapshot>> SnapshotCache::ForRun(
   }
   for (std::size_t i = 0; i < config.sources.size(); ++i) {
     const auto& source = config.sources[i];
-    if (source.pushed) {
-      snapshots[i] = std::make_shared<const mapping::SourceSnapshot>(scim_.Snapshot(source.name));
-    }
+    if (!source.pushed) continue;
+    snapshots[i] = std::make_shared<const mapping::SourceSnapshot>(
+        emails != nullptr ? scim_.Snapshot(source.name, *emails) : scim_.Snapshot(source.name));
   }
   return snapshots;
 }

@@ -55,8 +55,12 @@ class SnapshotCache {
   bool Missing(const config::Config& config) const;
 
   // Every source's snapshot in `config` order (SCIM sources taken from the
-  // service now), for a partial run; nullopt while Missing(config).
-  std::optional<std::vector<Snapshot>> ForRun(const config::Config& config) const;
+  // service now), for a partial run; nullopt while Missing(config). With
+  // `emails` (ASCII lower-cased), a SCIM source's snapshot holds only what
+  // those people need (ScimService::Snapshot with emails): a partial run
+  // costs what its people cost, not what the source holds.
+  std::optional<std::vector<Snapshot>> ForRun(
+      const config::Config& config, const std::vector<std::string>* emails = nullptr) const;
 
   // As ForRun, with an empty snapshot (named after its source) for a
   // directory source that has none yet (explain).

@@ -470,6 +470,19 @@ Result<std::vector<mapping::Project>> Syncer::CachedProjects() {
   return projects;
 }
 
+std::optional<RunWindowCounts::Counts> RunWindowCounts::Find(std::int64_t run_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(run_id);
+  if (it == counts_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RunWindowCounts::Put(std::int64_t run_id, Counts counts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (counts_.size() >= kMaxRuns) counts_.clear();
+  counts_[run_id] = counts;
+}
+
 Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
                                          const ApplyOptions& options) {
   const auto started = std::chrono::steady_clock::now();
@@ -563,13 +576,20 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     for (const auto& r : runs) {
       if (r.id == report.run_id || r.kind != "partial" || r.started_ms < window_start) continue;
       if (r.result == "blocked" || r.summary_json.empty()) continue;
-      nlohmann::json j = nlohmann::json::parse(r.summary_json, nullptr, false);
-      if (!j.is_object()) continue;
-      const std::int64_t removals =
-          j.value("remove", std::int64_t{0}) + j.value("revoke", std::int64_t{0});
-      policy.window_removals += removals;
-      policy.window_changes +=
-          removals + j.value("invite", std::int64_t{0}) + j.value("update", std::int64_t{0});
+      std::optional<RunWindowCounts::Counts> counts;
+      if (options.window_counts != nullptr) counts = options.window_counts->Find(r.id);
+      if (!counts) {
+        nlohmann::json j = nlohmann::json::parse(r.summary_json, nullptr, false);
+        if (!j.is_object()) continue;
+        RunWindowCounts::Counts read;
+        read.removals = j.value("remove", std::int64_t{0}) + j.value("revoke", std::int64_t{0});
+        read.changes =
+            read.removals + j.value("invite", std::int64_t{0}) + j.value("update", std::int64_t{0});
+        counts = read;
+        if (options.window_counts != nullptr) options.window_counts->Put(r.id, read);
+      }
+      policy.window_removals += counts->removals;
+      policy.window_changes += counts->changes;
     }
     ASSIGN_OR_RETURN(report.plan, mapping::Reconcile(input, catalog, policy));
     timer.Done("reconcile");

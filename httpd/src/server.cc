@@ -217,7 +217,17 @@ class EventServer : public Server {
   void Wake();
 
   // --- workers ---
-  void Work();
+  void Work(int worker);
+  // With jobs_mu_ held: wakes the worker that went idle last when a job
+  // waits and another handler may run.
+  void WakeOneLocked();
+
+ public:
+  // WhileBlocked's two ends, on a worker of this server.
+  void BlockBegins();
+  void BlockEnds();
+
+ private:
   // Called by a worker: the connection goes back to the event thread.
   void Return(Conn* c);
 
@@ -253,10 +263,20 @@ class EventServer : public Server {
   bool accepting_ = true;
   Clock::time_point paused_until_{};  // accept paused after running out of descriptors
 
-  // Worker queue.
+  // Worker queue. An idle worker waits on its own signal, and a new job
+  // wakes the worker that went idle last: under load that needs few
+  // workers, the same few run, warm, and the rest stay asleep (many workers
+  // are for handlers that wait, on a store's commit for instance).
+  struct Idle {
+    std::condition_variable cv;
+    bool woken = false;  // guarded by jobs_mu_
+  };
   std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;
   std::deque<Job> jobs_;
+  std::vector<std::unique_ptr<Idle>> idle_signals_;  // one per worker
+  std::vector<int> idle_;                            // idle workers, the last idle at the back
+  int running_ = 0;        // handlers running, not counting those in WhileBlocked
+  int running_limit_ = 1;  // Options::running, or threads
   bool workers_quit_ = false;
   std::vector<std::thread> workers_;
 
@@ -356,8 +376,11 @@ Status EventServer::Listen() {
   ev.data.ptr = &wake_tag_;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
 
-  for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    workers_.emplace_back([this] { Work(); });
+  const int workers = std::max(1, options_.threads);
+  running_limit_ = options_.running > 0 ? std::min(options_.running, workers) : workers;
+  for (int i = 0; i < workers; ++i) idle_signals_.push_back(std::make_unique<Idle>());
+  for (int i = 0; i < workers; ++i) {
+    workers_.emplace_back([this, i] { Work(i); });
   }
   loop_ = std::thread([this] { Loop(); });
   return Status::Ok();
@@ -691,18 +714,71 @@ void EventServer::Dispatch(Conn& c, Request request, bool wants_close) {
     c.phase = Phase::kHandler;
     ++c.turn;
     jobs_.push_back(Job{&c, std::move(request), wants_close, c.turn});
+    WakeOneLocked();
   }
-  jobs_cv_.notify_one();
 }
 
-void EventServer::Work() {
+// The server whose handler this thread runs; null outside a worker.
+thread_local EventServer* serving_here = nullptr;
+
+void EventServer::WakeOneLocked() {
+  if (idle_.empty() || jobs_.empty() || running_ >= running_limit_) return;
+  Idle& next = *idle_signals_[static_cast<std::size_t>(idle_.back())];
+  idle_.pop_back();
+  // Counted as running from now: the jobs that follow before it runs do not
+  // wake more workers than may run.
+  ++running_;
+  next.woken = true;
+  next.cv.notify_one();
+}
+
+void EventServer::BlockBegins() {
+  std::lock_guard lock(jobs_mu_);
+  --running_;
+  WakeOneLocked();
+}
+
+void EventServer::BlockEnds() {
+  std::lock_guard lock(jobs_mu_);
+  ++running_;
+}
+
+void EventServer::Work(int worker) {
   BlockSigpipe();
+  Idle& me = *idle_signals_[static_cast<std::size_t>(worker)];
+  serving_here = this;
+  // A worker keeps its place among the running from one job to the next
+  // while jobs wait, so that a new job does not wake another worker for the
+  // moment between them (a switch per request).
+  bool placed = false;
   while (true) {
     Job job;
     {
       std::unique_lock lock(jobs_mu_);
-      jobs_cv_.wait(lock, [&] { return workers_quit_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
+      for (;;) {
+        if (placed && (jobs_.empty() || running_ > running_limit_)) {
+          --running_;
+          placed = false;
+        }
+        if (placed || workers_quit_) break;
+        if (!jobs_.empty() && running_ < running_limit_) {
+          ++running_;
+          placed = true;
+          break;
+        }
+        idle_.push_back(worker);
+        me.cv.wait(lock, [&] { return me.woken || workers_quit_; });
+        if (me.woken) {
+          placed = true;  // by the waker, who counted this worker as running
+          me.woken = false;
+        } else {
+          std::erase(idle_, worker);
+        }
+      }
+      if (jobs_.empty()) {  // stopping
+        if (placed) --running_;
+        return;
+      }
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
@@ -974,8 +1050,8 @@ void EventServer::Stop(std::chrono::milliseconds grace) {
   {
     std::lock_guard jobs(jobs_mu_);
     workers_quit_ = true;
+    for (auto& signal : idle_signals_) signal->cv.notify_all();
   }
-  jobs_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
   for (auto& l : listeners_) {
@@ -989,6 +1065,17 @@ void EventServer::Stop(std::chrono::milliseconds grace) {
 }
 
 }  // namespace
+
+void WhileBlocked(const std::function<void()>& wait) {
+  EventServer* server = serving_here;
+  if (server == nullptr) {
+    wait();
+    return;
+  }
+  server->BlockBegins();
+  wait();
+  server->BlockEnds();
+}
 
 Result<std::unique_ptr<Server>> Server::Start(const Options& options, Handler handler) {
   if (!handler) return InvalidArgumentError("no request handler");

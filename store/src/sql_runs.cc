@@ -21,13 +21,16 @@ RunRecord ReadRun(const Rows& row) {
 }  // namespace
 
 Result<std::int64_t> SqlRunLog::BeginRun(const std::string& kind, std::int64_t at_ms) {
-  std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Result<std::int64_t> {
-    Result<std::int64_t> id = QueryInt(
-        s_, "INSERT INTO runs (kind, started_ms) VALUES ($1, $2) RETURNING id", {kind, at_ms}, 0);
-    if (!id.ok()) return id.status().WithContext("begin run");
-    return id;
-  });
+  std::int64_t id = 0;
+  auto begin = [&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
+    ASSIGN_OR_RETURN(
+        id, QueryInt(s_, "INSERT INTO runs (kind, started_ms) VALUES ($1, $2) RETURNING id",
+                     {kind, at_ms}, 0));
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(s_.Write(begin).WithContext("begin run"));
+  return id;
 }
 
 Status SqlRunLog::FinishRun(const RunRecord& run) {
@@ -35,8 +38,8 @@ Status SqlRunLog::FinishRun(const RunRecord& run) {
     return InvalidArgumentError("run " + std::to_string(run.id) +
                                 ": a finished run needs a result");
   }
-  std::lock_guard lock(s_.mu);
-  return Fenced(s_, [&]() -> Status {
+  return s_.Write([&]() -> Status {
+    RETURN_IF_ERROR(CheckFence(s_));
     Result<std::int64_t> changed = s_.Exec(
         "UPDATE runs SET finished_ms = $2, result = $3, summary_json = $4, "
         "audit_head = $5, error = $6 WHERE id = $1",

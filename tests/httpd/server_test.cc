@@ -600,6 +600,63 @@ TEST(Server, StopAfterGraceCutsAStalledUpload) {
   EXPECT_TRUE(c.ClosedWithin(1s));
 }
 
+// Options::running bounds the handlers that run at once; a handler waiting
+// inside WhileBlocked is not counted, so the others run meanwhile.
+TEST(Server, RunsAtMostRunningHandlersButNotCountingThoseThatWait) {
+  for (const bool blocked : {false, true}) {
+    SCOPED_TRACE(blocked ? "waiting in WhileBlocked" : "waiting in the handler");
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    std::atomic<int> entered = 0;
+    Options o = LocalOptions();
+    o.threads = 6;
+    o.running = 2;
+    auto server = StartOrDie(o, [&](const Request&) {
+      ++entered;
+      auto wait = [&] {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return release; });
+      };
+      if (blocked) {
+        WhileBlocked(wait);
+      } else {
+        wait();
+      }
+      return Response{};
+    });
+    ASSERT_TRUE(server);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 6; ++i) {
+      clients.push_back(std::make_unique<RawClient>(server->ports()[0]));
+      ASSERT_TRUE(clients.back()->Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
+    }
+    if (blocked) {
+      EXPECT_TRUE(::idsync::testing::WaitUntil([&] { return entered.load() == 6; }, 10s))
+          << "only " << entered.load() << " handlers ran while the others waited";
+    } else {
+      ASSERT_TRUE(::idsync::testing::WaitUntil([&] { return entered.load() == 2; }, 10s));
+      std::this_thread::sleep_for(300ms);  // a third would have started by now
+      EXPECT_EQ(entered.load(), 2);
+    }
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+    for (auto& c : clients) EXPECT_EQ(c->Read().status, 200);
+    EXPECT_EQ(entered.load(), 6);
+    server->Stop();
+  }
+}
+
+// Outside a handler, WhileBlocked only runs what it is given.
+TEST(Server, WhileBlockedOutsideAHandlerRunsTheWait) {
+  bool ran = false;
+  WhileBlocked([&] { ran = true; });
+  EXPECT_TRUE(ran);
+}
+
 TEST(Server, AnswersBusyWhenTheQueueIsFull) {
   std::mutex mu;
   std::condition_variable cv;

@@ -57,6 +57,10 @@ class FakeService : public ScimService {
     return r;
   }
   mapping::SourceSnapshot Snapshot(const std::string&) const override { return {}; }
+  mapping::SourceSnapshot Snapshot(const std::string&,
+                                   const std::vector<std::string>&) const override {
+    return {};
+  }
   std::pair<std::int64_t, std::int64_t> Counts(const std::string&) const override { return {0, 0}; }
   Status Absorb(const std::string&, const std::string&, const std::string&,
                 const std::optional<StoredResource>&) override {

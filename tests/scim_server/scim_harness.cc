@@ -59,6 +59,7 @@ Status ScimHarness::StartServing() {
   http.listen = {options_.listen};
   http.max_body = options_.max_body;
   http.threads = options_.threads;
+  if (options_.running > 0) http.running = options_.running;
   http.max_queued = options_.max_queued;
   http.render_error = ScimErrorResponse;
   // As idsyncd: the token is checked on the head, before any body is read.

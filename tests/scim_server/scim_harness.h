@@ -29,6 +29,9 @@ struct HarnessOptions {
   std::string listen = "127.0.0.1:0";
   std::uint64_t max_body = 1024 * 1024;
   int threads = 8;
+  // Handlers running at once, not counting those waiting for a commit
+  // (httpd::Options::running); 0: as many as threads.
+  int running = 0;
   int max_queued = 256;
   std::string scim_path = "/scim/v2";
 };

@@ -2,8 +2,8 @@
 // on loopback for newman and the SCIM benchmark, until SIGTERM or SIGINT.
 //
 //   scim_test_server --port-file FILE [--token T] [--source NAME]
-//                    [--listen 127.0.0.1:0] [--threads N] [--store-dir DIR]
-//                    [--seed N] [--seed-only]
+//                    [--listen 127.0.0.1:0] [--threads N] [--running N]
+//                    [--store-dir DIR] [--seed N] [--seed-only]
 //
 // Writes the bound port to FILE once it serves (atomically: a reader never
 // sees a partial file). --seed N creates N users (seed000001@bench.test ...)
@@ -29,7 +29,8 @@ namespace {
 
 int Usage() {
   std::cerr << "usage: scim_test_server --port-file FILE [--token T] [--source NAME] "
-               "[--listen ADDR] [--threads N] [--store-dir DIR] [--seed N] [--seed-only]\n";
+               "[--listen ADDR] [--threads N] [--running N] [--store-dir DIR] [--seed N] "
+               "[--seed-only]\n";
   return 2;
 }
 
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
       options.listen = value;
     } else if (arg == "--threads") {
       options.threads = std::atoi(value.c_str());
+    } else if (arg == "--running") {
+      options.running = std::atoi(value.c_str());
     } else if (arg == "--store-dir") {
       options.store_dir = value;
     } else if (arg == "--seed") {

@@ -58,6 +58,29 @@ void IndexErase(Index& index, const std::string& key, const Entry* e) {
 
 }  // namespace
 
+std::size_t AsciiFoldHash::operator()(std::string_view text) const {
+  // FNV-1a over the folded bytes.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+bool AsciiFoldEqual::operator()(std::string_view a, std::string_view b) const {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
 bool OrderBefore(const Entry* a, const Entry* b) {
   if (a->created_ms != b->created_ms) return a->created_ms < b->created_ms;
   return a->id < b->id;
@@ -94,6 +117,7 @@ void Table::Insert(std::unique_ptr<Entry> e) {
   const Entry* p = e.get();
   by_key.emplace(p->key_lower, p);
   if (!p->external_id.empty()) by_external_id.emplace(p->external_id, p);
+  if (!p->email.empty()) by_email.emplace(std::string_view(p->email), p);
   auto pos = std::upper_bound(order.begin(), order.end(), p, OrderBefore);
   order.insert(pos, p);
   by_id[p->id] = std::move(e);
@@ -105,6 +129,15 @@ std::unique_ptr<Entry> Table::Remove(const std::string& id) {
   by_id.erase(it);
   IndexErase(by_key, e->key_lower, e.get());
   if (!e->external_id.empty()) IndexErase(by_external_id, e->external_id, e.get());
+  if (!e->email.empty()) {
+    auto [lo, hi] = by_email.equal_range(std::string_view(e->email));
+    for (auto at = lo; at != hi; ++at) {
+      if (at->second == e.get()) {
+        by_email.erase(at);
+        break;
+      }
+    }
+  }
   auto pos = std::lower_bound(order.begin(), order.end(), e.get(), OrderBefore);
   if (pos != order.end() && *pos == e.get()) order.erase(pos);
   return e;

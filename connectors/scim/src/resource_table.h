@@ -68,12 +68,25 @@ struct KeyHash {
   std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
 };
 
+// Hashes and compares text with ASCII letters folded to lower case.
+struct AsciiFoldHash {
+  std::size_t operator()(std::string_view text) const;
+};
+struct AsciiFoldEqual {
+  bool operator()(std::string_view a, std::string_view b) const;
+};
+// Users by the address the mapping uses, any case; keys view the entry's
+// own `email`, which lives as long as the entry is indexed.
+using EmailIndex =
+    std::unordered_multimap<std::string_view, const Entry*, AsciiFoldHash, AsciiFoldEqual>;
+
 // The resources of one type in one source.
 struct Table {
   std::unordered_map<std::string, std::unique_ptr<Entry>, KeyHash, std::equal_to<>> by_id;
   std::vector<const Entry*> order;  // by (created_ms, id): the list order
   Index by_key;                     // lower-cased userName / displayName
   Index by_external_id;
+  EmailIndex by_email;  // users with an address
 
   // The entry with `id`, or null.
   const Entry* Find(std::string_view id) const {

@@ -97,6 +97,16 @@ class ServiceImpl : public ScimService {
     return snap;
   }
 
+  mapping::SourceSnapshot Snapshot(const std::string& source,
+                                   const std::vector<std::string>& emails) const override {
+    const SourceState* s = FindSource(source);
+    if (s != nullptr) return ExportSnapshotOf(*s, emails);
+    mapping::SourceSnapshot snap;
+    snap.source = source;
+    snap.nested = true;
+    return snap;
+  }
+
   std::pair<std::int64_t, std::int64_t> Counts(const std::string& source) const override {
     const SourceState* s = FindSource(source);
     if (s == nullptr) return {0, 0};

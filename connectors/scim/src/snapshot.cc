@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -71,6 +74,90 @@ mapping::SourceSnapshot ExportSnapshot(const SourceState& s) {
       *v = std::move(unique);
     }
     snap.groups.push_back(std::move(g));
+  }
+  return snap;
+}
+
+mapping::SourceSnapshot ExportSnapshotOf(const SourceState& s,
+                                         const std::vector<std::string>& emails) {
+  mapping::SourceSnapshot snap;
+  snap.source = s.name;
+  snap.nested = true;
+  std::shared_lock lock(s.mu);
+  // The users with those addresses, in list order.
+  std::vector<const Entry*> found;
+  for (const std::string& email : emails) {
+    auto [lo, hi] = s.users.by_email.equal_range(std::string_view(email));
+    for (auto it = lo; it != hi; ++it) found.push_back(it->second);
+  }
+  std::sort(found.begin(), found.end(), OrderBefore);
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  // id -> index in snap.users.
+  std::unordered_map<std::string_view, std::uint32_t> users;
+  for (const Entry* e : found) {
+    users.emplace(e->id, static_cast<std::uint32_t>(snap.users.size()));
+    mapping::DirectoryUser u;
+    u.id = e->id;
+    u.email = e->email;
+    u.name = e->display_name;
+    u.disabled = e->disabled;
+    snap.users.push_back(std::move(u));
+  }
+  if (users.empty() || s.groups.order.empty()) return snap;
+
+  // The groups holding a kept user, then level by level the groups holding
+  // a group found on the level before.
+  std::vector<bool> kept(s.groups.order.size(), false);
+  std::unordered_set<std::string_view> level;
+  for (std::size_t g = 0; g < s.groups.order.size(); ++g) {
+    for (const std::string& m : s.groups.order[g]->member_ids) {
+      if (users.count(m) != 0) {
+        kept[g] = true;
+        level.insert(s.groups.order[g]->id);
+        break;
+      }
+    }
+  }
+  while (!level.empty()) {
+    std::unordered_set<std::string_view> next;
+    for (std::size_t g = 0; g < s.groups.order.size(); ++g) {
+      if (kept[g]) continue;
+      for (const std::string& m : s.groups.order[g]->member_ids) {
+        if (level.count(m) != 0) {
+          kept[g] = true;
+          next.insert(s.groups.order[g]->id);
+          break;
+        }
+      }
+    }
+    level = std::move(next);
+  }
+
+  std::unordered_map<std::string_view, std::uint32_t> groups;
+  for (std::size_t g = 0; g < s.groups.order.size(); ++g) {
+    if (kept[g]) groups.emplace(s.groups.order[g]->id, static_cast<std::uint32_t>(groups.size()));
+  }
+  for (std::size_t g = 0; g < s.groups.order.size(); ++g) {
+    if (!kept[g]) continue;
+    const Entry* e = s.groups.order[g];
+    mapping::DirectoryGroup group;
+    group.id = e->id;
+    group.name = e->display_name;
+    // A member listed twice counts once.
+    for (const std::string& m : e->member_ids) {
+      if (auto u = users.find(m); u != users.end()) {
+        if (std::find(group.member_users.begin(), group.member_users.end(), u->second) ==
+            group.member_users.end()) {
+          group.member_users.push_back(u->second);
+        }
+      } else if (auto sub = groups.find(m); sub != groups.end()) {
+        if (std::find(group.member_groups.begin(), group.member_groups.end(), sub->second) ==
+            group.member_groups.end()) {
+          group.member_groups.push_back(sub->second);
+        }
+      }
+    }
+    snap.groups.push_back(std::move(group));
   }
   return snap;
 }

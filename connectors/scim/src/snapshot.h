@@ -14,4 +14,13 @@ namespace idsync::scim::internal {
 // Takes the source's shared lock.
 mapping::SourceSnapshot ExportSnapshot(const SourceState& s);
 
+// The part of ExportSnapshot(s) the people with `emails` (ASCII lower-cased)
+// need: their users, and the groups they are in directly or through nested
+// groups, with members limited to those users and groups. Mapping these
+// people from it (MapOptions::only_emails) gives what mapping them from the
+// whole snapshot gives. Costs one pass over the users and one over the
+// memberships per level of nesting found; allocates only for what it keeps.
+mapping::SourceSnapshot ExportSnapshotOf(const SourceState& s,
+                                         const std::vector<std::string>& emails);
+
 }  // namespace idsync::scim::internal

@@ -383,7 +383,12 @@ class PendingStoreWrite final : public PendingPersist {
  public:
   explicit PendingStoreWrite(std::unique_ptr<store::PendingWrite> write)
       : write_(std::move(write)) {}
-  Status Wait() override { return write_->Wait(); }
+  Status Wait() override {
+    Status landed;
+    // A handler waiting for the commit lets another one compute meanwhile.
+    httpd::WhileBlocked([&] { landed = write_->Wait(); });
+    return landed;
+  }
 
  private:
   std::unique_ptr<store::PendingWrite> write_;

@@ -5,9 +5,12 @@
 // state (and fails on demand), with a fake clock and a recording listener.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1154,6 +1157,98 @@ TEST_F(ScimServiceTest, SnapshotFollowsTheMappingRules) {
   EXPECT_EQ(service_->Counts("okta"), (Counts{8, 2}));
   EXPECT_EQ(service_->Counts("entra"), (Counts{1, 0}));
   EXPECT_TRUE(service_->Snapshot("nope").users.empty());
+}
+
+// What a person reaches in a snapshot: for each user entry with `email`
+// (ASCII lower-cased), its name, whether disabled, and the names of every
+// group it is in, directly or through nested groups (sorted).
+std::vector<std::string> Reach(const mapping::SourceSnapshot& s, const std::string& email) {
+  std::vector<std::string> out;
+  for (std::uint32_t u = 0; u < s.users.size(); ++u) {
+    std::string lower = s.users[u].email;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower != email) continue;
+    std::set<std::uint32_t> in;
+    std::vector<std::uint32_t> todo;
+    for (std::uint32_t g = 0; g < s.groups.size(); ++g) {
+      const auto& m = s.groups[g].member_users;
+      if (std::find(m.begin(), m.end(), u) != m.end() && in.insert(g).second) todo.push_back(g);
+    }
+    while (!todo.empty()) {
+      const std::uint32_t child = todo.back();
+      todo.pop_back();
+      for (std::uint32_t g = 0; g < s.groups.size(); ++g) {
+        const auto& m = s.groups[g].member_groups;
+        if (std::find(m.begin(), m.end(), child) != m.end() && in.insert(g).second) {
+          todo.push_back(g);
+        }
+      }
+    }
+    std::vector<std::string> names;
+    for (std::uint32_t g : in) names.push_back(s.groups[g].name);
+    std::sort(names.begin(), names.end());
+    std::string line = s.users[u].id + " " + s.users[u].name + (s.users[u].disabled ? " off" : "");
+    for (const std::string& n : names) line += " | " + n;
+    out.push_back(line);
+  }
+  return out;
+}
+
+// A partial run reads only what its people need: for any set of addresses,
+// each person reaches in the part what they reach in the whole snapshot,
+// through nesting, cycles, members listed twice, ids the source does not
+// know, addresses in another case, and two users sharing one address.
+TEST_F(ScimServiceTest, ThePartOfASnapshotAPersonNeedsGivesTheSameReach) {
+  std::vector<std::string> users;
+  std::vector<std::string> emails;
+  for (int i = 0; i < 12; ++i) {
+    const std::string email = "p" + std::to_string(i) + "@corp.example";
+    emails.push_back(email);
+    users.push_back(PostUser("u" + std::to_string(i), i % 3 == 0 ? "P" + email.substr(1) : email));
+  }
+  users.push_back(PostUser("twin", "p4@corp.example"));  // shares p4's address
+  const std::string entra = PostUser("e", "p1@corp.example", "entra");
+  const std::string leaf = PostGroup("Leaf", {users[0], users[1], users[1], "ghost"});
+  const std::string mid = PostGroup("Mid", {leaf, users[2]});
+  const std::string top = PostGroup("Top", {mid, users[3]});
+  const std::string a = PostGroup("Cycle A", {users[4]});
+  const std::string b = PostGroup("Cycle B", {a, users[5]});
+  ASSERT_EQ(Call("PATCH", "/Groups/" + a,
+                 json({{"schemas", {"urn:ietf:params:scim:api:messages:2.0:PatchOp"}},
+                       {"Operations",
+                        {{{"op", "add"}, {"path", "members"}, {"value", {{{"value", b}}}}}}}})
+                     .dump())
+                    .status /
+                100,
+            2);
+  PostGroup("Flat", {users[6], users[12], entra});
+  PostGroup("Empty", {});
+  PostGroup("Outside", {users[11]});
+
+  const mapping::SourceSnapshot whole = service_->Snapshot("okta");
+  std::mt19937 random(7);
+  for (int round = 0; round < 40; ++round) {
+    std::vector<std::string> wanted;
+    for (const std::string& e : emails) {
+      if (random() % 3 == 0) wanted.push_back(e);
+    }
+    if (round == 0) wanted = {"p0@corp.example"};
+    if (round == 1) wanted = {"nobody@corp.example"};
+    std::sort(wanted.begin(), wanted.end());
+    const mapping::SourceSnapshot part = service_->Snapshot("okta", wanted);
+    EXPECT_EQ(part.source, "okta");
+    EXPECT_TRUE(part.nested);
+    std::size_t kept = 0;
+    for (const std::string& e : wanted) {
+      SCOPED_TRACE(e);
+      EXPECT_EQ(Reach(part, e), Reach(whole, e));
+      kept += Reach(whole, e).size();
+    }
+    EXPECT_EQ(part.users.size(), kept) << "only the people asked for";
+    EXPECT_LE(part.groups.size(), whole.groups.size());
+  }
+  EXPECT_TRUE(service_->Snapshot("okta", {"p11@corp.example"}).groups.size() == 1);
+  EXPECT_TRUE(service_->Snapshot("nope", {"p1@corp.example"}).users.empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "idsync/base/status.h"
@@ -70,6 +71,27 @@ class RulesCache {
   std::shared_ptr<const CompiledRules> compiled_;  // guarded by mu_
 };
 
+// What each finished partial run counts against the safety window (its
+// removals and revokes, and all its changes), by run id: a finished run's
+// summary never changes, so each is read from its JSON once. A partial run
+// counts the window's runs before it plans. Thread-safe; holds at most
+// kMaxRuns runs (past that it starts over).
+class RunWindowCounts {
+ public:
+  struct Counts {
+    std::int64_t removals = 0;
+    std::int64_t changes = 0;
+  };
+  static constexpr std::size_t kMaxRuns = 8192;
+
+  std::optional<Counts> Find(std::int64_t run_id) const;
+  void Put(std::int64_t run_id, Counts counts);
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::int64_t, Counts> counts_;  // guarded by mu_
+};
+
 // Progress of the sending phase, for a terminal or the log.
 struct Progress {
   std::int64_t done = 0;  // landed or failed for good
@@ -101,6 +123,9 @@ struct ApplyOptions {
   // RulesCache); it must outlive the call. nullptr: a partial run takes the
   // catalog from the store's cache and compiles the rules itself.
   RulesCache* rules = nullptr;
+  // Partial runs: where the counts of earlier runs are kept between runs;
+  // nullptr reads each from its summary.
+  RunWindowCounts* window_counts = nullptr;
 };
 
 // How a run ended.

@@ -95,8 +95,13 @@ struct Options {
   std::string tls_cert;
   std::string tls_key;
   std::uint64_t max_body = 1024 * 1024;  // larger bodies get 413 unread
-  int threads = 16;                      // worker threads (handlers running at once)
-  int max_queued = 256;                  // whole requests waiting for a worker; more get 503
+  int threads = 16;                      // worker threads
+  // Handlers running at once, not counting those inside WhileBlocked (0: as
+  // many as threads). A handler that waits (for a store's commit) in
+  // WhileBlocked lets another run, so `threads` can be many more than the
+  // cores while only `running` compute.
+  int running = 0;
+  int max_queued = 256;  // whole requests waiting for a worker; more get 503
   // Deadlines (docs/operations.md, "Exposing the SCIM endpoint"). Past one,
   // a request still being read gets 408; the connection is closed.
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // the whole head
@@ -115,6 +120,11 @@ struct Options {
   HeadScreen screen;
   std::shared_ptr<Observer> observer;
 };
+
+// Runs `wait` as a wait of the handler this thread runs: while it lasts,
+// the handler does not count against Options::running. Outside a handler,
+// runs `wait`.
+void WhileBlocked(const std::function<void()>& wait);
 
 class Server {
  public:

@@ -195,6 +195,13 @@ class ScimService {
   // to users and groups of the same source, unknown ids left out), both in
   // list order; nested = true. An unknown source gives an empty snapshot.
   virtual mapping::SourceSnapshot Snapshot(const std::string& source) const = 0;
+  // The part of Snapshot(source) that the people with `emails` (ASCII
+  // lower-cased) need: their users and the groups they are in, directly or
+  // through nested groups, with members limited to those. Mapping those
+  // people from it gives what mapping them from Snapshot(source) gives; a
+  // partial run reads this instead of the whole source.
+  virtual mapping::SourceSnapshot Snapshot(const std::string& source,
+                                           const std::vector<std::string>& emails) const = 0;
 
   // Number of users and groups stored in `source` (for metrics and status).
   virtual std::pair<std::int64_t, std::int64_t> Counts(const std::string& source) const = 0;

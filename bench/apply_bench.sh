@@ -7,7 +7,8 @@
 # Usage: bench/apply_bench.sh [BUILD_DIR] [SCENARIO...]   (scenarios: 1 2 3; default all)
 # BUILD_DIR defaults to the tree's build/; a relative one is taken from the
 # current directory. Environment: USERS (10000, the invites of 1 and 2),
-# NOOP_USERS (100000, the account of 3).
+# NOOP_USERS (100000, the account of 3), CONCURRENCY (8, account.concurrency of 1
+# and 3).
 # Prints one line per scenario; bench/README.md records the numbers. Exits
 # non-zero, naming the command, when a command fails or a scenario's premise
 # does not hold (scenario 3's second apply writes).
@@ -19,6 +20,7 @@ cd "$root"
 scenarios=${*:-1 2 3}
 users=${USERS:-10000}
 noop_users=${NOOP_USERS:-100000}
+concurrency=${CONCURRENCY:-8}
 idsync=$build/daemon/idsync
 emulator=$build/tools/account-emulator/account-emulator
 gen=$build/tools/gen-directory/gen-directory
@@ -109,6 +111,7 @@ timed_apply() {
   [ "$rc" = 0 ] ||
     fail "$idsync --config $work/idsync.yaml apply exited $rc" "$work/apply.out" "$work/apply.err"
   read -r secs kb <"$work/time"
+  [ -z "${SHOW_TIMINGS:-}" ] || grep "^Timings:" "$work/apply.out" >&2
 }
 
 # Sets w (writes the emulator applied since the log was last reset) and
@@ -134,7 +137,7 @@ for s in $scenarios; do
   case $s in
     1)
       start_emulator '{}'
-      write_config "$users" 100000 8
+      write_config "$users" 100000 "$concurrency"
       timed_apply
       count_writes
       awk -v n="$(commas "$users")" -v s="$secs" -v w="$w" -v kb="$kb" 'BEGIN { printf "1. %s invites, no limit: %d writes in %.1f s = %.0f ops/s, peak %.0f MB\n", n, w, s, w / s, kb / 1024 }'
@@ -148,7 +151,7 @@ for s in $scenarios; do
       ;;
     3)
       start_emulator '{}'
-      write_config "$noop_users" 100000 8
+      write_config "$noop_users" 100000 "$concurrency"
       timed_apply
       count_writes
       echo "3a. first apply of $(commas "$noop_users") users (setup): $w writes in $secs s"

@@ -28,8 +28,9 @@ std::optional<mapping::OpKind> ParseOpKind(std::string_view name) {
   return std::nullopt;
 }
 
-// The fields in kEntryColumns order.
-Result<OutboxEntry> ReadEntry(const Rows& row) {
+// The fields in kEntryColumns order; the write (JSON) decoded only when
+// `with_write`.
+Result<OutboxEntry> ReadEntry(const Rows& row, bool with_write) {
   OutboxEntry e;
   e.id = row.Int(0);
   e.run_id = row.Int(1);  // NULL (no run) reads as 0
@@ -40,9 +41,11 @@ Result<OutboxEntry> ReadEntry(const Rows& row) {
   e.kind = *kind;
   e.adopt = row.Int(3) != 0;
   e.email = row.Text(4);
-  Result<mapping::AccountWrite> write = DecodeWrite(row.Text(5));
-  if (!write.ok()) return write.status().WithContext(context);
-  e.write = std::move(write).value();
+  if (with_write) {
+    Result<mapping::AccountWrite> write = DecodeWrite(row.Text(5));
+    if (!write.ok()) return write.status().WithContext(context);
+    e.write = std::move(write).value();
+  }
   e.operation_json = row.Text(6);
   e.source = row.Text(7);
   e.priority = static_cast<int>(row.Int(8));
@@ -57,6 +60,8 @@ Result<OutboxEntry> ReadEntry(const Rows& row) {
   e.claimed_epoch = row.Int(14);
   return e;
 }
+
+Result<OutboxEntry> ReadWholeEntry(const Rows& row) { return ReadEntry(row, true); }
 
 }  // namespace
 
@@ -111,10 +116,12 @@ Status SqlOutbox::Enqueue(std::vector<OutboxEntry>& entries) {
 }
 
 Result<std::optional<OutboxEntry>> SqlOutbox::Load(std::int64_t id, std::string_view lock) {
+  // Every caller decides on the entry's state and facts, never its write:
+  // the write's JSON is left undecoded.
   ASSIGN_OR_RETURN(std::vector<OutboxEntry> found,
                    QueryAll<OutboxEntry>(
                        s_, Concat({"SELECT ", kEntryColumns, " FROM outbox WHERE id = $1", lock}),
-                       {id}, ReadEntry));
+                       {id}, [](const Rows& row) { return ReadEntry(row, false); }));
   if (found.empty()) return std::optional<OutboxEntry>();
   return std::optional<OutboxEntry>(std::move(found.front()));
 }
@@ -125,7 +132,7 @@ Result<std::vector<OutboxEntry>> SqlOutbox::Unfinished() {
                                Concat({"SELECT ", kEntryColumns,
                                        " FROM outbox WHERE state IN ('planned', 'sent') "
                                        "ORDER BY priority DESC, id"}),
-                               {}, ReadEntry);
+                               {}, ReadWholeEntry);
 }
 
 Result<std::vector<OutboxEntry>> SqlOutbox::Failed(int limit) {
@@ -134,7 +141,7 @@ Result<std::vector<OutboxEntry>> SqlOutbox::Failed(int limit) {
                                Concat({"SELECT ", kEntryColumns,
                                        " FROM outbox WHERE state = 'failed' "
                                        "ORDER BY updated_ms DESC, id DESC LIMIT $1"}),
-                               {limit > 0 ? std::int64_t{limit} : kNoLimit}, ReadEntry);
+                               {limit > 0 ? std::int64_t{limit} : kNoLimit}, ReadWholeEntry);
 }
 
 Status SqlOutbox::UpdateUnfinished(std::int64_t id, std::string_view action, std::string_view sql,

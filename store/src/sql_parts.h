@@ -48,6 +48,7 @@ class SqlOutbox final : public Outbox {
 
  private:
   // Everything below expects s_.mu held.
+  // The entry without its write decoded (entry.write left empty).
   Result<std::optional<OutboxEntry>> Load(std::int64_t id, std::string_view lock);
   // Runs `sql` ($1 = the entry id, then `more`) on an entry still planned or
   // sent; kNotFound / kFailedPrecondition otherwise.

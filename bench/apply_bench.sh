@@ -24,6 +24,7 @@ concurrency=${CONCURRENCY:-8}
 idsync=$build/daemon/idsync
 emulator=$build/tools/account-emulator/account-emulator
 gen=$build/tools/gen-directory/gen-directory
+command -v sqlite3 >/dev/null || { echo "apply_bench.sh: needs the sqlite3 shell (apt install sqlite3)" >&2; exit 2; }
 for binary in "$idsync" "$emulator" "$gen"; do
   [ -x "$binary" ] || { echo "apply_bench.sh: build $binary first" >&2; exit 2; }
 done
@@ -155,6 +156,18 @@ for s in $scenarios; do
       timed_apply
       count_writes
       echo "3a. first apply of $(commas "$noop_users") users (setup): $w writes in $secs s"
+      # What the store keeps of those changes: the audit log (never pruned)
+      # and the rest, by table with its indexes (SQLite's dbstat).
+      sqlite3 "$work/state.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ||
+        fail "sqlite3 could not checkpoint $work/state.db"
+      read -r audit_rows audit_bytes other_bytes < <(sqlite3 -separator ' ' "$work/state.db" "
+        SELECT (SELECT count(*) FROM audit),
+               (SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_schema m ON m.name = d.name
+                WHERE m.tbl_name = 'audit'),
+               (SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_schema m ON m.name = d.name
+                WHERE m.tbl_name <> 'audit')") || fail "sqlite3 could not read $work/state.db"
+      awk -v r="$audit_rows" -v a="$audit_bytes" -v o="$other_bytes" -v f="$(stat -c %s "$work/state.db")" 'BEGIN { printf "3b. audit log: %d entries in %.1f MB (%.0f bytes each, %.1f MB per 100,000); other tables %.1f MB; file %.1f MB\n", r, a / 1e6, a / r, a / r * 100000 / 1e6, o / 1e6, f / 1e6 }'
+
       reset_log
       timed_apply
       count_writes

@@ -14,6 +14,19 @@
 #include <vector>
 
 namespace idsync::scim::internal {
+namespace {
+
+// A user entry as the mapping reads it.
+mapping::DirectoryUser UserOf(const Entry& e) {
+  mapping::DirectoryUser u;
+  u.id = e.id;
+  u.email = e.email;
+  u.name = e.display_name;
+  u.disabled = e.disabled;
+  return u;
+}
+
+}  // namespace
 
 mapping::SourceSnapshot ExportSnapshot(const SourceState& s) {
   mapping::SourceSnapshot snap;
@@ -21,14 +34,7 @@ mapping::SourceSnapshot ExportSnapshot(const SourceState& s) {
   snap.nested = true;
   std::shared_lock lock(s.mu);
   snap.users.reserve(s.users.order.size());
-  for (const Entry* e : s.users.order) {
-    mapping::DirectoryUser u;
-    u.id = e->id;
-    u.email = e->email;
-    u.name = e->display_name;
-    u.disabled = e->disabled;
-    snap.users.push_back(std::move(u));
-  }
+  for (const Entry* e : s.users.order) snap.users.push_back(UserOf(*e));
   if (s.groups.order.empty()) return snap;
   // id -> index, as one sorted array each (no allocation per entry: this
   // runs over every user of the source).
@@ -96,12 +102,7 @@ mapping::SourceSnapshot ExportSnapshotOf(const SourceState& s,
   std::unordered_map<std::string_view, std::uint32_t> users;
   for (const Entry* e : found) {
     users.emplace(e->id, static_cast<std::uint32_t>(snap.users.size()));
-    mapping::DirectoryUser u;
-    u.id = e->id;
-    u.email = e->email;
-    u.name = e->display_name;
-    u.disabled = e->disabled;
-    snap.users.push_back(std::move(u));
+    snap.users.push_back(UserOf(*e));
   }
   if (users.empty() || s.groups.order.empty()) return snap;
 

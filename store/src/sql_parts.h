@@ -84,6 +84,18 @@ class SqlAudit final : public AuditLog {
   Session& s_;
 };
 
+// The change log's rows of the writes staged in the open group, written
+// together just before it commits (sql_resources.cc); guarded by the
+// session.
+struct PendingScimChanges {
+  struct Row {
+    std::string source;
+    std::string type;
+    std::string id;
+  };
+  std::vector<Row> rows;
+};
+
 class SqlScimResources final : public ScimResources {
  public:
   explicit SqlScimResources(Session& s) : s_(s) {}
@@ -104,6 +116,7 @@ class SqlScimResources final : public ScimResources {
 
  private:
   Session& s_;
+  PendingScimChanges pending_;
 };
 
 class SqlSourceState final : public SourceState {

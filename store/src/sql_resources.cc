@@ -25,21 +25,27 @@ Status CheckRow(const ScimResourceRow& row) {
   return Status::Ok();
 }
 
-// Appends (source, type, id) to the change log, inside the caller's
-// transaction (s.mu held), signals the watchers at commit, and prunes the
-// log now and then.
-Status RecordChange(Session& s, const std::string& source, const std::string& type,
-                    const std::string& id) {
+// Writes the change log's rows for the writes of the group about to commit
+// (session held): under the log's lock, so that sequence numbers follow
+// commit order; the watchers signalled once; the log pruned now and then.
+Status FlushChanges(Session& s, PendingScimChanges& pending) {
   const Dialect& d = s.dialect();
+  std::vector<PendingScimChanges::Row> rows = std::move(pending.rows);
+  pending.rows.clear();
+  if (rows.empty()) return Status::Ok();
   if (!d.lock_scim_changes.empty()) RETURN_IF_ERROR(s.Exec(d.lock_scim_changes, {}).status());
   const std::string insert =
       "INSERT INTO scim_changes (source, type, id, at_ms) VALUES ($1, $2, $3, " +
       std::string(d.now_ms) + ") RETURNING seq";
-  ASSIGN_OR_RETURN(std::int64_t seq, QueryInt(s, insert, {source, type, id}, 0));
-  if (!d.notify_scim.empty()) RETURN_IF_ERROR(s.Exec(d.notify_scim, {}).status());
   constexpr std::int64_t kPruneEvery = 1024;
-  if (seq % kPruneEvery == 0 && seq > kKeptScimChanges) {
-    const std::int64_t upto = seq - kKeptScimChanges;
+  std::int64_t prune_at = 0;
+  for (const PendingScimChanges::Row& row : rows) {
+    ASSIGN_OR_RETURN(std::int64_t seq, QueryInt(s, insert, {row.source, row.type, row.id}, 0));
+    if (seq % kPruneEvery == 0 && seq > kKeptScimChanges) prune_at = seq;
+  }
+  if (!d.notify_scim.empty()) RETURN_IF_ERROR(s.Exec(d.notify_scim, {}).status());
+  if (prune_at > 0) {
+    const std::int64_t upto = prune_at - kKeptScimChanges;
     RETURN_IF_ERROR(s.Exec("DELETE FROM scim_changes WHERE seq <= $1", {upto}).status());
     RETURN_IF_ERROR(s.Exec("INSERT INTO scim_changes_pruned (id, upto) VALUES (1, $1) "
                            "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto",
@@ -47,6 +53,17 @@ Status RecordChange(Session& s, const std::string& source, const std::string& ty
                         .status());
   }
   return Status::Ok();
+}
+
+// Notes (source, type, id) for the change log, written with the group's
+// other changes just before it commits (FlushChanges). The last step of a
+// write: nothing after it may fail.
+void RecordChange(Session& s, PendingScimChanges& pending, const std::string& source,
+                  const std::string& type, const std::string& id) {
+  if (s.BeforeCommit("the SCIM change log", [&s, &pending] { return FlushChanges(s, pending); })) {
+    pending.rows.clear();  // what an undone group left
+  }
+  pending.rows.push_back({source, type, id});
 }
 
 Status UpsertResource(Session& s, const ScimResourceRow& row) {
@@ -74,7 +91,8 @@ Status SqlScimResources::Put(const ScimResourceRow& row) {
   return s_
       .Write([&]() -> Status {
         RETURN_IF_ERROR(UpsertResource(s_, row));
-        return RecordChange(s_, row.source, row.type, row.id);
+        RecordChange(s_, pending_, row.source, row.type, row.id);
+        return Status::Ok();
       })
       .WithContext("store SCIM " + row.type + " " + row.id);
 }
@@ -82,7 +100,8 @@ Status SqlScimResources::Put(const ScimResourceRow& row) {
 namespace {
 
 // The write of PutIf, inside the group's transaction.
-Status PutIfRow(Session& s, const ScimResourceRow& row, std::int64_t stored_version) {
+Status PutIfRow(Session& s, PendingScimChanges& pending, const ScimResourceRow& row,
+                std::int64_t stored_version) {
   std::int64_t changed = 0;
   if (stored_version == 0) {
     ASSIGN_OR_RETURN(
@@ -102,17 +121,19 @@ Status PutIfRow(Session& s, const ScimResourceRow& row, std::int64_t stored_vers
     return AbortedError("another writer changed it first (the store no longer holds version " +
                         std::to_string(stored_version) + ")");
   }
-  return RecordChange(s, row.source, row.type, row.id);
+  RecordChange(s, pending, row.source, row.type, row.id);
+  return Status::Ok();
 }
 
 // The write of Delete; `deleted` says whether there was a row.
-Status DeleteRow(Session& s, const std::string& source, const std::string& type,
-                 const std::string& id) {
+Status DeleteRow(Session& s, PendingScimChanges& pending, const std::string& source,
+                 const std::string& type, const std::string& id) {
   ASSIGN_OR_RETURN(std::int64_t changed,
                    s.Exec("DELETE FROM scim_resources WHERE source = $1 AND type = $2 AND id = $3",
                           {source, type, id}));
   if (changed == 0) return Status::Ok();  // nothing to record
-  return RecordChange(s, source, type, id);
+  RecordChange(s, pending, source, type, id);
+  return Status::Ok();
 }
 
 // A staged write of the session, awaited on request.
@@ -140,7 +161,7 @@ Result<std::unique_ptr<PendingWrite>> StageIn(Session& s, const std::function<St
 
 Status SqlScimResources::PutIf(const ScimResourceRow& row, std::int64_t stored_version) {
   RETURN_IF_ERROR(CheckRow(row));
-  return s_.Write([&] { return PutIfRow(s_, row, stored_version); })
+  return s_.Write([&] { return PutIfRow(s_, pending_, row, stored_version); })
       .WithContext("store SCIM " + row.type + " " + row.id);
 }
 
@@ -148,13 +169,13 @@ Result<std::unique_ptr<PendingWrite>> SqlScimResources::StagePutIf(const ScimRes
                                                                    std::int64_t stored_version) {
   RETURN_IF_ERROR(CheckRow(row));
   return StageIn(
-      s_, [&] { return PutIfRow(s_, row, stored_version); },
+      s_, [&] { return PutIfRow(s_, pending_, row, stored_version); },
       "store SCIM " + row.type + " " + row.id);
 }
 
 Status SqlScimResources::Delete(const std::string& source, const std::string& type,
                                 const std::string& id) {
-  return s_.Write([&] { return DeleteRow(s_, source, type, id); })
+  return s_.Write([&] { return DeleteRow(s_, pending_, source, type, id); })
       .WithContext("delete SCIM " + type + " " + id);
 }
 
@@ -162,7 +183,8 @@ Result<std::unique_ptr<PendingWrite>> SqlScimResources::StageDelete(const std::s
                                                                     const std::string& type,
                                                                     const std::string& id) {
   return StageIn(
-      s_, [&] { return DeleteRow(s_, source, type, id); }, "delete SCIM " + type + " " + id);
+      s_, [&] { return DeleteRow(s_, pending_, source, type, id); },
+      "delete SCIM " + type + " " + id);
 }
 
 Result<std::vector<ScimResourceRow>> SqlScimResources::List(const std::string& source) {

@@ -69,6 +69,7 @@ Result<StagedWrite> Session::Stage(const std::function<Status()>& write) {
     if (!shared) {
       Rollback();
       group_.reset();
+      before_commit_.clear();
       return written;
     }
     Status undone = Exec("ROLLBACK TO SAVEPOINT idsync_write", {}).status();
@@ -130,8 +131,25 @@ Status Session::Write(const std::function<Status()>& write) {
   return Await(staged);
 }
 
+bool Session::BeforeCommit(std::string_view key, std::function<Status()> finish) {
+  for (const auto& [known, fn] : before_commit_) {
+    if (known == key) return false;
+  }
+  before_commit_.emplace_back(std::string(key), std::move(finish));
+  return true;
+}
+
 void Session::CommitGroup() {
   if (!group_) return;
+  for (const auto& [key, finish] : before_commit_) {
+    if (Status finished = finish(); !finished.ok()) {
+      Rollback();
+      together_ = false;
+      EndGroup(finished.WithContext("finishing " + std::to_string(group_writes_) +
+                                    " write(s) together (" + key + ")"));
+      return;
+    }
+  }
   Status committed = Commit();
   // A failed COMMIT may leave the transaction open; nothing of it may land.
   if (!committed.ok()) {
@@ -154,6 +172,7 @@ void Session::AbandonGroup(const Status& why) {
 void Session::EndGroup(Status status) {
   std::shared_ptr<GroupOutcome> outcome = std::exchange(group_, nullptr);
   group_writes_ = 0;
+  before_commit_.clear();
   outcome->status = std::move(status);
   outcome->done.store(true, std::memory_order_release);
   outcome->done.notify_all();

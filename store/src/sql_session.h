@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "idsync/base/status.h"
 #include "idsync/store/lease.h"
@@ -186,6 +187,15 @@ class Session {
   // Stage, then Await.
   Status Write(const std::function<Status()>& write);
 
+  // Called from inside a write (the session held): runs `finish` once, just
+  // before the open group commits, with the session held. Its error fails
+  // the whole group, as a failed commit does. A second call with the same
+  // `key` in one group is ignored; returns true for the first (the group's
+  // first write that asks), so the caller can start afresh what `finish`
+  // will read. For what the writes of a group do once together (the SCIM
+  // change log's rows, under its lock, at the end).
+  bool BeforeCommit(std::string_view key, std::function<Status()> finish);
+
   static constexpr int kGroupMaxWrites = 256;
   static constexpr std::chrono::microseconds kGroupMaxOpen{3000};
   // How long a group waits for one more writer after seeing that writers
@@ -205,6 +215,8 @@ class Session {
   void AbandonGroup(const Status& why);
 
   std::shared_ptr<GroupOutcome> group_;  // the open group; null when none
+  // BeforeCommit's, in the order given; cleared when the group ends.
+  std::vector<std::pair<std::string, std::function<Status()>>> before_commit_;
   int group_writes_ = 0;
   std::chrono::steady_clock::time_point group_opened_;
   std::chrono::steady_clock::time_point group_last_write_;

@@ -6,6 +6,7 @@
 #include "idsync/store/store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -1309,6 +1310,45 @@ TEST_F(StoreTest, TheFenceRefusesALeadersWritesOnceAnotherHasTakenOver) {
   old_leader.SetFence(Fence{"old", back.epoch});
   EXPECT_TRUE(old_leader.runs().BeginRun("full", 9).ok());
   EXPECT_TRUE(FenceLost(new_leader.runs().BeginRun("full", 9).status()));
+}
+
+// Writes from many threads share commits; the change log still gets one
+// row per resource written, in commit order, and none for a write refused.
+TEST_F(StoreTest, WritesThatShareCommitsEachLeaveOneChangeAndARefusedOneNone) {
+  Store& store = Open();
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int w = 0; w < 8; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < 50; ++i) {
+        ScimResourceRow row;
+        row.source = "okta";
+        row.type = "User";
+        row.id = "w" + std::to_string(w) + "-" + std::to_string(i);
+        row.json = "{}";
+        row.version = 1;
+        row.updated_ms = 1;
+        EXPECT_TRUE(store.scim().PutIf(row, 0).ok());
+        // The same again over version 0: refused, changing nothing.
+        if (store.scim().PutIf(row, 0).code() == StatusCode::kAborted) ++refused;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(refused.load(), 400);
+  Result<ScimChangePage> page = store.scim().ChangesSince(0, 1000);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->changes.size(), 400u);
+  std::set<std::string> ids;
+  std::int64_t last = 0;
+  for (const ScimChangeRow& c : page->changes) {
+    EXPECT_GT(c.seq, last);
+    last = c.seq;
+    ids.insert(c.id);
+    EXPECT_TRUE(c.now.has_value()) << c.id;
+  }
+  EXPECT_EQ(ids.size(), 400u);
+  EXPECT_EQ(store.scim().LastChange().value(), last);
 }
 
 // --- durability of writes that share a commit ---

@@ -47,7 +47,10 @@ Result<StagedWrite> Session::Stage(const std::function<Status()>& write) {
       if (s.committing_ != nullptr) s.linger_cv_.notify_one();
     }
   } wake{*this};
+  return StageLocked(write);
+}
 
+Result<StagedWrite> Session::StageLocked(const std::function<Status()>& write) {
   if (!group_) {
     RETURN_IF_ERROR(Begin());
     group_ = std::make_shared<GroupOutcome>();
@@ -127,8 +130,44 @@ Status Session::Await(const StagedWrite& staged) {
 }
 
 Status Session::Write(const std::function<Status()>& write) {
-  ASSIGN_OR_RETURN(StagedWrite staged, Stage(write));
-  return Await(staged);
+  QueuedWrite mine;
+  mine.write = &write;
+  std::unique_lock queue(queue_mu_);
+  queue_.push_back(&mine);
+  arriving_.fetch_add(1);
+  while (!mine.done && queue_.front() != &mine) mine.cv.wait(queue);
+  if (mine.done) return mine.status;
+
+  // The first in the queue runs every write queued behind it and commits
+  // them: the session changes hands once per group, not once per write.
+  std::vector<QueuedWrite*> batch(queue_.begin(), queue_.end());
+  if (batch.size() > static_cast<std::size_t>(kGroupMaxWrites)) batch.resize(kGroupMaxWrites);
+  queue.unlock();
+  std::vector<std::shared_ptr<GroupOutcome>> outcomes(batch.size());
+  {
+    std::unique_lock session(mu.m_);
+    arriving_.fetch_sub(static_cast<int>(batch.size()));
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Result<StagedWrite> staged = StageLocked(*batch[i]->write);
+      if (staged.ok()) {
+        outcomes[i] = staged->outcome_;
+      } else {
+        batch[i]->status = staged.status();
+      }
+    }
+    // A group some of these joined may hold writes staged by others
+    // (Stage); it commits now, for all of them.
+    CommitGroup();
+  }
+  queue.lock();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (outcomes[i]) batch[i]->status = outcomes[i]->status;
+    batch[i]->done = true;
+    queue_.pop_front();
+    if (batch[i] != &mine) batch[i]->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return mine.status;
 }
 
 bool Session::BeforeCommit(std::string_view key, std::function<Status()> finish) {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -184,7 +185,10 @@ class Session {
   // Returns once the transaction holding `staged` has ended: OK when it
   // committed, else the reason (the write did not land).
   Status Await(const StagedWrite& staged);
-  // Stage, then Await.
+  // Stage, then Await; but a writer arriving while others write waits in a
+  // queue, and the first in it stages every queued write and commits them
+  // together, telling each its outcome (one hand-off of the session per
+  // group, not per write).
   Status Write(const std::function<Status()>& write);
 
   // Called from inside a write (the session held): runs `finish` once, just
@@ -209,6 +213,8 @@ class Session {
 
  private:
   friend class SessionMutex;
+  // Stage with mu.m_ held.
+  Result<StagedWrite> StageLocked(const std::function<Status()>& write);
   // With mu.m_ held: commits the open group, if any, and tells its writers.
   void CommitGroup();
   // With mu.m_ held: undoes the open group, its writers told `why`.
@@ -226,6 +232,16 @@ class Session {
   // wait on its `done` alone.
   const GroupOutcome* committing_ = nullptr;
   std::condition_variable linger_cv_;  // for the committing writer: a write staged
+
+  // Writers in Write, in arrival order; guarded by queue_mu_.
+  struct QueuedWrite {
+    const std::function<Status()>* write;
+    Status status;
+    bool done = false;
+    std::condition_variable cv;
+  };
+  std::mutex queue_mu_;
+  std::deque<QueuedWrite*> queue_;
   // With mu.m_ held: ends the open group with `status` and tells its writers.
   void EndGroup(Status status);
 };

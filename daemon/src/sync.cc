@@ -519,8 +519,14 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
                      mapping::Map(*compiled->rules, request.snapshots, map_options));
     timer.Done("map");
 
-    ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.mirror().Users());
-    ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed, store_.mirror().Managed());
+    // Only the people in scope and the active admins are read of the
+    // mirror, not the whole account.
+    ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> mirror, store_.mirror().UsersFor(emails));
+    std::vector<std::string> mirror_ids;
+    for (const auto& r : mirror) mirror_ids.push_back(r.id);
+    ASSIGN_OR_RETURN(std::vector<store::ManagedUser> managed,
+                     store_.mirror().ManagedAmong(mirror_ids));
+    ASSIGN_OR_RETURN(const std::int64_t managed_total, store_.mirror().ManagedCount());
     std::set<std::string> managed_ids;
     for (const auto& m : managed) managed_ids.insert(m.user_id);
     const std::set<std::string> scope(emails.begin(), emails.end());
@@ -529,10 +535,8 @@ Result<ApplyReport> Syncer::ApplyPartial(const PartialRequest& request,
     // still sees the whole account.
     std::vector<mapping::AccountRecord> in_scope;
     std::vector<mapping::AccountUser> actual;
-    std::int64_t managed_total = 0;
     for (auto& r : mirror) {
       const bool is_managed = managed_ids.count(r.id) > 0;
-      if (is_managed) ++managed_total;
       if (scope.count(base::AsciiLower(r.email)) > 0) {
         // The mirror says what the account held at the last full run and
         // after idsync's own writes; whether an invite was accepted since is

@@ -34,6 +34,8 @@ constexpr internal::Dialect kPgDialect = {
     .notify_scim = "SELECT pg_notify('idsync_scim', '')",
     // The server's own checkpoints and autovacuum take care of it.
     .checkpoint = "",
+    // Under the "C" collation lower() changes ASCII letters only.
+    .ascii_lower_email = "lower(email COLLATE \"C\")",
 };
 
 struct ResultDeleter {

@@ -1,8 +1,14 @@
 // The account mirror and the managed set, over a Session.
 
+#include <algorithm>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <span>
+#include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "idsync/base/ascii.h"
 
@@ -144,6 +150,90 @@ Result<std::vector<ManagedUser>> SqlMirror::Managed() {
       [](const Rows& row) {
         return ManagedUser{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
       });
+}
+
+namespace {
+
+// "$first, $first+1, ..." for `n` parameters.
+std::string Placeholders(std::size_t first, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) out += ", ";
+    out += "$" + std::to_string(first + i);
+  }
+  return out;
+}
+
+// At most this many values in one IN list.
+constexpr std::size_t kInChunk = 500;
+
+}  // namespace
+
+Result<std::vector<mapping::AccountRecord>> SqlMirror::UsersFor(
+    const std::vector<std::string>& emails) {
+  std::lock_guard lock(s_.mu);
+  const std::string columns = Concat({"SELECT ", kMirrorColumns, " FROM mirror "});
+  std::map<std::pair<std::string, std::string>, mapping::AccountRecord> found;  // (email, id)
+  auto keep = [&found](std::vector<mapping::AccountRecord> rows) {
+    for (mapping::AccountRecord& r : rows) {
+      std::pair<std::string, std::string> key(r.email, r.id);
+      found.emplace(std::move(key), std::move(r));
+    }
+  };
+  ASSIGN_OR_RETURN(
+      std::vector<mapping::AccountRecord> admins,
+      QueryAll<mapping::AccountRecord>(s_, columns + "WHERE role = 'admin' AND status = 'active'",
+                                       {}, ReadMirrorRow));
+  keep(std::move(admins));
+  for (std::size_t at = 0; at < emails.size(); at += kInChunk) {
+    const std::size_t n = std::min(kInChunk, emails.size() - at);
+    std::vector<Param> params;
+    params.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) params.emplace_back(std::string_view(emails[at + i]));
+    ASSIGN_OR_RETURN(std::unique_ptr<Rows> rows,
+                     s_.Query(Concat({columns, "WHERE ", s_.dialect().ascii_lower_email, " IN (",
+                                      Placeholders(1, n), ")"}),
+                              std::span<const Param>(params)));
+    std::vector<mapping::AccountRecord> matched;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, rows->Next());
+      if (!more) break;
+      ASSIGN_OR_RETURN(mapping::AccountRecord r, ReadMirrorRow(*rows));
+      matched.push_back(std::move(r));
+    }
+    keep(std::move(matched));
+  }
+  std::vector<mapping::AccountRecord> out;
+  out.reserve(found.size());
+  for (auto& [key, user] : found) out.push_back(std::move(user));
+  return out;
+}
+
+Result<std::int64_t> SqlMirror::ManagedCount() {
+  std::lock_guard lock(s_.mu);
+  return QueryInt(s_, "SELECT count(*) FROM managed", {}, 0);
+}
+
+Result<std::vector<ManagedUser>> SqlMirror::ManagedAmong(const std::vector<std::string>& user_ids) {
+  std::lock_guard lock(s_.mu);
+  std::vector<ManagedUser> out;
+  for (std::size_t at = 0; at < user_ids.size(); at += kInChunk) {
+    const std::size_t n = std::min(kInChunk, user_ids.size() - at);
+    std::vector<Param> params;
+    params.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) params.emplace_back(std::string_view(user_ids[at + i]));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Rows> rows,
+        s_.Query("SELECT user_id, email, how, since_ms FROM managed WHERE user_id IN (" +
+                     Placeholders(1, n) + ") ORDER BY email, user_id",
+                 std::span<const Param>(params)));
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, rows->Next());
+      if (!more) break;
+      out.push_back(ManagedUser{rows->Text(0), rows->Text(1), rows->Text(2), rows->Int(3)});
+    }
+  }
+  return out;
 }
 
 Status SqlMirror::SetManaged(const ManagedUser& user) {

@@ -65,6 +65,10 @@ class SqlMirror final : public AccountMirror {
                  const std::vector<std::string>& keep) override;
   Result<std::vector<mapping::AccountRecord>> Users() override;
   Result<std::vector<ManagedUser>> Managed() override;
+  Result<std::vector<mapping::AccountRecord>> UsersFor(
+      const std::vector<std::string>& emails) override;
+  Result<std::int64_t> ManagedCount() override;
+  Result<std::vector<ManagedUser>> ManagedAmong(const std::vector<std::string>& user_ids) override;
   Status SetManaged(const ManagedUser& user) override;
   Status ForgetManaged(const std::string& user_id) override;
 

@@ -84,6 +84,9 @@ struct Dialect {
   // A statement (or "") run outside any transaction after a large delete,
   // so that the space freed is not kept in a log file.
   std::string_view checkpoint;
+  // An SQL expression for the mirror's `email` with ASCII letters alone
+  // lower-cased (base::AsciiLower), whatever the database's locale.
+  std::string_view ascii_lower_email;
 };
 
 class Session;

@@ -105,6 +105,8 @@ constexpr internal::Dialect kSqliteDialect = {
     // One process writes the file: nobody else to tell.
     .notify_scim = "",
     .checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)",
+    // SQLite's own lower() changes ASCII letters only.
+    .ascii_lower_email = "lower(email)",
 };
 
 // SQLite has no notifications: a follower in the same process is told by

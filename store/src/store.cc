@@ -1,7 +1,10 @@
 #include "idsync/store/store.h"
 
 #include <memory>
+#include <set>
 #include <string_view>
+
+#include "idsync/base/ascii.h"
 
 #include "pg_store.h"
 #include "sqlite_store.h"
@@ -87,6 +90,35 @@ Result<std::unique_ptr<PendingWrite>> ScimResources::StageDelete(const std::stri
                                                                  const std::string& id) {
   RETURN_IF_ERROR(Delete(source, type, id));
   return std::unique_ptr<PendingWrite>(std::make_unique<LandedWrite>());
+}
+
+Result<std::vector<mapping::AccountRecord>> AccountMirror::UsersFor(
+    const std::vector<std::string>& emails) {
+  ASSIGN_OR_RETURN(std::vector<mapping::AccountRecord> all, Users());
+  const std::set<std::string> wanted(emails.begin(), emails.end());
+  std::vector<mapping::AccountRecord> out;
+  for (mapping::AccountRecord& u : all) {
+    const bool admin =
+        u.role == mapping::Role::kAdmin && u.status == mapping::AccountUser::Status::kActive;
+    if (admin || wanted.count(base::AsciiLower(u.email)) != 0) out.push_back(std::move(u));
+  }
+  return out;
+}
+
+Result<std::int64_t> AccountMirror::ManagedCount() {
+  ASSIGN_OR_RETURN(std::vector<ManagedUser> all, Managed());
+  return static_cast<std::int64_t>(all.size());
+}
+
+Result<std::vector<ManagedUser>> AccountMirror::ManagedAmong(
+    const std::vector<std::string>& user_ids) {
+  ASSIGN_OR_RETURN(std::vector<ManagedUser> all, Managed());
+  const std::set<std::string> wanted(user_ids.begin(), user_ids.end());
+  std::vector<ManagedUser> out;
+  for (ManagedUser& m : all) {
+    if (wanted.count(m.user_id) != 0) out.push_back(std::move(m));
+  }
+  return out;
 }
 
 }  // namespace idsync::store

@@ -634,6 +634,51 @@ TEST_F(CompleteTest, FailureInsideTheTransactionRollsEverythingBack) {
 
 // --- mirror, managed users, runs, metadata ---
 
+// What a partial run reads of the mirror: its people by address in any
+// ASCII case (other letters as they are), the active admins, and the
+// managed among them, without the rest.
+TEST_F(StoreTest, APartialRunReadsItsPeopleAndTheActiveAdminsOnly) {
+  Store& store = Open();
+  AccountRecord ana = MakeUser("u1", "Ana@Corp.Example");
+  AccountRecord eloise = MakeUser("u2", "\xc3\x89lo\xc3\xafse@corp.example");  // capital E acute
+  AccountRecord other = MakeUser("u3", "other@corp.example");
+  AccountRecord admin = MakeUser("u4", "boss@corp.example");
+  admin.role = Role::kAdmin;
+  AccountRecord invited_admin = MakeUser("u5", "new-boss@corp.example");
+  invited_admin.role = Role::kAdmin;
+  invited_admin.status = mapping::AccountUser::Status::kInvited;
+  ASSERT_TRUE(store.mirror().Replace({ana, eloise, other, admin, invited_admin}, 1).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u1", "ana@corp.example", "invited", 1}).ok());
+  ASSERT_TRUE(store.mirror().SetManaged({"u3", "other@corp.example", "adopted", 1}).ok());
+
+  auto ids = [](const std::vector<AccountRecord>& users) {
+    std::vector<std::string> out;
+    for (const AccountRecord& u : users) out.push_back(u.id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(ids(store.mirror().UsersFor({"ana@corp.example"}).value()),
+            (std::vector<std::string>{"u1", "u4"}));
+  // ASCII letters fold; the capital E acute does not.
+  EXPECT_EQ(ids(store.mirror().UsersFor({"\xc3\x89lo\xc3\xafse@corp.example"}).value()),
+            (std::vector<std::string>{"u2", "u4"}));
+  EXPECT_EQ(ids(store.mirror().UsersFor({"\xc3\xa9lo\xc3\xafse@corp.example"}).value()),
+            (std::vector<std::string>{"u4"}));
+  EXPECT_EQ(ids(store.mirror().UsersFor({}).value()), (std::vector<std::string>{"u4"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1200; ++i) many.push_back("x" + std::to_string(i) + "@corp.example");
+  many.push_back("other@corp.example");
+  EXPECT_EQ(ids(store.mirror().UsersFor(many).value()), (std::vector<std::string>{"u3", "u4"}));
+
+  EXPECT_EQ(store.mirror().ManagedCount().value(), 2);
+  Result<std::vector<ManagedUser>> among = store.mirror().ManagedAmong({"u1", "u2", "u4"});
+  ASSERT_TRUE(among.ok()) << among.status().ToString();
+  std::vector<std::string> managed;
+  for (const ManagedUser& m : *among) managed.push_back(m.user_id);
+  EXPECT_EQ(managed, (std::vector<std::string>{"u1"}));
+  EXPECT_TRUE(store.mirror().ManagedAmong({}).value().empty());
+}
+
 TEST_F(StoreTest, ReplaceMirrorReplacesEverything) {
   Store& store = Open();
   ASSERT_TRUE(store.mirror()

@@ -37,6 +37,16 @@ class AccountMirror {
                          const std::vector<std::string>& keep) = 0;
   virtual Result<std::vector<mapping::AccountRecord>> Users() = 0;
   virtual Result<std::vector<ManagedUser>> Managed() = 0;
+
+  // What a partial run reads, without reading everyone: the users whose
+  // address (any case) is one of `emails` (ASCII lower-cased) and every
+  // active admin, each once, ordered by address then id; how many users idsync
+  // manages; and which of `user_ids` it manages. By default, from Users()
+  // and Managed().
+  virtual Result<std::vector<mapping::AccountRecord>> UsersFor(
+      const std::vector<std::string>& emails);
+  virtual Result<std::int64_t> ManagedCount();
+  virtual Result<std::vector<ManagedUser>> ManagedAmong(const std::vector<std::string>& user_ids);
   // Records management outside a write (adoption with nothing to change).
   virtual Status SetManaged(const ManagedUser& user) = 0;
   virtual Status ForgetManaged(const std::string& user_id) = 0;

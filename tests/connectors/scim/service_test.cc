@@ -33,6 +33,31 @@ constexpr std::int64_t kStartMs = 1764298800123;  // 2025-11-28T03:00:00.123Z
 
 // Holds what was stored, like the store would; fails on demand.
 class MemoryPersistence : public ResourcePersistence {
+  // A staged write's commit: `outcome`; when it failed, the write undone.
+  class Commit : public PendingPersist {
+   public:
+    Commit(MemoryPersistence& p, StoredResource written, std::optional<StoredResource> before,
+           Status outcome)
+        : p_(p), written_(std::move(written)), before_(std::move(before)), outcome_(outcome) {}
+    Status Wait() override {
+      if (outcome_.ok()) return outcome_;
+      std::lock_guard lock(p_.mu_);
+      const auto key = std::make_tuple(written_.source, written_.type, written_.id);
+      if (before_) {
+        p_.rows[key] = *before_;
+      } else {
+        p_.rows.erase(key);
+      }
+      return outcome_;
+    }
+
+   private:
+    MemoryPersistence& p_;
+    StoredResource written_;
+    std::optional<StoredResource> before_;
+    Status outcome_;
+  };
+
  public:
   Status Put(const StoredResource& r) override {
     std::lock_guard lock(mu_);
@@ -52,6 +77,7 @@ class MemoryPersistence : public ResourcePersistence {
   Result<std::vector<StoredResource>> LoadAll(const std::string& source) override {
     std::lock_guard lock(mu_);
     if (fail) return *fail;
+    if (fail_loads) return *fail_loads;
     std::vector<StoredResource> out;
     for (const auto& [key, r] : rows) {
       if (r.source == source) out.push_back(r);
@@ -72,7 +98,27 @@ class MemoryPersistence : public ResourcePersistence {
     return rows.size();
   }
 
+  // Stage takes the write, then its commit fails with this and is undone.
+  Result<std::unique_ptr<PendingPersist>> Stage(const StoredResource& r) override {
+    const std::optional<StoredResource> before = Row(r.source, r.type, r.id);
+    RETURN_IF_ERROR(Put(r));
+    return std::unique_ptr<PendingPersist>(
+        std::make_unique<Commit>(*this, r, before, fail_commit.value_or(Status::Ok())));
+  }
+
+  Result<std::unique_ptr<PendingPersist>> StageDelete(const std::string& source,
+                                                      const std::string& type,
+                                                      const std::string& id) override {
+    const std::optional<StoredResource> before = Row(source, type, id);
+    RETURN_IF_ERROR(Delete(source, type, id));
+    StoredResource key{source, type, id, "", 0};
+    return std::unique_ptr<PendingPersist>(
+        std::make_unique<Commit>(*this, key, before, fail_commit.value_or(Status::Ok())));
+  }
+
   std::optional<Status> fail;
+  std::optional<Status> fail_commit;  // the commit of a staged write fails
+  std::optional<Status> fail_loads;   // reads fail, writes do not
   std::map<std::tuple<std::string, std::string, std::string>, StoredResource> rows;
   int puts = 0;
   int deletes = 0;
@@ -1197,6 +1243,50 @@ std::vector<std::string> Reach(const mapping::SourceSnapshot& s, const std::stri
 // A partial run reads only what its people need: for any set of addresses,
 // each person reaches in the part what they reach in the whole snapshot,
 // through nesting, cycles, members listed twice, ids the source does not
+// A write whose commit fails after it was staged and published: answered
+// 503, and the view goes back to what the store holds; when
+// the store cannot even be read then, the next write is refused until it
+// can, and the view is put right first.
+TEST_F(ScimServiceTest, AWriteWhoseCommitFailsIsTakenBackOutOfTheView) {
+  const std::string ana = PostUser("ana", "ana@corp.example");
+  TakeChanges();
+  auto users_named = [&](const std::string& name) {
+    return Call("GET", "/Users", "", {{"filter", "userName eq \"" + name + "\""}})
+        .body["totalResults"];
+  };
+  persistence_.fail_commit = UnavailableError("disk full");
+
+  Answer put = Call("PUT", "/Users/" + ana, R"({"userName": "ana", "displayName": "Changed"})");
+  EXPECT_EQ(put.status, 503) << put.raw;
+  Answer got = Call("GET", "/Users/" + ana);
+  EXPECT_EQ(got.status, 200);
+  EXPECT_FALSE(got.body.contains("displayName")) << got.raw;
+  EXPECT_EQ(got.body["meta"]["version"], "W/\"1\"");
+
+  EXPECT_EQ(Call("POST", "/Users", R"({"userName": "bo"})").status, 503);
+  EXPECT_EQ(users_named("bo"), 0);
+  EXPECT_EQ(Call("DELETE", "/Users/" + ana).status, 503);
+  EXPECT_EQ(Call("GET", "/Users/" + ana).status, 200);
+  // Only the way back is told (a partial run may have read the write that
+  // did not land): ana as the store has her, and bo taken out.
+  for (const ScimChange& c : TakeChanges()) {
+    EXPECT_TRUE(c.id == ana || c.method == "DELETE") << c.method << " " << c.id;
+  }
+
+  // The store cannot be read either: the failed write stays in the view
+  // until the store can be read, and no write goes in meanwhile.
+  persistence_.fail_loads = UnavailableError("connection lost");
+  EXPECT_EQ(Call("POST", "/Users", R"({"userName": "cy"})").status, 503);
+  persistence_.fail_commit.reset();
+  EXPECT_EQ(Call("POST", "/Users", R"({"userName": "di"})").status, 503);
+  EXPECT_EQ(users_named("di"), 0);
+  persistence_.fail_loads.reset();
+  EXPECT_EQ(Call("POST", "/Users", R"({"userName": "di"})").status, 201);
+  EXPECT_EQ(users_named("cy"), 0);
+  EXPECT_EQ(users_named("di"), 1);
+  EXPECT_EQ(persistence_.Size(), 2u);  // ana and di
+}
+
 // know, addresses in another case, and two users sharing one address.
 TEST_F(ScimServiceTest, ThePartOfASnapshotAPersonNeedsGivesTheSameReach) {
   std::vector<std::string> users;
